@@ -1,0 +1,31 @@
+use serde_json::json;
+
+use super::Outcome;
+use crate::cli::InitArgs;
+use crate::scaffold;
+use crate::ui::Ui;
+
+pub(super) fn run(ui: &Ui, args: InitArgs) -> miette::Result<Outcome> {
+    let dir = match &args.name {
+        Some(name) => std::path::PathBuf::from(name),
+        None => std::env::current_dir().map_err(|e| miette::miette!("{e}"))?,
+    };
+    let done = scaffold::init(&dir, args.name.as_deref())?;
+    let files: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
+    let cd = args
+        .name
+        .as_ref()
+        .map(|n| format!("  cd {n}\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "created app `{}` in {}: {}\n\nnext:\n{cd}  cargo test          # the handlers' unit tests\n  slx validate        # check slx.toml\n  slx build           # the Lambda zip",
+        done.name,
+        done.dir.display(),
+        files.join(", ")
+    );
+    ui.result(
+        text,
+        &json!({ "name": done.name, "dir": done.dir, "files": files }),
+    );
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,69 @@
+//! One function per subcommand: the glue that runs the pipeline stages in
+//! order and hands results to `ui`. No business logic lives here.
+
+mod init;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::{self, ConfigError};
+use crate::ui::Ui;
+
+/// How a command ended, when it did not fail: maps to the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// `--detailed-exitcode`: success, and something changed (exit 2).
+    Changed,
+}
+
+pub async fn run(cli: Cli) -> miette::Result<Outcome> {
+    let ui = Ui::new(cli.global.output, cli.global.quiet, cli.global.color);
+    match cli.command {
+        Command::Init(args) => init::run(&ui, args),
+        Command::Validate(args) => validate::run(&ui, &cli.global, args),
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// The slx.toml to use: `--config`, else the nearest one upwards.
+pub(crate) fn config_path(global: &GlobalArgs) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = &global.config {
+        return Ok(path.clone());
+    }
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    find_config(&cwd).ok_or(ConfigError::NotFound { dir: cwd })
+}
+
+fn find_config(start: &Path) -> Option<PathBuf> {
+    let here = start.join(config::FILE_NAME);
+    if here.is_file() {
+        // Relative, so messages say `slx.toml:5:1` rather than a long path.
+        return Some(PathBuf::from(config::FILE_NAME));
+    }
+    start
+        .ancestors()
+        .map(|dir| dir.join(config::FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Loads the config and prints its warnings.
+pub(crate) fn load_config(ui: &Ui, global: &GlobalArgs) -> Result<config::Config, ConfigError> {
+    let config = config::load(&config_path(global)?)?;
+    if let Some(report) = config::warnings_report(&config) {
+        for warning in report.located() {
+            ui.warn(warning.to_string());
+        }
+    }
+    Ok(config)
+}

@@ -1,0 +1,58 @@
+use serde_json::json;
+
+use super::{Outcome, config_path};
+use crate::cli::{GlobalArgs, ValidateArgs};
+use crate::config::{self, ConfigError};
+use crate::ui::Ui;
+
+pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: ValidateArgs) -> miette::Result<Outcome> {
+    let path = config_path(global)?;
+    let config = match config::load(&path) {
+        Ok(config) => config,
+        Err(ConfigError::Invalid(report)) if ui.is_json() => {
+            ui.result("", &json!({ "valid": false, "errors": report.located() }));
+            return Err(miette::Report::new(report));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let warnings = config::warnings_report(&config)
+        .map(|r| r.located())
+        .unwrap_or_default();
+    for warning in &warnings {
+        ui.warn(warning.to_string());
+    }
+    let stages: Vec<String> = match &args.stage {
+        Some(stage) => vec![stage.clone()],
+        None => config.stages.keys().cloned().collect(),
+    };
+    for stage in &stages {
+        config::resolve(&config, stage)?;
+    }
+    let summary = format!(
+        "{} is valid: app `{}`, {} {}, stages: {}",
+        path.display(),
+        config.name,
+        config.routes.len(),
+        if config.routes.len() == 1 {
+            "route"
+        } else {
+            "routes"
+        },
+        if stages.is_empty() {
+            "none declared".to_string()
+        } else {
+            stages.join(", ")
+        }
+    );
+    ui.result(
+        summary,
+        &json!({
+            "valid": true,
+            "app": config.name,
+            "routes": config.routes.iter().map(|r| r.key()).collect::<Vec<_>>(),
+            "stages": stages,
+            "warnings": warnings,
+        }),
+    );
+    Ok(Outcome::Success)
+}

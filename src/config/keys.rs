@@ -1,0 +1,161 @@
+//! Finds every key `slx.toml` does not define, before typed parsing, so a
+//! user sees all misspellings at once, each with a "did you mean".
+//!
+//! Works on the spanned document tree only; it never reads values.
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::issue::ConfigIssue;
+
+const TOP: &[&str] = &["app", "env", "routes", "stages", "permissions"];
+const APP: &[&str] = &[
+    "name",
+    "arch",
+    "memory",
+    "timeout",
+    "region",
+    "log_retention_days",
+    "keep_versions",
+];
+const STAGE: &[&str] = &[
+    "arch",
+    "memory",
+    "timeout",
+    "region",
+    "log_retention_days",
+    "keep_versions",
+    "env",
+];
+const PERMISSION: &[&str] = &["actions", "resources"];
+
+/// Returns one issue per key that has no meaning where it stands.
+pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    check_table(doc, TOP, "the top level", &mut issues);
+    for (key, value) in doc {
+        match (key.get_ref().as_ref(), value.get_ref()) {
+            ("app", DeValue::Table(app)) => check_table(app, APP, "[app]", &mut issues),
+            ("stages", DeValue::Table(stages)) => {
+                for (stage, section) in stages {
+                    if let DeValue::Table(section) = section.get_ref() {
+                        let table = format!("[stages.{}]", stage.get_ref());
+                        check_table(section, STAGE, &table, &mut issues);
+                    }
+                }
+            }
+            ("permissions", DeValue::Array(items)) => {
+                for item in items.iter() {
+                    if let DeValue::Table(permission) = item.get_ref() {
+                        check_table(permission, PERMISSION, "[[permissions]]", &mut issues);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    issues
+}
+
+fn check_table(table: &DeTable<'_>, allowed: &[&str], where_: &str, issues: &mut Vec<ConfigIssue>) {
+    for key in table.keys() {
+        let name: &str = key.get_ref();
+        if allowed.contains(&name) {
+            continue;
+        }
+        issues.push(unknown_key_issue(key, name, allowed, where_));
+    }
+}
+
+fn unknown_key_issue(
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    name: &str,
+    allowed: &[&str],
+    where_: &str,
+) -> ConfigIssue {
+    let help = match closest(name, allowed) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => match home_of(name) {
+            Some(home) if home != where_ => format!("`{name}` belongs in {home}"),
+            _ => format!("keys allowed in {where_}: {}", allowed.join(", ")),
+        },
+    };
+    ConfigIssue::new(
+        key.span(),
+        name,
+        format!("unknown key `{name}` in {where_}"),
+    )
+    .with_help(help)
+}
+
+/// The allowed key closest to a misspelt one, if any is close enough to be
+/// a plausible typo (edit distance scaled to the word's length).
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.len() / 3).clamp(1, 3);
+    if word.len() >= 3
+        && let Some(prefixed) = candidates.iter().find(|c| c.starts_with(word))
+    {
+        return Some(prefixed);
+    }
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// Where a correctly spelt key that was put in the wrong table belongs.
+fn home_of(name: &str) -> Option<&'static str> {
+    if APP.contains(&name) {
+        Some("[app]")
+    } else if TOP.contains(&name) {
+        Some("the top level")
+    } else if PERMISSION.contains(&name) {
+        Some("[[permissions]]")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_of(src: &str) -> Vec<(String, Option<String>)> {
+        let doc = DeTable::parse(src).unwrap();
+        unknown_keys(doc.get_ref())
+            .into_iter()
+            .map(|i| (i.message, i.help))
+            .collect()
+    }
+
+    #[test]
+    fn suggests_the_closest_key_for_a_typo() {
+        let found = keys_of("[app]\nname = \"a\"\nmemroy = 3\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "unknown key `memroy` in [app]");
+        assert_eq!(found[0].1.as_deref(), Some("did you mean `memory`?"));
+    }
+
+    #[test]
+    fn reports_every_unknown_key_not_just_the_first() {
+        let found = keys_of("[app]\nnmae = \"a\"\n[stages.prod]\ntimout = 3\nfoo = 1\n");
+        let messages: Vec<_> = found.iter().map(|f| f.0.as_str()).collect();
+        assert!(messages.contains(&"unknown key `nmae` in [app]"));
+        assert!(messages.contains(&"unknown key `timout` in [stages.prod]"));
+        assert!(messages.contains(&"unknown key `foo` in [stages.prod]"));
+    }
+
+    #[test]
+    fn points_a_misplaced_key_to_its_table() {
+        let found = keys_of("memory = 3\n[app]\nname = \"a\"\n");
+        assert_eq!(found[0].1.as_deref(), Some("`memory` belongs in [app]"));
+    }
+
+    #[test]
+    fn name_is_not_a_stage_key() {
+        let found = keys_of("[app]\nname = \"a\"\n[stages.dev]\nname = \"b\"\n");
+        assert_eq!(found[0].0, "unknown key `name` in [stages.dev]");
+    }
+}

@@ -1,0 +1,165 @@
+//! What AWS accepts, in one place: ranges, name rules and reserved names.
+//!
+//! Pure predicates only; callers decide how to report a failure.
+
+use std::collections::BTreeMap;
+
+pub const MEMORY_MB: (u32, u32) = (128, 10240);
+pub const TIMEOUT_S: (u32, u32) = (1, 900);
+pub const KEEP_VERSIONS: (u32, u32) = (1, 100);
+/// API Gateway's default maximum integration timeout.
+pub const API_GATEWAY_TIMEOUT_S: u32 = 29;
+/// Lambda's limit on the total size of a function's environment.
+pub const ENV_BYTES: usize = 4096;
+/// The longest IAM role name; `<app>-<stage>-role` must fit.
+pub const ROLE_NAME_MAX: usize = 64;
+/// The longest Lambda function name.
+pub const FUNCTION_NAME_MAX: usize = 64;
+
+/// Values CloudWatch Logs accepts for `retentionInDays`.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// Variables Lambda sets itself and refuses in a function's environment.
+const LAMBDA_RESERVED: [&str; 5] = [
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "TZ",
+];
+
+/// Why an app or stage name is unusable, if it is.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Some("it must start with a lowercase letter");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Some("only lowercase letters, digits and `-` are allowed");
+    }
+    if name.ends_with('-') {
+        return Some("it must not end with `-`");
+    }
+    None
+}
+
+/// Why `<app>-<stage>` cannot name the stage's AWS resources, if it cannot.
+pub fn resource_name_problem(app: &str, stage: &str) -> Option<String> {
+    let role = format!("{app}-{stage}-role");
+    if role.len() > ROLE_NAME_MAX {
+        return Some(format!(
+            "`{role}` is {} characters; IAM role names allow {ROLE_NAME_MAX} (and Lambda function names {FUNCTION_NAME_MAX})",
+            role.len()
+        ));
+    }
+    None
+}
+
+/// Why an environment variable name is refused, if it is.
+pub fn env_name_problem(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Some("must start with a letter and hold only letters, digits and `_`");
+    }
+    if name.starts_with("AWS_") {
+        return Some("is reserved: Lambda owns every `AWS_*` name");
+    }
+    if LAMBDA_RESERVED.contains(&name) {
+        return Some("is reserved by the Lambda runtime");
+    }
+    None
+}
+
+/// Size of the environment as Lambda counts it: the JSON of the variables.
+pub fn env_size(env: &BTreeMap<String, String>) -> usize {
+    serde_json::to_string(env).map_or(usize::MAX, |json| json.len())
+}
+
+pub fn is_rust_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "_"
+}
+
+/// API Gateway path parameters are used as Rust argument names too.
+pub fn is_param_name(name: &str) -> bool {
+    is_rust_identifier(name)
+}
+
+/// Characters API Gateway accepts in a literal path part.
+pub fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:@!$&'()*,;=".contains(c)
+}
+
+/// `xx-xxxx-N` shaped, e.g. `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
+pub fn region_looks_valid(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .iter()
+            .take(parts.len() - 1)
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_shared_charset() {
+        assert_eq!(name_problem("shop-2"), None);
+        assert!(name_problem("Shop").is_some());
+        assert!(name_problem("2shop").is_some());
+        assert!(name_problem("shop_x").is_some());
+        assert!(name_problem("shop-").is_some());
+        assert!(name_problem("").is_some());
+    }
+
+    #[test]
+    fn role_name_length_is_the_binding_limit() {
+        let app = "a".repeat(40);
+        assert!(resource_name_problem(&app, "prod").is_none());
+        assert!(resource_name_problem(&app, &"s".repeat(19)).is_some());
+        // 40 + 1 + 18 + 5 = 64: exactly at the limit.
+        assert!(resource_name_problem(&app, &"s".repeat(18)).is_none());
+    }
+
+    #[test]
+    fn reserved_env_names_are_refused() {
+        assert!(env_name_problem("AWS_REGION").is_some());
+        assert!(env_name_problem("AWS_ANYTHING").is_some());
+        assert!(env_name_problem("_HANDLER").is_some());
+        assert!(env_name_problem("1ABC").is_some());
+        assert!(env_name_problem("GREETING").is_none());
+    }
+
+    #[test]
+    fn env_size_counts_json() {
+        let env = BTreeMap::from([("A".to_string(), "bc".to_string())]);
+        assert_eq!(env_size(&env), r#"{"A":"bc"}"#.len());
+    }
+
+    #[test]
+    fn regions() {
+        assert!(region_looks_valid("eu-west-1"));
+        assert!(region_looks_valid("us-gov-west-1"));
+        assert!(!region_looks_valid("europe"));
+        assert!(!region_looks_valid("eu-west"));
+    }
+}

@@ -1,0 +1,122 @@
+//! `slx.toml`: reading, validating and resolving one stage.
+//!
+//! Layers: `schema` (raw spanned shape) → `keys` (unknown keys) →
+//! `validate` (values AWS would reject) → `model` (validated config) →
+//! `stage` (one stage resolved). Reads the file and nothing else: no AWS,
+//! no processes.
+
+mod issue;
+mod keys;
+pub mod limits;
+mod model;
+mod schema;
+mod stage;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
+pub use model::{
+    Arch, Config, Method, Permission, Project, Route, RoutePath, Segment, Settings, StageOverlay,
+};
+pub use stage::{
+    DEFAULT_ARCH, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S, StageError, resolve,
+};
+pub use validate::parse_path;
+
+/// The file name slx looks for.
+pub const FILE_NAME: &str = "slx.toml";
+
+/// Failure to produce a `Config`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    #[error("no {FILE_NAME} in {}", dir.display())]
+    #[diagnostic(
+        code(slx::config::not_found),
+        help("run `slx init` to create a project here, or pass `--config PATH`")
+    )]
+    NotFound { dir: PathBuf },
+    #[error("cannot read {}", path.display())]
+    #[diagnostic(code(slx::config::read))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(#[from] ConfigReport),
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::NotFound {
+                dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            }
+        } else {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    Ok(parse(path, text)?)
+}
+
+/// Validates config text; `path` only names the file in messages.
+pub fn parse(path: &Path, text: String) -> Result<Config, ConfigReport> {
+    let source = Arc::new(text);
+    let report = |issues| ConfigReport::new(path, source.clone(), issues);
+    let document = match toml::de::DeTable::parse(&source) {
+        Ok(document) => document,
+        Err(error) => return Err(report(vec![syntax_issue(&error, &source)])),
+    };
+    let mut errors = keys::unknown_keys(document.get_ref());
+    let raw: schema::RawFile = match toml::from_str(&source) {
+        Ok(raw) => raw,
+        Err(error) => {
+            errors.push(syntax_issue(&error, &source));
+            return Err(report(errors));
+        }
+    };
+    let outcome = validate::validate(raw, 0..source.len());
+    errors.extend(outcome.errors);
+    match outcome.parts {
+        Some(parts) if errors.is_empty() => Ok(validate::assemble(
+            parts,
+            path.to_path_buf(),
+            source.clone(),
+            outcome.warnings,
+        )),
+        _ => Err(report(errors)),
+    }
+}
+
+/// Renders warnings the same way as errors, for printing.
+pub fn warnings_report(config: &Config) -> Option<ConfigReport> {
+    (!config.warnings.is_empty())
+        .then(|| ConfigReport::new(&config.path, config.source.clone(), config.warnings.clone()))
+}
+
+fn syntax_issue(error: &toml::de::Error, source: &str) -> ConfigIssue {
+    let span = error.span().unwrap_or(0..0);
+    let key = source
+        .get(span.clone())
+        .filter(|s| !s.is_empty() && s.len() < 40)
+        .unwrap_or("toml")
+        .to_string();
+    let message = error.message().trim().to_string();
+    let help = if message.contains("invalid type") {
+        "check the value's type in docs/config.md (numbers unquoted, names quoted)"
+    } else {
+        "fix the TOML syntax at this position"
+    };
+    ConfigIssue::new(span, &key, message).with_help(help)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! The validated configuration: plain values, no spans except where a later
+//! stage (the handler check of `slx build`) points back into `slx.toml`.
+//!
+//! Constructed only by `validate`; everything here is already known good.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// CPU architecture of the Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [&'static str; 2] = ["x86_64", "arm64"];
+
+    pub fn parse(text: &str) -> Option<Arch> {
+        match text {
+            "x86_64" => Some(Arch::X86_64),
+            "arm64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
+    /// The name Lambda's API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The Rust target triple a `provided.al2023` binary is built for.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// HTTP methods API Gateway REST APIs accept; `Any` is API Gateway's ANY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+    Any,
+}
+
+impl Method {
+    pub const ALL: [&'static str; 8] = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+    ];
+
+    pub fn parse(text: &str) -> Option<Method> {
+        Some(match text {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            "ANY" => Method::Any,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Method::ALL[self as usize]
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One segment of a route path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Segment {
+    /// A fixed path part, e.g. `orders`.
+    Literal(String),
+    /// `{id}`: one path part, passed to the handler by name.
+    Param(String),
+    /// `{proxy+}`: the rest of the path; only ever last.
+    Greedy(String),
+}
+
+impl Segment {
+    /// The segment as API Gateway writes it (`orders`, `{id}`, `{proxy+}`).
+    pub fn path_part(&self) -> String {
+        match self {
+            Segment::Literal(text) => text.clone(),
+            Segment::Param(name) => format!("{{{name}}}"),
+            Segment::Greedy(name) => format!("{{{name}+}}"),
+        }
+    }
+}
+
+/// A route path such as `/orders/{id}`, split into segments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RoutePath {
+    pub segments: Vec<Segment>,
+}
+
+impl RoutePath {
+    /// Names of the `{param}` and `{param+}` segments, in order.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(n) | Segment::Greedy(n) => Some(n.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+}
+
+impl fmt::Display for RoutePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segments.is_empty() {
+            return f.write_str("/");
+        }
+        for segment in &self.segments {
+            write!(f, "/{}", segment.path_part())?;
+        }
+        Ok(())
+    }
+}
+
+/// One `"METHOD /path" = "handler"` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub method: Method,
+    pub path: RoutePath,
+    /// Name of the async fn in the app crate's `lib.rs`.
+    pub handler: String,
+    /// Where the entry stands in `slx.toml`, for errors found later.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+impl Route {
+    /// `POST /orders/{id}`: how users write and read a route.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// One IAM statement the user grants the function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+/// Settings that `[app]` sets and each `[stages.NAME]` may override.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub arch: Option<Arch>,
+    pub memory: Option<u32>,
+    pub timeout: Option<u32>,
+    pub region: Option<String>,
+    pub log_retention_days: Option<u32>,
+    pub keep_versions: Option<u32>,
+}
+
+/// What one `[stages.NAME]` table changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageOverlay {
+    pub settings: Settings,
+    pub env: BTreeMap<String, String>,
+}
+
+/// A whole validated `slx.toml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub source: Arc<String>,
+    pub name: String,
+    pub settings: Settings,
+    pub env: BTreeMap<String, String>,
+    pub routes: Vec<Route>,
+    pub stages: BTreeMap<String, StageOverlay>,
+    pub permissions: Vec<Permission>,
+    /// Problems that do not stop a deploy but deserve a look.
+    pub warnings: Vec<super::ConfigIssue>,
+}
+
+/// One stage of the app, every setting resolved: what build and deploy use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Project {
+    pub app: String,
+    pub stage: String,
+    pub arch: Arch,
+    pub memory: u32,
+    pub timeout: u32,
+    pub region: Option<String>,
+    pub log_retention_days: u32,
+    pub keep_versions: u32,
+    pub env: BTreeMap<String, String>,
+    pub routes: Vec<Route>,
+    pub permissions: Vec<Permission>,
+}
+
+impl Project {
+    /// `<app>-<stage>`: the Lambda function, REST API and alias base name.
+    pub fn function_name(&self) -> String {
+        format!("{}-{}", self.app, self.stage)
+    }
+
+    pub fn role_name(&self) -> String {
+        format!("{}-{}-role", self.app, self.stage)
+    }
+
+    pub fn log_group(&self) -> String {
+        format!("/aws/lambda/{}", self.function_name())
+    }
+}

@@ -1,0 +1,49 @@
+//! The raw shape of `slx.toml` as serde reads it, with the source span of
+//! every value so later checks can point at the exact line.
+//!
+//! This module only describes the file; it never judges values (that is
+//! `validate`) and never knows about stages being resolved (that is `stage`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Spanned map of string keys to values, as used by `[env]` and `[routes]`.
+pub(crate) type SpannedMap<V> = BTreeMap<Spanned<String>, Spanned<V>>;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawFile {
+    pub app: Option<Spanned<RawSection>>,
+    #[serde(default)]
+    pub env: SpannedMap<String>,
+    #[serde(default)]
+    pub routes: SpannedMap<String>,
+    #[serde(default)]
+    pub stages: BTreeMap<Spanned<String>, Spanned<RawSection>>,
+    #[serde(default)]
+    pub permissions: Vec<Spanned<RawPermission>>,
+}
+
+/// Unknown keys are found by `keys` (all at once, with suggestions), so
+/// these structs accept any key and serde reports only type errors.
+///
+/// `[app]` and every `[stages.NAME]` share this shape; which keys each
+/// table may hold is enforced by `keys`, before serde runs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawSection {
+    pub name: Option<Spanned<String>>,
+    pub arch: Option<Spanned<String>>,
+    pub memory: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<i64>>,
+    pub region: Option<Spanned<String>>,
+    pub log_retention_days: Option<Spanned<i64>>,
+    pub keep_versions: Option<Spanned<i64>>,
+    pub env: Option<Spanned<SpannedMap<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawPermission {
+    pub actions: Spanned<Vec<Spanned<String>>>,
+    pub resources: Spanned<Vec<Spanned<String>>>,
+}

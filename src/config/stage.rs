@@ -1,0 +1,187 @@
+//! Resolves one stage: built-in defaults, then `[app]`, then
+//! `[stages.NAME]`. A pure function of the config and the stage name.
+
+use thiserror::Error;
+
+use super::limits;
+use super::model::{Arch, Config, Project, Settings};
+
+pub const DEFAULT_ARCH: Arch = Arch::X86_64;
+pub const DEFAULT_MEMORY_MB: u32 = 128;
+pub const DEFAULT_TIMEOUT_S: u32 = 10;
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+pub const DEFAULT_KEEP_VERSIONS: u32 = 10;
+
+/// Why a stage cannot be resolved.
+#[derive(Debug, Error, miette::Diagnostic, PartialEq, Eq)]
+pub enum StageError {
+    #[error("invalid stage name `{stage}`: {problem}")]
+    #[diagnostic(
+        code(slx::stage::name),
+        help("use lowercase letters, digits and `-`, starting with a letter, e.g. `prod`")
+    )]
+    BadName {
+        stage: String,
+        problem: &'static str,
+    },
+    #[error("stage `{stage}` cannot be deployed: {problem}")]
+    #[diagnostic(
+        code(slx::stage::too_long),
+        help("shorten the app name or the stage name")
+    )]
+    TooLong { stage: String, problem: String },
+    #[error("the environment of stage `{stage}` is {size} bytes; Lambda allows {limit}")]
+    #[diagnostic(
+        code(slx::stage::env_size),
+        help("move large values to SSM Parameter Store")
+    )]
+    EnvTooLarge {
+        stage: String,
+        size: usize,
+        limit: usize,
+    },
+}
+
+/// The settings of `stage`, every layer applied. Stages that have no
+/// `[stages.NAME]` table get `[app]` as it is.
+pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
+    if let Some(problem) = limits::name_problem(stage) {
+        return Err(StageError::BadName {
+            stage: stage.into(),
+            problem,
+        });
+    }
+    if let Some(problem) = limits::resource_name_problem(&config.name, stage) {
+        return Err(StageError::TooLong {
+            stage: stage.into(),
+            problem,
+        });
+    }
+    let overlay = config.stages.get(stage);
+    let layered = overlay.map_or(config.settings.clone(), |o| {
+        overlay_settings(&config.settings, &o.settings)
+    });
+    let mut env = config.env.clone();
+    if let Some(overlay) = overlay {
+        env.extend(overlay.env.clone());
+    }
+    let size = limits::env_size(&env);
+    if size > limits::ENV_BYTES {
+        return Err(StageError::EnvTooLarge {
+            stage: stage.into(),
+            size,
+            limit: limits::ENV_BYTES,
+        });
+    }
+    Ok(Project {
+        app: config.name.clone(),
+        stage: stage.to_string(),
+        arch: layered.arch.unwrap_or(DEFAULT_ARCH),
+        memory: layered.memory.unwrap_or(DEFAULT_MEMORY_MB),
+        timeout: layered.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
+        region: layered.region,
+        log_retention_days: layered
+            .log_retention_days
+            .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
+        keep_versions: layered.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
+        env,
+        routes: config.routes.clone(),
+        permissions: config.permissions.clone(),
+    })
+}
+
+fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
+    Settings {
+        arch: top.arch.or(base.arch),
+        memory: top.memory.or(base.memory),
+        timeout: top.timeout.or(base.timeout),
+        region: top.region.clone().or_else(|| base.region.clone()),
+        log_retention_days: top.log_retention_days.or(base.log_retention_days),
+        keep_versions: top.keep_versions.or(base.keep_versions),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::model::StageOverlay;
+
+    fn config() -> Config {
+        Config {
+            path: "slx.toml".into(),
+            source: Arc::new(String::new()),
+            name: "shop".into(),
+            settings: Settings {
+                memory: Some(256),
+                region: Some("eu-west-1".into()),
+                ..Settings::default()
+            },
+            env: BTreeMap::from([
+                ("GREETING".into(), "hello".into()),
+                ("COLOR".into(), "blue".into()),
+            ]),
+            routes: vec![],
+            stages: BTreeMap::from([(
+                "prod".into(),
+                StageOverlay {
+                    settings: Settings {
+                        memory: Some(512),
+                        arch: Some(Arch::Arm64),
+                        ..Settings::default()
+                    },
+                    env: BTreeMap::from([("GREETING".into(), "hi".into())]),
+                },
+            )]),
+            permissions: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn undeclared_stage_gets_app_settings_over_defaults() {
+        let project = resolve(&config(), "dev").unwrap();
+        assert_eq!(project.memory, 256);
+        assert_eq!(project.arch, DEFAULT_ARCH);
+        assert_eq!(project.timeout, DEFAULT_TIMEOUT_S);
+        assert_eq!(project.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(project.env["GREETING"], "hello");
+        assert_eq!(project.function_name(), "shop-dev");
+    }
+
+    #[test]
+    fn stage_overrides_app_and_merges_env() {
+        let project = resolve(&config(), "prod").unwrap();
+        assert_eq!(project.memory, 512);
+        assert_eq!(project.arch, Arch::Arm64);
+        assert_eq!(project.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(project.env["GREETING"], "hi");
+        assert_eq!(project.env["COLOR"], "blue");
+        assert_eq!(project.role_name(), "shop-prod-role");
+        assert_eq!(project.log_group(), "/aws/lambda/shop-prod");
+    }
+
+    #[test]
+    fn bad_stage_names_are_refused() {
+        assert!(matches!(
+            resolve(&config(), "Prod"),
+            Err(StageError::BadName { .. })
+        ));
+        assert!(matches!(
+            resolve(&config(), &"p".repeat(60)),
+            Err(StageError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_stage_env_is_refused() {
+        let mut config = config();
+        config.env.insert("BIG".into(), "x".repeat(5000));
+        assert!(matches!(
+            resolve(&config, "dev"),
+            Err(StageError::EnvTooLarge { .. })
+        ));
+    }
+}

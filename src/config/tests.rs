@@ -1,0 +1,288 @@
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const GOOD: &str = r#"
+[app]
+name = "shop"
+arch = "x86_64"
+memory = 256
+timeout = 10
+region = "eu-west-1"
+log_retention_days = 14
+
+[env]
+GREETING = "hello"
+
+[routes]
+"POST /greet" = "greet"
+"POST /orders/{id}" = "create_order"
+"GET /health" = "health"
+
+[stages.prod]
+memory = 512
+env = { GREETING = "hi" }
+
+[[permissions]]
+actions = ["dynamodb:GetItem"]
+resources = ["arn:aws:dynamodb:*:*:table/orders"]
+"#;
+
+fn parse_text(text: &str) -> Result<Config, ConfigReport> {
+    parse(Path::new("slx.toml"), text.to_string())
+}
+
+/// Parses `text` expecting failure; returns the located issues.
+fn problems(text: &str) -> Vec<LocatedIssue> {
+    parse_text(text)
+        .expect_err("config should be rejected")
+        .located()
+}
+
+fn app(extra: &str) -> String {
+    format!("[app]\nname = \"shop\"\n{extra}")
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let config = parse_text(GOOD).unwrap();
+    assert_eq!(config.name, "shop");
+    assert_eq!(config.routes.len(), 3);
+    assert_eq!(config.stages["prod"].settings.memory, Some(512));
+    assert_eq!(config.permissions[0].actions, ["dynamodb:GetItem"]);
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(prod.memory, 512);
+    assert_eq!(prod.env["GREETING"], "hi");
+    assert_eq!(prod.log_retention_days, 14);
+    assert!(config.warnings.is_empty());
+}
+
+#[test]
+fn a_misspelt_key_names_file_line_column_and_the_fix() {
+    let found = problems("[app]\nname = \"shop\"\nmemroy = 256\n");
+    assert_eq!(found.len(), 1);
+    let issue = &found[0];
+    assert_eq!(
+        (issue.file.as_str(), issue.line, issue.column),
+        ("slx.toml", 3, 1)
+    );
+    assert_eq!(issue.message, "unknown key `memroy` in [app]");
+    assert_eq!(issue.help.as_deref(), Some("did you mean `memory`?"));
+}
+
+#[test]
+fn every_error_is_reported_together() {
+    let found = problems(&app("memory = 64\ntimeout = 0\narch = \"arm\"\n"));
+    let lines: Vec<usize> = found.iter().map(|f| f.line).collect();
+    assert_eq!(lines, vec![5, 3, 4], "{found:#?}");
+    assert_eq!(found[0].help.as_deref(), Some("did you mean `arm64`?"));
+    assert!(found[1].help.as_deref().unwrap().contains("128 to 10240"));
+}
+
+#[test]
+fn wrong_value_type_is_located() {
+    let found = problems(&app("memory = \"big\"\n"));
+    assert_eq!(found[0].line, 3);
+    assert!(found[0].message.contains("invalid type"), "{found:?}");
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let found = problems("[app\nname = 1\n");
+    assert_eq!(found[0].line, 1);
+}
+
+#[test]
+fn missing_app_and_name_are_explained() {
+    assert_eq!(
+        problems("[env]\nA = \"b\"\n")[0].message,
+        "missing table [app]"
+    );
+    assert_eq!(
+        problems("[app]\nmemory = 128\n")[0].message,
+        "missing key `name` in [app]"
+    );
+}
+
+#[test]
+fn bad_app_names_are_refused() {
+    for name in ["Shop", "my_shop", "9lives", "shop-"] {
+        let found = problems(&format!("[app]\nname = \"{name}\"\n"));
+        assert!(found[0].message.starts_with("invalid app name"), "{name}");
+    }
+}
+
+#[test]
+fn stage_names_and_lengths_are_checked() {
+    let found = problems(&app("[stages.Prod]\nmemory = 256\n"));
+    assert!(found[0].message.contains("invalid stage name `Prod`"));
+    let long = "s".repeat(60);
+    let found = problems(&app(&format!("[stages.{long}]\nmemory = 256\n")));
+    assert!(
+        found[0].message.contains("IAM role names allow 64"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn unknown_methods_and_bad_paths_are_refused() {
+    let cases = [
+        ("\"FETCH /a\" = \"a\"", "unknown HTTP method `FETCH`"),
+        ("\"POST a\" = \"a\"", "must start with `/`"),
+        ("\"POST\" = \"a\"", "needs a method and a path"),
+        ("\"POST /a//b\" = \"a\"", "empty segment"),
+        ("\"POST /a/\" = \"a\"", "empty segment"),
+        ("\"GET /{rest+}/x\" = \"a\"", "must be the last segment"),
+        ("\"GET /{a-b}\" = \"a\"", "not a valid parameter name"),
+        ("\"GET /a/{id}/{id}\" = \"a\"", "appears twice"),
+        ("\"GET /a b\" = \"a\"", "not allowed"),
+        ("\"GET /a\" = \"not-rust\"", "not a Rust function name"),
+    ];
+    for (route, expected) in cases {
+        let found = problems(&app(&format!("[routes]\n{route}\n")));
+        assert!(
+            found.iter().any(|f| f.message.contains(expected)),
+            "{route}: {found:?}"
+        );
+        assert_eq!(found[0].line, 4, "{route}");
+    }
+}
+
+#[test]
+fn duplicate_routes_after_normalising_are_refused() {
+    let found = problems(&app("[routes]\n\"POST /a\" = \"a\"\n\"post /a\" = \"b\"\n"));
+    assert!(found[0].message.contains("declared twice"), "{found:?}");
+}
+
+#[test]
+fn conflicting_parameter_names_are_refused() {
+    let found = problems(&app(
+        "[routes]\n\"GET /orders/{id}\" = \"a\"\n\"POST /orders/{order_id}\" = \"b\"\n",
+    ));
+    assert!(
+        found[0].message.contains("uses `{order_id}` where"),
+        "{found:?}"
+    );
+    let found = problems(&app(
+        "[routes]\n\"GET /files/{path+}\" = \"a\"\n\"GET /files/{id}\" = \"b\"\n",
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
+fn same_parameter_name_under_one_parent_is_fine() {
+    let config = parse_text(&app(
+        "[routes]\n\"GET /orders/{id}\" = \"a\"\n\"POST /orders/{id}\" = \"b\"\n\"GET /orders/{id}/items\" = \"c\"\n\"ANY /orders\" = \"d\"\n",
+    ))
+    .unwrap();
+    assert_eq!(config.routes.len(), 4);
+}
+
+#[test]
+fn reserved_and_invalid_env_names_are_refused() {
+    let found = problems(&app(
+        "[env]\nAWS_REGION = \"x\"\n_HANDLER = \"y\"\n\"1A\" = \"z\"\n",
+    ));
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.message.contains("`AWS_REGION` is reserved"))
+    );
+}
+
+#[test]
+fn env_larger_than_4kb_is_refused_also_per_stage() {
+    let big = "x".repeat(3000);
+    let found = problems(&app(&format!(
+        "[env]\nA = \"{big}\"\n[stages.prod]\nenv = {{ B = \"{big}\" }}\n"
+    )));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].message.contains("Lambda allows 4096"));
+    assert_eq!(found[0].key, "stages.prod.env");
+}
+
+#[test]
+fn retention_must_be_a_cloudwatch_value() {
+    let found = problems(&app("log_retention_days = 10\n"));
+    assert!(
+        found[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("nearest accepted value is 7")
+    );
+}
+
+#[test]
+fn timeout_above_api_gateway_limit_warns() {
+    let config = parse_text(&app("timeout = 60\n[routes]\n\"GET /\" = \"a\"\n")).unwrap();
+    assert_eq!(config.warnings.len(), 1);
+    assert!(config.warnings[0].message.contains("29s"));
+}
+
+#[test]
+fn stage_overlay_keys_are_checked_with_their_table() {
+    let found = problems(&app("[stages.prod]\nmemory = 99999\n"));
+    assert_eq!(found[0].key, "stages.prod.memory");
+}
+
+#[test]
+fn permissions_need_actions_and_resources() {
+    let found = problems(&app("[[permissions]]\nactions = []\nresources = [\"*\"]\n"));
+    assert!(found[0].message.contains("`actions` is empty"));
+    let found = problems(&app(
+        "[[permissions]]\nactions = [\"GetItem\"]\nresources = [\"*\"]\n",
+    ));
+    assert!(found[0].message.contains("not an IAM action"));
+}
+
+#[test]
+fn root_and_greedy_paths_parse() {
+    let path = parse_path("/").unwrap();
+    assert!(path.segments.is_empty());
+    assert_eq!(path.to_string(), "/");
+    let path = parse_path("/files/{key+}").unwrap();
+    assert_eq!(path.to_string(), "/files/{key+}");
+    assert_eq!(path.param_names().collect::<Vec<_>>(), ["key"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary text never panics the loader and every error has a
+    /// location inside the file.
+    #[test]
+    fn any_text_yields_a_config_or_located_errors(text in "\\PC{0,200}") {
+        check_never_panics(&text);
+    }
+
+    /// Mutations of a valid file exercise deeper paths than random text.
+    #[test]
+    fn mutated_configs_yield_a_config_or_located_errors(
+        cut in 0usize..GOOD.len(),
+        insert in "[\\[\\]{}=\"a-z0-9 ./\\n+-]{0,12}",
+    ) {
+        let mut text = GOOD.to_string();
+        let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.insert_str(cut, &insert);
+        check_never_panics(&text);
+    }
+}
+
+fn check_never_panics(text: &str) {
+    match parse_text(text) {
+        Ok(config) => {
+            let _ = resolve(&config, "dev");
+        }
+        Err(report) => {
+            assert!(!report.issues.is_empty());
+            for issue in report.located() {
+                assert!(issue.line >= 1 && issue.line <= text.lines().count().max(1) + 1);
+                assert!(!issue.message.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! Turns the raw, spanned file into a `Config`, checking every value AWS
+//! would reject later so the user hears about it now, with the line.
+//!
+//! Collects every problem instead of stopping at the first. Pure: no I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::issue::ConfigIssue;
+use super::keys::closest;
+use super::limits;
+use super::model::{
+    Arch, Config, Method, Permission, Route, RoutePath, Segment, Settings, StageOverlay,
+};
+use super::schema::{RawFile, RawPermission, RawSection, SpannedMap};
+
+/// Everything validation learned: the config if there were no errors.
+pub(crate) struct Outcome {
+    pub errors: Vec<ConfigIssue>,
+    pub warnings: Vec<ConfigIssue>,
+    pub parts: Option<ValidParts>,
+}
+
+/// The validated pieces of a config, before the file path is attached.
+pub(crate) struct ValidParts {
+    pub name: String,
+    pub settings: Settings,
+    pub env: BTreeMap<String, String>,
+    pub routes: Vec<Route>,
+    pub stages: BTreeMap<String, StageOverlay>,
+    pub permissions: Vec<Permission>,
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<ConfigIssue>,
+    warnings: Vec<ConfigIssue>,
+}
+
+impl Checker {
+    fn error(&mut self, span: Range<usize>, key: &str, message: String, help: &str) {
+        self.errors
+            .push(ConfigIssue::new(span, key, message).with_help(help));
+    }
+}
+
+pub(crate) fn validate(raw: RawFile, whole_file: Range<usize>) -> Outcome {
+    let mut check = Checker::default();
+    let name = match &raw.app {
+        None => {
+            check.error(
+                whole_file.start..whole_file.start,
+                "app",
+                "missing table [app]".into(),
+                "add `[app]` with at least `name = \"my-app\"`",
+            );
+            None
+        }
+        Some(app) => match &app.get_ref().name {
+            None => {
+                check.error(
+                    app.span(),
+                    "app.name",
+                    "missing key `name` in [app]".into(),
+                    "add `name = \"my-app\"` (lowercase letters, digits and `-`)",
+                );
+                None
+            }
+            Some(name) => check_app_name(&mut check, name),
+        },
+    };
+    let settings = raw
+        .app
+        .as_ref()
+        .map(|app| section_settings(&mut check, app.get_ref(), "app"))
+        .unwrap_or_default();
+    let env = env_vars(&mut check, &raw.env, "env");
+    let mut stages = BTreeMap::new();
+    for (stage, section) in &raw.stages {
+        check_stage_name(&mut check, stage.get_ref(), stage.span(), name.as_deref());
+        let section_ref = section.get_ref();
+        let table = format!("stages.{}", stage.get_ref());
+        let overlay_settings = section_settings(&mut check, section_ref, &table);
+        let overlay_env = match &section_ref.env {
+            Some(env) => env_vars(&mut check, env.get_ref(), &format!("{table}.env")),
+            None => BTreeMap::new(),
+        };
+        let mut merged = env.clone();
+        merged.extend(overlay_env.clone());
+        let env_span = section_ref
+            .env
+            .as_ref()
+            .map_or(stage.span(), |env| env.span());
+        check_env_size(&mut check, &merged, env_span, &format!("{table}.env"));
+        stages.insert(
+            stage.get_ref().clone(),
+            StageOverlay {
+                settings: overlay_settings,
+                env: overlay_env,
+            },
+        );
+    }
+    let env_span = raw
+        .env
+        .keys()
+        .next()
+        .map_or(whole_file.clone(), |k| k.span());
+    check_env_size(&mut check, &env, env_span, "env");
+    let routes = routes(&mut check, &raw.routes);
+    if raw.routes.is_empty() {
+        check.warnings.push(
+            ConfigIssue::new(
+                whole_file.start..whole_file.start,
+                "routes",
+                "no [routes]: the API will have no endpoint",
+            )
+            .with_help("add e.g. `[routes]` with `\"POST /greet\" = \"greet\"`"),
+        );
+    }
+    let permissions = raw
+        .permissions
+        .iter()
+        .map(|p| permission(&mut check, p.get_ref()))
+        .collect();
+    let parts = match name {
+        Some(name) if check.errors.is_empty() => Some(ValidParts {
+            name,
+            settings,
+            env,
+            routes,
+            stages,
+            permissions,
+        }),
+        _ => None,
+    };
+    Outcome {
+        errors: check.errors,
+        warnings: check.warnings,
+        parts,
+    }
+}
+
+/// Builds the `Config` once a file path is known.
+pub(crate) fn assemble(
+    parts: ValidParts,
+    path: std::path::PathBuf,
+    source: std::sync::Arc<String>,
+    warnings: Vec<ConfigIssue>,
+) -> Config {
+    Config {
+        path,
+        source,
+        name: parts.name,
+        settings: parts.settings,
+        env: parts.env,
+        routes: parts.routes,
+        stages: parts.stages,
+        permissions: parts.permissions,
+        warnings,
+    }
+}
+
+fn check_app_name(check: &mut Checker, name: &Spanned<String>) -> Option<String> {
+    let text = name.get_ref();
+    match limits::name_problem(text) {
+        Some(problem) => {
+            check.error(
+                name.span(),
+                "app.name",
+                format!("invalid app name `{text}`: {problem}"),
+                "use lowercase letters, digits and `-`, starting with a letter, e.g. `shop`",
+            );
+            None
+        }
+        None => Some(text.clone()),
+    }
+}
+
+fn check_stage_name(check: &mut Checker, stage: &str, span: Range<usize>, app: Option<&str>) {
+    if let Some(problem) = limits::name_problem(stage) {
+        check.error(
+            span,
+            "stages",
+            format!("invalid stage name `{stage}`: {problem}"),
+            "use lowercase letters, digits and `-`, starting with a letter, e.g. `prod`",
+        );
+        return;
+    }
+    if let Some(app) = app
+        && let Some(problem) = limits::resource_name_problem(app, stage)
+    {
+        check.error(
+            span,
+            "stages",
+            problem,
+            "shorten the app name or the stage name",
+        );
+    }
+}
+
+fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> Settings {
+    let arch = section.arch.as_ref().and_then(|arch| {
+        let parsed = Arch::parse(arch.get_ref());
+        if parsed.is_none() {
+            let spelled = arch.get_ref().to_lowercase();
+            let alias = match spelled.as_str() {
+                "aarch64" | "arm" | "graviton" => Some("arm64"),
+                "amd64" | "x86-64" | "x64" | "intel" => Some("x86_64"),
+                _ => None,
+            };
+            let hint = match alias.or_else(|| closest(&spelled, &Arch::ALL)) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => "use `x86_64` or `arm64`".into(),
+            };
+            check.error(
+                arch.span(),
+                &format!("{table}.arch"),
+                format!("unknown arch `{}`", arch.get_ref()),
+                &hint,
+            );
+        }
+        parsed
+    });
+    let memory = ranged(
+        check,
+        &section.memory,
+        table,
+        "memory",
+        limits::MEMORY_MB,
+        "MB",
+    );
+    let timeout = ranged(
+        check,
+        &section.timeout,
+        table,
+        "timeout",
+        limits::TIMEOUT_S,
+        "seconds",
+    );
+    if let (Some(timeout), Some(raw)) = (timeout, &section.timeout)
+        && timeout > limits::API_GATEWAY_TIMEOUT_S
+    {
+        check.warnings.push(
+            ConfigIssue::new(
+                raw.span(),
+                &format!("{table}.timeout"),
+                format!("timeout {timeout}s is above API Gateway's 29s integration limit"),
+            )
+            .with_help("callers through the API get a 504 after 29s; the function itself keeps running up to the timeout"),
+        );
+    }
+    let log_retention_days = section.log_retention_days.as_ref().and_then(|days| {
+        let value = *days.get_ref();
+        if limits::RETENTION_DAYS
+            .iter()
+            .any(|d| i64::from(*d) == value)
+        {
+            Some(value as u32)
+        } else {
+            let nearest = limits::RETENTION_DAYS
+                .iter()
+                .min_by_key(|d| (i64::from(**d) - value).abs())
+                .copied()
+                .unwrap_or(14);
+            check.error(
+                days.span(),
+                &format!("{table}.log_retention_days"),
+                format!("CloudWatch does not accept a retention of {value} days"),
+                &format!(
+                    "the nearest accepted value is {nearest}; accepted: {}",
+                    limits::RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+                ),
+            );
+            None
+        }
+    });
+    let keep_versions = ranged(
+        check,
+        &section.keep_versions,
+        table,
+        "keep_versions",
+        limits::KEEP_VERSIONS,
+        "versions",
+    );
+    let region = section.region.as_ref().and_then(|region| {
+        if limits::region_looks_valid(region.get_ref()) {
+            Some(region.get_ref().clone())
+        } else {
+            check.error(
+                region.span(),
+                &format!("{table}.region"),
+                format!("`{}` is not an AWS region name", region.get_ref()),
+                "use a region code such as `eu-west-1` or `us-east-1`",
+            );
+            None
+        }
+    });
+    Settings {
+        arch,
+        memory,
+        timeout,
+        region,
+        log_retention_days,
+        keep_versions,
+    }
+}
+
+fn ranged(
+    check: &mut Checker,
+    value: &Option<Spanned<i64>>,
+    table: &str,
+    key: &str,
+    range: (u32, u32),
+    unit: &str,
+) -> Option<u32> {
+    let value = value.as_ref()?;
+    let number = *value.get_ref();
+    let (low, high) = range;
+    if number < i64::from(low) || number > i64::from(high) {
+        check.error(
+            value.span(),
+            &format!("{table}.{key}"),
+            format!("`{key}` = {number} is out of range"),
+            &format!("use a value from {low} to {high} {unit}"),
+        );
+        return None;
+    }
+    Some(number as u32)
+}
+
+fn env_vars(
+    check: &mut Checker,
+    env: &SpannedMap<String>,
+    table: &str,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in env {
+        let name = key.get_ref();
+        if let Some(problem) = limits::env_name_problem(name) {
+            check.error(
+                key.span(),
+                &format!("{table}.{name}"),
+                format!("environment variable `{name}` {problem}"),
+                "Lambda sets the reserved variables itself; pick another name",
+            );
+            continue;
+        }
+        out.insert(name.clone(), value.get_ref().clone());
+    }
+    out
+}
+
+fn check_env_size(
+    check: &mut Checker,
+    env: &BTreeMap<String, String>,
+    span: Range<usize>,
+    table: &str,
+) {
+    let size = limits::env_size(env);
+    if size > limits::ENV_BYTES {
+        check.error(
+            span,
+            table,
+            format!(
+                "environment is {size} bytes; Lambda allows {} in total",
+                limits::ENV_BYTES
+            ),
+            "move large values to SSM Parameter Store or Secrets Manager and read them at start-up",
+        );
+    }
+}
+
+fn routes(check: &mut Checker, raw: &SpannedMap<String>) -> Vec<Route> {
+    let mut routes: Vec<Route> = Vec::new();
+    for (key, handler) in raw {
+        let Some((method, path)) = parse_route_key(check, key) else {
+            continue;
+        };
+        let handler_name = handler.get_ref();
+        if !limits::is_rust_identifier(handler_name) {
+            check.error(
+                handler.span(),
+                &format!("routes.\"{}\"", key.get_ref()),
+                format!("handler `{handler_name}` is not a Rust function name"),
+                "name an `async fn` of your crate's lib.rs, e.g. `greet`",
+            );
+            continue;
+        }
+        let route = Route {
+            method,
+            path,
+            handler: handler_name.clone(),
+            span: key.span().start..handler.span().end,
+        };
+        if let Some(existing) = routes
+            .iter()
+            .find(|r| r.method == route.method && r.path == route.path)
+        {
+            check.error(
+                key.span(),
+                &format!("routes.\"{}\"", key.get_ref()),
+                format!("route `{}` is declared twice", route.key()),
+                &format!(
+                    "it is already routed to `{}`; keep one entry",
+                    existing.handler
+                ),
+            );
+            continue;
+        }
+        routes.push(route);
+    }
+    check_param_conflicts(check, &routes);
+    routes
+}
+
+fn parse_route_key(check: &mut Checker, key: &Spanned<String>) -> Option<(Method, RoutePath)> {
+    let text = key.get_ref();
+    let key_name = format!("routes.\"{text}\"");
+    let Some((method_text, path_text)) = text.trim().split_once(char::is_whitespace) else {
+        check.error(
+            key.span(),
+            &key_name,
+            format!("route `{text}` needs a method and a path"),
+            "write it as \"METHOD /path\", e.g. \"POST /greet\"",
+        );
+        return None;
+    };
+    let method = Method::parse(&method_text.to_uppercase());
+    let Some(method) = method else {
+        check.error(
+            key.span(),
+            &key_name,
+            format!("unknown HTTP method `{method_text}` in route `{text}`"),
+            &format!("use one of {}", Method::ALL.join(", ")),
+        );
+        return None;
+    };
+    match parse_path(path_text.trim()) {
+        Ok(path) => Some((method, path)),
+        Err(problem) => {
+            check.error(
+                key.span(),
+                &key_name,
+                format!("invalid path in route `{text}`: {problem}"),
+                "paths look like /orders/{id} or /files/{proxy+}; `{name+}` only last",
+            );
+            None
+        }
+    }
+}
+
+/// Splits `/a/{b}/{c+}` into segments, enforcing API Gateway's rules.
+pub fn parse_path(path: &str) -> Result<RoutePath, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("it must start with `/`".into());
+    };
+    let mut segments = Vec::new();
+    if rest.is_empty() {
+        return Ok(RoutePath { segments });
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut seen_params: Vec<&str> = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            return Err("empty segment (`//` or a trailing `/`)".into());
+        }
+        let segment = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+        {
+            let (name, greedy) = match inner.strip_suffix('+') {
+                Some(name) => (name, true),
+                None => (inner, false),
+            };
+            if !limits::is_param_name(name) {
+                return Err(format!("`{{{inner}}}` is not a valid parameter name"));
+            }
+            if seen_params.contains(&name) {
+                return Err(format!("parameter `{name}` appears twice"));
+            }
+            seen_params.push(name);
+            if greedy {
+                if index + 1 != parts.len() {
+                    return Err(format!("greedy `{{{name}+}}` must be the last segment"));
+                }
+                Segment::Greedy(name.to_string())
+            } else {
+                Segment::Param(name.to_string())
+            }
+        } else {
+            if let Some(bad) = part.chars().find(|c| !limits::is_path_char(*c)) {
+                return Err(format!("character `{bad}` is not allowed in `{part}`"));
+            }
+            Segment::Literal(part.to_string())
+        };
+        segments.push(segment);
+    }
+    Ok(RoutePath { segments })
+}
+
+/// API Gateway allows one variable child per resource: `/a/{id}` and
+/// `/a/{key}` (or `/a/{rest+}`) cannot both exist.
+fn check_param_conflicts(check: &mut Checker, routes: &[Route]) {
+    let mut variable_at: HashMap<Vec<String>, (String, String)> = HashMap::new();
+    for route in routes {
+        for (depth, segment) in route.path.segments.iter().enumerate() {
+            if matches!(segment, Segment::Literal(_)) {
+                continue;
+            }
+            let parent: Vec<String> = route.path.segments[..depth]
+                .iter()
+                .map(Segment::path_part)
+                .collect();
+            let part = segment.path_part();
+            match variable_at.get(&parent) {
+                Some((existing, owner)) if *existing != part => {
+                    check.error(
+                        route.span.clone(),
+                        &format!("routes.\"{}\"", route.key()),
+                        format!(
+                            "route `{}` uses `{part}` where `{owner}` uses `{existing}`",
+                            route.key()
+                        ),
+                        "API Gateway allows one parameter name per position; use the same name in both routes",
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    variable_at.insert(parent, (part, route.key()));
+                }
+            }
+        }
+    }
+}
+
+fn permission(check: &mut Checker, raw: &RawPermission) -> Permission {
+    let list = |check: &mut Checker, items: &Spanned<Vec<Spanned<String>>>, key: &str| {
+        if items.get_ref().is_empty() {
+            check.error(
+                items.span(),
+                &format!("permissions.{key}"),
+                format!("`{key}` is empty"),
+                "list at least one entry, e.g. [\"dynamodb:GetItem\"]",
+            );
+        }
+        items
+            .get_ref()
+            .iter()
+            .map(|i| i.get_ref().clone())
+            .collect::<Vec<_>>()
+    };
+    let actions = list(check, &raw.actions, "actions");
+    for action in raw.actions.get_ref() {
+        let text = action.get_ref();
+        let well_formed = text == "*"
+            || text
+                .split_once(':')
+                .is_some_and(|(service, op)| !service.is_empty() && !op.is_empty());
+        if !well_formed {
+            check.error(
+                action.span(),
+                "permissions.actions",
+                format!("`{text}` is not an IAM action"),
+                "write actions as `service:Operation`, e.g. `dynamodb:GetItem`",
+            );
+        }
+    }
+    let resources = list(check, &raw.resources, "resources");
+    Permission { actions, resources }
+}

@@ -1,0 +1,21 @@
+//! slx: deploys Rust web backends to AWS Lambda behind API Gateway.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! slx.toml ──► config   (one stage, validated)
+//!                │
+//!                ├─► build:  codegen → cargo build for Lambda → ELF checks → zip
+//!                ├─► read:   what exists in AWS now (read-only calls)
+//!                ├─► plan:   pure fn(desired, actual) -> ordered actions
+//!                └─► apply:  the only code that mutates AWS
+//! ```
+//!
+//! `cli` parses arguments, `commands` glues the stages together per
+//! subcommand, `ui` prints. See docs/architecture.md.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod scaffold;
+pub mod ui;
