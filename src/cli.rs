@@ -54,6 +54,8 @@ pub enum Command {
     Init(InitArgs),
     /// Check slx.toml and report every problem with its line.
     Validate(ValidateArgs),
+    /// Compile the handler into a zipped `bootstrap` for Lambda.
+    Build(BuildArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -70,6 +72,13 @@ pub struct ValidateArgs {
     /// Also resolve this stage (defaults, then [app], then [stages.NAME]).
     #[arg(long, short)]
     pub stage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Stage whose settings (arch) to build for.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
 }
 
 #[derive(Debug, Args)]

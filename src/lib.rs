@@ -14,8 +14,10 @@
 //! `cli` parses arguments, `commands` glues the stages together per
 //! subcommand, `ui` prints. See docs/architecture.md.
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod local;
 pub mod scaffold;
 pub mod ui;

@@ -1,6 +1,7 @@
 //! One function per subcommand: the glue that runs the pipeline stages in
 //! order and hands results to `ui`. No business logic lives here.
 
+mod build;
 mod init;
 mod validate;
 
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
     match cli.command {
         Command::Init(args) => init::run(&ui, args),
         Command::Validate(args) => validate::run(&ui, &cli.global, args),
+        Command::Build(args) => build::run(&ui, &cli.global, args),
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());
@@ -55,6 +57,14 @@ fn find_config(start: &Path) -> Option<PathBuf> {
         .ancestors()
         .map(|dir| dir.join(config::FILE_NAME))
         .find(|candidate| candidate.is_file())
+}
+
+/// The directory of the app crate: where slx.toml is.
+pub(crate) fn project_dir(config: &config::Config) -> PathBuf {
+    match config.path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Loads the config and prints its warnings.

@@ -90,7 +90,7 @@ fn unknown_key_issue(
 
 /// The allowed key closest to a misspelt one, if any is close enough to be
 /// a plausible typo (edit distance scaled to the word's length).
-pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (word.len() / 3).clamp(1, 3);
     if word.len() >= 3
         && let Some(prefixed) = candidates.iter().find(|c| c.starts_with(word))

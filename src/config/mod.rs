@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
+pub use keys::closest as closest_match;
 pub use model::{
     Arch, Config, Method, Permission, Project, Route, RoutePath, Segment, Settings, StageOverlay,
 };

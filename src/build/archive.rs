@@ -1,0 +1,66 @@
+//! The deployment zip: one entry `bootstrap`, mode 0755, a fixed timestamp,
+//! so the same binary always gives the same bytes (and the same
+//! `CodeSha256`, which is what makes a no-op deploy detectable).
+
+use std::io::{Cursor, Write};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// Zips `binary` as `bootstrap`.
+pub fn zip_bootstrap(binary: &[u8]) -> zip::result::ZipResult<Vec<u8>> {
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .unix_permissions(0o755)
+        .last_modified_time(DateTime::default());
+    writer.start_file("bootstrap", options)?;
+    writer.write_all(binary)?;
+    Ok(writer.finish()?.into_inner())
+}
+
+/// Base64 SHA-256, as Lambda reports it in `CodeSha256`.
+pub fn code_sha256(zip: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn same_binary_same_bytes() {
+        let first = zip_bootstrap(b"\x7fELF pretend").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = zip_bootstrap(b"\x7fELF pretend").unwrap();
+        assert_eq!(first, second);
+        assert_ne!(first, zip_bootstrap(b"\x7fELF other").unwrap());
+    }
+
+    #[test]
+    fn one_executable_entry_named_bootstrap() {
+        let bytes = zip_bootstrap(b"binary").unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        assert_eq!(archive.len(), 1);
+        let mut entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "bootstrap");
+        assert_eq!(entry.unix_mode().unwrap() & 0o777, 0o755);
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        assert_eq!(content, b"binary");
+    }
+
+    #[test]
+    fn sha_is_base64_of_sha256() {
+        // python3 -c "import hashlib,base64; print(base64.b64encode(hashlib.sha256(b'').digest()))"
+        assert_eq!(
+            code_sha256(b""),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+}

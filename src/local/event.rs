@@ -1,0 +1,329 @@
+//! The API Gateway REST (v1) proxy event for an HTTP request, field for
+//! field as API Gateway sends it, and the decoding of the proxy response.
+//!
+//! Pure: the clock and request ids are passed in.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+/// An HTTP request as it reached the gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    /// The path without the query string, e.g. `/orders/42`.
+    pub path: String,
+    /// Query pairs in order (repeats allowed).
+    pub query: Vec<(String, String)>,
+    /// Header pairs in order (repeats allowed).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub source_ip: String,
+}
+
+/// The route the gateway matched, with the path parameters it captured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchedRoute {
+    /// The resource template, e.g. `/orders/{id}`.
+    pub resource: String,
+    pub path_parameters: BTreeMap<String, String>,
+}
+
+/// Per-invocation facts the gateway adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayContext {
+    pub stage: String,
+    pub request_id: String,
+    pub account_id: String,
+    pub api_id: String,
+    pub time_epoch_ms: u64,
+}
+
+/// Builds the proxy event API Gateway would send for `request`.
+pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &GatewayContext) -> Value {
+    let (headers, multi_headers) = single_and_multi(&request.headers);
+    let (query, multi_query) = single_and_multi(&request.query);
+    let (body, is_base64) = encode_body(&request.body, &request.headers);
+    let path_parameters = if route.path_parameters.is_empty() {
+        Value::Null
+    } else {
+        json!(route.path_parameters)
+    };
+    let user_agent = header(&request.headers, "user-agent");
+    json!({
+        "resource": route.resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_parameters,
+        "stageVariables": Value::Null,
+        "requestContext": {
+            "accountId": context.account_id,
+            "apiId": context.api_id,
+            "domainName": header(&request.headers, "host"),
+            "extendedRequestId": context.request_id,
+            "httpMethod": request.method,
+            "identity": {
+                "sourceIp": request.source_ip,
+                "userAgent": user_agent,
+                "accessKey": null, "accountId": null, "caller": null,
+                "cognitoAuthenticationProvider": null, "cognitoAuthenticationType": null,
+                "cognitoIdentityId": null, "cognitoIdentityPoolId": null,
+                "principalOrgId": null, "user": null, "userArn": null,
+            },
+            "path": format!("/{}{}", context.stage, request.path),
+            "protocol": "HTTP/1.1",
+            "requestId": context.request_id,
+            "requestTime": request_time(context.time_epoch_ms),
+            "requestTimeEpoch": context.time_epoch_ms,
+            "resourceId": "local",
+            "resourcePath": route.resource,
+            "stage": context.stage,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
+}
+
+/// `{"a": last}` and `{"a": [all]}`, or nulls when empty, as API Gateway.
+fn single_and_multi(pairs: &[(String, String)]) -> (Value, Value) {
+    if pairs.is_empty() {
+        return (Value::Null, Value::Null);
+    }
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for (name, value) in pairs {
+        single.insert(name.clone(), json!(value));
+        match multi.get_mut(name) {
+            Some(Value::Array(values)) => values.push(json!(value)),
+            _ => {
+                multi.insert(name.clone(), json!([value]));
+            }
+        }
+    }
+    (Value::Object(single), Value::Object(multi))
+}
+
+fn header(headers: &[(String, String)], name: &str) -> Value {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map_or(Value::Null, |(_, v)| json!(v))
+}
+
+/// Text bodies pass as they are; anything else is base64, as API Gateway
+/// does for binary media types.
+fn encode_body(body: &[u8], headers: &[(String, String)]) -> (Value, bool) {
+    if body.is_empty() {
+        return (Value::Null, false);
+    }
+    let content_type = header(headers, "content-type");
+    let declared_binary = content_type.as_str().is_some_and(|t| {
+        !(t.starts_with("text/")
+            || t.contains("json")
+            || t.contains("xml")
+            || t.contains("x-www-form-urlencoded"))
+    });
+    match std::str::from_utf8(body) {
+        Ok(text) if !declared_binary => (json!(text), false),
+        _ => (
+            json!(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
+    }
+}
+
+/// `26/Nov/2026:19:10:59 +0000`, API Gateway's `requestTime` format.
+fn request_time(epoch_ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = epoch_ms / 1000;
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A proxy integration's answer, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header pairs; multi-value headers are expanded.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed Lambda proxy response: {0}")]
+pub struct MalformedResponse(pub String);
+
+/// Decodes `{"statusCode", "headers", "multiValueHeaders", "body",
+/// "isBase64Encoded"}`. API Gateway answers 502 when this fails.
+pub fn decode_response(payload: &[u8]) -> Result<HttpResponse, MalformedResponse> {
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| MalformedResponse(e.to_string()))?;
+    let status = value
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| MalformedResponse("no numeric statusCode".into()))?;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some(Value::Object(multi)) = value.get("multiValueHeaders") {
+        for (name, values) in multi {
+            for v in values.as_array().into_iter().flatten() {
+                headers.push((
+                    name.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                ));
+            }
+        }
+    }
+    if let Some(Value::Object(single)) = value.get("headers") {
+        for (name, v) in single {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                headers.push((
+                    name.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                ));
+            }
+        }
+    }
+    let body = match value.get("body") {
+        Some(Value::String(text)) if value.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| MalformedResponse(format!("body is not base64: {e}")))?
+        }
+        Some(Value::String(text)) => text.clone().into_bytes(),
+        _ => Vec::new(),
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> GatewayContext {
+        GatewayContext {
+            stage: "dev".into(),
+            request_id: "req-1".into(),
+            account_id: "123456789012".into(),
+            api_id: "local".into(),
+            time_epoch_ms: 1_795_720_259_000,
+        }
+    }
+
+    #[test]
+    fn builds_every_field_api_gateway_sends() {
+        let request = HttpRequest {
+            method: "POST".into(),
+            path: "/orders/42".into(),
+            query: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"x":1}"#.to_vec(),
+            source_ip: "127.0.0.1".into(),
+        };
+        let route = MatchedRoute {
+            resource: "/orders/{id}".into(),
+            path_parameters: BTreeMap::from([("id".into(), "42".into())]),
+        };
+        let event = rest_event(&request, &route, &context());
+        assert_eq!(event["resource"], "/orders/{id}");
+        assert_eq!(event["queryStringParameters"]["a"], "2");
+        assert_eq!(
+            event["multiValueQueryStringParameters"]["a"],
+            json!(["1", "2"])
+        );
+        assert_eq!(event["pathParameters"]["id"], "42");
+        assert_eq!(event["requestContext"]["resourcePath"], "/orders/{id}");
+        assert_eq!(event["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+        assert_eq!(event["requestContext"]["path"], "/dev/orders/42");
+        assert_eq!(event["body"], r#"{"x":1}"#);
+        assert_eq!(event["isBase64Encoded"], false);
+    }
+
+    #[test]
+    fn binary_bodies_are_base64() {
+        let request = HttpRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![("content-type".into(), "image/png".into())],
+            body: vec![0, 159, 146, 150],
+            ..HttpRequest::default()
+        };
+        let event = rest_event(&request, &MatchedRoute::default(), &context());
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(event["body"], "AJ+Slg==");
+    }
+
+    #[test]
+    fn request_time_matches_api_gateway_format() {
+        assert_eq!(request_time(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(
+            request_time(1_795_720_259_000),
+            "26/Nov/2026:19:10:59 +0000"
+        );
+    }
+
+    #[test]
+    fn decodes_proxy_responses() {
+        let response = decode_response(
+            br#"{"statusCode":201,"headers":{"x":"1"},"multiValueHeaders":{"set-cookie":["a","b"]},"body":"aGk=","isBase64Encoded":true}"#,
+        )
+        .unwrap();
+        assert_eq!(response.status, 201);
+        assert_eq!(response.body, b"hi");
+        assert_eq!(response.header("x"), Some("1"));
+        assert_eq!(
+            response
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "set-cookie")
+                .count(),
+            2
+        );
+        assert!(decode_response(b"{}").is_err());
+    }
+}

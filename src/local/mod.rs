@@ -1,0 +1,7 @@
+//! Local Lambda: a Runtime API emulator that real handler binaries talk
+//! to, and the API Gateway REST (v1) event shape they receive.
+//!
+//! Never talks to AWS. Processes are started by callers, not here.
+
+pub mod event;
+pub mod runtime_api;
