@@ -35,6 +35,7 @@ fn main() -> ExitCode {
 
 fn install_error_hook(color: ColorChoice) {
     use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
     let colored = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -47,6 +48,8 @@ fn install_error_hook(color: ColorChoice) {
             miette::MietteHandlerOpts::new()
                 .color(colored)
                 .unicode(colored)
+                // Unwrapped lines in logs and pipes: grep finds whole messages.
+                .wrap_lines(tty)
                 .build(),
         )
     }));

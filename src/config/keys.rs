@@ -93,7 +93,9 @@ fn unknown_key_issue(
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (word.len() / 3).clamp(1, 3);
     if word.len() >= 3
-        && let Some(prefixed) = candidates.iter().find(|c| c.starts_with(word))
+        && let Some(prefixed) = candidates
+            .iter()
+            .find(|c| c.starts_with(word) || (c.len() >= 3 && word.starts_with(**c)))
     {
         return Some(prefixed);
     }
