@@ -18,6 +18,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deploy;
 pub mod local;
 pub mod scaffold;
 pub mod ui;

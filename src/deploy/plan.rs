@@ -1,0 +1,535 @@
+//! The plan: a pure function of (desired, actual) giving the ordered
+//! actions that make AWS match slx.toml. `None` as desired plans the
+//! removal of everything the stage owns (undeploy).
+//!
+//! Never performs I/O; the applier executes what this returns.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::model::{Actual, Desired};
+use crate::config::{Arch, Method};
+
+/// Which function settings differ from slx.toml.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ConfigChange {
+    pub memory: Option<u32>,
+    pub timeout: Option<u32>,
+    pub env: bool,
+    pub role: bool,
+}
+
+/// One step of a deploy, in the order it must run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    CreateRole,
+    PutRolePolicy,
+    CreateLogGroup,
+    SetLogRetention {
+        days: u32,
+    },
+    CreateFunction,
+    /// Upload the zip (also how the architecture changes).
+    UpdateCode {
+        arch_change: Option<Arch>,
+    },
+    UpdateConfig {
+        change: ConfigChange,
+    },
+    /// Publish `$LATEST` as a version and point the stage alias at it.
+    PublishAndPointAlias,
+    CreateApi,
+    CreateResource {
+        path: String,
+    },
+    PutMethod {
+        path: String,
+        method: Method,
+    },
+    DeleteMethod {
+        path: String,
+        method: Method,
+    },
+    DeleteResource {
+        path: String,
+    },
+    AddInvokePermission,
+    /// Make API changes live: a new deployment on the stage.
+    DeployApi,
+    DeleteApi,
+    RemoveInvokePermission,
+    DeleteFunction,
+    DeleteLogGroup,
+    DeleteRole,
+}
+
+impl Action {
+    /// A line for `slx plan`.
+    pub fn describe(&self, desired_name: &str) -> String {
+        match self {
+            Action::CreateRole => format!("create IAM role {desired_name}-role"),
+            Action::PutRolePolicy => "set the role's inline policy".into(),
+            Action::CreateLogGroup => format!("create log group /aws/lambda/{desired_name}"),
+            Action::SetLogRetention { days } => format!("set log retention to {days} days"),
+            Action::CreateFunction => format!("create function {desired_name}"),
+            Action::UpdateCode {
+                arch_change: Some(arch),
+            } => {
+                format!("upload code (architecture → {arch})")
+            }
+            Action::UpdateCode { arch_change: None } => "upload code".into(),
+            Action::UpdateConfig { change } => {
+                let mut parts = Vec::new();
+                if let Some(memory) = change.memory {
+                    parts.push(format!("memory → {memory} MB"));
+                }
+                if let Some(timeout) = change.timeout {
+                    parts.push(format!("timeout → {timeout}s"));
+                }
+                if change.env {
+                    parts.push("environment".into());
+                }
+                if change.role {
+                    parts.push("role".into());
+                }
+                format!("update configuration ({})", parts.join(", "))
+            }
+            Action::PublishAndPointAlias => {
+                "publish a version and point the stage alias at it".into()
+            }
+            Action::CreateApi => format!("create REST API {desired_name}"),
+            Action::CreateResource { path } => format!("create resource {path}"),
+            Action::PutMethod { path, method } => format!("add route {method} {path}"),
+            Action::DeleteMethod { path, method } => format!("remove route {method} {path}"),
+            Action::DeleteResource { path } => format!("delete resource {path}"),
+            Action::AddInvokePermission => "allow the API to invoke the alias".into(),
+            Action::DeployApi => "deploy the API to its stage".into(),
+            Action::DeleteApi => format!("delete REST API {desired_name}"),
+            Action::RemoveInvokePermission => "remove the API's invoke permission".into(),
+            Action::DeleteFunction => format!("delete function {desired_name} and its versions"),
+            Action::DeleteLogGroup => format!("delete log group /aws/lambda/{desired_name}"),
+            Action::DeleteRole => format!("delete IAM role {desired_name}-role"),
+        }
+    }
+}
+
+/// The actions that take `actual` to `desired`, in dependency order.
+pub fn plan(desired: Option<&Desired>, actual: &Actual) -> Vec<Action> {
+    match desired {
+        Some(desired) => plan_deploy(desired, actual),
+        None => plan_removal(actual),
+    }
+}
+
+fn plan_deploy(desired: &Desired, actual: &Actual) -> Vec<Action> {
+    let mut actions = Vec::new();
+    match &actual.role {
+        None => actions.extend([Action::CreateRole, Action::PutRolePolicy]),
+        Some(policy) if policy.as_deref() != Some(desired.role_policy.as_str()) => {
+            actions.push(Action::PutRolePolicy);
+        }
+        Some(_) => {}
+    }
+    match actual.log_group {
+        None => actions.extend([
+            Action::CreateLogGroup,
+            Action::SetLogRetention {
+                days: desired.log_retention_days,
+            },
+        ]),
+        Some(days) if days != Some(desired.log_retention_days) => {
+            actions.push(Action::SetLogRetention {
+                days: desired.log_retention_days,
+            });
+        }
+        Some(_) => {}
+    }
+    let mut function_changed = false;
+    match &actual.function {
+        None => {
+            actions.push(Action::CreateFunction);
+            function_changed = true;
+        }
+        Some(current) => {
+            if current.code_sha256 != desired.code_sha256 || current.arch != desired.arch {
+                let arch_change = (current.arch != desired.arch).then_some(desired.arch);
+                actions.push(Action::UpdateCode { arch_change });
+                function_changed = true;
+            }
+            let change = config_change(desired, current);
+            if change != ConfigChange::default() {
+                actions.push(Action::UpdateConfig { change });
+                function_changed = true;
+            }
+        }
+    }
+    // The alias must serve exactly what slx.toml and the zip describe. It
+    // also catches a deploy that updated $LATEST but died before publishing.
+    let alias_current = actual.alias.as_ref().is_some_and(|(_, version)| {
+        version.code_sha256 == desired.code_sha256
+            && version.arch == desired.arch
+            && config_change(desired, version) == ConfigChange::default()
+    });
+    if function_changed || !alias_current {
+        actions.push(Action::PublishAndPointAlias);
+    }
+
+    let mut api_changed = false;
+    let empty = Default::default();
+    let resources = match &actual.api {
+        None => {
+            actions.push(Action::CreateApi);
+            api_changed = true;
+            &empty
+        }
+        Some(api) => &api.resources,
+    };
+    let wanted_paths = all_paths(desired);
+    for path in &wanted_paths {
+        if path != "/" && !resources.contains_key(path) {
+            actions.push(Action::CreateResource { path: path.clone() });
+            api_changed = true;
+        }
+    }
+    for (path, methods) in &desired.routes {
+        let existing = resources.get(path).map(|r| &r.methods);
+        for method in methods {
+            if !existing.is_some_and(|m| m.contains(method)) {
+                actions.push(Action::PutMethod {
+                    path: path.clone(),
+                    method: *method,
+                });
+                api_changed = true;
+            }
+        }
+    }
+    // Removals: methods first, then resources deepest first.
+    for (path, resource) in resources {
+        let wanted = desired.routes.get(path);
+        for method in &resource.methods {
+            if !wanted.is_some_and(|m| m.contains(method)) {
+                actions.push(Action::DeleteMethod {
+                    path: path.clone(),
+                    method: *method,
+                });
+                api_changed = true;
+            }
+        }
+    }
+    let mut stale: Vec<&String> = resources
+        .keys()
+        .filter(|path| *path != "/" && !wanted_paths.contains(*path))
+        .collect();
+    stale.sort_by_key(|path| std::cmp::Reverse(path.matches('/').count()));
+    for path in stale {
+        // Deepest first: each delete still finds its resource in place.
+        actions.push(Action::DeleteResource { path: path.clone() });
+        api_changed = true;
+    }
+    if !actual.permission {
+        actions.push(Action::AddInvokePermission);
+    }
+    let stage_missing = actual.api.as_ref().is_none_or(|api| !api.stage_exists);
+    if api_changed || stage_missing {
+        actions.push(Action::DeployApi);
+    }
+    actions
+}
+
+fn config_change(desired: &Desired, current: &super::model::FunctionState) -> ConfigChange {
+    ConfigChange {
+        memory: (current.memory != desired.config.memory).then_some(desired.config.memory),
+        timeout: (current.timeout != desired.config.timeout).then_some(desired.config.timeout),
+        env: current.env != desired.config.env,
+        role: !current.role_arn.ends_with(&desired.config.role_arn_suffix),
+    }
+}
+
+/// Every resource path the routes need, parents included.
+fn all_paths(desired: &Desired) -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    for path in desired.routes.keys() {
+        let mut prefix = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(part);
+            paths.insert(prefix.clone());
+        }
+    }
+    paths
+}
+
+fn plan_removal(actual: &Actual) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if actual.api.is_some() {
+        actions.push(Action::DeleteApi);
+    }
+    if actual.permission && actual.function.is_some() {
+        actions.push(Action::RemoveInvokePermission);
+    }
+    if actual.function.is_some() {
+        actions.push(Action::DeleteFunction);
+    }
+    if actual.log_group.is_some() {
+        actions.push(Action::DeleteLogGroup);
+    }
+    if actual.role.is_some() {
+        actions.push(Action::DeleteRole);
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::deploy::model::{ApiState, FunctionConfig, FunctionState, ResourceState};
+
+    fn desired() -> Desired {
+        Desired {
+            function_name: "shop-dev".into(),
+            role_name: "shop-dev-role".into(),
+            log_group: "/aws/lambda/shop-dev".into(),
+            log_retention_days: 14,
+            arch: Arch::X86_64,
+            code_sha256: "sha-1".into(),
+            config: FunctionConfig {
+                memory: 256,
+                timeout: 10,
+                env: BTreeMap::from([("GREETING".into(), "hello".into())]),
+                role_arn_suffix: ":role/shop-dev-role".into(),
+            },
+            role_policy: "{policy}".into(),
+            routes: BTreeMap::from([
+                ("/greet".into(), BTreeSet::from([Method::Post])),
+                ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
+            ]),
+            stage: "dev".into(),
+        }
+    }
+
+    fn function(desired: &Desired) -> FunctionState {
+        FunctionState {
+            code_sha256: desired.code_sha256.clone(),
+            arch: desired.arch,
+            memory: desired.config.memory,
+            timeout: desired.config.timeout,
+            env: desired.config.env.clone(),
+            role_arn: "arn:aws:iam::123456789012:role/shop-dev-role".into(),
+        }
+    }
+
+    /// AWS exactly as `desired` describes it.
+    fn converged(desired: &Desired) -> Actual {
+        let resource = |id: &str, methods: &[Method]| ResourceState {
+            id: id.into(),
+            methods: methods.iter().copied().collect(),
+        };
+        Actual {
+            role: Some(Some(desired.role_policy.clone())),
+            log_group: Some(Some(desired.log_retention_days)),
+            function: Some(function(desired)),
+            alias: Some(("1".into(), function(desired))),
+            api: Some(ApiState {
+                id: "api".into(),
+                resources: BTreeMap::from([
+                    ("/".into(), resource("r0", &[])),
+                    ("/greet".into(), resource("r1", &[Method::Post])),
+                    ("/orders".into(), resource("r2", &[])),
+                    ("/orders/{id}".into(), resource("r3", &[Method::Post])),
+                ]),
+                stage_exists: true,
+            }),
+            permission: true,
+        }
+    }
+
+    #[test]
+    fn creates_everything_in_dependency_order() {
+        let actions = plan(Some(&desired()), &Actual::default());
+        assert_eq!(
+            actions,
+            vec![
+                Action::CreateRole,
+                Action::PutRolePolicy,
+                Action::CreateLogGroup,
+                Action::SetLogRetention { days: 14 },
+                Action::CreateFunction,
+                Action::PublishAndPointAlias,
+                Action::CreateApi,
+                Action::CreateResource {
+                    path: "/greet".into()
+                },
+                Action::CreateResource {
+                    path: "/orders".into()
+                },
+                Action::CreateResource {
+                    path: "/orders/{id}".into()
+                },
+                Action::PutMethod {
+                    path: "/greet".into(),
+                    method: Method::Post
+                },
+                Action::PutMethod {
+                    path: "/orders/{id}".into(),
+                    method: Method::Post
+                },
+                Action::AddInvokePermission,
+                Action::DeployApi,
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_when_aws_matches() {
+        let desired = desired();
+        assert_eq!(plan(Some(&desired), &converged(&desired)), vec![]);
+    }
+
+    #[test]
+    fn code_change_uploads_code_only_and_publishes() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.code_sha256 = "sha-2".into();
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![
+                Action::UpdateCode { arch_change: None },
+                Action::PublishAndPointAlias
+            ]
+        );
+    }
+
+    #[test]
+    fn memory_change_updates_config_only() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.config.memory = 512;
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![
+                Action::UpdateConfig {
+                    change: ConfigChange {
+                        memory: Some(512),
+                        ..ConfigChange::default()
+                    }
+                },
+                Action::PublishAndPointAlias
+            ]
+        );
+    }
+
+    #[test]
+    fn env_change_is_a_config_change() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.config.env.insert("NEW".into(), "1".into());
+        let actions = plan(Some(&desired), &actual);
+        assert_eq!(
+            actions[0],
+            Action::UpdateConfig {
+                change: ConfigChange {
+                    env: true,
+                    ..ConfigChange::default()
+                }
+            }
+        );
+        assert_eq!(actions.len(), 2);
+    }
+
+    #[test]
+    fn arch_change_reuploads_code() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.arch = Arch::Arm64;
+        desired.code_sha256 = "sha-arm".into();
+        assert_eq!(
+            plan(Some(&desired), &actual)[0],
+            Action::UpdateCode {
+                arch_change: Some(Arch::Arm64)
+            }
+        );
+    }
+
+    #[test]
+    fn route_added_creates_resource_method_and_redeploys() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired
+            .routes
+            .insert("/health".into(), BTreeSet::from([Method::Get]));
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![
+                Action::CreateResource {
+                    path: "/health".into()
+                },
+                Action::PutMethod {
+                    path: "/health".into(),
+                    method: Method::Get
+                },
+                Action::DeployApi,
+            ]
+        );
+    }
+
+    #[test]
+    fn route_removed_deletes_method_and_its_resources() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.routes.remove("/orders/{id}");
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![
+                Action::DeleteMethod {
+                    path: "/orders/{id}".into(),
+                    method: Method::Post
+                },
+                Action::DeleteResource {
+                    path: "/orders/{id}".into()
+                },
+                Action::DeleteResource {
+                    path: "/orders".into()
+                },
+                Action::DeployApi,
+            ]
+        );
+    }
+
+    #[test]
+    fn half_finished_deploy_publishes_what_latest_already_has() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        // $LATEST got the new code, the process died before publishing.
+        let mut old = function(&desired);
+        old.code_sha256 = "sha-0".into();
+        actual.alias = Some(("1".into(), old));
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![Action::PublishAndPointAlias]
+        );
+        // ...or before the API stage was deployed.
+        let mut actual = converged(&desired);
+        actual.api.as_mut().unwrap().stage_exists = false;
+        assert_eq!(plan(Some(&desired), &actual), vec![Action::DeployApi]);
+    }
+
+    #[test]
+    fn removal_deletes_what_exists_dependents_first() {
+        let desired = desired();
+        assert_eq!(
+            plan(None, &converged(&desired)),
+            vec![
+                Action::DeleteApi,
+                Action::RemoveInvokePermission,
+                Action::DeleteFunction,
+                Action::DeleteLogGroup,
+                Action::DeleteRole,
+            ]
+        );
+        assert_eq!(plan(None, &Actual::default()), vec![]);
+    }
+}
