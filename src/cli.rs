@@ -56,6 +56,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Compile the handler into a zipped `bootstrap` for Lambda.
     Build(BuildArgs),
+    /// Show what `slx deploy` would change, without changing anything.
+    Plan(DeployArgs),
+    /// Build, then create or update the stage's function and REST API.
+    Deploy(DeployArgs),
+    /// Show what is deployed for a stage and whether it matches local.
+    Status(StatusArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -77,6 +83,29 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Stage whose settings (arch) to build for.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The stage to deploy (its resources are named `<app>-<stage>`).
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// Deploy this prebuilt zip instead of building (it is still checked).
+    #[arg(long, value_name = "PATH")]
+    pub zip: Option<PathBuf>,
+    /// Only print the plan (same as `slx plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Exit 0 when nothing changes, 2 when something changes (or changed).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The stage to inspect.
     #[arg(long, short, default_value = "dev")]
     pub stage: String,
 }

@@ -22,3 +22,4 @@ pub mod deploy;
 pub mod local;
 pub mod scaffold;
 pub mod ui;
+pub mod aws;

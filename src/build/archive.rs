@@ -22,6 +22,18 @@ pub fn zip_bootstrap(binary: &[u8]) -> zip::result::ZipResult<Vec<u8>> {
     Ok(writer.finish()?.into_inner())
 }
 
+/// The `bootstrap` entry of a deployment zip.
+pub fn bootstrap_of(zip: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| format!("not a zip: {e}"))?;
+    let mut entry = archive
+        .by_name("bootstrap")
+        .map_err(|_| "the zip has no `bootstrap` at its root (Lambda's provided runtimes need one)".to_string())?;
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).map_err(|e| format!("cannot read `bootstrap`: {e}"))?;
+    Ok(bytes)
+}
+
 /// Base64 SHA-256, as Lambda reports it in `CodeSha256`.
 pub fn code_sha256(zip: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
@@ -53,6 +65,13 @@ mod tests {
         let mut content = Vec::new();
         entry.read_to_end(&mut content).unwrap();
         assert_eq!(content, b"binary");
+    }
+
+    #[test]
+    fn reads_bootstrap_back_or_says_what_is_wrong() {
+        let zip = zip_bootstrap(b"bin").unwrap();
+        assert_eq!(bootstrap_of(&zip).unwrap(), b"bin");
+        assert!(bootstrap_of(b"nope").unwrap_err().starts_with("not a zip"));
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Elf(#[from] elf::ElfError),
+    #[error("{} is not a usable Lambda zip: {reason}", .path.display())]
+    #[diagnostic(code(slx::build::prebuilt), help("build it with `slx build` (or omit --zip to build now)"))]
+    Prebuilt { path: PathBuf, reason: String },
     #[error("the zip is {size} bytes; Lambda accepts {limit} bytes in a direct upload")]
     #[diagnostic(
         code(slx::build::zip_too_large),
@@ -261,6 +264,33 @@ pub fn build(
         compiler: plan.compiler,
         build_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A zip built earlier (`--zip`), checked like a fresh build: it must hold
+/// a `bootstrap` for `arch` that al2023 can run.
+pub fn load_prebuilt(path: &Path, arch: Arch) -> Result<(Vec<u8>, String), BuildError> {
+    let zip = std::fs::read(path).map_err(|source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let binary = archive::bootstrap_of(&zip).map_err(|reason| BuildError::Prebuilt {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    elf::check(&binary, arch)?;
+    if zip.len() as u64 > elf::ZIPPED_LIMIT {
+        return Err(BuildError::ZipTooLarge {
+            size: zip.len() as u64,
+            limit: elf::ZIPPED_LIMIT,
+        });
+    }
+    let sha = archive::code_sha256(&zip);
+    Ok((zip, sha))
+}
+
+/// The zip the last `slx build` left for `arch`, if any.
+pub fn last_built_zip(app_dir: &Path, arch: Arch) -> PathBuf {
+    app_dir.join(WORK_DIR).join("build").join(arch.as_str()).join("bootstrap.zip")
 }
 
 fn compiler_name(compiler: Compiler) -> &'static str {

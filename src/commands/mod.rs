@@ -2,6 +2,7 @@
 //! order and hands results to `ui`. No business logic lives here.
 
 mod build;
+mod deploy;
 mod init;
 mod validate;
 
@@ -27,6 +28,12 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         Command::Init(args) => init::run(&ui, args),
         Command::Validate(args) => validate::run(&ui, &cli.global, args),
         Command::Build(args) => build::run(&ui, &cli.global, args),
+        Command::Plan(mut args) => {
+            args.dry_run = true;
+            deploy::run(&ui, &cli.global, args).await
+        }
+        Command::Deploy(args) => deploy::run(&ui, &cli.global, args).await,
+        Command::Status(args) => deploy::status(&ui, &cli.global, args).await,
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());

@@ -1,0 +1,180 @@
+//! What an AWS error means for slx: gone, retry later, or a real failure;
+//! and the user-facing error that says which step failed and what to do.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// How a deploy should react to an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The resource does not exist.
+    NotFound,
+    /// Throttling or a 5xx: retry with backoff.
+    Transient,
+    /// Lambda is still applying the last update, or API Gateway reports a
+    /// concurrent change: wait and retry.
+    Conflict,
+    /// A just-created IAM role is not yet assumable by Lambda.
+    RoleNotReady,
+    /// The resource already exists (a create that raced or was repeated).
+    AlreadyExists,
+    /// Credentials are missing, invalid or expired.
+    Credentials,
+    /// Anything else: fail the step.
+    Fatal,
+}
+
+/// Classifies an error from its AWS code, message and HTTP status.
+pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) -> ErrorClass {
+    let message = message.unwrap_or_default();
+    match code.unwrap_or_default() {
+        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorClass::NotFound,
+        "ThrottlingException" | "TooManyRequestsException" | "Throttling" | "RequestLimitExceeded"
+        | "ServiceException" | "ServiceUnavailableException" | "InternalFailure" => ErrorClass::Transient,
+        "ResourceConflictException" | "ConflictException" if message.contains("already exist") => {
+            ErrorClass::AlreadyExists
+        }
+        "ResourceConflictException" | "ConflictException" | "ResourceInUseException" => ErrorClass::Conflict,
+        "EntityAlreadyExists" | "ResourceAlreadyExistsException" => ErrorClass::AlreadyExists,
+        "InvalidParameterValueException"
+            if message.contains("cannot be assumed") || message.contains("role defined for the function") =>
+        {
+            ErrorClass::RoleNotReady
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException"
+        | "InvalidSignatureException" | "SignatureDoesNotMatch" | "AccessDeniedException"
+        | "AccessDenied" => ErrorClass::Credentials,
+        _ => match status {
+            Some(429) => ErrorClass::Transient,
+            Some(s) if s >= 500 => ErrorClass::Transient,
+            Some(404) => ErrorClass::NotFound,
+            _ => ErrorClass::Fatal,
+        },
+    }
+}
+
+/// An AWS call that failed, with the deploy step it belonged to.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{step} failed: {detail}")]
+#[diagnostic(code(slx::aws))]
+pub struct AwsError {
+    pub step: String,
+    pub class: ErrorClass,
+    pub code: Option<String>,
+    pub detail: String,
+    #[help]
+    pub hint: Option<String>,
+}
+
+impl AwsError {
+    /// Wraps an SDK error for `step` ("create function shop-dev").
+    pub fn from_sdk<E, R>(step: impl Into<String>, error: &SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        let status = error.raw_response().and_then(HttpStatus::status);
+        let (code, message) = match error {
+            SdkError::ServiceError(service) => (
+                service.err().code().map(str::to_string),
+                service.err().message().map(str::to_string),
+            ),
+            other => (None, Some(describe_transport(other))),
+        };
+        let class = match error {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                ErrorClass::Transient
+            }
+            SdkError::ConstructionFailure(_) => ErrorClass::Credentials,
+            _ => classify(code.as_deref(), message.as_deref(), status),
+        };
+        let detail = match (&code, &message) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.clone(),
+            (None, Some(message)) => message.clone(),
+            (None, None) => format!("HTTP {}", status.map_or("error".into(), |s| s.to_string())),
+        };
+        AwsError {
+            step: step.into(),
+            class,
+            hint: hint_for(class),
+            code,
+            detail,
+        }
+    }
+}
+
+fn describe_transport<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    // The SDK's Display is terse ("dispatch failure"); the source chain
+    // holds the useful part (connection refused, no credentials...).
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn hint_for(class: ErrorClass) -> Option<String> {
+    Some(
+        match class {
+            ErrorClass::Credentials => {
+                "check your AWS credentials: `aws sts get-caller-identity`, `aws sso login --profile NAME`, or --profile"
+            }
+            ErrorClass::Transient => "AWS is throttling or unavailable; run the same command again: it resumes where it stopped",
+            ErrorClass::Conflict => "another change to this stage is in progress; wait a minute and run the command again",
+            ErrorClass::RoleNotReady => "the new IAM role is still propagating; run the command again in a minute",
+            ErrorClass::NotFound | ErrorClass::AlreadyExists | ErrorClass::Fatal => {
+                "fix the cause above and run the command again: it resumes where it stopped"
+            }
+        }
+        .to_string(),
+    )
+}
+
+/// The HTTP status of a raw response, where there is one.
+pub trait HttpStatus {
+    fn status(&self) -> Option<u16>;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_the_errors_a_deploy_meets() {
+        let c = |code, message, status| classify(Some(code), Some(message), status);
+        assert_eq!(c("ResourceNotFoundException", "Function not found", Some(404)), ErrorClass::NotFound);
+        assert_eq!(c("NoSuchEntity", "role", Some(404)), ErrorClass::NotFound);
+        assert_eq!(c("TooManyRequestsException", "Rate exceeded", Some(429)), ErrorClass::Transient);
+        assert_eq!(
+            c("ResourceConflictException", "An update is in progress for resource", Some(409)),
+            ErrorClass::Conflict
+        );
+        assert_eq!(
+            c("ResourceConflictException", "Function already exist: shop-dev", Some(409)),
+            ErrorClass::AlreadyExists
+        );
+        assert_eq!(
+            c("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.", Some(400)),
+            ErrorClass::RoleNotReady
+        );
+        assert_eq!(c("EntityAlreadyExists", "Role exists", Some(409)), ErrorClass::AlreadyExists);
+        assert_eq!(c("ExpiredToken", "expired", Some(403)), ErrorClass::Credentials);
+        assert_eq!(c("ValidationException", "bad", Some(400)), ErrorClass::Fatal);
+        assert_eq!(classify(None, None, Some(503)), ErrorClass::Transient);
+        assert_eq!(classify(None, None, Some(404)), ErrorClass::NotFound);
+    }
+}

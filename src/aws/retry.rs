@@ -1,0 +1,129 @@
+//! Retrying the errors AWS asks callers to retry: throttling, conflicts
+//! with an update in progress, a new role that is not yet assumable.
+//!
+//! Sleeping goes through `Sleeper`, so tests run without waiting.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::errors::{AwsError, ErrorClass};
+
+/// The clock seam for waits.
+pub trait Sleeper: Sync {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+}
+
+/// Exponential backoff, capped, with a total time budget per class.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+    /// How long to keep retrying before giving up.
+    pub budget: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_millis(250),
+            max: Duration::from_secs(5),
+            budget: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Runs `call` until it succeeds, fails with a non-retryable error, or the
+/// budget is spent. `retryable` says which classes to retry for this call.
+pub async fn retry<T, F, Fut>(
+    sleeper: &impl Sleeper,
+    backoff: Backoff,
+    retryable: &[ErrorClass],
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let mut waited = Duration::ZERO;
+    let mut delay = backoff.first;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if retryable.contains(&error.class) && waited + delay <= backoff.budget => {
+                tracing::debug!(step = %error.step, detail = %error.detail, ?delay, "retrying");
+                sleeper.sleep(delay).await;
+                waited += delay;
+                delay = (delay * 2).min(backoff.max);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct RecordingSleeper(Mutex<Vec<Duration>>);
+
+    impl Sleeper for RecordingSleeper {
+        fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+            self.0.lock().unwrap().push(duration);
+            std::future::ready(())
+        }
+    }
+
+    fn error(class: ErrorClass) -> AwsError {
+        AwsError { step: "s".into(), class, code: None, detail: "d".into(), hint: None }
+    }
+
+    #[tokio::test]
+    async fn retries_transient_errors_with_growing_delays() {
+        let sleeper = RecordingSleeper::default();
+        let mut failures = 3;
+        let result = retry(&sleeper, Backoff::default(), &[ErrorClass::Transient], || {
+            let fail = failures > 0;
+            failures -= 1;
+            async move { if fail { Err(error(ErrorClass::Transient)) } else { Ok(7) } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 7);
+        let delays = sleeper.0.lock().unwrap().clone();
+        assert_eq!(delays, [250, 500, 1000].map(Duration::from_millis));
+    }
+
+    #[tokio::test]
+    async fn fatal_errors_are_not_retried() {
+        let sleeper = RecordingSleeper::default();
+        let result: Result<(), _> = retry(&sleeper, Backoff::default(), &[ErrorClass::Transient], || async {
+            Err(error(ErrorClass::Fatal))
+        })
+        .await;
+        assert_eq!(result.unwrap_err().class, ErrorClass::Fatal);
+        assert!(sleeper.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn gives_up_when_the_budget_is_spent() {
+        let sleeper = RecordingSleeper::default();
+        let backoff = Backoff { first: Duration::from_secs(1), max: Duration::from_secs(2), budget: Duration::from_secs(5) };
+        let result: Result<(), _> = retry(&sleeper, backoff, &[ErrorClass::Conflict], || async {
+            Err(error(ErrorClass::Conflict))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(sleeper.0.lock().unwrap().iter().sum::<Duration>(), Duration::from_secs(5));
+    }
+}

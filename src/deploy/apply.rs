@@ -1,0 +1,686 @@
+//! Executes a plan: the only code in slx that mutates AWS.
+//!
+//! Each action is one step with its own name, timing and error context.
+//! Lambda mutations wait for the function to be ready first; transient
+//! errors, conflicts and a not-yet-assumable new role are retried. A
+//! deploy that stops half-way leaves AWS in a state the next `read` +
+//! `plan` completes: every action is safe to repeat.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+use serde::Serialize;
+
+use super::model::{Actual, Desired};
+use super::plan::Action;
+use super::policy;
+use super::read::{PERMISSION_ID, Target};
+use crate::aws::{AwsError, Backoff, Clients, ErrorClass, Sleeper, retry};
+use crate::config::Arch;
+
+/// Receives each finished step (the CLI prints it).
+pub trait StepReporter: Sync {
+    fn step_done(&self, step: &StepReport);
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub action: Action,
+    pub description: String,
+    pub seconds: f64,
+}
+
+/// What applying produced.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Applied {
+    pub steps: Vec<StepReport>,
+    pub rest_api_id: Option<String>,
+    /// The version the alias points at, when a version was published.
+    pub published_version: Option<String>,
+}
+
+/// Inputs to apply beyond the plan.
+pub struct ApplyInput<'a> {
+    pub target: &'a Target,
+    pub desired: Option<&'a Desired>,
+    pub actual: &'a Actual,
+    pub zip: Option<&'a [u8]>,
+    /// Version description: when and from which commit.
+    pub description: String,
+}
+
+struct Applier<'a, S: Sleeper> {
+    clients: &'a Clients,
+    sleeper: &'a S,
+    input: &'a ApplyInput<'a>,
+    api_id: Option<String>,
+    resource_ids: BTreeMap<String, String>,
+    alias_exists: bool,
+}
+
+const RETRY_ALWAYS: &[ErrorClass] = &[ErrorClass::Transient, ErrorClass::Conflict];
+
+pub async fn apply(
+    clients: &Clients,
+    sleeper: &impl Sleeper,
+    input: &ApplyInput<'_>,
+    actions: &[Action],
+    reporter: &dyn StepReporter,
+) -> Result<Applied, AwsError> {
+    let mut applier = Applier {
+        clients,
+        sleeper,
+        input,
+        api_id: input.actual.api.as_ref().map(|a| a.id.clone()),
+        resource_ids: input
+            .actual
+            .api
+            .as_ref()
+            .map(|a| a.resources.iter().map(|(p, r)| (p.clone(), r.id.clone())).collect())
+            .unwrap_or_default(),
+        alias_exists: input.actual.alias.is_some(),
+    };
+    let mut applied = Applied::default();
+    for action in actions {
+        let started = Instant::now();
+        if let Some(version) = applier.run(action).await? {
+            applied.published_version = Some(version);
+        }
+        let report = StepReport {
+            action: action.clone(),
+            description: action.describe(&input.target.function_name),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        reporter.step_done(&report);
+        applied.steps.push(report);
+    }
+    applied.rest_api_id = applier.api_id;
+    Ok(applied)
+}
+
+fn lambda_arch(arch: Arch) -> Architecture {
+    match arch {
+        Arch::X86_64 => Architecture::X8664,
+        Arch::Arm64 => Architecture::Arm64,
+    }
+}
+
+impl<S: Sleeper> Applier<'_, S> {
+    fn desired(&self, step: &str) -> Result<&Desired, AwsError> {
+        self.input.desired.ok_or_else(|| AwsError {
+            step: step.into(),
+            class: ErrorClass::Fatal,
+            code: None,
+            detail: "internal: a deploy step was planned without a desired state".into(),
+            hint: None,
+        })
+    }
+
+    fn api_id(&self, step: &str) -> Result<String, AwsError> {
+        self.api_id.clone().ok_or_else(|| AwsError {
+            step: step.into(),
+            class: ErrorClass::Fatal,
+            code: None,
+            detail: "internal: no REST API id".into(),
+            hint: None,
+        })
+    }
+
+    async fn retrying<T, F, Fut>(&self, classes: &[ErrorClass], call: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        retry(self.sleeper, Backoff::default(), classes, call).await
+    }
+
+    /// Runs one action; returns a published version number if any.
+    async fn run(&mut self, action: &Action) -> Result<Option<String>, AwsError> {
+        let target = self.input.target;
+        let step = action.describe(&target.function_name);
+        let step = step.as_str();
+        let c = self.clients;
+        match action {
+            Action::CreateRole => {
+                let mut request = c
+                    .iam
+                    .create_role()
+                    .role_name(&target.role_name)
+                    .assume_role_policy_document(policy::trust_policy())
+                    .description(format!("Lambda role of slx app {} stage {}", target.app, target.stage));
+                for (key, value) in target.tags() {
+                    request = request.tags(
+                        aws_sdk_iam::types::Tag::builder()
+                            .key(key)
+                            .value(value)
+                            .build()
+                            .map_err(|e| fatal(step, e))?,
+                    );
+                }
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        request.clone().send().await.map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::AlreadyExists)?;
+            }
+            Action::PutRolePolicy => {
+                let document = &self.desired(step)?.role_policy;
+                self.retrying(RETRY_ALWAYS, || async {
+                    c.iam
+                        .put_role_policy()
+                        .role_name(&target.role_name)
+                        .policy_name(policy::POLICY_NAME)
+                        .policy_document(document)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+            }
+            Action::CreateLogGroup => {
+                let tags = target.tag_map();
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.logs
+                            .create_log_group()
+                            .log_group_name(&target.log_group)
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::AlreadyExists)?;
+            }
+            Action::SetLogRetention { days } => {
+                self.retrying(RETRY_ALWAYS, || async {
+                    c.logs
+                        .put_retention_policy()
+                        .log_group_name(&target.log_group)
+                        .retention_in_days(*days as i32)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+            }
+            Action::CreateFunction => {
+                let desired = self.desired(step)?;
+                let zip = self.zip(step)?;
+                let tags = target.tag_map();
+                // A role created seconds ago may not be assumable yet.
+                self.retrying(&[ErrorClass::Transient, ErrorClass::Conflict, ErrorClass::RoleNotReady], || async {
+                    c.lambda
+                        .create_function()
+                        .function_name(&target.function_name)
+                        .runtime(Runtime::Providedal2023)
+                        .handler("bootstrap")
+                        .role(target.role_arn())
+                        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+                        .architectures(lambda_arch(desired.arch))
+                        .memory_size(desired.config.memory as i32)
+                        .timeout(desired.config.timeout as i32)
+                        .environment(environment(desired))
+                        .description(format!("slx app {} stage {}", target.app, target.stage))
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+                self.wait_ready(step).await?;
+            }
+            Action::UpdateCode { .. } => {
+                let desired = self.desired(step)?;
+                let zip = self.zip(step)?;
+                self.wait_ready(step).await?;
+                self.retrying(RETRY_ALWAYS, || async {
+                    c.lambda
+                        .update_function_code()
+                        .function_name(&target.function_name)
+                        .zip_file(Blob::new(zip))
+                        .architectures(lambda_arch(desired.arch))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+                self.wait_ready(step).await?;
+            }
+            Action::UpdateConfig { .. } => {
+                let desired = self.desired(step)?;
+                self.wait_ready(step).await?;
+                self.retrying(&[ErrorClass::Transient, ErrorClass::Conflict, ErrorClass::RoleNotReady], || async {
+                    c.lambda
+                        .update_function_configuration()
+                        .function_name(&target.function_name)
+                        .role(target.role_arn())
+                        .memory_size(desired.config.memory as i32)
+                        .timeout(desired.config.timeout as i32)
+                        .environment(environment(desired))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+                self.wait_ready(step).await?;
+            }
+            Action::PublishAndPointAlias => {
+                let desired = self.desired(step)?;
+                self.wait_ready(step).await?;
+                let published = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.lambda
+                            .publish_version()
+                            .function_name(&target.function_name)
+                            // AWS refuses to publish if $LATEST is not the
+                            // code this deploy checked.
+                            .code_sha256(&desired.code_sha256)
+                            .description(&self.input.description)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await?;
+                let version = published.version().unwrap_or_default().to_string();
+                if self.alias_exists {
+                    self.retrying(RETRY_ALWAYS, || async {
+                        c.lambda
+                            .update_alias()
+                            .function_name(&target.function_name)
+                            .name(&target.stage)
+                            .function_version(&version)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await?;
+                } else {
+                    self.retrying(RETRY_ALWAYS, || async {
+                        c.lambda
+                            .create_alias()
+                            .function_name(&target.function_name)
+                            .name(&target.stage)
+                            .function_version(&version)
+                            .description(format!("slx stage {}", target.stage))
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await?;
+                    self.alias_exists = true;
+                }
+                return Ok(Some(version));
+            }
+            Action::CreateApi => {
+                let tags = target.tag_map();
+                let created = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.apigateway
+                            .create_rest_api()
+                            .name(&target.function_name)
+                            .description(format!("slx app {} stage {}", target.app, target.stage))
+                            .endpoint_configuration(
+                                EndpointConfiguration::builder().types(EndpointType::Regional).build(),
+                            )
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await?;
+                let id = created.id().unwrap_or_default().to_string();
+                let root = c
+                    .apigateway
+                    .get_resources()
+                    .rest_api_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(step, &e))?;
+                for resource in root.items() {
+                    if let (Some(path), Some(rid)) = (resource.path(), resource.id()) {
+                        self.resource_ids.insert(path.to_string(), rid.to_string());
+                    }
+                }
+                self.api_id = Some(id);
+            }
+            Action::CreateResource { path } => {
+                let api_id = self.api_id(step)?;
+                let (parent, part) = split_path(path);
+                let parent_id = self.resource_ids.get(&parent).cloned().ok_or_else(|| AwsError {
+                    step: step.into(),
+                    class: ErrorClass::Fatal,
+                    code: None,
+                    detail: format!("internal: parent resource {parent} is unknown"),
+                    hint: None,
+                })?;
+                let created = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.apigateway
+                            .create_resource()
+                            .rest_api_id(&api_id)
+                            .parent_id(&parent_id)
+                            .path_part(&part)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await?;
+                self.resource_ids
+                    .insert(path.clone(), created.id().unwrap_or_default().to_string());
+            }
+            Action::PutMethod { path, method } => {
+                let api_id = self.api_id(step)?;
+                let resource_id = self.resource_id(step, path)?;
+                let put = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.apigateway
+                            .put_method()
+                            .rest_api_id(&api_id)
+                            .resource_id(&resource_id)
+                            .http_method(method.as_str())
+                            .authorization_type("NONE")
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                // The method may exist with a stale integration; the
+                // integration below overwrites that.
+                tolerate(put, ErrorClass::AlreadyExists)?;
+                let uri = target.integration_uri();
+                self.retrying(RETRY_ALWAYS, || async {
+                    c.apigateway
+                        .put_integration()
+                        .rest_api_id(&api_id)
+                        .resource_id(&resource_id)
+                        .http_method(method.as_str())
+                        .r#type(IntegrationType::AwsProxy)
+                        .integration_http_method("POST")
+                        .uri(&uri)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+            }
+            Action::DeleteMethod { path, method } => {
+                let api_id = self.api_id(step)?;
+                let resource_id = self.resource_id(step, path)?;
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.apigateway
+                            .delete_method()
+                            .rest_api_id(&api_id)
+                            .resource_id(&resource_id)
+                            .http_method(method.as_str())
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::NotFound)?;
+            }
+            Action::DeleteResource { path } => {
+                let api_id = self.api_id(step)?;
+                let resource_id = self.resource_id(step, path)?;
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.apigateway
+                            .delete_resource()
+                            .rest_api_id(&api_id)
+                            .resource_id(&resource_id)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::NotFound)?;
+                self.resource_ids.remove(path);
+            }
+            Action::AddInvokePermission => {
+                let api_id = self.api_id(step)?;
+                // A statement with this id may exist for an older API:
+                // replace it, so there is always exactly one.
+                let removed = c
+                    .lambda
+                    .remove_permission()
+                    .function_name(&target.function_name)
+                    .qualifier(&target.stage)
+                    .statement_id(PERMISSION_ID)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(step, &e));
+                tolerate(removed, ErrorClass::NotFound)?;
+                let source_arn = target.source_arn(&api_id);
+                self.retrying(RETRY_ALWAYS, || async {
+                    c.lambda
+                        .add_permission()
+                        .function_name(&target.function_name)
+                        .qualifier(&target.stage)
+                        .statement_id(PERMISSION_ID)
+                        .action("lambda:InvokeFunction")
+                        .principal("apigateway.amazonaws.com")
+                        .source_arn(&source_arn)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+            }
+            Action::DeployApi => {
+                let api_id = self.api_id(step)?;
+                self.retrying(RETRY_ALWAYS, || async {
+                    c.apigateway
+                        .create_deployment()
+                        .rest_api_id(&api_id)
+                        .stage_name(&target.stage)
+                        .description(&self.input.description)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+            }
+            Action::DeleteApi => {
+                let api_id = self.api_id(step)?;
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.apigateway
+                            .delete_rest_api()
+                            .rest_api_id(&api_id)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::NotFound)?;
+                self.api_id = None;
+            }
+            Action::RemoveInvokePermission => {
+                let result = c
+                    .lambda
+                    .remove_permission()
+                    .function_name(&target.function_name)
+                    .qualifier(&target.stage)
+                    .statement_id(PERMISSION_ID)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(step, &e));
+                tolerate(result, ErrorClass::NotFound)?;
+            }
+            Action::DeleteFunction => {
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.lambda
+                            .delete_function()
+                            .function_name(&target.function_name)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::NotFound)?;
+            }
+            Action::DeleteLogGroup => {
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.logs
+                            .delete_log_group()
+                            .log_group_name(&target.log_group)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::NotFound)?;
+            }
+            Action::DeleteRole => {
+                let policy = c
+                    .iam
+                    .delete_role_policy()
+                    .role_name(&target.role_name)
+                    .policy_name(policy::POLICY_NAME)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(step, &e));
+                tolerate(policy, ErrorClass::NotFound)?;
+                let result = self
+                    .retrying(RETRY_ALWAYS, || async {
+                        c.iam
+                            .delete_role()
+                            .role_name(&target.role_name)
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    })
+                    .await;
+                tolerate(result, ErrorClass::NotFound)?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn zip(&self, step: &str) -> Result<&[u8], AwsError> {
+        self.input.zip.ok_or_else(|| AwsError {
+            step: step.into(),
+            class: ErrorClass::Fatal,
+            code: None,
+            detail: "internal: no zip to upload".into(),
+            hint: None,
+        })
+    }
+
+    fn resource_id(&self, step: &str, path: &str) -> Result<String, AwsError> {
+        self.resource_ids.get(path).cloned().ok_or_else(|| AwsError {
+            step: step.into(),
+            class: ErrorClass::Fatal,
+            code: None,
+            detail: format!("internal: resource {path} is unknown"),
+            hint: None,
+        })
+    }
+
+    /// Waits until the function accepts the next mutation: State=Active
+    /// and no update in progress.
+    async fn wait_ready(&self, step: &str) -> Result<(), AwsError> {
+        let target = self.input.target;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let config = self
+                .retrying(&[ErrorClass::Transient], || async {
+                    self.clients
+                        .lambda
+                        .get_function_configuration()
+                        .function_name(&target.function_name)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e))
+                })
+                .await?;
+            let state = config.state();
+            let update = config.last_update_status();
+            if matches!(state, Some(State::Failed)) || matches!(update, Some(LastUpdateStatus::Failed)) {
+                let reason = config
+                    .last_update_status_reason()
+                    .or(config.state_reason())
+                    .unwrap_or("no reason given");
+                return Err(AwsError {
+                    step: step.into(),
+                    class: ErrorClass::Fatal,
+                    code: config.last_update_status_reason_code().map(|c| c.as_str().to_string()),
+                    detail: format!("Lambda reports the function failed: {reason}"),
+                    hint: Some("fix the cause and deploy again".into()),
+                });
+            }
+            // Lambda omits LastUpdateStatus before the first update: an
+            // Active function without one is ready.
+            let ready = matches!(state, Some(State::Active) | None)
+                && !matches!(update, Some(LastUpdateStatus::InProgress));
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(AwsError {
+                    step: step.into(),
+                    class: ErrorClass::Conflict,
+                    code: None,
+                    detail: "the function did not become ready within 5 minutes".into(),
+                    hint: Some("check the function in the Lambda console, then deploy again".into()),
+                });
+            }
+            self.sleeper.sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(3));
+        }
+    }
+}
+
+fn environment(desired: &Desired) -> Environment {
+    Environment::builder()
+        .set_variables(Some(desired.config.env.clone().into_iter().collect()))
+        .build()
+}
+
+/// `/orders/{id}` → (`/orders`, `{id}`); `/greet` → (`/`, `greet`).
+fn split_path(path: &str) -> (String, String) {
+    match path.rsplit_once('/') {
+        Some(("", part)) => ("/".into(), part.into()),
+        Some((parent, part)) => (parent.into(), part.into()),
+        None => ("/".into(), path.into()),
+    }
+}
+
+/// Treats one error class as success (e.g. NotFound when deleting).
+fn tolerate<T>(result: Result<T, AwsError>, class: ErrorClass) -> Result<(), AwsError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.class == class => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+fn fatal(step: &str, error: impl std::fmt::Display) -> AwsError {
+    AwsError {
+        step: step.into(),
+        class: ErrorClass::Fatal,
+        code: None,
+        detail: error.to_string(),
+        hint: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_paths_into_parent_and_part() {
+        assert_eq!(split_path("/greet"), ("/".into(), "greet".into()));
+        assert_eq!(split_path("/orders/{id}"), ("/orders".into(), "{id}".into()));
+    }
+}
