@@ -28,6 +28,7 @@ pub trait StepReporter: Sync {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
+    #[serde(flatten)]
     pub action: Action,
     pub description: String,
     pub seconds: f64,

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 /// Handler builds share one target dir, and cargo uplifts every build's
 /// binary to the same `bootstrap` path: run them one at a time.
+pub mod moto;
+
 pub static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 pub fn shared_target_dir() -> PathBuf {
