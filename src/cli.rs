@@ -62,6 +62,12 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Show what is deployed for a stage and whether it matches local.
     Status(StatusArgs),
+    /// Remove everything a stage owns in AWS.
+    Undeploy(UndeployArgs),
+    /// Point the stage back at an earlier published version (no build, no upload).
+    Rollback(RollbackArgs),
+    /// List the stage's published versions: when, and from which commit.
+    Versions(StatusArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -108,6 +114,29 @@ pub struct StatusArgs {
     /// The stage to inspect.
     #[arg(long, short, default_value = "dev")]
     pub stage: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UndeployArgs {
+    /// The stage to remove.
+    #[arg(long, short)]
+    pub stage: String,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Keep the CloudWatch log group and its logs.
+    #[arg(long)]
+    pub keep_logs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The stage to roll back.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// The version to serve [default: the one before the current].
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@
 //! `cli` parses arguments, `commands` glues the stages together per
 //! subcommand, `ui` prints. See docs/architecture.md.
 
+pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod commands;
@@ -22,4 +23,3 @@ pub mod deploy;
 pub mod local;
 pub mod scaffold;
 pub mod ui;
-pub mod aws;

@@ -7,119 +7,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use common::moto::Moto;
+use common::stage::{Project, aws, routes, zips};
 use common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use serde_json::Value;
-
-/// Two real builds of the scaffold (v2 answers a different greeting), made
-/// once and shared: each test deploys them with `--zip`, so no test waits
-/// on a compile. The full build+deploy path is covered by its own test.
-struct Zips {
-    v1: PathBuf,
-    v2: PathBuf,
-    _keep: tempfile::TempDir,
-}
-
-fn zips() -> &'static Zips {
-    static ZIPS: OnceLock<Zips> = OnceLock::new();
-    ZIPS.get_or_init(|| {
-        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let (keep, dir) = scaffold("shop");
-        let build = |name: &str| {
-            let output = run(slx(&dir).args(["build", "--output", "json"]));
-            assert!(output.status.success());
-            let from = PathBuf::from(stdout_json(&output)["zip"].as_str().unwrap());
-            let to = keep.path().join(name);
-            std::fs::copy(&from, &to).unwrap();
-            to
-        };
-        let v1 = build("v1.zip");
-        let lib = dir.join("src/lib.rs");
-        let text = std::fs::read_to_string(&lib).unwrap();
-        std::fs::write(&lib, text.replace("\"{greeting}, {}!\"", "\"{greeting}, dear {}!\"")).unwrap();
-        let v2 = build("v2.zip");
-        Zips { v1, v2, _keep: keep }
-    })
-}
-
-/// An app dir whose slx.toml the test may edit, with moto's endpoint.
-struct Project {
-    _temp: tempfile::TempDir,
-    dir: PathBuf,
-    endpoint: String,
-}
-
-impl Project {
-    fn new(moto: &Moto) -> Project {
-        let (temp, dir) = scaffold("shop");
-        Project { _temp: temp, dir, endpoint: moto.endpoint.clone() }
-    }
-
-    fn edit(&self, from: &str, to: &str) {
-        let path = self.dir.join("slx.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "slx.toml has no `{from}`");
-        std::fs::write(&path, text.replace(from, to)).unwrap();
-    }
-
-    fn slx(&self, args: &[&str]) -> std::process::Output {
-        run(slx(&self.dir)
-            .args(args)
-            .args(["--endpoint-url", &self.endpoint, "--output", "json"])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE"))
-    }
-
-    fn deploy(&self, stage: &str, zip: &Path) -> Value {
-        let output = self.slx(&["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()]);
-        assert!(output.status.success(), "deploy failed");
-        stdout_json(&output)
-    }
-}
-
-struct Aws {
-    lambda: aws_sdk_lambda::Client,
-    apigateway: aws_sdk_apigateway::Client,
-    iam: aws_sdk_iam::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-}
-
-async fn aws(moto: &Moto) -> Aws {
-    let config = moto.config().await;
-    Aws {
-        lambda: aws_sdk_lambda::Client::new(&config),
-        apigateway: aws_sdk_apigateway::Client::new(&config),
-        iam: aws_sdk_iam::Client::new(&config),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-    }
-}
-
-/// `METHOD path → integration uri` for every method of the API.
-async fn routes(aws: &Aws, api_id: &str) -> Vec<(String, String)> {
-    let resources = aws
-        .apigateway
-        .get_resources()
-        .rest_api_id(api_id)
-        .embed("methods")
-        .send()
-        .await
-        .unwrap();
-    let mut found = Vec::new();
-    for resource in resources.items() {
-        for (method, details) in resource.resource_methods().into_iter().flatten() {
-            let uri = details.method_integration().and_then(|i| i.uri()).unwrap_or_default();
-            found.push((format!("{method} {}", resource.path().unwrap()), uri.to_string()));
-        }
-    }
-    found.sort();
-    found
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_deploy_creates_everything_wired_and_tagged() {
@@ -131,35 +22,84 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
     assert_eq!(report["version"], "1");
     assert_eq!(report["stage"], "dev");
     let api_id = report["rest_api_id"].as_str().unwrap().to_string();
-    assert_eq!(report["url"], format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/dev"));
+    assert_eq!(
+        report["url"],
+        format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/dev")
+    );
     assert!(report["steps"].as_array().unwrap().len() >= 10);
 
     let aws = aws(&moto).await;
     // The role, its trust and its least-privilege policy.
-    let role = aws.iam.get_role().role_name("shop-dev-role").send().await.unwrap();
+    let role = aws
+        .iam
+        .get_role()
+        .role_name("shop-dev-role")
+        .send()
+        .await
+        .unwrap();
     let role = role.role().unwrap();
     let tags: Vec<_> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
     assert!(tags.contains(&("slx:app", "shop")) && tags.contains(&("slx:stage", "dev")));
-    let policy = aws.iam.get_role_policy().role_name("shop-dev-role").policy_name("slx").send().await.unwrap();
-    let document = percent_encoding::percent_decode_str(policy.policy_document()).decode_utf8().unwrap();
-    assert!(document.contains("log-group:/aws/lambda/shop-dev:*"), "{document}");
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name("shop-dev-role")
+        .policy_name("slx")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_encoding::percent_decode_str(policy.policy_document())
+        .decode_utf8()
+        .unwrap();
+    assert!(
+        document.contains("log-group:/aws/lambda/shop-dev:*"),
+        "{document}"
+    );
     assert!(!document.contains("\"Resource\":\"*\""), "{document}");
 
     // The log group with its retention.
-    let groups = aws.logs.describe_log_groups().log_group_name_prefix("/aws/lambda/shop-dev").send().await.unwrap();
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/shop-dev")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
 
     // The function as slx.toml describes it, and its alias.
-    let function = aws.lambda.get_function().function_name("shop-dev").send().await.unwrap();
+    let function = aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
     let config = function.configuration().unwrap();
-    assert_eq!(config.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(
+        config.runtime().map(|r| r.as_str()),
+        Some("provided.al2023")
+    );
     assert_eq!(config.memory_size(), Some(256));
     assert_eq!(config.timeout(), Some(10));
     assert_eq!(config.handler(), Some("bootstrap"));
-    assert_eq!(config.environment().unwrap().variables().unwrap()["GREETING"], "hello");
-    assert_eq!(config.code_sha256().unwrap(), report["code_sha256"].as_str().unwrap());
+    assert_eq!(
+        config.environment().unwrap().variables().unwrap()["GREETING"],
+        "hello"
+    );
+    assert_eq!(
+        config.code_sha256().unwrap(),
+        report["code_sha256"].as_str().unwrap()
+    );
     assert_eq!(function.tags().unwrap()["slx:stage"], "dev");
-    let alias = aws.lambda.get_alias().function_name("shop-dev").name("dev").send().await.unwrap();
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name("shop-dev")
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(alias.function_version(), Some("1"));
 
     // Every route goes to the alias through AWS_PROXY.
@@ -170,16 +110,32 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
         .map(|r| (r.to_string(), alias_uri.to_string()))
         .collect();
     assert_eq!(wired, expected);
-    let stage = aws.apigateway.get_stage().rest_api_id(&api_id).stage_name("dev").send().await.unwrap();
+    let stage = aws
+        .apigateway
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
     assert!(stage.deployment_id().is_some());
 
     // One invoke permission for the whole API, on the alias.
-    let policy = aws.lambda.get_policy().function_name("shop-dev").qualifier("dev").send().await.unwrap();
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
     let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 1, "{policy}");
     assert_eq!(statements[0]["Sid"], "slx-apigateway-invoke");
-    assert!(statements[0].to_string().contains(&format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/*")));
+    assert!(statements[0].to_string().contains(&format!(
+        "arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
+    )));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,7 +163,12 @@ async fn second_deploy_sends_no_mutating_request_even_from_a_fresh_checkout() {
     assert_eq!(report["version"], "1");
 
     // --detailed-exitcode: 0 for no change.
-    let output = project.slx(&["plan", "--detailed-exitcode", "--zip", zips().v1.to_str().unwrap()]);
+    let output = project.slx(&[
+        "plan",
+        "--detailed-exitcode",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(stdout_json(&output)["changes"], 0);
 }
@@ -219,7 +180,12 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
     project.deploy("dev", &zips().v1);
 
     project.edit("memory = 256", "memory = 512");
-    let plan = project.slx(&["plan", "--detailed-exitcode", "--zip", zips().v1.to_str().unwrap()]);
+    let plan = project.slx(&[
+        "plan",
+        "--detailed-exitcode",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
     assert_eq!(plan.status.code(), Some(2));
     let actions: Vec<String> = stdout_json(&plan)["actions"]
         .as_array()
@@ -231,23 +197,62 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
 
     moto.start_recording();
     let report = project.deploy("dev", &zips().v1);
-    let mutating: Vec<String> = moto.recorded().into_iter().filter(|r| r.mutating).map(|r| r.action).collect();
-    assert!(mutating.iter().any(|a| a.contains("/configuration")), "{mutating:?}");
-    assert!(!mutating.iter().any(|a| a.contains("/code")), "no code upload: {mutating:?}");
+    let mutating: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.action)
+        .collect();
+    assert!(
+        mutating.iter().any(|a| a.contains("/configuration")),
+        "{mutating:?}"
+    );
+    assert!(
+        !mutating.iter().any(|a| a.contains("/code")),
+        "no code upload: {mutating:?}"
+    );
     assert_eq!(report["version"], "2");
     let aws = aws(&moto).await;
-    let config = aws.lambda.get_function_configuration().function_name("shop-dev").qualifier("dev").send().await.unwrap();
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(config.memory_size(), Some(512));
 
     moto.start_recording();
     let report = project.deploy("dev", &zips().v2);
-    let mutating: Vec<String> = moto.recorded().into_iter().filter(|r| r.mutating).map(|r| r.action).collect();
+    let mutating: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.action)
+        .collect();
     assert!(mutating.iter().any(|a| a.contains("/code")), "{mutating:?}");
-    assert!(!mutating.iter().any(|a| a.contains("/configuration")), "no config update: {mutating:?}");
-    assert!(!mutating.iter().any(|a| a.contains("/restapis")), "API untouched: {mutating:?}");
+    assert!(
+        !mutating.iter().any(|a| a.contains("/configuration")),
+        "no config update: {mutating:?}"
+    );
+    assert!(
+        !mutating.iter().any(|a| a.contains("/restapis")),
+        "API untouched: {mutating:?}"
+    );
     assert_eq!(report["version"], "3");
-    let alias_config = aws.lambda.get_function_configuration().function_name("shop-dev").qualifier("dev").send().await.unwrap();
-    assert_eq!(alias_config.code_sha256().unwrap(), report["code_sha256"].as_str().unwrap());
+    let alias_config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alias_config.code_sha256().unwrap(),
+        report["code_sha256"].as_str().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -259,10 +264,21 @@ async fn routes_added_and_removed_follow_slx_toml() {
     let aws = aws(&moto).await;
 
     // Remove /orders/{id}, add DELETE /greet (same handler crate).
-    project.edit("\"POST /orders/{id}\" = \"create_order\"\n", "\"DELETE /greet\" = \"health\"\n");
+    project.edit(
+        "\"POST /orders/{id}\" = \"create_order\"\n",
+        "\"DELETE /greet\" = \"health\"\n",
+    );
     let report = project.deploy("dev", &zips().v1);
-    assert_eq!(report["rest_api_id"], api_id.as_str(), "the same API is updated");
-    let wired: Vec<String> = routes(&aws, &api_id).await.into_iter().map(|(r, _)| r).collect();
+    assert_eq!(
+        report["rest_api_id"],
+        api_id.as_str(),
+        "the same API is updated"
+    );
+    let wired: Vec<String> = routes(&aws, &api_id)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
     assert_eq!(wired, ["DELETE /greet", "GET /health", "POST /greet"]);
     let paths: Vec<String> = aws
         .apigateway
@@ -276,9 +292,23 @@ async fn routes_added_and_removed_follow_slx_toml() {
         .map(|r| r.path().unwrap().to_string())
         .collect();
     assert!(!paths.iter().any(|p| p.starts_with("/orders")), "{paths:?}");
-    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
-    assert!(steps.contains(&"deploy_api"), "the API change goes live: {steps:?}");
-    let deployments = aws.apigateway.get_deployments().rest_api_id(&api_id).send().await.unwrap();
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps.contains(&"deploy_api"),
+        "the API change goes live: {steps:?}"
+    );
+    let deployments = aws
+        .apigateway
+        .get_deployments()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deployments.items().len(), 2);
 }
 
@@ -290,15 +320,32 @@ async fn two_stages_live_side_by_side_isolated() {
     let prod = project.deploy("prod", &zips().v1);
     assert_ne!(dev["rest_api_id"], prod["rest_api_id"]);
     let aws = aws(&moto).await;
-    let prod_config = aws.lambda.get_function_configuration().function_name("shop-prod").send().await.unwrap();
+    let prod_config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-prod")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(prod_config.memory_size(), Some(512), "[stages.prod] memory");
-    assert_eq!(prod_config.environment().unwrap().variables().unwrap()["GREETING"], "hi");
+    assert_eq!(
+        prod_config.environment().unwrap().variables().unwrap()["GREETING"],
+        "hi"
+    );
 
     // Changing dev leaves prod alone.
     moto.start_recording();
     project.deploy("dev", &zips().v2);
-    let touched: Vec<String> = moto.recorded().into_iter().filter(|r| r.mutating).map(|r| r.action).collect();
-    assert!(touched.iter().all(|a| !a.contains("shop-prod")), "{touched:?}");
+    let touched: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.action)
+        .collect();
+    assert!(
+        touched.iter().all(|a| !a.contains("shop-prod")),
+        "{touched:?}"
+    );
     let prod_again = project.deploy("prod", &zips().v1);
     assert_eq!(prod_again["changed"], false);
 }
@@ -324,9 +371,25 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
         .unwrap();
     // ...and the API lost a method and its stage (killed mid-API update).
     let api_id = first["rest_api_id"].as_str().unwrap();
-    aws.apigateway.delete_stage().rest_api_id(api_id).stage_name("dev").send().await.unwrap();
-    let resources = aws.apigateway.get_resources().rest_api_id(api_id).send().await.unwrap();
-    let health = resources.items().iter().find(|r| r.path() == Some("/health")).unwrap();
+    aws.apigateway
+        .delete_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    let resources = aws
+        .apigateway
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap();
+    let health = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/health"))
+        .unwrap();
     aws.apigateway
         .delete_method()
         .rest_api_id(api_id)
@@ -337,9 +400,24 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
         .unwrap();
 
     let report = project.deploy("dev", &zips().v2);
-    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["publish_and_point_alias", "put_method", "deploy_api"]);
-    let alias = aws.lambda.get_alias().function_name("shop-dev").name("dev").send().await.unwrap();
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["publish_and_point_alias", "put_method", "deploy_api"]
+    );
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name("shop-dev")
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
     let served = aws
         .lambda
         .get_function_configuration()
@@ -348,8 +426,19 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
         .send()
         .await
         .unwrap();
-    assert_eq!(served.code_sha256().unwrap(), report["code_sha256"].as_str().unwrap());
-    assert!(aws.apigateway.get_stage().rest_api_id(api_id).stage_name("dev").send().await.is_ok());
+    assert_eq!(
+        served.code_sha256().unwrap(),
+        report["code_sha256"].as_str().unwrap()
+    );
+    assert!(
+        aws.apigateway
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name("dev")
+            .send()
+            .await
+            .is_ok()
+    );
     let again = project.deploy("dev", &zips().v2);
     assert_eq!(again["changed"], false);
 }
@@ -376,7 +465,13 @@ async fn build_and_deploy_end_to_end_then_status() {
     project.edit("timeout = 10", "timeout = 20");
     let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
     assert_eq!(status["in_sync"], false);
-    assert!(status["differences"][0].as_str().unwrap().contains("timeout → 20s"), "{status}");
+    assert!(
+        status["differences"][0]
+            .as_str()
+            .unwrap()
+            .contains("timeout → 20s"),
+        "{status}"
+    );
 
     let missing = stdout_json(&project.slx(&["status", "--stage", "qa"]));
     assert_eq!(missing["deployed"], false);
@@ -386,7 +481,13 @@ async fn build_and_deploy_end_to_end_then_status() {
 fn missing_region_and_unreachable_endpoint_are_explained() {
     let (_temp, dir) = scaffold("shop");
     let output = run(slx(&dir)
-        .args(["deploy", "--zip", zips().v1.to_str().unwrap(), "--endpoint-url", "http://127.0.0.1:9"])
+        .args([
+            "deploy",
+            "--zip",
+            zips().v1.to_str().unwrap(),
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env_remove("AWS_REGION")
@@ -397,14 +498,28 @@ fn missing_region_and_unreachable_endpoint_are_explained() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no AWS region is configured"));
 
     let output = run(slx(&dir)
-        .args(["deploy", "--zip", zips().v1.to_str().unwrap(), "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"])
+        .args([
+            "deploy",
+            "--zip",
+            zips().v1.to_str().unwrap(),
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_EC2_METADATA_DISABLED", "true"));
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("identify the AWS account (sts:GetCallerIdentity) failed"), "{err}");
-    assert!(err.contains("Connection refused") || err.contains("connection refused"), "{err}");
+    assert!(
+        err.contains("identify the AWS account (sts:GetCallerIdentity) failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Connection refused") || err.contains("connection refused"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -412,8 +527,21 @@ fn a_prebuilt_zip_for_the_wrong_arch_is_refused() {
     let (_temp, dir) = scaffold("shop");
     let config = dir.join("slx.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("arch = \"x86_64\"", "arch = \"arm64\"")).unwrap();
-    let output = run(slx(&dir).args(["deploy", "--zip", zips().v1.to_str().unwrap(), "--region", "us-east-1"]));
+    std::fs::write(
+        &config,
+        text.replace("arch = \"x86_64\"", "arch = \"arm64\""),
+    )
+    .unwrap();
+    let output = run(slx(&dir).args([
+        "deploy",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+    ]));
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("built for x86_64, but slx.toml says arch = \"arm64\""));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("built for x86_64, but slx.toml says arch = \"arm64\"")
+    );
 }

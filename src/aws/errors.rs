@@ -29,20 +29,33 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) 
     let message = message.unwrap_or_default();
     match code.unwrap_or_default() {
         "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorClass::NotFound,
-        "ThrottlingException" | "TooManyRequestsException" | "Throttling" | "RequestLimitExceeded"
-        | "ServiceException" | "ServiceUnavailableException" | "InternalFailure" => ErrorClass::Transient,
+        "ThrottlingException"
+        | "TooManyRequestsException"
+        | "Throttling"
+        | "RequestLimitExceeded"
+        | "ServiceException"
+        | "ServiceUnavailableException"
+        | "InternalFailure" => ErrorClass::Transient,
         "ResourceConflictException" | "ConflictException" if message.contains("already exist") => {
             ErrorClass::AlreadyExists
         }
-        "ResourceConflictException" | "ConflictException" | "ResourceInUseException" => ErrorClass::Conflict,
+        "ResourceConflictException" | "ConflictException" | "ResourceInUseException" => {
+            ErrorClass::Conflict
+        }
         "EntityAlreadyExists" | "ResourceAlreadyExistsException" => ErrorClass::AlreadyExists,
         "InvalidParameterValueException"
-            if message.contains("cannot be assumed") || message.contains("role defined for the function") =>
+            if message.contains("cannot be assumed")
+                || message.contains("role defined for the function") =>
         {
             ErrorClass::RoleNotReady
         }
-        "UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException"
-        | "InvalidSignatureException" | "SignatureDoesNotMatch" | "AccessDeniedException"
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "AccessDeniedException"
         | "AccessDenied" => ErrorClass::Credentials,
         _ => match status {
             Some(429) => ErrorClass::Transient,
@@ -82,9 +95,9 @@ impl AwsError {
             other => (None, Some(describe_transport(other))),
         };
         let class = match error {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-                ErrorClass::Transient
-            }
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => ErrorClass::Transient,
             SdkError::ConstructionFailure(_) => ErrorClass::Credentials,
             _ => classify(code.as_deref(), message.as_deref(), status),
         };
@@ -156,24 +169,51 @@ mod tests {
     #[test]
     fn classifies_the_errors_a_deploy_meets() {
         let c = |code, message, status| classify(Some(code), Some(message), status);
-        assert_eq!(c("ResourceNotFoundException", "Function not found", Some(404)), ErrorClass::NotFound);
-        assert_eq!(c("NoSuchEntity", "role", Some(404)), ErrorClass::NotFound);
-        assert_eq!(c("TooManyRequestsException", "Rate exceeded", Some(429)), ErrorClass::Transient);
         assert_eq!(
-            c("ResourceConflictException", "An update is in progress for resource", Some(409)),
+            c("ResourceNotFoundException", "Function not found", Some(404)),
+            ErrorClass::NotFound
+        );
+        assert_eq!(c("NoSuchEntity", "role", Some(404)), ErrorClass::NotFound);
+        assert_eq!(
+            c("TooManyRequestsException", "Rate exceeded", Some(429)),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            c(
+                "ResourceConflictException",
+                "An update is in progress for resource",
+                Some(409)
+            ),
             ErrorClass::Conflict
         );
         assert_eq!(
-            c("ResourceConflictException", "Function already exist: shop-dev", Some(409)),
+            c(
+                "ResourceConflictException",
+                "Function already exist: shop-dev",
+                Some(409)
+            ),
             ErrorClass::AlreadyExists
         );
         assert_eq!(
-            c("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.", Some(400)),
+            c(
+                "InvalidParameterValueException",
+                "The role defined for the function cannot be assumed by Lambda.",
+                Some(400)
+            ),
             ErrorClass::RoleNotReady
         );
-        assert_eq!(c("EntityAlreadyExists", "Role exists", Some(409)), ErrorClass::AlreadyExists);
-        assert_eq!(c("ExpiredToken", "expired", Some(403)), ErrorClass::Credentials);
-        assert_eq!(c("ValidationException", "bad", Some(400)), ErrorClass::Fatal);
+        assert_eq!(
+            c("EntityAlreadyExists", "Role exists", Some(409)),
+            ErrorClass::AlreadyExists
+        );
+        assert_eq!(
+            c("ExpiredToken", "expired", Some(403)),
+            ErrorClass::Credentials
+        );
+        assert_eq!(
+            c("ValidationException", "bad", Some(400)),
+            ErrorClass::Fatal
+        );
         assert_eq!(classify(None, None, Some(503)), ErrorClass::Transient);
         assert_eq!(classify(None, None, Some(404)), ErrorClass::NotFound);
     }

@@ -11,8 +11,8 @@ mod retry;
 pub use errors::{AwsError, ErrorClass, classify};
 pub use retry::{Backoff, Sleeper, TokioSleeper, retry};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// Where slx's AWS settings come from, in precedence order.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,9 @@ pub enum SetupError {
     #[error("no AWS region is configured")]
     #[diagnostic(
         code(slx::aws::region),
-        help("pass `--region eu-west-1`, set `region` in slx.toml's [app], or set AWS_REGION / a profile region")
+        help(
+            "pass `--region eu-west-1`, set `region` in slx.toml's [app], or set AWS_REGION / a profile region"
+        )
     )]
     NoRegion,
 }

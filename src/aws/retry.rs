@@ -86,18 +86,35 @@ mod tests {
     }
 
     fn error(class: ErrorClass) -> AwsError {
-        AwsError { step: "s".into(), class, code: None, detail: "d".into(), hint: None }
+        AwsError {
+            step: "s".into(),
+            class,
+            code: None,
+            detail: "d".into(),
+            hint: None,
+        }
     }
 
     #[tokio::test]
     async fn retries_transient_errors_with_growing_delays() {
         let sleeper = RecordingSleeper::default();
         let mut failures = 3;
-        let result = retry(&sleeper, Backoff::default(), &[ErrorClass::Transient], || {
-            let fail = failures > 0;
-            failures -= 1;
-            async move { if fail { Err(error(ErrorClass::Transient)) } else { Ok(7) } }
-        })
+        let result = retry(
+            &sleeper,
+            Backoff::default(),
+            &[ErrorClass::Transient],
+            || {
+                let fail = failures > 0;
+                failures -= 1;
+                async move {
+                    if fail {
+                        Err(error(ErrorClass::Transient))
+                    } else {
+                        Ok(7)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(result.unwrap(), 7);
         let delays = sleeper.0.lock().unwrap().clone();
@@ -107,9 +124,12 @@ mod tests {
     #[tokio::test]
     async fn fatal_errors_are_not_retried() {
         let sleeper = RecordingSleeper::default();
-        let result: Result<(), _> = retry(&sleeper, Backoff::default(), &[ErrorClass::Transient], || async {
-            Err(error(ErrorClass::Fatal))
-        })
+        let result: Result<(), _> = retry(
+            &sleeper,
+            Backoff::default(),
+            &[ErrorClass::Transient],
+            || async { Err(error(ErrorClass::Fatal)) },
+        )
         .await;
         assert_eq!(result.unwrap_err().class, ErrorClass::Fatal);
         assert!(sleeper.0.lock().unwrap().is_empty());
@@ -118,12 +138,19 @@ mod tests {
     #[tokio::test]
     async fn gives_up_when_the_budget_is_spent() {
         let sleeper = RecordingSleeper::default();
-        let backoff = Backoff { first: Duration::from_secs(1), max: Duration::from_secs(2), budget: Duration::from_secs(5) };
+        let backoff = Backoff {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(2),
+            budget: Duration::from_secs(5),
+        };
         let result: Result<(), _> = retry(&sleeper, backoff, &[ErrorClass::Conflict], || async {
             Err(error(ErrorClass::Conflict))
         })
         .await;
         assert!(result.is_err());
-        assert_eq!(sleeper.0.lock().unwrap().iter().sum::<Duration>(), Duration::from_secs(5));
+        assert_eq!(
+            sleeper.0.lock().unwrap().iter().sum::<Duration>(),
+            Duration::from_secs(5)
+        );
     }
 }

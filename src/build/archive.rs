@@ -25,12 +25,15 @@ pub fn zip_bootstrap(binary: &[u8]) -> zip::result::ZipResult<Vec<u8>> {
 /// The `bootstrap` entry of a deployment zip.
 pub fn bootstrap_of(zip: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| format!("not a zip: {e}"))?;
-    let mut entry = archive
-        .by_name("bootstrap")
-        .map_err(|_| "the zip has no `bootstrap` at its root (Lambda's provided runtimes need one)".to_string())?;
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| format!("not a zip: {e}"))?;
+    let mut entry = archive.by_name("bootstrap").map_err(|_| {
+        "the zip has no `bootstrap` at its root (Lambda's provided runtimes need one)".to_string()
+    })?;
     let mut bytes = Vec::new();
-    entry.read_to_end(&mut bytes).map_err(|e| format!("cannot read `bootstrap`: {e}"))?;
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read `bootstrap`: {e}"))?;
     Ok(bytes)
 }
 

@@ -91,7 +91,10 @@ pub enum BuildError {
     #[diagnostic(transparent)]
     Elf(#[from] elf::ElfError),
     #[error("{} is not a usable Lambda zip: {reason}", .path.display())]
-    #[diagnostic(code(slx::build::prebuilt), help("build it with `slx build` (or omit --zip to build now)"))]
+    #[diagnostic(
+        code(slx::build::prebuilt),
+        help("build it with `slx build` (or omit --zip to build now)")
+    )]
     Prebuilt { path: PathBuf, reason: String },
     #[error("the zip is {size} bytes; Lambda accepts {limit} bytes in a direct upload")]
     #[diagnostic(
@@ -290,7 +293,11 @@ pub fn load_prebuilt(path: &Path, arch: Arch) -> Result<(Vec<u8>, String), Build
 
 /// The zip the last `slx build` left for `arch`, if any.
 pub fn last_built_zip(app_dir: &Path, arch: Arch) -> PathBuf {
-    app_dir.join(WORK_DIR).join("build").join(arch.as_str()).join("bootstrap.zip")
+    app_dir
+        .join(WORK_DIR)
+        .join("build")
+        .join(arch.as_str())
+        .join("bootstrap.zip")
 }
 
 fn compiler_name(compiler: Compiler) -> &'static str {

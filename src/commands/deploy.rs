@@ -19,7 +19,7 @@ impl StepReporter for Ui {
     }
 }
 
-fn aws_settings(global: &GlobalArgs) -> AwsSettings {
+pub(super) fn aws_settings(global: &GlobalArgs) -> AwsSettings {
     AwsSettings {
         profile: global.profile.clone(),
         region_flag: global.region.clone(),
@@ -37,7 +37,8 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
         None => {
             ui.step(format!("building {} ({})", project.app, project.arch));
             let artifact = build::build(&project, &app_dir, ui)?;
-            let zip = std::fs::read(&artifact.zip).map_err(|e| miette::miette!("cannot read {}: {e}", artifact.zip.display()))?;
+            let zip = std::fs::read(&artifact.zip)
+                .map_err(|e| miette::miette!("cannot read {}: {e}", artifact.zip.display()))?;
             (zip, artifact.code_sha256)
         }
     };
@@ -49,7 +50,12 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     let actual = read::read(&session.clients, target).await?;
     let actions = plan(Some(&desired), &actual);
     ui.done(
-        format!("read {} in {} ({} to change)", target.function_name, target.region, actions.len()),
+        format!(
+            "read {} in {} ({} to change)",
+            target.function_name,
+            target.region,
+            actions.len()
+        ),
         started.elapsed(),
     );
 
@@ -85,7 +91,10 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
             ui::seconds(started.elapsed())
         )
     } else {
-        format!("{} is up to date (version {version})\n{url}", target.function_name)
+        format!(
+            "{} is up to date (version {version})\n{url}",
+            target.function_name
+        )
     };
     ui.result(
         text,
@@ -115,18 +124,25 @@ fn exit_for(detailed: bool, changed: bool) -> Outcome {
     }
 }
 
-fn print_plan(ui: &Ui, function_name: &str, stage: &str, actions: &[Action]) {
+pub(super) fn print_plan(ui: &Ui, function_name: &str, stage: &str, actions: &[Action]) {
     let mut text = if actions.is_empty() {
         format!("no changes: stage {stage} matches slx.toml and the code")
     } else {
-        format!("plan for stage {stage}: {} {}\n", actions.len(), if actions.len() == 1 { "change" } else { "changes" })
+        format!(
+            "plan for stage {stage}: {} {}\n",
+            actions.len(),
+            if actions.len() == 1 {
+                "change"
+            } else {
+                "changes"
+            }
+        )
     };
     for action in actions {
         let sign = match action {
             Action::DeleteMethod { .. }
             | Action::DeleteResource { .. }
             | Action::DeleteApi
-            | Action::RemoveInvokePermission
             | Action::DeleteFunction
             | Action::DeleteLogGroup
             | Action::DeleteRole => '-',
@@ -173,7 +189,11 @@ fn version_description(dir: &Path) -> String {
     )
 }
 
-pub(super) async fn status(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
+pub(super) async fn status(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: StatusArgs,
+) -> miette::Result<Outcome> {
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
     let app_dir = project_dir(&config);
@@ -190,8 +210,12 @@ pub(super) async fn status(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> mi
     // Compare against the last local build when there is one; otherwise
     // only configuration and routes can be compared.
     let local_zip = build::last_built_zip(&app_dir, project.arch);
-    let local_sha = std::fs::read(&local_zip).ok().map(|zip| build::archive::code_sha256(&zip));
-    let compare_sha = local_sha.clone().unwrap_or_else(|| function.code_sha256.clone());
+    let local_sha = std::fs::read(&local_zip)
+        .ok()
+        .map(|zip| build::archive::code_sha256(&zip));
+    let compare_sha = local_sha
+        .clone()
+        .unwrap_or_else(|| function.code_sha256.clone());
     let desired = deploy::desired(&project, target, &compare_sha);
     let drift: Vec<String> = plan(Some(&desired), &actual)
         .iter()
@@ -219,18 +243,27 @@ pub(super) async fn status(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> mi
         version.as_deref().unwrap_or("(missing)"),
         function.code_sha256,
         match &local_sha {
-            Some(sha) if *sha == function.code_sha256 => " (same as the last local build)".to_string(),
+            Some(sha) if *sha == function.code_sha256 =>
+                " (same as the last local build)".to_string(),
             Some(_) => " (differs from the last local build)".to_string(),
             None => " (no local build to compare; run `slx build`)".to_string(),
         },
         api_id.as_deref().unwrap_or("(missing)"),
         url.as_deref().unwrap_or("-"),
-        if routes.is_empty() { "-".to_string() } else { routes.join(", ") },
+        if routes.is_empty() {
+            "-".to_string()
+        } else {
+            routes.join(", ")
+        },
     );
     if drift.is_empty() {
         text.push_str("in sync with slx.toml");
     } else {
-        text.push_str(&format!("differs from local ({}):\n    {}", drift.len(), drift.join("\n    ")));
+        text.push_str(&format!(
+            "differs from local ({}):\n    {}",
+            drift.len(),
+            drift.join("\n    ")
+        ));
     }
     ui.result(
         text,

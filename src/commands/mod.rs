@@ -4,6 +4,7 @@
 mod build;
 mod deploy;
 mod init;
+mod operate;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         }
         Command::Deploy(args) => deploy::run(&ui, &cli.global, args).await,
         Command::Status(args) => deploy::status(&ui, &cli.global, args).await,
+        Command::Undeploy(args) => operate::undeploy(&ui, &cli.global, args).await,
+        Command::Rollback(args) => operate::rollback(&ui, &cli.global, args).await,
+        Command::Versions(args) => operate::versions(&ui, &cli.global, args).await,
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());

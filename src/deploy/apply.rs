@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
+};
 use serde::Serialize;
 
 use super::model::{Actual, Desired};
@@ -60,6 +62,7 @@ struct Applier<'a, S: Sleeper> {
     api_id: Option<String>,
     resource_ids: BTreeMap<String, String>,
     alias_exists: bool,
+    published: Option<String>,
 }
 
 const RETRY_ALWAYS: &[ErrorClass] = &[ErrorClass::Transient, ErrorClass::Conflict];
@@ -80,9 +83,15 @@ pub async fn apply(
             .actual
             .api
             .as_ref()
-            .map(|a| a.resources.iter().map(|(p, r)| (p.clone(), r.id.clone())).collect())
+            .map(|a| {
+                a.resources
+                    .iter()
+                    .map(|(p, r)| (p.clone(), r.id.clone()))
+                    .collect()
+            })
             .unwrap_or_default(),
         alias_exists: input.actual.alias.is_some(),
+        published: None,
     };
     let mut applied = Applied::default();
     for action in actions {
@@ -151,7 +160,10 @@ impl<S: Sleeper> Applier<'_, S> {
                     .create_role()
                     .role_name(&target.role_name)
                     .assume_role_policy_document(policy::trust_policy())
-                    .description(format!("Lambda role of slx app {} stage {}", target.app, target.stage));
+                    .description(format!(
+                        "Lambda role of slx app {} stage {}",
+                        target.app, target.stage
+                    ));
                 for (key, value) in target.tags() {
                     request = request.tags(
                         aws_sdk_iam::types::Tag::builder()
@@ -163,7 +175,11 @@ impl<S: Sleeper> Applier<'_, S> {
                 }
                 let result = self
                     .retrying(RETRY_ALWAYS, || async {
-                        request.clone().send().await.map_err(|e| AwsError::from_sdk(step, &e))
+                        request
+                            .clone()
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await;
                 tolerate(result, ErrorClass::AlreadyExists)?;
@@ -214,24 +230,31 @@ impl<S: Sleeper> Applier<'_, S> {
                 let zip = self.zip(step)?;
                 let tags = target.tag_map();
                 // A role created seconds ago may not be assumable yet.
-                self.retrying(&[ErrorClass::Transient, ErrorClass::Conflict, ErrorClass::RoleNotReady], || async {
-                    c.lambda
-                        .create_function()
-                        .function_name(&target.function_name)
-                        .runtime(Runtime::Providedal2023)
-                        .handler("bootstrap")
-                        .role(target.role_arn())
-                        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
-                        .architectures(lambda_arch(desired.arch))
-                        .memory_size(desired.config.memory as i32)
-                        .timeout(desired.config.timeout as i32)
-                        .environment(environment(desired))
-                        .description(format!("slx app {} stage {}", target.app, target.stage))
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
-                })
+                self.retrying(
+                    &[
+                        ErrorClass::Transient,
+                        ErrorClass::Conflict,
+                        ErrorClass::RoleNotReady,
+                    ],
+                    || async {
+                        c.lambda
+                            .create_function()
+                            .function_name(&target.function_name)
+                            .runtime(Runtime::Providedal2023)
+                            .handler("bootstrap")
+                            .role(target.role_arn())
+                            .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+                            .architectures(lambda_arch(desired.arch))
+                            .memory_size(desired.config.memory as i32)
+                            .timeout(desired.config.timeout as i32)
+                            .environment(environment(desired))
+                            .description(format!("slx app {} stage {}", target.app, target.stage))
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    },
+                )
                 .await?;
                 self.wait_ready(step).await?;
             }
@@ -255,18 +278,25 @@ impl<S: Sleeper> Applier<'_, S> {
             Action::UpdateConfig { .. } => {
                 let desired = self.desired(step)?;
                 self.wait_ready(step).await?;
-                self.retrying(&[ErrorClass::Transient, ErrorClass::Conflict, ErrorClass::RoleNotReady], || async {
-                    c.lambda
-                        .update_function_configuration()
-                        .function_name(&target.function_name)
-                        .role(target.role_arn())
-                        .memory_size(desired.config.memory as i32)
-                        .timeout(desired.config.timeout as i32)
-                        .environment(environment(desired))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
-                })
+                self.retrying(
+                    &[
+                        ErrorClass::Transient,
+                        ErrorClass::Conflict,
+                        ErrorClass::RoleNotReady,
+                    ],
+                    || async {
+                        c.lambda
+                            .update_function_configuration()
+                            .function_name(&target.function_name)
+                            .role(target.role_arn())
+                            .memory_size(desired.config.memory as i32)
+                            .timeout(desired.config.timeout as i32)
+                            .environment(environment(desired))
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    },
+                )
                 .await?;
                 self.wait_ready(step).await?;
             }
@@ -315,7 +345,31 @@ impl<S: Sleeper> Applier<'_, S> {
                     .await?;
                     self.alias_exists = true;
                 }
+                self.published = Some(version.clone());
                 return Ok(Some(version));
+            }
+            Action::PruneVersions { keep } => {
+                let aliased = self
+                    .published
+                    .clone()
+                    .or_else(|| self.input.actual.alias.as_ref().map(|(v, _)| v.clone()));
+                let versions = super::versions::list(c, &target.function_name).await?;
+                let numbers: Vec<String> = versions.into_iter().map(|v| v.version).collect();
+                let protected = aliased.into_iter().collect();
+                for version in super::versions::to_prune(&numbers, *keep as usize, &protected) {
+                    let result = self
+                        .retrying(RETRY_ALWAYS, || async {
+                            c.lambda
+                                .delete_function()
+                                .function_name(&target.function_name)
+                                .qualifier(&version)
+                                .send()
+                                .await
+                                .map_err(|e| AwsError::from_sdk(step, &e))
+                        })
+                        .await;
+                    tolerate(result, ErrorClass::NotFound)?;
+                }
             }
             Action::CreateApi => {
                 let tags = target.tag_map();
@@ -326,7 +380,9 @@ impl<S: Sleeper> Applier<'_, S> {
                             .name(&target.function_name)
                             .description(format!("slx app {} stage {}", target.app, target.stage))
                             .endpoint_configuration(
-                                EndpointConfiguration::builder().types(EndpointType::Regional).build(),
+                                EndpointConfiguration::builder()
+                                    .types(EndpointType::Regional)
+                                    .build(),
                             )
                             .set_tags(Some(tags.clone()))
                             .send()
@@ -352,13 +408,17 @@ impl<S: Sleeper> Applier<'_, S> {
             Action::CreateResource { path } => {
                 let api_id = self.api_id(step)?;
                 let (parent, part) = split_path(path);
-                let parent_id = self.resource_ids.get(&parent).cloned().ok_or_else(|| AwsError {
-                    step: step.into(),
-                    class: ErrorClass::Fatal,
-                    code: None,
-                    detail: format!("internal: parent resource {parent} is unknown"),
-                    hint: None,
-                })?;
+                let parent_id =
+                    self.resource_ids
+                        .get(&parent)
+                        .cloned()
+                        .ok_or_else(|| AwsError {
+                            step: step.into(),
+                            class: ErrorClass::Fatal,
+                            code: None,
+                            detail: format!("internal: parent resource {parent} is unknown"),
+                            hint: None,
+                        })?;
                 let created = self
                     .retrying(RETRY_ALWAYS, || async {
                         c.apigateway
@@ -502,18 +562,6 @@ impl<S: Sleeper> Applier<'_, S> {
                 tolerate(result, ErrorClass::NotFound)?;
                 self.api_id = None;
             }
-            Action::RemoveInvokePermission => {
-                let result = c
-                    .lambda
-                    .remove_permission()
-                    .function_name(&target.function_name)
-                    .qualifier(&target.stage)
-                    .statement_id(PERMISSION_ID)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(step, &e));
-                tolerate(result, ErrorClass::NotFound)?;
-            }
             Action::DeleteFunction => {
                 let result = self
                     .retrying(RETRY_ALWAYS, || async {
@@ -577,13 +625,16 @@ impl<S: Sleeper> Applier<'_, S> {
     }
 
     fn resource_id(&self, step: &str, path: &str) -> Result<String, AwsError> {
-        self.resource_ids.get(path).cloned().ok_or_else(|| AwsError {
-            step: step.into(),
-            class: ErrorClass::Fatal,
-            code: None,
-            detail: format!("internal: resource {path} is unknown"),
-            hint: None,
-        })
+        self.resource_ids
+            .get(path)
+            .cloned()
+            .ok_or_else(|| AwsError {
+                step: step.into(),
+                class: ErrorClass::Fatal,
+                code: None,
+                detail: format!("internal: resource {path} is unknown"),
+                hint: None,
+            })
     }
 
     /// Waits until the function accepts the next mutation: State=Active
@@ -606,7 +657,9 @@ impl<S: Sleeper> Applier<'_, S> {
                 .await?;
             let state = config.state();
             let update = config.last_update_status();
-            if matches!(state, Some(State::Failed)) || matches!(update, Some(LastUpdateStatus::Failed)) {
+            if matches!(state, Some(State::Failed))
+                || matches!(update, Some(LastUpdateStatus::Failed))
+            {
                 let reason = config
                     .last_update_status_reason()
                     .or(config.state_reason())
@@ -614,7 +667,9 @@ impl<S: Sleeper> Applier<'_, S> {
                 return Err(AwsError {
                     step: step.into(),
                     class: ErrorClass::Fatal,
-                    code: config.last_update_status_reason_code().map(|c| c.as_str().to_string()),
+                    code: config
+                        .last_update_status_reason_code()
+                        .map(|c| c.as_str().to_string()),
                     detail: format!("Lambda reports the function failed: {reason}"),
                     hint: Some("fix the cause and deploy again".into()),
                 });
@@ -632,7 +687,9 @@ impl<S: Sleeper> Applier<'_, S> {
                     class: ErrorClass::Conflict,
                     code: None,
                     detail: "the function did not become ready within 5 minutes".into(),
-                    hint: Some("check the function in the Lambda console, then deploy again".into()),
+                    hint: Some(
+                        "check the function in the Lambda console, then deploy again".into(),
+                    ),
                 });
             }
             self.sleeper.sleep(delay).await;
@@ -682,6 +739,9 @@ mod tests {
     #[test]
     fn splits_paths_into_parent_and_part() {
         assert_eq!(split_path("/greet"), ("/".into(), "greet".into()));
-        assert_eq!(split_path("/orders/{id}"), ("/orders".into(), "{id}".into()));
+        assert_eq!(
+            split_path("/orders/{id}"),
+            ("/orders".into(), "{id}".into())
+        );
     }
 }

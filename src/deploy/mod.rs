@@ -10,6 +10,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod read;
+pub mod versions;
 
 use crate::aws::{self, AwsError, AwsSettings, Clients, SetupError};
 use crate::config::Project;

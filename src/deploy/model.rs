@@ -34,6 +34,8 @@ pub struct Desired {
     /// `path → methods`, paths as API Gateway writes them (`/orders/{id}`).
     pub routes: BTreeMap<String, BTreeSet<Method>>,
     pub stage: String,
+    /// Published versions to keep; older ones are pruned after a publish.
+    pub keep_versions: u32,
 }
 
 impl Desired {
@@ -61,6 +63,7 @@ impl Desired {
             role_policy,
             routes,
             stage: project.stage.clone(),
+            keep_versions: project.keep_versions,
         }
     }
 }

@@ -40,6 +40,11 @@ pub enum Action {
     },
     /// Publish `$LATEST` as a version and point the stage alias at it.
     PublishAndPointAlias,
+    /// Delete published versions beyond the newest `keep` (never the
+    /// aliased one).
+    PruneVersions {
+        keep: u32,
+    },
     CreateApi,
     CreateResource {
         path: String,
@@ -59,7 +64,6 @@ pub enum Action {
     /// Make API changes live: a new deployment on the stage.
     DeployApi,
     DeleteApi,
-    RemoveInvokePermission,
     DeleteFunction,
     DeleteLogGroup,
     DeleteRole,
@@ -99,6 +103,7 @@ impl Action {
             Action::PublishAndPointAlias => {
                 "publish a version and point the stage alias at it".into()
             }
+            Action::PruneVersions { keep } => format!("prune versions beyond the newest {keep}"),
             Action::CreateApi => format!("create REST API {desired_name}"),
             Action::CreateResource { path } => format!("create resource {path}"),
             Action::PutMethod { path, method } => format!("add route {method} {path}"),
@@ -107,7 +112,7 @@ impl Action {
             Action::AddInvokePermission => "allow the API to invoke the alias".into(),
             Action::DeployApi => "deploy the API to its stage".into(),
             Action::DeleteApi => format!("delete REST API {desired_name}"),
-            Action::RemoveInvokePermission => "remove the API's invoke permission".into(),
+            // Its versions, alias and invoke permission go with it.
             Action::DeleteFunction => format!("delete function {desired_name} and its versions"),
             Action::DeleteLogGroup => format!("delete log group /aws/lambda/{desired_name}"),
             Action::DeleteRole => format!("delete IAM role {desired_name}-role"),
@@ -173,7 +178,12 @@ fn plan_deploy(desired: &Desired, actual: &Actual) -> Vec<Action> {
             && config_change(desired, version) == ConfigChange::default()
     });
     if function_changed || !alias_current {
-        actions.push(Action::PublishAndPointAlias);
+        actions.extend([
+            Action::PublishAndPointAlias,
+            Action::PruneVersions {
+                keep: desired.keep_versions,
+            },
+        ]);
     }
 
     let mut api_changed = false;
@@ -266,9 +276,6 @@ fn plan_removal(actual: &Actual) -> Vec<Action> {
     if actual.api.is_some() {
         actions.push(Action::DeleteApi);
     }
-    if actual.permission && actual.function.is_some() {
-        actions.push(Action::RemoveInvokePermission);
-    }
     if actual.function.is_some() {
         actions.push(Action::DeleteFunction);
     }
@@ -308,6 +315,7 @@ mod tests {
                 ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
             ]),
             stage: "dev".into(),
+            keep_versions: 10,
         }
     }
 
@@ -359,6 +367,7 @@ mod tests {
                 Action::SetLogRetention { days: 14 },
                 Action::CreateFunction,
                 Action::PublishAndPointAlias,
+                Action::PruneVersions { keep: 10 },
                 Action::CreateApi,
                 Action::CreateResource {
                     path: "/greet".into()
@@ -398,7 +407,8 @@ mod tests {
             plan(Some(&desired), &actual),
             vec![
                 Action::UpdateCode { arch_change: None },
-                Action::PublishAndPointAlias
+                Action::PublishAndPointAlias,
+                Action::PruneVersions { keep: 10 }
             ]
         );
     }
@@ -417,7 +427,8 @@ mod tests {
                         ..ConfigChange::default()
                     }
                 },
-                Action::PublishAndPointAlias
+                Action::PublishAndPointAlias,
+                Action::PruneVersions { keep: 10 }
             ]
         );
     }
@@ -437,7 +448,7 @@ mod tests {
                 }
             }
         );
-        assert_eq!(actions.len(), 2);
+        assert_eq!(actions.len(), 3);
     }
 
     #[test]
@@ -509,7 +520,10 @@ mod tests {
         actual.alias = Some(("1".into(), old));
         assert_eq!(
             plan(Some(&desired), &actual),
-            vec![Action::PublishAndPointAlias]
+            vec![
+                Action::PublishAndPointAlias,
+                Action::PruneVersions { keep: 10 }
+            ]
         );
         // ...or before the API stage was deployed.
         let mut actual = converged(&desired);
@@ -524,7 +538,6 @@ mod tests {
             plan(None, &converged(&desired)),
             vec![
                 Action::DeleteApi,
-                Action::RemoveInvokePermission,
                 Action::DeleteFunction,
                 Action::DeleteLogGroup,
                 Action::DeleteRole,

@@ -50,7 +50,9 @@ pub fn canonical(value: &Value) -> String {
 
 /// IAM returns policy documents URL-encoded; decode and canonicalise.
 pub fn canonical_from_iam(document: &str) -> Option<String> {
-    let decoded = percent_encoding::percent_decode_str(document).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(document)
+        .decode_utf8()
+        .ok()?;
     let value: Value = serde_json::from_str(&decoded).ok()?;
     Some(canonical(&value))
 }
@@ -62,7 +64,10 @@ mod tests {
     #[test]
     fn iam_encoded_documents_compare_equal() {
         let ours = canonical(&json!({"b": 1, "a": [1, 2]}));
-        assert_eq!(canonical_from_iam("%7B%22a%22%3A%20%5B1%2C%202%5D%2C%20%22b%22%3A%201%7D"), Some(ours.clone()));
+        assert_eq!(
+            canonical_from_iam("%7B%22a%22%3A%20%5B1%2C%202%5D%2C%20%22b%22%3A%201%7D"),
+            Some(ours.clone())
+        );
         assert_eq!(canonical_from_iam(r#"{"b":1,"a":[1,2]}"#), Some(ours));
     }
 }

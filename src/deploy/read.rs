@@ -48,11 +48,17 @@ impl Target {
     }
 
     pub fn source_arn(&self, api_id: &str) -> String {
-        format!("arn:aws:execute-api:{}:{}:{api_id}/*", self.region, self.account)
+        format!(
+            "arn:aws:execute-api:{}:{}:{api_id}/*",
+            self.region, self.account
+        )
     }
 
     pub fn invoke_url(&self, api_id: &str) -> String {
-        format!("https://{api_id}.execute-api.{}.amazonaws.com/{}", self.region, self.stage)
+        format!(
+            "https://{api_id}.execute-api.{}.amazonaws.com/{}",
+            self.region, self.stage
+        )
     }
 
     pub fn tags(&self) -> Vec<(&'static str, String)> {
@@ -60,7 +66,10 @@ impl Target {
     }
 
     pub fn tag_map(&self) -> std::collections::HashMap<String, String> {
-        self.tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        self.tags()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 }
 
@@ -84,7 +93,10 @@ pub async fn read(clients: &Clients, target: &Target) -> Result<Actual, AwsError
         read_api(clients, target),
     )?;
     let (alias, permission) = if function.is_some() {
-        tokio::try_join!(read_alias(clients, target), read_permission(clients, target, api.as_ref()))?
+        tokio::try_join!(
+            read_alias(clients, target),
+            read_permission(clients, target, api.as_ref())
+        )?
     } else {
         (None, false)
     };
@@ -130,10 +142,15 @@ async fn read_role(clients: &Clients, target: &Target) -> Result<Option<Option<S
             .await
             .map_err(|e| AwsError::from_sdk(&step, &e)),
     )?;
-    Ok(Some(document.and_then(|d| policy::canonical_from_iam(d.policy_document()))))
+    Ok(Some(document.and_then(|d| {
+        policy::canonical_from_iam(d.policy_document())
+    })))
 }
 
-async fn read_log_group(clients: &Clients, target: &Target) -> Result<Option<Option<u32>>, AwsError> {
+async fn read_log_group(
+    clients: &Clients,
+    target: &Target,
+) -> Result<Option<Option<u32>>, AwsError> {
     let groups = clients
         .logs
         .describe_log_groups()
@@ -167,7 +184,10 @@ fn function_state(config: &aws_sdk_lambda::types::FunctionConfiguration) -> Func
     }
 }
 
-async fn read_function(clients: &Clients, target: &Target) -> Result<Option<FunctionState>, AwsError> {
+async fn read_function(
+    clients: &Clients,
+    target: &Target,
+) -> Result<Option<FunctionState>, AwsError> {
     let step = format!("read function {}", target.function_name);
     let Some(function) = absent(
         clients
@@ -185,7 +205,10 @@ async fn read_function(clients: &Clients, target: &Target) -> Result<Option<Func
     let owned = tags.and_then(|t| t.get(TAG_APP)) == Some(&target.app)
         && tags.and_then(|t| t.get(TAG_STAGE)) == Some(&target.stage);
     if !owned {
-        return Err(not_ours(&step, &format!("function {}", target.function_name)));
+        return Err(not_ours(
+            &step,
+            &format!("function {}", target.function_name),
+        ));
     }
     Ok(function.configuration().map(function_state))
 }
@@ -195,12 +218,17 @@ fn not_ours(step: &str, what: &str) -> AwsError {
         step: step.to_string(),
         class: ErrorClass::Fatal,
         code: None,
-        detail: format!("{what} exists but is not tagged as this app's stage; slx will not take it over"),
+        detail: format!(
+            "{what} exists but is not tagged as this app's stage; slx will not take it over"
+        ),
         hint: Some("rename the app or stage in slx.toml, or delete the existing resource".into()),
     }
 }
 
-async fn read_alias(clients: &Clients, target: &Target) -> Result<Option<(String, FunctionState)>, AwsError> {
+async fn read_alias(
+    clients: &Clients,
+    target: &Target,
+) -> Result<Option<(String, FunctionState)>, AwsError> {
     let step = format!("read alias {} of {}", target.stage, target.function_name);
     let Some(alias) = absent(
         clients
@@ -242,7 +270,11 @@ async fn read_alias(clients: &Clients, target: &Target) -> Result<Option<(String
     Ok(Some((version, state)))
 }
 
-async fn read_permission(clients: &Clients, target: &Target, api: Option<&ApiState>) -> Result<bool, AwsError> {
+async fn read_permission(
+    clients: &Clients,
+    target: &Target,
+    api: Option<&ApiState>,
+) -> Result<bool, AwsError> {
     let Some(api) = api else { return Ok(false) };
     let policy = absent(
         clients
@@ -252,17 +284,25 @@ async fn read_permission(clients: &Clients, target: &Target, api: Option<&ApiSta
             .qualifier(&target.stage)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("read the invoke permission of {}", target.function_name), &e)),
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    format!("read the invoke permission of {}", target.function_name),
+                    &e,
+                )
+            }),
     )?;
     let Some(policy) = policy.and_then(|p| p.policy().map(str::to_string)) else {
         return Ok(false);
     };
     let document: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
     let source_arn = target.source_arn(&api.id);
-    Ok(document["Statement"].as_array().into_iter().flatten().any(|statement| {
-        statement["Sid"] == PERMISSION_ID
-            && statement.to_string().contains(&source_arn)
-    }))
+    Ok(document["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|statement| {
+            statement["Sid"] == PERMISSION_ID && statement.to_string().contains(&source_arn)
+        }))
 }
 
 /// The stage's REST API: named `<app>-<stage>` and tagged for it.

@@ -32,7 +32,11 @@ pub struct Recorded {
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -41,15 +45,23 @@ impl Moto {
             .expect("moto_server must be on PATH: run the tests through scripts/test (it installs moto into .venv)");
         let endpoint = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        while ureq::get(&format!("{endpoint}/moto-api/data.json")).call().is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
+        while ureq::get(&format!("{endpoint}/moto-api/data.json"))
+            .call()
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto { child, endpoint }
     }
 
     fn post(&self, path: &str) {
-        ureq::post(&format!("{}{path}", self.endpoint)).send_empty().unwrap();
+        ureq::post(&format!("{}{path}", self.endpoint))
+            .send_empty()
+            .unwrap();
     }
 
     pub fn start_recording(&self) {
@@ -60,13 +72,19 @@ impl Moto {
     /// Stops recording and returns what was recorded.
     pub fn recorded(&self) -> Vec<Recorded> {
         self.post("/moto-api/recorder/stop-recording");
-        let text = ureq::get(&format!("{}/moto-api/recorder/download-recording", self.endpoint))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        text.lines().filter(|l| !l.trim().is_empty()).map(classify).collect()
+        let text = ureq::get(&format!(
+            "{}/moto-api/recorder/download-recording",
+            self.endpoint
+        ))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(classify)
+            .collect()
     }
 
     pub async fn config(&self) -> aws_config::SdkConfig {
@@ -74,7 +92,9 @@ impl Moto {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )))
             .build()
     }
 }
@@ -92,21 +112,37 @@ fn classify(line: &str) -> Recorded {
         .to_string();
     let method = record["method"].as_str().unwrap_or_default().to_string();
     let body = match (record["body"].as_str(), record["body_encoded"].as_bool()) {
-        (Some(b), Some(true)) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default()).unwrap_or_default(),
+        (Some(b), Some(true)) => String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default(),
         (Some(b), _) => b.to_string(),
         _ => String::new(),
     };
     let (action, mutating) = if let Some(target) = headers["X-Amz-Target"].as_str() {
         let action = target.rsplit('.').next().unwrap_or(target).to_string();
-        let read = ["Describe", "Get", "List", "Filter"].iter().any(|p| action.starts_with(p));
+        let read = ["Describe", "Get", "List", "Filter"]
+            .iter()
+            .any(|p| action.starts_with(p));
         (action, !read)
     } else if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
-        let read = ["Get", "List", "Describe"].iter().any(|p| action.starts_with(p));
+        let read = ["Get", "List", "Describe"]
+            .iter()
+            .any(|p| action.starts_with(p));
         (action.to_string(), !read)
     } else {
         let url = record["url"].as_str().unwrap_or_default();
         let path = url.splitn(4, '/').nth(3).unwrap_or_default();
-        (format!("{method} /{path}"), method != "GET" && method != "HEAD")
+        (
+            format!("{method} /{path}"),
+            method != "GET" && method != "HEAD",
+        )
     };
-    Recorded { service, action, mutating }
+    Recorded {
+        service,
+        action,
+        mutating,
+    }
 }

@@ -1,0 +1,175 @@
+"""Deploy benchmark: slx vs Chalice vs cargo-lambda on one moto server.
+
+moto runs in this process (ThreadedMotoServer) so that Chalice's Swagger 2.0
+import, which stock moto refuses, can be relabelled as OpenAPI 3 with a
+default description (see shared/reference/moto-vs-aws.md); nothing else is
+changed. Requests are counted with moto's recorder; a request is a write
+unless it is a GET (REST APIs) or a Get*/List*/Describe* action.
+"""
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+
+import moto.apigateway.models as apigw_models  # noqa: E402
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+
+def _as_openapi3(api_doc):
+    api_doc.setdefault("info", {}).setdefault("description", "chalice")
+    if api_doc.pop("swagger", None):
+        api_doc["openapi"] = "3.0.1"
+    return api_doc
+
+
+_import = apigw_models.APIGatewayBackend.import_rest_api
+_put = apigw_models.APIGatewayBackend.put_rest_api
+apigw_models.APIGatewayBackend.import_rest_api = lambda self, api_doc, *a, **kw: _import(self, _as_openapi3(api_doc), *a, **kw)
+apigw_models.APIGatewayBackend.put_rest_api = lambda self, function_id, api_doc, *a, **kw: _put(
+    self, function_id, _as_openapi3(api_doc), *a, **kw
+)
+
+SLX = sys.argv[1]
+port = socket.socket()
+port.bind(("127.0.0.1", 0))
+PORT = port.getsockname()[1]
+port.close()
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=PORT, verbose=False)
+server.start()
+ENDPOINT = f"http://127.0.0.1:{PORT}"
+ENV = dict(
+    os.environ,
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ENDPOINT_URL=ENDPOINT,
+    AWS_EC2_METADATA_DISABLED="true",
+)
+ENV.pop("AWS_PROFILE", None)
+
+
+def moto(path):
+    urllib.request.urlopen(urllib.request.Request(ENDPOINT + path, method="POST"))
+
+
+def is_write(record):
+    headers = record["headers"]
+    target = headers.get("X-Amz-Target")
+    if target:
+        return not target.rsplit(".", 1)[-1].startswith(("Describe", "Get", "List", "Filter"))
+    body = record.get("body") or ""
+    if record.get("body_encoded"):
+        body = base64.b64decode(body).decode(errors="replace")
+    for pair in body.split("&"):
+        if pair.startswith("Action="):
+            return not pair[len("Action="):].startswith(("Get", "List", "Describe"))
+    return record["method"] not in ("GET", "HEAD")
+
+
+def measure(cmd, cwd, env=ENV):
+    moto("/moto-api/recorder/reset-recording")
+    moto("/moto-api/recorder/start-recording")
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    moto("/moto-api/recorder/stop-recording")
+    if done.returncode != 0:
+        sys.exit(f"{cmd} failed:\n{done.stdout}\n{done.stderr}")
+    text = urllib.request.urlopen(ENDPOINT + "/moto-api/recorder/download-recording").read().decode()
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return elapsed, len(records), sum(1 for r in records if is_write(r))
+
+
+def run(cmd, cwd, env=ENV):
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+
+
+work = tempfile.mkdtemp()
+rows = []
+
+# --- slx: the scaffold (3 routes), both zips built beforehand
+run([SLX, "init", "-q", "shop"], work)
+app = os.path.join(work, "shop")
+build_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "target"))
+run([SLX, "build", "-q"], app, build_env)
+shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(work, "v1.zip"))
+lib = os.path.join(app, "src/lib.rs")
+with open(lib) as f:
+    source = f.read()
+with open(lib, "w") as f:
+    f.write(source.replace('"{greeting}, {}!"', '"{greeting}, dear {}!"'))
+run([SLX, "build", "-q"], app, build_env)
+shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(work, "v2.zip"))
+for label, zip_name in (("first deploy", "v1.zip"), ("no-op", "v1.zip"), ("code change", "v2.zip")):
+    rows.append(("slx", label, *measure([SLX, "deploy", "-q", "--stage", "dev", "--zip", os.path.join(work, zip_name)], app)))
+
+# --- Chalice: the same three routes
+run(["chalice", "new-project", "shopc"], work)
+capp = os.path.join(work, "shopc")
+CHALICE_APP = '''from chalice import Chalice
+app = Chalice(app_name="shopc")
+
+@app.route("/greet", methods=["POST"])
+def greet():
+    return {"message": "%s, " + app.current_request.json_body["name"]}
+
+@app.route("/orders/{id}", methods=["POST"])
+def create_order(id):
+    return {"id": id, "status": "accepted"}
+
+@app.route("/health")
+def health():
+    return {"status": "ok"}
+'''
+with open(os.path.join(capp, "app.py"), "w") as f:
+    f.write(CHALICE_APP % "hello")
+rows.append(("Chalice", "first deploy", *measure(["chalice", "deploy", "--stage", "dev"], capp)))
+rows.append(("Chalice", "no-op", *measure(["chalice", "deploy", "--stage", "dev"], capp)))
+with open(os.path.join(capp, "app.py"), "w") as f:
+    f.write(CHALICE_APP % "hi")
+rows.append(("Chalice", "code change", *measure(["chalice", "deploy", "--stage", "dev"], capp)))
+
+# --- cargo-lambda: one function, no API Gateway (it has none)
+clapp = os.path.join(work, "cl")
+os.makedirs(os.path.join(clapp, "src"))
+with open(os.path.join(clapp, "Cargo.toml"), "w") as f:
+    f.write('''[package]
+name = "hello"
+version = "0.1.0"
+edition = "2024"
+[dependencies]
+lambda_http = "1"
+tokio = { version = "1", features = ["macros"] }
+''')
+MAIN = '''use lambda_http::{run, service_fn, Body, Error, Request, Response};
+async fn handler(_: Request) -> Result<Response<Body>, Error> { Ok(Response::new("%s".into())) }
+#[tokio::main]
+async fn main() -> Result<(), Error> { run(service_fn(handler)).await }
+'''
+with open(os.path.join(clapp, "src/main.rs"), "w") as f:
+    f.write(MAIN % "hello")
+cl_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "cl-target"))
+run(["cargo", "lambda", "build", "--release", "--x86-64"], clapp, cl_env)
+deploy = ["cargo", "lambda", "deploy", "--binary-name", "hello", "hello-dev"]
+rows.append(("cargo-lambda", "first deploy", *measure(deploy, clapp, cl_env)))
+rows.append(("cargo-lambda", "no-op", *measure(deploy, clapp, cl_env)))
+with open(os.path.join(clapp, "src/main.rs"), "w") as f:
+    f.write(MAIN % "hi")
+run(["cargo", "lambda", "build", "--release", "--x86-64"], clapp, cl_env)
+rows.append(("cargo-lambda", "code change", *measure(deploy, clapp, cl_env)))
+
+server.stop()
+shutil.rmtree(work, ignore_errors=True)
+print("| tool | scenario | wall time (s) | requests | writes |")
+print("|---|---|---|---|---|")
+for tool, label, elapsed, total, writes in rows:
+    print(f"| {tool} | {label} | {elapsed:.2f} | {total} | {writes} |")

@@ -1,0 +1,241 @@
+//! Commands that operate on a deployed stage without building:
+//! undeploy, rollback, versions.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use super::deploy::{aws_settings, print_plan};
+use super::{Outcome, load_config};
+use crate::aws::{AwsError, ErrorClass, TokioSleeper};
+use crate::cli::{GlobalArgs, RollbackArgs, StatusArgs, UndeployArgs};
+use crate::config;
+use crate::deploy::apply::{self, ApplyInput};
+use crate::deploy::plan::{Action, plan};
+use crate::deploy::{self, read, versions};
+use crate::ui::Ui;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum OperateError {
+    #[error("refusing to undeploy stage {stage} without confirmation: stdin is not a terminal")]
+    #[diagnostic(
+        code(slx::undeploy::confirm),
+        help("pass --yes to confirm in scripts and CI")
+    )]
+    NeedsYes { stage: String },
+    #[error("undeploy of stage {stage} cancelled")]
+    #[diagnostic(code(slx::undeploy::cancelled))]
+    Cancelled { stage: String },
+    #[error("stage {stage} of {app} is not deployed")]
+    #[diagnostic(
+        code(slx::stage::not_deployed),
+        help("deploy it first: `slx deploy --stage {stage}`")
+    )]
+    NotDeployed { app: String, stage: String },
+    #[error("after undeploy, these still exist: {leftovers}")]
+    #[diagnostic(
+        code(slx::undeploy::leftovers),
+        help("run `slx undeploy` again; if they persist, delete them in the AWS console")
+    )]
+    Leftovers { leftovers: String },
+}
+
+pub(super) async fn undeploy(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: UndeployArgs,
+) -> miette::Result<Outcome> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, &args.stage)?;
+    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let target = &session.target;
+    let actual = read::read(&session.clients, target).await?;
+    let actions: Vec<Action> = plan(None, &actual)
+        .into_iter()
+        .filter(|a| !(args.keep_logs && *a == Action::DeleteLogGroup))
+        .collect();
+    if actions.is_empty() {
+        ui.result(
+            format!(
+                "stage {} of {} is not deployed: nothing to remove",
+                target.stage, target.app
+            ),
+            &json!({ "stage": target.stage, "removed": [], "changed": false }),
+        );
+        return Ok(Outcome::Success);
+    }
+    if !ui.is_json() {
+        print_plan(ui, &target.function_name, &target.stage, &actions);
+    }
+    if !args.yes {
+        confirm(&target.stage)?;
+    }
+    let input = ApplyInput {
+        target,
+        desired: None,
+        actual: &actual,
+        zip: None,
+        description: String::new(),
+    };
+    let applied = apply::apply(&session.clients, &TokioSleeper, &input, &actions, ui).await?;
+    // Verify from AWS itself that nothing of the stage is left.
+    let after = read::read(&session.clients, target).await?;
+    let leftovers: Vec<String> = plan(None, &after)
+        .iter()
+        .filter(|a| !(args.keep_logs && **a == Action::DeleteLogGroup))
+        .map(|a| a.describe(&target.function_name))
+        .collect();
+    if !leftovers.is_empty() {
+        return Err(OperateError::Leftovers {
+            leftovers: leftovers.join("; "),
+        }
+        .into());
+    }
+    ui.result(
+        format!(
+            "removed stage {} of {}{}",
+            target.stage,
+            target.app,
+            if args.keep_logs {
+                " (log group kept)"
+            } else {
+                ""
+            }
+        ),
+        &json!({ "stage": target.stage, "removed": applied.steps, "changed": true }),
+    );
+    Ok(Outcome::Success)
+}
+
+fn confirm(stage: &str) -> Result<(), OperateError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(OperateError::NeedsYes {
+            stage: stage.into(),
+        });
+    }
+    eprint!("remove stage {stage} and everything above? type the stage name to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == stage {
+        Ok(())
+    } else {
+        Err(OperateError::Cancelled {
+            stage: stage.into(),
+        })
+    }
+}
+
+pub(super) async fn rollback(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: RollbackArgs,
+) -> miette::Result<Outcome> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, &args.stage)?;
+    let started = std::time::Instant::now();
+    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let target = &session.target;
+    let c = &session.clients;
+    let alias = c
+        .lambda
+        .get_alias()
+        .function_name(&target.function_name)
+        .name(&target.stage)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("read alias {}", target.stage), &e));
+    let alias = match alias {
+        Ok(alias) => alias,
+        Err(e) if e.class == ErrorClass::NotFound => {
+            return Err(OperateError::NotDeployed {
+                app: target.app.clone(),
+                stage: target.stage.clone(),
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let current = alias.function_version().unwrap_or_default().to_string();
+    let listed = versions::list(c, &target.function_name).await?;
+    let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
+    let to = versions::rollback_target(&numbers, &current, args.to.as_deref())?;
+    c.lambda
+        .update_alias()
+        .function_name(&target.function_name)
+        .name(&target.stage)
+        .function_version(&to)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(format!("point alias {} at version {to}", target.stage), &e)
+        })?;
+    let info = listed.iter().find(|v| v.version == to);
+    ui.result(
+        format!(
+            "stage {} now serves version {to} (was {current}) in {}{}",
+            target.stage,
+            crate::ui::seconds(started.elapsed()),
+            info.map(|i| format!("\n  {}", i.description))
+                .unwrap_or_default()
+        ),
+        &json!({ "stage": target.stage, "from": current, "to": to, "version": info }),
+    );
+    Ok(Outcome::Success)
+}
+
+pub(super) async fn versions(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: StatusArgs,
+) -> miette::Result<Outcome> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, &args.stage)?;
+    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let target = &session.target;
+    let c = &session.clients;
+    let alias = c
+        .lambda
+        .get_alias()
+        .function_name(&target.function_name)
+        .name(&target.stage)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("read alias {}", target.stage), &e));
+    let current = match alias {
+        Ok(alias) => alias.function_version().map(str::to_string),
+        Err(e) if e.class == ErrorClass::NotFound => {
+            return Err(OperateError::NotDeployed {
+                app: target.app.clone(),
+                stage: target.stage.clone(),
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let listed = versions::list(c, &target.function_name).await?;
+    let mut text = format!("versions of {} (newest last):\n", target.function_name);
+    for v in &listed {
+        let marker = if Some(&v.version) == current.as_ref() {
+            "*"
+        } else {
+            " "
+        };
+        text.push_str(&format!(
+            "{marker} {:>4}  {}  {}\n",
+            v.version,
+            v.last_modified,
+            if v.description.is_empty() {
+                "-"
+            } else {
+                &v.description
+            }
+        ));
+    }
+    text.push_str(&format!("* = served by stage {}", target.stage));
+    ui.result(
+        text,
+        &json!({ "stage": target.stage, "current": current, "versions": listed }),
+    );
+    Ok(Outcome::Success)
+}

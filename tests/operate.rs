@@ -1,0 +1,183 @@
+//! Operating a deployed stage against moto: undeploy, rollback, versions
+//! and version pruning, with their bad inputs.
+
+mod common;
+
+use common::moto::Moto;
+use common::stage::{Project, aws, zips};
+use common::stdout_json;
+
+/// Everything the stage could own, as the SDK sees it (not through slx).
+async fn leftovers(moto: &Moto, app: &str, stage: &str) -> Vec<String> {
+    let aws = aws(moto).await;
+    let name = format!("{app}-{stage}");
+    let mut found = Vec::new();
+    if aws
+        .iam
+        .get_role()
+        .role_name(format!("{name}-role"))
+        .send()
+        .await
+        .is_ok()
+    {
+        found.push("role".to_string());
+    }
+    if aws
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .is_ok()
+    {
+        found.push("function".to_string());
+    }
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{name}"))
+        .send()
+        .await
+        .unwrap();
+    if !groups.log_groups().is_empty() {
+        found.push("log group".to_string());
+    }
+    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
+    for api in apis.items() {
+        let tags = api.tags().cloned().unwrap_or_default();
+        if api.name() == Some(name.as_str())
+            || (tags.get("slx:app").map(String::as_str) == Some(app)
+                && tags.get("slx:stage").map(String::as_str) == Some(stage))
+        {
+            found.push(format!("api {}", api.id().unwrap()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeploy_removes_everything_and_only_that_stage() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    project.deploy("prod", &zips().v1);
+    assert_eq!(leftovers(&moto, "shop", "dev").await.len(), 4);
+
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(output.status.success());
+    assert_eq!(stdout_json(&output)["changed"], true);
+    assert!(leftovers(&moto, "shop", "dev").await.is_empty());
+    // The other stage is untouched and still in sync.
+    assert_eq!(leftovers(&moto, "shop", "prod").await.len(), 4);
+    let prod = project.deploy("prod", &zips().v1);
+    assert_eq!(prod["changed"], false);
+
+    // Idempotent: a stage that does not exist is a success.
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(output.status.success());
+    assert_eq!(stdout_json(&output)["changed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeploy_can_keep_logs_and_refuses_without_yes_when_not_interactive() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+
+    // stdin is not a terminal here: no --yes, no undeploy.
+    let output = project.slx(&["undeploy", "--stage", "dev"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("pass --yes"));
+    assert_eq!(leftovers(&moto, "shop", "dev").await.len(), 4);
+
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes", "--keep-logs"]);
+    assert!(output.status.success());
+    assert_eq!(leftovers(&moto, "shop", "dev").await, ["log group"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_moves_the_alias_without_uploading() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let v1 = project.deploy("dev", &zips().v1);
+    let v2 = project.deploy("dev", &zips().v2);
+    assert_eq!(v2["version"], "2");
+
+    moto.start_recording();
+    let output = project.slx(&["rollback", "--stage", "dev"]);
+    assert!(output.status.success());
+    let mutating: Vec<String> = moto
+        .recorded()
+        .into_iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(mutating.len(), 1, "only the alias moves: {mutating:?}");
+    assert!(mutating[0].contains("/aliases/dev"), "{mutating:?}");
+    let report = stdout_json(&output);
+    assert_eq!(
+        (report["from"].as_str(), report["to"].as_str()),
+        (Some("2"), Some("1"))
+    );
+
+    let aws = aws(&moto).await;
+    let served = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.code_sha256().unwrap(),
+        v1["code_sha256"].as_str().unwrap()
+    );
+
+    // Forward again to a named version.
+    let output = project.slx(&["rollback", "--stage", "dev", "--to", "2"]);
+    assert!(output.status.success());
+    // Nothing older than version 1; an unknown version; an undeployed stage.
+    project.slx(&["rollback", "--stage", "dev", "--to", "1"]);
+    let output = project.slx(&["rollback", "--stage", "dev"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no version older than 1"));
+    let output = project.slx(&["rollback", "--stage", "dev", "--to", "42"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("version 42 of this stage does not exist")
+    );
+    let output = project.slx(&["rollback", "--stage", "qa"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stage qa of shop is not deployed"));
+}
+
+/// Moto numbers a new version `count + 1`, reusing numbers after a
+/// deletion (AWS never does), so this test stops publishing once it has
+/// pruned; that the aliased version is never pruned is unit-tested in
+/// `deploy::versions`.
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_list_their_commit_and_old_ones_are_pruned() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.edit("timeout = 10", "timeout = 10\nkeep_versions = 2");
+    for (index, zip) in [&zips().v1, &zips().v2, &zips().v1].iter().enumerate() {
+        let report = project.deploy("dev", zip);
+        assert_eq!(report["version"], (index + 1).to_string());
+    }
+    let output = project.slx(&["versions", "--stage", "dev"]);
+    assert!(output.status.success());
+    let listed = stdout_json(&output);
+    let numbers: Vec<&str> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["2", "3"], "version 1 was pruned");
+    assert_eq!(listed["current"], "3");
+    let description = listed["versions"][1]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("slx ") && description.contains(" at 20"),
+        "{description}"
+    );
+}
