@@ -62,6 +62,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Show what is deployed for a stage and whether it matches local.
     Status(StatusArgs),
+    /// Show the stage's logs (CloudWatch), oldest first; `-f` to follow.
+    Logs(LogsArgs),
     /// Remove everything a stage owns in AWS.
     Undeploy(UndeployArgs),
     /// Point the stage back at an earlier published version (no build, no upload).
@@ -114,6 +116,25 @@ pub struct StatusArgs {
     /// The stage to inspect.
     #[arg(long, short, default_value = "dev")]
     pub stage: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The stage whose function's logs to show.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// How far back: a duration (10m, 2h, 1d) or a UTC time (2026-11-26T10:00).
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Keep printing new events until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only events matching this CloudWatch filter pattern (e.g. ERROR).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    /// Only the lines of this request (START to REPORT).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

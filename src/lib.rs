@@ -21,5 +21,6 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod local;
+pub mod logs;
 pub mod scaffold;
 pub mod ui;

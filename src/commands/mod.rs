@@ -4,6 +4,7 @@
 mod build;
 mod deploy;
 mod init;
+mod logs;
 mod operate;
 mod validate;
 
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         }
         Command::Deploy(args) => deploy::run(&ui, &cli.global, args).await,
         Command::Status(args) => deploy::status(&ui, &cli.global, args).await,
+        Command::Logs(args) => logs::run(&ui, &cli.global, args).await,
         Command::Undeploy(args) => operate::undeploy(&ui, &cli.global, args).await,
         Command::Rollback(args) => operate::rollback(&ui, &cli.global, args).await,
         Command::Versions(args) => operate::versions(&ui, &cli.global, args).await,

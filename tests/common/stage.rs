@@ -73,15 +73,22 @@ impl Project {
         std::fs::write(&path, text.replace(from, to)).unwrap();
     }
 
+    /// Runs slx in the project against moto; JSON output unless `args`
+    /// choose another `--output`.
     pub fn slx(&self, args: &[&str]) -> std::process::Output {
-        run(slx(&self.dir)
+        let mut command = slx(&self.dir);
+        command
             .args(args)
-            .args(["--endpoint-url", &self.endpoint, "--output", "json"])
+            .args(["--endpoint-url", &self.endpoint])
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE"))
+            .env_remove("AWS_PROFILE");
+        if !args.contains(&"--output") {
+            command.args(["--output", "json"]);
+        }
+        run(&mut command)
     }
 
     pub fn deploy(&self, stage: &str, zip: &Path) -> Value {
