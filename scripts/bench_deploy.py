@@ -18,6 +18,10 @@ import time
 import urllib.request
 
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+# The recorder's file must be this run's own: other moto servers on the
+# machine (parallel tests) would otherwise append to the same default file.
+_recording_dir = tempfile.mkdtemp()
+os.environ["MOTO_RECORDER_FILEPATH"] = os.path.join(_recording_dir, "recording.jsonl")
 
 import moto.apigateway.models as apigw_models  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402

@@ -62,6 +62,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Show what is deployed for a stage and whether it matches local.
     Status(StatusArgs),
+    /// Send one request through the deployed stage (Lambda Invoke, API Gateway's event shape).
+    Invoke(InvokeArgs),
     /// Show the stage's logs (CloudWatch), oldest first; `-f` to follow.
     Logs(LogsArgs),
     /// Remove everything a stage owns in AWS.
@@ -116,6 +118,21 @@ pub struct StatusArgs {
     /// The stage to inspect.
     #[arg(long, short, default_value = "dev")]
     pub stage: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The request: "METHOD /path?query", e.g. "POST /orders/42".
+    pub request: String,
+    /// The stage to invoke.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// Request body: JSON text, or @file.json.
+    #[arg(long, short, value_name = "BODY")]
+    pub data: Option<String>,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "HEADER")]
+    pub headers: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod deploy;
+pub mod invoke;
 pub mod local;
 pub mod logs;
 pub mod scaffold;

@@ -181,3 +181,57 @@ async fn versions_list_their_commit_and_old_ones_are_pruned() {
         "{description}"
     );
 }
+
+/// Moto cannot run the function (no Docker), so this checks the request
+/// slx sends: the API Gateway event, to the alias, asking for the log
+/// tail. The whole path runs for real in `slx invoke --local` / tests/build.rs.
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_sends_the_api_gateway_event_to_the_alias() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    moto.start_recording();
+    let output = project.slx(&[
+        "invoke",
+        "--stage",
+        "dev",
+        "POST /orders/42?x=1",
+        "--data",
+        r#"{"item":"tea","quantity":2}"#,
+        "-H",
+        "x-test: yes",
+    ]);
+    let recorded = moto.recorded();
+    let call = recorded
+        .iter()
+        .find(|r| r.url.contains("/invocations"))
+        .expect("an Invoke request");
+    assert!(
+        call.url
+            .contains("/functions/shop-dev/invocations?Qualifier=dev"),
+        "{}",
+        call.url
+    );
+    assert_eq!(call.headers["X-Amz-Log-Type"], "Tail");
+    let event: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+    assert_eq!(event["resource"], "/orders/{id}");
+    assert_eq!(event["path"], "/orders/42");
+    assert_eq!(event["httpMethod"], "POST");
+    assert_eq!(event["pathParameters"]["id"], "42");
+    assert_eq!(event["queryStringParameters"]["x"], "1");
+    assert_eq!(event["headers"]["x-test"], "yes");
+    assert_eq!(event["requestContext"]["stage"], "dev");
+    assert_eq!(event["body"], r#"{"item":"tea","quantity":2}"#);
+    // Whatever moto answers without Docker, slx reports it as a failure.
+    assert_eq!(output.status.code(), Some(1));
+
+    // A path no route serves is refused before any request.
+    moto.start_recording();
+    let output = project.slx(&["invoke", "--stage", "dev", "GET /nowhere"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("no route in slx.toml matches GET /nowhere")
+    );
+    assert!(moto.recorded().is_empty());
+}

@@ -4,6 +4,7 @@
 mod build;
 mod deploy;
 mod init;
+mod invoke;
 mod logs;
 mod operate;
 mod validate;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         }
         Command::Deploy(args) => deploy::run(&ui, &cli.global, args).await,
         Command::Status(args) => deploy::status(&ui, &cli.global, args).await,
+        Command::Invoke(args) => invoke::run(&ui, &cli.global, args).await,
         Command::Logs(args) => logs::run(&ui, &cli.global, args).await,
         Command::Undeploy(args) => operate::undeploy(&ui, &cli.global, args).await,
         Command::Rollback(args) => operate::rollback(&ui, &cli.global, args).await,

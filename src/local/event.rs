@@ -40,6 +40,34 @@ pub struct GatewayContext {
     pub time_epoch_ms: u64,
 }
 
+/// Splits `POST /orders/42?x=1&x=2` into method, path and query pairs.
+pub fn parse_request_line(text: &str) -> Result<(String, String, Vec<(String, String)>), String> {
+    let mut words = text.split_whitespace();
+    let (Some(method), Some(target), None) = (words.next(), words.next(), words.next()) else {
+        return Err(format!(
+            "`{text}` is not `METHOD /path`, e.g. \"POST /greet\""
+        ));
+    };
+    if !target.starts_with('/') {
+        return Err(format!("the path `{target}` must start with `/`"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let pairs = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect();
+    Ok((method.to_ascii_uppercase(), path.to_string(), pairs))
+}
+
 /// Builds the proxy event API Gateway would send for `request`.
 pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &GatewayContext) -> Value {
     let (headers, multi_headers) = single_and_multi(&request.headers);
@@ -296,6 +324,22 @@ mod tests {
         let event = rest_event(&request, &MatchedRoute::default(), &context());
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(event["body"], "AJ+Slg==");
+    }
+
+    #[test]
+    fn request_lines_parse() {
+        let (method, path, query) = parse_request_line("post /orders/42?x=1&x=a%20b&flag").unwrap();
+        assert_eq!((method.as_str(), path.as_str()), ("POST", "/orders/42"));
+        assert_eq!(
+            query,
+            vec![
+                ("x".into(), "1".into()),
+                ("x".into(), "a b".into()),
+                ("flag".into(), "".into())
+            ]
+        );
+        assert!(parse_request_line("/greet").is_err());
+        assert!(parse_request_line("POST greet").is_err());
     }
 
     #[test]

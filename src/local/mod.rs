@@ -4,4 +4,5 @@
 //! Never talks to AWS. Processes are started by callers, not here.
 
 pub mod event;
+pub mod router;
 pub mod runtime_api;

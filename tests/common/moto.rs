@@ -13,6 +13,9 @@ use base64::Engine;
 pub struct Moto {
     child: Child,
     pub endpoint: String,
+    /// moto's recorder appends to one file per server; a shared default
+    /// file would mix the requests of tests running in parallel.
+    _workdir: tempfile::TempDir,
 }
 
 impl Drop for Moto {
@@ -28,6 +31,9 @@ pub struct Recorded {
     pub service: String,
     pub action: String,
     pub mutating: bool,
+    pub url: String,
+    pub headers: serde_json::Value,
+    pub body: String,
 }
 
 impl Moto {
@@ -37,8 +43,11 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
+        let workdir = tempfile::tempdir().unwrap();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(workdir.path())
+            .env("MOTO_RECORDER_FILEPATH", workdir.path().join("recording.jsonl"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -55,7 +64,11 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, endpoint }
+        Moto {
+            child,
+            endpoint,
+            _workdir: workdir,
+        }
     }
 
     fn post(&self, path: &str) {
@@ -144,5 +157,8 @@ fn classify(line: &str) -> Recorded {
         service,
         action,
         mutating,
+        url: record["url"].as_str().unwrap_or_default().to_string(),
+        headers: headers.clone(),
+        body,
     }
 }

@@ -1,0 +1,104 @@
+use serde_json::json;
+
+use super::deploy::aws_settings;
+use super::{Outcome, load_config, project_dir};
+use crate::cli::{GlobalArgs, InvokeArgs};
+use crate::config;
+use crate::deploy;
+use crate::invoke::{self, RemoteAnswer};
+use crate::local::event::{HttpResponse, decode_response};
+use crate::ui::Ui;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum InvokeFailed {
+    #[error("the function failed ({kind}): {detail}")]
+    #[diagnostic(
+        code(slx::invoke::function_error),
+        help("see the log tail above, or `slx logs --stage {stage}`")
+    )]
+    Function {
+        kind: String,
+        detail: String,
+        stage: String,
+    },
+    #[error("the stage answered {status}")]
+    #[diagnostic(
+        code(slx::invoke::server_error),
+        help("see the log tail above, or `slx logs --stage {stage}`")
+    )]
+    ServerError { status: u16, stage: String },
+    #[error("API Gateway would answer 502: {reason}")]
+    #[diagnostic(
+        code(slx::invoke::bad_response),
+        help("the handler must answer an API Gateway proxy response")
+    )]
+    Malformed { reason: String },
+}
+
+pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miette::Result<Outcome> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, &args.stage)?;
+    let body = invoke::body_of(
+        args.data.as_deref(),
+        &std::env::current_dir().unwrap_or(project_dir(&config)),
+    )?;
+    let request_id = format!("slx-invoke-{}", std::process::id());
+    let event = invoke::build_event(
+        &project.routes,
+        &args.request,
+        body,
+        &args.headers,
+        &project.stage,
+        &request_id,
+    )?;
+    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let target = &session.target;
+    let answer = invoke::invoke_alias(
+        &session.clients,
+        &target.function_name,
+        &target.stage,
+        &event,
+    )
+    .await?;
+    report(ui, &args.stage, answer)
+}
+
+fn report(ui: &Ui, stage: &str, answer: RemoteAnswer) -> miette::Result<Outcome> {
+    if !answer.log_tail.is_empty() && !ui.is_json() {
+        eprintln!("--- log tail ---\n{}", answer.log_tail.trim_end());
+    }
+    if let Some(kind) = answer.function_error {
+        return Err(InvokeFailed::Function {
+            kind,
+            detail: String::from_utf8_lossy(&answer.payload).into_owned(),
+            stage: stage.to_string(),
+        }
+        .into());
+    }
+    let response: HttpResponse =
+        decode_response(&answer.payload).map_err(|e| InvokeFailed::Malformed { reason: e.0 })?;
+    let body_text = String::from_utf8_lossy(&response.body).into_owned();
+    let mut text = format!("HTTP {}\n", response.status);
+    for (name, value) in &response.headers {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    text.push('\n');
+    text.push_str(&body_text);
+    ui.result(
+        text,
+        &json!({
+            "status": response.status,
+            "headers": response.headers,
+            "body": body_text,
+            "log_tail": answer.log_tail,
+        }),
+    );
+    if response.status >= 500 {
+        return Err(InvokeFailed::ServerError {
+            status: response.status,
+            stage: stage.to_string(),
+        }
+        .into());
+    }
+    Ok(Outcome::Success)
+}

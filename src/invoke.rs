@@ -1,0 +1,156 @@
+//! `slx invoke`: one request, shaped exactly as API Gateway would send it
+//! (same router and event as `slx dev`), through Lambda's Invoke API on
+//! the stage's alias, with the log tail Lambda returns.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::LogType;
+use base64::Engine;
+use serde_json::Value;
+
+use crate::aws::{AwsError, Clients};
+use crate::config::Route;
+use crate::local::event::{self, GatewayContext, HttpRequest, MatchedRoute};
+use crate::local::router;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("{0}")]
+    #[diagnostic(
+        code(slx::invoke::request),
+        help("write the request as \"METHOD /path?query\", e.g. \"POST /orders/42\"")
+    )]
+    Line(String),
+    #[error("no route in slx.toml matches {method} {path}")]
+    #[diagnostic(
+        code(slx::invoke::no_route),
+        help("routes: {routes}; API Gateway would answer 403 Missing Authentication Token")
+    )]
+    NoRoute {
+        method: String,
+        path: String,
+        routes: String,
+    },
+    #[error("cannot read the request body from {path}: {reason}")]
+    #[diagnostic(code(slx::invoke::data))]
+    Data { path: String, reason: String },
+    #[error("header `{0}` is not `Name: value`")]
+    #[diagnostic(code(slx::invoke::header), help("e.g. -H 'x-api-key: abc'"))]
+    Header(String),
+}
+
+/// Reads `--data`: inline text, or `@file`.
+pub fn body_of(data: Option<&str>, base: &Path) -> Result<Vec<u8>, RequestError> {
+    match data {
+        None => Ok(Vec::new()),
+        Some(text) => match text.strip_prefix('@') {
+            Some(file) => std::fs::read(base.join(file)).map_err(|e| RequestError::Data {
+                path: file.to_string(),
+                reason: e.to_string(),
+            }),
+            None => Ok(text.as_bytes().to_vec()),
+        },
+    }
+}
+
+/// The API Gateway event for a request line, body and headers.
+pub fn build_event(
+    routes: &[Route],
+    line: &str,
+    body: Vec<u8>,
+    headers: &[String],
+    stage: &str,
+    request_id: &str,
+) -> Result<Value, RequestError> {
+    let (method, path, query) = event::parse_request_line(line).map_err(RequestError::Line)?;
+    let Some(matched) = router::find(routes, &method, &path) else {
+        return Err(RequestError::NoRoute {
+            method,
+            path,
+            routes: routes.iter().map(Route::key).collect::<Vec<_>>().join(", "),
+        });
+    };
+    let mut header_pairs = vec![
+        ("host".to_string(), "localhost".to_string()),
+        (
+            "user-agent".to_string(),
+            format!("slx/{}", env!("CARGO_PKG_VERSION")),
+        ),
+    ];
+    if !body.is_empty() {
+        header_pairs.push(("content-type".into(), "application/json".into()));
+    }
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| RequestError::Header(header.clone()))?;
+        let name = name.trim().to_ascii_lowercase();
+        header_pairs.retain(|(n, _)| *n != name);
+        header_pairs.push((name, value.trim().to_string()));
+    }
+    let request = HttpRequest {
+        method,
+        path,
+        query,
+        headers: header_pairs,
+        body,
+        source_ip: "127.0.0.1".into(),
+    };
+    let route = MatchedRoute {
+        resource: matched.resource,
+        path_parameters: matched.path_parameters,
+    };
+    let context = GatewayContext {
+        stage: stage.to_string(),
+        request_id: request_id.to_string(),
+        account_id: String::new(),
+        api_id: "slx-invoke".into(),
+        time_epoch_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    Ok(event::rest_event(&request, &route, &context))
+}
+
+/// What Lambda answered.
+#[derive(Debug, Clone)]
+pub struct RemoteAnswer {
+    pub payload: Vec<u8>,
+    /// `Unhandled` / `Handled` when the function failed.
+    pub function_error: Option<String>,
+    /// The last 4 KB of the invocation's log.
+    pub log_tail: String,
+}
+
+pub async fn invoke_alias(
+    clients: &Clients,
+    function_name: &str,
+    alias: &str,
+    event: &Value,
+) -> Result<RemoteAnswer, AwsError> {
+    let output = clients
+        .lambda
+        .invoke()
+        .function_name(function_name)
+        .qualifier(alias)
+        .log_type(LogType::Tail)
+        .payload(Blob::new(serde_json::to_vec(event).unwrap_or_default()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("invoke {function_name}:{alias}"), &e))?;
+    let log_tail = output
+        .log_result()
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    Ok(RemoteAnswer {
+        payload: output
+            .payload()
+            .map(|p| p.as_ref().to_vec())
+            .unwrap_or_default(),
+        function_error: output.function_error().map(str::to_string),
+        log_tail,
+    })
+}
