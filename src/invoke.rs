@@ -64,7 +64,11 @@ pub fn build_event(
     stage: &str,
     request_id: &str,
 ) -> Result<Value, RequestError> {
-    let (method, path, query) = event::parse_request_line(line).map_err(RequestError::Line)?;
+    let event::RequestLine {
+        method,
+        path,
+        query,
+    } = event::parse_request_line(line).map_err(RequestError::Line)?;
     let Some(matched) = router::find(routes, &method, &path) else {
         return Err(RequestError::NoRoute {
             method,

@@ -193,7 +193,10 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
         .iter()
         .map(|a| a["action"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(actions, ["update_config", "publish_and_point_alias"]);
+    assert_eq!(
+        actions,
+        ["update_config", "publish_and_point_alias", "prune_versions"]
+    );
 
     moto.start_recording();
     let report = project.deploy("dev", &zips().v1);
@@ -408,7 +411,12 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
         .collect();
     assert_eq!(
         steps,
-        ["publish_and_point_alias", "put_method", "deploy_api"]
+        [
+            "publish_and_point_alias",
+            "prune_versions",
+            "set_routes",
+            "deploy_api"
+        ]
     );
     let alias = aws
         .lambda

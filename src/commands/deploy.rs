@@ -140,9 +140,7 @@ pub(super) fn print_plan(ui: &Ui, function_name: &str, stage: &str, actions: &[A
     };
     for action in actions {
         let sign = match action {
-            Action::DeleteMethod { .. }
-            | Action::DeleteResource { .. }
-            | Action::DeleteApi
+            Action::DeleteApi
             | Action::DeleteFunction
             | Action::DeleteLogGroup
             | Action::DeleteRole => '-',
@@ -150,9 +148,7 @@ pub(super) fn print_plan(ui: &Ui, function_name: &str, stage: &str, actions: &[A
             | Action::CreateLogGroup
             | Action::CreateFunction
             | Action::CreateApi
-            | Action::CreateResource { .. }
-            | Action::PutMethod { .. }
-            | Action::AddInvokePermission => '+',
+            | Action::AddInvokePermission { .. } => '+',
             _ => '~',
         };
         text.push_str(&format!("  {sign} {}\n", action.describe(function_name)));

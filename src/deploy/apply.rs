@@ -6,10 +6,9 @@
 //! deploy that stops half-way leaves AWS in a state the next `read` +
 //! `plan` completes: every action is safe to repeat.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, PutMode};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
@@ -60,8 +59,9 @@ struct Applier<'a, S: Sleeper> {
     sleeper: &'a S,
     input: &'a ApplyInput<'a>,
     api_id: Option<String>,
-    resource_ids: BTreeMap<String, String>,
     alias_exists: bool,
+    /// The function was seen ready and not mutated since: skip a wait.
+    ready: bool,
     published: Option<String>,
 }
 
@@ -79,17 +79,7 @@ pub async fn apply(
         sleeper,
         input,
         api_id: input.actual.api.as_ref().map(|a| a.id.clone()),
-        resource_ids: input
-            .actual
-            .api
-            .as_ref()
-            .map(|a| {
-                a.resources
-                    .iter()
-                    .map(|(p, r)| (p.clone(), r.id.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        ready: false,
         alias_exists: input.actual.alias.is_some(),
         published: None,
     };
@@ -118,8 +108,8 @@ fn lambda_arch(arch: Arch) -> Architecture {
     }
 }
 
-impl<S: Sleeper> Applier<'_, S> {
-    fn desired(&self, step: &str) -> Result<&Desired, AwsError> {
+impl<'a, S: Sleeper> Applier<'a, S> {
+    fn desired(&self, step: &str) -> Result<&'a Desired, AwsError> {
         self.input.desired.ok_or_else(|| AwsError {
             step: step.into(),
             class: ErrorClass::Fatal,
@@ -256,6 +246,7 @@ impl<S: Sleeper> Applier<'_, S> {
                     },
                 )
                 .await?;
+                self.ready = false;
                 self.wait_ready(step).await?;
             }
             Action::UpdateCode { .. } => {
@@ -273,6 +264,7 @@ impl<S: Sleeper> Applier<'_, S> {
                         .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
+                self.ready = false;
                 self.wait_ready(step).await?;
             }
             Action::UpdateConfig { .. } => {
@@ -298,6 +290,7 @@ impl<S: Sleeper> Applier<'_, S> {
                     },
                 )
                 .await?;
+                self.ready = false;
                 self.wait_ready(step).await?;
             }
             Action::PublishAndPointAlias => {
@@ -391,132 +384,41 @@ impl<S: Sleeper> Applier<'_, S> {
                     })
                     .await?;
                 let id = created.id().unwrap_or_default().to_string();
-                let root = c
-                    .apigateway
-                    .get_resources()
-                    .rest_api_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(step, &e))?;
-                for resource in root.items() {
-                    if let (Some(path), Some(rid)) = (resource.path(), resource.id()) {
-                        self.resource_ids.insert(path.to_string(), rid.to_string());
-                    }
-                }
                 self.api_id = Some(id);
             }
-            Action::CreateResource { path } => {
+            Action::SetRoutes { .. } => {
+                let desired = self.desired(step)?;
                 let api_id = self.api_id(step)?;
-                let (parent, part) = split_path(path);
-                let parent_id =
-                    self.resource_ids
-                        .get(&parent)
-                        .cloned()
-                        .ok_or_else(|| AwsError {
-                            step: step.into(),
-                            class: ErrorClass::Fatal,
-                            code: None,
-                            detail: format!("internal: parent resource {parent} is unknown"),
-                            hint: None,
-                        })?;
-                let created = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        c.apigateway
-                            .create_resource()
-                            .rest_api_id(&api_id)
-                            .parent_id(&parent_id)
-                            .path_part(&part)
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    })
-                    .await?;
-                self.resource_ids
-                    .insert(path.clone(), created.id().unwrap_or_default().to_string());
-            }
-            Action::PutMethod { path, method } => {
-                let api_id = self.api_id(step)?;
-                let resource_id = self.resource_id(step, path)?;
-                let put = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        c.apigateway
-                            .put_method()
-                            .rest_api_id(&api_id)
-                            .resource_id(&resource_id)
-                            .http_method(method.as_str())
-                            .authorization_type("NONE")
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    })
-                    .await;
-                // The method may exist with a stale integration; the
-                // integration below overwrites that.
-                tolerate(put, ErrorClass::AlreadyExists)?;
-                let uri = target.integration_uri();
+                let document = super::openapi::document(desired, target);
                 self.retrying(RETRY_ALWAYS, || async {
                     c.apigateway
-                        .put_integration()
+                        .put_rest_api()
                         .rest_api_id(&api_id)
-                        .resource_id(&resource_id)
-                        .http_method(method.as_str())
-                        .r#type(IntegrationType::AwsProxy)
-                        .integration_http_method("POST")
-                        .uri(&uri)
+                        .mode(PutMode::Overwrite)
+                        .fail_on_warnings(false)
+                        .body(aws_sdk_apigateway::primitives::Blob::new(document.clone()))
                         .send()
                         .await
                         .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             }
-            Action::DeleteMethod { path, method } => {
+            Action::AddInvokePermission { replace } => {
                 let api_id = self.api_id(step)?;
-                let resource_id = self.resource_id(step, path)?;
-                let result = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        c.apigateway
-                            .delete_method()
-                            .rest_api_id(&api_id)
-                            .resource_id(&resource_id)
-                            .http_method(method.as_str())
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    })
-                    .await;
-                tolerate(result, ErrorClass::NotFound)?;
-            }
-            Action::DeleteResource { path } => {
-                let api_id = self.api_id(step)?;
-                let resource_id = self.resource_id(step, path)?;
-                let result = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        c.apigateway
-                            .delete_resource()
-                            .rest_api_id(&api_id)
-                            .resource_id(&resource_id)
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    })
-                    .await;
-                tolerate(result, ErrorClass::NotFound)?;
-                self.resource_ids.remove(path);
-            }
-            Action::AddInvokePermission => {
-                let api_id = self.api_id(step)?;
-                // A statement with this id may exist for an older API:
-                // replace it, so there is always exactly one.
-                let removed = c
-                    .lambda
-                    .remove_permission()
-                    .function_name(&target.function_name)
-                    .qualifier(&target.stage)
-                    .statement_id(PERMISSION_ID)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(step, &e));
-                tolerate(removed, ErrorClass::NotFound)?;
+                if *replace {
+                    // The statement names an older API: drop it, so there
+                    // is always exactly one.
+                    let removed = c
+                        .lambda
+                        .remove_permission()
+                        .function_name(&target.function_name)
+                        .qualifier(&target.stage)
+                        .statement_id(PERMISSION_ID)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(step, &e));
+                    tolerate(removed, ErrorClass::NotFound)?;
+                }
                 let source_arn = target.source_arn(&api_id);
                 self.retrying(RETRY_ALWAYS, || async {
                     c.lambda
@@ -614,7 +516,7 @@ impl<S: Sleeper> Applier<'_, S> {
         Ok(None)
     }
 
-    fn zip(&self, step: &str) -> Result<&[u8], AwsError> {
+    fn zip(&self, step: &str) -> Result<&'a [u8], AwsError> {
         self.input.zip.ok_or_else(|| AwsError {
             step: step.into(),
             class: ErrorClass::Fatal,
@@ -624,22 +526,12 @@ impl<S: Sleeper> Applier<'_, S> {
         })
     }
 
-    fn resource_id(&self, step: &str, path: &str) -> Result<String, AwsError> {
-        self.resource_ids
-            .get(path)
-            .cloned()
-            .ok_or_else(|| AwsError {
-                step: step.into(),
-                class: ErrorClass::Fatal,
-                code: None,
-                detail: format!("internal: resource {path} is unknown"),
-                hint: None,
-            })
-    }
-
     /// Waits until the function accepts the next mutation: State=Active
     /// and no update in progress.
-    async fn wait_ready(&self, step: &str) -> Result<(), AwsError> {
+    async fn wait_ready(&mut self, step: &str) -> Result<(), AwsError> {
+        if self.ready {
+            return Ok(());
+        }
         let target = self.input.target;
         let deadline = Instant::now() + Duration::from_secs(300);
         let mut delay = Duration::from_millis(200);
@@ -679,6 +571,7 @@ impl<S: Sleeper> Applier<'_, S> {
             let ready = matches!(state, Some(State::Active) | None)
                 && !matches!(update, Some(LastUpdateStatus::InProgress));
             if ready {
+                self.ready = true;
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -704,15 +597,6 @@ fn environment(desired: &Desired) -> Environment {
         .build()
 }
 
-/// `/orders/{id}` → (`/orders`, `{id}`); `/greet` → (`/`, `greet`).
-fn split_path(path: &str) -> (String, String) {
-    match path.rsplit_once('/') {
-        Some(("", part)) => ("/".into(), part.into()),
-        Some((parent, part)) => (parent.into(), part.into()),
-        None => ("/".into(), path.into()),
-    }
-}
-
 /// Treats one error class as success (e.g. NotFound when deleting).
 fn tolerate<T>(result: Result<T, AwsError>, class: ErrorClass) -> Result<(), AwsError> {
     match result {
@@ -729,19 +613,5 @@ fn fatal(step: &str, error: impl std::fmt::Display) -> AwsError {
         code: None,
         detail: error.to_string(),
         hint: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_paths_into_parent_and_part() {
-        assert_eq!(split_path("/greet"), ("/".into(), "greet".into()));
-        assert_eq!(
-            split_path("/orders/{id}"),
-            ("/orders".into(), "{id}".into())
-        );
     }
 }

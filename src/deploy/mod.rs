@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod model;
+pub mod openapi;
 pub mod plan;
 pub mod policy;
 pub mod read;

@@ -106,6 +106,16 @@ pub struct Actual {
     /// The alias's version number and that version's state.
     pub alias: Option<(String, FunctionState)>,
     pub api: Option<ApiState>,
-    /// The one invoke permission for the API exists on the alias.
-    pub permission: bool,
+    /// The API's one invoke permission on the alias.
+    pub permission: Permission,
+}
+
+/// The state of the API's invoke permission (statement `slx-apigateway-invoke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Permission {
+    #[default]
+    Missing,
+    /// The statement exists but names another API (the API was recreated).
+    Stale,
+    Current,
 }

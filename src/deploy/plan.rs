@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::model::{Actual, Desired};
-use crate::config::{Arch, Method};
+use super::model::{Actual, Desired, Permission};
+use crate::config::Arch;
 
 /// Which function settings differ from slx.toml.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -46,21 +46,17 @@ pub enum Action {
         keep: u32,
     },
     CreateApi,
-    CreateResource {
-        path: String,
+    /// Replace the API's routes with slx.toml's (one OpenAPI import);
+    /// `add` and `remove` say what changes, as `METHOD /path`.
+    SetRoutes {
+        add: Vec<String>,
+        remove: Vec<String>,
     },
-    PutMethod {
-        path: String,
-        method: Method,
+    /// Grant the API the right to invoke the alias; `replace` drops a
+    /// statement that names an older API first.
+    AddInvokePermission {
+        replace: bool,
     },
-    DeleteMethod {
-        path: String,
-        method: Method,
-    },
-    DeleteResource {
-        path: String,
-    },
-    AddInvokePermission,
     /// Make API changes live: a new deployment on the stage.
     DeployApi,
     DeleteApi,
@@ -105,11 +101,12 @@ impl Action {
             }
             Action::PruneVersions { keep } => format!("prune versions beyond the newest {keep}"),
             Action::CreateApi => format!("create REST API {desired_name}"),
-            Action::CreateResource { path } => format!("create resource {path}"),
-            Action::PutMethod { path, method } => format!("add route {method} {path}"),
-            Action::DeleteMethod { path, method } => format!("remove route {method} {path}"),
-            Action::DeleteResource { path } => format!("delete resource {path}"),
-            Action::AddInvokePermission => "allow the API to invoke the alias".into(),
+            Action::SetRoutes { add, remove } => {
+                let mut parts: Vec<String> = add.iter().map(|r| format!("+{r}")).collect();
+                parts.extend(remove.iter().map(|r| format!("-{r}")));
+                format!("set routes ({})", parts.join(", "))
+            }
+            Action::AddInvokePermission { .. } => "allow the API to invoke the alias".into(),
             Action::DeployApi => "deploy the API to its stage".into(),
             Action::DeleteApi => format!("delete REST API {desired_name}"),
             // Its versions, alias and invoke permission go with it.
@@ -178,12 +175,13 @@ fn plan_deploy(desired: &Desired, actual: &Actual) -> Vec<Action> {
             && config_change(desired, version) == ConfigChange::default()
     });
     if function_changed || !alias_current {
-        actions.extend([
-            Action::PublishAndPointAlias,
-            Action::PruneVersions {
+        actions.push(Action::PublishAndPointAlias);
+        // A new function has one version: nothing to prune yet.
+        if actual.function.is_some() {
+            actions.push(Action::PruneVersions {
                 keep: desired.keep_versions,
-            },
-        ]);
+            });
+        }
     }
 
     let mut api_changed = false;
@@ -196,50 +194,31 @@ fn plan_deploy(desired: &Desired, actual: &Actual) -> Vec<Action> {
         }
         Some(api) => &api.resources,
     };
-    let wanted_paths = all_paths(desired);
-    for path in &wanted_paths {
-        if path != "/" && !resources.contains_key(path) {
-            actions.push(Action::CreateResource { path: path.clone() });
-            api_changed = true;
-        }
-    }
-    for (path, methods) in &desired.routes {
-        let existing = resources.get(path).map(|r| &r.methods);
-        for method in methods {
-            if !existing.is_some_and(|m| m.contains(method)) {
-                actions.push(Action::PutMethod {
-                    path: path.clone(),
-                    method: *method,
-                });
-                api_changed = true;
-            }
-        }
-    }
-    // Removals: methods first, then resources deepest first.
-    for (path, resource) in resources {
-        let wanted = desired.routes.get(path);
-        for method in &resource.methods {
-            if !wanted.is_some_and(|m| m.contains(method)) {
-                actions.push(Action::DeleteMethod {
-                    path: path.clone(),
-                    method: *method,
-                });
-                api_changed = true;
-            }
-        }
-    }
-    let mut stale: Vec<&String> = resources
-        .keys()
-        .filter(|path| *path != "/" && !wanted_paths.contains(*path))
+    let existing: BTreeSet<String> = resources
+        .iter()
+        .flat_map(|(path, r)| r.methods.iter().map(move |m| format!("{m} {path}")))
         .collect();
-    stale.sort_by_key(|path| std::cmp::Reverse(path.matches('/').count()));
-    for path in stale {
-        // Deepest first: each delete still finds its resource in place.
-        actions.push(Action::DeleteResource { path: path.clone() });
+    let wanted: BTreeSet<String> = desired
+        .routes
+        .iter()
+        .flat_map(|(path, methods)| methods.iter().map(move |m| format!("{m} {path}")))
+        .collect();
+    // Paths left without methods (e.g. after a console edit) also differ.
+    let stray_paths = resources
+        .iter()
+        .any(|(path, r)| path != "/" && r.methods.is_empty() && !is_parent_of_route(path, desired));
+    let add: Vec<String> = wanted.difference(&existing).cloned().collect();
+    let remove: Vec<String> = existing.difference(&wanted).cloned().collect();
+    if !add.is_empty() || !remove.is_empty() || stray_paths {
+        actions.push(Action::SetRoutes { add, remove });
         api_changed = true;
     }
-    if !actual.permission {
-        actions.push(Action::AddInvokePermission);
+    match actual.permission {
+        Permission::Current if actual.api.is_some() => {}
+        Permission::Stale | Permission::Current => {
+            actions.push(Action::AddInvokePermission { replace: true })
+        }
+        Permission::Missing => actions.push(Action::AddInvokePermission { replace: false }),
     }
     let stage_missing = actual.api.as_ref().is_none_or(|api| !api.stage_exists);
     if api_changed || stage_missing {
@@ -257,18 +236,13 @@ fn config_change(desired: &Desired, current: &super::model::FunctionState) -> Co
     }
 }
 
-/// Every resource path the routes need, parents included.
-fn all_paths(desired: &Desired) -> BTreeSet<String> {
-    let mut paths = BTreeSet::new();
-    for path in desired.routes.keys() {
-        let mut prefix = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            prefix.push('/');
-            prefix.push_str(part);
-            paths.insert(prefix.clone());
-        }
-    }
-    paths
+/// Whether `path` is a parent of a routed path (`/orders` of `/orders/{id}`).
+fn is_parent_of_route(path: &str, desired: &Desired) -> bool {
+    let prefix = format!("{path}/");
+    desired
+        .routes
+        .keys()
+        .any(|route| route.starts_with(&prefix))
 }
 
 fn plan_removal(actual: &Actual) -> Vec<Action> {
@@ -291,6 +265,8 @@ fn plan_removal(actual: &Actual) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    use crate::config::Method;
 
     use super::*;
     use crate::deploy::model::{ApiState, FunctionConfig, FunctionState, ResourceState};
@@ -351,7 +327,7 @@ mod tests {
                 ]),
                 stage_exists: true,
             }),
-            permission: true,
+            permission: Permission::Current,
         }
     }
 
@@ -367,26 +343,12 @@ mod tests {
                 Action::SetLogRetention { days: 14 },
                 Action::CreateFunction,
                 Action::PublishAndPointAlias,
-                Action::PruneVersions { keep: 10 },
                 Action::CreateApi,
-                Action::CreateResource {
-                    path: "/greet".into()
+                Action::SetRoutes {
+                    add: vec!["POST /greet".into(), "POST /orders/{id}".into()],
+                    remove: vec![],
                 },
-                Action::CreateResource {
-                    path: "/orders".into()
-                },
-                Action::CreateResource {
-                    path: "/orders/{id}".into()
-                },
-                Action::PutMethod {
-                    path: "/greet".into(),
-                    method: Method::Post
-                },
-                Action::PutMethod {
-                    path: "/orders/{id}".into(),
-                    method: Method::Post
-                },
-                Action::AddInvokePermission,
+                Action::AddInvokePermission { replace: false },
                 Action::DeployApi,
             ]
         );
@@ -466,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn route_added_creates_resource_method_and_redeploys() {
+    fn route_added_sets_routes_and_redeploys() {
         let mut desired = desired();
         let actual = converged(&desired);
         desired
@@ -475,12 +437,9 @@ mod tests {
         assert_eq!(
             plan(Some(&desired), &actual),
             vec![
-                Action::CreateResource {
-                    path: "/health".into()
-                },
-                Action::PutMethod {
-                    path: "/health".into(),
-                    method: Method::Get
+                Action::SetRoutes {
+                    add: vec!["GET /health".into()],
+                    remove: vec![],
                 },
                 Action::DeployApi,
             ]
@@ -488,25 +447,49 @@ mod tests {
     }
 
     #[test]
-    fn route_removed_deletes_method_and_its_resources() {
+    fn route_removed_sets_routes_and_redeploys() {
         let mut desired = desired();
         let actual = converged(&desired);
         desired.routes.remove("/orders/{id}");
         assert_eq!(
             plan(Some(&desired), &actual),
             vec![
-                Action::DeleteMethod {
-                    path: "/orders/{id}".into(),
-                    method: Method::Post
-                },
-                Action::DeleteResource {
-                    path: "/orders/{id}".into()
-                },
-                Action::DeleteResource {
-                    path: "/orders".into()
+                Action::SetRoutes {
+                    add: vec![],
+                    remove: vec!["POST /orders/{id}".into()],
                 },
                 Action::DeployApi,
             ]
+        );
+    }
+
+    #[test]
+    fn a_path_without_methods_left_behind_is_cleaned_up() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        let api = actual.api.as_mut().unwrap();
+        api.resources
+            .insert("/stray".into(), ResourceState::default());
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![
+                Action::SetRoutes {
+                    add: vec![],
+                    remove: vec![]
+                },
+                Action::DeployApi
+            ]
+        );
+    }
+
+    #[test]
+    fn a_permission_for_an_older_api_is_replaced() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        actual.permission = Permission::Stale;
+        assert_eq!(
+            plan(Some(&desired), &actual),
+            vec![Action::AddInvokePermission { replace: true }]
         );
     }
 

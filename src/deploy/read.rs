@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_apigateway::types::RestApi;
 
-use super::model::{Actual, ApiState, FunctionState, ResourceState};
+use super::model::{Actual, ApiState, FunctionState, Permission, ResourceState};
 use super::policy;
 use crate::aws::{AwsError, Clients, ErrorClass};
 use crate::config::{Arch, Method};
@@ -98,7 +98,7 @@ pub async fn read(clients: &Clients, target: &Target) -> Result<Actual, AwsError
             read_permission(clients, target, api.as_ref())
         )?
     } else {
-        (None, false)
+        (None, Permission::Missing)
     };
     Ok(Actual {
         role,
@@ -274,8 +274,7 @@ async fn read_permission(
     clients: &Clients,
     target: &Target,
     api: Option<&ApiState>,
-) -> Result<bool, AwsError> {
-    let Some(api) = api else { return Ok(false) };
+) -> Result<Permission, AwsError> {
     let policy = absent(
         clients
             .lambda
@@ -292,17 +291,24 @@ async fn read_permission(
             }),
     )?;
     let Some(policy) = policy.and_then(|p| p.policy().map(str::to_string)) else {
-        return Ok(false);
+        return Ok(Permission::Missing);
     };
     let document: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
-    let source_arn = target.source_arn(&api.id);
-    Ok(document["Statement"]
+    let Some(statement) = document["Statement"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|statement| {
-            statement["Sid"] == PERMISSION_ID && statement.to_string().contains(&source_arn)
-        }))
+        .find(|statement| statement["Sid"] == PERMISSION_ID)
+    else {
+        return Ok(Permission::Missing);
+    };
+    let current =
+        api.is_some_and(|api| statement.to_string().contains(&target.source_arn(&api.id)));
+    Ok(if current {
+        Permission::Current
+    } else {
+        Permission::Stale
+    })
 }
 
 /// The stage's REST API: named `<app>-<stage>` and tagged for it.

@@ -40,8 +40,16 @@ pub struct GatewayContext {
     pub time_epoch_ms: u64,
 }
 
+/// A request as a user writes it on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+}
+
 /// Splits `POST /orders/42?x=1&x=2` into method, path and query pairs.
-pub fn parse_request_line(text: &str) -> Result<(String, String, Vec<(String, String)>), String> {
+pub fn parse_request_line(text: &str) -> Result<RequestLine, String> {
     let mut words = text.split_whitespace();
     let (Some(method), Some(target), None) = (words.next(), words.next(), words.next()) else {
         return Err(format!(
@@ -65,7 +73,11 @@ pub fn parse_request_line(text: &str) -> Result<(String, String, Vec<(String, St
             (decode(k), decode(v))
         })
         .collect();
-    Ok((method.to_ascii_uppercase(), path.to_string(), pairs))
+    Ok(RequestLine {
+        method: method.to_ascii_uppercase(),
+        path: path.to_string(),
+        query: pairs,
+    })
 }
 
 /// Builds the proxy event API Gateway would send for `request`.
@@ -328,7 +340,11 @@ mod tests {
 
     #[test]
     fn request_lines_parse() {
-        let (method, path, query) = parse_request_line("post /orders/42?x=1&x=a%20b&flag").unwrap();
+        let RequestLine {
+            method,
+            path,
+            query,
+        } = parse_request_line("post /orders/42?x=1&x=a%20b&flag").unwrap();
         assert_eq!((method.as_str(), path.as_str()), ("POST", "/orders/42"));
         assert_eq!(
             query,

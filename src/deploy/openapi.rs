@@ -1,0 +1,114 @@
+//! The OpenAPI 3 document that sets a stage's routes in one `PutRestApi`
+//! (mode overwrite): every route an `AWS_PROXY` integration to the stage's
+//! alias. One call instead of one per resource, method and integration,
+//! and atomic: the API never holds half a route table.
+//!
+//! Pure.
+
+use serde_json::{Map, Value, json};
+
+use super::model::Desired;
+use super::read::Target;
+use crate::config::Method;
+
+pub fn document(desired: &Desired, target: &Target) -> Vec<u8> {
+    let integration = json!({
+        "type": "aws_proxy",
+        "httpMethod": "POST",
+        "uri": target.integration_uri(),
+        "passthroughBehavior": "when_no_match",
+    });
+    let mut paths = Map::new();
+    for (path, methods) in &desired.routes {
+        let mut operations = Map::new();
+        for method in methods {
+            let key = match method {
+                Method::Any => "x-amazon-apigateway-any-method".to_string(),
+                other => other.as_str().to_ascii_lowercase(),
+            };
+            let mut operation = json!({
+                "responses": { "200": { "description": "answered by the function" } },
+                "x-amazon-apigateway-integration": integration,
+            });
+            let parameters: Vec<Value> = path
+                .split('/')
+                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+                .map(|name| json!({ "name": name.trim_end_matches('+'), "in": "path", "required": true, "schema": { "type": "string" } }))
+                .collect();
+            if !parameters.is_empty() {
+                operation["parameters"] = Value::Array(parameters);
+            }
+            operations.insert(key, operation);
+        }
+        paths.insert(path.clone(), Value::Object(operations));
+    }
+    let document = json!({
+        "openapi": "3.0.1",
+        "info": {
+            "title": target.function_name,
+            "description": format!("slx app {} stage {}", target.app, target.stage),
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+        "paths": paths,
+    });
+    serde_json::to_vec(&document).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::config::Arch;
+    use crate::deploy::model::FunctionConfig;
+
+    #[test]
+    fn every_route_proxies_to_the_alias() {
+        let target = Target {
+            app: "shop".into(),
+            stage: "dev".into(),
+            function_name: "shop-dev".into(),
+            role_name: "shop-dev-role".into(),
+            log_group: "/aws/lambda/shop-dev".into(),
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+        };
+        let desired = Desired {
+            function_name: "shop-dev".into(),
+            role_name: "shop-dev-role".into(),
+            log_group: "/aws/lambda/shop-dev".into(),
+            log_retention_days: 14,
+            arch: Arch::X86_64,
+            code_sha256: "x".into(),
+            config: FunctionConfig {
+                memory: 128,
+                timeout: 3,
+                env: BTreeMap::new(),
+                role_arn_suffix: String::new(),
+            },
+            role_policy: String::new(),
+            routes: BTreeMap::from([
+                (
+                    "/orders/{id}".to_string(),
+                    BTreeSet::from([Method::Post, Method::Get]),
+                ),
+                ("/files/{path+}".to_string(), BTreeSet::from([Method::Any])),
+            ]),
+            stage: "dev".into(),
+            keep_versions: 10,
+        };
+        let document: Value = serde_json::from_slice(&document(&desired, &target)).unwrap();
+        assert_eq!(document["openapi"], "3.0.1");
+        assert_eq!(document["info"]["description"], "slx app shop stage dev");
+        let post = &document["paths"]["/orders/{id}"]["post"];
+        assert_eq!(post["x-amazon-apigateway-integration"]["type"], "aws_proxy");
+        assert_eq!(
+            post["x-amazon-apigateway-integration"]["uri"],
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:shop-dev:dev/invocations"
+        );
+        assert_eq!(post["parameters"][0]["name"], "id");
+        assert!(document["paths"]["/orders/{id}"]["get"].is_object());
+        let any = &document["paths"]["/files/{path+}"]["x-amazon-apigateway-any-method"];
+        assert_eq!(any["parameters"][0]["name"], "path");
+    }
+}
