@@ -56,6 +56,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Compile the handler into a zipped `bootstrap` for Lambda.
     Build(BuildArgs),
+    /// Serve the API locally: the real handler binary behind a local API Gateway, with reload.
+    Dev(DevArgs),
     /// Show what `slx deploy` would change, without changing anything.
     Plan(DeployArgs),
     /// Build, then create or update the stage's function and REST API.
@@ -98,6 +100,22 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Stage whose settings (env, timeout, memory) to run with.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, short, default_value_t = 3000)]
+    pub port: u16,
+    /// Most handler processes running at once (like Lambda's concurrency).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Do not rebuild on changes to the sources or slx.toml.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The stage to deploy (its resources are named `<app>-<stage>`).
     #[arg(long, short, default_value = "dev")]
@@ -133,6 +151,10 @@ pub struct InvokeArgs {
     /// Extra request header, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "HEADER")]
     pub headers: Vec<String>,
+    /// Run the handler on this machine (built natively) instead of the
+    /// deployed stage; same event, same error answers as `slx dev`.
+    #[arg(long)]
+    pub local: bool,
 }
 
 #[derive(Debug, Args)]

@@ -179,12 +179,13 @@ pub trait Progress {
     fn step_done(&self, what: &str, took: Duration);
 }
 
-/// Builds the zip for `project`, whose crate lives in `app_dir`.
-pub fn build(
+/// Checks the handlers and writes the generated crate; returns the app
+/// crate and the generated crate's directory.
+fn generate(
     project: &Project,
     app_dir: &Path,
     progress: &dyn Progress,
-) -> Result<Artifact, BuildError> {
+) -> Result<(AppCrate, PathBuf), BuildError> {
     let started = Instant::now();
     let app = read_app_crate(app_dir)?;
     let calls = handlers::check_file(&app.lib_path, &project.routes)?;
@@ -213,6 +214,84 @@ pub fn build(
     };
     let files = codegen::render(&spec).map_err(|e| codegen_error(Box::new(e)))?;
     codegen::write_crate(&crate_dir, &files).map_err(|e| codegen_error(Box::new(e)))?;
+    Ok((app, crate_dir))
+}
+
+/// Builds the handler for this machine (debug profile: the fastest edit →
+/// rebuild loop), for `slx dev` and `slx invoke --local`. Returns a copy of
+/// the binary under `.slx/dev/`, so a rebuild never overwrites a running
+/// executable.
+pub fn build_native(
+    project: &Project,
+    app_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<PathBuf, BuildError> {
+    let (app, crate_dir) = generate(project, app_dir, progress)?;
+    let started = Instant::now();
+    let target_dir = target_dir(&app.dir);
+    let plan = toolchain::CompilePlan {
+        compiler: Compiler::Cargo,
+        program: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        args: vec![
+            "build".into(),
+            "--manifest-path".into(),
+            crate_dir.join("Cargo.toml").display().to_string(),
+            "--target-dir".into(),
+            target_dir.display().to_string(),
+        ],
+        binary: target_dir.join("debug").join("bootstrap"),
+    };
+    let host = if cfg!(target_arch = "aarch64") {
+        Arch::Arm64
+    } else {
+        Arch::X86_64
+    };
+    run_compiler(&plan, host)?;
+    progress.step_done("compiled the handler for this machine", started.elapsed());
+    let dev_dir = app.dir.join(WORK_DIR).join("dev");
+    std::fs::create_dir_all(&dev_dir).map_err(|source| BuildError::Io {
+        path: dev_dir.clone(),
+        source,
+    })?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let copy = dev_dir.join(format!("bootstrap-{stamp}"));
+    std::fs::copy(&plan.binary, &copy).map_err(|source| BuildError::Io {
+        path: plan.binary.clone(),
+        source,
+    })?;
+    // Older copies are no longer started; remove all but the newest few.
+    prune_dev_binaries(&dev_dir, &copy);
+    Ok(copy)
+}
+
+fn prune_dev_binaries(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut old: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p != keep)
+        .collect();
+    old.sort();
+    // Running processes may still use the previous ones: keep three.
+    let excess = old.len().saturating_sub(3);
+    for path in old.into_iter().take(excess) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Builds the zip for `project`, whose crate lives in `app_dir`.
+pub fn build(
+    project: &Project,
+    app_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Artifact, BuildError> {
+    let started = Instant::now();
+    let (app, crate_dir) = generate(project, app_dir, progress)?;
+    let work = app.dir.join(WORK_DIR);
 
     let compile_started = Instant::now();
     let tools = toolchain::detect();

@@ -2,11 +2,13 @@ use serde_json::json;
 
 use super::deploy::aws_settings;
 use super::{Outcome, load_config, project_dir};
+use crate::build;
 use crate::cli::{GlobalArgs, InvokeArgs};
 use crate::config;
 use crate::deploy;
 use crate::invoke::{self, RemoteAnswer};
 use crate::local::event::{HttpResponse, decode_response};
+use crate::local::gateway;
 use crate::ui::Ui;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -51,6 +53,10 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
         &project.stage,
         &request_id,
     )?;
+    if args.local {
+        let app_dir = project_dir(&config);
+        return run_local(ui, global, &project, &app_dir, &request_id, &event).await;
+    }
     let session = deploy::connect(&aws_settings(global), &project).await?;
     let target = &session.target;
     let answer = invoke::invoke_alias(
@@ -61,6 +67,28 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
     )
     .await?;
     report(ui, &args.stage, answer)
+}
+
+/// The same request through the handler built for this machine, with the
+/// answers API Gateway would give (`slx dev`'s path, for one request).
+async fn run_local(
+    ui: &Ui,
+    global: &GlobalArgs,
+    project: &config::Project,
+    app_dir: &std::path::Path,
+    request_id: &str,
+    event: &serde_json::Value,
+) -> miette::Result<Outcome> {
+    let binary = build::build_native(project, app_dir, ui)?;
+    let pool = super::dev::pool_for(project, binary, 1, global, ui);
+    let outcome = pool
+        .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
+        .await;
+    let (response, note) = gateway::answer_for(outcome);
+    if let Some(note) = note {
+        ui.warn(note);
+    }
+    print_response(ui, &project.stage, &response, "")
 }
 
 fn report(ui: &Ui, stage: &str, answer: RemoteAnswer) -> miette::Result<Outcome> {
@@ -77,6 +105,15 @@ fn report(ui: &Ui, stage: &str, answer: RemoteAnswer) -> miette::Result<Outcome>
     }
     let response: HttpResponse =
         decode_response(&answer.payload).map_err(|e| InvokeFailed::Malformed { reason: e.0 })?;
+    print_response(ui, stage, &response, &answer.log_tail)
+}
+
+fn print_response(
+    ui: &Ui,
+    stage: &str,
+    response: &HttpResponse,
+    log_tail: &str,
+) -> miette::Result<Outcome> {
     let body_text = String::from_utf8_lossy(&response.body).into_owned();
     let mut text = format!("HTTP {}\n", response.status);
     for (name, value) in &response.headers {
@@ -90,7 +127,7 @@ fn report(ui: &Ui, stage: &str, answer: RemoteAnswer) -> miette::Result<Outcome>
             "status": response.status,
             "headers": response.headers,
             "body": body_text,
-            "log_tail": answer.log_tail,
+            "log_tail": log_tail,
         }),
     );
     if response.status >= 500 {

@@ -3,6 +3,7 @@
 
 mod build;
 mod deploy;
+mod dev;
 mod init;
 mod invoke;
 mod logs;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         Command::Init(args) => init::run(&ui, args),
         Command::Validate(args) => validate::run(&ui, &cli.global, args),
         Command::Build(args) => build::run(&ui, &cli.global, args),
+        Command::Dev(args) => dev::run(&ui, &cli.global, args).await,
         Command::Plan(mut args) => {
             args.dry_run = true;
             deploy::run(&ui, &cli.global, args).await

@@ -3,6 +3,9 @@
 //!
 //! Never talks to AWS. Processes are started by callers, not here.
 
+pub mod environment;
 pub mod event;
+pub mod gateway;
+pub mod pool;
 pub mod router;
 pub mod runtime_api;

@@ -1,0 +1,259 @@
+//! `slx dev`: build natively, start the handler pool and the local API
+//! Gateway, rebuild on changes. Also the local half of `slx invoke`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+
+use super::{Outcome, load_config, project_dir};
+use crate::build;
+use crate::cli::{DevArgs, GlobalArgs};
+use crate::config::{self, Project};
+use crate::local::environment::lambda_env;
+use crate::local::gateway::{self, AccessEntry, GatewayState};
+use crate::local::pool::{LogSink, Pool, PoolConfig};
+use crate::ui::{self, Ui};
+
+/// A pool for `project` running `binary`.
+pub(super) fn pool_for(
+    project: &Project,
+    binary: PathBuf,
+    concurrency: usize,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Pool {
+    let region = global
+        .region
+        .clone()
+        .or_else(|| project.region.clone())
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    let host: Vec<(String, String)> = std::env::vars().collect();
+    let printer = ui.clone();
+    let sink: LogSink = Arc::new(move |request_id, line| {
+        printer.step(format!("  {} | {line}", request_id.unwrap_or("init")));
+    });
+    Pool::new(
+        binary,
+        PoolConfig {
+            env: lambda_env(project, &region, &host),
+            timeout: Duration::from_secs(u64::from(project.timeout)),
+            concurrency,
+            function_arn: format!(
+                "arn:aws:lambda:{region}:000000000000:function:{}",
+                project.function_name()
+            ),
+            sink,
+        },
+    )
+}
+
+pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::Result<Outcome> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, &args.stage)?;
+    let app_dir = project_dir(&config);
+    ui.step(format!("building {} for this machine", project.app));
+    let binary = {
+        let project = project.clone();
+        let app_dir = app_dir.clone();
+        let ui = ui.clone();
+        tokio::task::spawn_blocking(move || build::build_native(&project, &app_dir, &ui))
+            .await
+            .map_err(|e| miette::miette!("the build task failed: {e}"))??
+    };
+    let pool = pool_for(&project, binary, args.concurrency, global, ui);
+    if let Err(reason) = pool.warm().await {
+        ui.warn(format!("the handler did not start: {reason}"));
+    }
+    let printer = ui.clone();
+    let state = Arc::new(GatewayState {
+        routes: RwLock::new(project.routes.clone()),
+        pool: RwLock::new(pool),
+        stage: project.stage.clone(),
+        access_log: Arc::new(move |entry: &AccessEntry| {
+            let note = entry
+                .note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default();
+            printer.step(format!(
+                "{} {} → {} in {} ms  [{}]{note}",
+                entry.method, entry.path, entry.status, entry.millis, entry.request_id
+            ));
+        }),
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| {
+            miette::miette!(
+                help = "pick another port with --port",
+                "cannot listen on 127.0.0.1:{}: {e}",
+                args.port
+            )
+        })?;
+    let address = listener.local_addr().map_err(|e| miette::miette!("{e}"))?;
+    let mut banner = format!(
+        "slx dev: {} (stage {}) on http://{address}\n",
+        project.app, project.stage
+    );
+    for route in &project.routes {
+        banner.push_str(&format!(
+            "  {:<7} http://{address}{}  → {}\n",
+            route.method.as_str(),
+            route.path,
+            route.handler
+        ));
+    }
+    banner.push_str(if args.no_watch {
+        "Ctrl-C to stop"
+    } else {
+        "watching for changes; Ctrl-C to stop"
+    });
+    ui.step(banner);
+
+    let _watcher = if args.no_watch {
+        None
+    } else {
+        Some(watch(
+            ui.clone(),
+            global.clone(),
+            args.stage.clone(),
+            args.concurrency,
+            config.path.clone(),
+            app_dir,
+            state.clone(),
+        )?)
+    };
+    let app = gateway::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| miette::miette!("the local gateway stopped: {e}"))?;
+    Ok(Outcome::Success)
+}
+
+/// Watches the sources and slx.toml; on a change, rebuilds and switches
+/// to the new binary and routes. A failed build or an invalid slx.toml
+/// keeps the running version serving.
+fn watch(
+    ui: Ui,
+    global: GlobalArgs,
+    stage: String,
+    concurrency: usize,
+    config_path: PathBuf,
+    app_dir: PathBuf,
+    state: Arc<GatewayState>,
+) -> miette::Result<notify::RecommendedWatcher> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+            && event.paths.iter().any(|p| is_source(p))
+        {
+            let _ = sender.send(());
+        }
+    })
+    .map_err(|e| miette::miette!("cannot watch files: {e}"))?;
+    for path in [
+        app_dir.join("src"),
+        app_dir.join("Cargo.toml"),
+        config_path.clone(),
+    ] {
+        if path.exists() {
+            let mode = if path.is_dir() {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            watcher
+                .watch(&path, mode)
+                .map_err(|e| miette::miette!("cannot watch {}: {e}", path.display()))?;
+        }
+    }
+    tokio::spawn(async move {
+        while receiver.recv().await.is_some() {
+            // Editors write in bursts: wait for quiet, then rebuild once.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            while receiver.try_recv().is_ok() {}
+            reload(
+                &ui,
+                &global,
+                &stage,
+                concurrency,
+                &config_path,
+                &app_dir,
+                &state,
+            )
+            .await;
+        }
+    });
+    Ok(watcher)
+}
+
+fn is_source(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    path.extension().is_some_and(|e| e == "rs") || name == "Cargo.toml" || name == config::FILE_NAME
+}
+
+async fn reload(
+    ui: &Ui,
+    global: &GlobalArgs,
+    stage: &str,
+    concurrency: usize,
+    config_path: &Path,
+    app_dir: &Path,
+    state: &GatewayState,
+) {
+    let started = Instant::now();
+    ui.step("change detected: rebuilding");
+    let project = match config::load(config_path) {
+        Ok(config) => match config::resolve(&config, stage) {
+            Ok(project) => project,
+            Err(error) => {
+                ui.warn(format!("{error}; still serving the previous version"));
+                return;
+            }
+        },
+        Err(error) => {
+            eprintln!("{:?}", miette::Report::new(error));
+            ui.warn("slx.toml is invalid; still serving the previous version");
+            return;
+        }
+    };
+    let built = {
+        let project = project.clone();
+        let app_dir = app_dir.to_path_buf();
+        let ui = ui.clone();
+        tokio::task::spawn_blocking(move || build::build_native(&project, &app_dir, &ui)).await
+    };
+    match built {
+        Ok(Ok(binary)) => {
+            let pool = pool_for(&project, binary, concurrency, global, ui);
+            if let Err(reason) = pool.warm().await {
+                ui.warn(format!("the new handler did not start: {reason}"));
+            }
+            // Requests in flight keep their clone of the old pool (and its
+            // processes) until they finish; new requests use the new one.
+            *state.pool.write().expect("lock poisoned") = pool;
+            *state.routes.write().expect("lock poisoned") = project.routes.clone();
+            ui.step(format!(
+                "reloaded: {} routes, in {}",
+                project.routes.len(),
+                ui::seconds(started.elapsed())
+            ));
+        }
+        Ok(Err(error)) => {
+            eprintln!("{:?}", miette::Report::new(error));
+            ui.warn("the build failed; still serving the previous version");
+        }
+        Err(error) => ui.warn(format!("the build task failed: {error}")),
+    }
+}
