@@ -10,59 +10,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::app::add_extra_handlers;
 use common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use serde_json::{Value, json};
 use slx::build::elf;
 use slx::config::Arch;
 use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, decode_response, rest_event};
 use slx::local::runtime_api::{Answer, RuntimeApi};
-
-/// Extra handlers beyond the scaffold's, covering every signature shape.
-const EXTRA_HANDLERS: &str = r#"
-#[derive(Debug, Deserialize)]
-pub struct Page { pub page: u32 }
-
-pub async fn search(query: Page, headers: lambda_http::http::HeaderMap) -> (u16, serde_json::Value) {
-    let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    (206, serde_json::json!({ "page": query.page, "agent": agent }))
-}
-
-pub fn raw(request: lambda_http::Request) -> lambda_http::Response<String> {
-    lambda_http::Response::builder()
-        .status(418)
-        .header("x-path", request.uri().path())
-        .body("short and stout".to_string())
-        .unwrap()
-}
-
-pub async fn boom() -> Health {
-    panic!("kaboom")
-}
-"#;
-
-const EXTRA_ROUTES: &str =
-    "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n";
-
-fn add_extra_handlers(dir: &Path) {
-    let lib = dir.join("src/lib.rs");
-    let text = std::fs::read_to_string(&lib).unwrap();
-    let (head, tests) = text.split_once("#[cfg(test)]").unwrap();
-    std::fs::write(&lib, format!("{head}{EXTRA_HANDLERS}\n#[cfg(test)]{tests}")).unwrap();
-    let manifest = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    let text = text.replace(
-        "[dependencies]\n",
-        "[dependencies]\nlambda_http = { version = \"1\", default-features = false, features = [\"apigw_rest\"] }\nserde_json = \"1\"\n",
-    );
-    std::fs::write(&manifest, text).unwrap();
-    let config = dir.join("slx.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("[stages.prod]", &format!("{EXTRA_ROUTES}\n[stages.prod]")),
-    )
-    .unwrap();
-}
 
 fn build_json(dir: &Path, extra: &[&str]) -> Value {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 /// Handler builds share one target dir, and cargo uplifts every build's
 /// binary to the same `bootstrap` path: run them one at a time.
+pub mod app;
 pub mod moto;
 pub mod stage;
 
