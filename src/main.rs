@@ -57,7 +57,9 @@ fn install_error_hook(color: ColorChoice) {
 
 fn init_tracing(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // The SDK's own warnings (e.g. a missing config file) are noise
+        // unless asked for; slx reports what matters itself.
+        0 => "slx=warn",
         1 => "slx=debug,warn",
         _ => "debug",
     };

@@ -528,6 +528,30 @@ fn missing_region_and_unreachable_endpoint_are_explained() {
         err.contains("Connection refused") || err.contains("connection refused"),
         "{err}"
     );
+    assert!(err.contains("could not connect"), "{err}");
+
+    // No credentials anywhere: one line that says how to get some.
+    let output = run(slx(&dir)
+        .args([
+            "status",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("no usable AWS credentials: pass --profile NAME"),
+        "{err}"
+    );
+    assert!(!err.contains("WARN"), "no SDK log noise: {err}");
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub enum ErrorClass {
     AlreadyExists,
     /// Credentials are missing, invalid or expired.
     Credentials,
+    /// The endpoint could not be reached at all (DNS, refused, TLS).
+    Unreachable,
     /// Anything else: fail the step.
     Fatal,
 }
@@ -95,6 +97,8 @@ impl AwsError {
             other => (None, Some(describe_transport(other))),
         };
         let class = match error {
+            _ if message.as_deref().is_some_and(mentions_credentials) => ErrorClass::Credentials,
+            SdkError::DispatchFailure(failure) if failure.is_io() => ErrorClass::Unreachable,
             SdkError::DispatchFailure(_)
             | SdkError::TimeoutError(_)
             | SdkError::ResponseError(_) => ErrorClass::Transient,
@@ -115,6 +119,13 @@ impl AwsError {
             detail,
         }
     }
+}
+
+fn mentions_credentials(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    text.contains("no providers in chain provided credentials")
+        || text.contains("credentials")
+            && (text.contains("provider") || text.contains("expired") || text.contains("missing"))
 }
 
 fn describe_transport<E, R>(error: &SdkError<E, R>) -> String
@@ -138,7 +149,10 @@ fn hint_for(class: ErrorClass) -> Option<String> {
     Some(
         match class {
             ErrorClass::Credentials => {
-                "check your AWS credentials: `aws sts get-caller-identity`, `aws sso login --profile NAME`, or --profile"
+                "no usable AWS credentials: pass --profile NAME (run `aws sso login --profile NAME` for SSO), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `aws sts get-caller-identity` shows what the AWS CLI sees"
+            }
+            ErrorClass::Unreachable => {
+                "could not connect: check the network, any proxy, and --endpoint-url / AWS_ENDPOINT_URL"
             }
             ErrorClass::Transient => "AWS is throttling or unavailable; run the same command again: it resumes where it stopped",
             ErrorClass::Conflict => "another change to this stage is in progress; wait a minute and run the command again",
@@ -165,6 +179,16 @@ impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_missing_credentials_in_transport_errors() {
+        assert!(mentions_credentials(
+            "dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials"
+        ));
+        assert!(!mentions_credentials(
+            "dispatch failure: io error: Connection refused"
+        ));
+    }
 
     #[test]
     fn classifies_the_errors_a_deploy_meets() {

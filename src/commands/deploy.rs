@@ -185,15 +185,26 @@ fn version_description(dir: &Path) -> String {
     )
 }
 
+/// slx.toml, the resolved stage and a connected session: what every
+/// command that works on a deployed stage starts with.
+pub(super) async fn open_stage(
+    ui: &Ui,
+    global: &GlobalArgs,
+    stage: &str,
+) -> miette::Result<(config::Config, config::Project, deploy::Session)> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, stage)?;
+    let session = deploy::connect(&aws_settings(global), &project).await?;
+    Ok((config, project, session))
+}
+
 pub(super) async fn status(
     ui: &Ui,
     global: &GlobalArgs,
     args: StatusArgs,
 ) -> miette::Result<Outcome> {
-    let config = load_config(ui, global)?;
-    let project = config::resolve(&config, &args.stage)?;
+    let (config, project, session) = open_stage(ui, global, &args.stage).await?;
     let app_dir = project_dir(&config);
-    let session = deploy::connect(&aws_settings(global), &project).await?;
     let target = &session.target;
     let actual = read::read(&session.clients, target).await?;
     let Some(function) = &actual.function else {

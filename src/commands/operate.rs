@@ -5,11 +5,10 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::json;
 
-use super::deploy::{aws_settings, print_plan};
-use super::{Outcome, load_config};
-use crate::aws::{AwsError, ErrorClass, TokioSleeper};
+use super::Outcome;
+use super::deploy::{open_stage, print_plan};
+use crate::aws::{AwsError, TokioSleeper};
 use crate::cli::{GlobalArgs, RollbackArgs, StatusArgs, UndeployArgs};
-use crate::config;
 use crate::deploy::apply::{self, ApplyInput};
 use crate::deploy::plan::{Action, plan};
 use crate::deploy::{self, read, versions};
@@ -45,9 +44,7 @@ pub(super) async fn undeploy(
     global: &GlobalArgs,
     args: UndeployArgs,
 ) -> miette::Result<Outcome> {
-    let config = load_config(ui, global)?;
-    let project = config::resolve(&config, &args.stage)?;
-    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let (_, _, session) = open_stage(ui, global, &args.stage).await?;
     let target = &session.target;
     let actual = read::read(&session.clients, target).await?;
     let actions: Vec<Action> = plan(None, &actual)
@@ -126,37 +123,30 @@ fn confirm(stage: &str) -> Result<(), OperateError> {
     }
 }
 
+/// The version the stage's alias serves; an error when not deployed.
+async fn served_version(session: &deploy::Session) -> miette::Result<String> {
+    let target = &session.target;
+    read::alias_version(&session.clients, target)
+        .await?
+        .ok_or_else(|| {
+            OperateError::NotDeployed {
+                app: target.app.clone(),
+                stage: target.stage.clone(),
+            }
+            .into()
+        })
+}
+
 pub(super) async fn rollback(
     ui: &Ui,
     global: &GlobalArgs,
     args: RollbackArgs,
 ) -> miette::Result<Outcome> {
-    let config = load_config(ui, global)?;
-    let project = config::resolve(&config, &args.stage)?;
     let started = std::time::Instant::now();
-    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let (_, _, session) = open_stage(ui, global, &args.stage).await?;
     let target = &session.target;
     let c = &session.clients;
-    let alias = c
-        .lambda
-        .get_alias()
-        .function_name(&target.function_name)
-        .name(&target.stage)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("read alias {}", target.stage), &e));
-    let alias = match alias {
-        Ok(alias) => alias,
-        Err(e) if e.class == ErrorClass::NotFound => {
-            return Err(OperateError::NotDeployed {
-                app: target.app.clone(),
-                stage: target.stage.clone(),
-            }
-            .into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let current = alias.function_version().unwrap_or_default().to_string();
+    let current = served_version(&session).await?;
     let listed = versions::list(c, &target.function_name).await?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
     let to = versions::rollback_target(&numbers, &current, args.to.as_deref())?;
@@ -189,30 +179,10 @@ pub(super) async fn versions(
     global: &GlobalArgs,
     args: StatusArgs,
 ) -> miette::Result<Outcome> {
-    let config = load_config(ui, global)?;
-    let project = config::resolve(&config, &args.stage)?;
-    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let (_, _, session) = open_stage(ui, global, &args.stage).await?;
     let target = &session.target;
     let c = &session.clients;
-    let alias = c
-        .lambda
-        .get_alias()
-        .function_name(&target.function_name)
-        .name(&target.stage)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("read alias {}", target.stage), &e));
-    let current = match alias {
-        Ok(alias) => alias.function_version().map(str::to_string),
-        Err(e) if e.class == ErrorClass::NotFound => {
-            return Err(OperateError::NotDeployed {
-                app: target.app.clone(),
-                stage: target.stage.clone(),
-            }
-            .into());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let current = Some(served_version(&session).await?);
     let listed = versions::list(c, &target.function_name).await?;
     let mut text = format!("versions of {} (newest last):\n", target.function_name);
     for v in &listed {

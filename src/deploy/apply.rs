@@ -19,6 +19,10 @@ use super::model::{Actual, Desired};
 use super::plan::Action;
 use super::policy;
 use super::read::{PERMISSION_ID, Target};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use crate::aws::{AwsError, Backoff, Clients, ErrorClass, Sleeper, retry};
 use crate::config::Arch;
 
@@ -66,6 +70,12 @@ struct Applier<'a, S: Sleeper> {
 }
 
 const RETRY_ALWAYS: &[ErrorClass] = &[ErrorClass::Transient, ErrorClass::Conflict];
+/// Also wait out a role that Lambda cannot assume yet (IAM propagation).
+const RETRY_ROLE: &[ErrorClass] = &[
+    ErrorClass::Transient,
+    ErrorClass::Conflict,
+    ErrorClass::RoleNotReady,
+];
 
 pub async fn apply(
     clients: &Clients,
@@ -129,12 +139,23 @@ impl<'a, S: Sleeper> Applier<'a, S> {
         })
     }
 
-    async fn retrying<T, F, Fut>(&self, classes: &[ErrorClass], call: F) -> Result<T, AwsError>
+    /// One SDK call for `step`, retried for `classes` with backoff.
+    async fn call_aws<T, E, F, Fut>(
+        &self,
+        step: &str,
+        classes: &[ErrorClass],
+        mut call: F,
+    ) -> Result<T, AwsError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, AwsError>>,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        retry(self.sleeper, Backoff::default(), classes, call).await
+        retry(self.sleeper, Backoff::default(), classes, || {
+            let pending = call();
+            async move { pending.await.map_err(|e| AwsError::from_sdk(step, &e)) }
+        })
+        .await
     }
 
     /// Runs one action; returns a published version number if any.
@@ -164,54 +185,42 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                     );
                 }
                 let result = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        request
-                            .clone()
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    })
+                    .call_aws(step, RETRY_ALWAYS, || request.clone().send())
                     .await;
                 tolerate(result, ErrorClass::AlreadyExists)?;
             }
             Action::PutRolePolicy => {
                 let document = &self.desired(step)?.role_policy;
-                self.retrying(RETRY_ALWAYS, || async {
+                self.call_aws(step, RETRY_ALWAYS, || {
                     c.iam
                         .put_role_policy()
                         .role_name(&target.role_name)
                         .policy_name(policy::POLICY_NAME)
                         .policy_document(document)
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             }
             Action::CreateLogGroup => {
                 let tags = target.tag_map();
                 let result = self
-                    .retrying(RETRY_ALWAYS, || async {
+                    .call_aws(step, RETRY_ALWAYS, || {
                         c.logs
                             .create_log_group()
                             .log_group_name(&target.log_group)
                             .set_tags(Some(tags.clone()))
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await;
                 tolerate(result, ErrorClass::AlreadyExists)?;
             }
             Action::SetLogRetention { days } => {
-                self.retrying(RETRY_ALWAYS, || async {
+                self.call_aws(step, RETRY_ALWAYS, || {
                     c.logs
                         .put_retention_policy()
                         .log_group_name(&target.log_group)
                         .retention_in_days(*days as i32)
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             }
@@ -219,32 +228,22 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 let desired = self.desired(step)?;
                 let zip = self.zip(step)?;
                 let tags = target.tag_map();
-                // A role created seconds ago may not be assumable yet.
-                self.retrying(
-                    &[
-                        ErrorClass::Transient,
-                        ErrorClass::Conflict,
-                        ErrorClass::RoleNotReady,
-                    ],
-                    || async {
-                        c.lambda
-                            .create_function()
-                            .function_name(&target.function_name)
-                            .runtime(Runtime::Providedal2023)
-                            .handler("bootstrap")
-                            .role(target.role_arn())
-                            .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
-                            .architectures(lambda_arch(desired.arch))
-                            .memory_size(desired.config.memory as i32)
-                            .timeout(desired.config.timeout as i32)
-                            .environment(environment(desired))
-                            .description(format!("slx app {} stage {}", target.app, target.stage))
-                            .set_tags(Some(tags.clone()))
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    },
-                )
+                self.call_aws(step, RETRY_ROLE, || {
+                    c.lambda
+                        .create_function()
+                        .function_name(&target.function_name)
+                        .runtime(Runtime::Providedal2023)
+                        .handler("bootstrap")
+                        .role(target.role_arn())
+                        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+                        .architectures(lambda_arch(desired.arch))
+                        .memory_size(desired.config.memory as i32)
+                        .timeout(desired.config.timeout as i32)
+                        .environment(environment(desired))
+                        .description(format!("slx app {} stage {}", target.app, target.stage))
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
                 .await?;
                 self.ready = false;
                 self.wait_ready(step).await?;
@@ -253,15 +252,13 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 let desired = self.desired(step)?;
                 let zip = self.zip(step)?;
                 self.wait_ready(step).await?;
-                self.retrying(RETRY_ALWAYS, || async {
+                self.call_aws(step, RETRY_ALWAYS, || {
                     c.lambda
                         .update_function_code()
                         .function_name(&target.function_name)
                         .zip_file(Blob::new(zip))
                         .architectures(lambda_arch(desired.arch))
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
                 self.ready = false;
@@ -270,25 +267,16 @@ impl<'a, S: Sleeper> Applier<'a, S> {
             Action::UpdateConfig { .. } => {
                 let desired = self.desired(step)?;
                 self.wait_ready(step).await?;
-                self.retrying(
-                    &[
-                        ErrorClass::Transient,
-                        ErrorClass::Conflict,
-                        ErrorClass::RoleNotReady,
-                    ],
-                    || async {
-                        c.lambda
-                            .update_function_configuration()
-                            .function_name(&target.function_name)
-                            .role(target.role_arn())
-                            .memory_size(desired.config.memory as i32)
-                            .timeout(desired.config.timeout as i32)
-                            .environment(environment(desired))
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
-                    },
-                )
+                self.call_aws(step, RETRY_ROLE, || {
+                    c.lambda
+                        .update_function_configuration()
+                        .function_name(&target.function_name)
+                        .role(target.role_arn())
+                        .memory_size(desired.config.memory as i32)
+                        .timeout(desired.config.timeout as i32)
+                        .environment(environment(desired))
+                        .send()
+                })
                 .await?;
                 self.ready = false;
                 self.wait_ready(step).await?;
@@ -297,7 +285,7 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 let desired = self.desired(step)?;
                 self.wait_ready(step).await?;
                 let published = self
-                    .retrying(RETRY_ALWAYS, || async {
+                    .call_aws(step, RETRY_ALWAYS, || {
                         c.lambda
                             .publish_version()
                             .function_name(&target.function_name)
@@ -306,25 +294,21 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                             .code_sha256(&desired.code_sha256)
                             .description(&self.input.description)
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await?;
                 let version = published.version().unwrap_or_default().to_string();
                 if self.alias_exists {
-                    self.retrying(RETRY_ALWAYS, || async {
+                    self.call_aws(step, RETRY_ALWAYS, || {
                         c.lambda
                             .update_alias()
                             .function_name(&target.function_name)
                             .name(&target.stage)
                             .function_version(&version)
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await?;
                 } else {
-                    self.retrying(RETRY_ALWAYS, || async {
+                    self.call_aws(step, RETRY_ALWAYS, || {
                         c.lambda
                             .create_alias()
                             .function_name(&target.function_name)
@@ -332,8 +316,6 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                             .function_version(&version)
                             .description(format!("slx stage {}", target.stage))
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await?;
                     self.alias_exists = true;
@@ -351,14 +333,12 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 let protected = aliased.into_iter().collect();
                 for version in super::versions::to_prune(&numbers, *keep as usize, &protected) {
                     let result = self
-                        .retrying(RETRY_ALWAYS, || async {
+                        .call_aws(step, RETRY_ALWAYS, || {
                             c.lambda
                                 .delete_function()
                                 .function_name(&target.function_name)
                                 .qualifier(&version)
                                 .send()
-                                .await
-                                .map_err(|e| AwsError::from_sdk(step, &e))
                         })
                         .await;
                     tolerate(result, ErrorClass::NotFound)?;
@@ -367,7 +347,7 @@ impl<'a, S: Sleeper> Applier<'a, S> {
             Action::CreateApi => {
                 let tags = target.tag_map();
                 let created = self
-                    .retrying(RETRY_ALWAYS, || async {
+                    .call_aws(step, RETRY_ALWAYS, || {
                         c.apigateway
                             .create_rest_api()
                             .name(&target.function_name)
@@ -379,8 +359,6 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                             )
                             .set_tags(Some(tags.clone()))
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await?;
                 let id = created.id().unwrap_or_default().to_string();
@@ -390,7 +368,7 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 let desired = self.desired(step)?;
                 let api_id = self.api_id(step)?;
                 let document = super::openapi::document(desired, target);
-                self.retrying(RETRY_ALWAYS, || async {
+                self.call_aws(step, RETRY_ALWAYS, || {
                     c.apigateway
                         .put_rest_api()
                         .rest_api_id(&api_id)
@@ -398,8 +376,6 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                         .fail_on_warnings(false)
                         .body(aws_sdk_apigateway::primitives::Blob::new(document.clone()))
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             }
@@ -420,7 +396,7 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                     tolerate(removed, ErrorClass::NotFound)?;
                 }
                 let source_arn = target.source_arn(&api_id);
-                self.retrying(RETRY_ALWAYS, || async {
+                self.call_aws(step, RETRY_ALWAYS, || {
                     c.lambda
                         .add_permission()
                         .function_name(&target.function_name)
@@ -430,35 +406,26 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                         .principal("apigateway.amazonaws.com")
                         .source_arn(&source_arn)
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             }
             Action::DeployApi => {
                 let api_id = self.api_id(step)?;
-                self.retrying(RETRY_ALWAYS, || async {
+                self.call_aws(step, RETRY_ALWAYS, || {
                     c.apigateway
                         .create_deployment()
                         .rest_api_id(&api_id)
                         .stage_name(&target.stage)
                         .description(&self.input.description)
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             }
             Action::DeleteApi => {
                 let api_id = self.api_id(step)?;
                 let result = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        c.apigateway
-                            .delete_rest_api()
-                            .rest_api_id(&api_id)
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    .call_aws(step, RETRY_ALWAYS, || {
+                        c.apigateway.delete_rest_api().rest_api_id(&api_id).send()
                     })
                     .await;
                 tolerate(result, ErrorClass::NotFound)?;
@@ -466,26 +433,22 @@ impl<'a, S: Sleeper> Applier<'a, S> {
             }
             Action::DeleteFunction => {
                 let result = self
-                    .retrying(RETRY_ALWAYS, || async {
+                    .call_aws(step, RETRY_ALWAYS, || {
                         c.lambda
                             .delete_function()
                             .function_name(&target.function_name)
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await;
                 tolerate(result, ErrorClass::NotFound)?;
             }
             Action::DeleteLogGroup => {
                 let result = self
-                    .retrying(RETRY_ALWAYS, || async {
+                    .call_aws(step, RETRY_ALWAYS, || {
                         c.logs
                             .delete_log_group()
                             .log_group_name(&target.log_group)
                             .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
                     })
                     .await;
                 tolerate(result, ErrorClass::NotFound)?;
@@ -501,13 +464,8 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                     .map_err(|e| AwsError::from_sdk(step, &e));
                 tolerate(policy, ErrorClass::NotFound)?;
                 let result = self
-                    .retrying(RETRY_ALWAYS, || async {
-                        c.iam
-                            .delete_role()
-                            .role_name(&target.role_name)
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(step, &e))
+                    .call_aws(step, RETRY_ALWAYS, || {
+                        c.iam.delete_role().role_name(&target.role_name).send()
                     })
                     .await;
                 tolerate(result, ErrorClass::NotFound)?;
@@ -537,14 +495,12 @@ impl<'a, S: Sleeper> Applier<'a, S> {
         let mut delay = Duration::from_millis(200);
         loop {
             let config = self
-                .retrying(&[ErrorClass::Transient], || async {
+                .call_aws(step, &[ErrorClass::Transient], || {
                     self.clients
                         .lambda
                         .get_function_configuration()
                         .function_name(&target.function_name)
                         .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e))
                 })
                 .await?;
             let state = config.state();

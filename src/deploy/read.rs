@@ -225,12 +225,10 @@ fn not_ours(step: &str, what: &str) -> AwsError {
     }
 }
 
-async fn read_alias(
-    clients: &Clients,
-    target: &Target,
-) -> Result<Option<(String, FunctionState)>, AwsError> {
+/// The version the stage's alias serves, if the alias exists.
+pub async fn alias_version(clients: &Clients, target: &Target) -> Result<Option<String>, AwsError> {
     let step = format!("read alias {} of {}", target.stage, target.function_name);
-    let Some(alias) = absent(
+    let alias = absent(
         clients
             .lambda
             .get_alias()
@@ -239,33 +237,28 @@ async fn read_alias(
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(&step, &e)),
-    )?
-    else {
+    )?;
+    Ok(alias.map(|a| a.function_version().unwrap_or_default().to_string()))
+}
+
+async fn read_alias(
+    clients: &Clients,
+    target: &Target,
+) -> Result<Option<(String, FunctionState)>, AwsError> {
+    let step = format!("read alias {} of {}", target.stage, target.function_name);
+    let Some(version) = alias_version(clients, target).await? else {
         return Ok(None);
     };
-    let version = alias.function_version().unwrap_or_default().to_string();
-    let config = clients
+    let served = clients
         .lambda
-        .get_function_configuration()
+        .get_function()
         .function_name(&target.function_name)
         .qualifier(&version)
         .send()
         .await
         .map_err(|e| AwsError::from_sdk(&step, &e))?;
-    let state = FunctionState {
-        code_sha256: config.code_sha256().unwrap_or_default().to_string(),
-        arch: match config.architectures().first() {
-            Some(aws_sdk_lambda::types::Architecture::Arm64) => Arch::Arm64,
-            _ => Arch::X86_64,
-        },
-        memory: config.memory_size().unwrap_or_default() as u32,
-        timeout: config.timeout().unwrap_or_default() as u32,
-        env: config
-            .environment()
-            .and_then(|e| e.variables())
-            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-        role_arn: config.role().unwrap_or_default().to_string(),
+    let Some(state) = served.configuration().map(function_state) else {
+        return Ok(None);
     };
     Ok(Some((version, state)))
 }
