@@ -188,11 +188,19 @@ pub async fn fetch(clients: &Clients, query: &Query) -> Result<Option<Vec<RawEve
             Err(error) => return Err(error),
         };
         for event in page.events() {
+            let stream = event.log_stream_name().unwrap_or_default().to_string();
+            let timestamp_ms = event.timestamp().unwrap_or_default();
+            let message = event.message().unwrap_or_default().to_string();
+            // CloudWatch's event id, when there is one; else the content.
+            let id = event.event_id().map_or_else(
+                || content_key(&stream, timestamp_ms, &message),
+                str::to_string,
+            );
             events.push(RawEvent {
-                id: event.event_id().unwrap_or_default().to_string(),
-                timestamp_ms: event.timestamp().unwrap_or_default(),
-                stream: event.log_stream_name().unwrap_or_default().to_string(),
-                message: event.message().unwrap_or_default().to_string(),
+                id,
+                timestamp_ms,
+                stream,
+                message,
             });
         }
         match page.next_token() {
@@ -205,6 +213,93 @@ pub async fn fetch(clients: &Clients, query: &Query) -> Result<Option<Vec<RawEve
     Ok(Some(events))
 }
 
+/// The ARN Live Tail wants for a log group; `None` if it does not exist.
+pub async fn log_group_arn(clients: &Clients, name: &str) -> Result<Option<String>, AwsError> {
+    let groups = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("read log group {name}"), &e))?;
+    Ok(groups
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+        .and_then(|g| {
+            g.log_group_arn()
+                .map(str::to_string)
+                .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
+        }))
+}
+
+/// A CloudWatch Live Tail session: events pushed as they are ingested.
+pub struct LiveTail {
+    output: aws_sdk_cloudwatchlogs::operation::start_live_tail::StartLiveTailOutput,
+}
+
+impl LiveTail {
+    /// Starts a session on one log group, with an optional filter pattern.
+    pub async fn start(
+        clients: &Clients,
+        arn: &str,
+        pattern: Option<&str>,
+    ) -> Result<LiveTail, AwsError> {
+        let output = clients
+            .logs
+            .start_live_tail()
+            .log_group_identifiers(arn)
+            .set_log_event_filter_pattern(pattern.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("start a Live Tail session", &e))?;
+        Ok(LiveTail { output })
+    }
+
+    /// The next batch of events; `None` when the session ended.
+    pub async fn next(&mut self) -> Result<Option<Vec<RawEvent>>, AwsError> {
+        use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream as Message;
+        loop {
+            let message = self
+                .output
+                .response_stream
+                .recv()
+                .await
+                .map_err(|e| AwsError::from_sdk("read the Live Tail session", &e))?;
+            match message {
+                None => return Ok(None),
+                Some(Message::SessionUpdate(update)) => {
+                    return Ok(Some(
+                        update
+                            .session_results()
+                            .iter()
+                            .map(|event| {
+                                let stream =
+                                    event.log_stream_name().unwrap_or_default().to_string();
+                                let timestamp_ms = event.timestamp().unwrap_or_default();
+                                let message = event.message().unwrap_or_default().to_string();
+                                RawEvent {
+                                    id: content_key(&stream, timestamp_ms, &message),
+                                    timestamp_ms,
+                                    stream,
+                                    message,
+                                }
+                            })
+                            .collect(),
+                    ));
+                }
+                Some(_) => continue,
+            }
+        }
+    }
+}
+
+/// Live Tail events carry no event id; this identifies them (and the
+/// polled events they may overlap with) by content.
+pub fn content_key(stream: &str, timestamp_ms: i64, message: &str) -> String {
+    format!("{stream}\u{0}{timestamp_ms}\u{0}{message}")
+}
+
 /// Remembers recently printed event ids so the follow look-back never
 /// prints an event twice; forgets ids older than the look-back window.
 #[derive(Debug, Default)]
@@ -214,12 +309,19 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// True the first time an id is offered.
+    /// True the first time an event is offered. Events are known by their
+    /// CloudWatch id and by their content, so an event seen through Live
+    /// Tail (no id) is not printed again when polling takes over. (Two
+    /// identical lines in one stream in the same millisecond print once.)
     pub fn first_time(&mut self, event: &RawEvent) -> bool {
-        if !self.ids.insert(event.id.clone()) {
+        let content = content_key(&event.stream, event.timestamp_ms, &event.message);
+        if self.ids.contains(&event.id) || self.ids.contains(&content) {
             return false;
         }
-        self.order.push_back((event.timestamp_ms, event.id.clone()));
+        for key in [event.id.clone(), content] {
+            self.ids.insert(key.clone());
+            self.order.push_back((event.timestamp_ms, key));
+        }
         true
     }
 
@@ -302,6 +404,15 @@ mod tests {
         let after = renderer.render(&event("5", 1004, "s1", "stray line"));
         assert_eq!(after.request_id, None);
         assert_eq!(after.timestamp, "1970-01-01T00:00:01.004Z");
+    }
+
+    #[test]
+    fn an_event_seen_live_is_not_printed_again_when_polled() {
+        let mut seen = Seen::default();
+        let live = event(&content_key("s", 5, "m"), 5, "s", "m");
+        let polled = event("cloudwatch-id-1", 5, "s", "m");
+        assert!(seen.first_time(&live));
+        assert!(!seen.first_time(&polled));
     }
 
     #[test]

@@ -157,9 +157,11 @@ async fn follow_streams_new_events_and_a_closed_pipe_ends_it_quietly() {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let progress = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let stdout = child.stdout.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -196,6 +198,11 @@ async fn follow_streams_new_events_and_a_closed_pipe_ends_it_quietly() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status}");
+    // Live Tail first (moto streams what exists, then ends the session),
+    // then polling, which delivered the later lines.
+    let progress = progress.join().unwrap();
+    assert!(progress.contains("with Live Tail"), "{progress}");
+    assert!(progress.contains("polling instead"), "{progress}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -170,6 +170,13 @@ pub trait HttpStatus {
     fn status(&self) -> Option<u16>;
 }
 
+/// Event-stream messages (e.g. Live Tail) have no HTTP status.
+impl HttpStatus for aws_smithy_types::event_stream::RawMessage {
+    fn status(&self) -> Option<u16> {
+        None
+    }
+}
+
 impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
     fn status(&self) -> Option<u16> {
         Some(self.status().as_u16())

@@ -5,6 +5,7 @@
 //! Holds no deploy logic; `deploy::read` and `deploy::apply` call the SDK
 //! clients built here.
 
+mod endpoint_host;
 mod errors;
 mod retry;
 
@@ -49,6 +50,14 @@ pub enum SetupError {
     NoRegion,
 }
 
+fn logs_client(config: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_cloudwatchlogs::Client {
+    let mut builder = aws_sdk_cloudwatchlogs::config::Builder::from(config);
+    if let Some(keep) = endpoint.and_then(endpoint_host::KeepEndpointHost::for_endpoint) {
+        builder = builder.interceptor(keep);
+    }
+    aws_sdk_cloudwatchlogs::Client::from_conf(builder.build())
+}
+
 /// Loads the AWS configuration the way the AWS CLI does, with slx's
 /// region precedence on top.
 pub async fn load(settings: &AwsSettings) -> Result<Clients, SetupError> {
@@ -80,7 +89,7 @@ pub async fn load(settings: &AwsSettings) -> Result<Clients, SetupError> {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigateway: aws_sdk_apigateway::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        logs: logs_client(&config, settings.endpoint_url.as_deref()),
         sts: aws_sdk_sts::Client::new(&config),
     })
 }

@@ -49,8 +49,56 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
     if !args.follow {
         return Ok(Outcome::Success);
     }
-    ui.step(format!("following {} (Ctrl-C to stop)", query.log_group));
+    let mut live = match logs::log_group_arn(&clients, &query.log_group).await {
+        Ok(Some(arn)) => {
+            match logs::LiveTail::start(&clients, &arn, args.filter.as_deref()).await {
+                Ok(live) => Some(live),
+                Err(error) => {
+                    ui.step(format!(
+                        "Live Tail is not available ({}); polling instead",
+                        error.detail
+                    ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let follow = async {
+        if let Some(live) = live.as_mut() {
+            ui.step(format!(
+                "following {} with Live Tail (Ctrl-C to stop)",
+                query.log_group
+            ));
+            // Catch up on what arrived between the first read and the
+            // session's start; duplicates are dropped by `seen`.
+            let caught_up = logs::fetch(&clients, &query).await?.unwrap_or_default();
+            if !printer.print_new(&caught_up, &mut renderer, &mut seen) {
+                return Ok::<_, aws::AwsError>(());
+            }
+            loop {
+                match live.next().await {
+                    Ok(Some(events)) => {
+                        if !printer.print_new(&events, &mut renderer, &mut seen) {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => {
+                        ui.step("the Live Tail session ended; polling instead");
+                        break;
+                    }
+                    Err(error) => {
+                        ui.step(format!(
+                            "Live Tail stopped ({}); polling instead",
+                            error.detail
+                        ));
+                        break;
+                    }
+                }
+            }
+        } else {
+            ui.step(format!("following {} (Ctrl-C to stop)", query.log_group));
+        }
         loop {
             tokio::time::sleep(POLL_EVERY).await;
             let now = SystemTime::now();
@@ -58,7 +106,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
             query.start_ms = window.max(millis(start));
             let events = logs::fetch(&clients, &query).await?.unwrap_or_default();
             if !printer.print_new(&events, &mut renderer, &mut seen) {
-                return Ok::<_, aws::AwsError>(());
+                return Ok(());
             }
             seen.forget_before(window - LOOK_BACK.as_millis() as i64);
         }
