@@ -86,20 +86,16 @@ pub async fn account_id(clients: &Clients) -> Result<String, AwsError> {
 
 /// Everything that exists for `target`, plus the REST API's id.
 pub async fn read(clients: &Clients, target: &Target) -> Result<Actual, AwsError> {
-    let (role, log_group, function, api) = tokio::try_join!(
+    // Independent reads run at once; the longest chain is two calls
+    // (role → its policy; the API's id → its resources, stage, permission).
+    let (role, log_group, function, alias, (api, permission)) = tokio::try_join!(
         read_role(clients, target),
         read_log_group(clients, target),
         read_function(clients, target),
+        read_alias(clients, target),
         read_api(clients, target),
     )?;
-    let (alias, permission) = if function.is_some() {
-        tokio::try_join!(
-            read_alias(clients, target),
-            read_permission(clients, target, api.as_ref())
-        )?
-    } else {
-        (None, Permission::Missing)
-    };
+    let alias = alias.filter(|_| function.is_some());
     Ok(Actual {
         role,
         log_group,
@@ -241,32 +237,33 @@ pub async fn alias_version(clients: &Clients, target: &Target) -> Result<Option<
     Ok(alias.map(|a| a.function_version().unwrap_or_default().to_string()))
 }
 
+/// The version the alias serves and that version's settings, in one
+/// call: `GetFunction` qualified by the alias.
 async fn read_alias(
     clients: &Clients,
     target: &Target,
 ) -> Result<Option<(String, FunctionState)>, AwsError> {
     let step = format!("read alias {} of {}", target.stage, target.function_name);
-    let Some(version) = alias_version(clients, target).await? else {
-        return Ok(None);
-    };
-    let served = clients
-        .lambda
-        .get_function()
-        .function_name(&target.function_name)
-        .qualifier(&version)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(&step, &e))?;
-    let Some(state) = served.configuration().map(function_state) else {
-        return Ok(None);
-    };
-    Ok(Some((version, state)))
+    let served = absent(
+        clients
+            .lambda
+            .get_function()
+            .function_name(&target.function_name)
+            .qualifier(&target.stage)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&step, &e)),
+    )?;
+    Ok(served.and_then(|served| {
+        let config = served.configuration()?;
+        Some((config.version()?.to_string(), function_state(config)))
+    }))
 }
 
 async fn read_permission(
     clients: &Clients,
     target: &Target,
-    api: Option<&ApiState>,
+    api_id: &str,
 ) -> Result<Permission, AwsError> {
     let policy = absent(
         clients
@@ -295,8 +292,7 @@ async fn read_permission(
     else {
         return Ok(Permission::Missing);
     };
-    let current =
-        api.is_some_and(|api| statement.to_string().contains(&target.source_arn(&api.id)));
+    let current = statement.to_string().contains(&target.source_arn(api_id));
     Ok(if current {
         Permission::Current
     } else {
@@ -331,12 +327,35 @@ pub async fn find_api(clients: &Clients, target: &Target) -> Result<Option<RestA
     }
 }
 
-async fn read_api(clients: &Clients, target: &Target) -> Result<Option<ApiState>, AwsError> {
+/// The stage's REST API with its routes and stage, and the invoke
+/// permission that names it.
+async fn read_api(
+    clients: &Clients,
+    target: &Target,
+) -> Result<(Option<ApiState>, Permission), AwsError> {
     let Some(api) = find_api(clients, target).await? else {
-        return Ok(None);
+        return Ok((None, Permission::Missing));
     };
     let id = api.id().unwrap_or_default().to_string();
-    let step = format!("read REST API {id}");
+    let (resources, stage_exists, permission) = tokio::try_join!(
+        read_resources(clients, target, &id),
+        read_stage(clients, target, &id),
+        read_permission(clients, target, &id),
+    )?;
+    let api = ApiState {
+        id,
+        resources,
+        stage_exists,
+    };
+    Ok((Some(api), permission))
+}
+
+async fn read_resources(
+    clients: &Clients,
+    target: &Target,
+    id: &str,
+) -> Result<BTreeMap<String, ResourceState>, AwsError> {
+    let step = format!("read the routes of REST API {id}");
     let mut resources = BTreeMap::new();
     let mut position: Option<String> = None;
     let expected_uri = target.integration_uri();
@@ -344,7 +363,7 @@ async fn read_api(clients: &Clients, target: &Target) -> Result<Option<ApiState>
         let page = clients
             .apigateway
             .get_resources()
-            .rest_api_id(&id)
+            .rest_api_id(id)
             .embed("methods")
             .limit(500)
             .set_position(position.clone())
@@ -379,20 +398,21 @@ async fn read_api(clients: &Clients, target: &Target) -> Result<Option<ApiState>
             _ => break,
         }
     }
-    let stage_exists = absent(
+    Ok(resources)
+}
+
+async fn read_stage(clients: &Clients, target: &Target, id: &str) -> Result<bool, AwsError> {
+    let stage = absent(
         clients
             .apigateway
             .get_stage()
-            .rest_api_id(&id)
+            .rest_api_id(id)
             .stage_name(&target.stage)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(&step, &e)),
-    )?
-    .is_some();
-    Ok(Some(ApiState {
-        id,
-        resources,
-        stage_exists,
-    }))
+            .map_err(|e| {
+                AwsError::from_sdk(format!("read stage {} of REST API {id}", target.stage), &e)
+            }),
+    )?;
+    Ok(stage.is_some())
 }
