@@ -47,7 +47,13 @@ impl Drop for Handler {
 }
 
 fn start_bootstrap(binary: &Path, api: &RuntimeApi) -> Handler {
-    let child = Command::new(binary)
+    start_under(Command::new(binary), api)
+}
+
+/// Starts `command` (the binary, or an emulator running it) as Lambda
+/// would, against `api`.
+fn start_under(mut command: Command, api: &RuntimeApi) -> Handler {
+    let child = command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev")
@@ -282,8 +288,8 @@ async fn x86_64_build_is_checked_deterministic_and_serves_requests() {
     assert!(api.init_errors().is_empty());
 }
 
-#[test]
-fn arm64_build_is_an_aarch64_elf_with_al2023_glibc() {
+#[tokio::test(flavor = "multi_thread")]
+async fn arm64_build_is_an_aarch64_elf_with_al2023_glibc_and_runs_under_qemu() {
     let (_temp, dir) = scaffold("shop");
     let config = dir.join("slx.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -302,6 +308,61 @@ fn arm64_build_is_an_aarch64_elf_with_al2023_glibc() {
         elf::check(&binary, Arch::X86_64).unwrap_err().to_string(),
         "the bootstrap is built for arm64, but slx.toml says arch = \"x86_64\""
     );
+
+    // Run it for real under qemu-user with an arm64 glibc (scripts/setup
+    // installs both on x86_64 machines with apt).
+    let sysroot = Path::new("/usr/aarch64-linux-gnu");
+    let qemu = Command::new("qemu-aarch64").arg("--version").output();
+    if qemu.is_err() || !sysroot.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the arm64 handler: qemu-user is missing"
+        );
+        eprintln!(
+            "qemu-aarch64 or {} missing: not running the arm64 handler",
+            sysroot.display()
+        );
+        return;
+    }
+    let unpacked = dir.join("bootstrap-arm64");
+    std::fs::write(&unpacked, &binary).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
+        .await
+        .unwrap();
+    let mut command = Command::new("qemu-aarch64");
+    command.arg("-L").arg(sysroot).arg(&unpacked);
+    let _handler = start_under(command, &api);
+    let (status, _, body) = call(
+        &api,
+        "arm-1",
+        Call {
+            method: "POST",
+            path: "/greet",
+            resource: "/greet",
+            params: &[],
+            query: &[],
+            body: r#"{"name":"Arm"}"#,
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body), json!({"message": "hello, Arm!"}));
+    let (status, _, _) = call(
+        &api,
+        "arm-2",
+        Call {
+            method: "POST",
+            path: "/greet",
+            resource: "/greet",
+            params: &[],
+            query: &[],
+            body: "{",
+        },
+    )
+    .await;
+    assert_eq!(status, 400);
 }
 
 #[test]

@@ -151,3 +151,71 @@ fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
         respond,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::handlers;
+    use crate::config::{Method, parse_path};
+
+    /// The scaffold's three routes plus one of each other signature shape.
+    fn rendered() -> Vec<(PathBuf, String)> {
+        let source = r#"
+            pub async fn greet(input: Greet) -> Result<Greeting, String> { todo!() }
+            pub async fn create_order(id: String, order: Order) -> Result<OrderAccepted, String> { todo!() }
+            pub async fn health() -> Health { todo!() }
+            pub async fn search(query: Page, headers: HeaderMap) -> (u16, Results) { todo!() }
+            pub fn raw(request: lambda_http::Request) -> lambda_http::Response<String> { todo!() }
+            pub async fn forget(id: u64) {}
+        "#;
+        let routes: Vec<Route> = [
+            ("POST", "/greet", "greet"),
+            ("POST", "/orders/{id}", "create_order"),
+            ("GET", "/health", "health"),
+            ("GET", "/search", "search"),
+            ("ANY", "/raw/{rest+}", "raw"),
+            ("DELETE", "/orders/{id}", "forget"),
+        ]
+        .iter()
+        .map(|(method, path, handler)| Route {
+            method: Method::parse(method).unwrap(),
+            path: parse_path(path).unwrap(),
+            handler: handler.to_string(),
+            span: 0..0,
+        })
+        .collect();
+        let calls = handlers::check(&syn::parse_file(source).unwrap(), &routes).unwrap();
+        let pairs: Vec<(Route, HandlerCall)> = routes.into_iter().zip(calls).collect();
+        render(&CrateSpec {
+            app: "shop",
+            app_package: "shop",
+            app_dir: Path::new("/work/shop"),
+            opt_level: "z",
+            routes: &pairs,
+        })
+        .unwrap()
+    }
+
+    fn file<'a>(files: &'a [(PathBuf, String)], name: &str) -> &'a str {
+        files
+            .iter()
+            .find(|(path, _)| path.ends_with(name))
+            .map(|(_, text)| text.as_str())
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn generated_main_matches_the_snapshot() {
+        insta::assert_snapshot!("handler_main_rs", file(&rendered(), "main.rs"));
+    }
+
+    #[test]
+    fn generated_manifest_matches_the_snapshot() {
+        insta::assert_snapshot!("handler_cargo_toml", file(&rendered(), "Cargo.toml"));
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        assert_eq!(rendered(), rendered());
+    }
+}

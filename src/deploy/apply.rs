@@ -264,17 +264,19 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 self.ready = false;
                 self.wait_ready(step).await?;
             }
-            Action::UpdateConfig { .. } => {
+            Action::UpdateConfig { change } => {
                 let desired = self.desired(step)?;
                 self.wait_ready(step).await?;
+                // Only what changed: a field left out keeps its value, so a
+                // console edit elsewhere is not silently reverted.
                 self.call_aws(step, RETRY_ROLE, || {
                     c.lambda
                         .update_function_configuration()
                         .function_name(&target.function_name)
-                        .role(target.role_arn())
-                        .memory_size(desired.config.memory as i32)
-                        .timeout(desired.config.timeout as i32)
-                        .environment(environment(desired))
+                        .set_role(change.role.then(|| target.role_arn()))
+                        .set_memory_size(change.memory.map(|m| m as i32))
+                        .set_timeout(change.timeout.map(|t| t as i32))
+                        .set_environment(change.env.then(|| environment(desired)))
                         .send()
                 })
                 .await?;
