@@ -8,7 +8,7 @@
 mod common;
 
 use common::moto::Moto;
-use common::stage::{Project, aws, routes, zips};
+use common::stage::{Project, aws, routes, steps, zips};
 use common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use serde_json::Value;
 
@@ -200,12 +200,7 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
 
     moto.start_recording();
     let report = project.deploy("dev", &zips().v1);
-    let mutating: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|r| r.mutating)
-        .map(|r| r.action)
-        .collect();
+    let mutating = moto.writes();
     assert!(
         mutating.iter().any(|a| a.contains("/configuration")),
         "{mutating:?}"
@@ -228,12 +223,7 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
 
     moto.start_recording();
     let report = project.deploy("dev", &zips().v2);
-    let mutating: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|r| r.mutating)
-        .map(|r| r.action)
-        .collect();
+    let mutating = moto.writes();
     assert!(mutating.iter().any(|a| a.contains("/code")), "{mutating:?}");
     assert!(
         !mutating.iter().any(|a| a.contains("/configuration")),
@@ -295,14 +285,9 @@ async fn routes_added_and_removed_follow_slx_toml() {
         .map(|r| r.path().unwrap().to_string())
         .collect();
     assert!(!paths.iter().any(|p| p.starts_with("/orders")), "{paths:?}");
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["action"].as_str().unwrap())
-        .collect();
+    let steps = steps(&report);
     assert!(
-        steps.contains(&"deploy_api"),
+        steps.iter().any(|s| s == "deploy_api"),
         "the API change goes live: {steps:?}"
     );
     let deployments = aws
@@ -339,12 +324,7 @@ async fn two_stages_live_side_by_side_isolated() {
     // Changing dev leaves prod alone.
     moto.start_recording();
     project.deploy("dev", &zips().v2);
-    let touched: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|r| r.mutating)
-        .map(|r| r.action)
-        .collect();
+    let touched = moto.writes();
     assert!(
         touched.iter().all(|a| !a.contains("shop-prod")),
         "{touched:?}"
@@ -403,12 +383,7 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
         .unwrap();
 
     let report = project.deploy("dev", &zips().v2);
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["action"].as_str().unwrap())
-        .collect();
+    let steps = steps(&report);
     assert_eq!(
         steps,
         [

@@ -106,12 +106,7 @@ async fn rollback_moves_the_alias_without_uploading() {
     moto.start_recording();
     let output = project.slx(&["rollback", "--stage", "dev"]);
     assert!(output.status.success());
-    let mutating: Vec<String> = moto
-        .recorded()
-        .into_iter()
-        .filter(|r| r.mutating)
-        .map(|r| r.action)
-        .collect();
+    let mutating = moto.writes();
     assert_eq!(mutating.len(), 1, "only the alias moves: {mutating:?}");
     assert!(mutating[0].contains("/aliases/dev"), "{mutating:?}");
     let report = stdout_json(&output);

@@ -100,6 +100,15 @@ impl Moto {
             .collect()
     }
 
+    /// Stops recording and returns the writes recorded, by action.
+    pub fn writes(&self) -> Vec<String> {
+        self.recorded()
+            .into_iter()
+            .filter(|r| r.mutating)
+            .map(|r| r.action)
+            .collect()
+    }
+
     pub async fn config(&self) -> aws_config::SdkConfig {
         aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())

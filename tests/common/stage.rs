@@ -141,3 +141,13 @@ pub async fn routes(aws: &Aws, api_id: &str) -> Vec<(String, String)> {
     found.sort();
     found
 }
+
+/// The `action` of each step of a deploy report.
+pub fn steps(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap().to_string())
+        .collect()
+}
