@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::faults::{Fault, FaultyProxy};
 use common::moto::Moto;
 use common::stage::{Project, aws, routes, steps, zips};
 use common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
@@ -551,4 +552,97 @@ fn a_prebuilt_zip_for_the_wrong_arch_is_refused() {
         String::from_utf8_lossy(&output.stderr)
             .contains("built for x86_64, but slx.toml says arch = \"arm64\"")
     );
+}
+
+/// Faults injected on purpose between slx and moto: throttling on
+/// CreateFunction (more than the SDK's own 3 attempts absorb), an update
+/// conflict on UpdateFunctionCode, and a fatal error on CreateDeployment.
+/// The first two are retried; the third fails the deploy with the step's
+/// name, and the next deploy completes exactly what is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_throttling_and_conflicts_are_retried_and_a_failed_step_is_finished_next_time() {
+    let moto = Moto::start();
+    let proxy = FaultyProxy::start(
+        &moto.endpoint,
+        vec![
+            Fault {
+                method: "POST",
+                url_part: "/2015-03-31/functions",
+                status: 429,
+                code: "TooManyRequestsException",
+                message: "Rate exceeded",
+                times: 4,
+            },
+            Fault {
+                method: "POST",
+                url_part: "/deployments",
+                status: 400,
+                code: "BadRequestException",
+                message: "injected failure",
+                times: 1,
+            },
+            Fault {
+                method: "PUT",
+                url_part: "/code",
+                status: 409,
+                code: "ResourceConflictException",
+                message: "The operation cannot be performed at this time. An update is in progress for resource",
+                times: 2,
+            },
+        ],
+    )
+    .await;
+    let mut project = Project::new(&moto);
+    project.endpoint = proxy.endpoint.clone();
+
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("deploy the API to its stage failed: BadRequestException: injected failure"),
+        "{err}"
+    );
+    let throttled = proxy
+        .injected()
+        .iter()
+        .filter(|i| i.ends_with("TooManyRequestsException"))
+        .count();
+    assert_eq!(throttled, 4, "{:?}", proxy.injected());
+
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(
+        steps(&report),
+        ["deploy_api"],
+        "only what the failed deploy missed"
+    );
+    let aws = aws(&moto).await;
+    let api_id = report["rest_api_id"].as_str().unwrap();
+    assert!(
+        aws.apigateway
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name("dev")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(
+        steps(&report),
+        ["update_code", "publish_and_point_alias", "prune_versions"]
+    );
+    assert_eq!(
+        proxy.remaining(),
+        0,
+        "every fault was hit: {:?}",
+        proxy.injected()
+    );
+    assert_eq!(project.deploy("dev", &zips().v2)["changed"], false);
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 /// Handler builds share one target dir, and cargo uplifts every build's
 /// binary to the same `bootstrap` path: run them one at a time.
 pub mod app;
+pub mod faults;
 pub mod moto;
 pub mod stage;
 
