@@ -84,15 +84,10 @@ pub fn parse(path: &Path, text: String) -> Result<Config, ConfigReport> {
             return Err(report(errors));
         }
     };
-    let outcome = validate::validate(raw, 0..source.len());
+    let outcome = validate::validate(raw, path, &source);
     errors.extend(outcome.errors);
-    match outcome.parts {
-        Some(parts) if errors.is_empty() => Ok(validate::assemble(
-            parts,
-            path.to_path_buf(),
-            source.clone(),
-            outcome.warnings,
-        )),
+    match outcome.config {
+        Some(config) if errors.is_empty() => Ok(config),
         _ => Err(report(errors)),
     }
 }

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -19,18 +21,7 @@ use super::schema::{RawFile, RawPermission, RawSection, SpannedMap};
 /// Everything validation learned: the config if there were no errors.
 pub(crate) struct Outcome {
     pub errors: Vec<ConfigIssue>,
-    pub warnings: Vec<ConfigIssue>,
-    pub parts: Option<ValidParts>,
-}
-
-/// The validated pieces of a config, before the file path is attached.
-pub(crate) struct ValidParts {
-    pub name: String,
-    pub settings: Settings,
-    pub env: BTreeMap<String, String>,
-    pub routes: Vec<Route>,
-    pub stages: BTreeMap<String, StageOverlay>,
-    pub permissions: Vec<Permission>,
+    pub config: Option<Config>,
 }
 
 #[derive(Default)]
@@ -46,7 +37,9 @@ impl Checker {
     }
 }
 
-pub(crate) fn validate(raw: RawFile, whole_file: Range<usize>) -> Outcome {
+/// Validates `raw`, read from `path` with text `source`.
+pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outcome {
+    let whole_file = 0..source.len();
     let mut check = Checker::default();
     let name = match &raw.app {
         None => {
@@ -124,41 +117,23 @@ pub(crate) fn validate(raw: RawFile, whole_file: Range<usize>) -> Outcome {
         .iter()
         .map(|p| permission(&mut check, p.get_ref()))
         .collect();
-    let parts = match name {
-        Some(name) if check.errors.is_empty() => Some(ValidParts {
+    let config = match name {
+        Some(name) if check.errors.is_empty() => Some(Config {
+            path: path.to_path_buf(),
+            source: source.clone(),
             name,
             settings,
             env,
             routes,
             stages,
             permissions,
+            warnings: check.warnings,
         }),
         _ => None,
     };
     Outcome {
         errors: check.errors,
-        warnings: check.warnings,
-        parts,
-    }
-}
-
-/// Builds the `Config` once a file path is known.
-pub(crate) fn assemble(
-    parts: ValidParts,
-    path: std::path::PathBuf,
-    source: std::sync::Arc<String>,
-    warnings: Vec<ConfigIssue>,
-) -> Config {
-    Config {
-        path,
-        source,
-        name: parts.name,
-        settings: parts.settings,
-        env: parts.env,
-        routes: parts.routes,
-        stages: parts.stages,
-        permissions: parts.permissions,
-        warnings,
+        config,
     }
 }
 
