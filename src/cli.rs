@@ -9,7 +9,7 @@ use crate::ui::{ColorChoice, OutputFormat};
 
 /// Deploy Rust web backends to AWS Lambda behind API Gateway.
 ///
-/// Docs: https://github.com/slx-dev/slx/tree/main/docs
+/// Guides: docs/ in the slx repository (config.md, handlers.md, deploy.md, dev.md).
 #[derive(Debug, Parser)]
 #[command(name = "slx", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
