@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::moto::Moto;
 use common::stage::{Project, aws};
-use common::stdout_json;
 
 const GROUP: &str = "/aws/lambda/shop-dev";
 
@@ -219,5 +218,4 @@ async fn missing_group_is_friendly_and_bad_since_is_an_error() {
         err.contains("`last tuesday` is not a time or a duration"),
         "{err}"
     );
-    let _ = stdout_json;
 }
