@@ -80,8 +80,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// App name (lowercase letters, digits, `-`); also the directory to
-    /// create. Without it, the current directory is used and named after.
+    /// App name (lowercase letters, digits, `-`), or a path whose last
+    /// part is the name (`apps/shop`); the directory is created. Without
+    /// it, the current directory is used and the app named after it.
     pub name: Option<String>,
 }
 

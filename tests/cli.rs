@@ -96,3 +96,14 @@ fn scaffold_tests_pass_with_cargo_test() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("4 passed"));
 }
+
+#[test]
+fn init_takes_a_path_and_names_the_app_after_its_last_part() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = run(slx(temp.path()).args(["init", "apps/shop"]));
+    assert!(output.status.success());
+    let config = std::fs::read_to_string(temp.path().join("apps/shop/slx.toml")).unwrap();
+    assert!(config.contains("name = \"shop\""), "{config}");
+    let manifest = std::fs::read_to_string(temp.path().join("apps/shop/Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"shop\""), "{manifest}");
+}

@@ -10,7 +10,14 @@ pub(super) fn run(ui: &Ui, args: InitArgs) -> miette::Result<Outcome> {
         Some(name) => std::path::PathBuf::from(name),
         None => std::env::current_dir().map_err(|e| miette::miette!("{e}"))?,
     };
-    let done = scaffold::init(&dir, args.name.as_deref())?;
+    // `slx init apps/shop` creates apps/shop for the app `shop`.
+    let app_name = args.name.as_deref().map(|name| {
+        std::path::Path::new(name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(name)
+    });
+    let done = scaffold::init(&dir, app_name)?;
     let files: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
     let cd = args
         .name
