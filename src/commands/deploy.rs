@@ -8,9 +8,10 @@ use crate::aws::{AwsSettings, TokioSleeper};
 use crate::build;
 use crate::cli::{DeployArgs, GlobalArgs, StatusArgs};
 use crate::config;
+use crate::deploy;
 use crate::deploy::apply::{self, ApplyInput, StepReport, StepReporter};
+use crate::deploy::model::Actual;
 use crate::deploy::plan::{Action, plan};
-use crate::deploy::{self, read};
 use crate::ui::{self, Ui};
 
 impl StepReporter for Ui {
@@ -44,10 +45,9 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     };
 
     let started = Instant::now();
-    let session = deploy::connect(&aws_settings(global), &project).await?;
+    let (session, actual) = deploy::connect_and_read(&aws_settings(global), &project).await?;
     let target = &session.target;
     let desired = deploy::desired(&project, target, &code_sha256);
-    let actual = read::read(&session.clients, target).await?;
     let actions = plan(Some(&desired), &actual);
     ui.done(
         format!(
@@ -198,15 +198,27 @@ pub(super) async fn open_stage(
     Ok((config, project, session))
 }
 
+/// `open_stage`, and what AWS holds for it (read while the account id is
+/// looked up).
+pub(super) async fn open_and_read_stage(
+    ui: &Ui,
+    global: &GlobalArgs,
+    stage: &str,
+) -> miette::Result<(config::Config, config::Project, deploy::Session, Actual)> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, stage)?;
+    let (session, actual) = deploy::connect_and_read(&aws_settings(global), &project).await?;
+    Ok((config, project, session, actual))
+}
+
 pub(super) async fn status(
     ui: &Ui,
     global: &GlobalArgs,
     args: StatusArgs,
 ) -> miette::Result<Outcome> {
-    let (config, project, session) = open_stage(ui, global, &args.stage).await?;
+    let (config, project, session, actual) = open_and_read_stage(ui, global, &args.stage).await?;
     let app_dir = project_dir(&config);
     let target = &session.target;
-    let actual = read::read(&session.clients, target).await?;
     let Some(function) = &actual.function else {
         ui.result(
             format!("stage {} of {} is not deployed (run `slx deploy --stage {}`)", target.stage, target.app, target.stage),

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::json;
 
 use super::Outcome;
-use super::deploy::{open_stage, print_plan};
+use super::deploy::{open_and_read_stage, open_stage, print_plan};
 use crate::aws::{AwsError, TokioSleeper};
 use crate::cli::{GlobalArgs, RollbackArgs, StatusArgs, UndeployArgs};
 use crate::deploy::apply::{self, ApplyInput};
@@ -44,9 +44,8 @@ pub(super) async fn undeploy(
     global: &GlobalArgs,
     args: UndeployArgs,
 ) -> miette::Result<Outcome> {
-    let (_, _, session) = open_stage(ui, global, &args.stage).await?;
+    let (_, _, session, actual) = open_and_read_stage(ui, global, &args.stage).await?;
     let target = &session.target;
-    let actual = read::read(&session.clients, target).await?;
     let actions: Vec<Action> = plan(None, &actual)
         .into_iter()
         .filter(|a| !(args.keep_logs && *a == Action::DeleteLogGroup))

@@ -84,26 +84,48 @@ pub async fn account_id(clients: &Clients) -> Result<String, AwsError> {
     Ok(identity.account().unwrap_or_default().to_string())
 }
 
-/// Everything that exists for `target`, plus the REST API's id.
+/// Everything that exists for `target`.
 pub async fn read(clients: &Clients, target: &Target) -> Result<Actual, AwsError> {
-    // Independent reads run at once; the longest chain is two calls
-    // (role → its policy; the API's id → its resources, stage, permission).
-    let (role, log_group, function, alias, (api, permission)) = tokio::try_join!(
-        read_role(clients, target),
-        read_log_group(clients, target),
-        read_function(clients, target),
-        read_alias(clients, target),
-        read_api(clients, target),
+    let account = std::future::ready(Ok(target.account.clone()));
+    Ok(read_with_account(clients, target, account).await?.1)
+}
+
+/// Reads the stage while `account` (the account id, which only the API's
+/// routes and permission need) resolves alongside: independent reads run
+/// at once, and the longest chain is two calls (role → its policy; the
+/// API's id → its routes, stage and permission). `names.account` is not
+/// used. Returns the account id and what exists.
+pub async fn read_with_account(
+    clients: &Clients,
+    names: &Target,
+    account: impl Future<Output = Result<String, AwsError>>,
+) -> Result<(String, Actual), AwsError> {
+    let (account, role, log_group, function, alias, api) = tokio::try_join!(
+        account,
+        read_role(clients, names),
+        read_log_group(clients, names),
+        read_function(clients, names),
+        read_alias(clients, names),
+        find_api(clients, names),
     )?;
+    let target = Target {
+        account: account.clone(),
+        ..names.clone()
+    };
+    let (api, permission) = match api {
+        Some(api) => read_api(clients, &target, api.id().unwrap_or_default()).await?,
+        None => (None, Permission::Missing),
+    };
     let alias = alias.filter(|_| function.is_some());
-    Ok(Actual {
+    let actual = Actual {
         role,
         log_group,
         function,
         alias,
         api,
         permission,
-    })
+    };
+    Ok((account, actual))
 }
 
 fn absent<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
@@ -332,11 +354,9 @@ pub async fn find_api(clients: &Clients, target: &Target) -> Result<Option<RestA
 async fn read_api(
     clients: &Clients,
     target: &Target,
+    id: &str,
 ) -> Result<(Option<ApiState>, Permission), AwsError> {
-    let Some(api) = find_api(clients, target).await? else {
-        return Ok((None, Permission::Missing));
-    };
-    let id = api.id().unwrap_or_default().to_string();
+    let id = id.to_string();
     let (resources, stage_exists, permission) = tokio::try_join!(
         read_resources(clients, target, &id),
         read_stage(clients, target, &id),
