@@ -17,11 +17,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
     let start = logs::parse_since(&args.since, SystemTime::now())?;
-    let settings = aws::AwsSettings {
-        region_config: project.region.clone(),
-        ..aws_settings(global)
-    };
-    let clients = aws::load(&settings).await?;
+    let clients = crate::deploy::load_clients(&aws_settings(global), &project).await?;
     let mut query = Query {
         log_group: project.log_group(),
         start_ms: millis(start),

@@ -386,15 +386,16 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 if *replace {
                     // The statement names an older API: drop it, so there
                     // is always exactly one.
-                    let removed = c
-                        .lambda
-                        .remove_permission()
-                        .function_name(&target.function_name)
-                        .qualifier(&target.stage)
-                        .statement_id(PERMISSION_ID)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(step, &e));
+                    let removed = self
+                        .call_aws(step, RETRY_ALWAYS, || {
+                            c.lambda
+                                .remove_permission()
+                                .function_name(&target.function_name)
+                                .qualifier(&target.stage)
+                                .statement_id(PERMISSION_ID)
+                                .send()
+                        })
+                        .await;
                     tolerate(removed, ErrorClass::NotFound)?;
                 }
                 let source_arn = target.source_arn(&api_id);
@@ -456,14 +457,15 @@ impl<'a, S: Sleeper> Applier<'a, S> {
                 tolerate(result, ErrorClass::NotFound)?;
             }
             Action::DeleteRole => {
-                let policy = c
-                    .iam
-                    .delete_role_policy()
-                    .role_name(&target.role_name)
-                    .policy_name(policy::POLICY_NAME)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(step, &e));
+                let policy = self
+                    .call_aws(step, RETRY_ALWAYS, || {
+                        c.iam
+                            .delete_role_policy()
+                            .role_name(&target.role_name)
+                            .policy_name(policy::POLICY_NAME)
+                            .send()
+                    })
+                    .await;
                 tolerate(policy, ErrorClass::NotFound)?;
                 let result = self
                     .call_aws(step, RETRY_ALWAYS, || {

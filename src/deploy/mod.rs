@@ -58,7 +58,12 @@ pub async fn connect_and_read(
     Ok((Session { clients, target }, actual))
 }
 
-async fn load_clients(settings: &AwsSettings, project: &Project) -> Result<Clients, SetupError> {
+/// The SDK clients for `project`: its region from the flag, then slx.toml,
+/// then the profile.
+pub async fn load_clients(
+    settings: &AwsSettings,
+    project: &Project,
+) -> Result<Clients, SetupError> {
     let settings = AwsSettings {
         region_config: project.region.clone(),
         ..settings.clone()

@@ -60,24 +60,29 @@ pub fn parse_request_line(text: &str) -> Result<RequestLine, String> {
         return Err(format!("the path `{target}` must start with `/`"));
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let pairs = query
+    Ok(RequestLine {
+        method: method.to_ascii_uppercase(),
+        path: path.to_string(),
+        query: parse_query(query),
+    })
+}
+
+/// `a=1&a=2&b=x%20y` → pairs in order, percent- and `+`-decoded, as API
+/// Gateway presents query string parameters.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
             (decode(k), decode(v))
         })
-        .collect();
-    Ok(RequestLine {
-        method: method.to_ascii_uppercase(),
-        path: path.to_string(),
-        query: pairs,
-    })
+        .collect()
 }
 
 /// Builds the proxy event API Gateway would send for `request`.

@@ -116,14 +116,7 @@ async fn handle(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let path = uri.path().to_string();
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            event::parse_request_line(&format!("GET /?{q}"))
-                .map(|l| l.query)
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
+    let query = event::parse_query(uri.query().unwrap_or(""));
     let header_pairs: Vec<(String, String)> = headers
         .iter()
         .map(|(n, v)| {
