@@ -5,7 +5,18 @@ import, which stock moto refuses, can be relabelled as OpenAPI 3 with a
 default description (see shared/reference/moto-vs-aws.md); nothing else is
 changed. Requests are counted with moto's recorder; a request is a write
 unless it is a GET (REST APIs) or a Get*/List*/Describe* action.
+
+Usage: bench_deploy.py SLX [--baseline SLX_BEFORE] [--latency-ms N]
+                           [--role-propagation-s S] [--only-slx]
+
+--baseline adds the same slx scenarios for another slx binary (an earlier
+commit), in the same run, on the same moto. --latency-ms delays every
+answer by N ms (real AWS answers in tens of ms); --role-propagation-s makes
+Lambda refuse a role for S seconds after IAM created it, with the error
+real AWS gives while IAM propagates ("The role defined for the function
+cannot be assumed by Lambda").
 """
+import argparse
 import base64
 import json
 import os
@@ -41,7 +52,48 @@ apigw_models.APIGatewayBackend.put_rest_api = lambda self, function_id, api_doc,
     self, function_id, _as_openapi3(api_doc), *a, **kw
 )
 
-SLX = sys.argv[1]
+parser = argparse.ArgumentParser()
+parser.add_argument("slx")
+parser.add_argument("--baseline")
+parser.add_argument("--latency-ms", type=float, default=0)
+parser.add_argument("--role-propagation-s", type=float, default=0)
+parser.add_argument("--only-slx", action="store_true")
+ARGS = parser.parse_args()
+SLX = ARGS.slx
+
+if ARGS.latency_ms:
+    import moto.moto_server.werkzeug_app as werkzeug_app
+
+    _dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+
+    def _slow(self, environ, start_response):
+        time.sleep(ARGS.latency_ms / 1000)
+        return _dispatch(self, environ, start_response)
+
+    werkzeug_app.DomainDispatcherApplication.__call__ = _slow
+
+if ARGS.role_propagation_s:
+    import moto.awslambda.models as lambda_models
+    import moto.iam.models as iam_models
+    from moto.awslambda.exceptions import InvalidParameterValueException
+
+    _role_created = {}
+    _create_role = iam_models.IAMBackend.create_role
+
+    def _remember_role(self, role_name, *a, **kw):
+        _role_created[role_name] = time.monotonic()
+        return _create_role(self, role_name, *a, **kw)
+
+    iam_models.IAMBackend.create_role = _remember_role
+    _create_function = lambda_models.LambdaBackend.create_function
+
+    def _propagating(self, spec):
+        created = _role_created.get(spec.get("Role", "").rsplit("/", 1)[-1])
+        if created is not None and time.monotonic() - created < ARGS.role_propagation_s:
+            raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
+        return _create_function(self, spec)
+
+    lambda_models.LambdaBackend.create_function = _propagating
 port = socket.socket()
 port.bind(("127.0.0.1", 0))
 PORT = port.getsockname()[1]
@@ -117,21 +169,45 @@ for service, call in (
 work = tempfile.mkdtemp()
 rows = []
 
-# --- slx: the scaffold (3 routes), both zips built beforehand
-run([SLX, "init", "-q", "shop"], work)
-app = os.path.join(work, "shop")
-build_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "target"))
-run([SLX, "build", "-q"], app, build_env)
-shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(work, "v1.zip"))
-lib = os.path.join(app, "src/lib.rs")
-with open(lib) as f:
-    source = f.read()
-with open(lib, "w") as f:
-    f.write(source.replace('"{greeting}, {}!"', '"{greeting}, dear {}!"'))
-run([SLX, "build", "-q"], app, build_env)
-shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(work, "v2.zip"))
-for label, zip_name in (("first deploy", "v1.zip"), ("no-op", "v1.zip"), ("code change", "v2.zip")):
-    rows.append(("slx", label, *measure([SLX, "deploy", "-q", "--stage", "dev", "--zip", os.path.join(work, zip_name)], app)))
+# --- slx: the scaffold (3 routes), both zips built beforehand; then the
+# same app built by the deploy itself (a code change compiled while the
+# stage is created), and a no-op deploy that builds.
+def bench_slx(tool, binary, stage):
+    home = os.path.join(work, tool.replace(" ", "-"))
+    os.makedirs(home)
+    run([binary, "init", "-q", "shop"], home)
+    app = os.path.join(home, "shop")
+    build_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "target"))
+    run([binary, "build", "-q"], app, build_env)
+    shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v1.zip"))
+    lib = os.path.join(app, "src/lib.rs")
+    with open(lib) as f:
+        source = f.read()
+    with open(lib, "w") as f:
+        f.write(source.replace('"{greeting}, {}!"', '"{greeting}, dear {}!"'))
+    run([binary, "build", "-q"], app, build_env)
+    shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v2.zip"))
+    deploy = [binary, "deploy", "-q", "--stage", stage]
+    for label, zip_name in (("first deploy", "v1.zip"), ("no-op", "v1.zip"), ("code change", "v2.zip")):
+        rows.append((tool, label, *measure(deploy + ["--zip", os.path.join(home, zip_name)], app)))
+    with open(lib, "w") as f:
+        f.write(source.replace('"{greeting}, {}!"', '"{greeting}, dearest {}!"'))
+    build_stage = [binary, "deploy", "-q", "--stage", stage + "b"]
+    rows.append((tool, "first deploy, code compiled by it", *measure(build_stage, app, build_env)))
+    rows.append((tool, "no-op, no --zip", *measure(build_stage, app, build_env)))
+
+
+if ARGS.baseline:
+    bench_slx("slx (baseline)", ARGS.baseline, "base")
+bench_slx("slx", SLX, "cur")
+if ARGS.only_slx:
+    server.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    print("| tool | scenario | wall time (s) | requests | writes |")
+    print("|---|---|---|---|---|")
+    for tool, label, elapsed, total, writes in rows:
+        print(f"| {tool} | {label} | {elapsed:.2f} | {total} | {writes} |")
+    sys.exit(0)
 
 # --- Chalice: the same three routes
 run(["chalice", "new-project", "shopc"], work)

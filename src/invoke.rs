@@ -5,18 +5,16 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::LogType;
-use base64::Engine;
 use serde_json::Value;
 
-use crate::aws::{AwsError, Clients};
+use crate::aws::{AwsError, InvokeAnswer, Reader};
 use crate::config::Route;
 use crate::local::event::{self, GatewayContext, HttpRequest, MatchedRoute};
 use crate::local::router;
+use crate::names::StageNames;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     #[error("{0}")]
     #[diagnostic(
         code(slx::invoke::request),
@@ -42,7 +40,7 @@ pub enum RequestError {
 }
 
 /// Reads `--data`: inline text, or `@file`.
-pub fn body_of(data: Option<&str>, base: &Path) -> Result<Vec<u8>, RequestError> {
+pub(crate) fn body_of(data: Option<&str>, base: &Path) -> Result<Vec<u8>, RequestError> {
     match data {
         None => Ok(Vec::new()),
         Some(text) => match text.strip_prefix('@') {
@@ -56,7 +54,7 @@ pub fn body_of(data: Option<&str>, base: &Path) -> Result<Vec<u8>, RequestError>
 }
 
 /// The API Gateway event for a request line, body and headers.
-pub fn build_event(
+pub(crate) fn build_event(
     routes: &[Route],
     line: &str,
     body: Vec<u8>,
@@ -118,43 +116,12 @@ pub fn build_event(
     Ok(event::rest_event(&request, &route, &context))
 }
 
-/// What Lambda answered.
-#[derive(Debug, Clone)]
-pub struct RemoteAnswer {
-    pub payload: Vec<u8>,
-    /// `Unhandled` / `Handled` when the function failed.
-    pub function_error: Option<String>,
-    /// The last 4 KB of the invocation's log.
-    pub log_tail: String,
-}
-
-pub async fn invoke_alias(
-    clients: &Clients,
-    function_name: &str,
-    alias: &str,
+/// Sends `event` to the stage's alias through Lambda's Invoke API.
+pub(crate) async fn invoke_alias(
+    reader: &Reader,
+    names: &StageNames,
     event: &Value,
-) -> Result<RemoteAnswer, AwsError> {
-    let output = clients
-        .lambda
-        .invoke()
-        .function_name(function_name)
-        .qualifier(alias)
-        .log_type(LogType::Tail)
-        .payload(Blob::new(serde_json::to_vec(event).unwrap_or_default()))
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("invoke {function_name}:{alias}"), &e))?;
-    let log_tail = output
-        .log_result()
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
-    Ok(RemoteAnswer {
-        payload: output
-            .payload()
-            .map(|p| p.as_ref().to_vec())
-            .unwrap_or_default(),
-        function_error: output.function_error().map(str::to_string),
-        log_tail,
-    })
+) -> Result<InvokeAnswer, AwsError> {
+    let payload = serde_json::to_vec(event).unwrap_or_default();
+    reader.invoke(&names.function, &names.alias, payload).await
 }

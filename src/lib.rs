@@ -14,14 +14,15 @@
 //! `cli` parses arguments, `commands` glues the stages together per
 //! subcommand, `ui` prints. See docs/architecture.md.
 
-pub mod aws;
-pub mod build;
+pub(crate) mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod deploy;
-pub mod invoke;
+pub(crate) mod deploy;
+pub mod handler;
+pub(crate) mod invoke;
 pub mod local;
-pub mod logs;
-pub mod scaffold;
+pub(crate) mod logs;
+pub(crate) mod names;
+pub(crate) mod scaffold;
 pub mod ui;

@@ -13,7 +13,7 @@ static INIT_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates
 
 /// Failure to scaffold a project.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ScaffoldError {
+pub(crate) enum ScaffoldError {
     #[error("refusing to overwrite {} existing {}: {}", .files.len(), if .files.len() == 1 { "file" } else { "files" }, .files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
     #[diagnostic(
         code(slx::init::exists),
@@ -47,7 +47,7 @@ pub enum ScaffoldError {
 
 /// What `init` wrote.
 #[derive(Debug, serde::Serialize)]
-pub struct Scaffolded {
+pub(crate) struct Scaffolded {
     pub name: String,
     pub dir: PathBuf,
     pub files: Vec<PathBuf>,
@@ -55,7 +55,7 @@ pub struct Scaffolded {
 
 /// Creates the app `name` in `dir` (created if missing). Without a name,
 /// the directory's own name is used.
-pub fn init(dir: &Path, name: Option<&str>) -> Result<Scaffolded, ScaffoldError> {
+pub(crate) fn init(dir: &Path, name: Option<&str>) -> Result<Scaffolded, ScaffoldError> {
     let name = match name {
         Some(name) => name.to_string(),
         None => dir_name(dir)?,

@@ -6,7 +6,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// How a deploy should react to an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// The resource does not exist.
     NotFound,
     /// Throttling or a 5xx: retry with backoff.
@@ -27,7 +27,11 @@ pub enum ErrorClass {
 }
 
 /// Classifies an error from its AWS code, message and HTTP status.
-pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) -> ErrorClass {
+pub(crate) fn classify(
+    code: Option<&str>,
+    message: Option<&str>,
+    status: Option<u16>,
+) -> ErrorClass {
     let message = message.unwrap_or_default();
     match code.unwrap_or_default() {
         "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorClass::NotFound,
@@ -72,18 +76,42 @@ pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{step} failed: {detail}")]
 #[diagnostic(code(slx::aws))]
-pub struct AwsError {
-    pub step: String,
-    pub class: ErrorClass,
-    pub code: Option<String>,
-    pub detail: String,
+pub(crate) struct AwsError {
+    pub(crate) step: String,
+    pub(crate) class: ErrorClass,
+    pub(crate) code: Option<String>,
+    pub(crate) detail: String,
     #[help]
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 impl AwsError {
     /// Wraps an SDK error for `step` ("create function shop-dev").
-    pub fn from_sdk<E, R>(step: impl Into<String>, error: &SdkError<E, R>) -> AwsError
+    /// The same error, reported as part of `step` (an action's
+    /// description rather than the AWS call's).
+    pub(crate) fn in_step(self, step: impl Into<String>) -> AwsError {
+        AwsError {
+            step: step.into(),
+            ..self
+        }
+    }
+
+    /// An error slx itself raises for `step` (not an AWS answer).
+    pub(crate) fn fatal(
+        step: impl Into<String>,
+        detail: impl Into<String>,
+        hint: &str,
+    ) -> AwsError {
+        AwsError {
+            step: step.into(),
+            class: ErrorClass::Fatal,
+            code: None,
+            detail: detail.into(),
+            hint: Some(hint.to_string()),
+        }
+    }
+
+    pub(crate) fn from_sdk<E, R>(step: impl Into<String>, error: &SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
@@ -166,7 +194,7 @@ fn hint_for(class: ErrorClass) -> Option<String> {
 }
 
 /// The HTTP status of a raw response, where there is one.
-pub trait HttpStatus {
+pub(crate) trait HttpStatus {
     fn status(&self) -> Option<u16>;
 }
 

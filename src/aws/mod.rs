@@ -1,45 +1,83 @@
-//! Thin access to AWS: loading the SDK configuration (profiles, SSO, env,
-//! region precedence, endpoint override), and the classification of AWS
-//! errors with a retry policy for the transient ones.
+//! The only code in slx that talks to AWS: loading the SDK configuration
+//! (profiles, SSO, env, region precedence, endpoint override), one typed
+//! function per AWS call grouped by service, the classification of AWS
+//! errors and the retry policy for the transient ones.
 //!
-//! Holds no deploy logic; `deploy::read` and `deploy::apply` call the SDK
-//! clients built here.
+//! Calls come in two types: a [`Reader`] (read-only calls, handed to
+//! whatever needs to look) and a [`Writer`] (every mutating call, handed
+//! only to `deploy::apply`). Both take and return plain data: no SDK type
+//! leaves this module, so the rest of slx can be tested without AWS.
+//! Holds no deploy logic: which call to make and when is decided elsewhere.
 
+mod apigateway;
 mod endpoint_host;
 mod errors;
+mod iam;
+mod lambda;
+mod logs;
 mod retry;
+mod sts;
 
-pub use errors::{AwsError, ErrorClass, classify};
-pub use retry::{Backoff, Sleeper, TokioSleeper, retry};
+use std::sync::Arc;
+
+pub(crate) use apigateway::{NewRestApi, StageInfo};
+pub(crate) use errors::{AwsError, ErrorClass};
+pub(crate) use iam::NewRole;
+pub(crate) use lambda::{
+    FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, VersionInfo,
+};
+pub(crate) use logs::{LogEvent, LogQuery};
+pub(crate) use retry::{Backoff, Clock, Sleeper, SystemClock, TokioSleeper, retry};
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// Where slx's AWS settings come from, in precedence order.
 #[derive(Debug, Clone, Default)]
-pub struct AwsSettings {
+pub(crate) struct AwsSettings {
     /// `--profile`.
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// `--region`, then slx.toml's `region`; the profile/env come after.
-    pub region_flag: Option<String>,
-    pub region_config: Option<String>,
+    pub(crate) region_flag: Option<String>,
+    pub(crate) region_config: Option<String>,
     /// `--endpoint-url` / `AWS_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
 }
 
-/// The SDK clients a deploy uses, sharing one configuration.
+/// The SDK clients, sharing one configuration. Private: only the service
+/// files of this module build requests.
+#[derive(Debug)]
+struct Clients {
+    lambda: aws_sdk_lambda::Client,
+    apigateway: aws_sdk_apigateway::Client,
+    iam: aws_sdk_iam::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+/// Read-only AWS calls. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Clients {
-    pub region: String,
-    pub lambda: aws_sdk_lambda::Client,
-    pub apigateway: aws_sdk_apigateway::Client,
-    pub iam: aws_sdk_iam::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub sts: aws_sdk_sts::Client,
+pub(crate) struct Reader {
+    clients: Arc<Clients>,
+    region: String,
+}
+
+/// Every AWS call that changes something. Only `deploy::apply` receives
+/// one; `connect` is the only place that makes one.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    clients: Arc<Clients>,
+}
+
+impl Reader {
+    /// The region every call goes to.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum SetupError {
+pub(crate) enum SetupError {
     #[error("no AWS region is configured")]
     #[diagnostic(
         code(slx::aws::region),
@@ -59,8 +97,8 @@ fn logs_client(config: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_cloudwatch
 }
 
 /// Loads the AWS configuration the way the AWS CLI does, with slx's
-/// region precedence on top.
-pub async fn load(settings: &AwsSettings) -> Result<Clients, SetupError> {
+/// region precedence on top, and returns the reader and the writer.
+pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), SetupError> {
     let explicit = settings
         .region_flag
         .clone()
@@ -84,12 +122,35 @@ pub async fn load(settings: &AwsSettings) -> Result<Clients, SetupError> {
     };
     let region = region.ok_or(SetupError::NoRegion)?;
     let config: SdkConfig = loader.region(region.clone()).load().await;
-    Ok(Clients {
-        region: region.to_string(),
+    let clients = Arc::new(Clients {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigateway: aws_sdk_apigateway::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
         logs: logs_client(&config, settings.endpoint_url.as_deref()),
         sts: aws_sdk_sts::Client::new(&config),
-    })
+    });
+    let reader = Reader {
+        clients: clients.clone(),
+        region: region.to_string(),
+    };
+    Ok((reader, Writer { clients }))
+}
+
+/// `Ok(None)` for a NotFound answer: "absent" is data, not an error.
+fn absent<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.class == ErrorClass::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The tag pair every resource of a stage carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tags(pub(crate) Vec<(String, String)>);
+
+impl Tags {
+    fn map(&self) -> std::collections::HashMap<String, String> {
+        self.0.iter().cloned().collect()
+    }
 }

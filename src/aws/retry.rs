@@ -1,34 +1,70 @@
 //! Retrying the errors AWS asks callers to retry: throttling, conflicts
 //! with an update in progress, a new role that is not yet assumable.
 //!
-//! Sleeping goes through `Sleeper`, so tests run without waiting.
+//! Sleeping goes through `Sleeper` and reading the time through `Clock`,
+//! so tests run without waiting and deadlines can be tested.
 
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::errors::{AwsError, ErrorClass};
 
-/// The clock seam for waits.
-pub trait Sleeper: Sync {
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+/// A wait in progress.
+pub(crate) type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The seam for waits (object-safe: handed around as `&dyn Sleeper`).
+pub(crate) trait Sleeper: Send + Sync {
+    fn sleep(&self, duration: Duration) -> Sleep;
+}
+
+/// The seam for reading time: deadlines (`now`) and wall-clock windows
+/// (`wall`, e.g. a log follow's look-back).
+pub(crate) trait Clock: Sync {
+    fn now(&self) -> Instant;
+    fn wall(&self) -> SystemTime;
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TokioSleeper;
+pub(crate) struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TokioSleeper;
 
 impl Sleeper for TokioSleeper {
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep(duration)
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 
 /// Exponential backoff, capped, with a total time budget per class.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub first: Duration,
-    pub max: Duration,
+pub(crate) struct Backoff {
+    pub(crate) first: Duration,
+    pub(crate) max: Duration,
     /// How long to keep retrying before giving up.
-    pub budget: Duration,
+    pub(crate) budget: Duration,
+}
+
+impl Backoff {
+    /// For a new role that IAM is still propagating: it usually becomes
+    /// usable within seconds, so poll every second rather than backing
+    /// off to 5 s and overshooting the moment it is ready.
+    pub(crate) const ROLE_PROPAGATION: Backoff = Backoff {
+        first: Duration::from_millis(250),
+        max: Duration::from_secs(1),
+        budget: Duration::from_secs(90),
+    };
 }
 
 impl Default for Backoff {
@@ -43,8 +79,8 @@ impl Default for Backoff {
 
 /// Runs `call` until it succeeds, fails with a non-retryable error, or the
 /// budget is spent. `retryable` says which classes to retry for this call.
-pub async fn retry<T, F, Fut>(
-    sleeper: &impl Sleeper,
+pub(crate) async fn retry<T, F, Fut>(
+    sleeper: &dyn Sleeper,
     backoff: Backoff,
     retryable: &[ErrorClass],
     mut call: F,
@@ -79,9 +115,9 @@ mod tests {
     struct RecordingSleeper(Mutex<Vec<Duration>>);
 
     impl Sleeper for RecordingSleeper {
-        fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        fn sleep(&self, duration: Duration) -> Sleep {
             self.0.lock().unwrap().push(duration);
-            std::future::ready(())
+            Box::pin(std::future::ready(()))
         }
     }
 

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use super::{Outcome, load_config, project_dir};
-use crate::build::{self, Progress};
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::config;
+use crate::handler::{self, Progress};
 use crate::ui::{self, Ui};
 
 impl Progress for Ui {
@@ -19,7 +19,7 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: BuildArgs) -> miette::Resu
         "building {} ({}) for stage {}",
         project.app, project.arch, project.stage
     ));
-    let artifact = build::build(&project, &project_dir(&config), ui)?;
+    let artifact = handler::build(&project, &project_dir(&config), ui)?;
     let text = format!(
         "{}: {} zip ({} binary, glibc {}), sha256 {} in {}",
         artifact.zip.display(),

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher};
-
 use super::{Outcome, load_config, project_dir};
-use crate::build;
 use crate::cli::{DevArgs, GlobalArgs};
 use crate::config::{self, Project};
+use crate::handler;
 use crate::local::environment::lambda_env;
 use crate::local::gateway::{self, AccessEntry, GatewayState};
 use crate::local::pool::{LogSink, Pool, PoolConfig};
+use crate::local::watch::watch_sources;
+use crate::names::StageArns;
 use crate::ui::{self, Ui};
 
 /// A pool for `project` running `binary`.
@@ -42,10 +42,9 @@ pub(super) fn pool_for(
             env: lambda_env(project, &region, &host),
             timeout: Duration::from_secs(u64::from(project.timeout)),
             concurrency,
-            function_arn: format!(
-                "arn:aws:lambda:{region}:000000000000:function:{}",
-                project.function_name()
-            ),
+            // The account id Lambda's local emulators use.
+            function_arn: StageArns::new(project.names(), &region, "000000000000", "")
+                .function_arn(),
             sink,
         },
     )
@@ -60,7 +59,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
         let project = project.clone();
         let app_dir = app_dir.clone();
         let ui = ui.clone();
-        tokio::task::spawn_blocking(move || build::build_native(&project, &app_dir, &ui))
+        tokio::task::spawn_blocking(move || handler::build_native(&project, &app_dir, &ui))
             .await
             .map_err(|e| miette::miette!("the build task failed: {e}"))??
     };
@@ -117,15 +116,27 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
     let _watcher = if args.no_watch {
         None
     } else {
-        Some(watch(
-            ui.clone(),
-            global.clone(),
-            args.stage.clone(),
-            args.concurrency,
-            config.path.clone(),
-            app_dir,
-            state.clone(),
-        )?)
+        let (ui, global, stage) = (ui.clone(), global.clone(), args.stage.clone());
+        let (config_path, dir, state) = (config.path.clone(), app_dir.clone(), state.clone());
+        let concurrency = args.concurrency;
+        // On a change: rebuild and switch to the new binary and routes; a
+        // failed build or an invalid slx.toml keeps the running version.
+        Some(watch_sources(&app_dir, &config.path, move || {
+            let (ui, global, stage) = (ui.clone(), global.clone(), stage.clone());
+            let (config_path, dir, state) = (config_path.clone(), dir.clone(), state.clone());
+            async move {
+                reload(
+                    &ui,
+                    &global,
+                    &stage,
+                    concurrency,
+                    &config_path,
+                    &dir,
+                    &state,
+                )
+                .await;
+            }
+        })?)
     };
     let app = gateway::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -135,72 +146,6 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
         .await
         .map_err(|e| miette::miette!("the local gateway stopped: {e}"))?;
     Ok(Outcome::Success)
-}
-
-/// Watches the sources and slx.toml; on a change, rebuilds and switches
-/// to the new binary and routes. A failed build or an invalid slx.toml
-/// keeps the running version serving.
-fn watch(
-    ui: Ui,
-    global: GlobalArgs,
-    stage: String,
-    concurrency: usize,
-    config_path: PathBuf,
-    app_dir: PathBuf,
-    state: Arc<GatewayState>,
-) -> miette::Result<notify::RecommendedWatcher> {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event
-            && !matches!(event.kind, notify::EventKind::Access(_))
-            && event.paths.iter().any(|p| is_source(p))
-        {
-            let _ = sender.send(());
-        }
-    })
-    .map_err(|e| miette::miette!("cannot watch files: {e}"))?;
-    for path in [
-        app_dir.join("src"),
-        app_dir.join("Cargo.toml"),
-        config_path.clone(),
-    ] {
-        if path.exists() {
-            let mode = if path.is_dir() {
-                RecursiveMode::Recursive
-            } else {
-                RecursiveMode::NonRecursive
-            };
-            watcher
-                .watch(&path, mode)
-                .map_err(|e| miette::miette!("cannot watch {}: {e}", path.display()))?;
-        }
-    }
-    tokio::spawn(async move {
-        while receiver.recv().await.is_some() {
-            // Editors write in bursts: wait for quiet, then rebuild once.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            while receiver.try_recv().is_ok() {}
-            reload(
-                &ui,
-                &global,
-                &stage,
-                concurrency,
-                &config_path,
-                &app_dir,
-                &state,
-            )
-            .await;
-        }
-    });
-    Ok(watcher)
-}
-
-fn is_source(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    path.extension().is_some_and(|e| e == "rs") || name == "Cargo.toml" || name == config::FILE_NAME
 }
 
 async fn reload(
@@ -232,7 +177,7 @@ async fn reload(
         let project = project.clone();
         let app_dir = app_dir.to_path_buf();
         let ui = ui.clone();
-        tokio::task::spawn_blocking(move || build::build_native(&project, &app_dir, &ui)).await
+        tokio::task::spawn_blocking(move || handler::build_native(&project, &app_dir, &ui)).await
     };
     match built {
         Ok(Ok(binary)) => {

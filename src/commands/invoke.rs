@@ -1,18 +1,17 @@
 use serde_json::json;
 
-use super::deploy::aws_settings;
-use super::{Outcome, load_config, project_dir};
-use crate::build;
+use super::{Outcome, load_config, project_dir, stage};
+use crate::aws::InvokeAnswer;
 use crate::cli::{GlobalArgs, InvokeArgs};
 use crate::config;
-use crate::deploy;
-use crate::invoke::{self, RemoteAnswer};
+use crate::handler;
+use crate::invoke;
 use crate::local::event::{HttpResponse, decode_response};
 use crate::local::gateway;
 use crate::ui::Ui;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum InvokeFailed {
+pub(super) enum InvokeFailed {
     #[error("the function failed ({kind}): {detail}")]
     #[diagnostic(
         code(slx::invoke::function_error),
@@ -57,15 +56,8 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
         let app_dir = project_dir(&config);
         return run_local(ui, global, &project, &app_dir, &request_id, &event).await;
     }
-    let session = deploy::connect(&aws_settings(global), &project).await?;
-    let target = &session.target;
-    let answer = invoke::invoke_alias(
-        &session.clients,
-        &target.function_name,
-        &target.stage,
-        &event,
-    )
-    .await?;
+    let (reader, _writer) = stage::connect(global, &project).await?;
+    let answer = invoke::invoke_alias(&reader, &project.names(), &event).await?;
     report(ui, &args.stage, answer)
 }
 
@@ -79,7 +71,7 @@ async fn run_local(
     request_id: &str,
     event: &serde_json::Value,
 ) -> miette::Result<Outcome> {
-    let binary = build::build_native(project, app_dir, ui)?;
+    let binary = handler::build_native(project, app_dir, ui)?;
     let pool = super::dev::pool_for(project, binary, 1, global, ui);
     let outcome = pool
         .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
@@ -91,7 +83,7 @@ async fn run_local(
     print_response(ui, &project.stage, &response, "")
 }
 
-fn report(ui: &Ui, stage: &str, answer: RemoteAnswer) -> miette::Result<Outcome> {
+fn report(ui: &Ui, stage: &str, answer: InvokeAnswer) -> miette::Result<Outcome> {
     if !answer.log_tail.is_empty() && !ui.is_json() {
         eprintln!("--- log tail ---\n{}", answer.log_tail.trim_end());
     }

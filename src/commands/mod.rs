@@ -1,5 +1,6 @@
-//! One function per subcommand: the glue that runs the pipeline stages in
-//! order and hands results to `ui`. No business logic lives here.
+//! One file per subcommand: the glue that runs the pipeline stages in
+//! order and hands results to `ui`; `stage` opens a stage for all of
+//! them. No business logic lives here.
 
 mod build;
 mod deploy;
@@ -7,8 +8,12 @@ mod dev;
 mod init;
 mod invoke;
 mod logs;
-mod operate;
+mod rollback;
+mod stage;
+mod status;
+mod undeploy;
 mod validate;
+mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -38,12 +43,12 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
             deploy::run(&ui, &cli.global, args).await
         }
         Command::Deploy(args) => deploy::run(&ui, &cli.global, args).await,
-        Command::Status(args) => deploy::status(&ui, &cli.global, args).await,
+        Command::Status(args) => status::run(&ui, &cli.global, args).await,
         Command::Invoke(args) => invoke::run(&ui, &cli.global, args).await,
         Command::Logs(args) => logs::run(&ui, &cli.global, args).await,
-        Command::Undeploy(args) => operate::undeploy(&ui, &cli.global, args).await,
-        Command::Rollback(args) => operate::rollback(&ui, &cli.global, args).await,
-        Command::Versions(args) => operate::versions(&ui, &cli.global, args).await,
+        Command::Undeploy(args) => undeploy::run(&ui, &cli.global, args).await,
+        Command::Rollback(args) => rollback::run(&ui, &cli.global, args).await,
+        Command::Versions(args) => versions::run(&ui, &cli.global, args).await,
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());

@@ -53,7 +53,7 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
 
 /// Why `<app>-<stage>` cannot name the stage's AWS resources, if it cannot.
 pub fn resource_name_problem(app: &str, stage: &str) -> Option<String> {
-    let role = format!("{app}-{stage}-role");
+    let role = crate::names::StageNames::new(app, stage).role;
     if role.len() > ROLE_NAME_MAX {
         return Some(format!(
             "`{role}` is {} characters; IAM role names allow {ROLE_NAME_MAX} (and Lambda function names {FUNCTION_NAME_MAX})",

@@ -9,10 +9,10 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// CPU architecture of the Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
     X86_64,
@@ -224,16 +224,8 @@ pub struct Project {
 }
 
 impl Project {
-    /// `<app>-<stage>`: the Lambda function, REST API and alias base name.
-    pub fn function_name(&self) -> String {
-        format!("{}-{}", self.app, self.stage)
-    }
-
-    pub fn role_name(&self) -> String {
-        format!("{}-{}-role", self.app, self.stage)
-    }
-
-    pub fn log_group(&self) -> String {
-        format!("/aws/lambda/{}", self.function_name())
+    /// The names of this stage's AWS resources.
+    pub(crate) fn names(&self) -> crate::names::StageNames {
+        crate::names::StageNames::new(&self.app, &self.stage)
     }
 }

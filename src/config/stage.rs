@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(project.timeout, DEFAULT_TIMEOUT_S);
         assert_eq!(project.region.as_deref(), Some("eu-west-1"));
         assert_eq!(project.env["GREETING"], "hello");
-        assert_eq!(project.function_name(), "shop-dev");
+        assert_eq!(project.names().function, "shop-dev");
     }
 
     #[test]
@@ -159,8 +159,8 @@ mod tests {
         assert_eq!(project.region.as_deref(), Some("eu-west-1"));
         assert_eq!(project.env["GREETING"], "hi");
         assert_eq!(project.env["COLOR"], "blue");
-        assert_eq!(project.role_name(), "shop-prod-role");
-        assert_eq!(project.log_group(), "/aws/lambda/shop-prod");
+        assert_eq!(project.names().role, "shop-prod-role");
+        assert_eq!(project.names().log_group, "/aws/lambda/shop-prod");
     }
 
     #[test]

@@ -1,577 +1,380 @@
 //! Executes a plan: the only code in slx that mutates AWS.
 //!
-//! Each action is one step with its own name, timing and error context.
-//! Lambda mutations wait for the function to be ready first; transient
-//! errors, conflicts and a not-yet-assumable new role are retried. A
-//! deploy that stops half-way leaves AWS in a state the next `read` +
-//! `plan` completes: every action is safe to repeat.
+//! Steps run concurrently in dependency order: a step starts as soon as
+//! every step it waits for has finished. A failed step stops its
+//! dependants (transitively); independent steps still run, so the next
+//! deploy has less to do. Every action is safe to repeat, so a deploy
+//! that stops anywhere is finished by the next `read` + `plan`.
+//!
+//! `execute` is generic over how one step runs (`StepRunner`): the real
+//! runner applies actions through the `Writer`; tests use a fake.
 
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, PutMode};
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
-};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 
-use super::model::{Actual, Desired};
-use super::plan::Action;
-use super::policy;
-use super::read::{PERMISSION_ID, Target};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
-use crate::aws::{AwsError, Backoff, Clients, ErrorClass, Sleeper, retry};
-use crate::config::Arch;
+use super::desired::Code;
+use super::plan::Plan;
+use super::resources::{self, Action, ApplyContext, Outputs};
+use crate::aws::{AwsError, Clock, Reader, Sleeper, Writer};
+use crate::names::StageArns;
 
 /// Receives each finished step (the CLI prints it).
-pub trait StepReporter: Sync {
+pub(crate) trait StepReporter: Sync {
     fn step_done(&self, step: &StepReport);
 }
 
+/// One step that ran, for the progress line and the JSON report.
 #[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
+pub(crate) struct StepReport {
     #[serde(flatten)]
-    pub action: Action,
-    pub description: String,
-    pub seconds: f64,
+    pub(crate) action: Action,
+    pub(crate) description: String,
+    /// When it started, in seconds since apply began.
+    pub(crate) started: f64,
+    pub(crate) seconds: f64,
+    pub(crate) ok: bool,
+}
+
+/// Runs one step.
+pub(crate) trait StepRunner: Sync {
+    fn run(&self, action: &Action) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn describe(&self, action: &Action) -> String;
+}
+
+/// What executing a plan did.
+#[derive(Debug, Default)]
+pub(crate) struct Execution {
+    /// The steps that ran (succeeded or failed), in plan order.
+    pub(crate) steps: Vec<StepReport>,
+    /// Steps not run because a step they wait for failed.
+    pub(crate) skipped: Vec<String>,
+    /// The first failure, if any.
+    pub(crate) error: Option<AwsError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// Runs `plan`'s steps, each as soon as the steps it waits for are done.
+pub(crate) async fn execute(
+    plan: &Plan,
+    runner: &impl StepRunner,
+    reporter: &dyn StepReporter,
+) -> Execution {
+    let began = Instant::now();
+    let mut state = vec![State::Waiting; plan.len()];
+    let mut reports: Vec<Option<StepReport>> = vec![None; plan.len()];
+    let mut error: Option<AwsError> = None;
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Steps only wait for earlier ones: one forward pass settles
+        // which can start and which can never run.
+        for index in 0..plan.len() {
+            if state[index] != State::Waiting {
+                continue;
+            }
+            let after = &plan.steps[index].after;
+            if after
+                .iter()
+                .any(|&d| matches!(state[d], State::Failed | State::Skipped))
+            {
+                state[index] = State::Skipped;
+            } else if after.iter().all(|&d| state[d] == State::Done) {
+                state[index] = State::Running;
+                let action = &plan.steps[index].action;
+                running.push(async move {
+                    let started = began.elapsed();
+                    let result = runner.run(action).await;
+                    (index, started, began.elapsed() - started, result)
+                });
+            }
+        }
+        let Some((index, started, took, result)) = running.next().await else {
+            break;
+        };
+        let action = &plan.steps[index].action;
+        let report = StepReport {
+            action: action.clone(),
+            description: runner.describe(action),
+            started: started.as_secs_f64(),
+            seconds: took.as_secs_f64(),
+            ok: result.is_ok(),
+        };
+        match result {
+            Ok(()) => {
+                state[index] = State::Done;
+                reporter.step_done(&report);
+            }
+            Err(failure) => {
+                state[index] = State::Failed;
+                error.get_or_insert(failure);
+            }
+        }
+        reports[index] = Some(report);
+    }
+    Execution {
+        steps: reports.into_iter().flatten().collect(),
+        skipped: plan
+            .steps
+            .iter()
+            .zip(&state)
+            .filter(|(_, s)| **s == State::Skipped)
+            .map(|(step, _)| runner.describe(&step.action))
+            .collect(),
+        error,
+    }
 }
 
 /// What applying produced.
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct Applied {
-    pub steps: Vec<StepReport>,
-    pub rest_api_id: Option<String>,
-    /// The version the alias points at, when a version was published.
-    pub published_version: Option<String>,
+pub(crate) struct Applied {
+    pub(crate) steps: Vec<StepReport>,
+    #[serde(skip)]
+    pub(crate) outputs: Outputs,
 }
 
-/// Inputs to apply beyond the plan.
-pub struct ApplyInput<'a> {
-    pub target: &'a Target,
-    pub desired: Option<&'a Desired>,
-    pub actual: &'a Actual,
-    pub zip: Option<&'a [u8]>,
-    /// Version description: when and from which commit.
-    pub description: String,
+/// Everything apply needs besides the plan.
+pub(crate) struct Target<'a> {
+    pub(crate) writer: &'a Writer,
+    pub(crate) reader: &'a Reader,
+    pub(crate) arns: &'a StageArns,
+    pub(crate) sleeper: &'a dyn Sleeper,
+    pub(crate) clock: &'a dyn Clock,
 }
 
-struct Applier<'a, S: Sleeper> {
-    clients: &'a Clients,
-    sleeper: &'a S,
-    input: &'a ApplyInput<'a>,
-    api_id: Option<String>,
-    alias_exists: bool,
-    /// The function was seen ready and not mutated since: skip a wait.
-    ready: bool,
-    published: Option<String>,
+struct AwsRunner<'a> {
+    ctx: ApplyContext<'a>,
 }
 
-const RETRY_ALWAYS: &[ErrorClass] = &[ErrorClass::Transient, ErrorClass::Conflict];
-/// Also wait out a role that Lambda cannot assume yet (IAM propagation).
-const RETRY_ROLE: &[ErrorClass] = &[
-    ErrorClass::Transient,
-    ErrorClass::Conflict,
-    ErrorClass::RoleNotReady,
-];
+impl StepRunner for AwsRunner<'_> {
+    async fn run(&self, action: &Action) -> Result<(), AwsError> {
+        resources::apply(action, &self.ctx).await
+    }
 
-pub async fn apply(
-    clients: &Clients,
-    sleeper: &impl Sleeper,
-    input: &ApplyInput<'_>,
-    actions: &[Action],
+    fn describe(&self, action: &Action) -> String {
+        action.info().describe(self.ctx.arns.names())
+    }
+}
+
+/// Applies `plan` to AWS, starting from `outputs` (what an earlier
+/// apply of the same deploy produced, e.g. a new API's id).
+pub(crate) async fn apply(
+    target: &Target<'_>,
+    code: Option<&Code>,
+    plan: &Plan,
+    outputs: Outputs,
     reporter: &dyn StepReporter,
-) -> Result<Applied, AwsError> {
-    let mut applier = Applier {
-        clients,
-        sleeper,
-        input,
-        api_id: input.actual.api.as_ref().map(|a| a.id.clone()),
-        ready: false,
-        alias_exists: input.actual.alias.is_some(),
-        published: None,
+) -> Result<Applied, ApplyError> {
+    let runner = AwsRunner {
+        ctx: ApplyContext {
+            writer: target.writer,
+            reader: target.reader,
+            arns: target.arns,
+            code,
+            sleeper: target.sleeper,
+            clock: target.clock,
+            outputs: Mutex::new(outputs),
+        },
     };
-    let mut applied = Applied::default();
-    for action in actions {
-        let started = Instant::now();
-        if let Some(version) = applier.run(action).await? {
-            applied.published_version = Some(version);
+    let execution = execute(plan, &runner, reporter).await;
+    let outputs = runner.ctx.outputs().clone();
+    match execution.error {
+        None => Ok(Applied {
+            steps: execution.steps,
+            outputs,
+        }),
+        Some(error) => Err(ApplyError {
+            error,
+            finished: execution.steps.iter().filter(|s| s.ok).count(),
+            skipped: execution.skipped,
+        }),
+    }
+}
+
+/// A step failed: which, and what did not run because of it.
+#[derive(Debug)]
+pub(crate) struct ApplyError {
+    pub(crate) error: AwsError,
+    /// Steps that finished before or alongside the failure.
+    pub(crate) finished: usize,
+    /// Steps not run because they wait for the failed one.
+    pub(crate) skipped: Vec<String>,
+}
+
+impl ApplyError {
+    /// The failed step's error, its help text naming what did not run.
+    pub(crate) fn into_report(self) -> miette::Report {
+        let mut hint = self.error.hint.clone().unwrap_or_default();
+        if self.finished > 0 {
+            hint.push_str(&format!(
+                "\n{} step{} finished before it stopped; the next run continues from there",
+                self.finished,
+                if self.finished == 1 { "" } else { "s" }
+            ));
         }
-        let report = StepReport {
-            action: action.clone(),
-            description: action.describe(&input.target.function_name),
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        reporter.step_done(&report);
-        applied.steps.push(report);
-    }
-    applied.rest_api_id = applier.api_id;
-    Ok(applied)
-}
-
-fn lambda_arch(arch: Arch) -> Architecture {
-    match arch {
-        Arch::X86_64 => Architecture::X8664,
-        Arch::Arm64 => Architecture::Arm64,
+        if !self.skipped.is_empty() {
+            hint.push_str(&format!(
+                "\nnot run because of this: {}",
+                self.skipped.join("; ")
+            ));
+        }
+        miette::Report::new(AwsError {
+            hint: Some(hint),
+            ..self.error
+        })
     }
 }
 
-impl<'a, S: Sleeper> Applier<'a, S> {
-    fn desired(&self, step: &str) -> Result<&'a Desired, AwsError> {
-        self.input.desired.ok_or_else(|| AwsError {
-            step: step.into(),
-            class: ErrorClass::Fatal,
-            code: None,
-            detail: "internal: a deploy step was planned without a desired state".into(),
-            hint: None,
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::deploy::resources::log_group::LogGroupAction;
+
+    /// A log-group action stands for any action: the executor only looks
+    /// at the plan's dependencies.
+    fn action(name: &str) -> Action {
+        Action::LogGroup(LogGroupAction::CreateLogGroup {
+            log_group: name.into(),
         })
     }
 
-    fn api_id(&self, step: &str) -> Result<String, AwsError> {
-        self.api_id.clone().ok_or_else(|| AwsError {
-            step: step.into(),
-            class: ErrorClass::Fatal,
-            code: None,
-            detail: "internal: no REST API id".into(),
-            hint: None,
-        })
-    }
-
-    /// One SDK call for `step`, retried for `classes` with backoff.
-    async fn call_aws<T, E, F, Fut>(
-        &self,
-        step: &str,
-        classes: &[ErrorClass],
-        mut call: F,
-    ) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        retry(self.sleeper, Backoff::default(), classes, || {
-            let pending = call();
-            async move { pending.await.map_err(|e| AwsError::from_sdk(step, &e)) }
-        })
-        .await
-    }
-
-    /// Runs one action; returns a published version number if any.
-    async fn run(&mut self, action: &Action) -> Result<Option<String>, AwsError> {
-        let target = self.input.target;
-        let step = action.describe(&target.function_name);
-        let step = step.as_str();
-        let c = self.clients;
+    fn name(action: &Action) -> String {
         match action {
-            Action::CreateRole => {
-                let mut request = c
-                    .iam
-                    .create_role()
-                    .role_name(&target.role_name)
-                    .assume_role_policy_document(policy::trust_policy())
-                    .description(format!(
-                        "Lambda role of slx app {} stage {}",
-                        target.app, target.stage
-                    ));
-                for (key, value) in target.tags() {
-                    request = request.tags(
-                        aws_sdk_iam::types::Tag::builder()
-                            .key(key)
-                            .value(value)
-                            .build()
-                            .map_err(|e| fatal(step, e))?,
-                    );
-                }
-                let result = self
-                    .call_aws(step, RETRY_ALWAYS, || request.clone().send())
-                    .await;
-                tolerate(result, ErrorClass::AlreadyExists)?;
-            }
-            Action::PutRolePolicy => {
-                let document = &self.desired(step)?.role_policy;
-                self.call_aws(step, RETRY_ALWAYS, || {
-                    c.iam
-                        .put_role_policy()
-                        .role_name(&target.role_name)
-                        .policy_name(policy::POLICY_NAME)
-                        .policy_document(document)
-                        .send()
-                })
-                .await?;
-            }
-            Action::CreateLogGroup => {
-                let tags = target.tag_map();
-                let result = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.logs
-                            .create_log_group()
-                            .log_group_name(&target.log_group)
-                            .set_tags(Some(tags.clone()))
-                            .send()
-                    })
-                    .await;
-                tolerate(result, ErrorClass::AlreadyExists)?;
-            }
-            Action::SetLogRetention { days } => {
-                self.call_aws(step, RETRY_ALWAYS, || {
-                    c.logs
-                        .put_retention_policy()
-                        .log_group_name(&target.log_group)
-                        .retention_in_days(*days as i32)
-                        .send()
-                })
-                .await?;
-            }
-            Action::CreateFunction => {
-                let desired = self.desired(step)?;
-                let zip = self.zip(step)?;
-                let tags = target.tag_map();
-                self.call_aws(step, RETRY_ROLE, || {
-                    c.lambda
-                        .create_function()
-                        .function_name(&target.function_name)
-                        .runtime(Runtime::Providedal2023)
-                        .handler("bootstrap")
-                        .role(target.role_arn())
-                        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
-                        .architectures(lambda_arch(desired.arch))
-                        .memory_size(desired.config.memory as i32)
-                        .timeout(desired.config.timeout as i32)
-                        .environment(environment(desired))
-                        .description(format!("slx app {} stage {}", target.app, target.stage))
-                        .set_tags(Some(tags.clone()))
-                        .send()
-                })
-                .await?;
-                self.ready = false;
-                self.wait_ready(step).await?;
-            }
-            Action::UpdateCode { .. } => {
-                let desired = self.desired(step)?;
-                let zip = self.zip(step)?;
-                self.wait_ready(step).await?;
-                self.call_aws(step, RETRY_ALWAYS, || {
-                    c.lambda
-                        .update_function_code()
-                        .function_name(&target.function_name)
-                        .zip_file(Blob::new(zip))
-                        .architectures(lambda_arch(desired.arch))
-                        .send()
-                })
-                .await?;
-                self.ready = false;
-                self.wait_ready(step).await?;
-            }
-            Action::UpdateConfig { change } => {
-                let desired = self.desired(step)?;
-                self.wait_ready(step).await?;
-                // Only what changed: a field left out keeps its value, so a
-                // console edit elsewhere is not silently reverted.
-                self.call_aws(step, RETRY_ROLE, || {
-                    c.lambda
-                        .update_function_configuration()
-                        .function_name(&target.function_name)
-                        .set_role(change.role.then(|| target.role_arn()))
-                        .set_memory_size(change.memory.map(|m| m as i32))
-                        .set_timeout(change.timeout.map(|t| t as i32))
-                        .set_environment(change.env.then(|| environment(desired)))
-                        .send()
-                })
-                .await?;
-                self.ready = false;
-                self.wait_ready(step).await?;
-            }
-            Action::PublishAndPointAlias => {
-                let desired = self.desired(step)?;
-                self.wait_ready(step).await?;
-                let published = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.lambda
-                            .publish_version()
-                            .function_name(&target.function_name)
-                            // AWS refuses to publish if $LATEST is not the
-                            // code this deploy checked.
-                            .code_sha256(&desired.code_sha256)
-                            .description(&self.input.description)
-                            .send()
-                    })
-                    .await?;
-                let version = published.version().unwrap_or_default().to_string();
-                if self.alias_exists {
-                    self.call_aws(step, RETRY_ALWAYS, || {
-                        c.lambda
-                            .update_alias()
-                            .function_name(&target.function_name)
-                            .name(&target.stage)
-                            .function_version(&version)
-                            .send()
-                    })
-                    .await?;
-                } else {
-                    self.call_aws(step, RETRY_ALWAYS, || {
-                        c.lambda
-                            .create_alias()
-                            .function_name(&target.function_name)
-                            .name(&target.stage)
-                            .function_version(&version)
-                            .description(format!("slx stage {}", target.stage))
-                            .send()
-                    })
-                    .await?;
-                    self.alias_exists = true;
-                }
-                self.published = Some(version.clone());
-                return Ok(Some(version));
-            }
-            Action::PruneVersions { keep } => {
-                let aliased = self
-                    .published
-                    .clone()
-                    .or_else(|| self.input.actual.alias.as_ref().map(|(v, _)| v.clone()));
-                let versions = super::versions::list(c, &target.function_name).await?;
-                let numbers: Vec<String> = versions.into_iter().map(|v| v.version).collect();
-                let protected = aliased.into_iter().collect();
-                for version in super::versions::to_prune(&numbers, *keep as usize, &protected) {
-                    let result = self
-                        .call_aws(step, RETRY_ALWAYS, || {
-                            c.lambda
-                                .delete_function()
-                                .function_name(&target.function_name)
-                                .qualifier(&version)
-                                .send()
-                        })
-                        .await;
-                    tolerate(result, ErrorClass::NotFound)?;
-                }
-            }
-            Action::CreateApi => {
-                let tags = target.tag_map();
-                let created = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.apigateway
-                            .create_rest_api()
-                            .name(&target.function_name)
-                            .description(format!("slx app {} stage {}", target.app, target.stage))
-                            .endpoint_configuration(
-                                EndpointConfiguration::builder()
-                                    .types(EndpointType::Regional)
-                                    .build(),
-                            )
-                            .set_tags(Some(tags.clone()))
-                            .send()
-                    })
-                    .await?;
-                let id = created.id().unwrap_or_default().to_string();
-                self.api_id = Some(id);
-            }
-            Action::SetRoutes { .. } => {
-                let desired = self.desired(step)?;
-                let api_id = self.api_id(step)?;
-                let document = super::openapi::document(desired, target);
-                self.call_aws(step, RETRY_ALWAYS, || {
-                    c.apigateway
-                        .put_rest_api()
-                        .rest_api_id(&api_id)
-                        .mode(PutMode::Overwrite)
-                        .fail_on_warnings(false)
-                        .body(aws_sdk_apigateway::primitives::Blob::new(document.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            Action::AddInvokePermission { replace } => {
-                let api_id = self.api_id(step)?;
-                if *replace {
-                    // The statement names an older API: drop it, so there
-                    // is always exactly one.
-                    let removed = self
-                        .call_aws(step, RETRY_ALWAYS, || {
-                            c.lambda
-                                .remove_permission()
-                                .function_name(&target.function_name)
-                                .qualifier(&target.stage)
-                                .statement_id(PERMISSION_ID)
-                                .send()
-                        })
-                        .await;
-                    tolerate(removed, ErrorClass::NotFound)?;
-                }
-                let source_arn = target.source_arn(&api_id);
-                self.call_aws(step, RETRY_ALWAYS, || {
-                    c.lambda
-                        .add_permission()
-                        .function_name(&target.function_name)
-                        .qualifier(&target.stage)
-                        .statement_id(PERMISSION_ID)
-                        .action("lambda:InvokeFunction")
-                        .principal("apigateway.amazonaws.com")
-                        .source_arn(&source_arn)
-                        .send()
-                })
-                .await?;
-            }
-            Action::DeployApi => {
-                let api_id = self.api_id(step)?;
-                self.call_aws(step, RETRY_ALWAYS, || {
-                    c.apigateway
-                        .create_deployment()
-                        .rest_api_id(&api_id)
-                        .stage_name(&target.stage)
-                        .description(&self.input.description)
-                        .send()
-                })
-                .await?;
-            }
-            Action::DeleteApi => {
-                let api_id = self.api_id(step)?;
-                let result = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.apigateway.delete_rest_api().rest_api_id(&api_id).send()
-                    })
-                    .await;
-                tolerate(result, ErrorClass::NotFound)?;
-                self.api_id = None;
-            }
-            Action::DeleteFunction => {
-                let result = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.lambda
-                            .delete_function()
-                            .function_name(&target.function_name)
-                            .send()
-                    })
-                    .await;
-                tolerate(result, ErrorClass::NotFound)?;
-            }
-            Action::DeleteLogGroup => {
-                let result = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.logs
-                            .delete_log_group()
-                            .log_group_name(&target.log_group)
-                            .send()
-                    })
-                    .await;
-                tolerate(result, ErrorClass::NotFound)?;
-            }
-            Action::DeleteRole => {
-                let policy = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.iam
-                            .delete_role_policy()
-                            .role_name(&target.role_name)
-                            .policy_name(policy::POLICY_NAME)
-                            .send()
-                    })
-                    .await;
-                tolerate(policy, ErrorClass::NotFound)?;
-                let result = self
-                    .call_aws(step, RETRY_ALWAYS, || {
-                        c.iam.delete_role().role_name(&target.role_name).send()
-                    })
-                    .await;
-                tolerate(result, ErrorClass::NotFound)?;
-            }
-        }
-        Ok(None)
-    }
-
-    fn zip(&self, step: &str) -> Result<&'a [u8], AwsError> {
-        self.input.zip.ok_or_else(|| AwsError {
-            step: step.into(),
-            class: ErrorClass::Fatal,
-            code: None,
-            detail: "internal: no zip to upload".into(),
-            hint: None,
-        })
-    }
-
-    /// Waits until the function accepts the next mutation: State=Active
-    /// and no update in progress.
-    async fn wait_ready(&mut self, step: &str) -> Result<(), AwsError> {
-        if self.ready {
-            return Ok(());
-        }
-        let target = self.input.target;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let config = self
-                .call_aws(step, &[ErrorClass::Transient], || {
-                    self.clients
-                        .lambda
-                        .get_function_configuration()
-                        .function_name(&target.function_name)
-                        .send()
-                })
-                .await?;
-            let state = config.state();
-            let update = config.last_update_status();
-            if matches!(state, Some(State::Failed))
-                || matches!(update, Some(LastUpdateStatus::Failed))
-            {
-                let reason = config
-                    .last_update_status_reason()
-                    .or(config.state_reason())
-                    .unwrap_or("no reason given");
-                return Err(AwsError {
-                    step: step.into(),
-                    class: ErrorClass::Fatal,
-                    code: config
-                        .last_update_status_reason_code()
-                        .map(|c| c.as_str().to_string()),
-                    detail: format!("Lambda reports the function failed: {reason}"),
-                    hint: Some("fix the cause and deploy again".into()),
-                });
-            }
-            // Lambda omits LastUpdateStatus before the first update: an
-            // Active function without one is ready.
-            let ready = matches!(state, Some(State::Active) | None)
-                && !matches!(update, Some(LastUpdateStatus::InProgress));
-            if ready {
-                self.ready = true;
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(AwsError {
-                    step: step.into(),
-                    class: ErrorClass::Conflict,
-                    code: None,
-                    detail: "the function did not become ready within 5 minutes".into(),
-                    hint: Some(
-                        "check the function in the Lambda console, then deploy again".into(),
-                    ),
-                });
-            }
-            self.sleeper.sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(3));
+            Action::LogGroup(LogGroupAction::CreateLogGroup { log_group }) => log_group.clone(),
+            other => format!("{other:?}"),
         }
     }
-}
 
-fn environment(desired: &Desired) -> Environment {
-    Environment::builder()
-        .set_variables(Some(desired.config.env.clone().into_iter().collect()))
-        .build()
-}
-
-/// Treats one error class as success (e.g. NotFound when deleting).
-fn tolerate<T>(result: Result<T, AwsError>, class: ErrorClass) -> Result<(), AwsError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if error.class == class => Ok(()),
-        Err(error) => Err(error),
+    fn plan(steps: &[(&str, &[usize])]) -> Plan {
+        Plan {
+            steps: steps
+                .iter()
+                .map(|(n, after)| crate::deploy::plan::Step {
+                    action: action(n),
+                    after: after.to_vec(),
+                })
+                .collect(),
+        }
     }
-}
 
-fn fatal(step: &str, error: impl std::fmt::Display) -> AwsError {
-    AwsError {
-        step: step.into(),
-        class: ErrorClass::Fatal,
-        code: None,
-        detail: error.to_string(),
-        hint: None,
+    /// Records `start x` / `end x` in order; each step takes a little
+    /// time so that overlap is visible; `fail` names a failing step.
+    #[derive(Default)]
+    struct FakeWriter {
+        log: Mutex<Vec<String>>,
+        fail: Option<&'static str>,
+    }
+
+    impl StepRunner for FakeWriter {
+        async fn run(&self, action: &Action) -> Result<(), AwsError> {
+            let name = name(action);
+            self.log.lock().unwrap().push(format!("start {name}"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.log.lock().unwrap().push(format!("end {name}"));
+            if self.fail == Some(name.as_str()) {
+                return Err(AwsError::fatal(&name, "injected", "none"));
+            }
+            Ok(())
+        }
+
+        fn describe(&self, action: &Action) -> String {
+            name(action)
+        }
+    }
+
+    struct Quiet;
+    impl StepReporter for Quiet {
+        fn step_done(&self, _: &StepReport) {}
+    }
+
+    fn log(writer: &FakeWriter) -> Vec<String> {
+        writer.log.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn independent_steps_overlap_and_dependants_wait() {
+        // role → function; log group and api independent; deploy waits
+        // for function and api.
+        let plan = plan(&[
+            ("role", &[]),
+            ("logs", &[]),
+            ("function", &[0]),
+            ("api", &[]),
+            ("deploy", &[2, 3]),
+        ]);
+        let writer = FakeWriter::default();
+        let execution = execute(&plan, &writer, &Quiet).await;
+        assert!(execution.error.is_none());
+        let log = log(&writer);
+        let at = |entry: &str| log.iter().position(|e| e == entry).unwrap();
+        // role, logs and api all start before any of them ends.
+        for first in ["start role", "start logs", "start api"] {
+            assert!(at(first) < at("end role"), "{log:?}");
+        }
+        assert!(at("end role") < at("start function"), "{log:?}");
+        assert!(at("end function") < at("start deploy"), "{log:?}");
+        assert!(at("end api") < at("start deploy"), "{log:?}");
+        // The report lists every step in plan order.
+        let reported: Vec<String> = execution
+            .steps
+            .iter()
+            .map(|s| s.description.clone())
+            .collect();
+        assert_eq!(reported, ["role", "logs", "function", "api", "deploy"]);
+        assert!(execution.steps[1].started < execution.steps[0].seconds);
+    }
+
+    #[tokio::test]
+    async fn a_failure_stops_its_dependants_only() {
+        let plan = plan(&[
+            ("role", &[]),
+            ("function", &[0]),
+            ("publish", &[1]),
+            ("api", &[]),
+            ("routes", &[3]),
+        ]);
+        let writer = FakeWriter {
+            fail: Some("role"),
+            ..FakeWriter::default()
+        };
+        let execution = execute(&plan, &writer, &Quiet).await;
+        assert_eq!(execution.error.unwrap().step, "role");
+        assert_eq!(execution.skipped, ["function", "publish"]);
+        let ran: Vec<(String, bool)> = execution
+            .steps
+            .iter()
+            .map(|s| (s.description.clone(), s.ok))
+            .collect();
+        assert_eq!(
+            ran,
+            [
+                ("role".to_string(), false),
+                ("api".to_string(), true),
+                ("routes".to_string(), true)
+            ]
+        );
+        let log = log(&writer);
+        assert!(!log.iter().any(|e| e.contains("function")), "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_plan_runs_nothing() {
+        let writer = FakeWriter::default();
+        let execution = execute(&Plan::default(), &writer, &Quiet).await;
+        assert!(execution.steps.is_empty() && execution.error.is_none());
+        assert!(log(&writer).is_empty());
     }
 }

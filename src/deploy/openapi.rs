@@ -1,21 +1,23 @@
 //! The OpenAPI 3 document that sets a stage's routes in one `PutRestApi`
 //! (mode overwrite): every route an `AWS_PROXY` integration to the stage's
-//! alias. One call instead of one per resource, method and integration,
-//! and atomic: the API never holds half a route table.
+//! alias. One call instead of one per resource, method and integration.
+//! The import is idempotent but not atomic (AWS's words), so a failed one
+//! is simply sent again.
+//! <https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html>
 //!
 //! Pure.
 
 use serde_json::{Map, Value, json};
 
-use super::model::Desired;
-use super::read::Target;
+use super::desired::Desired;
 use crate::config::Method;
 
-pub fn document(desired: &Desired, target: &Target) -> Vec<u8> {
+pub(crate) fn document(desired: &Desired) -> Value {
+    let arns = &desired.arns;
     let integration = json!({
         "type": "aws_proxy",
         "httpMethod": "POST",
-        "uri": target.integration_uri(),
+        "uri": arns.integration_uri(),
         "passthroughBehavior": "when_no_match",
     });
     let mut paths = Map::new();
@@ -42,16 +44,15 @@ pub fn document(desired: &Desired, target: &Target) -> Vec<u8> {
         }
         paths.insert(path.clone(), Value::Object(operations));
     }
-    let document = json!({
+    json!({
         "openapi": "3.0.1",
         "info": {
-            "title": target.function_name,
-            "description": format!("slx app {} stage {}", target.app, target.stage),
+            "title": arns.api,
+            "description": arns.description(),
             "version": env!("CARGO_PKG_VERSION"),
         },
         "paths": paths,
-    });
-    serde_json::to_vec(&document).unwrap_or_default()
+    })
 }
 
 #[cfg(test)]
@@ -59,45 +60,19 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::config::Arch;
-    use crate::deploy::model::FunctionConfig;
+    use crate::deploy::desired::tests::desired;
 
     #[test]
     fn every_route_proxies_to_the_alias() {
-        let target = Target {
-            app: "shop".into(),
-            stage: "dev".into(),
-            function_name: "shop-dev".into(),
-            role_name: "shop-dev-role".into(),
-            log_group: "/aws/lambda/shop-dev".into(),
-            region: "eu-west-1".into(),
-            account: "123456789012".into(),
-        };
-        let desired = Desired {
-            function_name: "shop-dev".into(),
-            role_name: "shop-dev-role".into(),
-            log_group: "/aws/lambda/shop-dev".into(),
-            log_retention_days: 14,
-            arch: Arch::X86_64,
-            code_sha256: "x".into(),
-            config: FunctionConfig {
-                memory: 128,
-                timeout: 3,
-                env: BTreeMap::new(),
-                role_arn_suffix: String::new(),
-            },
-            role_policy: String::new(),
-            routes: BTreeMap::from([
-                (
-                    "/orders/{id}".to_string(),
-                    BTreeSet::from([Method::Post, Method::Get]),
-                ),
-                ("/files/{path+}".to_string(), BTreeSet::from([Method::Any])),
-            ]),
-            stage: "dev".into(),
-            keep_versions: 10,
-        };
-        let document: Value = serde_json::from_slice(&document(&desired, &target)).unwrap();
+        let mut desired = desired();
+        desired.routes = BTreeMap::from([
+            (
+                "/orders/{id}".to_string(),
+                BTreeSet::from([Method::Post, Method::Get]),
+            ),
+            ("/files/{path+}".to_string(), BTreeSet::from([Method::Any])),
+        ]);
+        let document = document(&desired);
         assert_eq!(document["openapi"], "3.0.1");
         assert_eq!(document["info"]["description"], "slx app shop stage dev");
         let post = &document["paths"]["/orders/{id}"]["post"];

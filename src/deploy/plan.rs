@@ -1,355 +1,231 @@
-//! The plan: a pure function of (desired, actual) giving the ordered
-//! actions that make AWS match slx.toml. `None` as desired plans the
-//! removal of everything the stage owns (undeploy).
+//! The plan: a pure function of (desired, actual) giving the actions that
+//! make AWS match slx.toml, each with the earlier steps it waits for.
+//! `None` as desired plans the removal of everything the stage owns.
 //!
-//! Never performs I/O; the applier executes what this returns.
-
-use std::collections::BTreeSet;
+//! A step waits for every earlier step of its own kind (a kind's actions
+//! are a chain: create the role, then set its policy) and of the kinds
+//! its action `needs`. Steps only ever wait for earlier ones, so a plan
+//! has no cycles by construction. Never performs I/O.
 
 use serde::Serialize;
 
-use super::model::{Actual, Desired, Permission};
-use crate::config::Arch;
+use super::desired::Desired;
+use super::resources::{self, Action, Actual, Change};
+use crate::names::StageNames;
 
-/// Which function settings differ from slx.toml.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct ConfigChange {
-    pub memory: Option<u32>,
-    pub timeout: Option<u32>,
-    pub env: bool,
-    pub role: bool,
-}
-
-/// One step of a deploy, in the order it must run.
+/// One action and the steps (indices into the plan) it waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
-    CreateRole,
-    PutRolePolicy,
-    CreateLogGroup,
-    SetLogRetention {
-        days: u32,
-    },
-    CreateFunction,
-    /// Upload the zip (also how the architecture changes).
-    UpdateCode {
-        arch_change: Option<Arch>,
-    },
-    UpdateConfig {
-        change: ConfigChange,
-    },
-    /// Publish `$LATEST` as a version and point the stage alias at it.
-    PublishAndPointAlias,
-    /// Delete published versions beyond the newest `keep` (never the
-    /// aliased one).
-    PruneVersions {
-        keep: u32,
-    },
-    CreateApi,
-    /// Replace the API's routes with slx.toml's (one OpenAPI import);
-    /// `add` and `remove` say what changes, as `METHOD /path`.
-    SetRoutes {
-        add: Vec<String>,
-        remove: Vec<String>,
-    },
-    /// Grant the API the right to invoke the alias; `replace` drops a
-    /// statement that names an older API first.
-    AddInvokePermission {
-        replace: bool,
-    },
-    /// Make API changes live: a new deployment on the stage.
-    DeployApi,
-    DeleteApi,
-    DeleteFunction,
-    DeleteLogGroup,
-    DeleteRole,
+pub(crate) struct Step {
+    #[serde(flatten)]
+    pub(crate) action: Action,
+    pub(crate) after: Vec<usize>,
 }
 
-impl Action {
-    /// A line for `slx plan`.
-    pub fn describe(&self, desired_name: &str) -> String {
-        match self {
-            Action::CreateRole => format!("create IAM role {desired_name}-role"),
-            Action::PutRolePolicy => "set the role's inline policy".into(),
-            Action::CreateLogGroup => format!("create log group /aws/lambda/{desired_name}"),
-            Action::SetLogRetention { days } => format!("set log retention to {days} days"),
-            Action::CreateFunction => format!("create function {desired_name}"),
-            Action::UpdateCode {
-                arch_change: Some(arch),
-            } => {
-                format!("upload code (architecture → {arch})")
-            }
-            Action::UpdateCode { arch_change: None } => "upload code".into(),
-            Action::UpdateConfig { change } => {
-                let mut parts = Vec::new();
-                if let Some(memory) = change.memory {
-                    parts.push(format!("memory → {memory} MB"));
-                }
-                if let Some(timeout) = change.timeout {
-                    parts.push(format!("timeout → {timeout}s"));
-                }
-                if change.env {
-                    parts.push("environment".into());
-                }
-                if change.role {
-                    parts.push("role".into());
-                }
-                format!("update configuration ({})", parts.join(", "))
-            }
-            Action::PublishAndPointAlias => {
-                "publish a version and point the stage alias at it".into()
-            }
-            Action::PruneVersions { keep } => format!("prune versions beyond the newest {keep}"),
-            Action::CreateApi => format!("create REST API {desired_name}"),
-            Action::SetRoutes { add, remove } => {
-                let mut parts: Vec<String> = add.iter().map(|r| format!("+{r}")).collect();
-                parts.extend(remove.iter().map(|r| format!("-{r}")));
-                format!("set routes ({})", parts.join(", "))
-            }
-            Action::AddInvokePermission { .. } => "allow the API to invoke the alias".into(),
-            Action::DeployApi => "deploy the API to its stage".into(),
-            Action::DeleteApi => format!("delete REST API {desired_name}"),
-            // Its versions, alias and invoke permission go with it.
-            Action::DeleteFunction => format!("delete function {desired_name} and its versions"),
-            Action::DeleteLogGroup => format!("delete log group /aws/lambda/{desired_name}"),
-            Action::DeleteRole => format!("delete IAM role {desired_name}-role"),
+/// The ordered steps of a deploy, undeploy or rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
+pub(crate) struct Plan {
+    pub(crate) steps: Vec<Step>,
+}
+
+/// The actions that take `actual` to `desired`.
+pub(crate) fn plan(names: &StageNames, desired: Option<&Desired>, actual: &Actual) -> Plan {
+    Plan::of(resources::plan_actions(names, desired, actual))
+}
+
+impl Plan {
+    /// Orders `actions` as given and derives what each waits for.
+    pub(crate) fn of(actions: Vec<Action>) -> Plan {
+        let mut steps: Vec<Step> = Vec::with_capacity(actions.len());
+        for action in actions {
+            let kind = action.kind();
+            let needs = action.info().needs();
+            let after = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, earlier)| {
+                    let earlier = earlier.action.kind();
+                    earlier == kind || needs.contains(&earlier)
+                })
+                .map(|(index, _)| index)
+                .collect();
+            steps.push(Step { action, after });
         }
+        Plan { steps }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub(crate) fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.steps.iter().map(|step| &step.action)
+    }
+
+    /// The steps that may run while the new code is being built: those
+    /// harmless before it exists, whose every dependency is one too.
+    pub(crate) fn before_build(&self) -> Plan {
+        let mut early = vec![false; self.steps.len()];
+        for (index, step) in self.steps.iter().enumerate() {
+            early[index] =
+                step.action.info().before_build() && step.after.iter().all(|&d| early[d]);
+        }
+        Plan::of(
+            self.steps
+                .iter()
+                .zip(early)
+                .filter(|(_, early)| *early)
+                .map(|(step, _)| step.action.clone())
+                .collect(),
+        )
+    }
+
+    /// This plan without the actions in `done` (already applied).
+    pub(crate) fn without(&self, done: &Plan) -> Plan {
+        Plan::of(
+            self.actions()
+                .filter(|action| !done.actions().any(|d| d == *action))
+                .cloned()
+                .collect(),
+        )
     }
 }
 
-/// The actions that take `actual` to `desired`, in dependency order.
-pub fn plan(desired: Option<&Desired>, actual: &Actual) -> Vec<Action> {
-    match desired {
-        Some(desired) => plan_deploy(desired, actual),
-        None => plan_removal(actual),
+/// `+`, `~` or `-` before a plan line.
+pub(crate) fn sign(action: &Action) -> char {
+    match action.info().change() {
+        Change::Create => '+',
+        Change::Update => '~',
+        Change::Delete => '-',
     }
-}
-
-fn plan_deploy(desired: &Desired, actual: &Actual) -> Vec<Action> {
-    let mut actions = Vec::new();
-    match &actual.role {
-        None => actions.extend([Action::CreateRole, Action::PutRolePolicy]),
-        Some(policy) if policy.as_deref() != Some(desired.role_policy.as_str()) => {
-            actions.push(Action::PutRolePolicy);
-        }
-        Some(_) => {}
-    }
-    match actual.log_group {
-        None => actions.extend([
-            Action::CreateLogGroup,
-            Action::SetLogRetention {
-                days: desired.log_retention_days,
-            },
-        ]),
-        Some(days) if days != Some(desired.log_retention_days) => {
-            actions.push(Action::SetLogRetention {
-                days: desired.log_retention_days,
-            });
-        }
-        Some(_) => {}
-    }
-    let mut function_changed = false;
-    match &actual.function {
-        None => {
-            actions.push(Action::CreateFunction);
-            function_changed = true;
-        }
-        Some(current) => {
-            if current.code_sha256 != desired.code_sha256 || current.arch != desired.arch {
-                let arch_change = (current.arch != desired.arch).then_some(desired.arch);
-                actions.push(Action::UpdateCode { arch_change });
-                function_changed = true;
-            }
-            let change = config_change(desired, current);
-            if change != ConfigChange::default() {
-                actions.push(Action::UpdateConfig { change });
-                function_changed = true;
-            }
-        }
-    }
-    // The alias must serve exactly what slx.toml and the zip describe. It
-    // also catches a deploy that updated $LATEST but died before publishing.
-    let alias_current = actual.alias.as_ref().is_some_and(|(_, version)| {
-        version.code_sha256 == desired.code_sha256
-            && version.arch == desired.arch
-            && config_change(desired, version) == ConfigChange::default()
-    });
-    if function_changed || !alias_current {
-        actions.push(Action::PublishAndPointAlias);
-        // A new function has one version: nothing to prune yet.
-        if actual.function.is_some() {
-            actions.push(Action::PruneVersions {
-                keep: desired.keep_versions,
-            });
-        }
-    }
-
-    let mut api_changed = false;
-    let empty = Default::default();
-    let resources = match &actual.api {
-        None => {
-            actions.push(Action::CreateApi);
-            api_changed = true;
-            &empty
-        }
-        Some(api) => &api.resources,
-    };
-    let existing: BTreeSet<String> = resources
-        .iter()
-        .flat_map(|(path, r)| r.methods.iter().map(move |m| format!("{m} {path}")))
-        .collect();
-    let wanted: BTreeSet<String> = desired
-        .routes
-        .iter()
-        .flat_map(|(path, methods)| methods.iter().map(move |m| format!("{m} {path}")))
-        .collect();
-    // Paths left without methods (e.g. after a console edit) also differ.
-    let stray_paths = resources
-        .iter()
-        .any(|(path, r)| path != "/" && r.methods.is_empty() && !is_parent_of_route(path, desired));
-    let add: Vec<String> = wanted.difference(&existing).cloned().collect();
-    let remove: Vec<String> = existing.difference(&wanted).cloned().collect();
-    if !add.is_empty() || !remove.is_empty() || stray_paths {
-        actions.push(Action::SetRoutes { add, remove });
-        api_changed = true;
-    }
-    match actual.permission {
-        Permission::Current if actual.api.is_some() => {}
-        Permission::Stale | Permission::Current => {
-            actions.push(Action::AddInvokePermission { replace: true })
-        }
-        Permission::Missing => actions.push(Action::AddInvokePermission { replace: false }),
-    }
-    let stage_missing = actual.api.as_ref().is_none_or(|api| !api.stage_exists);
-    if api_changed || stage_missing {
-        actions.push(Action::DeployApi);
-    }
-    actions
-}
-
-fn config_change(desired: &Desired, current: &super::model::FunctionState) -> ConfigChange {
-    ConfigChange {
-        memory: (current.memory != desired.config.memory).then_some(desired.config.memory),
-        timeout: (current.timeout != desired.config.timeout).then_some(desired.config.timeout),
-        env: current.env != desired.config.env,
-        role: !current.role_arn.ends_with(&desired.config.role_arn_suffix),
-    }
-}
-
-/// Whether `path` is a parent of a routed path (`/orders` of `/orders/{id}`).
-fn is_parent_of_route(path: &str, desired: &Desired) -> bool {
-    let prefix = format!("{path}/");
-    desired
-        .routes
-        .keys()
-        .any(|route| route.starts_with(&prefix))
-}
-
-fn plan_removal(actual: &Actual) -> Vec<Action> {
-    let mut actions = Vec::new();
-    if actual.api.is_some() {
-        actions.push(Action::DeleteApi);
-    }
-    if actual.function.is_some() {
-        actions.push(Action::DeleteFunction);
-    }
-    if actual.log_group.is_some() {
-        actions.push(Action::DeleteLogGroup);
-    }
-    if actual.role.is_some() {
-        actions.push(Action::DeleteRole);
-    }
-    actions
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use crate::config::Method;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::deploy::model::{ApiState, FunctionConfig, FunctionState, ResourceState};
+    use crate::aws::{FunctionInfo, StageInfo, VersionInfo};
+    use crate::config::{Arch, Method};
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::alias::AliasState;
+    use crate::deploy::resources::api::{ApiState, PathState};
+    use crate::deploy::resources::log_group::LogGroupState;
+    use crate::deploy::resources::permission::Statement;
+    use crate::deploy::resources::role::RoleState;
 
-    fn desired() -> Desired {
-        Desired {
-            function_name: "shop-dev".into(),
-            role_name: "shop-dev-role".into(),
-            log_group: "/aws/lambda/shop-dev".into(),
-            log_retention_days: 14,
-            arch: Arch::X86_64,
-            code_sha256: "sha-1".into(),
-            config: FunctionConfig {
-                memory: 256,
-                timeout: 10,
-                env: BTreeMap::from([("GREETING".into(), "hello".into())]),
-                role_arn_suffix: ":role/shop-dev-role".into(),
-            },
-            role_policy: "{policy}".into(),
-            routes: BTreeMap::from([
-                ("/greet".into(), BTreeSet::from([Method::Post])),
-                ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
-            ]),
-            stage: "dev".into(),
-            keep_versions: 10,
+    fn names() -> StageNames {
+        StageNames::new("shop", "dev")
+    }
+
+    fn function(desired: &Desired, version: &str) -> FunctionInfo {
+        FunctionInfo {
+            version: version.into(),
+            code_sha256: desired.code_sha256.clone(),
+            arch: desired.arch,
+            memory: desired.memory,
+            timeout: desired.timeout,
+            env: desired.env.clone(),
+            role_arn: desired.arns.role_arn(),
+            tags: Default::default(),
         }
     }
 
-    fn function(desired: &Desired) -> FunctionState {
-        FunctionState {
-            code_sha256: desired.code_sha256.clone(),
-            arch: desired.arch,
-            memory: desired.config.memory,
-            timeout: desired.config.timeout,
-            env: desired.config.env.clone(),
-            role_arn: "arn:aws:iam::123456789012:role/shop-dev-role".into(),
+    fn version(number: &str, sha: &str) -> VersionInfo {
+        VersionInfo {
+            version: number.into(),
+            description: String::new(),
+            last_modified: String::new(),
+            code_sha256: sha.into(),
         }
     }
 
     /// AWS exactly as `desired` describes it.
     fn converged(desired: &Desired) -> Actual {
-        let resource = |id: &str, methods: &[Method]| ResourceState {
+        let uri = desired.arns.integration_uri();
+        let path = |id: &str, methods: &[Method]| PathState {
             id: id.into(),
-            methods: methods.iter().copied().collect(),
+            methods: methods.iter().map(|m| (*m, Some(uri.clone()))).collect(),
         };
         Actual {
-            role: Some(Some(desired.role_policy.clone())),
-            log_group: Some(Some(desired.log_retention_days)),
-            function: Some(function(desired)),
-            alias: Some(("1".into(), function(desired))),
+            role: Some(RoleState {
+                policy: Some(desired.role_policy.clone()),
+            }),
+            log_group: Some(LogGroupState {
+                retention_days: Some(desired.log_retention_days),
+            }),
+            function: Some(function(desired, "$LATEST")),
+            alias: AliasState {
+                served: Some(function(desired, "1")),
+                versions: vec![version("1", &desired.code_sha256)],
+            },
             api: Some(ApiState {
                 id: "api".into(),
-                resources: BTreeMap::from([
-                    ("/".into(), resource("r0", &[])),
-                    ("/greet".into(), resource("r1", &[Method::Post])),
-                    ("/orders".into(), resource("r2", &[])),
-                    ("/orders/{id}".into(), resource("r3", &[Method::Post])),
+                paths: BTreeMap::from([
+                    ("/".into(), path("r0", &[])),
+                    ("/greet".into(), path("r1", &[Method::Post])),
+                    ("/orders".into(), path("r2", &[])),
+                    ("/orders/{id}".into(), path("r3", &[Method::Post])),
                 ]),
-                stage_exists: true,
+                stage: Some(StageInfo {
+                    deployment_id: Some("d1".into()),
+                }),
             }),
-            permission: Permission::Current,
+            permission: Some(Statement {
+                source_arn: Some(desired.arns.api_source_arn("api")),
+            }),
+            deployment: (),
         }
+    }
+
+    /// The `action` names of a plan, in order.
+    fn kinds(plan: &Plan) -> Vec<String> {
+        plan.actions()
+            .map(|a| {
+                serde_json::to_value(a).unwrap()["action"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
     }
 
     #[test]
     fn creates_everything_in_dependency_order() {
-        let actions = plan(Some(&desired()), &Actual::default());
+        let plan = plan(&names(), Some(&desired()), &Actual::default());
         assert_eq!(
-            actions,
-            vec![
-                Action::CreateRole,
-                Action::PutRolePolicy,
-                Action::CreateLogGroup,
-                Action::SetLogRetention { days: 14 },
-                Action::CreateFunction,
-                Action::PublishAndPointAlias,
-                Action::CreateApi,
-                Action::SetRoutes {
-                    add: vec!["POST /greet".into(), "POST /orders/{id}".into()],
-                    remove: vec![],
-                },
-                Action::AddInvokePermission { replace: false },
-                Action::DeployApi,
+            kinds(&plan),
+            [
+                "create_role",
+                "put_role_policy",
+                "create_log_group",
+                "set_log_retention",
+                "create_function",
+                "publish_and_point_alias",
+                "create_api",
+                "set_routes",
+                "add_invoke_permission",
+                "deploy_api",
+            ]
+        );
+        let after: Vec<&[usize]> = plan.steps.iter().map(|s| s.after.as_slice()).collect();
+        assert_eq!(
+            after,
+            [
+                &[][..],       // create_role
+                &[0],          // put_role_policy: its role
+                &[],           // create_log_group: independent
+                &[2],          // set_log_retention: its group
+                &[0, 1],       // create_function: the role, with its policy
+                &[0, 1, 4],    // publish: role and function
+                &[],           // create_api: independent of the function
+                &[6],          // set_routes: its API
+                &[5, 6, 7],    // permission: alias and API
+                &[5, 6, 7, 8], // deployment: API, permission, alias
             ]
         );
     }
@@ -357,7 +233,10 @@ mod tests {
     #[test]
     fn nothing_to_do_when_aws_matches() {
         let desired = desired();
-        assert_eq!(plan(Some(&desired), &converged(&desired)), vec![]);
+        assert_eq!(
+            plan(&names(), Some(&desired), &converged(&desired)),
+            Plan::default()
+        );
     }
 
     #[test]
@@ -365,52 +244,43 @@ mod tests {
         let mut desired = desired();
         let actual = converged(&desired);
         desired.code_sha256 = "sha-2".into();
-        assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![
-                Action::UpdateCode { arch_change: None },
-                Action::PublishAndPointAlias,
-                Action::PruneVersions { keep: 10 }
-            ]
-        );
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["update_code", "publish_and_point_alias"]);
+        assert_eq!(plan.steps[1].after, [0], "publishing waits for the upload");
     }
 
     #[test]
     fn memory_change_updates_config_only() {
         let mut desired = desired();
         let actual = converged(&desired);
-        desired.config.memory = 512;
-        assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![
-                Action::UpdateConfig {
-                    change: ConfigChange {
-                        memory: Some(512),
-                        ..ConfigChange::default()
-                    }
-                },
-                Action::PublishAndPointAlias,
-                Action::PruneVersions { keep: 10 }
-            ]
-        );
+        desired.memory = 512;
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["update_config", "publish_and_point_alias"]);
+        let Action::Function(update) = &plan.steps[0].action else {
+            panic!("{plan:?}")
+        };
+        let json = serde_json::to_value(update).unwrap();
+        assert_eq!(json["change"]["memory"], 512);
+        assert_eq!(json["change"]["env"], false);
     }
 
     #[test]
-    fn env_change_is_a_config_change() {
+    fn env_change_is_a_config_change_whose_values_are_never_shown() {
         let mut desired = desired();
         let actual = converged(&desired);
-        desired.config.env.insert("NEW".into(), "1".into());
-        let actions = plan(Some(&desired), &actual);
-        assert_eq!(
-            actions[0],
-            Action::UpdateConfig {
-                change: ConfigChange {
-                    env: true,
-                    ..ConfigChange::default()
-                }
-            }
+        desired.env.insert("SECRET".into(), "hunter2".into());
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["update_config", "publish_and_point_alias"]);
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(json.contains("\"env\":true"), "{json}");
+        assert!(!json.contains("hunter2"), "{json}");
+        // Nor on a first deploy, which sends every variable.
+        let first = super::plan(&names(), Some(&desired), &Actual::default());
+        let json = serde_json::to_string(&first).unwrap();
+        assert!(
+            json.contains("SECRET") && !json.contains("hunter2"),
+            "{json}"
         );
-        assert_eq!(actions.len(), 3);
     }
 
     #[test]
@@ -419,12 +289,45 @@ mod tests {
         let actual = converged(&desired);
         desired.arch = Arch::Arm64;
         desired.code_sha256 = "sha-arm".into();
-        assert_eq!(
-            plan(Some(&desired), &actual)[0],
-            Action::UpdateCode {
-                arch_change: Some(Arch::Arm64)
-            }
-        );
+        let plan = plan(&names(), Some(&desired), &actual);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["action"], "update_code");
+        assert_eq!(json["arch_change"], "arm64");
+    }
+
+    #[test]
+    fn versions_beyond_keep_are_named_in_the_plan() {
+        let mut desired = desired();
+        desired.keep_versions = 3;
+        let mut actual = converged(&desired);
+        actual.alias.versions = ["1", "2", "3"].map(|n| version(n, "old")).to_vec();
+        actual.alias.served = Some(function(&desired, "3"));
+        desired.code_sha256 = "sha-2".into();
+        let plan = plan(&names(), Some(&desired), &actual);
+        let json = serde_json::to_value(&plan.steps[2].action).unwrap();
+        assert_eq!(json["action"], "prune_versions");
+        // Three kept: 2, 3 and the one this deploy publishes.
+        assert_eq!(json["versions"], serde_json::json!(["1"]));
+        assert_eq!(plan.steps[2].after, [1], "after the alias moved");
+    }
+
+    #[test]
+    fn republishing_what_latest_holds_prunes_for_no_new_version() {
+        // $LATEST and version 3 already hold the new code; the alias is
+        // on 2. Lambda publishes nothing new: the alias moves to 3.
+        let mut desired = desired();
+        desired.keep_versions = 3;
+        let mut actual = converged(&desired);
+        actual.alias.versions = vec![
+            version("1", "old"),
+            version("2", "old"),
+            version("3", &desired.code_sha256),
+        ];
+        let mut served = function(&desired, "2");
+        served.code_sha256 = "old".into();
+        actual.alias.served = Some(served);
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["publish_and_point_alias"]);
     }
 
     #[test]
@@ -434,16 +337,11 @@ mod tests {
         desired
             .routes
             .insert("/health".into(), BTreeSet::from([Method::Get]));
-        assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![
-                Action::SetRoutes {
-                    add: vec!["GET /health".into()],
-                    remove: vec![],
-                },
-                Action::DeployApi,
-            ]
-        );
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["add"], serde_json::json!(["GET /health"]));
+        assert!(json["openapi"]["paths"]["/health"]["get"].is_object());
     }
 
     #[test]
@@ -451,16 +349,21 @@ mod tests {
         let mut desired = desired();
         let actual = converged(&desired);
         desired.routes.remove("/orders/{id}");
-        assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![
-                Action::SetRoutes {
-                    add: vec![],
-                    remove: vec!["POST /orders/{id}".into()],
-                },
-                Action::DeployApi,
-            ]
-        );
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["remove"], serde_json::json!(["POST /orders/{id}"]));
+    }
+
+    #[test]
+    fn a_route_wired_elsewhere_counts_as_missing() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        let api = actual.api.as_mut().unwrap();
+        api.paths.get_mut("/greet").unwrap().methods =
+            BTreeMap::from([(Method::Post, Some("arn:elsewhere".into()))]);
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
     }
 
     #[test]
@@ -468,17 +371,10 @@ mod tests {
         let desired = desired();
         let mut actual = converged(&desired);
         let api = actual.api.as_mut().unwrap();
-        api.resources
-            .insert("/stray".into(), ResourceState::default());
+        api.paths.insert("/stray".into(), PathState::default());
         assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![
-                Action::SetRoutes {
-                    add: vec![],
-                    remove: vec![]
-                },
-                Action::DeployApi
-            ]
+            kinds(&plan(&names(), Some(&desired), &actual)),
+            ["set_routes", "deploy_api"]
         );
     }
 
@@ -486,11 +382,25 @@ mod tests {
     fn a_permission_for_an_older_api_is_replaced() {
         let desired = desired();
         let mut actual = converged(&desired);
-        actual.permission = Permission::Stale;
-        assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![Action::AddInvokePermission { replace: true }]
-        );
+        actual.permission = Some(Statement {
+            source_arn: Some(desired.arns.api_source_arn("older")),
+        });
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["add_invoke_permission"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["replace"], true);
+    }
+
+    #[test]
+    fn a_permission_left_by_a_deleted_api_is_replaced_for_the_new_one() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        actual.api = None;
+        let plan = plan(&names(), Some(&desired), &actual);
+        let json = serde_json::to_value(&plan.steps[2].action).unwrap();
+        assert_eq!(json["action"], "add_invoke_permission");
+        assert_eq!(json["replace"], true);
+        assert_eq!(json["api"], "new");
     }
 
     #[test]
@@ -498,34 +408,81 @@ mod tests {
         let desired = desired();
         let mut actual = converged(&desired);
         // $LATEST got the new code, the process died before publishing.
-        let mut old = function(&desired);
+        let mut old = function(&desired, "1");
         old.code_sha256 = "sha-0".into();
-        actual.alias = Some(("1".into(), old));
+        actual.alias.served = Some(old);
+        actual.alias.versions = vec![version("1", "sha-0")];
         assert_eq!(
-            plan(Some(&desired), &actual),
-            vec![
-                Action::PublishAndPointAlias,
-                Action::PruneVersions { keep: 10 }
-            ]
+            kinds(&plan(&names(), Some(&desired), &actual)),
+            ["publish_and_point_alias"]
         );
         // ...or before the API stage was deployed.
         let mut actual = converged(&desired);
-        actual.api.as_mut().unwrap().stage_exists = false;
-        assert_eq!(plan(Some(&desired), &actual), vec![Action::DeployApi]);
+        actual.api.as_mut().unwrap().stage = None;
+        assert_eq!(
+            kinds(&plan(&names(), Some(&desired), &actual)),
+            ["deploy_api"]
+        );
     }
 
     #[test]
     fn removal_deletes_what_exists_dependents_first() {
         let desired = desired();
+        let plan = plan(&names(), None, &converged(&desired));
         assert_eq!(
-            plan(None, &converged(&desired)),
-            vec![
-                Action::DeleteApi,
-                Action::DeleteFunction,
-                Action::DeleteLogGroup,
-                Action::DeleteRole,
+            kinds(&plan),
+            [
+                "delete_api",
+                "delete_function",
+                "delete_log_group",
+                "delete_role"
             ]
         );
-        assert_eq!(plan(None, &Actual::default()), vec![]);
+        let after: Vec<&[usize]> = plan.steps.iter().map(|s| s.after.as_slice()).collect();
+        // The log group and the role go together once the function is gone.
+        assert_eq!(after, [&[][..], &[0], &[1], &[1]]);
+        assert!(super::plan(&names(), None, &Actual::default()).is_empty());
+    }
+
+    #[test]
+    fn before_the_build_only_harmless_creates_run() {
+        let desired = desired();
+        let first = plan(&names(), Some(&desired), &Actual::default());
+        assert_eq!(
+            kinds(&first.before_build()),
+            [
+                "create_role",
+                "put_role_policy",
+                "create_log_group",
+                "set_log_retention",
+                "create_api",
+                "set_routes"
+            ]
+        );
+        // What remains after them is what needs the code.
+        let rest = first.without(&first.before_build());
+        assert_eq!(
+            kinds(&rest),
+            [
+                "create_function",
+                "publish_and_point_alias",
+                "add_invoke_permission",
+                "deploy_api"
+            ]
+        );
+        assert_eq!(rest.steps[1].after, [0]);
+        // On an existing stage, a changed policy or routes wait for the
+        // code: the live function and stage keep what they have.
+        let mut changed = desired.clone();
+        changed.role_policy = "{new}".into();
+        changed
+            .routes
+            .insert("/health".into(), BTreeSet::from([Method::Get]));
+        let update = plan(&names(), Some(&changed), &converged(&desired));
+        assert_eq!(
+            kinds(&update),
+            ["put_role_policy", "set_routes", "deploy_api"]
+        );
+        assert!(update.before_build().is_empty());
     }
 }

@@ -8,28 +8,27 @@
 use serde_json::{Value, json};
 
 use crate::config::Project;
+use crate::names::StageArns;
 
-pub const POLICY_NAME: &str = "slx";
-
-pub fn trust_policy() -> String {
-    json!({
+/// Lambda may assume the stage's role.
+pub(crate) fn trust_policy(arns: &StageArns) -> String {
+    canonical(&json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Principal": { "Service": arns.lambda_principal() },
             "Action": "sts:AssumeRole",
         }],
-    })
-    .to_string()
+    }))
 }
 
-/// The role's inline policy for `project` in `region` of `account`.
-pub fn role_policy(project: &Project, region: &str, account: &str) -> String {
+/// The role's inline policy for `project`'s stage.
+pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
     let mut statements = vec![json!({
         "Sid": "OwnLogGroup",
         "Effect": "Allow",
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": format!("arn:aws:logs:{region}:{account}:log-group:{}:*", project.log_group()),
+        "Resource": arns.log_streams_arn(),
     })];
     for permission in &project.permissions {
         statements.push(json!({
@@ -42,14 +41,14 @@ pub fn role_policy(project: &Project, region: &str, account: &str) -> String {
 }
 
 /// Compact JSON with sorted keys: equal documents give equal text.
-pub fn canonical(value: &Value) -> String {
+pub(crate) fn canonical(value: &Value) -> String {
     // serde_json's Map is a BTreeMap (no preserve_order feature), so
     // serialising sorts keys.
     value.to_string()
 }
 
 /// IAM returns policy documents URL-encoded; decode and canonicalise.
-pub fn canonical_from_iam(document: &str) -> Option<String> {
+pub(crate) fn canonical_from_iam(document: &str) -> Option<String> {
     let decoded = percent_encoding::percent_decode_str(document)
         .decode_utf8()
         .ok()?;

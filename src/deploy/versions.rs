@@ -1,65 +1,20 @@
-//! Published versions of a stage's function: listing them, choosing the
-//! rollback target, and choosing which old ones to prune.
-//!
-//! The choices are pure; `list` is the only AWS call here (read-only).
+//! Choices about a stage's published versions: which old ones to prune,
+//! which one a rollback goes to. Pure; the versions come from
+//! `aws::Reader::versions`.
 
 use std::collections::BTreeSet;
-
-use serde::Serialize;
-
-use crate::aws::{AwsError, Clients};
-
-/// One published version, as `slx versions` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VersionInfo {
-    pub version: String,
-    /// `slx 0.1.0 from git abc123 at 2026-11-26T19:10:59Z`.
-    pub description: String,
-    pub last_modified: String,
-    pub code_sha256: String,
-}
 
 fn number(version: &str) -> u64 {
     version.parse().unwrap_or(0)
 }
 
-/// Every published version (not `$LATEST`), oldest first.
-pub async fn list(clients: &Clients, function_name: &str) -> Result<Vec<VersionInfo>, AwsError> {
-    let mut versions = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = clients
-            .lambda
-            .list_versions_by_function()
-            .function_name(function_name)
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("list versions of {function_name}"), &e))?;
-        for v in page.versions() {
-            let version = v.version().unwrap_or_default();
-            if version == "$LATEST" {
-                continue;
-            }
-            versions.push(VersionInfo {
-                version: version.to_string(),
-                description: v.description().unwrap_or_default().to_string(),
-                last_modified: v.last_modified().unwrap_or_default().to_string(),
-                code_sha256: v.code_sha256().unwrap_or_default().to_string(),
-            });
-        }
-        match page.next_marker() {
-            Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
-    versions.sort_by_key(|v| number(&v.version));
-    Ok(versions)
-}
-
 /// Versions to delete so that at most `keep` remain, oldest first; never
 /// one in `protected` (what an alias points at).
-pub fn to_prune(versions: &[String], keep: usize, protected: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn to_prune(
+    versions: &[String],
+    keep: usize,
+    protected: &BTreeSet<String>,
+) -> Vec<String> {
     let mut sorted: Vec<&String> = versions.iter().collect();
     sorted.sort_by_key(|v| number(v));
     let excess = sorted.len().saturating_sub(keep);
@@ -72,7 +27,7 @@ pub fn to_prune(versions: &[String], keep: usize, protected: &BTreeSet<String>) 
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
-pub enum RollbackError {
+pub(crate) enum RollbackError {
     #[error("version {0} of this stage does not exist")]
     #[diagnostic(
         code(slx::rollback::unknown_version),
@@ -94,7 +49,7 @@ pub enum RollbackError {
 
 /// The version to point the alias at: `to`, or the newest one older than
 /// `current`.
-pub fn rollback_target(
+pub(crate) fn rollback_target(
     versions: &[String],
     current: &str,
     to: Option<&str>,

@@ -12,7 +12,8 @@ pub fn lambda_env(
     region: &str,
     host: &[(String, String)],
 ) -> Vec<(String, String)> {
-    let name = project.function_name();
+    let names = project.names();
+    let name = names.function.clone();
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME".into(), name.clone()),
         (
@@ -20,7 +21,7 @@ pub fn lambda_env(
             project.memory.to_string(),
         ),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), project.log_group()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), names.log_group.clone()),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "slx-dev".into()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
         (

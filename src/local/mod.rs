@@ -9,3 +9,4 @@ pub mod gateway;
 pub mod pool;
 pub mod router;
 pub mod runtime_api;
+pub(crate) mod watch;

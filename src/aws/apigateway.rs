@@ -1,0 +1,226 @@
+//! API Gateway (REST APIs, v1): APIs, their routes, stages, deployments.
+//!
+//! API reference: <https://docs.aws.amazon.com/apigateway/latest/api/API_Operations.html>
+
+use std::collections::HashMap;
+
+use aws_sdk_apigateway::primitives::Blob;
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, PutMode};
+
+use super::{AwsError, Reader, Tags, Writer, absent};
+
+/// A REST API as `GetRestApis` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RestApiInfo {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) tags: HashMap<String, String>,
+}
+
+/// One resource (path) of an API and its methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiResource {
+    pub(crate) id: String,
+    /// Full path: `/`, `/orders`, `/orders/{id}`.
+    pub(crate) path: String,
+    pub(crate) methods: Vec<ApiMethod>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiMethod {
+    /// `GET`, `POST`, `ANY`...
+    pub(crate) http_method: String,
+    /// The integration's URI, if it has one.
+    pub(crate) integration_uri: Option<String>,
+}
+
+/// A stage of an API and the deployment it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageInfo {
+    pub(crate) deployment_id: Option<String>,
+}
+
+/// What `CreateRestApi` sends.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRestApi {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) tags: Tags,
+}
+
+impl Reader {
+    /// Every REST API called `name`, with its tags (ownership is the
+    /// caller's decision). Pages through `GetRestApis`.
+    pub(crate) async fn rest_apis_named(&self, name: &str) -> Result<Vec<RestApiInfo>, AwsError> {
+        let mut found = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .apigateway
+                .get_rest_apis()
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("list REST APIs", &e))?;
+            found.extend(
+                page.items()
+                    .iter()
+                    .filter(|api| api.name() == Some(name))
+                    .map(|api| RestApiInfo {
+                        id: api.id().unwrap_or_default().to_string(),
+                        name: name.to_string(),
+                        tags: api.tags().cloned().unwrap_or_default(),
+                    }),
+            );
+            match page.position() {
+                Some(next) if Some(next) != position.as_deref() => {
+                    position = Some(next.to_string())
+                }
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// Every resource of the API with its methods and their integrations.
+    pub(crate) async fn api_resources(&self, api_id: &str) -> Result<Vec<ApiResource>, AwsError> {
+        let step = format!("read the routes of REST API {api_id}");
+        let mut resources = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .apigateway
+                .get_resources()
+                .rest_api_id(api_id)
+                .embed("methods")
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            for resource in page.items() {
+                let methods = resource
+                    .resource_methods()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, method)| ApiMethod {
+                        http_method: name.clone(),
+                        integration_uri: method
+                            .method_integration()
+                            .and_then(|i| i.uri())
+                            .map(str::to_string),
+                    })
+                    .collect();
+                resources.push(ApiResource {
+                    id: resource.id().unwrap_or_default().to_string(),
+                    path: resource.path().unwrap_or("/").to_string(),
+                    methods,
+                });
+            }
+            match page.position() {
+                Some(next) if Some(next) != position.as_deref() => {
+                    position = Some(next.to_string())
+                }
+                _ => return Ok(resources),
+            }
+        }
+    }
+
+    /// The stage `stage` of the API, if it exists.
+    pub(crate) async fn api_stage(
+        &self,
+        api_id: &str,
+        stage: &str,
+    ) -> Result<Option<StageInfo>, AwsError> {
+        let found = absent(
+            self.clients
+                .apigateway
+                .get_stage()
+                .rest_api_id(api_id)
+                .stage_name(stage)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk(format!("read stage {stage} of REST API {api_id}"), &e)
+                }),
+        )?;
+        Ok(found.map(|s| StageInfo {
+            deployment_id: s.deployment_id().map(str::to_string),
+        }))
+    }
+}
+
+impl Writer {
+    /// Creates a regional REST API; returns its id.
+    pub(crate) async fn create_rest_api(&self, api: &NewRestApi) -> Result<String, AwsError> {
+        let created = self
+            .clients
+            .apigateway
+            .create_rest_api()
+            .name(&api.name)
+            .description(&api.description)
+            .endpoint_configuration(
+                EndpointConfiguration::builder()
+                    .types(EndpointType::Regional)
+                    .build(),
+            )
+            .set_tags(Some(api.tags.map()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("create REST API {}", api.name), &e))?;
+        Ok(created.id().unwrap_or_default().to_string())
+    }
+
+    /// Replaces the API's definition with an OpenAPI document (mode
+    /// overwrite). Returns the import's warnings.
+    pub(crate) async fn put_rest_api(
+        &self,
+        api_id: &str,
+        document: &[u8],
+    ) -> Result<Vec<String>, AwsError> {
+        let answer = self
+            .clients
+            .apigateway
+            .put_rest_api()
+            .rest_api_id(api_id)
+            .mode(PutMode::Overwrite)
+            .fail_on_warnings(false)
+            .body(Blob::new(document))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("import the routes of {api_id}"), &e))?;
+        Ok(answer.warnings().to_vec())
+    }
+
+    /// A new deployment of the API's current definition on `stage`.
+    pub(crate) async fn create_deployment(
+        &self,
+        api_id: &str,
+        stage: &str,
+        description: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .apigateway
+            .create_deployment()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("deploy {api_id} to {stage}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_rest_api(&self, api_id: &str) -> Result<(), AwsError> {
+        self.clients
+            .apigateway
+            .delete_rest_api()
+            .rest_api_id(api_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete REST API {api_id}"), &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! IAM: the stage's role and its one inline policy.
+//!
+//! API reference: <https://docs.aws.amazon.com/IAM/latest/APIReference/API_Operations.html>
+
+use aws_sdk_iam::types::Tag;
+
+use super::{AwsError, ErrorClass, Reader, Tags, Writer, absent};
+
+/// What `CreateRole` sends.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRole {
+    pub(crate) name: String,
+    pub(crate) trust_policy: String,
+    pub(crate) description: String,
+    pub(crate) tags: Tags,
+}
+
+impl Reader {
+    /// Whether the role exists.
+    pub(crate) async fn role_exists(&self, name: &str) -> Result<bool, AwsError> {
+        let role = absent(
+            self.clients
+                .iam
+                .get_role()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("read IAM role {name}"), &e)),
+        )?;
+        Ok(role.is_some())
+    }
+
+    /// The inline policy document `policy` of the role, as IAM returns it
+    /// (URL-encoded JSON); `None` if the role or the policy is absent.
+    pub(crate) async fn role_policy(
+        &self,
+        role: &str,
+        policy: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let document = absent(
+            self.clients
+                .iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("read IAM role {role}"), &e)),
+        )?;
+        Ok(document.map(|d| d.policy_document().to_string()))
+    }
+}
+
+impl Writer {
+    pub(crate) async fn create_role(&self, role: &NewRole) -> Result<(), AwsError> {
+        let step = format!("create IAM role {}", role.name);
+        let mut request = self
+            .clients
+            .iam
+            .create_role()
+            .role_name(&role.name)
+            .assume_role_policy_document(&role.trust_policy)
+            .description(&role.description);
+        for (key, value) in &role.tags.0 {
+            let tag = Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| AwsError {
+                    step: step.clone(),
+                    class: ErrorClass::Fatal,
+                    code: None,
+                    detail: e.to_string(),
+                    hint: None,
+                })?;
+            request = request.tags(tag);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&step, &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn put_role_policy(
+        &self,
+        role: &str,
+        policy: &str,
+        document: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("set the policy of {role}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_role_policy(
+        &self,
+        role: &str,
+        policy: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete the policy of {role}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_role(&self, role: &str) -> Result<(), AwsError> {
+        self.clients
+            .iam
+            .delete_role()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete IAM role {role}"), &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,464 @@
+//! Lambda: functions, versions, aliases, resource policies, Invoke.
+//!
+//! API reference: <https://docs.aws.amazon.com/lambda/latest/api/API_Operations.html>
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, LogType,
+    Runtime, State,
+};
+use base64::Engine;
+
+use super::{AwsError, Reader, Tags, Writer, absent};
+use crate::config::Arch;
+
+/// A function (`$LATEST`) or one published version, as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FunctionInfo {
+    /// `$LATEST` or the version number.
+    pub(crate) version: String,
+    pub(crate) code_sha256: String,
+    pub(crate) arch: Arch,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) role_arn: String,
+    /// Only `GetFunction` on the unqualified function returns tags.
+    pub(crate) tags: HashMap<String, String>,
+}
+
+/// Whether a function accepts the next mutation (GetFunctionConfiguration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    /// `Pending`, `Active`, `Inactive`, `Failed`; `None` if not reported.
+    pub(crate) state: Option<String>,
+    /// `InProgress`, `Successful`, `Failed`; absent before the first update.
+    pub(crate) last_update_status: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) reason_code: Option<String>,
+}
+
+impl Readiness {
+    pub(crate) fn failed(&self) -> bool {
+        self.state.as_deref() == Some(State::Failed.as_str())
+            || self.last_update_status.as_deref() == Some(LastUpdateStatus::Failed.as_str())
+    }
+
+    /// Active (or not reported) and no update in progress.
+    pub(crate) fn ready(&self) -> bool {
+        matches!(self.state.as_deref(), Some("Active") | None)
+            && self.last_update_status.as_deref() != Some(LastUpdateStatus::InProgress.as_str())
+    }
+}
+
+/// One published version, as `slx versions` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct VersionInfo {
+    pub(crate) version: String,
+    /// `slx 0.1.0 from git abc123 at 2026-11-26T19:10:59Z`.
+    pub(crate) description: String,
+    pub(crate) last_modified: String,
+    pub(crate) code_sha256: String,
+}
+
+/// Everything `CreateFunction` sends besides the code.
+#[derive(Debug, Clone)]
+pub(crate) struct FunctionSpec {
+    pub(crate) name: String,
+    pub(crate) role_arn: String,
+    pub(crate) arch: Arch,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) description: String,
+    pub(crate) tags: Tags,
+}
+
+/// The fields of `UpdateFunctionConfiguration` to change; `None` keeps
+/// the current value, so a console edit elsewhere is not reverted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FunctionUpdate {
+    pub(crate) role_arn: Option<String>,
+    pub(crate) memory: Option<u32>,
+    pub(crate) timeout: Option<u32>,
+    pub(crate) env: Option<BTreeMap<String, String>>,
+}
+
+/// One `AddPermission` statement on a qualified function.
+#[derive(Debug, Clone)]
+pub(crate) struct NewPermission {
+    pub(crate) function_name: String,
+    pub(crate) qualifier: String,
+    pub(crate) statement_id: String,
+    pub(crate) principal: String,
+    pub(crate) source_arn: String,
+}
+
+/// What `Invoke` answered.
+#[derive(Debug, Clone)]
+pub(crate) struct InvokeAnswer {
+    pub(crate) payload: Vec<u8>,
+    /// `Unhandled` / `Handled` when the function failed.
+    pub(crate) function_error: Option<String>,
+    /// The last 4 KB of the invocation's log.
+    pub(crate) log_tail: String,
+}
+
+fn lambda_arch(arch: Arch) -> Architecture {
+    match arch {
+        Arch::X86_64 => Architecture::X8664,
+        Arch::Arm64 => Architecture::Arm64,
+    }
+}
+
+fn environment(env: &BTreeMap<String, String>) -> Environment {
+    Environment::builder()
+        .set_variables(Some(env.clone().into_iter().collect()))
+        .build()
+}
+
+fn function_info(
+    config: &FunctionConfiguration,
+    tags: Option<&HashMap<String, String>>,
+) -> FunctionInfo {
+    let arch = match config.architectures().first() {
+        Some(Architecture::Arm64) => Arch::Arm64,
+        _ => Arch::X86_64,
+    };
+    FunctionInfo {
+        version: config.version().unwrap_or("$LATEST").to_string(),
+        code_sha256: config.code_sha256().unwrap_or_default().to_string(),
+        arch,
+        memory: config.memory_size().unwrap_or_default() as u32,
+        timeout: config.timeout().unwrap_or_default() as u32,
+        env: config
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        role_arn: config.role().unwrap_or_default().to_string(),
+        tags: tags.cloned().unwrap_or_default(),
+    }
+}
+
+impl Reader {
+    /// The function (`qualifier` = None) or the version an alias or
+    /// number names; `None` when absent.
+    pub(crate) async fn function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<Option<FunctionInfo>, AwsError> {
+        let step = match qualifier {
+            Some(q) => format!("read {name}:{q}"),
+            None => format!("read function {name}"),
+        };
+        let answer = absent(
+            self.clients
+                .lambda
+                .get_function()
+                .function_name(name)
+                .set_qualifier(qualifier.map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&step, &e)),
+        )?;
+        Ok(answer.and_then(|a| Some(function_info(a.configuration()?, a.tags()))))
+    }
+
+    /// State and last update status of `$LATEST`.
+    pub(crate) async fn readiness(&self, name: &str) -> Result<Readiness, AwsError> {
+        let config = self
+            .clients
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("read the state of {name}"), &e))?;
+        Ok(Readiness {
+            state: config.state().map(|s| s.as_str().to_string()),
+            last_update_status: config.last_update_status().map(|s| s.as_str().to_string()),
+            reason: config
+                .last_update_status_reason()
+                .or(config.state_reason())
+                .map(str::to_string),
+            reason_code: config
+                .last_update_status_reason_code()
+                .map(|c| c.as_str().to_string()),
+        })
+    }
+
+    /// Every published version (not `$LATEST`), oldest first; empty when
+    /// the function does not exist.
+    pub(crate) async fn versions(&self, name: &str) -> Result<Vec<VersionInfo>, AwsError> {
+        let mut versions = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = absent(
+                self.clients
+                    .lambda
+                    .list_versions_by_function()
+                    .function_name(name)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("list versions of {name}"), &e)),
+            )?;
+            let Some(page) = page else {
+                return Ok(Vec::new());
+            };
+            for v in page.versions() {
+                let version = v.version().unwrap_or_default();
+                if version == "$LATEST" {
+                    continue;
+                }
+                versions.push(VersionInfo {
+                    version: version.to_string(),
+                    description: v.description().unwrap_or_default().to_string(),
+                    last_modified: v.last_modified().unwrap_or_default().to_string(),
+                    code_sha256: v.code_sha256().unwrap_or_default().to_string(),
+                });
+            }
+            match page.next_marker() {
+                Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        versions.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(0));
+        Ok(versions)
+    }
+
+    /// The resource-based policy (JSON text) of `name:qualifier`, if any.
+    pub(crate) async fn policy(
+        &self,
+        name: &str,
+        qualifier: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let policy = absent(
+            self.clients
+                .lambda
+                .get_policy()
+                .function_name(name)
+                .qualifier(qualifier)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk(format!("read the invoke permission of {name}"), &e)
+                }),
+        )?;
+        Ok(policy.and_then(|p| p.policy().map(str::to_string)))
+    }
+
+    /// Runs `name:qualifier` once with `payload`, asking for the log tail.
+    pub(crate) async fn invoke(
+        &self,
+        name: &str,
+        qualifier: &str,
+        payload: Vec<u8>,
+    ) -> Result<InvokeAnswer, AwsError> {
+        let output = self
+            .clients
+            .lambda
+            .invoke()
+            .function_name(name)
+            .qualifier(qualifier)
+            .log_type(LogType::Tail)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("invoke {name}:{qualifier}"), &e))?;
+        let log_tail = output
+            .log_result()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        Ok(InvokeAnswer {
+            payload: output
+                .payload()
+                .map(|p| p.as_ref().to_vec())
+                .unwrap_or_default(),
+            function_error: output.function_error().map(str::to_string),
+            log_tail,
+        })
+    }
+}
+
+impl Writer {
+    pub(crate) async fn create_function(
+        &self,
+        spec: &FunctionSpec,
+        zip: &[u8],
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .create_function()
+            .function_name(&spec.name)
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(&spec.role_arn)
+            .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+            .architectures(lambda_arch(spec.arch))
+            .memory_size(spec.memory as i32)
+            .timeout(spec.timeout as i32)
+            .environment(environment(&spec.env))
+            .description(&spec.description)
+            .set_tags(Some(spec.tags.map()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("create function {}", spec.name), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn update_code(
+        &self,
+        name: &str,
+        zip: &[u8],
+        arch: Arch,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .update_function_code()
+            .function_name(name)
+            .zip_file(Blob::new(zip))
+            .architectures(lambda_arch(arch))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("upload the code of {name}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn update_config(
+        &self,
+        name: &str,
+        update: &FunctionUpdate,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .update_function_configuration()
+            .function_name(name)
+            .set_role(update.role_arn.clone())
+            .set_memory_size(update.memory.map(|m| m as i32))
+            .set_timeout(update.timeout.map(|t| t as i32))
+            .set_environment(update.env.as_ref().map(environment))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("update the settings of {name}"), &e))?;
+        Ok(())
+    }
+
+    /// Publishes `$LATEST`; AWS refuses if its code is not `code_sha256`.
+    /// Returns the new version number.
+    pub(crate) async fn publish_version(
+        &self,
+        name: &str,
+        code_sha256: &str,
+        description: &str,
+    ) -> Result<String, AwsError> {
+        let published = self
+            .clients
+            .lambda
+            .publish_version()
+            .function_name(name)
+            .code_sha256(code_sha256)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("publish a version of {name}"), &e))?;
+        Ok(published.version().unwrap_or_default().to_string())
+    }
+
+    pub(crate) async fn create_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+        description: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("create alias {alias} of {name}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn update_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .update_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(format!("point alias {alias} at version {version}"), &e)
+            })?;
+        Ok(())
+    }
+
+    /// Deletes the function with its versions and aliases, or one
+    /// version when `qualifier` names it.
+    pub(crate) async fn delete_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .delete_function()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete {name}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn add_permission(&self, permission: &NewPermission) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .add_permission()
+            .function_name(&permission.function_name)
+            .qualifier(&permission.qualifier)
+            .statement_id(&permission.statement_id)
+            .action("lambda:InvokeFunction")
+            .principal(&permission.principal)
+            .source_arn(&permission.source_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("add the invoke permission", &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn remove_permission(
+        &self,
+        name: &str,
+        qualifier: &str,
+        statement_id: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .remove_permission()
+            .function_name(name)
+            .qualifier(qualifier)
+            .statement_id(statement_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("remove the invoke permission", &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! CloudWatch Logs: the stage's log group, its events, Live Tail.
+//!
+//! API reference: <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_Operations.html>
+
+use aws_sdk_cloudwatchlogs::operation::start_live_tail::StartLiveTailOutput;
+use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
+
+use super::{AwsError, ErrorClass, Reader, Tags, Writer};
+
+/// A log group as `DescribeLogGroups` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogGroupInfo {
+    pub(crate) retention_days: Option<u32>,
+    /// The ARN without the `:*` suffix (what Live Tail wants).
+    pub(crate) arn: Option<String>,
+}
+
+/// One log event. `id` is CloudWatch's event id when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogEvent {
+    pub(crate) id: Option<String>,
+    pub(crate) timestamp_ms: i64,
+    pub(crate) stream: String,
+    pub(crate) message: String,
+}
+
+/// Which events to fetch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogQuery {
+    pub(crate) log_group: String,
+    pub(crate) start_ms: i64,
+    /// A CloudWatch filter pattern, sent as it is.
+    pub(crate) pattern: Option<String>,
+}
+
+/// A Live Tail session: events pushed as they are ingested.
+pub(crate) struct LiveTail {
+    output: StartLiveTailOutput,
+}
+
+impl Reader {
+    /// The log group called exactly `name`, if it exists.
+    pub(crate) async fn log_group(&self, name: &str) -> Result<Option<LogGroupInfo>, AwsError> {
+        let groups = self
+            .clients
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("read log group {name}"), &e))?;
+        Ok(groups
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+            .map(|g| LogGroupInfo {
+                retention_days: g.retention_in_days().map(|d| d as u32),
+                arn: g
+                    .log_group_arn()
+                    .map(str::to_string)
+                    .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string())),
+            }))
+    }
+
+    /// Every event matching `query`, in CloudWatch's order; `None` when
+    /// the log group does not exist yet.
+    pub(crate) async fn log_events(
+        &self,
+        query: &LogQuery,
+    ) -> Result<Option<Vec<LogEvent>>, AwsError> {
+        let mut events = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .logs
+                .filter_log_events()
+                .log_group_name(&query.log_group)
+                .start_time(query.start_ms)
+                .set_filter_pattern(query.pattern.clone())
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("read logs of {}", query.log_group), &e));
+            let page = match page {
+                Ok(page) => page,
+                Err(error) if error.class == ErrorClass::NotFound => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            events.extend(page.events().iter().map(|event| LogEvent {
+                id: event.event_id().map(str::to_string),
+                timestamp_ms: event.timestamp().unwrap_or_default(),
+                stream: event.log_stream_name().unwrap_or_default().to_string(),
+                message: event.message().unwrap_or_default().to_string(),
+            }));
+            match page.next_token() {
+                Some(next) if Some(next) != token.as_deref() => token = Some(next.to_string()),
+                _ => return Ok(Some(events)),
+            }
+        }
+    }
+
+    /// Starts a Live Tail session on one log group (by ARN).
+    pub(crate) async fn live_tail(
+        &self,
+        arn: &str,
+        pattern: Option<&str>,
+    ) -> Result<LiveTail, AwsError> {
+        let output = self
+            .clients
+            .logs
+            .start_live_tail()
+            .log_group_identifiers(arn)
+            .set_log_event_filter_pattern(pattern.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("start a Live Tail session", &e))?;
+        Ok(LiveTail { output })
+    }
+}
+
+impl LiveTail {
+    /// The next batch of events; `None` when the session ended.
+    pub(crate) async fn next(&mut self) -> Result<Option<Vec<LogEvent>>, AwsError> {
+        loop {
+            let message = self
+                .output
+                .response_stream
+                .recv()
+                .await
+                .map_err(|e| AwsError::from_sdk("read the Live Tail session", &e))?;
+            match message {
+                None => return Ok(None),
+                Some(StartLiveTailResponseStream::SessionUpdate(update)) => {
+                    return Ok(Some(
+                        update
+                            .session_results()
+                            .iter()
+                            .map(|event| LogEvent {
+                                id: None,
+                                timestamp_ms: event.timestamp().unwrap_or_default(),
+                                stream: event.log_stream_name().unwrap_or_default().to_string(),
+                                message: event.message().unwrap_or_default().to_string(),
+                            })
+                            .collect(),
+                    ));
+                }
+                Some(_) => continue,
+            }
+        }
+    }
+}
+
+impl Writer {
+    pub(crate) async fn create_log_group(&self, name: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.clients
+            .logs
+            .create_log_group()
+            .log_group_name(name)
+            .set_tags(Some(tags.map()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("create log group {name}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_retention(&self, name: &str, days: u32) -> Result<(), AwsError> {
+        self.clients
+            .logs
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(days as i32)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("set the retention of {name}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_log_group(&self, name: &str) -> Result<(), AwsError> {
+        self.clients
+            .logs
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete log group {name}"), &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! The composition root of every command that works on a deployed stage:
+//! slx.toml → the resolved project → an AWS reader and writer → the
+//! stage's names and ARNs (and, where asked, what AWS holds). Also the
+//! shared ways a plan and its steps are shown.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{load_config, project_dir};
+use crate::aws::{self, AwsSettings, Reader, SystemClock, TokioSleeper, Writer};
+use crate::cli::GlobalArgs;
+use crate::config::{self, Project};
+use crate::deploy::apply::{StepReport, StepReporter, Target};
+use crate::deploy::plan::{self, Plan};
+use crate::deploy::resources::Actual;
+use crate::deploy::{self};
+use crate::names::{StageArns, StageNames};
+use crate::ui::Ui;
+
+/// A stage opened for a command.
+pub(super) struct Stage {
+    pub(super) project: Project,
+    /// Where slx.toml and the app crate are.
+    pub(super) app_dir: PathBuf,
+    pub(super) reader: Reader,
+    pub(super) writer: Writer,
+    pub(super) arns: StageArns,
+}
+
+impl Stage {
+    /// What `apply` needs to change this stage.
+    pub(super) fn target(&self) -> Target<'_> {
+        Target {
+            writer: &self.writer,
+            reader: &self.reader,
+            arns: &self.arns,
+            sleeper: &TokioSleeper,
+            clock: &SystemClock,
+        }
+    }
+}
+
+/// The AWS settings: flags, then slx.toml's region, then the profile.
+fn aws_settings(global: &GlobalArgs, project: &Project) -> AwsSettings {
+    AwsSettings {
+        profile: global.profile.clone(),
+        region_flag: global.region.clone(),
+        region_config: project.region.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+    }
+}
+
+/// A reader and a writer for `project`'s region.
+pub(super) async fn connect(
+    global: &GlobalArgs,
+    project: &Project,
+) -> miette::Result<(Reader, Writer)> {
+    Ok(aws::connect(&aws_settings(global, project)).await?)
+}
+
+/// slx.toml's stage `stage`, connected and located (account, partition),
+/// and what AWS holds for it (read while the account is looked up).
+pub(super) async fn open_and_read(
+    ui: &Ui,
+    global: &GlobalArgs,
+    stage: &str,
+) -> miette::Result<(Stage, Actual)> {
+    let (project, app_dir) = resolve(ui, global, stage)?;
+    let (reader, writer) = connect(global, &project).await?;
+    let (arns, actual) = deploy::locate_and_read(&reader, &project.names()).await?;
+    let stage = Stage {
+        project,
+        app_dir,
+        reader,
+        writer,
+        arns,
+    };
+    Ok((stage, actual))
+}
+
+/// slx.toml's stage `stage`, resolved, and the app's directory.
+pub(super) fn resolve(
+    ui: &Ui,
+    global: &GlobalArgs,
+    stage: &str,
+) -> miette::Result<(Project, PathBuf)> {
+    let config = load_config(ui, global)?;
+    let project = config::resolve(&config, stage)?;
+    Ok((project, project_dir(&config)))
+}
+
+impl StepReporter for Ui {
+    fn step_done(&self, step: &StepReport) {
+        self.done(&step.description, Duration::from_secs_f64(step.seconds));
+    }
+}
+
+/// Prints `plan` as `slx plan` shows it: one signed line per action.
+pub(super) fn print_plan(ui: &Ui, names: &StageNames, plan: &Plan) {
+    let count = plan.len();
+    let mut text = if plan.is_empty() {
+        format!(
+            "no changes: stage {} matches slx.toml and the code",
+            names.stage
+        )
+    } else {
+        format!(
+            "plan for stage {}: {count} {}\n",
+            names.stage,
+            if count == 1 { "change" } else { "changes" }
+        )
+    };
+    for action in plan.actions() {
+        text.push_str(&format!(
+            "  {} {}\n",
+            plan::sign(action),
+            action.info().describe(names)
+        ));
+    }
+    ui.result(
+        text.trim_end(),
+        &json!({ "stage": names.stage, "changes": count, "actions": plan }),
+    );
+}

@@ -1,0 +1,104 @@
+//! `slx status`: what is deployed, and how it differs from slx.toml and
+//! the last local build (the plan a deploy would make, as drift).
+
+use serde_json::json;
+
+use super::Outcome;
+use super::stage::open_and_read;
+use crate::cli::{GlobalArgs, StatusArgs};
+use crate::deploy::desired::Desired;
+use crate::deploy::plan::plan;
+use crate::handler;
+use crate::ui::Ui;
+
+pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
+    let (stage, actual) = open_and_read(ui, global, &args.stage).await?;
+    let arns = &stage.arns;
+    let Some(function) = &actual.function else {
+        ui.result(
+            format!(
+                "stage {} of {} is not deployed (run `slx deploy --stage {}`)",
+                arns.stage, arns.app, arns.stage
+            ),
+            &json!({ "deployed": false, "stage": arns.stage, "function_name": arns.function }),
+        );
+        return Ok(Outcome::Success);
+    };
+    // Compare against the last local build when there is one; otherwise
+    // only configuration and routes can be compared.
+    let local_zip = handler::last_built_zip(&stage.app_dir, stage.project.arch);
+    let local_sha = std::fs::read(&local_zip)
+        .ok()
+        .map(|zip| handler::archive::code_sha256(&zip));
+    let compare_sha = local_sha
+        .clone()
+        .unwrap_or_else(|| function.code_sha256.clone());
+    let desired = Desired::new(&stage.project, arns, &compare_sha, String::new());
+    let drift: Vec<String> = plan(arns.names(), Some(&desired), &actual)
+        .actions()
+        .map(|a| a.info().describe(arns.names()))
+        .collect();
+    let api_id = actual.api.as_ref().map(|a| a.id.clone());
+    let url = api_id.as_deref().map(|id| arns.invoke_url(id));
+    let routes: Vec<String> = actual
+        .api
+        .iter()
+        .flat_map(|api| api.routes_to(&arns.integration_uri()))
+        .collect();
+    let version = actual.alias.served.as_ref().map(|f| f.version.clone());
+    let mut text = format!(
+        "stage {} of {} in {}\n  function  {} ({}, {} MB, {}s)\n  alias     {} → version {}\n  code      {}{}\n  api       {}\n  url       {}\n  routes    {}\n",
+        arns.stage,
+        arns.app,
+        arns.region,
+        arns.function,
+        function.arch,
+        function.memory,
+        function.timeout,
+        arns.alias,
+        version.as_deref().unwrap_or("(missing)"),
+        function.code_sha256,
+        match &local_sha {
+            Some(sha) if *sha == function.code_sha256 =>
+                " (same as the last local build)".to_string(),
+            Some(_) => " (differs from the last local build)".to_string(),
+            None => " (no local build to compare; run `slx build`)".to_string(),
+        },
+        api_id.as_deref().unwrap_or("(missing)"),
+        url.as_deref().unwrap_or("-"),
+        if routes.is_empty() {
+            "-".to_string()
+        } else {
+            routes.join(", ")
+        },
+    );
+    if drift.is_empty() {
+        text.push_str("in sync with slx.toml");
+    } else {
+        text.push_str(&format!(
+            "differs from local ({}):\n    {}",
+            drift.len(),
+            drift.join("\n    ")
+        ));
+    }
+    ui.result(
+        text,
+        &json!({
+            "deployed": true,
+            "stage": arns.stage,
+            "function_name": arns.function,
+            "arch": function.arch,
+            "memory": function.memory,
+            "timeout": function.timeout,
+            "version": version,
+            "code_sha256": function.code_sha256,
+            "local_code_sha256": local_sha,
+            "rest_api_id": api_id,
+            "url": url,
+            "routes": routes,
+            "in_sync": drift.is_empty(),
+            "differences": drift,
+        }),
+    );
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,121 @@
+//! `slx undeploy`: remove everything the stage owns (the plan from
+//! nothing), after confirmation, then check from AWS that nothing is left.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use super::Outcome;
+use super::stage::{open_and_read, print_plan};
+use crate::cli::{GlobalArgs, UndeployArgs};
+use crate::deploy::apply::{self, ApplyError};
+use crate::deploy::plan::{Plan, plan};
+use crate::deploy::resources::log_group::LogGroupAction;
+use crate::deploy::resources::{self, Action, Actual};
+use crate::names::StageNames;
+use crate::ui::Ui;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub(super) enum UndeployError {
+    #[error("refusing to undeploy stage {stage} without confirmation: stdin is not a terminal")]
+    #[diagnostic(
+        code(slx::undeploy::confirm),
+        help("pass --yes to confirm in scripts and CI")
+    )]
+    NeedsYes { stage: String },
+    #[error("undeploy of stage {stage} cancelled")]
+    #[diagnostic(code(slx::undeploy::cancelled))]
+    Cancelled { stage: String },
+    #[error("after undeploy, these still exist: {leftovers}")]
+    #[diagnostic(
+        code(slx::undeploy::leftovers),
+        help("run `slx undeploy` again; if they persist, delete them in the AWS console")
+    )]
+    Leftovers { leftovers: String },
+}
+
+/// The removal plan, keeping the log group when asked.
+fn removal(names: &StageNames, actual: &Actual, keep_logs: bool) -> Plan {
+    let actions = plan(names, None, actual)
+        .actions()
+        .filter(|a| {
+            !(keep_logs && matches!(a, Action::LogGroup(LogGroupAction::DeleteLogGroup { .. })))
+        })
+        .cloned()
+        .collect();
+    Plan::of(actions)
+}
+
+pub(super) async fn run(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: UndeployArgs,
+) -> miette::Result<Outcome> {
+    let (stage, actual) = open_and_read(ui, global, &args.stage).await?;
+    let names = stage.arns.names();
+    let plan = removal(names, &actual, args.keep_logs);
+    if plan.is_empty() {
+        ui.result(
+            format!(
+                "stage {} of {} is not deployed: nothing to remove",
+                names.stage, names.app
+            ),
+            &json!({ "stage": names.stage, "removed": [], "changed": false }),
+        );
+        return Ok(Outcome::Success);
+    }
+    if !ui.is_json() {
+        print_plan(ui, names, &plan);
+    }
+    if !args.yes {
+        confirm(&names.stage)?;
+    }
+    let applied = apply::apply(&stage.target(), None, &plan, Default::default(), ui)
+        .await
+        .map_err(ApplyError::into_report)?;
+    // Verify from AWS itself that nothing of the stage is left.
+    let after = resources::read(&stage.reader, names).await?;
+    let leftovers: Vec<String> = removal(names, &after, args.keep_logs)
+        .actions()
+        .map(|a| a.info().describe(names))
+        .collect();
+    if !leftovers.is_empty() {
+        return Err(UndeployError::Leftovers {
+            leftovers: leftovers.join("; "),
+        }
+        .into());
+    }
+    ui.result(
+        format!(
+            "removed stage {} of {}{}",
+            names.stage,
+            names.app,
+            if args.keep_logs {
+                " (log group kept)"
+            } else {
+                ""
+            }
+        ),
+        &json!({ "stage": names.stage, "removed": applied.steps, "changed": true }),
+    );
+    Ok(Outcome::Success)
+}
+
+fn confirm(stage: &str) -> Result<(), UndeployError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(UndeployError::NeedsYes {
+            stage: stage.into(),
+        });
+    }
+    eprint!("remove stage {stage} and everything above? type the stage name to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == stage {
+        Ok(())
+    } else {
+        Err(UndeployError::Cancelled {
+            stage: stage.into(),
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! What slx.toml and the build want a stage to be (`Desired`), and the
+//! code a deploy uploads (`Code`), as plain data.
+//!
+//! Built once per command from the resolved project, the stage's ARNs and
+//! the zip's CodeSha256; the planner compares it with `resources::Actual`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::{Arch, Method, Project};
+use crate::names::StageArns;
+
+use super::policy;
+
+/// The zip a deploy uploads, and its CodeSha256 (base64 SHA-256, as
+/// Lambda reports it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Code {
+    pub(crate) zip: Vec<u8>,
+    pub(crate) sha256: String,
+}
+
+/// What the stage should look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Desired {
+    pub(crate) arns: StageArns,
+    pub(crate) arch: Arch,
+    /// CodeSha256 of the zip to serve.
+    pub(crate) code_sha256: String,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    pub(crate) env: BTreeMap<String, String>,
+    /// The role's trust policy and inline policy (canonical JSON).
+    pub(crate) trust_policy: String,
+    pub(crate) role_policy: String,
+    pub(crate) log_retention_days: u32,
+    /// `path → methods`, paths as API Gateway writes them (`/orders/{id}`).
+    pub(crate) routes: BTreeMap<String, BTreeSet<Method>>,
+    /// Published versions to keep; older ones are pruned after a publish.
+    pub(crate) keep_versions: u32,
+    /// Description of a published version and an API deployment: which
+    /// slx, commit and time made it.
+    pub(crate) release: String,
+}
+
+impl Desired {
+    pub(crate) fn new(
+        project: &Project,
+        arns: &StageArns,
+        code_sha256: &str,
+        release: String,
+    ) -> Desired {
+        let mut routes: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
+        for route in &project.routes {
+            routes
+                .entry(route.path.to_string())
+                .or_default()
+                .insert(route.method);
+        }
+        Desired {
+            arns: arns.clone(),
+            arch: project.arch,
+            code_sha256: code_sha256.to_string(),
+            memory: project.memory,
+            timeout: project.timeout,
+            env: project.env.clone(),
+            trust_policy: policy::trust_policy(arns),
+            role_policy: policy::role_policy(project, arns),
+            log_retention_days: project.log_retention_days,
+            routes,
+            keep_versions: project.keep_versions,
+            release,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::names::StageNames;
+
+    /// A stage `shop-dev` in eu-west-1 with two POST routes.
+    pub(crate) fn desired() -> Desired {
+        let arns = StageArns::new(
+            StageNames::new("shop", "dev"),
+            "eu-west-1",
+            "123456789012",
+            "arn:aws:iam::123456789012:user/ci",
+        );
+        Desired {
+            arch: Arch::X86_64,
+            code_sha256: "sha-1".into(),
+            memory: 256,
+            timeout: 10,
+            env: BTreeMap::from([("GREETING".into(), "hello".into())]),
+            trust_policy: policy::trust_policy(&arns),
+            role_policy: "{policy}".into(),
+            log_retention_days: 14,
+            routes: BTreeMap::from([
+                ("/greet".into(), BTreeSet::from([Method::Post])),
+                ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
+            ]),
+            keep_versions: 10,
+            release: "slx test".into(),
+            arns,
+        }
+    }
+}

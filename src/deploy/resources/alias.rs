@@ -1,0 +1,227 @@
+//! Published versions and the stage's alias: what the stage serves.
+//!
+//! A deploy publishes `$LATEST` as a version and points the alias (named
+//! after the stage, API Gateway's integration target) at it, then prunes
+//! old versions; a rollback points the alias at an older version.
+
+use serde::Serialize;
+
+use super::function::{self, wait_ready};
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
+use crate::deploy::desired::Desired;
+use crate::deploy::versions;
+use crate::names::StageNames;
+
+pub(crate) struct Alias;
+
+/// The alias and the function's published versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AliasState {
+    /// The version the alias serves, with its code and settings; `None`
+    /// when there is no alias.
+    pub(crate) served: Option<FunctionInfo>,
+    /// Every published version, oldest first.
+    pub(crate) versions: Vec<VersionInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum AliasAction {
+    /// Publish `$LATEST` (refused by AWS unless its code is
+    /// `code_sha256`) and point the stage alias at the new version.
+    PublishAndPointAlias {
+        function: String,
+        alias: String,
+        code_sha256: String,
+        alias_exists: bool,
+        description: String,
+    },
+    /// Delete these versions (the oldest beyond `keep`).
+    PruneVersions {
+        function: String,
+        keep: u32,
+        versions: Vec<String>,
+    },
+    /// Point the alias at an existing version (rollback).
+    PointAlias {
+        function: String,
+        alias: String,
+        version: String,
+    },
+}
+
+impl ActionInfo for AliasAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            AliasAction::PublishAndPointAlias { .. } => {
+                "publish a version and point the stage alias at it".into()
+            }
+            AliasAction::PruneVersions { keep, versions, .. } => format!(
+                "prune version{} {} (keeping the newest {keep})",
+                if versions.len() == 1 { "" } else { "s" },
+                versions.join(", ")
+            ),
+            AliasAction::PointAlias { alias, version, .. } => {
+                format!("point alias {alias} at version {version}")
+            }
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            // The new version runs with the role's new policy from its
+            // first request.
+            AliasAction::PublishAndPointAlias { .. } => &[Kind::Function, Kind::Role],
+            AliasAction::PruneVersions { .. } | AliasAction::PointAlias { .. } => &[],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            AliasAction::PruneVersions { .. } => Change::Delete,
+            _ => Change::Update,
+        }
+    }
+}
+
+impl Resource for Alias {
+    type Actual = AliasState;
+    type Action = AliasAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        let (served, versions) = tokio::try_join!(
+            reader.function(&names.function, Some(&names.alias)),
+            reader.versions(&names.function),
+        )?;
+        Ok(AliasState { served, versions })
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<AliasAction> {
+        let function_changes = !function::Function::plan(desired, actual).is_empty();
+        // The alias must serve exactly what slx.toml and the zip describe.
+        // That also finishes a deploy that updated $LATEST but died
+        // before publishing.
+        let alias_current = actual
+            .alias
+            .served
+            .as_ref()
+            .is_some_and(|served| function::matches(desired, served));
+        if !function_changes && alias_current {
+            return vec![];
+        }
+        let names = &desired.arns;
+        let mut actions = vec![AliasAction::PublishAndPointAlias {
+            function: names.function.clone(),
+            alias: names.alias.clone(),
+            code_sha256: desired.code_sha256.clone(),
+            alias_exists: actual.alias.served.is_some(),
+            description: desired.release.clone(),
+        }];
+        // Lambda publishes nothing new when $LATEST equals the newest
+        // version; then that version is the one the alias moves to.
+        let newest_matches = actual
+            .alias
+            .versions
+            .last()
+            .is_some_and(|v| v.code_sha256 == desired.code_sha256);
+        let adds_version = function_changes || !newest_matches;
+        let numbers: Vec<String> = actual
+            .alias
+            .versions
+            .iter()
+            .map(|v| v.version.clone())
+            .collect();
+        let keep = desired.keep_versions as usize;
+        let protected = match (adds_version, numbers.last()) {
+            (false, Some(newest)) => [newest.clone()].into(),
+            _ => Default::default(),
+        };
+        let room = if adds_version {
+            keep.saturating_sub(1)
+        } else {
+            keep
+        };
+        let prune = versions::to_prune(&numbers, room, &protected);
+        if !prune.is_empty() {
+            actions.push(AliasAction::PruneVersions {
+                function: names.function.clone(),
+                keep: desired.keep_versions,
+                versions: prune,
+            });
+        }
+        actions
+    }
+
+    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<AliasAction> {
+        // Versions and the alias go with the function.
+        vec![]
+    }
+
+    async fn apply(action: &AliasAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            AliasAction::PublishAndPointAlias {
+                function,
+                alias,
+                code_sha256,
+                alias_exists,
+                description,
+            } => {
+                wait_ready(ctx, function, step).await?;
+                let version = ctx
+                    .call(step, RETRY_ALWAYS, || {
+                        w.publish_version(function, code_sha256, description)
+                    })
+                    .await?;
+                let created = if *alias_exists {
+                    None
+                } else {
+                    let about = format!("slx stage {alias}");
+                    let created = ctx
+                        .call(step, RETRY_ALWAYS, || {
+                            w.create_alias(function, alias, &version, &about)
+                        })
+                        .await;
+                    Some(created)
+                };
+                match created {
+                    Some(Ok(())) => {}
+                    // An earlier attempt made it: point it like any other.
+                    Some(Err(e)) if e.class != ErrorClass::AlreadyExists => return Err(e),
+                    _ => {
+                        ctx.call(step, RETRY_ALWAYS, || {
+                            w.update_alias(function, alias, &version)
+                        })
+                        .await?
+                    }
+                }
+                ctx.outputs().published_version = Some(version);
+                Ok(())
+            }
+            AliasAction::PruneVersions {
+                function, versions, ..
+            } => {
+                for version in versions {
+                    ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                        w.delete_function(function, Some(version))
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            AliasAction::PointAlias {
+                function,
+                alias,
+                version,
+            } => {
+                ctx.call(step, RETRY_ALWAYS, || {
+                    w.update_alias(function, alias, version)
+                })
+                .await
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The stage's REST API (`<app>-<stage>`) and its routes: every route an
+//! `AWS_PROXY` integration to the stage's alias, set by one OpenAPI
+//! import. What the stage serves changes only with a deployment (see
+//! `deployment`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, ErrorClass, NewRestApi, Reader, StageInfo};
+use crate::config::Method;
+use crate::deploy::desired::Desired;
+use crate::deploy::openapi;
+use crate::names::StageNames;
+
+pub(crate) struct Api;
+
+/// One path of the API and the integration URI of each method on it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct PathState {
+    pub(crate) id: String,
+    pub(crate) methods: BTreeMap<Method, Option<String>>,
+}
+
+/// The stage's REST API as API Gateway holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiState {
+    pub(crate) id: String,
+    /// Keyed by full path (`/`, `/orders`, `/orders/{id}`).
+    pub(crate) paths: BTreeMap<String, PathState>,
+    /// The API Gateway stage named after the slx stage, if it exists.
+    pub(crate) stage: Option<StageInfo>,
+}
+
+impl ApiState {
+    /// `METHOD /path` of every method whose integration is `uri`.
+    pub(crate) fn routes_to(&self, uri: &str) -> BTreeSet<String> {
+        self.paths
+            .iter()
+            .flat_map(|(path, state)| {
+                state
+                    .methods
+                    .iter()
+                    .filter(|(_, target)| target.as_deref() == Some(uri))
+                    .map(move |(method, _)| format!("{method} {path}"))
+            })
+            .collect()
+    }
+}
+
+/// How the API's routes differ from slx.toml, as `METHOD /path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoutesChange {
+    pub(crate) add: Vec<String>,
+    pub(crate) remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum ApiAction {
+    CreateApi {
+        name: String,
+    },
+    /// Replace the API's routes with slx.toml's (one OpenAPI import);
+    /// `add` and `remove` say what changes.
+    SetRoutes {
+        api: ApiRef,
+        add: Vec<String>,
+        remove: Vec<String>,
+        /// The OpenAPI document sent.
+        openapi: serde_json::Value,
+    },
+    DeleteApi {
+        id: String,
+    },
+}
+
+impl ActionInfo for ApiAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            ApiAction::CreateApi { name } => format!("create REST API {name}"),
+            ApiAction::SetRoutes { add, remove, .. } => {
+                let mut parts: Vec<String> = add.iter().map(|r| format!("+{r}")).collect();
+                parts.extend(remove.iter().map(|r| format!("-{r}")));
+                format!("set routes ({})", parts.join(", "))
+            }
+            ApiAction::DeleteApi { id } => format!("delete REST API {id}"),
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        &[]
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            ApiAction::CreateApi { .. } => Change::Create,
+            ApiAction::SetRoutes { .. } => Change::Update,
+            ApiAction::DeleteApi { .. } => Change::Delete,
+        }
+    }
+
+    fn before_build(&self) -> bool {
+        // A new API serves nothing until its first deployment; routes
+        // imported into an existing one wait for the code, so that a
+        // failed build leaves no undeployed change behind.
+        matches!(
+            self,
+            ApiAction::CreateApi { .. }
+                | ApiAction::SetRoutes {
+                    api: ApiRef::New,
+                    ..
+                }
+        )
+    }
+}
+
+/// How `api`'s routes differ from `desired`'s; `None` when they match.
+pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option<RoutesChange> {
+    let wanted: BTreeSet<String> = desired
+        .routes
+        .iter()
+        .flat_map(|(path, methods)| methods.iter().map(move |m| format!("{m} {path}")))
+        .collect();
+    let Some(api) = api else {
+        return Some(RoutesChange {
+            add: wanted.into_iter().collect(),
+            remove: vec![],
+        });
+    };
+    // A method whose integration does not reach this stage's alias counts
+    // as missing: the import puts it back.
+    let existing = api.routes_to(&desired.arns.integration_uri());
+    let add: Vec<String> = wanted.difference(&existing).cloned().collect();
+    let remove: Vec<String> = existing.difference(&wanted).cloned().collect();
+    // Paths left without methods (e.g. after a console edit) also differ.
+    let stray = api.paths.iter().any(|(path, state)| {
+        let prefix = format!("{path}/");
+        path != "/"
+            && state.methods.is_empty()
+            && !desired
+                .routes
+                .keys()
+                .any(|route| route.starts_with(&prefix))
+    });
+    (!add.is_empty() || !remove.is_empty() || stray).then_some(RoutesChange { add, remove })
+}
+
+impl Resource for Api {
+    type Actual = Option<ApiState>;
+    type Action = ApiAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        let owned: Vec<_> = reader
+            .rest_apis_named(&names.api)
+            .await?
+            .into_iter()
+            .filter(|api| names.owns(&api.tags))
+            .collect();
+        let id = match owned.as_slice() {
+            [] => return Ok(None),
+            [api] => api.id.clone(),
+            several => {
+                let ids: Vec<&str> = several.iter().map(|a| a.id.as_str()).collect();
+                return Err(AwsError::fatal(
+                    "list REST APIs",
+                    format!(
+                        "{} REST APIs named {} are tagged as this stage's: {}",
+                        ids.len(),
+                        names.api,
+                        ids.join(", ")
+                    ),
+                    "delete the ones not in use (`slx status` shows the one serving), then deploy again",
+                ));
+            }
+        };
+        let (resources, stage) = tokio::try_join!(
+            reader.api_resources(&id),
+            reader.api_stage(&id, &names.stage)
+        )?;
+        let paths = resources
+            .into_iter()
+            .map(|resource| {
+                let methods = resource
+                    .methods
+                    .into_iter()
+                    .filter_map(|m| Some((Method::parse(&m.http_method)?, m.integration_uri)))
+                    .collect();
+                (
+                    resource.path,
+                    PathState {
+                        id: resource.id,
+                        methods,
+                    },
+                )
+            })
+            .collect();
+        Ok(Some(ApiState { id, paths, stage }))
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<ApiAction> {
+        let Some(change) = routes_change(desired, actual.api.as_ref()) else {
+            return vec![];
+        };
+        let mut actions = Vec::new();
+        let api = match &actual.api {
+            Some(api) => ApiRef::Existing(api.id.clone()),
+            None => {
+                actions.push(ApiAction::CreateApi {
+                    name: desired.arns.api.clone(),
+                });
+                ApiRef::New
+            }
+        };
+        actions.push(ApiAction::SetRoutes {
+            api,
+            add: change.add,
+            remove: change.remove,
+            openapi: openapi::document(desired),
+        });
+        actions
+    }
+
+    fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<ApiAction> {
+        match &actual.api {
+            Some(api) => vec![ApiAction::DeleteApi { id: api.id.clone() }],
+            None => vec![],
+        }
+    }
+
+    async fn apply(action: &ApiAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            ApiAction::CreateApi { name } => {
+                let api = NewRestApi {
+                    name: name.clone(),
+                    description: ctx.arns.description(),
+                    tags: ctx.arns.tags(),
+                };
+                let id = ctx
+                    .call(step, RETRY_ALWAYS, || w.create_rest_api(&api))
+                    .await?;
+                ctx.outputs().api_id = Some(id);
+                Ok(())
+            }
+            ApiAction::SetRoutes { api, openapi, .. } => {
+                let id = ctx.api_id(api, step)?;
+                let body = serde_json::to_vec(openapi).unwrap_or_default();
+                let warnings = ctx
+                    .call(step, RETRY_ALWAYS, || w.put_rest_api(&id, &body))
+                    .await?;
+                ctx.outputs().warnings.extend(warnings);
+                Ok(())
+            }
+            ApiAction::DeleteApi { id } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_rest_api(id))
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The stage's Lambda function (`<app>-<stage>`): its code and settings
+//! as `$LATEST`. What the stage serves is the alias (see `alias`); this
+//! module only makes `$LATEST` what the next version must be.
+//!
+//! Every mutation waits until Lambda reports the function ready
+//! (`State` Active, no update in progress), as AWS requires:
+//! <https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html>
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource};
+use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
+use crate::config::Arch;
+use crate::deploy::desired::Desired;
+use crate::names::StageNames;
+
+pub(crate) struct Function;
+
+/// Which function settings differ from slx.toml.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub(crate) struct ConfigChange {
+    pub(crate) memory: Option<u32>,
+    pub(crate) timeout: Option<u32>,
+    pub(crate) env: bool,
+    pub(crate) role: bool,
+}
+
+/// Environment variables in a plan: names only. Values may be secrets,
+/// and `slx plan --output json` ends up in CI logs.
+fn env_names<S: Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(env.keys())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum FunctionAction {
+    CreateFunction {
+        function: String,
+        role_arn: String,
+        arch: Arch,
+        memory: u32,
+        timeout: u32,
+        #[serde(serialize_with = "env_names")]
+        env: BTreeMap<String, String>,
+        code_sha256: String,
+    },
+    /// Upload the zip (also how the architecture changes).
+    UpdateCode {
+        function: String,
+        code_sha256: String,
+        arch: Arch,
+        arch_change: Option<Arch>,
+    },
+    UpdateConfig {
+        function: String,
+        change: ConfigChange,
+        /// The new role ARN, when `change.role`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role_arn: Option<String>,
+        /// The new environment, when `change.env` (names only in JSON).
+        #[serde(skip)]
+        env: Option<BTreeMap<String, String>>,
+    },
+    /// Deletes the function with its versions, alias and permission.
+    DeleteFunction { function: String },
+}
+
+impl ActionInfo for FunctionAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            FunctionAction::CreateFunction { function, .. } => {
+                format!("create function {function}")
+            }
+            FunctionAction::UpdateCode {
+                arch_change: Some(arch),
+                ..
+            } => format!("upload code (architecture → {arch})"),
+            FunctionAction::UpdateCode { .. } => "upload code".into(),
+            FunctionAction::UpdateConfig { change, .. } => {
+                let mut parts = Vec::new();
+                if let Some(memory) = change.memory {
+                    parts.push(format!("memory → {memory} MB"));
+                }
+                if let Some(timeout) = change.timeout {
+                    parts.push(format!("timeout → {timeout}s"));
+                }
+                if change.env {
+                    parts.push("environment".into());
+                }
+                if change.role {
+                    parts.push("role".into());
+                }
+                format!("update configuration ({})", parts.join(", "))
+            }
+            FunctionAction::DeleteFunction { function } => {
+                format!("delete function {function} and its versions")
+            }
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            FunctionAction::CreateFunction { .. } => &[Kind::Role],
+            FunctionAction::UpdateConfig { change, .. } if change.role => &[Kind::Role],
+            FunctionAction::UpdateCode { .. } | FunctionAction::UpdateConfig { .. } => &[],
+            // The API stops calling it first.
+            FunctionAction::DeleteFunction { .. } => &[Kind::Api],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            FunctionAction::CreateFunction { .. } => Change::Create,
+            FunctionAction::DeleteFunction { .. } => Change::Delete,
+            _ => Change::Update,
+        }
+    }
+}
+
+/// Which settings of `current` differ from `desired`.
+pub(crate) fn config_change(desired: &Desired, current: &FunctionInfo) -> ConfigChange {
+    ConfigChange {
+        memory: (current.memory != desired.memory).then_some(desired.memory),
+        timeout: (current.timeout != desired.timeout).then_some(desired.timeout),
+        env: current.env != desired.env,
+        role: current.role_arn != desired.arns.role_arn(),
+    }
+}
+
+/// Whether `current` runs exactly the desired code and settings.
+pub(crate) fn matches(desired: &Desired, current: &FunctionInfo) -> bool {
+    current.code_sha256 == desired.code_sha256
+        && current.arch == desired.arch
+        && config_change(desired, current) == ConfigChange::default()
+}
+
+impl Resource for Function {
+    type Actual = Option<FunctionInfo>;
+    type Action = FunctionAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        let step = format!("read function {}", names.function);
+        let Some(function) = reader.function(&names.function, None).await? else {
+            return Ok(None);
+        };
+        if !names.owns(&function.tags) {
+            return Err(AwsError {
+                step,
+                class: ErrorClass::Fatal,
+                code: None,
+                detail: format!(
+                    "function {} exists but is not tagged as this app's stage; slx will not take it over",
+                    names.function
+                ),
+                hint: Some(
+                    "rename the app or stage in slx.toml, or delete the existing resource".into(),
+                ),
+            });
+        }
+        Ok(Some(function))
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<FunctionAction> {
+        let function = desired.arns.function.clone();
+        let Some(current) = &actual.function else {
+            return vec![FunctionAction::CreateFunction {
+                function,
+                role_arn: desired.arns.role_arn(),
+                arch: desired.arch,
+                memory: desired.memory,
+                timeout: desired.timeout,
+                env: desired.env.clone(),
+                code_sha256: desired.code_sha256.clone(),
+            }];
+        };
+        let mut actions = Vec::new();
+        if current.code_sha256 != desired.code_sha256 || current.arch != desired.arch {
+            actions.push(FunctionAction::UpdateCode {
+                function: function.clone(),
+                code_sha256: desired.code_sha256.clone(),
+                arch: desired.arch,
+                arch_change: (current.arch != desired.arch).then_some(desired.arch),
+            });
+        }
+        let change = config_change(desired, current);
+        if change != ConfigChange::default() {
+            actions.push(FunctionAction::UpdateConfig {
+                function,
+                role_arn: change.role.then(|| desired.arns.role_arn()),
+                env: change.env.then(|| desired.env.clone()),
+                change,
+            });
+        }
+        actions
+    }
+
+    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<FunctionAction> {
+        match &actual.function {
+            Some(_) => vec![FunctionAction::DeleteFunction {
+                function: names.function.clone(),
+            }],
+            None => vec![],
+        }
+    }
+
+    async fn apply(action: &FunctionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            FunctionAction::CreateFunction {
+                function,
+                role_arn,
+                arch,
+                memory,
+                timeout,
+                env,
+                code_sha256,
+            } => {
+                let zip = ctx.zip(code_sha256, step)?;
+                let spec = FunctionSpec {
+                    name: function.clone(),
+                    role_arn: role_arn.clone(),
+                    arch: *arch,
+                    memory: *memory,
+                    timeout: *timeout,
+                    env: env.clone(),
+                    description: ctx.arns.description(),
+                    tags: ctx.arns.tags(),
+                };
+                ctx.call(step, RETRY_ROLE, || w.create_function(&spec, zip))
+                    .await?;
+                changed(ctx);
+                wait_ready(ctx, function, step).await
+            }
+            FunctionAction::UpdateCode {
+                function,
+                code_sha256,
+                arch,
+                ..
+            } => {
+                let zip = ctx.zip(code_sha256, step)?;
+                wait_ready(ctx, function, step).await?;
+                ctx.call(step, RETRY_ALWAYS, || w.update_code(function, zip, *arch))
+                    .await?;
+                changed(ctx);
+                wait_ready(ctx, function, step).await
+            }
+            FunctionAction::UpdateConfig {
+                function,
+                change,
+                role_arn,
+                env,
+            } => {
+                wait_ready(ctx, function, step).await?;
+                let update = FunctionUpdate {
+                    role_arn: role_arn.clone(),
+                    memory: change.memory,
+                    timeout: change.timeout,
+                    env: env.clone(),
+                };
+                ctx.call(step, RETRY_ROLE, || w.update_config(function, &update))
+                    .await?;
+                changed(ctx);
+                wait_ready(ctx, function, step).await
+            }
+            FunctionAction::DeleteFunction { function } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                    w.delete_function(function, None)
+                })
+                .await
+            }
+        }
+    }
+}
+
+fn changed(ctx: &ApplyContext<'_>) {
+    ctx.outputs().function_ready = false;
+}
+
+/// Waits until `function` accepts the next mutation: State Active and no
+/// update in progress. Skipped when it was seen ready and not changed.
+pub(crate) async fn wait_ready(
+    ctx: &ApplyContext<'_>,
+    function: &str,
+    step: &str,
+) -> Result<(), AwsError> {
+    if ctx.outputs().function_ready {
+        return Ok(());
+    }
+    let deadline = ctx.clock.now() + Duration::from_secs(300);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let readiness = ctx
+            .call(step, &[ErrorClass::Transient], || {
+                ctx.reader.readiness(function)
+            })
+            .await?;
+        if readiness.failed() {
+            return Err(AwsError {
+                step: step.into(),
+                class: ErrorClass::Fatal,
+                code: readiness.reason_code,
+                detail: format!(
+                    "Lambda reports the function failed: {}",
+                    readiness.reason.as_deref().unwrap_or("no reason given")
+                ),
+                hint: Some("fix the cause and deploy again".into()),
+            });
+        }
+        if readiness.ready() {
+            ctx.outputs().function_ready = true;
+            return Ok(());
+        }
+        if ctx.clock.now() > deadline {
+            return Err(AwsError {
+                step: step.into(),
+                class: ErrorClass::Conflict,
+                code: None,
+                detail: "the function did not become ready within 5 minutes".into(),
+                hint: Some("check the function in the Lambda console, then deploy again".into()),
+            });
+        }
+        ctx.sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,123 @@
+//! The function's log group (`/aws/lambda/<app>-<stage>`), created by slx
+//! so that it is tagged and has a retention before Lambda writes to it.
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, ErrorClass, Reader};
+use crate::deploy::desired::Desired;
+use crate::names::StageNames;
+
+pub(crate) struct LogGroup;
+
+/// The log group as CloudWatch holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogGroupState {
+    /// `None`: events never expire.
+    pub(crate) retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum LogGroupAction {
+    CreateLogGroup { log_group: String },
+    SetLogRetention { log_group: String, days: u32 },
+    DeleteLogGroup { log_group: String },
+}
+
+impl ActionInfo for LogGroupAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            LogGroupAction::CreateLogGroup { log_group } => format!("create log group {log_group}"),
+            LogGroupAction::SetLogRetention { days, .. } => {
+                format!("set log retention to {days} days")
+            }
+            LogGroupAction::DeleteLogGroup { log_group } => format!("delete log group {log_group}"),
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            // Deleted after the function, which could otherwise log again
+            // and make Lambda recreate the group untagged.
+            LogGroupAction::DeleteLogGroup { .. } => &[Kind::Function],
+            _ => &[],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            LogGroupAction::CreateLogGroup { .. } => Change::Create,
+            LogGroupAction::SetLogRetention { .. } => Change::Update,
+            LogGroupAction::DeleteLogGroup { .. } => Change::Delete,
+        }
+    }
+
+    fn before_build(&self) -> bool {
+        !matches!(self, LogGroupAction::DeleteLogGroup { .. })
+    }
+}
+
+impl Resource for LogGroup {
+    type Actual = Option<LogGroupState>;
+    type Action = LogGroupAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        Ok(reader
+            .log_group(&names.log_group)
+            .await?
+            .map(|group| LogGroupState {
+                retention_days: group.retention_days,
+            }))
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<LogGroupAction> {
+        let log_group = desired.arns.log_group.clone();
+        let retention = LogGroupAction::SetLogRetention {
+            log_group: log_group.clone(),
+            days: desired.log_retention_days,
+        };
+        match &actual.log_group {
+            None => vec![LogGroupAction::CreateLogGroup { log_group }, retention],
+            Some(state) if state.retention_days != Some(desired.log_retention_days) => {
+                vec![retention]
+            }
+            Some(_) => vec![],
+        }
+    }
+
+    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<LogGroupAction> {
+        match &actual.log_group {
+            Some(_) => vec![LogGroupAction::DeleteLogGroup {
+                log_group: names.log_group.clone(),
+            }],
+            None => vec![],
+        }
+    }
+
+    async fn apply(action: &LogGroupAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            LogGroupAction::CreateLogGroup { log_group: name } => {
+                let tags = ctx.arns.tags();
+                ctx.call_tolerating(step, ErrorClass::AlreadyExists, || {
+                    w.create_log_group(name, &tags)
+                })
+                .await
+            }
+            LogGroupAction::SetLogRetention {
+                log_group: name,
+                days,
+            } => {
+                ctx.call(step, RETRY_ALWAYS, || w.set_retention(name, *days))
+                    .await
+            }
+            LogGroupAction::DeleteLogGroup { log_group: name } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_log_group(name))
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The kinds of AWS resource a stage owns, one module each, tied together
+//! by the registry at the bottom of this file.
+//!
+//! Each module says, for its kind: how it is read into plain data
+//! (`Resource::read`, read-only calls through the `Reader`), how desired
+//! vs actual becomes actions that carry their data (`plan`, pure), and how
+//! each of its actions is applied (`apply`, through the `Writer`). Each
+//! action says what it waits for (`ActionInfo::needs`) and whether it is
+//! harmless before the new code exists (`before_build`).
+//!
+//! Adding a kind: write the module, add one line to `registry!` below.
+
+pub(crate) mod alias;
+pub(crate) mod api;
+pub(crate) mod deployment;
+pub(crate) mod function;
+pub(crate) mod log_group;
+pub(crate) mod permission;
+pub(crate) mod role;
+
+use std::fmt::Debug;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::desired::{Code, Desired};
+use crate::aws::{AwsError, Backoff, Clock, ErrorClass, Reader, Sleeper, Writer, retry};
+use crate::names::{StageArns, StageNames};
+
+/// What a resource kind provides to the planner and the applier.
+pub(crate) trait Resource {
+    /// What AWS holds for this kind, as plain data (`Default` = absent).
+    type Actual: Debug + Clone + Default + PartialEq;
+    /// The actions this kind plans.
+    type Action: ActionInfo + Debug + Clone + PartialEq + Eq + Serialize + Send + Sync;
+
+    /// Reads this kind's resources, with read-only calls.
+    fn read(
+        reader: &Reader,
+        names: &StageNames,
+    ) -> impl Future<Output = Result<Self::Actual, AwsError>> + Send;
+
+    /// The actions that take `actual` to `desired` (pure).
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<Self::Action>;
+
+    /// The actions that remove what exists (pure).
+    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<Self::Action>;
+
+    /// Performs one action.
+    fn apply(
+        action: &Self::Action,
+        ctx: &ApplyContext<'_>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// How an action changes AWS, for the plan's `+`, `~`, `-` signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+/// What every action says about itself.
+pub(crate) trait ActionInfo {
+    /// One line for `slx plan` and the progress output.
+    fn describe(&self, names: &StageNames) -> String;
+    /// The kinds whose earlier actions in the plan must finish first
+    /// (earlier actions of the action's own kind always must).
+    fn needs(&self) -> &'static [Kind];
+    fn change(&self) -> Change;
+    /// Whether it may run while the new code is still being built: it
+    /// changes nothing the stage serves, and if the build fails it leaves
+    /// only tagged resources the next deploy reuses.
+    fn before_build(&self) -> bool {
+        false
+    }
+}
+
+/// The REST API an action works on: one that exists, or the one a
+/// `CreateApi` earlier in the same plan makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ApiRef {
+    Existing(String),
+    New,
+}
+
+/// Values one action produces and a later one uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Outputs {
+    /// The id of the API a `CreateApi` made.
+    pub(crate) api_id: Option<String>,
+    /// The version a publish made.
+    pub(crate) published_version: Option<String>,
+    /// The function was seen ready and not changed since: skip a wait.
+    pub(crate) function_ready: bool,
+    /// Warnings AWS returned (e.g. from an OpenAPI import).
+    pub(crate) warnings: Vec<String>,
+}
+
+/// What applying an action may use: the only place a `Writer` is held.
+pub(crate) struct ApplyContext<'a> {
+    pub(crate) writer: &'a Writer,
+    pub(crate) reader: &'a Reader,
+    pub(crate) arns: &'a StageArns,
+    /// The new code, when the plan uploads any.
+    pub(crate) code: Option<&'a Code>,
+    pub(crate) sleeper: &'a dyn Sleeper,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) outputs: Mutex<Outputs>,
+}
+
+/// Errors worth retrying on any call.
+pub(crate) const RETRY_ALWAYS: &[ErrorClass] = &[ErrorClass::Transient, ErrorClass::Conflict];
+/// Also waits out a role that Lambda cannot assume yet (IAM propagation).
+pub(crate) const RETRY_ROLE: &[ErrorClass] = &[
+    ErrorClass::Transient,
+    ErrorClass::Conflict,
+    ErrorClass::RoleNotReady,
+];
+
+impl ApplyContext<'_> {
+    /// One AWS call for `step`, retried for `classes` with backoff; an
+    /// error names `step`.
+    pub(crate) async fn call<T, Fut>(
+        &self,
+        step: &str,
+        classes: &[ErrorClass],
+        mut call: impl FnMut() -> Fut,
+    ) -> Result<T, AwsError>
+    where
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let backoff = if classes.contains(&ErrorClass::RoleNotReady) {
+            Backoff::ROLE_PROPAGATION
+        } else {
+            Backoff::default()
+        };
+        retry(self.sleeper, backoff, classes, || {
+            let pending = call();
+            async move { pending.await.map_err(|e| e.in_step(step)) }
+        })
+        .await
+    }
+
+    /// `call`, treating an error of class `tolerated` as done (a delete of
+    /// something already gone, a create that a lost answer already made).
+    pub(crate) async fn call_tolerating<T, Fut>(
+        &self,
+        step: &str,
+        tolerated: ErrorClass,
+        call: impl FnMut() -> Fut,
+    ) -> Result<(), AwsError>
+    where
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        match self.call(step, RETRY_ALWAYS, call).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.class == tolerated => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub(crate) fn outputs(&self) -> std::sync::MutexGuard<'_, Outputs> {
+        self.outputs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id of the API `api` refers to.
+    pub(crate) fn api_id(&self, api: &ApiRef, step: &str) -> Result<String, AwsError> {
+        match api {
+            ApiRef::Existing(id) => Ok(id.clone()),
+            ApiRef::New => self.outputs().api_id.clone().ok_or_else(|| {
+                AwsError::fatal(
+                    step,
+                    "the REST API this step needs was not created",
+                    "run the deploy again: it plans from what exists",
+                )
+            }),
+        }
+    }
+
+    /// The zip whose CodeSha256 is `sha256`: what this action may upload.
+    pub(crate) fn zip(&self, sha256: &str, step: &str) -> Result<&[u8], AwsError> {
+        match self.code {
+            Some(code) if code.sha256 == sha256 => Ok(&code.zip),
+            _ => Err(AwsError::fatal(
+                step,
+                format!("no zip with CodeSha256 {sha256} was handed to this deploy"),
+                "run the deploy again: it builds or loads the zip first",
+            )),
+        }
+    }
+
+    /// Sleeps, through the injected sleeper.
+    pub(crate) async fn sleep(&self, duration: Duration) {
+        self.sleeper.sleep(duration).await;
+    }
+}
+
+/// The registry: one line per kind, in dependency order (a deploy plans
+/// them top to bottom, an undeploy bottom to top). Generates the `Kind`
+/// and `Action` enums, the `Actual` struct with one field per kind, and
+/// the functions that read, plan and apply every kind.
+macro_rules! registry {
+    ($( $field:ident : $Kind:ident => $module:ident :: $Type:ident ),* $(,)?) => {
+        /// A kind of resource a stage owns.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub(crate) enum Kind { $( $Kind ),* }
+
+        /// What AWS holds for a stage, one field per kind.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub(crate) struct Actual {
+            $( pub(crate) $field: <$module::$Type as Resource>::Actual ),*
+        }
+
+        /// One step of a plan. Serialises as the kind's action, with an
+        /// `action` field naming it.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        #[serde(untagged)]
+        pub(crate) enum Action {
+            $( $Kind(<$module::$Type as Resource>::Action) ),*
+        }
+
+        impl Action {
+            pub(crate) fn kind(&self) -> Kind {
+                match self { $( Action::$Kind(_) => Kind::$Kind ),* }
+            }
+
+            pub(crate) fn info(&self) -> &dyn ActionInfo {
+                match self { $( Action::$Kind(action) => action ),* }
+            }
+        }
+
+        /// Everything that exists for the stage: every kind read at once.
+        pub(crate) async fn read(reader: &Reader, names: &StageNames) -> Result<Actual, AwsError> {
+            let ($( $field, )*) = tokio::try_join!(
+                $( <$module::$Type as Resource>::read(reader, names) ),*
+            )?;
+            Ok(Actual { $( $field ),* })
+        }
+
+        /// Every kind's actions, in registry order; with no desired state,
+        /// the removal of what exists, in reverse registry order.
+        pub(crate) fn plan_actions(
+            names: &StageNames,
+            desired: Option<&Desired>,
+            actual: &Actual,
+        ) -> Vec<Action> {
+            match desired {
+                Some(desired) => {
+                    let mut actions = Vec::new();
+                    $( actions.extend(
+                        <$module::$Type as Resource>::plan(desired, actual)
+                            .into_iter()
+                            .map(Action::$Kind),
+                    ); )*
+                    actions
+                }
+                None => {
+                    let mut groups: Vec<Vec<Action>> = vec![ $(
+                        <$module::$Type as Resource>::plan_removal(names, actual)
+                            .into_iter()
+                            .map(Action::$Kind)
+                            .collect()
+                    ),* ];
+                    groups.reverse();
+                    groups.into_iter().flatten().collect()
+                }
+            }
+        }
+
+        /// Performs one action of any kind.
+        pub(crate) async fn apply(action: &Action, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+            match action {
+                $( Action::$Kind(action) => <$module::$Type as Resource>::apply(action, ctx).await ),*
+            }
+        }
+    };
+}
+
+registry! {
+    role: Role => role::Role,
+    log_group: LogGroup => log_group::LogGroup,
+    function: Function => function::Function,
+    alias: Alias => alias::Alias,
+    api: Api => api::Api,
+    permission: Permission => permission::Permission,
+    deployment: Deployment => deployment::Deployment,
+}

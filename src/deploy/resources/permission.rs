@@ -1,0 +1,152 @@
+//! The one resource-based policy statement that lets the stage's REST API
+//! invoke the alias: a fixed statement id and a source ARN covering the
+//! whole API, never one statement per route (a function policy is
+//! limited to 20 KB).
+//! <https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html>
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, ErrorClass, NewPermission, Reader};
+use crate::deploy::desired::Desired;
+use crate::names::{PERMISSION_ID, StageNames};
+
+pub(crate) struct Permission;
+
+/// slx's statement in the alias's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Statement {
+    /// The API it allows (`arn:…:execute-api:…:<api-id>/*`).
+    pub(crate) source_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum PermissionAction {
+    /// Grant the API the right to invoke the alias; `replace` drops a
+    /// statement that names another API first.
+    AddInvokePermission {
+        function: String,
+        alias: String,
+        api: ApiRef,
+        replace: bool,
+    },
+}
+
+impl ActionInfo for PermissionAction {
+    fn describe(&self, _: &StageNames) -> String {
+        "allow the API to invoke the alias".into()
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        // The statement lives on the alias and names the API.
+        &[Kind::Alias, Kind::Api]
+    }
+
+    fn change(&self) -> Change {
+        Change::Create
+    }
+}
+
+/// slx's statement in a function policy document, if there is one.
+fn find_statement(policy: &str) -> Option<Statement> {
+    let document: serde_json::Value = serde_json::from_str(policy).ok()?;
+    let statement = document["Statement"]
+        .as_array()?
+        .iter()
+        .find(|statement| statement["Sid"] == PERMISSION_ID)?;
+    Some(Statement {
+        source_arn: statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+            .as_str()
+            .map(str::to_string),
+    })
+}
+
+impl Resource for Permission {
+    type Actual = Option<Statement>;
+    type Action = PermissionAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        let policy = reader.policy(&names.function, &names.alias).await?;
+        Ok(policy.as_deref().and_then(find_statement))
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<PermissionAction> {
+        let api = match &actual.api {
+            Some(api) => ApiRef::Existing(api.id.clone()),
+            None => ApiRef::New,
+        };
+        let current = match (&api, &actual.permission) {
+            (ApiRef::Existing(id), Some(statement)) => {
+                statement.source_arn.as_deref() == Some(desired.arns.api_source_arn(id).as_str())
+            }
+            _ => false,
+        };
+        if current {
+            return vec![];
+        }
+        vec![PermissionAction::AddInvokePermission {
+            function: desired.arns.function.clone(),
+            alias: desired.arns.alias.clone(),
+            api,
+            // A statement for an older API keeps the fixed id: drop it.
+            replace: actual.permission.is_some(),
+        }]
+    }
+
+    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<PermissionAction> {
+        // It goes with the function.
+        vec![]
+    }
+
+    async fn apply(action: &PermissionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        let PermissionAction::AddInvokePermission {
+            function,
+            alias,
+            api,
+            replace,
+        } = action;
+        let id = ctx.api_id(api, step)?;
+        if *replace {
+            ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                w.remove_permission(function, alias, PERMISSION_ID)
+            })
+            .await?;
+        }
+        let permission = NewPermission {
+            function_name: function.clone(),
+            qualifier: alias.clone(),
+            statement_id: PERMISSION_ID.to_string(),
+            principal: ctx.arns.apigateway_principal().to_string(),
+            source_arn: ctx.arns.api_source_arn(&id),
+        };
+        ctx.call(step, RETRY_ALWAYS, || w.add_permission(&permission))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_is_found_by_its_id_with_its_source() {
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"other","Effect":"Allow"},
+            {"Sid":"slx-apigateway-invoke","Effect":"Allow",
+             "Principal":{"Service":"apigateway.amazonaws.com"},
+             "Action":"lambda:InvokeFunction",
+             "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:execute-api:us-east-1:1:abc/*"}}}]}"#;
+        assert_eq!(
+            find_statement(policy),
+            Some(Statement {
+                source_arn: Some("arn:aws:execute-api:us-east-1:1:abc/*".into())
+            })
+        );
+        assert_eq!(find_statement(r#"{"Statement":[{"Sid":"other"}]}"#), None);
+        assert_eq!(find_statement("not json"), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! The stage's IAM role (`<app>-<stage>-role`) and its one inline policy:
+//! Lambda may assume it; the function may write its own logs, plus what
+//! `[[permissions]]` grants.
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, ErrorClass, NewRole, Reader};
+use crate::deploy::desired::Desired;
+use crate::deploy::policy;
+use crate::names::{POLICY_NAME, StageNames};
+
+pub(crate) struct Role;
+
+/// The role as IAM holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleState {
+    /// The inline policy, canonical JSON; `None` if it is missing.
+    pub(crate) policy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum RoleAction {
+    CreateRole {
+        role: String,
+        trust_policy: String,
+    },
+    PutRolePolicy {
+        role: String,
+        document: String,
+        /// Set right after `CreateRole`: nothing runs with the role yet.
+        new_role: bool,
+    },
+    DeleteRole {
+        role: String,
+    },
+}
+
+impl ActionInfo for RoleAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            RoleAction::CreateRole { role, .. } => format!("create IAM role {role}"),
+            RoleAction::PutRolePolicy { .. } => "set the role's inline policy".into(),
+            RoleAction::DeleteRole { role } => format!("delete IAM role {role}"),
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            // A role still used by a function is not deleted first.
+            RoleAction::DeleteRole { .. } => &[Kind::Function],
+            _ => &[],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            RoleAction::CreateRole { .. } => Change::Create,
+            RoleAction::PutRolePolicy { .. } => Change::Update,
+            RoleAction::DeleteRole { .. } => Change::Delete,
+        }
+    }
+
+    fn before_build(&self) -> bool {
+        // A new role only gains what it will need; changing the policy of
+        // a role the live function runs with waits for the new code.
+        match self {
+            RoleAction::CreateRole { .. } => true,
+            RoleAction::PutRolePolicy { new_role, .. } => *new_role,
+            RoleAction::DeleteRole { .. } => false,
+        }
+    }
+}
+
+impl Resource for Role {
+    type Actual = Option<RoleState>;
+    type Action = RoleAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        if !reader.role_exists(&names.role).await? {
+            return Ok(None);
+        }
+        let document = reader.role_policy(&names.role, POLICY_NAME).await?;
+        Ok(Some(RoleState {
+            policy: document.and_then(|d| policy::canonical_from_iam(&d)),
+        }))
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<RoleAction> {
+        let role = desired.arns.role.clone();
+        let put = |new_role| RoleAction::PutRolePolicy {
+            role: role.clone(),
+            document: desired.role_policy.clone(),
+            new_role,
+        };
+        match &actual.role {
+            None => vec![
+                RoleAction::CreateRole {
+                    role: role.clone(),
+                    trust_policy: desired.trust_policy.clone(),
+                },
+                put(true),
+            ],
+            Some(state) if state.policy.as_deref() != Some(desired.role_policy.as_str()) => {
+                vec![put(false)]
+            }
+            Some(_) => vec![],
+        }
+    }
+
+    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<RoleAction> {
+        match &actual.role {
+            Some(_) => vec![RoleAction::DeleteRole {
+                role: names.role.clone(),
+            }],
+            None => vec![],
+        }
+    }
+
+    async fn apply(action: &RoleAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            RoleAction::CreateRole { role, trust_policy } => {
+                let new = NewRole {
+                    name: role.clone(),
+                    trust_policy: trust_policy.clone(),
+                    description: format!(
+                        "Lambda role of slx app {} stage {}",
+                        ctx.arns.app, ctx.arns.stage
+                    ),
+                    tags: ctx.arns.tags(),
+                };
+                ctx.call_tolerating(step, ErrorClass::AlreadyExists, || w.create_role(&new))
+                    .await
+            }
+            RoleAction::PutRolePolicy { role, document, .. } => {
+                ctx.call(step, RETRY_ALWAYS, || {
+                    w.put_role_policy(role, POLICY_NAME, document)
+                })
+                .await
+            }
+            RoleAction::DeleteRole { role } => {
+                // IAM refuses to delete a role that still has a policy.
+                ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                    w.delete_role_policy(role, POLICY_NAME)
+                })
+                .await?;
+                ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_role(role))
+                    .await
+            }
+        }
+    }
+}

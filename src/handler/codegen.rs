@@ -1,0 +1,237 @@
+//! Generates the handler crate (`templates/handler`) that turns the app's
+//! plain functions into a Lambda `bootstrap` binary.
+//!
+//! Pure: returns file contents; writing them is `write_crate`'s only job.
+//! The output is a function of its inputs alone, so unchanged inputs give
+//! byte-identical sources and cargo rebuilds nothing.
+
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use super::handlers::{HandlerCall, Input, Output};
+use crate::config::{Method, Route};
+
+static HANDLER_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/handler");
+
+/// Inputs to the generated crate.
+#[derive(Debug, Clone)]
+pub struct CrateSpec<'a> {
+    /// The app name from slx.toml.
+    pub app: &'a str,
+    /// The app crate's package name and its directory.
+    pub app_package: &'a str,
+    pub app_dir: &'a Path,
+    pub opt_level: &'a str,
+    pub routes: &'a [(Route, HandlerCall)],
+}
+
+#[derive(Serialize)]
+struct RouteView {
+    key: String,
+    handler: String,
+    fn_name: String,
+    method_pattern: String,
+    resource: String,
+    extract: Vec<String>,
+    call: String,
+    respond: String,
+}
+
+/// A digest of the embedded templates: a build made from other templates
+/// (another slx, or slx itself under development) is not reused.
+pub(crate) fn templates_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut pending = vec![&HANDLER_TEMPLATE];
+    while let Some(dir) = pending.pop() {
+        pending.extend(dir.dirs());
+        for file in dir.files() {
+            hasher.update(file.path().to_string_lossy().as_bytes());
+            hasher.update(file.contents());
+        }
+    }
+    super::freshness::hex(&hasher.finalize())
+}
+
+/// Every file of the generated crate: (relative path, contents).
+pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja::Error> {
+    let mut views: Vec<RouteView> = spec
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(index, (route, call))| route_view(index, route, call))
+        .collect();
+    // A specific method beats ANY on the same resource, as in API Gateway.
+    views.sort_by_key(|view| view.method_pattern == "_");
+    let env = Environment::new();
+    let app_dir = spec.app_dir.display().to_string();
+    let mut files = Vec::new();
+    let mut pending = vec![&HANDLER_TEMPLATE];
+    while let Some(dir) = pending.pop() {
+        pending.extend(dir.dirs());
+        for file in dir.files() {
+            let text = env.render_str(
+                file.contents_utf8().unwrap_or_default(),
+                context! {
+                    app => spec.app,
+                    app_package => spec.app_package,
+                    app_dir => &app_dir,
+                    opt_level => spec.opt_level,
+                    routes => minijinja::Value::from(minijinja::value::Serde(&views)),
+                },
+            )?;
+            files.push((file.path().with_extension(""), text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Writes the crate, touching only files whose contents changed so cargo's
+/// freshness checks stay valid.
+pub fn write_crate(dir: &Path, files: &[(PathBuf, String)]) -> std::io::Result<()> {
+    for (relative, text) in files {
+        let path = dir.join(relative);
+        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == *text) {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text)?;
+    }
+    Ok(())
+}
+
+fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
+    let method_pattern = match route.method {
+        Method::Any => "_".to_string(),
+        method => format!("\"{method}\""),
+    };
+    let mut extract = Vec::new();
+    let mut arguments = Vec::new();
+    for (position, input) in call.inputs.iter().enumerate() {
+        let variable = format!("input_{position}");
+        match input {
+            Input::PathParam(name) => extract.push(format!(
+                "let {variable} = slx_support::path_param(&request, {name:?})?;"
+            )),
+            Input::Query => {
+                extract.push(format!("let {variable} = slx_support::query(&request)?;"))
+            }
+            Input::Headers => extract.push(format!("let {variable} = request.headers().clone();")),
+            Input::JsonBody(ty) => extract.push(format!(
+                "let {variable} = slx_support::json_body(&request, {ty:?})?;"
+            )),
+            Input::Request { by_ref: true } => {
+                arguments.push("&request".to_string());
+                continue;
+            }
+            Input::Request { by_ref: false } => {
+                // Every `let` above has finished borrowing by now.
+                arguments.push("request".to_string());
+                continue;
+            }
+        }
+        arguments.push(variable);
+    }
+    let awaited = if call.is_async { ".await" } else { "" };
+    // The generated Cargo.toml renames the app's dependency to `app`.
+    let call_expr = format!("app::{}({}){awaited}", call.name, arguments.join(", "));
+    let value_response = |value: &str| match call.output {
+        Output::Empty => "slx_support::empty(204)".to_string(),
+        Output::Json => format!("slx_support::json(200, &{value})"),
+        Output::StatusJson => format!("slx_support::json(u16::from({value}.0), &{value}.1)"),
+        Output::Raw => format!("{value}.map(::core::convert::Into::<lambda_http::Body>::into)"),
+    };
+    let respond = if call.fallible {
+        format!(
+            "match output {{\n        Ok(value) => Ok({}),\n        Err(error) => Ok(slx_support::failed(request_id, {:?}, error)),\n    }}",
+            value_response("value"),
+            call.name
+        )
+    } else {
+        format!("Ok({})", value_response("output"))
+    };
+    RouteView {
+        key: route.key(),
+        handler: route.handler.clone(),
+        fn_name: format!("route_{index}"),
+        method_pattern,
+        resource: route.path.to_string(),
+        extract,
+        call: call_expr,
+        respond,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Method, parse_path};
+    use crate::handler::handlers;
+
+    /// The scaffold's three routes plus one of each other signature shape.
+    fn rendered() -> Vec<(PathBuf, String)> {
+        let source = r#"
+            pub async fn greet(input: Greet) -> Result<Greeting, String> { todo!() }
+            pub async fn create_order(id: String, order: Order) -> Result<OrderAccepted, String> { todo!() }
+            pub async fn health() -> Health { todo!() }
+            pub async fn search(query: Page, headers: HeaderMap) -> (u16, Results) { todo!() }
+            pub fn raw(request: lambda_http::Request) -> lambda_http::Response<String> { todo!() }
+            pub async fn forget(id: u64) {}
+        "#;
+        let routes: Vec<Route> = [
+            ("POST", "/greet", "greet"),
+            ("POST", "/orders/{id}", "create_order"),
+            ("GET", "/health", "health"),
+            ("GET", "/search", "search"),
+            ("ANY", "/raw/{rest+}", "raw"),
+            ("DELETE", "/orders/{id}", "forget"),
+        ]
+        .iter()
+        .map(|(method, path, handler)| Route {
+            method: Method::parse(method).unwrap(),
+            path: parse_path(path).unwrap(),
+            handler: handler.to_string(),
+            span: 0..0,
+        })
+        .collect();
+        let calls = handlers::check(&syn::parse_file(source).unwrap(), &routes).unwrap();
+        let pairs: Vec<(Route, HandlerCall)> = routes.into_iter().zip(calls).collect();
+        render(&CrateSpec {
+            app: "shop",
+            app_package: "shop",
+            app_dir: Path::new("/work/shop"),
+            opt_level: "z",
+            routes: &pairs,
+        })
+        .unwrap()
+    }
+
+    fn file<'a>(files: &'a [(PathBuf, String)], name: &str) -> &'a str {
+        files
+            .iter()
+            .find(|(path, _)| path.ends_with(name))
+            .map(|(_, text)| text.as_str())
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn generated_main_matches_the_snapshot() {
+        insta::assert_snapshot!("handler_main_rs", file(&rendered(), "main.rs"));
+    }
+
+    #[test]
+    fn generated_manifest_matches_the_snapshot() {
+        insta::assert_snapshot!("handler_cargo_toml", file(&rendered(), "Cargo.toml"));
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        assert_eq!(rendered(), rendered());
+    }
+}

@@ -1,0 +1,299 @@
+//! Every name, ARN and URL of a stage, computed here and nowhere else.
+//!
+//! `StageNames` holds the names AWS resources are found by (they need no
+//! account: reads start before the caller's identity is known);
+//! `StageArns` adds the region, account and partition, and derives every
+//! ARN and URL from them. The partition (`aws`, `aws-cn`, `aws-us-gov`)
+//! and its DNS suffix come from the caller identity ARN, never assumed.
+//!
+//! Pure: no I/O, no SDK.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+
+use crate::aws::Tags;
+
+/// The tag keys that mark a resource as a stage's.
+pub(crate) const TAG_APP: &str = "slx:app";
+pub(crate) const TAG_STAGE: &str = "slx:stage";
+/// The fixed statement id of the API's one invoke permission.
+pub(crate) const PERMISSION_ID: &str = "slx-apigateway-invoke";
+/// The name of the role's one inline policy.
+pub(crate) const POLICY_NAME: &str = "slx";
+
+/// The names of a stage's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageNames {
+    pub(crate) app: String,
+    pub(crate) stage: String,
+    /// `<app>-<stage>`: the Lambda function.
+    pub(crate) function: String,
+    /// The function's alias: the stage name.
+    pub(crate) alias: String,
+    /// `<app>-<stage>`: the REST API.
+    pub(crate) api: String,
+    /// `<app>-<stage>-role`.
+    pub(crate) role: String,
+    /// `/aws/lambda/<app>-<stage>`: where Lambda writes the function's logs.
+    pub(crate) log_group: String,
+}
+
+impl StageNames {
+    pub(crate) fn new(app: &str, stage: &str) -> StageNames {
+        let function = format!("{app}-{stage}");
+        StageNames {
+            app: app.to_string(),
+            stage: stage.to_string(),
+            alias: stage.to_string(),
+            api: function.clone(),
+            role: format!("{function}-role"),
+            log_group: format!("/aws/lambda/{function}"),
+            function,
+        }
+    }
+
+    /// The tags every resource of the stage is created with.
+    pub(crate) fn tags(&self) -> Tags {
+        Tags(vec![
+            (TAG_APP.to_string(), self.app.clone()),
+            (TAG_STAGE.to_string(), self.stage.clone()),
+        ])
+    }
+
+    /// Whether `tags` mark a resource as this stage's.
+    pub(crate) fn owns(&self, tags: &HashMap<String, String>) -> bool {
+        tags.get(TAG_APP) == Some(&self.app) && tags.get(TAG_STAGE) == Some(&self.stage)
+    }
+
+    /// `slx app shop stage dev`: the description of created resources.
+    pub(crate) fn description(&self) -> String {
+        format!("slx app {} stage {}", self.app, self.stage)
+    }
+}
+
+/// An AWS partition and the DNS suffix of its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Partition {
+    pub(crate) id: String,
+    pub(crate) dns_suffix: String,
+}
+
+impl Partition {
+    /// The partition named in an ARN (`arn:aws-cn:iam::1:user/x`).
+    pub(crate) fn from_arn(arn: &str) -> Option<Partition> {
+        let id = arn.strip_prefix("arn:")?.split(':').next()?;
+        Some(Partition::named(id))
+    }
+
+    /// The partition a region belongs to, when no ARN says.
+    pub(crate) fn of_region(region: &str) -> Partition {
+        Partition::named(if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        })
+    }
+
+    // https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html
+    fn named(id: &str) -> Partition {
+        let dns_suffix = match id {
+            "aws-cn" => "amazonaws.com.cn",
+            _ => "amazonaws.com",
+        };
+        Partition {
+            id: id.to_string(),
+            dns_suffix: dns_suffix.to_string(),
+        }
+    }
+}
+
+/// A stage's names placed in one region of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageArns {
+    names: StageNames,
+    pub(crate) region: String,
+    pub(crate) account: String,
+    pub(crate) partition: Partition,
+}
+
+impl Deref for StageArns {
+    type Target = StageNames;
+
+    fn deref(&self) -> &StageNames {
+        &self.names
+    }
+}
+
+impl StageArns {
+    /// `caller_arn` is the caller identity ARN; its partition wins over
+    /// the region's (they agree on real AWS).
+    pub(crate) fn new(names: StageNames, region: &str, account: &str, caller_arn: &str) -> Self {
+        StageArns {
+            names,
+            region: region.to_string(),
+            account: account.to_string(),
+            partition: Partition::from_arn(caller_arn)
+                .unwrap_or_else(|| Partition::of_region(region)),
+        }
+    }
+
+    pub(crate) fn names(&self) -> &StageNames {
+        &self.names
+    }
+
+    fn arn(&self, service: &str, region: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{region}:{}:{resource}",
+            self.partition.id, self.account
+        )
+    }
+
+    pub(crate) fn function_arn(&self) -> String {
+        self.arn(
+            "lambda",
+            &self.region,
+            &format!("function:{}", self.function),
+        )
+    }
+
+    pub(crate) fn alias_arn(&self) -> String {
+        format!("{}:{}", self.function_arn(), self.alias)
+    }
+
+    /// IAM is global: no region in the ARN.
+    pub(crate) fn role_arn(&self) -> String {
+        self.arn("iam", "", &format!("role/{}", self.role))
+    }
+
+    /// The log group's streams, as an IAM policy resource.
+    pub(crate) fn log_streams_arn(&self) -> String {
+        self.arn(
+            "logs",
+            &self.region,
+            &format!("log-group:{}:*", self.log_group),
+        )
+    }
+
+    /// What API Gateway calls to reach the stage's alias.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+    pub(crate) fn integration_uri(&self) -> String {
+        format!(
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            self.partition.id,
+            self.region,
+            self.alias_arn()
+        )
+    }
+
+    /// Every method of every stage of REST API `api_id`: the source of
+    /// the one invoke permission.
+    pub(crate) fn api_source_arn(&self, api_id: &str) -> String {
+        self.arn("execute-api", &self.region, &format!("{api_id}/*"))
+    }
+
+    /// The stage's public URL.
+    pub(crate) fn invoke_url(&self, api_id: &str) -> String {
+        format!(
+            "https://{api_id}.execute-api.{}.{}/{}",
+            self.region, self.partition.dns_suffix, self.stage
+        )
+    }
+
+    /// The service principals of Lambda and API Gateway. Since 2022 AWS
+    /// uses `<service>.amazonaws.com` in every partition, China included.
+    // https://docs.amazonaws.cn/en_us/aws/latest/userguide/iam.html
+    pub(crate) fn lambda_principal(&self) -> &'static str {
+        "lambda.amazonaws.com"
+    }
+
+    pub(crate) fn apigateway_principal(&self) -> &'static str {
+        "apigateway.amazonaws.com"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arns(region: &str, caller: &str) -> StageArns {
+        StageArns::new(
+            StageNames::new("shop", "dev"),
+            region,
+            "123456789012",
+            caller,
+        )
+    }
+
+    #[test]
+    fn names_follow_app_and_stage() {
+        let names = StageNames::new("shop", "prod");
+        assert_eq!(names.function, "shop-prod");
+        assert_eq!(names.api, "shop-prod");
+        assert_eq!(names.alias, "prod");
+        assert_eq!(names.role, "shop-prod-role");
+        assert_eq!(names.log_group, "/aws/lambda/shop-prod");
+        let tags = HashMap::from([
+            (TAG_APP.to_string(), "shop".to_string()),
+            (TAG_STAGE.to_string(), "prod".to_string()),
+        ]);
+        assert!(names.owns(&tags));
+        assert!(!StageNames::new("shop", "dev").owns(&tags));
+    }
+
+    #[test]
+    fn arns_and_urls_in_the_commercial_partition() {
+        let arns = arns("eu-west-1", "arn:aws:iam::123456789012:user/ci");
+        assert_eq!(
+            arns.alias_arn(),
+            "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev:dev"
+        );
+        assert_eq!(
+            arns.role_arn(),
+            "arn:aws:iam::123456789012:role/shop-dev-role"
+        );
+        assert_eq!(
+            arns.integration_uri(),
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:shop-dev:dev/invocations"
+        );
+        assert_eq!(
+            arns.api_source_arn("abc"),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc/*"
+        );
+        assert_eq!(
+            arns.invoke_url("abc"),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+        );
+        assert_eq!(
+            arns.log_streams_arn(),
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev:*"
+        );
+    }
+
+    #[test]
+    fn china_and_govcloud_take_their_partition_from_the_caller() {
+        let cn = arns("cn-north-1", "arn:aws-cn:iam::123456789012:user/ci");
+        assert_eq!(
+            cn.function_arn(),
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:shop-dev"
+        );
+        assert_eq!(
+            cn.invoke_url("abc"),
+            "https://abc.execute-api.cn-north-1.amazonaws.com.cn/dev"
+        );
+        assert!(cn.integration_uri().starts_with("arn:aws-cn:apigateway:"));
+        let gov = arns(
+            "us-gov-west-1",
+            "arn:aws-us-gov:sts::123456789012:assumed-role/r/s",
+        );
+        assert_eq!(
+            gov.role_arn(),
+            "arn:aws-us-gov:iam::123456789012:role/shop-dev-role"
+        );
+        assert!(gov.invoke_url("x").ends_with(".amazonaws.com/dev"));
+        // No usable caller ARN (a local endpoint): the region decides.
+        assert_eq!(arns("cn-northwest-1", "").partition.id, "aws-cn");
+        assert_eq!(arns("us-east-1", "").partition.id, "aws");
+    }
+}

@@ -1,0 +1,436 @@
+//! `slx build` end to end: real handler builds for x86_64 and arm64, the
+//! ELF and zip checks, determinism, clear errors, and the x86_64
+//! `bootstrap` served for real through slx's local Runtime API.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::app::add_extra_handlers;
+use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
+use serde_json::{Value, json};
+use slx::config::Arch;
+use slx::handler::elf;
+use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, decode_response, rest_event};
+use slx::local::runtime_api::{Answer, RuntimeApi};
+
+fn build_json(dir: &Path, extra: &[&str]) -> Value {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let output = run(slx(dir).args(["build", "--output", "json"]).args(extra));
+    assert!(output.status.success(), "build failed");
+    stdout_json(&output)
+}
+
+fn unzip_bootstrap(zip: &Path) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    assert_eq!(archive.len(), 1);
+    let mut entry = archive.by_name("bootstrap").unwrap();
+    assert_eq!(entry.unix_mode().unwrap() & 0o777, 0o755);
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+struct Handler {
+    child: Child,
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_bootstrap(binary: &Path, api: &RuntimeApi) -> Handler {
+    start_under(Command::new(binary), api)
+}
+
+/// Starts `command` (the binary, or an emulator running it) as Lambda
+/// would, against `api`.
+fn start_under(mut command: Command, api: &RuntimeApi) -> Handler {
+    let child = command
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/shop-dev")
+        .env("AWS_REGION", "us-east-1")
+        .env("GREETING", "hello")
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("bootstrap starts");
+    Handler { child }
+}
+
+struct Call<'a> {
+    method: &'a str,
+    path: &'a str,
+    resource: &'a str,
+    params: &'a [(&'a str, &'a str)],
+    query: &'a [(&'a str, &'a str)],
+    body: &'a str,
+}
+
+async fn call(api: &RuntimeApi, id: &str, c: Call<'_>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let request = HttpRequest {
+        method: c.method.into(),
+        path: c.path.into(),
+        query: c
+            .query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), "slx-test".into()),
+        ],
+        body: c.body.as_bytes().to_vec(),
+        source_ip: "127.0.0.1".into(),
+    };
+    let route = MatchedRoute {
+        resource: c.resource.into(),
+        path_parameters: c
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let context = GatewayContext {
+        stage: "dev".into(),
+        request_id: format!("gw-{id}"),
+        account_id: "123456789012".into(),
+        api_id: "local".into(),
+        time_epoch_ms: 1_795_720_259_000,
+    };
+    let event = rest_event(&request, &route, &context);
+    let answer = api
+        .invoke(
+            id,
+            serde_json::to_vec(&event).unwrap(),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("handler answers");
+    let Answer::Response(payload) = answer else {
+        panic!("function error: {answer:?}");
+    };
+    let response = decode_response(&payload).unwrap();
+    (response.status, response.headers, response.body)
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn x86_64_build_is_checked_deterministic_and_serves_requests() {
+    let (_temp, dir) = scaffold("shop");
+    add_extra_handlers(&dir);
+    let first = build_json(&dir, &[]);
+    assert_eq!(first["arch"], "x86_64");
+    let zip = Path::new(first["zip"].as_str().unwrap()).to_path_buf();
+    let zip_bytes = std::fs::read(&zip).unwrap();
+    assert_eq!(first["size_bytes"], zip_bytes.len());
+    assert_eq!(
+        first["code_sha256"],
+        slx::handler::archive::code_sha256(&zip_bytes)
+    );
+
+    let binary = unzip_bootstrap(&zip);
+    let facts = elf::inspect(&binary).unwrap();
+    assert_eq!(facts.arch, Some(Arch::X86_64));
+    assert!(facts.max_glibc.unwrap() <= elf::AL2023_GLIBC, "{facts:?}");
+
+    // Determinism: building again gives the same bytes.
+    let second = build_json(&dir, &[]);
+    assert_eq!(second["code_sha256"], first["code_sha256"]);
+    assert_eq!(std::fs::read(&zip).unwrap(), zip_bytes);
+
+    // Serve real requests through the local Runtime API.
+    let unpacked = dir.join("bootstrap");
+    std::fs::write(&unpacked, &binary).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
+        .await
+        .unwrap();
+    let _handler = start_bootstrap(&unpacked, &api);
+
+    let post = |path, resource, params, body| Call {
+        method: "POST",
+        path,
+        resource,
+        params,
+        query: &[],
+        body,
+    };
+    let (status, headers, body) = call(
+        &api,
+        "r1",
+        post("/greet", "/greet", &[], r#"{"name":"Ada"}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v == "application/json")
+    );
+    assert_eq!(json_of(&body), json!({"message": "hello, Ada!"}));
+
+    let (status, _, body) = call(
+        &api,
+        "r2",
+        post(
+            "/orders/42",
+            "/orders/{id}",
+            &[("id", "42")],
+            r#"{"item":"tea","quantity":2}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["id"], "42");
+
+    let (status, _, body) = call(&api, "r3", post("/greet", "/greet", &[], r#"{"name": "#)).await;
+    assert_eq!(status, 400);
+    let reply = json_of(&body);
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON body for `Greet`"),
+        "{reply}"
+    );
+
+    let (status, _, body) = call(&api, "r4", post("/greet", "/greet", &[], "")).await;
+    assert_eq!(status, 400);
+    assert!(
+        json_of(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("body is empty")
+    );
+
+    // A handler error: 500 with the request id only.
+    let (status, _, body) = call(
+        &api,
+        "r5",
+        post(
+            "/orders/7",
+            "/orders/{id}",
+            &[("id", "7")],
+            r#"{"item":"tea","quantity":0}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        json_of(&body),
+        json!({"message": "Internal server error", "requestId": "r5"})
+    );
+
+    // A panic: 500, and the process keeps serving.
+    let get = |path, resource, params, query| Call {
+        method: "GET",
+        path,
+        resource,
+        params,
+        query,
+        body: "",
+    };
+    let (status, _, body) = call(&api, "r6", get("/boom", "/boom", &[], &[])).await;
+    assert_eq!(status, 500);
+    assert_eq!(json_of(&body)["requestId"], "r6");
+    let (status, _, body) = call(&api, "r7", get("/health", "/health", &[], &[])).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body), json!({"status": "ok"}));
+
+    // Query string, headers and a chosen status code.
+    let (status, _, body) =
+        call(&api, "r8", get("/search", "/search", &[], &[("page", "3")])).await;
+    assert_eq!(status, 206);
+    assert_eq!(json_of(&body), json!({"page": 3, "agent": "slx-test"}));
+    let (status, _, body) =
+        call(&api, "r9", get("/search", "/search", &[], &[("page", "x")])).await;
+    assert_eq!(status, 400);
+    assert!(
+        json_of(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid query string")
+    );
+
+    // A raw response with its own status and headers.
+    let (status, headers, body) = call(
+        &api,
+        "r10",
+        get("/raw/a/b", "/raw/{rest+}", &[("rest", "a/b")], &[]),
+    )
+    .await;
+    assert_eq!(status, 418);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "x-path" && v.ends_with("/raw/a/b")),
+        "{headers:?}"
+    );
+    assert_eq!(body, b"short and stout");
+    assert!(api.init_errors().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arm64_build_is_an_aarch64_elf_with_al2023_glibc_and_runs_under_qemu() {
+    let (_temp, dir) = scaffold("shop");
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("arch = \"x86_64\"", "arch = \"arm64\""),
+    )
+    .unwrap();
+    let built = build_json(&dir, &[]);
+    assert_eq!(built["arch"], "arm64");
+    assert_eq!(built["compiler"], "zigbuild");
+    let binary = unzip_bootstrap(Path::new(built["zip"].as_str().unwrap()));
+    let facts = elf::check(&binary, Arch::Arm64).unwrap();
+    assert!(facts.max_glibc.unwrap() <= elf::AL2023_GLIBC);
+    assert_eq!(
+        elf::check(&binary, Arch::X86_64).unwrap_err().to_string(),
+        "the bootstrap is built for arm64, but slx.toml says arch = \"x86_64\""
+    );
+
+    // Run it for real under qemu-user with an arm64 glibc (scripts/setup
+    // installs both on x86_64 machines with apt).
+    let sysroot = Path::new("/usr/aarch64-linux-gnu");
+    let qemu = Command::new("qemu-aarch64").arg("--version").output();
+    if qemu.is_err() || !sysroot.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the arm64 handler: qemu-user is missing"
+        );
+        eprintln!(
+            "qemu-aarch64 or {} missing: not running the arm64 handler",
+            sysroot.display()
+        );
+        return;
+    }
+    let unpacked = dir.join("bootstrap-arm64");
+    std::fs::write(&unpacked, &binary).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
+        .await
+        .unwrap();
+    let mut command = Command::new("qemu-aarch64");
+    command.arg("-L").arg(sysroot).arg(&unpacked);
+    let _handler = start_under(command, &api);
+    let (status, _, body) = call(
+        &api,
+        "arm-1",
+        Call {
+            method: "POST",
+            path: "/greet",
+            resource: "/greet",
+            params: &[],
+            query: &[],
+            body: r#"{"name":"Arm"}"#,
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body), json!({"message": "hello, Arm!"}));
+    let (status, _, _) = call(
+        &api,
+        "arm-2",
+        Call {
+            method: "POST",
+            path: "/greet",
+            resource: "/greet",
+            params: &[],
+            query: &[],
+            body: "{",
+        },
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn a_missing_handler_is_named_before_compiling() {
+    let (_temp, dir) = scaffold("shop");
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("= \"greet\"", "= \"greeting\"")).unwrap();
+    let output = run(slx(&dir).arg("build"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("route `POST /greet` → `greeting`: no such function in lib.rs"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `greet`?"), "{err}");
+    assert!(
+        !err.contains("Compiling"),
+        "must fail before cargo runs: {err}"
+    );
+}
+
+#[test]
+fn a_bad_signature_is_explained() {
+    let (_temp, dir) = scaffold("shop");
+    let lib = dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        text.replace(
+            "pub async fn create_order(id: String,",
+            "pub async fn create_order(order_id: String,",
+        ),
+    )
+    .unwrap();
+    let output = run(slx(&dir).arg("build"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("`order_id`, `order` would all be the JSON body"),
+        "{err}"
+    );
+    assert!(err.contains("`id`"), "{err}");
+}
+
+/// A binary needing a glibc newer than al2023's, fabricated by renaming
+/// the version string of a real host binary (same length, valid ELF).
+#[test]
+fn too_new_glibc_is_refused_with_the_fix() {
+    let mut binary = std::fs::read(env!("CARGO_BIN_EXE_slx")).unwrap();
+    let needle = b"GLIBC_2.3";
+    let mut patched = 0;
+    let mut index = 0;
+    while let Some(found) = binary[index..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+    {
+        let at = index + found;
+        if binary[at + needle.len()].is_ascii_digit() {
+            binary[at + needle.len() - 1] = b'9';
+            patched += 1;
+        }
+        index = at + needle.len();
+    }
+    assert!(patched > 0, "the host binary has GLIBC_2.3x symbols");
+    let error = elf::check(&binary, Arch::X86_64).unwrap_err();
+    assert!(
+        matches!(error, elf::ElfError::GlibcTooNew { needed } if needed.0 == 2 && needed.1 >= 90),
+        "{error:?}"
+    );
+    let report = format!("{:?}", miette::Report::new(error));
+    assert!(report.contains("cargo-zigbuild"), "{report}");
+}

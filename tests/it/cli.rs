@@ -1,0 +1,107 @@
+//! The CLI of the foundation: init, validate, completions, version.
+
+use crate::common::{run, scaffold, slx, stdout_json};
+
+#[test]
+fn init_then_validate_succeeds_with_a_summary() {
+    let (_temp, dir) = scaffold("shop");
+    let output = run(slx(&dir).arg("validate"));
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("app `shop`, 3 routes, stages: prod"),
+        "{text}"
+    );
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_names_the_files() {
+    let (_temp, dir) = scaffold("shop");
+    let output = run(slx(&dir).arg("init"));
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("refusing to overwrite 4 existing files"),
+        "{text}"
+    );
+    assert!(text.contains("slx.toml"));
+}
+
+#[test]
+fn validate_points_at_a_misspelt_key_with_the_fix() {
+    let (_temp, dir) = scaffold("shop");
+    let path = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("memory = 256", "memroy = 256")).unwrap();
+    let output = run(slx(&dir).arg("validate"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("slx.toml:5:1"), "{err}");
+    assert!(err.contains("unknown key `memroy` in [app]"), "{err}");
+    assert!(err.contains("did you mean `memory`?"), "{err}");
+    assert!(err.contains("memroy = 256"), "quotes the line: {err}");
+
+    let output = run(slx(&dir).args(["validate", "--output", "json"]));
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout_json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"][0]["line"], 5);
+    assert_eq!(report["errors"][0]["key"], "memroy");
+}
+
+#[test]
+fn validate_resolves_a_named_stage() {
+    let (_temp, dir) = scaffold("shop");
+    let output = run(slx(&dir).args(["validate", "--stage", "Bad_Stage"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid stage name `Bad_Stage`"));
+}
+
+#[test]
+fn validate_outside_a_project_says_how_to_start_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = run(slx(temp.path()).arg("validate"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run `slx init`"));
+}
+
+#[test]
+fn version_and_completions() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = run(slx(temp.path()).arg("--version"));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("slx "));
+    for shell in ["bash", "zsh", "fish"] {
+        let output = run(slx(temp.path()).args(["completions", shell]));
+        assert!(output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("validate"),
+            "{shell}"
+        );
+    }
+}
+
+/// The scaffold's own unit tests pass with plain `cargo test`.
+#[test]
+fn scaffold_tests_pass_with_cargo_test() {
+    let (_temp, dir) = scaffold("shop");
+    let output = run(std::process::Command::new(env!("CARGO"))
+        .arg("test")
+        .current_dir(&dir)
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::common::shared_target_dir().join("scaffold"),
+        ));
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("4 passed"));
+}
+
+#[test]
+fn init_takes_a_path_and_names_the_app_after_its_last_part() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = run(slx(temp.path()).args(["init", "apps/shop"]));
+    assert!(output.status.success());
+    let config = std::fs::read_to_string(temp.path().join("apps/shop/slx.toml")).unwrap();
+    assert!(config.contains("name = \"shop\""), "{config}");
+    let manifest = std::fs::read_to_string(temp.path().join("apps/shop/Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"shop\""), "{manifest}");
+}

@@ -1,0 +1,69 @@
+//! A test app: the scaffold plus handlers for every signature shape and
+//! every failure a gateway must handle (error, panic, timeout, crash),
+//! and a binary echo.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+const EXTRA_HANDLERS: &str = r#"
+#[derive(Debug, Deserialize)]
+pub struct Page { pub page: u32 }
+
+pub async fn search(query: Page, headers: lambda_http::http::HeaderMap) -> (u16, serde_json::Value) {
+    let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (206, serde_json::json!({ "page": query.page, "agent": agent }))
+}
+
+pub fn raw(request: lambda_http::Request) -> lambda_http::Response<String> {
+    lambda_http::Response::builder()
+        .status(418)
+        .header("x-path", request.uri().path())
+        .body("short and stout".to_string())
+        .unwrap()
+}
+
+pub async fn boom() -> Health {
+    panic!("kaboom")
+}
+
+pub async fn sleepy() -> Health {
+    std::thread::sleep(std::time::Duration::from_secs(30));
+    health().await
+}
+
+pub async fn crash() -> Health {
+    eprintln!("about to crash");
+    std::process::exit(3)
+}
+
+pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8>> {
+    lambda_http::Response::builder()
+        .header("content-type", "application/octet-stream")
+        .body(request.body().to_vec())
+        .unwrap()
+}
+"#;
+
+pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n";
+
+/// Adds the extra handlers and routes to a scaffolded app in `dir`.
+pub(crate) fn add_extra_handlers(dir: &Path) {
+    let lib = dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    let (head, tests) = text.split_once("#[cfg(test)]").unwrap();
+    std::fs::write(&lib, format!("{head}{EXTRA_HANDLERS}\n#[cfg(test)]{tests}")).unwrap();
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replace(
+        "[dependencies]\n",
+        "[dependencies]\nlambda_http = { version = \"1\", default-features = false, features = [\"apigw_rest\"] }\nserde_json = \"1\"\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[stages.prod]", &format!("{EXTRA_ROUTES}\n[stages.prod]")),
+    )
+    .unwrap();
+}

@@ -1,0 +1,59 @@
+//! Shared helpers for integration tests: run the real `slx` binary in a
+//! scratch project, with one cargo target dir shared by every handler
+//! build so each test does not recompile lambda_http from scratch.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// Handler builds share one target dir, and cargo uplifts every build's
+/// binary to the same `bootstrap` path: run them one at a time.
+pub(crate) mod app;
+pub(crate) mod faults;
+pub(crate) mod moto;
+pub(crate) mod stage;
+
+pub(crate) static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+pub(crate) fn shared_target_dir() -> PathBuf {
+    std::env::var_os("SLX_TEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/handlers"))
+}
+
+pub(crate) fn slx(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_slx"));
+    command
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("SLX_COMPILER");
+    command
+}
+
+/// Runs and returns the output, printing it when the test fails.
+pub(crate) fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("slx runs");
+    eprintln!(
+        "--- {:?}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+        command,
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A fresh scaffolded app `name` in a temp dir.
+pub(crate) fn scaffold(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let output = run(slx(temp.path()).args(["init", name]));
+    assert!(output.status.success());
+    let dir = temp.path().join(name);
+    (temp, dir)
+}
+
+pub(crate) fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}

@@ -1,0 +1,173 @@
+//! A private moto server per test (stock `moto_server`, real HTTP), the
+//! SDK clients pointed at it, and a count of the requests slx sent,
+//! through moto's own request recorder.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use base64::Engine;
+
+pub(crate) struct Moto {
+    child: Child,
+    pub endpoint: String,
+    /// moto's recorder appends to one file per server; a shared default
+    /// file would mix the requests of tests running in parallel.
+    _workdir: tempfile::TempDir,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request slx made, classified.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    pub service: String,
+    pub action: String,
+    pub mutating: bool,
+    pub url: String,
+    pub headers: serde_json::Value,
+    pub body: String,
+}
+
+impl Moto {
+    pub(crate) fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let workdir = tempfile::tempdir().unwrap();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(workdir.path())
+            .env("MOTO_RECORDER_FILEPATH", workdir.path().join("recording.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server must be on PATH: run the tests through scripts/test (it installs moto into .venv)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while ureq::get(&format!("{endpoint}/moto-api/data.json"))
+            .call()
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint,
+            _workdir: workdir,
+        }
+    }
+
+    fn post(&self, path: &str) {
+        ureq::post(&format!("{}{path}", self.endpoint))
+            .send_empty()
+            .unwrap();
+    }
+
+    pub(crate) fn start_recording(&self) {
+        self.post("/moto-api/recorder/reset-recording");
+        self.post("/moto-api/recorder/start-recording");
+    }
+
+    /// Stops recording and returns what was recorded.
+    pub(crate) fn recorded(&self) -> Vec<Recorded> {
+        self.post("/moto-api/recorder/stop-recording");
+        let text = ureq::get(&format!(
+            "{}/moto-api/recorder/download-recording",
+            self.endpoint
+        ))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(classify)
+            .collect()
+    }
+
+    /// Stops recording and returns the writes recorded, by action.
+    pub(crate) fn writes(&self) -> Vec<String> {
+        self.recorded()
+            .into_iter()
+            .filter(|r| r.mutating)
+            .map(|r| r.action)
+            .collect()
+    }
+
+    pub(crate) async fn config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )))
+            .build()
+    }
+}
+
+fn classify(line: &str) -> Recorded {
+    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+    let headers = &record["headers"];
+    let authorization = headers["Authorization"].as_str().unwrap_or_default();
+    // Credential=test/20261126/us-east-1/<service>/aws4_request
+    let service = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_string();
+    let method = record["method"].as_str().unwrap_or_default().to_string();
+    let body = match (record["body"].as_str(), record["body_encoded"].as_bool()) {
+        (Some(b), Some(true)) => String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default(),
+        (Some(b), _) => b.to_string(),
+        _ => String::new(),
+    };
+    let (action, mutating) = if let Some(target) = headers["X-Amz-Target"].as_str() {
+        let action = target.rsplit('.').next().unwrap_or(target).to_string();
+        let read = ["Describe", "Get", "List", "Filter"]
+            .iter()
+            .any(|p| action.starts_with(p));
+        (action, !read)
+    } else if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        let read = ["Get", "List", "Describe"]
+            .iter()
+            .any(|p| action.starts_with(p));
+        (action.to_string(), !read)
+    } else {
+        let url = record["url"].as_str().unwrap_or_default();
+        let path = url.splitn(4, '/').nth(3).unwrap_or_default();
+        (
+            format!("{method} /{path}"),
+            method != "GET" && method != "HEAD",
+        )
+    };
+    Recorded {
+        service,
+        action,
+        mutating,
+        url: record["url"].as_str().unwrap_or_default().to_string(),
+        headers: headers.clone(),
+        body,
+    }
+}

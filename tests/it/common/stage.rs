@@ -1,0 +1,158 @@
+//! Helpers for tests that deploy: two real builds of the scaffold shared
+//! per test binary, a project pointed at a moto server, SDK clients.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::moto::Moto;
+use super::{BUILD_LOCK, run, scaffold, slx, stdout_json};
+
+/// Two real builds of the scaffold (v2 answers a different greeting), made
+/// once and shared: each test deploys them with `--zip`, so no test waits
+/// on a compile. The full build+deploy path is covered by its own test.
+pub(crate) struct Zips {
+    pub v1: PathBuf,
+    pub v2: PathBuf,
+    _keep: tempfile::TempDir,
+}
+
+pub(crate) fn zips() -> &'static Zips {
+    static ZIPS: OnceLock<Zips> = OnceLock::new();
+    ZIPS.get_or_init(|| {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let (keep, dir) = scaffold("shop");
+        let build = |name: &str| {
+            let output = run(slx(&dir).args(["build", "--output", "json"]));
+            assert!(output.status.success());
+            let from = PathBuf::from(stdout_json(&output)["zip"].as_str().unwrap());
+            let to = keep.path().join(name);
+            std::fs::copy(&from, &to).unwrap();
+            to
+        };
+        let v1 = build("v1.zip");
+        let lib = dir.join("src/lib.rs");
+        let text = std::fs::read_to_string(&lib).unwrap();
+        std::fs::write(
+            &lib,
+            text.replace("\"{greeting}, {}!\"", "\"{greeting}, dear {}!\""),
+        )
+        .unwrap();
+        let v2 = build("v2.zip");
+        Zips {
+            v1,
+            v2,
+            _keep: keep,
+        }
+    })
+}
+
+/// An app dir whose slx.toml the test may edit, with moto's endpoint.
+pub(crate) struct Project {
+    _temp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub endpoint: String,
+}
+
+impl Project {
+    pub(crate) fn new(moto: &Moto) -> Project {
+        let (temp, dir) = scaffold("shop");
+        Project {
+            _temp: temp,
+            dir,
+            endpoint: moto.endpoint.clone(),
+        }
+    }
+
+    pub(crate) fn edit(&self, from: &str, to: &str) {
+        let path = self.dir.join("slx.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "slx.toml has no `{from}`");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
+    /// Runs slx in the project against moto; JSON output unless `args`
+    /// choose another `--output`.
+    pub(crate) fn slx(&self, args: &[&str]) -> std::process::Output {
+        run(&mut self.command(args))
+    }
+
+    /// The command `slx` would run, for a test to add to.
+    pub(crate) fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = slx(&self.dir);
+        command
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE");
+        if !args.contains(&"--output") {
+            command.args(["--output", "json"]);
+        }
+        command
+    }
+
+    pub(crate) fn deploy(&self, stage: &str, zip: &Path) -> Value {
+        let output = self.slx(&["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()]);
+        assert!(output.status.success(), "deploy failed");
+        stdout_json(&output)
+    }
+}
+
+pub(crate) struct Aws {
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+pub(crate) async fn aws(moto: &Moto) -> Aws {
+    let config = moto.config().await;
+    Aws {
+        lambda: aws_sdk_lambda::Client::new(&config),
+        apigateway: aws_sdk_apigateway::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+    }
+}
+
+/// `METHOD path → integration uri` for every method of the API.
+pub(crate) async fn routes(aws: &Aws, api_id: &str) -> Vec<(String, String)> {
+    let resources = aws
+        .apigateway
+        .get_resources()
+        .rest_api_id(api_id)
+        .embed("methods")
+        .send()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for resource in resources.items() {
+        for (method, details) in resource.resource_methods().into_iter().flatten() {
+            let uri = details
+                .method_integration()
+                .and_then(|i| i.uri())
+                .unwrap_or_default();
+            found.push((
+                format!("{method} {}", resource.path().unwrap()),
+                uri.to_string(),
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The `action` of each step of a deploy report.
+pub(crate) fn steps(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,710 @@
+//! `slx plan`, `slx deploy`, `slx status` against a real moto server over
+//! HTTP, with the real AWS SDK, checked through the SDK afterwards.
+//!
+//! Moto stores what is provisioned but cannot run Lambda code: the
+//! handler itself is exercised in tests/build.rs through slx's local
+//! Runtime API.
+
+use crate::common::faults::{Fault, FaultyProxy};
+use crate::common::moto::Moto;
+use crate::common::stage::{Project, aws, routes, steps, zips};
+use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_deploy_creates_everything_wired_and_tagged() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(report["changed"], true);
+    assert_eq!(report["function_name"], "shop-dev");
+    assert_eq!(report["version"], "1");
+    assert_eq!(report["stage"], "dev");
+    let api_id = report["rest_api_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        report["url"],
+        format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/dev")
+    );
+    assert!(report["steps"].as_array().unwrap().len() >= 10);
+
+    let aws = aws(&moto).await;
+    // The role, its trust and its least-privilege policy.
+    let role = aws
+        .iam
+        .get_role()
+        .role_name("shop-dev-role")
+        .send()
+        .await
+        .unwrap();
+    let role = role.role().unwrap();
+    let tags: Vec<_> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert!(tags.contains(&("slx:app", "shop")) && tags.contains(&("slx:stage", "dev")));
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name("shop-dev-role")
+        .policy_name("slx")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_encoding::percent_decode_str(policy.policy_document())
+        .decode_utf8()
+        .unwrap();
+    assert!(
+        document.contains("log-group:/aws/lambda/shop-dev:*"),
+        "{document}"
+    );
+    assert!(!document.contains("\"Resource\":\"*\""), "{document}");
+
+    // The log group with its retention.
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+
+    // The function as slx.toml describes it, and its alias.
+    let function = aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    let config = function.configuration().unwrap();
+    assert_eq!(
+        config.runtime().map(|r| r.as_str()),
+        Some("provided.al2023")
+    );
+    assert_eq!(config.memory_size(), Some(256));
+    assert_eq!(config.timeout(), Some(10));
+    assert_eq!(config.handler(), Some("bootstrap"));
+    assert_eq!(
+        config.environment().unwrap().variables().unwrap()["GREETING"],
+        "hello"
+    );
+    assert_eq!(
+        config.code_sha256().unwrap(),
+        report["code_sha256"].as_str().unwrap()
+    );
+    assert_eq!(function.tags().unwrap()["slx:stage"], "dev");
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name("shop-dev")
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alias.function_version(), Some("1"));
+
+    // Every route goes to the alias through AWS_PROXY.
+    let alias_uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:shop-dev:dev/invocations";
+    let wired = routes(&aws, &api_id).await;
+    let expected: Vec<(String, String)> = ["GET /health", "POST /greet", "POST /orders/{id}"]
+        .iter()
+        .map(|r| (r.to_string(), alias_uri.to_string()))
+        .collect();
+    assert_eq!(wired, expected);
+    let stage = aws
+        .apigateway
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert!(stage.deployment_id().is_some());
+
+    // One invoke permission for the whole API, on the alias.
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy}");
+    assert_eq!(statements[0]["Sid"], "slx-apigateway-invoke");
+    assert!(statements[0].to_string().contains(&format!(
+        "arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_deploy_sends_no_mutating_request_even_from_a_fresh_checkout() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+
+    moto.start_recording();
+    let report = project.deploy("dev", &zips().v1);
+    let recorded = moto.recorded();
+    assert_eq!(report["changed"], false);
+    assert_eq!(report["steps"].as_array().unwrap().len(), 0);
+    let mutating: Vec<_> = recorded.iter().filter(|r| r.mutating).collect();
+    assert!(mutating.is_empty(), "mutating requests: {mutating:?}");
+    assert!(recorded.len() >= 5, "the reads were recorded: {recorded:?}");
+
+    // A fresh checkout: another directory, no .slx/ and no target/.
+    let fresh = Project::new(&moto);
+    moto.start_recording();
+    let report = fresh.deploy("dev", &zips().v1);
+    let mutating: Vec<_> = moto.recorded().into_iter().filter(|r| r.mutating).collect();
+    assert_eq!(report["changed"], false);
+    assert!(mutating.is_empty(), "mutating requests: {mutating:?}");
+    assert_eq!(report["version"], "1");
+
+    // --detailed-exitcode: 0 for no change.
+    let output = project.slx(&[
+        "plan",
+        "--detailed-exitcode",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout_json(&output)["changes"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+
+    project.edit("memory = 256", "memory = 512");
+    let plan = project.slx(&[
+        "plan",
+        "--detailed-exitcode",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(plan.status.code(), Some(2));
+    let actions: Vec<String> = stdout_json(&plan)["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        // One version exists and ten are kept: nothing to prune.
+        ["update_config", "publish_and_point_alias"]
+    );
+
+    moto.start_recording();
+    let report = project.deploy("dev", &zips().v1);
+    let mutating = moto.writes();
+    assert!(
+        mutating.iter().any(|a| a.contains("/configuration")),
+        "{mutating:?}"
+    );
+    assert!(
+        !mutating.iter().any(|a| a.contains("/code")),
+        "no code upload: {mutating:?}"
+    );
+    assert_eq!(report["version"], "2");
+    let aws = aws(&moto).await;
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.memory_size(), Some(512));
+
+    moto.start_recording();
+    let report = project.deploy("dev", &zips().v2);
+    let mutating = moto.writes();
+    assert!(mutating.iter().any(|a| a.contains("/code")), "{mutating:?}");
+    assert!(
+        !mutating.iter().any(|a| a.contains("/configuration")),
+        "no config update: {mutating:?}"
+    );
+    assert!(
+        !mutating.iter().any(|a| a.contains("/restapis")),
+        "API untouched: {mutating:?}"
+    );
+    assert_eq!(report["version"], "3");
+    let alias_config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alias_config.code_sha256().unwrap(),
+        report["code_sha256"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_added_and_removed_follow_slx_toml() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let first = project.deploy("dev", &zips().v1);
+    let api_id = first["rest_api_id"].as_str().unwrap().to_string();
+    let aws = aws(&moto).await;
+
+    // Remove /orders/{id}, add DELETE /greet (same handler crate).
+    project.edit(
+        "\"POST /orders/{id}\" = \"create_order\"\n",
+        "\"DELETE /greet\" = \"health\"\n",
+    );
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(
+        report["rest_api_id"],
+        api_id.as_str(),
+        "the same API is updated"
+    );
+    let wired: Vec<String> = routes(&aws, &api_id)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(wired, ["DELETE /greet", "GET /health", "POST /greet"]);
+    let paths: Vec<String> = aws
+        .apigateway
+        .get_resources()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .map(|r| r.path().unwrap().to_string())
+        .collect();
+    assert!(!paths.iter().any(|p| p.starts_with("/orders")), "{paths:?}");
+    let steps = steps(&report);
+    assert!(
+        steps.iter().any(|s| s == "deploy_api"),
+        "the API change goes live: {steps:?}"
+    );
+    let deployments = aws
+        .apigateway
+        .get_deployments()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployments.items().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stages_live_side_by_side_isolated() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let dev = project.deploy("dev", &zips().v1);
+    let prod = project.deploy("prod", &zips().v1);
+    assert_ne!(dev["rest_api_id"], prod["rest_api_id"]);
+    let aws = aws(&moto).await;
+    let prod_config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-prod")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prod_config.memory_size(), Some(512), "[stages.prod] memory");
+    assert_eq!(
+        prod_config.environment().unwrap().variables().unwrap()["GREETING"],
+        "hi"
+    );
+
+    // Changing dev leaves prod alone.
+    moto.start_recording();
+    project.deploy("dev", &zips().v2);
+    let touched = moto.writes();
+    assert!(
+        touched.iter().all(|a| !a.contains("shop-prod")),
+        "{touched:?}"
+    );
+    let prod_again = project.deploy("prod", &zips().v1);
+    assert_eq!(prod_again["changed"], false);
+}
+
+/// The aftermath of deploys killed half-way, reproduced through the SDK:
+/// the next deploy must finish the job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let first = project.deploy("dev", &zips().v1);
+    let aws = aws(&moto).await;
+
+    // Killed after uploading new code, before publishing: $LATEST has v2,
+    // the alias still serves v1.
+    let v2 = std::fs::read(&zips().v2).unwrap();
+    aws.lambda
+        .update_function_code()
+        .function_name("shop-dev")
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(v2))
+        .send()
+        .await
+        .unwrap();
+    // ...and the API lost a method and its stage (killed mid-API update).
+    let api_id = first["rest_api_id"].as_str().unwrap();
+    aws.apigateway
+        .delete_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    let resources = aws
+        .apigateway
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .unwrap();
+    let health = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/health"))
+        .unwrap();
+    aws.apigateway
+        .delete_method()
+        .rest_api_id(api_id)
+        .resource_id(health.id().unwrap())
+        .http_method("GET")
+        .send()
+        .await
+        .unwrap();
+
+    let report = project.deploy("dev", &zips().v2);
+    let steps = steps(&report);
+    assert_eq!(
+        steps,
+        ["publish_and_point_alias", "set_routes", "deploy_api"]
+    );
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name("shop-dev")
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    let served = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier(alias.function_version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.code_sha256().unwrap(),
+        report["code_sha256"].as_str().unwrap()
+    );
+    assert!(
+        aws.apigateway
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name("dev")
+            .send()
+            .await
+            .is_ok()
+    );
+    let again = project.deploy("dev", &zips().v2);
+    assert_eq!(again["changed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_and_deploy_end_to_end_then_status() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let output = {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        project.slx(&["deploy", "--stage", "dev"])
+    };
+    assert!(output.status.success());
+    let report = stdout_json(&output);
+    assert_eq!(report["changed"], true);
+
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["deployed"], true);
+    assert_eq!(status["in_sync"], true, "{status}");
+    assert_eq!(status["code_sha256"], report["code_sha256"]);
+    assert_eq!(status["local_code_sha256"], report["code_sha256"]);
+    assert_eq!(status["version"], "1");
+
+    project.edit("timeout = 10", "timeout = 20");
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["in_sync"], false);
+    assert!(
+        status["differences"][0]
+            .as_str()
+            .unwrap()
+            .contains("timeout → 20s"),
+        "{status}"
+    );
+
+    let missing = stdout_json(&project.slx(&["status", "--stage", "qa"]));
+    assert_eq!(missing["deployed"], false);
+}
+
+#[test]
+fn missing_region_and_unreachable_endpoint_are_explained() {
+    let (_temp, dir) = scaffold("shop");
+    let output = run(slx(&dir)
+        .args([
+            "deploy",
+            "--zip",
+            zips().v1.to_str().unwrap(),
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no AWS region is configured"));
+
+    let output = run(slx(&dir)
+        .args([
+            "deploy",
+            "--zip",
+            zips().v1.to_str().unwrap(),
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    // Reads run concurrently: whichever fails first names its step.
+    assert!(err.contains("failed: dispatch failure"), "{err}");
+    assert!(
+        err.contains("Connection refused") || err.contains("connection refused"),
+        "{err}"
+    );
+    assert!(err.contains("could not connect"), "{err}");
+
+    // No credentials anywhere: one line that says how to get some.
+    let output = run(slx(&dir)
+        .args([
+            "status",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("no usable AWS credentials: pass --profile NAME"),
+        "{err}"
+    );
+    assert!(!err.contains("WARN"), "no SDK log noise: {err}");
+}
+
+#[test]
+fn a_prebuilt_zip_for_the_wrong_arch_is_refused() {
+    let (_temp, dir) = scaffold("shop");
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("arch = \"x86_64\"", "arch = \"arm64\""),
+    )
+    .unwrap();
+    let output = run(slx(&dir).args([
+        "deploy",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("built for x86_64, but slx.toml says arch = \"arm64\"")
+    );
+}
+
+/// Faults injected on purpose between slx and moto: throttling on
+/// CreateFunction (more than the SDK's own 3 attempts absorb), an update
+/// conflict on UpdateFunctionCode, and a fatal error on CreateDeployment.
+/// The first two are retried; the third fails the deploy with the step's
+/// name, and the next deploy completes exactly what is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_throttling_and_conflicts_are_retried_and_a_failed_step_is_finished_next_time() {
+    let moto = Moto::start();
+    let proxy = FaultyProxy::start(
+        &moto.endpoint,
+        vec![
+            Fault {
+                method: "POST",
+                url_part: "/2015-03-31/functions",
+                status: 429,
+                code: "TooManyRequestsException",
+                message: "Rate exceeded",
+                times: 4,
+            },
+            Fault {
+                method: "POST",
+                url_part: "/deployments",
+                status: 400,
+                code: "BadRequestException",
+                message: "injected failure",
+                times: 1,
+            },
+            Fault {
+                method: "PUT",
+                url_part: "/code",
+                status: 409,
+                code: "ResourceConflictException",
+                message: "The operation cannot be performed at this time. An update is in progress for resource",
+                times: 2,
+            },
+        ],
+    )
+    .await;
+    let mut project = Project::new(&moto);
+    project.endpoint = proxy.endpoint.clone();
+
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("deploy the API to its stage failed: BadRequestException: injected failure"),
+        "{err}"
+    );
+    let throttled = proxy
+        .injected()
+        .iter()
+        .filter(|i| i.ends_with("TooManyRequestsException"))
+        .count();
+    assert_eq!(throttled, 4, "{:?}", proxy.injected());
+
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(
+        steps(&report),
+        ["deploy_api"],
+        "only what the failed deploy missed"
+    );
+    let aws = aws(&moto).await;
+    let api_id = report["rest_api_id"].as_str().unwrap();
+    assert!(
+        aws.apigateway
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name("dev")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(steps(&report), ["update_code", "publish_and_point_alias"]);
+    assert_eq!(
+        proxy.remaining(),
+        0,
+        "every fault was hit: {:?}",
+        proxy.injected()
+    );
+    assert_eq!(project.deploy("dev", &zips().v2)["changed"], false);
+}
+
+/// How `slx plan` (which builds like `slx deploy`) got its zip: cargo was
+/// run ("compiled") or the last build was reused.
+fn how_built(project: &Project, env: &[(&str, &str)]) -> &'static str {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let mut command = project.command(&["plan", "--output", "text"]);
+    command.envs(env.iter().copied());
+    let output = run(&mut command);
+    assert!(output.status.success(), "plan failed");
+    let err = String::from_utf8_lossy(&output.stderr);
+    match (
+        err.contains("cargo not run"),
+        err.contains("compiled for x86_64"),
+    ) {
+        (true, false) => "reused",
+        (false, true) => "compiled",
+        other => panic!("neither or both ({other:?}):\n{err}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_build_is_reused_and_each_kind_of_input_change_rebuilds() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let dir = project.dir.clone();
+    let append = |file: &str, text: &str| {
+        let path = dir.join(file);
+        let mut content = std::fs::read_to_string(&path).unwrap_or_default();
+        content.push_str(text);
+        std::fs::write(&path, content).unwrap();
+    };
+    assert_eq!(how_built(&project, &[]), "compiled", "first build");
+    assert_eq!(how_built(&project, &[]), "reused", "nothing changed");
+
+    // A source change, which also makes the crate read a data file.
+    std::fs::write(dir.join("src/note.txt"), "v1").unwrap();
+    append(
+        "src/lib.rs",
+        "\npub const NOTE: &str = include_str!(\"note.txt\");\n",
+    );
+    assert_eq!(how_built(&project, &[]), "compiled", "lib.rs changed");
+    assert_eq!(how_built(&project, &[]), "reused");
+    // A file pulled in by include_str! is an input (cargo's dep-info).
+    std::fs::write(dir.join("src/note.txt"), "v2").unwrap();
+    assert_eq!(how_built(&project, &[]), "compiled", "note.txt changed");
+    // A file the crate does not use is not.
+    std::fs::write(dir.join("src/unused.rs"), "// not a module").unwrap();
+    assert_eq!(how_built(&project, &[]), "reused", "unused file added");
+
+    // The manifest, the build environment, slx.toml's routes.
+    append("Cargo.toml", "\n# a comment\n");
+    assert_eq!(how_built(&project, &[]), "compiled", "Cargo.toml changed");
+    assert_eq!(how_built(&project, &[]), "reused");
+    assert_eq!(
+        how_built(
+            &project,
+            &[("CARGO_PROFILE_LAMBDA_DEBUG_ASSERTIONS", "false")]
+        ),
+        "compiled",
+        "cargo's environment changed"
+    );
+    assert_eq!(how_built(&project, &[]), "compiled", "and changed back");
+    assert_eq!(how_built(&project, &[]), "reused");
+    project.edit("\"GET /health\"", "\"GET /healthz\"");
+    assert_eq!(how_built(&project, &[]), "compiled", "routes changed");
+    assert_eq!(how_built(&project, &[]), "reused");
+
+    // A zip replaced behind slx's back is rebuilt, not trusted.
+    let zip = dir.join(".slx/build/x86_64/bootstrap.zip");
+    std::fs::write(&zip, b"not the zip").unwrap();
+    assert_eq!(how_built(&project, &[]), "compiled", "zip tampered with");
+    assert_eq!(how_built(&project, &[]), "reused");
+}

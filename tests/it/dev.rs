@@ -1,0 +1,310 @@
+//! `slx dev` and `slx invoke --local` end to end: the scaffold (plus test
+//! handlers) built natively, served through the local API Gateway and the
+//! per-process Runtime APIs, exercised over real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use crate::common::app::add_extra_handlers;
+use crate::common::{BUILD_LOCK, run, scaffold, shared_target_dir, slx};
+
+struct Dev {
+    child: Child,
+    lines: Receiver<String>,
+    url: String,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Dev {
+    fn start(dir: &Path) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slx"))
+            .current_dir(dir)
+            .args(["dev", "--port", "0", "--concurrency", "8"])
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[slx dev] {line}");
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut dev = Dev {
+            child,
+            lines,
+            url: String::new(),
+        };
+        let banner = dev.wait_for("slx dev: ", Duration::from_secs(600));
+        dev.url = banner.rsplit(" on ").next().unwrap().to_string();
+        dev
+    }
+
+    fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("slx dev never printed `{needle}`"),
+            }
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+fn call(
+    method: &str,
+    url: &str,
+    body: Option<(&str, &[u8])>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let agent = agent();
+    let mut response = match (method, body) {
+        ("GET", _) => agent.get(url).header("user-agent", "dev-test").call(),
+        (_, Some((content_type, bytes))) => agent
+            .post(url)
+            .header("content-type", content_type)
+            .send(bytes),
+        (_, None) => agent.post(url).send_empty(),
+    }
+    .unwrap();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let bytes = response.body_mut().read_to_vec().unwrap();
+    (response.status().as_u16(), headers, bytes)
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
+}
+
+#[test]
+fn dev_serves_every_route_with_api_gateway_semantics() {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (_temp, dir) = scaffold("shop");
+    add_extra_handlers(&dir);
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
+    let dev = Dev::start(&dir);
+    let url = dev.url.clone();
+
+    // Every route, path parameters, the stage's env.
+    let (status, headers, body) = call(
+        "POST",
+        &format!("{url}/greet"),
+        Some(("application/json", br#"{"name":"Ada"}"#)),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v == "application/json")
+    );
+    assert_eq!(json(&body)["message"], "hello, Ada!");
+    let (status, _, body) = call(
+        "POST",
+        &format!("{url}/orders/42"),
+        Some(("application/json", br#"{"item":"tea","quantity":2}"#)),
+    );
+    assert_eq!((status, json(&body)["id"].as_str()), (200, Some("42")));
+    let (status, _, body) = call("GET", &format!("{url}/health"), None);
+    assert_eq!((status, json(&body)["status"].as_str()), (200, Some("ok")));
+
+    // Query strings and headers reach the handler; its status comes back.
+    let (status, _, body) = call("GET", &format!("{url}/search?page=7"), None);
+    assert_eq!(status, 206);
+    assert_eq!(
+        json(&body),
+        serde_json::json!({"page": 7, "agent": "dev-test"})
+    );
+    let (status, headers, body) = call("GET", &format!("{url}/raw/a/b"), None);
+    assert_eq!(
+        (status, body.as_slice()),
+        (418, b"short and stout".as_slice())
+    );
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "x-path" && v.ends_with("/raw/a/b"))
+    );
+
+    // A binary body round trip (base64 both ways, as API Gateway does).
+    let bytes: Vec<u8> = (0..=255).collect();
+    let (status, _, body) = call(
+        "POST",
+        &format!("{url}/bytes"),
+        Some(("application/octet-stream", &bytes)),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body, bytes);
+
+    // Bad JSON: the handler's 400. No route, wrong method: API Gateway's 403.
+    let (status, _, body) = call(
+        "POST",
+        &format!("{url}/greet"),
+        Some(("application/json", b"{nope")),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON body")
+    );
+    let (status, _, body) = call("GET", &format!("{url}/nowhere"), None);
+    assert_eq!(
+        (status, json(&body)["message"].as_str()),
+        (403, Some("Missing Authentication Token"))
+    );
+    let (status, _, _) = call("GET", &format!("{url}/greet"), None);
+    assert_eq!(status, 403);
+
+    // A handler error and a panic: 500 with the request id only.
+    let (status, _, body) = call(
+        "POST",
+        &format!("{url}/orders/1"),
+        Some(("application/json", br#"{"item":"tea","quantity":0}"#)),
+    );
+    assert_eq!(status, 500);
+    assert_eq!(json(&body)["message"], "Internal server error");
+    let (status, _, _) = call("GET", &format!("{url}/boom"), None);
+    assert_eq!(status, 500);
+
+    // The timeout (2 s here) is enforced: 504, and the next request works.
+    let started = Instant::now();
+    let (status, _, body) = call("GET", &format!("{url}/sleepy"), None);
+    assert_eq!(
+        (status, json(&body)["message"].as_str()),
+        (504, Some("Endpoint request timed out"))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the process was stopped at the timeout"
+    );
+    assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
+
+    // A crash: 502, its output is shown with the request id, and a new
+    // process serves the next request.
+    let (status, _, body) = call("GET", &format!("{url}/crash"), None);
+    assert_eq!(
+        (status, json(&body)["message"].as_str()),
+        (502, Some("Internal server error"))
+    );
+    let crash_line = dev.wait_for("about to crash", Duration::from_secs(10));
+    assert!(
+        !crash_line.contains("init |"),
+        "tagged with the request id: {crash_line}"
+    );
+    assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
+
+    // 50 concurrent requests, all answered.
+    let answered: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let body = format!(r#"{{"name":"n{i}"}}"#);
+                    let (status, _, reply) = call(
+                        "POST",
+                        &format!("{url}/greet"),
+                        Some(("application/json", body.as_bytes())),
+                    );
+                    assert_eq!(json(&reply)["message"], format!("hello, n{i}!"));
+                    status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answered, vec![200; 50]);
+
+    // Reload after an edit; a broken edit keeps the old version serving.
+    let lib = dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace("\"{greeting}, {}!\"", "\"{greeting}, dear {}!\""),
+    )
+    .unwrap();
+    dev.wait_for("reloaded", Duration::from_secs(300));
+    let (_, _, body) = call(
+        "POST",
+        &format!("{url}/greet"),
+        Some(("application/json", br#"{"name":"Ada"}"#)),
+    );
+    assert_eq!(json(&body)["message"], "hello, dear Ada!");
+    std::fs::write(
+        &lib,
+        source.replace("pub async fn health()", "pub async fn health( {"),
+    )
+    .unwrap();
+    dev.wait_for(
+        "the build failed; still serving the previous version",
+        Duration::from_secs(300),
+    );
+    let (_, _, body) = call(
+        "POST",
+        &format!("{url}/greet"),
+        Some(("application/json", br#"{"name":"Ada"}"#)),
+    );
+    assert_eq!(json(&body)["message"], "hello, dear Ada!");
+}
+
+#[test]
+fn invoke_local_runs_one_request_and_fails_on_5xx() {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (_temp, dir) = scaffold("shop");
+    let output = run(slx(&dir).args([
+        "invoke",
+        "--local",
+        "POST /orders/7",
+        "--data",
+        r#"{"item":"tea","quantity":1}"#,
+    ]));
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("HTTP 200"), "{text}");
+    assert!(text.contains(r#""id":"7""#), "{text}");
+
+    std::fs::write(dir.join("order.json"), r#"{"item":"tea","quantity":0}"#).unwrap();
+    let output = run(slx(&dir).args([
+        "invoke",
+        "--local",
+        "POST /orders/7",
+        "--data",
+        "@order.json",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(reply["status"], 500);
+}

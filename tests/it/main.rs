@@ -1,0 +1,12 @@
+//! Every integration test of slx, in one test binary: the AWS SDK and the
+//! rest of slx's dependencies are linked once instead of once per file.
+
+mod architecture;
+mod build;
+mod cli;
+mod common;
+mod deploy;
+mod dev;
+mod event_shape;
+mod logs;
+mod operate;

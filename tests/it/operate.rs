@@ -1,0 +1,244 @@
+//! Operating a deployed stage against moto: undeploy, rollback, versions
+//! and version pruning, with their bad inputs.
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Project, aws, zips};
+use crate::common::stdout_json;
+
+/// Everything the stage could own, as the SDK sees it (not through slx).
+async fn leftovers(moto: &Moto, app: &str, stage: &str) -> Vec<String> {
+    let aws = aws(moto).await;
+    let name = format!("{app}-{stage}");
+    let mut found = Vec::new();
+    if aws
+        .iam
+        .get_role()
+        .role_name(format!("{name}-role"))
+        .send()
+        .await
+        .is_ok()
+    {
+        found.push("role".to_string());
+    }
+    if aws
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .is_ok()
+    {
+        found.push("function".to_string());
+    }
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{name}"))
+        .send()
+        .await
+        .unwrap();
+    if !groups.log_groups().is_empty() {
+        found.push("log group".to_string());
+    }
+    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
+    for api in apis.items() {
+        let tags = api.tags().cloned().unwrap_or_default();
+        if api.name() == Some(name.as_str())
+            || (tags.get("slx:app").map(String::as_str) == Some(app)
+                && tags.get("slx:stage").map(String::as_str) == Some(stage))
+        {
+            found.push(format!("api {}", api.id().unwrap()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeploy_removes_everything_and_only_that_stage() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    project.deploy("prod", &zips().v1);
+    assert_eq!(leftovers(&moto, "shop", "dev").await.len(), 4);
+
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(output.status.success());
+    assert_eq!(stdout_json(&output)["changed"], true);
+    assert!(leftovers(&moto, "shop", "dev").await.is_empty());
+    // The other stage is untouched and still in sync.
+    assert_eq!(leftovers(&moto, "shop", "prod").await.len(), 4);
+    let prod = project.deploy("prod", &zips().v1);
+    assert_eq!(prod["changed"], false);
+
+    // Idempotent: a stage that does not exist is a success.
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(output.status.success());
+    assert_eq!(stdout_json(&output)["changed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeploy_can_keep_logs_and_refuses_without_yes_when_not_interactive() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+
+    // stdin is not a terminal here: no --yes, no undeploy.
+    let output = project.slx(&["undeploy", "--stage", "dev"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("pass --yes"));
+    assert_eq!(leftovers(&moto, "shop", "dev").await.len(), 4);
+
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes", "--keep-logs"]);
+    assert!(output.status.success());
+    assert_eq!(leftovers(&moto, "shop", "dev").await, ["log group"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_moves_the_alias_without_uploading() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let v1 = project.deploy("dev", &zips().v1);
+    let v2 = project.deploy("dev", &zips().v2);
+    assert_eq!(v2["version"], "2");
+
+    moto.start_recording();
+    let output = project.slx(&["rollback", "--stage", "dev"]);
+    assert!(output.status.success());
+    let mutating = moto.writes();
+    assert_eq!(mutating.len(), 1, "only the alias moves: {mutating:?}");
+    assert!(mutating[0].contains("/aliases/dev"), "{mutating:?}");
+    let report = stdout_json(&output);
+    assert_eq!(
+        (report["from"].as_str(), report["to"].as_str()),
+        (Some("2"), Some("1"))
+    );
+
+    let aws = aws(&moto).await;
+    let served = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.code_sha256().unwrap(),
+        v1["code_sha256"].as_str().unwrap()
+    );
+
+    // Forward again to a named version.
+    let output = project.slx(&["rollback", "--stage", "dev", "--to", "2"]);
+    assert!(output.status.success());
+    // Nothing older than version 1; an unknown version; an undeployed stage.
+    project.slx(&["rollback", "--stage", "dev", "--to", "1"]);
+    let output = project.slx(&["rollback", "--stage", "dev"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no version older than 1"));
+    let output = project.slx(&["rollback", "--stage", "dev", "--to", "42"]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("version 42 of this stage does not exist")
+    );
+    let output = project.slx(&["rollback", "--stage", "qa"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stage qa of shop is not deployed"));
+}
+
+/// Moto numbers a new version `count + 1`, reusing numbers after a
+/// deletion (AWS never does), so this test stops publishing once it has
+/// pruned; that the aliased version is never pruned is unit-tested in
+/// `deploy::versions`.
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_list_their_commit_and_old_ones_are_pruned() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.edit("timeout = 10", "timeout = 10\nkeep_versions = 2");
+    for (index, zip) in [&zips().v1, &zips().v2].iter().enumerate() {
+        let report = project.deploy("dev", zip);
+        assert_eq!(report["version"], (index + 1).to_string());
+    }
+    // The plan names the versions it deletes: with 2 kept, publishing a
+    // third prunes version 1.
+    let v1 = zips().v1.to_str().unwrap();
+    let plan = stdout_json(&project.slx(&["plan", "--zip", v1]));
+    let prune: Vec<&serde_json::Value> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "prune_versions")
+        .collect();
+    assert_eq!(prune.len(), 1, "{plan}");
+    assert_eq!(prune[0]["versions"], serde_json::json!(["1"]));
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(report["version"], "3");
+    let output = project.slx(&["versions", "--stage", "dev"]);
+    assert!(output.status.success());
+    let listed = stdout_json(&output);
+    let numbers: Vec<&str> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["2", "3"], "version 1 was pruned");
+    assert_eq!(listed["current"], "3");
+    let description = listed["versions"][1]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("slx ") && description.contains(" at 20"),
+        "{description}"
+    );
+}
+
+/// Moto cannot run the function (no Docker), so this checks the request
+/// slx sends: the API Gateway event, to the alias, asking for the log
+/// tail. The whole path runs for real in `slx invoke --local` / tests/build.rs.
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_sends_the_api_gateway_event_to_the_alias() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    moto.start_recording();
+    let output = project.slx(&[
+        "invoke",
+        "--stage",
+        "dev",
+        "POST /orders/42?x=1",
+        "--data",
+        r#"{"item":"tea","quantity":2}"#,
+        "-H",
+        "x-test: yes",
+    ]);
+    let recorded = moto.recorded();
+    let call = recorded
+        .iter()
+        .find(|r| r.url.contains("/invocations"))
+        .expect("an Invoke request");
+    assert!(
+        call.url
+            .contains("/functions/shop-dev/invocations?Qualifier=dev"),
+        "{}",
+        call.url
+    );
+    assert_eq!(call.headers["X-Amz-Log-Type"], "Tail");
+    let event: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+    assert_eq!(event["resource"], "/orders/{id}");
+    assert_eq!(event["path"], "/orders/42");
+    assert_eq!(event["httpMethod"], "POST");
+    assert_eq!(event["pathParameters"]["id"], "42");
+    assert_eq!(event["queryStringParameters"]["x"], "1");
+    assert_eq!(event["headers"]["x-test"], "yes");
+    assert_eq!(event["requestContext"]["stage"], "dev");
+    assert_eq!(event["body"], r#"{"item":"tea","quantity":2}"#);
+    // Whatever moto answers without Docker, slx reports it as a failure.
+    assert_eq!(output.status.code(), Some(1));
+
+    // A path no route serves is refused before any request.
+    moto.start_recording();
+    let output = project.slx(&["invoke", "--stage", "dev", "GET /nowhere"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("no route in slx.toml matches GET /nowhere")
+    );
+    assert!(moto.recorded().is_empty());
+}
