@@ -200,7 +200,9 @@ def bench_slx(tool, binary, stage):
 if ARGS.baseline:
     bench_slx("slx (baseline)", ARGS.baseline, "base")
 bench_slx("slx", SLX, "cur")
-if ARGS.only_slx:
+
+
+def finish():
     server.stop()
     shutil.rmtree(work, ignore_errors=True)
     print("| tool | scenario | wall time (s) | requests | writes |")
@@ -208,6 +210,10 @@ if ARGS.only_slx:
     for tool, label, elapsed, total, writes in rows:
         print(f"| {tool} | {label} | {elapsed:.2f} | {total} | {writes} |")
     sys.exit(0)
+
+
+if ARGS.only_slx:
+    finish()
 
 # --- Chalice: the same three routes
 run(["chalice", "new-project", "shopc"], work)
@@ -264,9 +270,4 @@ with open(os.path.join(clapp, "src/main.rs"), "w") as f:
 run(["cargo", "lambda", "build", "--release", "--x86-64"], clapp, cl_env)
 rows.append(("cargo-lambda", "code change", *measure(deploy, clapp, cl_env)))
 
-server.stop()
-shutil.rmtree(work, ignore_errors=True)
-print("| tool | scenario | wall time (s) | requests | writes |")
-print("|---|---|---|---|---|")
-for tool, label, elapsed, total, writes in rows:
-    print(f"| {tool} | {label} | {elapsed:.2f} | {total} | {writes} |")
+finish()

@@ -31,6 +31,11 @@ pub struct GlobalArgs {
     /// Send AWS calls to this endpoint (e.g. a local moto server).
     #[arg(long, global = true, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// Allow a plain-http `--endpoint-url` to a host that is not this
+    /// machine (every request body and signature would cross the network
+    /// unencrypted).
+    #[arg(long, global = true)]
+    pub insecure_endpoint: bool,
     /// Path to slx.toml [default: the nearest one in this or a parent directory].
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,

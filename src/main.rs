@@ -63,11 +63,24 @@ fn init_tracing(verbose: u8) {
         1 => "slx=debug,warn",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLX_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, filter};
+    let wanted = filter::EnvFilter::try_from_env("SLX_LOG")
+        .unwrap_or_else(|_| filter::EnvFilter::new(level));
+    // Whatever the filter asks for, the signer never logs (its canonical
+    // request holds the session token) and the SDK's HTTP layers log no
+    // more than INFO (below that they print request bodies: environment
+    // values, policies).
+    let never_secrets =
+        filter::filter_fn(|meta| !slx::logging::may_leak(meta.target(), *meta.level()));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_filter(wanted)
+                .with_filter(never_secrets),
+        )
         .init();
 }

@@ -89,6 +89,17 @@ impl Ui {
         }
     }
 
+    /// A warning that matters for safety: on stderr in every mode, even
+    /// with `-q` and `--output json` (stdout stays valid JSON).
+    pub fn alert(&self, message: impl AsRef<str>) {
+        let label = if self.color {
+            "\x1b[33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
+        eprintln!("{label}: {}", message.as_ref());
+    }
+
     /// The command's result: `text` for people, `value` as JSON.
     pub fn result<T: Serialize>(&self, text: impl AsRef<str>, value: &T) {
         let mut out = std::io::stdout().lock();

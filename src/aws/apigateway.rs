@@ -38,6 +38,8 @@ pub(crate) struct ApiMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StageInfo {
     pub(crate) deployment_id: Option<String>,
+    /// The description of that deployment (read with `GetDeployment`).
+    pub(crate) deployment_description: Option<String>,
 }
 
 /// What `CreateRestApi` sends.
@@ -128,7 +130,8 @@ impl Reader {
         }
     }
 
-    /// The stage `stage` of the API, if it exists.
+    /// The stage `stage` of the API and what its deployment says of
+    /// itself, if the stage exists.
     pub(crate) async fn api_stage(
         &self,
         api_id: &str,
@@ -146,8 +149,29 @@ impl Reader {
                     AwsError::from_sdk(format!("read stage {stage} of REST API {api_id}"), &e)
                 }),
         )?;
-        Ok(found.map(|s| StageInfo {
-            deployment_id: s.deployment_id().map(str::to_string),
+        let Some(stage) = found else {
+            return Ok(None);
+        };
+        let deployment_id = stage.deployment_id().map(str::to_string);
+        let deployment_description = match &deployment_id {
+            Some(id) => absent(
+                self.clients
+                    .apigateway
+                    .get_deployment()
+                    .rest_api_id(api_id)
+                    .deployment_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsError::from_sdk(format!("read deployment {id} of REST API {api_id}"), &e)
+                    }),
+            )?
+            .and_then(|d| d.description().map(str::to_string)),
+            None => None,
+        };
+        Ok(Some(StageInfo {
+            deployment_id,
+            deployment_description,
         }))
     }
 }

@@ -120,7 +120,7 @@ impl AwsError {
         let (code, message) = match error {
             SdkError::ServiceError(service) => (
                 service.err().code().map(str::to_string),
-                service.err().message().map(str::to_string),
+                service.err().message().map(redact),
             ),
             other => (None, Some(describe_transport(other))),
         };
@@ -147,6 +147,30 @@ impl AwsError {
             detail,
         }
     }
+}
+
+/// An AWS message without the environment values some messages quote:
+/// Lambda's size error appends every variable after "String measured:",
+/// and a validation error quotes the value it refused (`Value '...' at
+/// 'environment.variables'`).
+fn redact(message: &str) -> String {
+    let mut text = message.to_string();
+    if let Some(at) = text.find("String measured:") {
+        text.truncate(at);
+        text.push_str("(the variables are not shown)");
+    }
+    while let Some(start) = text.find("Value '") {
+        let value_start = start + "Value '".len();
+        let Some(end) = text[value_start..].find("' at '") else {
+            break;
+        };
+        let field_start = value_start + end + "' at '".len();
+        if !text[field_start..].starts_with("environment") {
+            break;
+        }
+        text.replace_range(start..value_start + end + 1, "Value (not shown)");
+    }
+    text
 }
 
 fn mentions_credentials(text: &str) -> bool {
@@ -214,6 +238,23 @@ impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_values_quoted_by_aws_are_never_shown() {
+        let size = "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {\"DB_PASSWORD\":\"hunter2\"}";
+        let redacted = redact(size);
+        assert!(!redacted.contains("hunter2"), "{redacted}");
+        assert!(redacted.contains("exceeded the 4KB limit"), "{redacted}");
+        let validation = "1 validation error detected: Value '{API_KEY=sk-live-123}' at 'environment.variables' failed to satisfy constraint";
+        let redacted = redact(validation);
+        assert!(!redacted.contains("sk-live-123"), "{redacted}");
+        assert!(
+            redacted.contains("at 'environment.variables' failed"),
+            "{redacted}"
+        );
+        let other = "Value 'x' at 'functionName' failed to satisfy constraint";
+        assert_eq!(redact(other), other, "names are not secrets");
+    }
 
     #[test]
     fn recognises_missing_credentials_in_transport_errors() {

@@ -2,6 +2,8 @@
 //!
 //! API reference: <https://docs.aws.amazon.com/IAM/latest/APIReference/API_Operations.html>
 
+use std::collections::HashMap;
+
 use aws_sdk_iam::types::Tag;
 
 use super::{AwsError, ErrorClass, Reader, Tags, Writer, absent};
@@ -15,10 +17,18 @@ pub(crate) struct NewRole {
     pub(crate) tags: Tags,
 }
 
+/// A role as `GetRole` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleInfo {
+    pub(crate) tags: HashMap<String, String>,
+    /// The trust policy as IAM returns it (URL-encoded JSON).
+    pub(crate) trust_policy: Option<String>,
+}
+
 impl Reader {
-    /// Whether the role exists.
-    pub(crate) async fn role_exists(&self, name: &str) -> Result<bool, AwsError> {
-        let role = absent(
+    /// The role, if it exists.
+    pub(crate) async fn role(&self, name: &str) -> Result<Option<RoleInfo>, AwsError> {
+        let answer = absent(
             self.clients
                 .iam
                 .get_role()
@@ -27,7 +37,14 @@ impl Reader {
                 .await
                 .map_err(|e| AwsError::from_sdk(format!("read IAM role {name}"), &e)),
         )?;
-        Ok(role.is_some())
+        Ok(answer.and_then(|a| a.role).map(|role| RoleInfo {
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            trust_policy: role.assume_role_policy_document().map(str::to_string),
+        }))
     }
 
     /// The inline policy document `policy` of the role, as IAM returns it
@@ -97,6 +114,22 @@ impl Writer {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("set the policy of {role}"), &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn update_trust_policy(
+        &self,
+        role: &str,
+        document: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .iam
+            .update_assume_role_policy()
+            .role_name(role)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("set the trust policy of {role}"), &e))?;
         Ok(())
     }
 

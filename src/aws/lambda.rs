@@ -46,9 +46,12 @@ impl Readiness {
             || self.last_update_status.as_deref() == Some(LastUpdateStatus::Failed.as_str())
     }
 
-    /// Active (or not reported) and no update in progress.
+    /// No update in progress, and Active, Inactive or not reported. An
+    /// idle function goes Inactive; updating it is allowed (Lambda makes
+    /// it Pending, then Active), so waiting for Active would never end.
+    // https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
     pub(crate) fn ready(&self) -> bool {
-        matches!(self.state.as_deref(), Some("Active") | None)
+        matches!(self.state.as_deref(), Some("Active" | "Inactive") | None)
             && self.last_update_status.as_deref() != Some(LastUpdateStatus::InProgress.as_str())
     }
 }
@@ -460,5 +463,31 @@ impl Writer {
             .await
             .map_err(|e| AwsError::from_sdk("remove the invoke permission", &e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readiness(state: Option<&str>, update: Option<&str>) -> Readiness {
+        Readiness {
+            state: state.map(str::to_string),
+            last_update_status: update.map(str::to_string),
+            reason: None,
+            reason_code: None,
+        }
+    }
+
+    #[test]
+    fn an_idle_inactive_function_may_be_updated() {
+        assert!(readiness(Some("Active"), Some("Successful")).ready());
+        assert!(readiness(Some("Inactive"), Some("Successful")).ready());
+        assert!(readiness(Some("Active"), None).ready(), "never updated");
+        assert!(!readiness(Some("Pending"), None).ready());
+        assert!(!readiness(Some("Inactive"), Some("InProgress")).ready());
+        assert!(!readiness(Some("Active"), Some("InProgress")).ready());
+        assert!(readiness(Some("Failed"), None).failed());
+        assert!(readiness(Some("Active"), Some("Failed")).failed());
     }
 }

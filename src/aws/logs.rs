@@ -62,6 +62,22 @@ impl Reader {
             }))
     }
 
+    /// The tags of a log group, by its ARN (without `:*`).
+    pub(crate) async fn log_group_tags(
+        &self,
+        arn: &str,
+    ) -> Result<std::collections::HashMap<String, String>, AwsError> {
+        let answer = self
+            .clients
+            .logs
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("read the tags of log group {arn}"), &e))?;
+        Ok(answer.tags().cloned().unwrap_or_default())
+    }
+
     /// Every event matching `query`, in CloudWatch's order; `None` when
     /// the log group does not exist yet.
     pub(crate) async fn log_events(

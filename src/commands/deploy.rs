@@ -31,7 +31,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     let app_dir = project_dir(&config);
     let started = Instant::now();
     let release = release_note(&app_dir);
-    let (reader, writer) = stage::connect(global, &project).await?;
+    let (reader, writer) = stage::connect(ui, global, &project).await?;
     let (code, arns, actual, prepared) = match &args.zip {
         Some(path) => {
             let (zip, sha256) = handler::load_prebuilt(path, project.arch)?;
@@ -49,7 +49,19 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
         writer,
         arns,
     };
-    finish(ui, &args, started, &stage, &actual, code, release, prepared).await
+    let public_urls = stage::public_urls(global);
+    finish(
+        ui,
+        &args,
+        started,
+        &stage,
+        &actual,
+        code,
+        release,
+        prepared,
+        public_urls,
+    )
+    .await
 }
 
 /// Builds the zip while AWS is read and, unless this is a dry run, while
@@ -123,6 +135,7 @@ async fn finish(
     code: Code,
     release: String,
     prepared: Applied,
+    public_urls: bool,
 ) -> miette::Result<Outcome> {
     let arns = &stage.arns;
     let desired = Desired::new(&stage.project, arns, &code.sha256, release);
@@ -168,16 +181,22 @@ async fn finish(
         .clone()
         .or_else(|| actual.alias.served.as_ref().map(|f| f.version.clone()))
         .unwrap_or_default();
-    let url = arns.invoke_url(&api_id);
+    let url = public_urls.then(|| arns.invoke_url(&api_id));
+    let where_ = url
+        .clone()
+        .unwrap_or_else(|| format!("REST API {api_id} (on the endpoint above: no public URL)"));
     let changed = !full.is_empty();
     let text = if changed {
         format!(
-            "deployed {} (version {version}) in {}\n{url}",
+            "deployed {} (version {version}) in {}\n{where_}",
             arns.function,
             ui::seconds(started.elapsed())
         )
     } else {
-        format!("{} is up to date (version {version})\n{url}", arns.function)
+        format!(
+            "{} is up to date (version {version})\n{where_}",
+            arns.function
+        )
     };
     ui.result(
         text,

@@ -56,7 +56,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
         let app_dir = project_dir(&config);
         return run_local(ui, global, &project, &app_dir, &request_id, &event).await;
     }
-    let (reader, _writer) = stage::connect(global, &project).await?;
+    let (reader, _writer) = stage::connect(ui, global, &project).await?;
     let answer = invoke::invoke_alias(&reader, &project.names(), &event).await?;
     report(ui, &args.stage, answer)
 }

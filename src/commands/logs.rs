@@ -14,7 +14,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
     let start = logs::parse_since(&args.since, SystemTime::now())?;
-    let (reader, _writer) = stage::connect(global, &project).await?;
+    let (reader, _writer) = stage::connect(ui, global, &project).await?;
     let names = project.names();
     let query = LogQuery {
         log_group: names.log_group.clone(),

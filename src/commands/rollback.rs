@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::stage::{self, Stage};
-use super::{Outcome, versions::NotDeployed};
+use super::{Outcome, versions::served_and_published};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::deploy::apply::{self, ApplyError};
 use crate::deploy::plan::Plan;
@@ -20,16 +20,16 @@ pub(super) async fn run(
 ) -> miette::Result<Outcome> {
     let started = std::time::Instant::now();
     let (project, app_dir) = stage::resolve(ui, global, &args.stage)?;
-    let (reader, writer) = stage::connect(global, &project).await?;
+    let (reader, writer) = stage::connect(ui, global, &project).await?;
     let names = project.names();
-    let (arns, served, listed) = tokio::try_join!(
-        deploy::locate(&reader, &names),
-        reader.function(&names.function, Some(&names.alias)),
-        reader.versions(&names.function),
+    let (arns, (current, listed)) = tokio::try_join!(
+        async {
+            deploy::locate(&reader, &names)
+                .await
+                .map_err(miette::Report::from)
+        },
+        served_and_published(&reader, &names),
     )?;
-    let current = served
-        .map(|f| f.version)
-        .ok_or_else(|| NotDeployed::of(&names))?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
     let to = versions::rollback_target(&numbers, &current, args.to.as_deref())?;
     let stage = Stage {

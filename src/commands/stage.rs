@@ -16,6 +16,7 @@ use crate::deploy::apply::{StepReport, StepReporter, Target};
 use crate::deploy::plan::{self, Plan};
 use crate::deploy::resources::Actual;
 use crate::deploy::{self};
+use crate::endpoint::{self, InsecureEndpoint};
 use crate::names::{StageArns, StageNames};
 use crate::ui::Ui;
 
@@ -52,12 +53,30 @@ fn aws_settings(global: &GlobalArgs, project: &Project) -> AwsSettings {
     }
 }
 
-/// A reader and a writer for `project`'s region.
+/// A reader and a writer for `project`'s region. An endpoint override is
+/// announced, and refused over plain http to another machine unless
+/// `--insecure-endpoint`.
 pub(super) async fn connect(
+    ui: &Ui,
     global: &GlobalArgs,
     project: &Project,
 ) -> miette::Result<(Reader, Writer)> {
+    for (source_name, url) in endpoint::overrides(global.endpoint_url.as_deref(), std::env::vars())
+    {
+        if endpoint::insecure(&url) && !global.insecure_endpoint {
+            return Err(InsecureEndpoint { url, source_name }.into());
+        }
+        ui.alert(format!(
+            "AWS requests go to {url} ({source_name}), not to AWS: it receives every request body and signature"
+        ));
+    }
     Ok(aws::connect(&aws_settings(global, project)).await?)
+}
+
+/// Whether the stage's URLs are AWS's (no endpoint override): a URL on
+/// `amazonaws.com` is never printed for a stage that lives elsewhere.
+pub(super) fn public_urls(global: &GlobalArgs) -> bool {
+    endpoint::overrides(global.endpoint_url.as_deref(), std::env::vars()).is_empty()
 }
 
 /// slx.toml's stage `stage`, connected and located (account, partition),
@@ -68,7 +87,7 @@ pub(super) async fn open_and_read(
     stage: &str,
 ) -> miette::Result<(Stage, Actual)> {
     let (project, app_dir) = resolve(ui, global, stage)?;
-    let (reader, writer) = connect(global, &project).await?;
+    let (reader, writer) = connect(ui, global, &project).await?;
     let (arns, actual) = deploy::locate_and_read(&reader, &project.names()).await?;
     let stage = Stage {
         project,

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Outcome;
-use super::stage::open_and_read;
+use super::stage::{self, open_and_read};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::deploy::desired::Desired;
 use crate::deploy::plan::plan;
@@ -39,7 +39,10 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
         .map(|a| a.info().describe(arns.names()))
         .collect();
     let api_id = actual.api.as_ref().map(|a| a.id.clone());
-    let url = api_id.as_deref().map(|id| arns.invoke_url(id));
+    let url = api_id
+        .as_deref()
+        .filter(|_| stage::public_urls(global))
+        .map(|id| arns.invoke_url(id));
     let routes: Vec<String> = actual
         .api
         .iter()

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::stage;
+use crate::aws::{Reader, VersionInfo};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::names::StageNames;
 use crate::ui::Ui;
@@ -29,17 +30,27 @@ impl NotDeployed {
     }
 }
 
-pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
-    let (project, _) = stage::resolve(ui, global, &args.stage)?;
-    let (reader, _writer) = stage::connect(global, &project).await?;
-    let names = project.names();
+/// The version the stage's alias serves, and every published version
+/// (oldest first); an error when the stage is not deployed.
+pub(super) async fn served_and_published(
+    reader: &Reader,
+    names: &StageNames,
+) -> miette::Result<(String, Vec<VersionInfo>)> {
     let (served, listed) = tokio::try_join!(
         reader.function(&names.function, Some(&names.alias)),
         reader.versions(&names.function),
     )?;
     let current = served
         .map(|f| f.version)
-        .ok_or_else(|| NotDeployed::of(&names))?;
+        .ok_or_else(|| NotDeployed::of(names))?;
+    Ok((current, listed))
+}
+
+pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
+    let (project, _) = stage::resolve(ui, global, &args.stage)?;
+    let (reader, _writer) = stage::connect(ui, global, &project).await?;
+    let names = project.names();
+    let (current, listed) = served_and_published(&reader, &names).await?;
     let mut text = format!("versions of {} (newest last):\n", names.function);
     for v in &listed {
         let marker = if v.version == current { "*" } else { " " };

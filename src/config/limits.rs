@@ -99,9 +99,12 @@ pub fn is_param_name(name: &str) -> bool {
     is_rust_identifier(name)
 }
 
-/// Characters API Gateway accepts in a literal path part.
+/// Characters API Gateway accepts in a literal path part: its own error
+/// says "Resource's path part only allow a-zA-Z0-9._-", and the colon is
+/// accepted too.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html
 pub fn is_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-._~:@!$&'()*,;=".contains(c)
+    c.is_ascii_alphanumeric() || "-._:".contains(c)
 }
 
 /// `xx-xxxx-N` shaped, e.g. `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.

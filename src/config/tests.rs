@@ -138,6 +138,11 @@ fn unknown_methods_and_bad_paths_are_refused() {
         ("\"GET /{a-b}\" = \"a\"", "not a valid parameter name"),
         ("\"GET /a/{id}/{id}\" = \"a\"", "appears twice"),
         ("\"GET /a b\" = \"a\"", "not allowed"),
+        // Valid in URLs, refused by API Gateway.
+        ("\"GET /a~b\" = \"a\"", "character `~` is not allowed"),
+        ("\"GET /x@y\" = \"a\"", "character `@` is not allowed"),
+        ("\"GET /it's\" = \"a\"", "character `'` is not allowed"),
+        ("\"GET /a,b\" = \"a\"", "character `,` is not allowed"),
         ("\"GET /a\" = \"not-rust\"", "not a Rust function name"),
     ];
     for (route, expected) in cases {
@@ -148,6 +153,14 @@ fn unknown_methods_and_bad_paths_are_refused() {
         );
         assert_eq!(found[0].line, 4, "{route}");
     }
+}
+
+#[test]
+fn the_path_characters_api_gateway_accepts_are_accepted() {
+    let text =
+        app("[routes]\n\"GET /v1/events:batch\" = \"a\"\n\"GET /files/report_2026.v-2\" = \"b\"\n");
+    let config = parse_text(&text);
+    assert!(config.is_ok(), "{:?}", config.err().map(|e| e.located()));
 }
 
 #[test]

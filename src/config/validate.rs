@@ -464,7 +464,9 @@ pub fn parse_path(path: &str) -> Result<RoutePath, String> {
             }
         } else {
             if let Some(bad) = part.chars().find(|c| !limits::is_path_char(*c)) {
-                return Err(format!("character `{bad}` is not allowed in `{part}`"));
+                return Err(format!(
+                    "character `{bad}` is not allowed in `{part}`: API Gateway accepts letters, digits and `.` `_` `-` `:` in a path part"
+                ));
             }
             Segment::Literal(part.to_string())
         };

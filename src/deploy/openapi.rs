@@ -12,6 +12,20 @@ use serde_json::{Map, Value, json};
 use super::desired::Desired;
 use crate::config::Method;
 
+/// A digest of `document` (its canonical JSON), recorded in each API
+/// deployment's description: what a stage serves can then be compared
+/// with what slx.toml wants, since `PutRestApi` changes only the API's
+/// working definition and a deployment is what goes live.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-deploy-api.html
+pub(crate) fn digest(document: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(document.to_string().as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(crate) fn document(desired: &Desired) -> Value {
     let arns = &desired.arns;
     let integration = json!({
@@ -61,6 +75,18 @@ mod tests {
 
     use super::*;
     use crate::deploy::desired::tests::desired;
+
+    #[test]
+    fn the_digest_follows_the_routes() {
+        let mut desired = desired();
+        let before = digest(&document(&desired));
+        assert_eq!(before.len(), 32);
+        assert_eq!(before, digest(&document(&desired)), "stable");
+        desired
+            .routes
+            .insert("/health".into(), BTreeSet::from([Method::Get]));
+        assert_ne!(before, digest(&document(&desired)));
+    }
 
     #[test]
     fn every_route_proxies_to_the_alias() {

@@ -154,6 +154,7 @@ mod tests {
         Actual {
             role: Some(RoleState {
                 policy: Some(desired.role_policy.clone()),
+                trust_policy: Some(desired.trust_policy.clone()),
             }),
             log_group: Some(LogGroupState {
                 retention_days: Some(desired.log_retention_days),
@@ -173,6 +174,10 @@ mod tests {
                 ]),
                 stage: Some(StageInfo {
                     deployment_id: Some("d1".into()),
+                    deployment_description: Some(format!(
+                        "slx test; routes sha256:{}",
+                        crate::deploy::openapi::digest(&crate::deploy::openapi::document(desired))
+                    )),
                 }),
             }),
             permission: Some(Statement {
@@ -227,6 +232,22 @@ mod tests {
                 &[5, 6, 7],    // permission: alias and API
                 &[5, 6, 7, 8], // deployment: API, permission, alias
             ]
+        );
+    }
+
+    #[test]
+    fn a_role_with_an_older_trust_policy_gets_the_current_one() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        actual.role.as_mut().unwrap().trust_policy = Some("{older}".into());
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["set_trust_policy"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert!(
+            json["trust_policy"]
+                .as_str()
+                .unwrap()
+                .contains("aws:SourceAccount")
         );
     }
 
@@ -364,6 +385,40 @@ mod tests {
             BTreeMap::from([(Method::Post, Some("arn:elsewhere".into()))]);
         let plan = plan(&names(), Some(&desired), &actual);
         assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
+    }
+
+    #[test]
+    fn routes_imported_but_never_deployed_are_deployed() {
+        // The API's definition matches slx.toml, but the stage still
+        // serves an older one: the deploy that imported it stopped.
+        let desired = desired();
+        let mut actual = converged(&desired);
+        let stage = actual.api.as_mut().unwrap().stage.as_mut().unwrap();
+        stage.deployment_description = Some("slx test; routes sha256:0000".into());
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&plan), ["deploy_api"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        let digest = crate::deploy::openapi::digest(&crate::deploy::openapi::document(&desired));
+        assert!(
+            json["description"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("routes sha256:{digest}"))
+        );
+        // A deployment made by hand (or by an older slx) has no digest.
+        let mut actual = converged(&desired);
+        actual
+            .api
+            .as_mut()
+            .unwrap()
+            .stage
+            .as_mut()
+            .unwrap()
+            .deployment_description = None;
+        assert_eq!(
+            kinds(&super::plan(&names(), Some(&desired), &actual)),
+            ["deploy_api"]
+        );
     }
 
     #[test]

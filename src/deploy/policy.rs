@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use crate::config::Project;
 use crate::names::StageArns;
 
-/// Lambda may assume the stage's role.
+/// Lambda may assume the stage's role, and only on behalf of this
+/// account (`aws:SourceAccount`: the confused-deputy guard AWS
+/// recommends for service roles).
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
 pub(crate) fn trust_policy(arns: &StageArns) -> String {
     canonical(&json!({
         "Version": "2012-10-17",
@@ -18,6 +21,7 @@ pub(crate) fn trust_policy(arns: &StageArns) -> String {
             "Effect": "Allow",
             "Principal": { "Service": arns.lambda_principal() },
             "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "aws:SourceAccount": arns.account } },
         }],
     }))
 }
@@ -59,6 +63,19 @@ pub(crate) fn canonical_from_iam(document: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_lambda_acting_for_this_account_may_assume_the_role() {
+        let arns = crate::deploy::desired::tests::desired().arns;
+        let trust: Value = serde_json::from_str(&trust_policy(&arns)).unwrap();
+        let statement = &trust["Statement"][0];
+        assert_eq!(statement["Principal"]["Service"], "lambda.amazonaws.com");
+        assert_eq!(statement["Action"], "sts:AssumeRole");
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
+    }
 
     #[test]
     fn iam_encoded_documents_compare_equal() {

@@ -8,5 +8,7 @@ mod common;
 mod deploy;
 mod dev;
 mod event_shape;
+mod fidelity;
 mod logs;
 mod operate;
+mod simulated;

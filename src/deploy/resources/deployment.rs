@@ -1,6 +1,9 @@
 //! The API stage's deployment: what the stage serves. `PutRestApi`
 //! changes only the API's working definition; a new deployment makes it
-//! live. Planned whenever the routes change or the stage is missing.
+//! live. Each deployment's description records a digest of the OpenAPI
+//! document it serves (`routes sha256:<digest>`), so the plan compares
+//! what the stage *serves* with slx.toml: routes imported by a deploy that
+//! stopped before deploying them are deployed by the next one.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-deploy-api.html>
 
 use serde::Serialize;
@@ -9,6 +12,7 @@ use super::api::routes_change;
 use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::desired::Desired;
+use crate::deploy::openapi;
 use crate::names::StageNames;
 
 pub(crate) struct Deployment;
@@ -39,6 +43,19 @@ impl ActionInfo for DeploymentAction {
     }
 }
 
+/// The marker before the digest in a deployment's description.
+const DIGEST_MARK: &str = "routes sha256:";
+
+/// The routes digest a deployment description records, if any.
+fn served_digest(description: &str) -> Option<&str> {
+    let rest = &description[description.find(DIGEST_MARK)? + DIGEST_MARK.len()..];
+    Some(
+        rest.split(|c: char| !c.is_ascii_hexdigit())
+            .next()
+            .unwrap_or(rest),
+    )
+}
+
 impl Resource for Deployment {
     /// Read with the API (its stage).
     type Actual = ();
@@ -50,8 +67,12 @@ impl Resource for Deployment {
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<DeploymentAction> {
         let api = actual.api.as_ref();
-        let stage_missing = api.is_none_or(|api| api.stage.is_none());
-        if routes_change(desired, api).is_none() && !stage_missing {
+        let digest = openapi::digest(&openapi::document(desired));
+        let served = api
+            .and_then(|api| api.stage.as_ref())
+            .and_then(|stage| stage.deployment_description.as_deref())
+            .and_then(served_digest);
+        if routes_change(desired, api).is_none() && served == Some(digest.as_str()) {
             return vec![];
         }
         vec![DeploymentAction::DeployApi {
@@ -60,7 +81,7 @@ impl Resource for Deployment {
                 None => ApiRef::New,
             },
             stage: desired.arns.stage.clone(),
-            description: desired.release.clone(),
+            description: format!("{}; {DIGEST_MARK}{digest}", desired.release),
         }]
     }
 
@@ -82,5 +103,19 @@ impl Resource for Deployment {
             ctx.writer.create_deployment(&id, stage, description)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_is_read_back_from_a_description() {
+        assert_eq!(
+            served_digest("slx 0.1.0 from git abc at 2026-11-27T07:00:00Z; routes sha256:0123abcd"),
+            Some("0123abcd")
+        );
+        assert_eq!(served_digest("made by hand"), None);
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource, not_ours,
+};
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
 use crate::config::Arch;
 use crate::deploy::desired::Desired;
@@ -147,18 +149,7 @@ impl Resource for Function {
             return Ok(None);
         };
         if !names.owns(&function.tags) {
-            return Err(AwsError {
-                step,
-                class: ErrorClass::Fatal,
-                code: None,
-                detail: format!(
-                    "function {} exists but is not tagged as this app's stage; slx will not take it over",
-                    names.function
-                ),
-                hint: Some(
-                    "rename the app or stage in slx.toml, or delete the existing resource".into(),
-                ),
-            });
+            return Err(not_ours(step, &format!("function {}", names.function)));
         }
         Ok(Some(function))
     }

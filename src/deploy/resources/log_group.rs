@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource, not_ours};
 use crate::aws::{AwsError, ErrorClass, Reader};
 use crate::deploy::desired::Desired;
 use crate::names::StageNames;
@@ -63,12 +63,24 @@ impl Resource for LogGroup {
     type Action = LogGroupAction;
 
     async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
-        Ok(reader
-            .log_group(&names.log_group)
-            .await?
-            .map(|group| LogGroupState {
-                retention_days: group.retention_days,
-            }))
+        let Some(group) = reader.log_group(&names.log_group).await? else {
+            return Ok(None);
+        };
+        let tags = match &group.arn {
+            Some(arn) => reader.log_group_tags(arn).await?,
+            None => Default::default(),
+        };
+        // Another app's logs (or logs Lambda created for a function slx
+        // does not own) are never adopted or deleted.
+        if !names.owns(&tags) {
+            return Err(not_ours(
+                format!("read log group {}", names.log_group),
+                &format!("log group {}", names.log_group),
+            ));
+        }
+        Ok(Some(LogGroupState {
+            retention_days: group.retention_days,
+        }))
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<LogGroupAction> {

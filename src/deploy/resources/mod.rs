@@ -200,6 +200,16 @@ impl ApplyContext<'_> {
     }
 }
 
+/// The error for a resource that has the stage's name but not its tags:
+/// slx never adopts, changes or deletes what it did not create.
+pub(crate) fn not_ours(step: impl Into<String>, what: &str) -> AwsError {
+    AwsError::fatal(
+        step,
+        format!("{what} exists but is not tagged as this app's stage; slx will not take it over"),
+        "rename the app or stage in slx.toml, or delete the existing resource",
+    )
+}
+
 /// The registry: one line per kind, in dependency order (a deploy plans
 /// them top to bottom, an undeploy bottom to top). Generates the `Kind`
 /// and `Action` enums, the `Actual` struct with one field per kind, and

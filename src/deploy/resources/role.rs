@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource, not_ours};
 use crate::aws::{AwsError, ErrorClass, NewRole, Reader};
 use crate::deploy::desired::Desired;
 use crate::deploy::policy;
@@ -17,6 +17,8 @@ pub(crate) struct Role;
 pub(crate) struct RoleState {
     /// The inline policy, canonical JSON; `None` if it is missing.
     pub(crate) policy: Option<String>,
+    /// Who may assume it, canonical JSON.
+    pub(crate) trust_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +34,12 @@ pub(crate) enum RoleAction {
         /// Set right after `CreateRole`: nothing runs with the role yet.
         new_role: bool,
     },
+    /// Replace who may assume the role (e.g. a role made by an older slx,
+    /// without the `aws:SourceAccount` guard).
+    SetTrustPolicy {
+        role: String,
+        trust_policy: String,
+    },
     DeleteRole {
         role: String,
     },
@@ -42,6 +50,7 @@ impl ActionInfo for RoleAction {
         match self {
             RoleAction::CreateRole { role, .. } => format!("create IAM role {role}"),
             RoleAction::PutRolePolicy { .. } => "set the role's inline policy".into(),
+            RoleAction::SetTrustPolicy { .. } => "set who may assume the role".into(),
             RoleAction::DeleteRole { role } => format!("delete IAM role {role}"),
         }
     }
@@ -57,7 +66,7 @@ impl ActionInfo for RoleAction {
     fn change(&self) -> Change {
         match self {
             RoleAction::CreateRole { .. } => Change::Create,
-            RoleAction::PutRolePolicy { .. } => Change::Update,
+            RoleAction::PutRolePolicy { .. } | RoleAction::SetTrustPolicy { .. } => Change::Update,
             RoleAction::DeleteRole { .. } => Change::Delete,
         }
     }
@@ -68,7 +77,7 @@ impl ActionInfo for RoleAction {
         match self {
             RoleAction::CreateRole { .. } => true,
             RoleAction::PutRolePolicy { new_role, .. } => *new_role,
-            RoleAction::DeleteRole { .. } => false,
+            RoleAction::SetTrustPolicy { .. } | RoleAction::DeleteRole { .. } => false,
         }
     }
 }
@@ -78,12 +87,24 @@ impl Resource for Role {
     type Action = RoleAction;
 
     async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
-        if !reader.role_exists(&names.role).await? {
+        let Some(role) = reader.role(&names.role).await? else {
             return Ok(None);
+        };
+        // A role of that name that slx did not create (no stage tags) is
+        // neither given a policy nor deleted.
+        if !names.owns(&role.tags) {
+            return Err(not_ours(
+                format!("read IAM role {}", names.role),
+                &format!("IAM role {}", names.role),
+            ));
         }
         let document = reader.role_policy(&names.role, POLICY_NAME).await?;
         Ok(Some(RoleState {
             policy: document.and_then(|d| policy::canonical_from_iam(&d)),
+            trust_policy: role
+                .trust_policy
+                .as_deref()
+                .and_then(policy::canonical_from_iam),
         }))
     }
 
@@ -102,10 +123,19 @@ impl Resource for Role {
                 },
                 put(true),
             ],
-            Some(state) if state.policy.as_deref() != Some(desired.role_policy.as_str()) => {
-                vec![put(false)]
+            Some(state) => {
+                let mut actions = Vec::new();
+                if state.trust_policy.as_deref() != Some(desired.trust_policy.as_str()) {
+                    actions.push(RoleAction::SetTrustPolicy {
+                        role: role.clone(),
+                        trust_policy: desired.trust_policy.clone(),
+                    });
+                }
+                if state.policy.as_deref() != Some(desired.role_policy.as_str()) {
+                    actions.push(put(false));
+                }
+                actions
             }
-            Some(_) => vec![],
         }
     }
 
@@ -139,6 +169,12 @@ impl Resource for Role {
             RoleAction::PutRolePolicy { role, document, .. } => {
                 ctx.call(step, RETRY_ALWAYS, || {
                     w.put_role_policy(role, POLICY_NAME, document)
+                })
+                .await
+            }
+            RoleAction::SetTrustPolicy { role, trust_policy } => {
+                ctx.call(step, RETRY_ALWAYS, || {
+                    w.update_trust_policy(role, trust_policy)
                 })
                 .await
             }

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 /// Handler builds share one target dir, and cargo uplifts every build's
 /// binary to the same `bootstrap` path: run them one at a time.
 pub(crate) mod app;
-pub(crate) mod faults;
 pub(crate) mod moto;
 pub(crate) mod stage;
 

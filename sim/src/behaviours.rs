@@ -1,0 +1,126 @@
+//! What the simulator does besides forwarding, each behaviour switchable
+//! and sized, all durations multiplied by `time_scale` (CI runs real-AWS
+//! scenarios at a tenth of their waits).
+//!
+//! The figures real AWS shows, and where they come from, are in
+//! `Behaviours::realistic`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Per-call latency: `fixed_ms` plus a uniform `0..jitter_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Latency {
+    pub fixed_ms: f64,
+    pub jitter_ms: f64,
+}
+
+/// A fabricated AWS error for requests that match, `times` times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    /// HTTP method (`POST`), or `*`.
+    pub method: String,
+    /// Matches when the path ends with it, or the body or `X-Amz-Target`
+    /// contains it (`/deployments`, `CreateRole`).
+    pub url_part: String,
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub times: usize,
+}
+
+/// Everything the simulator can do to the traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Behaviours {
+    /// Seeds every random choice: the same seed, the same faults.
+    pub seed: u64,
+    /// Multiplies every duration below (latency, propagation, states,
+    /// quota intervals).
+    pub time_scale: f64,
+    /// Latency for every service, unless `latency_by_service` names it.
+    pub latency: Latency,
+    pub latency_by_service: Vec<(String, Latency)>,
+    /// A new role is not assumable by Lambda for this long.
+    pub role_propagation_s: f64,
+    /// A new function stays `State: Pending` for this long.
+    pub pending_s: f64,
+    /// An updated function stays `LastUpdateStatus: InProgress`.
+    pub in_progress_s: f64,
+    /// API Gateway's control-plane rate limits (429 when exceeded).
+    pub apigateway_quotas: bool,
+    /// Share of requests answered 500/503 without reaching moto.
+    pub error_rate: f64,
+    /// Share of requests whose connection is dropped before moto sees them.
+    pub reset_rate: f64,
+    /// Share of requests answered `slow_ms` later.
+    pub slow_rate: f64,
+    pub slow_ms: f64,
+    /// Share of mutating requests that moto carries out and whose answer
+    /// is then lost (the connection drops).
+    pub lost_response_rate: f64,
+    /// Explicit faults, checked before the random ones.
+    pub faults: Vec<Fault>,
+    /// Answer Lambda `Invoke` by running the function's real bootstrap.
+    pub invoke: bool,
+}
+
+impl Default for Behaviours {
+    fn default() -> Behaviours {
+        Behaviours {
+            seed: 1,
+            time_scale: 1.0,
+            latency: Latency::default(),
+            latency_by_service: Vec::new(),
+            role_propagation_s: 0.0,
+            pending_s: 0.0,
+            in_progress_s: 0.0,
+            apigateway_quotas: false,
+            error_rate: 0.0,
+            reset_rate: 0.0,
+            slow_rate: 0.0,
+            slow_ms: 0.0,
+            lost_response_rate: 0.0,
+            faults: Vec::new(),
+            invoke: true,
+        }
+    }
+}
+
+impl Behaviours {
+    /// Real AWS as slx meets it, at `time_scale` 1: tens of milliseconds
+    /// per call, seconds of IAM propagation, Lambda's Pending and
+    /// InProgress states, API Gateway's quotas.
+    // Latency: measured control-plane round trips from a nearby region.
+    // Role propagation: "it can take several seconds for the role to be
+    // assumable" (Lambda execution role docs); 8 s is typical.
+    // States: https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+    // Quotas: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+    pub fn realistic() -> Behaviours {
+        Behaviours {
+            latency: Latency {
+                fixed_ms: 50.0,
+                jitter_ms: 20.0,
+            },
+            role_propagation_s: 8.0,
+            pending_s: 1.5,
+            in_progress_s: 1.0,
+            apigateway_quotas: true,
+            ..Behaviours::default()
+        }
+    }
+
+    /// `seconds` of simulated time as real time.
+    pub fn scaled(&self, seconds: f64) -> Duration {
+        Duration::from_secs_f64((seconds * self.time_scale).max(0.0))
+    }
+
+    pub(crate) fn latency_for(&self, service: &str) -> Latency {
+        self.latency_by_service
+            .iter()
+            .find(|(name, _)| name == service)
+            .map_or(self.latency, |(_, latency)| *latency)
+    }
+}

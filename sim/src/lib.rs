@@ -1,0 +1,146 @@
+//! slx-sim: a seeded simulator of what real AWS does, in front of moto.
+//!
+//! moto stores what is provisioned but answers at once, accepts a role
+//! the moment it exists, reports every function Active, has no rate
+//! limits, never fails, and cannot run a function without Docker. Real AWS
+//! does all of that. The simulator forwards every request to moto and, as
+//! configured in `Behaviours`, adds per-call latency, IAM role
+//! propagation, Lambda's Pending / InProgress states and the conflicts
+//! they cause, API Gateway's control-plane quotas, random 5xx answers,
+//! connection resets, slow answers, lost responses and explicit faults,
+//! and answers Lambda `Invoke` by running the deployed `bootstrap`.
+//!
+//! Used by slx's tests (in process, `Simulator::start`), by the
+//! benchmarks and the demo (the `slx-sim` binary). Its control API:
+//! `GET /_sim/events`, `GET|POST /_sim/behaviours`.
+
+mod behaviours;
+mod invoke;
+mod proxy;
+mod request;
+mod rng;
+mod world;
+
+use std::sync::Arc;
+
+pub use behaviours::{Behaviours, Fault, Latency};
+use hyper_util::rt::TokioIo;
+pub use proxy::Event;
+use proxy::Shared;
+
+/// A running simulator: its own thread and runtime, so that tests that
+/// block on a child process do not stall it. Stops when dropped.
+pub struct Simulator {
+    /// `http://127.0.0.1:PORT`: point `AWS_ENDPOINT_URL` here.
+    pub endpoint: String,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts a simulator in front of `upstream` (moto's endpoint) on a
+    /// free loopback port (or `port`).
+    pub fn start(upstream: &str, behaviours: Behaviours) -> std::io::Result<Simulator> {
+        Simulator::start_on(upstream, behaviours, 0)
+    }
+
+    pub fn start_on(
+        upstream: &str,
+        behaviours: Behaviours,
+        port: u16,
+    ) -> std::io::Result<Simulator> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared::new(upstream, behaviours));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let serving = shared.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("slx-sim".into())
+            .spawn(move || runtime.block_on(serve(listener, serving, stopped)))?;
+        Ok(Simulator {
+            endpoint,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Every request handled so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.shared
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// `OPERATION → outcome` of each request not simply forwarded.
+    pub fn injected(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.outcome != "forwarded" && e.outcome != "invoked")
+            .map(|e| format!("{} → {}", e.operation, e.outcome))
+            .collect()
+    }
+
+    /// Explicit faults not yet used up.
+    pub fn faults_remaining(&self) -> usize {
+        self.shared
+            .behaviours
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults
+            .iter()
+            .map(|f| f.times)
+            .sum()
+    }
+
+    /// Replaces the behaviours (and reseeds).
+    pub fn set_behaviours(&self, behaviours: Behaviours) {
+        self.shared.set_behaviours(behaviours);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        proxy::handle(shared.clone(), request)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,641 @@
+//! The request path: every AWS request is classified, delayed, perhaps
+//! refused or dropped as real AWS would, then forwarded to moto; moto's
+//! answer is observed (roles, functions, code) and rewritten where real
+//! AWS answers differently (Pending / InProgress states). Invoke is
+//! answered by running the function (see `invoke`).
+//!
+//! A dropped connection is an `Err` from the service: hyper closes the
+//! connection without answering, which is what a client sees on a reset.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+
+use crate::behaviours::Behaviours;
+use crate::invoke::{Invoker, PAYLOAD_LIMIT, Version, log_stream};
+use crate::request::{Call, classify, form_field};
+use crate::rng::Rng;
+use crate::world::{Busy, Refusal, World};
+
+/// One request the simulator handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub seq: usize,
+    pub service: String,
+    pub operation: String,
+    pub mutating: bool,
+    /// The HTTP status answered (0 when the connection was dropped).
+    pub status: u16,
+    /// `forwarded`, `invoked`, `latency`, `fault <code>`, `error <code>`,
+    /// `refused <code>` (an AWS rule), `reset`, `lost` (moto acted, the
+    /// answer was dropped).
+    pub outcome: String,
+}
+
+pub(crate) struct Shared {
+    pub(crate) upstream: String,
+    pub(crate) behaviours: Mutex<Behaviours>,
+    pub(crate) rng: Mutex<Rng>,
+    pub(crate) world: Mutex<World>,
+    pub(crate) events: Mutex<Vec<Event>>,
+    pub(crate) invoker: Invoker,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// The connection is dropped without an answer.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the simulator")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+type Answer = Response<Full<Bytes>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(upstream: &str, behaviours: Behaviours) -> Shared {
+        Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            rng: Mutex::new(Rng::new(behaviours.seed)),
+            behaviours: Mutex::new(behaviours),
+            world: Mutex::new(World::default()),
+            events: Mutex::new(Vec::new()),
+            invoker: Invoker::default(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub(crate) fn set_behaviours(&self, behaviours: Behaviours) {
+        *lock(&self.rng) = Rng::new(behaviours.seed);
+        *lock(&self.behaviours) = behaviours;
+    }
+
+    fn record(&self, call: &Call, status: u16, outcome: impl Into<String>) {
+        let mut events = lock(&self.events);
+        let seq = events.len();
+        events.push(Event {
+            seq,
+            service: call.service.clone(),
+            operation: call.operation.clone(),
+            mutating: call.mutating,
+            status,
+            outcome: outcome.into(),
+        });
+    }
+}
+
+/// An AWS error document in the protocol of `service`.
+fn aws_error(service: &str, status: u16, code: &str, message: &str) -> Answer {
+    let (content_type, body) = if service == "iam" || service == "sts" {
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+                uuid::Uuid::new_v4()
+            ),
+        )
+    } else {
+        (
+            "application/json",
+            serde_json::json!({ "__type": code, "message": message, "Message": message })
+                .to_string(),
+        )
+    };
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("x-amzn-errortype", code)
+        .header("x-amzn-requestid", uuid::Uuid::new_v4().to_string())
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+/// The random faults drawn for one request, in one go (same seed, same
+/// draws, whatever the timing).
+struct Draw {
+    latency: Duration,
+    reset: bool,
+    error: Option<(u16, &'static str)>,
+    slow: bool,
+    lost: bool,
+}
+
+fn draw(behaviours: &Behaviours, rng: &mut Rng, call: &Call) -> Draw {
+    let latency = behaviours.latency_for(&call.service);
+    let jitter = rng.unit() * latency.jitter_ms;
+    let reset = rng.chance(behaviours.reset_rate);
+    let error = rng.chance(behaviours.error_rate).then(|| {
+        if rng.unit() < 0.5 {
+            (500, "InternalFailure")
+        } else {
+            (503, "ServiceUnavailable")
+        }
+    });
+    let slow = rng.chance(behaviours.slow_rate);
+    let lost = rng.chance(behaviours.lost_response_rate) && call.mutating;
+    Draw {
+        latency: behaviours.scaled((latency.fixed_ms + jitter) / 1000.0),
+        reset,
+        error,
+        slow,
+        lost,
+    }
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Answer, Dropped> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    if let Some(control) = path.strip_prefix("/_sim/") {
+        return Ok(control_api(&shared, &parts.method, control, &body));
+    }
+    let call = classify(&parts.method, &path, &query, &parts.headers, &body);
+    let behaviours = lock(&shared.behaviours).clone();
+    let draw = draw(&behaviours, &mut lock(&shared.rng), &call);
+    tokio::time::sleep(draw.latency).await;
+    if draw.reset {
+        shared.record(&call, 0, "reset");
+        return Err(Dropped);
+    }
+    if draw.slow {
+        tokio::time::sleep(behaviours.scaled(behaviours.slow_ms / 1000.0)).await;
+    }
+    if let Some(answer) =
+        explicit_fault(&shared, &call, &parts.method, &path, &parts.headers, &body)
+    {
+        return Ok(answer);
+    }
+    if let Some((status, code)) = draw.error {
+        shared.record(&call, status, format!("error {code}"));
+        return Ok(aws_error(
+            &call.service,
+            status,
+            code,
+            "injected by the simulator",
+        ));
+    }
+    let now = Instant::now();
+    if let Err(refusal) = aws_rules(&shared, &behaviours, &call, &body, now) {
+        shared.record(&call, refusal.status, format!("refused {}", refusal.code));
+        return Ok(aws_error(
+            &call.service,
+            refusal.status,
+            refusal.code,
+            &refusal.message,
+        ));
+    }
+    if call.operation == "Invoke" && behaviours.invoke {
+        let answer = invoke(&shared, &call, &parts.headers, body).await;
+        shared.record(&call, answer.status().as_u16(), "invoked");
+        return Ok(answer);
+    }
+    observe_upload(&shared, &call, &body);
+    let (status, headers, answer) = forward(
+        &shared,
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+        body.clone(),
+    )
+    .await
+    .map_err(|_| Dropped)?;
+    let answer = if (200..300).contains(&status) {
+        observe_success(&shared, &behaviours, &call, &body, Instant::now());
+        rewrite_state(&shared, &call, answer)
+    } else {
+        answer
+    };
+    if draw.lost {
+        shared.record(&call, 0, "lost");
+        return Err(Dropped);
+    }
+    shared.record(&call, status, "forwarded");
+    Ok(build(status, &headers, answer))
+}
+
+fn build(status: u16, headers: &[(String, String)], body: Bytes) -> Answer {
+    let mut response =
+        Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY));
+    for (name, value) in headers {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "keep-alive"
+        ) {
+            response = response.header(name, value);
+        }
+    }
+    response.body(Full::new(body)).unwrap_or_default()
+}
+
+fn explicit_fault(
+    shared: &Shared,
+    call: &Call,
+    method: &Method,
+    path: &str,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Option<Answer> {
+    let text = String::from_utf8_lossy(body);
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let fault = {
+        let mut behaviours = lock(&shared.behaviours);
+        let fault = behaviours.faults.iter_mut().find(|f| {
+            f.times > 0
+                && (f.method == "*" || f.method == method.as_str())
+                && (path.ends_with(&f.url_part)
+                    || text.contains(&f.url_part)
+                    || target.contains(&f.url_part))
+        })?;
+        fault.times -= 1;
+        fault.clone()
+    };
+    shared.record(call, fault.status, format!("fault {}", fault.code));
+    Some(aws_error(
+        &call.service,
+        fault.status,
+        &fault.code,
+        &fault.message,
+    ))
+}
+
+/// What real AWS refuses that moto accepts.
+fn aws_rules(
+    shared: &Shared,
+    behaviours: &Behaviours,
+    call: &Call,
+    body: &[u8],
+    now: Instant,
+) -> Result<(), Refusal> {
+    let mut world = lock(&shared.world);
+    if call.service == "apigateway" && behaviours.apigateway_quotas {
+        world.check_quota(&call.operation, behaviours, now)?;
+    }
+    if call.service != "lambda" {
+        return Ok(());
+    }
+    if matches!(
+        call.operation.as_str(),
+        "CreateFunction" | "UpdateFunctionConfiguration"
+    ) && let Some(role) = json(body)["Role"].as_str()
+    {
+        world.check_role(role, behaviours, now)?;
+    }
+    let latest = call.qualifier.as_deref().is_none_or(|q| q == "$LATEST");
+    if let Some(function) = &call.function
+        && (latest || call.operation == "Invoke")
+    {
+        world.check_function(function, &call.operation, now)?;
+    }
+    Ok(())
+}
+
+/// Keeps the zip of a CreateFunction or UpdateFunctionCode.
+fn observe_upload(shared: &Shared, call: &Call, body: &[u8]) {
+    let document = match call.operation.as_str() {
+        "CreateFunction" => json(body)["Code"]["ZipFile"].clone(),
+        "UpdateFunctionCode" => json(body)["ZipFile"].clone(),
+        _ => return,
+    };
+    if let Some(zip) = document
+        .as_str()
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+    {
+        lock(&shared.world).keep_code(Bytes::from(zip));
+    }
+}
+
+fn observe_success(
+    shared: &Shared,
+    behaviours: &Behaviours,
+    call: &Call,
+    body: &[u8],
+    now: Instant,
+) {
+    let mut world = lock(&shared.world);
+    match call.operation.as_str() {
+        "CreateRole" => {
+            if let Some(name) = form_field(body, "RoleName") {
+                world.role_created(&name, now);
+            }
+        }
+        "CreateFunction" => {
+            if let Some(name) = json(body)["FunctionName"].as_str() {
+                world.function_created(name, behaviours, now);
+            }
+        }
+        "UpdateFunctionCode" | "UpdateFunctionConfiguration" => {
+            if let Some(name) = &call.function {
+                world.function_updated(name, behaviours, now);
+            }
+        }
+        "DeleteFunction" if call.qualifier.is_none() => {
+            if let Some(name) = &call.function {
+                world.function_deleted(name);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reports `Pending` / `InProgress` where moto says `Active` / `Successful`.
+fn rewrite_state(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
+    let named = match call.operation.as_str() {
+        "CreateFunction" => json(&body)["FunctionName"].as_str().map(str::to_string),
+        "GetFunction"
+        | "GetFunctionConfiguration"
+        | "UpdateFunctionCode"
+        | "UpdateFunctionConfiguration" => call.function.clone(),
+        _ => None,
+    };
+    let latest = call.qualifier.as_deref().is_none_or(|q| q == "$LATEST");
+    let Some(name) = named.filter(|_| latest) else {
+        return body;
+    };
+    let Some(busy) = lock(&shared.world).busy(&name, Instant::now()) else {
+        return body;
+    };
+    let mut document = json(&body);
+    let config = if call.operation == "GetFunction" {
+        &mut document["Configuration"]
+    } else {
+        &mut document
+    };
+    if !config.is_object() {
+        return body;
+    }
+    match busy {
+        Busy::Pending => {
+            config["State"] = "Pending".into();
+            config["StateReason"] = "The function is being created.".into();
+            config["StateReasonCode"] = "Creating".into();
+        }
+        Busy::InProgress => {
+            config["LastUpdateStatus"] = "InProgress".into();
+            config["LastUpdateStatusReason"] = "The function is being updated.".into();
+        }
+    }
+    Bytes::from(document.to_string())
+}
+
+async fn forward(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &hyper::HeaderMap,
+    body: Bytes,
+) -> Result<(u16, Vec<(String, String)>, Bytes), String> {
+    let uri = if query.is_empty() {
+        format!("{}{path}", shared.upstream)
+    } else {
+        format!("{}{path}?{query}", shared.upstream)
+    };
+    let mut request = Request::builder().method(method.clone()).uri(uri);
+    for (name, value) in headers {
+        if name != "host" {
+            request = request.header(name, value);
+        }
+    }
+    let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let response = shared
+        .client
+        .request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, headers, body))
+}
+
+/// The region of a request, from its SigV4 scope.
+fn region_of(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|scope| scope.split('/').nth(2))
+        .unwrap_or("us-east-1")
+        .to_string()
+}
+
+async fn invoke(
+    shared: &Shared,
+    call: &Call,
+    headers: &hyper::HeaderMap,
+    payload: Bytes,
+) -> Answer {
+    if payload.len() > PAYLOAD_LIMIT {
+        return aws_error(
+            "lambda",
+            413,
+            "RequestTooLargeException",
+            &format!(
+                "Request must be smaller than {PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+            ),
+        );
+    }
+    let Some(function) = &call.function else {
+        return aws_error(
+            "lambda",
+            400,
+            "InvalidParameterValueException",
+            "no function named",
+        );
+    };
+    let path = format!("/2015-03-31/functions/{function}");
+    let query = call
+        .qualifier
+        .as_ref()
+        .map(|q| format!("Qualifier={q}"))
+        .unwrap_or_default();
+    let mut read_headers = headers.clone();
+    read_headers.remove("content-length");
+    read_headers.remove("content-type");
+    let found = forward(
+        shared,
+        &Method::GET,
+        &path,
+        &query,
+        &read_headers,
+        Bytes::new(),
+    )
+    .await;
+    let (status, answer_headers, body) = match found {
+        Ok(found) => found,
+        Err(error) => return aws_error("lambda", 502, "ServiceException", &error),
+    };
+    if status != 200 {
+        return build(status, &answer_headers, body);
+    }
+    let region = region_of(headers);
+    let Some(version) = Version::from_get_function(&json(&body), &region) else {
+        return aws_error(
+            "lambda",
+            500,
+            "ServiceException",
+            "moto's GetFunction answer is incomplete",
+        );
+    };
+    let zip = lock(&shared.world).code(&version.code_sha256);
+    let Some(zip) = zip else {
+        return aws_error(
+            "lambda",
+            500,
+            "ServiceException",
+            &format!(
+                "the simulator never saw the code with CodeSha256 {} (was it uploaded before the simulator started?)",
+                version.code_sha256
+            ),
+        );
+    };
+    let answer = match shared.invoker.invoke(&version, &zip, payload).await {
+        Ok(answer) => answer,
+        Err(error) => return aws_error("lambda", 502, "ServiceException", &error),
+    };
+    write_logs(shared, headers, &version, &answer).await;
+    let tail = headers
+        .get("x-amz-log-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("Tail"));
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("x-amzn-requestid", &answer.request_id)
+        .header("x-amz-executed-version", &answer.executed_version);
+    if let Some(error) = answer.function_error {
+        response = response.header("x-amz-function-error", error);
+    }
+    if tail {
+        response = response.header("x-amz-log-result", answer.log_tail());
+    }
+    response.body(Full::new(answer.payload)).unwrap_or_default()
+}
+
+/// Puts the invocation's log into the function's log group, as Lambda
+/// does (best effort: `slx logs` then shows what ran).
+async fn write_logs(
+    shared: &Shared,
+    headers: &hyper::HeaderMap,
+    version: &Version,
+    answer: &crate::invoke::Answer,
+) {
+    let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let mut logs_headers = hyper::HeaderMap::new();
+    if let Ok(value) = auth.replace("/lambda/", "/logs/").parse() {
+        logs_headers.insert("authorization", value);
+    }
+    if let Ok(value) = "application/x-amz-json-1.1".parse() {
+        logs_headers.insert("content-type", value);
+    }
+    let group = format!("/aws/lambda/{}", version.function_name);
+    let stream = log_stream(&version.version);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let calls = [
+        (
+            "CreateLogGroup",
+            serde_json::json!({ "logGroupName": group }),
+        ),
+        (
+            "CreateLogStream",
+            serde_json::json!({ "logGroupName": group, "logStreamName": stream }),
+        ),
+        (
+            "PutLogEvents",
+            serde_json::json!({
+                "logGroupName": group,
+                "logStreamName": stream,
+                "logEvents": answer.log.iter().map(|line| serde_json::json!({ "timestamp": now, "message": line })).collect::<Vec<_>>(),
+            }),
+        ),
+    ];
+    for (operation, body) in calls {
+        let mut headers = logs_headers.clone();
+        if let Ok(value) = format!("Logs_20140328.{operation}").parse() {
+            headers.insert("x-amz-target", value);
+        }
+        let _ = forward(
+            shared,
+            &Method::POST,
+            "/",
+            "",
+            &headers,
+            Bytes::from(body.to_string()),
+        )
+        .await;
+    }
+}
+
+fn control_api(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Answer {
+    let reply = |status: StatusCode, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    match (method.as_str(), path) {
+        ("GET", "events") => reply(
+            StatusCode::OK,
+            serde_json::to_string(&*lock(&shared.events)).unwrap_or_default(),
+        ),
+        ("GET", "behaviours") => reply(
+            StatusCode::OK,
+            serde_json::to_string(&*lock(&shared.behaviours)).unwrap_or_default(),
+        ),
+        ("POST", "behaviours") => match serde_json::from_slice::<Behaviours>(body) {
+            Ok(behaviours) => {
+                shared.set_behaviours(behaviours);
+                reply(StatusCode::OK, "{}".into())
+            }
+            Err(error) => reply(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": error.to_string() }).to_string(),
+            ),
+        },
+        _ => reply(StatusCode::NOT_FOUND, "{}".into()),
+    }
+}

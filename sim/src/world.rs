@@ -1,0 +1,261 @@
+//! What the simulator remembers of the AWS it fronts: when each role was
+//! created (IAM propagation), each function's Pending / InProgress
+//! window, when each rate-limited API Gateway operation may next run, and
+//! every zip that passed through (by CodeSha256) so Invoke can run it.
+//!
+//! Decisions only: the proxy asks, forwards, and tells it what happened.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use base64::Engine;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::behaviours::Behaviours;
+
+/// An AWS error the simulator answers instead of moto.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Default)]
+struct FunctionWindow {
+    pending_until: Option<Instant>,
+    in_progress_until: Option<Instant>,
+}
+
+/// The state a function reports now, if the simulator overrides moto's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Busy {
+    Pending,
+    InProgress,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct World {
+    roles: HashMap<String, Instant>,
+    functions: HashMap<String, FunctionWindow>,
+    next_allowed: HashMap<&'static str, Instant>,
+    code: HashMap<String, Bytes>,
+}
+
+/// API Gateway's control-plane limits, per account: one call per interval.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+// ("API Gateway quotas for configuring and running a REST API").
+const QUOTAS: &[(&str, f64)] = &[
+    ("CreateRestApi", 3.0),
+    ("CreateDeployment", 5.0),
+    ("PutRestApi", 1.0),
+    ("DeleteRestApi", 30.0),
+];
+
+/// Lambda's CodeSha256: base64 of the zip's SHA-256.
+pub(crate) fn code_sha256(zip: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+}
+
+/// The role name at the end of a role ARN.
+fn role_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+impl World {
+    pub(crate) fn role_created(&mut self, name: &str, now: Instant) {
+        self.roles.insert(name.to_string(), now);
+    }
+
+    /// Lambda refuses a role IAM has not yet propagated.
+    pub(crate) fn check_role(
+        &self,
+        role_arn: &str,
+        behaviours: &Behaviours,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let propagated = self.roles.get(role_name(role_arn)).is_none_or(|created| {
+            now >= *created + behaviours.scaled(behaviours.role_propagation_s)
+        });
+        if propagated {
+            Ok(())
+        } else {
+            Err(Refusal {
+                status: 400,
+                code: "InvalidParameterValueException",
+                message: "The role defined for the function cannot be assumed by Lambda.".into(),
+            })
+        }
+    }
+
+    pub(crate) fn function_created(&mut self, name: &str, behaviours: &Behaviours, now: Instant) {
+        let window = self.functions.entry(name.to_string()).or_default();
+        window.pending_until = Some(now + behaviours.scaled(behaviours.pending_s));
+        window.in_progress_until = None;
+    }
+
+    pub(crate) fn function_updated(&mut self, name: &str, behaviours: &Behaviours, now: Instant) {
+        let window = self.functions.entry(name.to_string()).or_default();
+        window.in_progress_until = Some(now + behaviours.scaled(behaviours.in_progress_s));
+    }
+
+    pub(crate) fn function_deleted(&mut self, name: &str) {
+        self.functions.remove(name);
+    }
+
+    /// Whether `$LATEST` of `name` is still being created or updated.
+    pub(crate) fn busy(&self, name: &str, now: Instant) -> Option<Busy> {
+        let window = self.functions.get(name)?;
+        if window.pending_until.is_some_and(|until| now < until) {
+            Some(Busy::Pending)
+        } else if window.in_progress_until.is_some_and(|until| now < until) {
+            Some(Busy::InProgress)
+        } else {
+            None
+        }
+    }
+
+    /// Lambda refuses to change or publish a function it is still
+    /// creating or updating, and to invoke one it is still creating.
+    // https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+    pub(crate) fn check_function(
+        &self,
+        name: &str,
+        operation: &str,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let guarded = matches!(
+            operation,
+            "UpdateFunctionCode" | "UpdateFunctionConfiguration" | "PublishVersion"
+        );
+        match self.busy(name, now) {
+            Some(Busy::Pending) if guarded || operation == "Invoke" => Err(Refusal {
+                status: 409,
+                code: "ResourceConflictException",
+                message: "The operation cannot be performed at this time. The function is currently in the following state: Pending".into(),
+            }),
+            Some(Busy::InProgress) if guarded => Err(Refusal {
+                status: 409,
+                code: "ResourceConflictException",
+                message: format!(
+                    "The operation cannot be performed at this time. An update is in progress for resource: {name}"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// API Gateway's rate limits: refuse a call that comes too soon after
+    /// the last one of the same operation.
+    pub(crate) fn check_quota(
+        &mut self,
+        operation: &str,
+        behaviours: &Behaviours,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let Some((name, interval)) = QUOTAS.iter().find(|(name, _)| *name == operation) else {
+            return Ok(());
+        };
+        if self.next_allowed.get(name).is_some_and(|next| now < *next) {
+            return Err(Refusal {
+                status: 429,
+                code: "TooManyRequestsException",
+                message: "Too Many Requests".into(),
+            });
+        }
+        self.next_allowed
+            .insert(name, now + behaviours.scaled(*interval));
+        Ok(())
+    }
+
+    /// Keeps a zip that was uploaded; returns its CodeSha256.
+    pub(crate) fn keep_code(&mut self, zip: Bytes) -> String {
+        let sha = code_sha256(&zip);
+        self.code.insert(sha.clone(), zip);
+        sha
+    }
+
+    pub(crate) fn code(&self, sha: &str) -> Option<Bytes> {
+        self.code.get(sha).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn behaviours() -> Behaviours {
+        Behaviours {
+            role_propagation_s: 8.0,
+            pending_s: 2.0,
+            in_progress_s: 1.0,
+            time_scale: 0.5,
+            ..Behaviours::default()
+        }
+    }
+
+    #[test]
+    fn a_new_role_is_refused_until_it_propagates() {
+        let b = behaviours();
+        let mut world = World::default();
+        let t0 = Instant::now();
+        world.role_created("shop-dev-role", t0);
+        let arn = "arn:aws:iam::123456789012:role/shop-dev-role";
+        let refused = world
+            .check_role(arn, &b, t0 + Duration::from_secs(3))
+            .unwrap_err();
+        assert_eq!(refused.code, "InvalidParameterValueException");
+        // 8 s at time scale 0.5.
+        assert!(
+            world
+                .check_role(arn, &b, t0 + Duration::from_secs(4))
+                .is_ok()
+        );
+        assert!(
+            world
+                .check_role("arn:aws:iam::1:role/older", &b, t0)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn pending_then_in_progress_guard_updates_and_invokes() {
+        let b = behaviours();
+        let mut world = World::default();
+        let t0 = Instant::now();
+        world.function_created("f", &b, t0);
+        assert_eq!(world.busy("f", t0), Some(Busy::Pending));
+        assert!(world.check_function("f", "Invoke", t0).is_err());
+        assert!(world.check_function("f", "UpdateFunctionCode", t0).is_err());
+        assert!(world.check_function("f", "GetFunction", t0).is_ok());
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(world.busy("f", t1), None);
+        world.function_updated("f", &b, t1);
+        assert_eq!(world.busy("f", t1), Some(Busy::InProgress));
+        assert!(world.check_function("f", "PublishVersion", t1).is_err());
+        assert!(
+            world.check_function("f", "Invoke", t1).is_ok(),
+            "the old code serves"
+        );
+        assert_eq!(world.busy("f", t1 + Duration::from_millis(500)), None);
+    }
+
+    #[test]
+    fn api_gateway_quotas_space_out_calls() {
+        let b = Behaviours::default();
+        let mut world = World::default();
+        let t0 = Instant::now();
+        assert!(world.check_quota("CreateDeployment", &b, t0).is_ok());
+        let refused = world.check_quota("CreateDeployment", &b, t0 + Duration::from_secs(4));
+        assert_eq!(refused.unwrap_err().status, 429);
+        assert!(
+            world
+                .check_quota("CreateDeployment", &b, t0 + Duration::from_secs(5))
+                .is_ok()
+        );
+        assert!(world.check_quota("GetRestApis", &b, t0).is_ok());
+    }
+}

@@ -1,0 +1,320 @@
+//! What real AWS requires and moto would let slide: ownership of every
+//! resource by tag, the role's trust policy, a permission left behind by
+//! a deleted API. Each test fails on the engine before these fixes.
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Project, aws, steps, zips};
+use crate::common::{run, scaffold, slx, stdout_json};
+
+const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+fn decoded(document: &str) -> String {
+    percent_encoding::percent_decode_str(document)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_or_log_group_slx_did_not_create_is_never_adopted_or_deleted() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let aws = aws(&moto).await;
+    let v1 = zips().v1.to_str().unwrap();
+
+    // Someone else's role with the stage's name: no slx tags.
+    aws.iam
+        .create_role()
+        .role_name("shop-dev-role")
+        .assume_role_policy_document(LAMBDA_TRUST)
+        .send()
+        .await
+        .unwrap();
+    moto.start_recording();
+    let output = project.slx(&["deploy", "--stage", "dev", "--zip", v1]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("IAM role shop-dev-role exists but is not tagged as this app's stage"),
+        "{err}"
+    );
+    assert_eq!(moto.writes(), Vec::<String>::new(), "nothing was written");
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        aws.iam
+            .get_role()
+            .role_name("shop-dev-role")
+            .send()
+            .await
+            .is_ok()
+    );
+    aws.iam
+        .delete_role()
+        .role_name("shop-dev-role")
+        .send()
+        .await
+        .unwrap();
+
+    // The same for a log group.
+    aws.logs
+        .create_log_group()
+        .log_group_name("/aws/lambda/shop-dev")
+        .send()
+        .await
+        .unwrap();
+    moto.start_recording();
+    let output = project.slx(&["deploy", "--stage", "dev", "--zip", v1]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("log group /aws/lambda/shop-dev exists but is not tagged"),
+        "{err}"
+    );
+    assert_eq!(moto.writes(), Vec::<String>::new());
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert_eq!(output.status.code(), Some(1));
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups().len(), 1, "left alone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_lambda_acting_for_this_account_may_assume_the_role() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    let aws = aws(&moto).await;
+    let trust = |role: aws_sdk_iam::operation::get_role::GetRoleOutput| {
+        decoded(role.role().unwrap().assume_role_policy_document().unwrap())
+    };
+    let role = aws
+        .iam
+        .get_role()
+        .role_name("shop-dev-role")
+        .send()
+        .await
+        .unwrap();
+    let document = trust(role);
+    assert!(
+        document.contains(r#""aws:SourceAccount":"123456789012""#),
+        "{document}"
+    );
+
+    // A role made before the guard existed is brought up to date.
+    aws.iam
+        .update_assume_role_policy()
+        .role_name("shop-dev-role")
+        .policy_document(LAMBDA_TRUST)
+        .send()
+        .await
+        .unwrap();
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(steps(&report), ["set_trust_policy"]);
+    let role = aws
+        .iam
+        .get_role()
+        .role_name("shop-dev-role")
+        .send()
+        .await
+        .unwrap();
+    assert!(trust(role).contains("aws:SourceAccount"));
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recreated_api_replaces_the_permission_the_deleted_one_left() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let first = project.deploy("dev", &zips().v1);
+    let old_api = first["rest_api_id"].as_str().unwrap().to_string();
+    let aws = aws(&moto).await;
+    aws.apigateway
+        .delete_rest_api()
+        .rest_api_id(&old_api)
+        .send()
+        .await
+        .unwrap();
+
+    // The alias still holds the statement naming the deleted API: adding
+    // one with the same id would be refused (409).
+    let report = project.deploy("dev", &zips().v1);
+    let new_api = report["rest_api_id"].as_str().unwrap();
+    assert_ne!(new_api, old_api);
+    assert!(steps(&report).contains(&"add_invoke_permission".to_string()));
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let statements = document["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{document}");
+    assert!(
+        statements[0].to_string().contains(&format!("{new_api}/*")),
+        "{document}"
+    );
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["in_sync"], true, "{status}");
+}
+
+#[test]
+fn an_endpoint_override_is_announced_and_plain_http_elsewhere_is_refused() {
+    // No region and no credentials: had slx not refused first, it would
+    // have failed before any request left this machine.
+    let (_temp, dir) = scaffold("shop");
+    let output = run(slx(&dir)
+        .args([
+            "plan",
+            "--stage",
+            "dev",
+            "--endpoint-url",
+            "http://aws-proxy.example.com:4566",
+        ])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_EC2_METADATA_DISABLED", "true"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(
+            "refusing to send AWS requests over plain http to http://aws-proxy.example.com:4566"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("--insecure-endpoint"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_on_another_endpoint_is_announced_and_gets_no_aws_url() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+        "--output",
+        "text",
+    ]);
+    assert!(output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!("AWS requests go to {}", moto.endpoint)),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(!out.contains("amazonaws.com"), "{out}");
+    assert!(out.contains("no public URL"), "{out}");
+    // Also in JSON mode, on stderr, with stdout still one JSON document.
+    let output = project.slx(&["status", "--stage", "dev"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("AWS requests go to"));
+    assert_eq!(stdout_json(&output)["url"], serde_json::Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_logs_never_show_environment_values_or_the_session_token() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.edit(
+        "GREETING = \"hello\"",
+        "GREETING = \"hello\"\nDB_PASSWORD = \"hunter2-secret-value\"",
+    );
+    let zip = zips().v1.to_str().unwrap().to_string();
+    // Two first deploys (each sends every variable), one per way of
+    // asking for verbose output.
+    for (stage, flag, log) in [("dev", "-vv", None), ("qa", "-v", Some("trace"))] {
+        let mut command = project.command(&[
+            "deploy", "--stage", stage, "--zip", &zip, flag, "--output", "text",
+        ]);
+        command.env("AWS_SESSION_TOKEN", "session-token-abc123");
+        if let Some(log) = log {
+            command.env("SLX_LOG", log);
+        }
+        let output = run(&mut command);
+        assert!(output.status.success());
+        let err = String::from_utf8_lossy(&output.stderr);
+        // Verbose output is there...
+        assert!(err.lines().count() > 3, "{err}");
+        // ...without the secrets.
+        assert!(
+            !err.contains("hunter2-secret-value"),
+            "{flag} {log:?}: env value in {err}"
+        );
+        assert!(
+            !err.contains("session-token-abc123"),
+            "{flag} {log:?}: session token in {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
+    use slx_sim::{Behaviours, Fault, Simulator};
+    let moto = Moto::start();
+    let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    project.deploy("dev", &zips().v1);
+
+    // A route change whose deployment fails: the import happened, the
+    // stage still serves the old routes.
+    project.edit("\"GET /health\"", "\"GET /healthz\"");
+    sim.set_behaviours(Behaviours {
+        faults: vec![Fault {
+            method: "POST".into(),
+            url_part: "/deployments".into(),
+            status: 400,
+            code: "BadRequestException".into(),
+            message: "injected failure".into(),
+            times: 1,
+        }],
+        ..Behaviours::default()
+    });
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(sim.faults_remaining(), 0);
+
+    // The API's working definition already matches slx.toml; only the
+    // stage's deployment tells that it is not live.
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(steps(&report), ["deploy_api"]);
+    let aws = aws(&moto).await;
+    let api_id = report["rest_api_id"].as_str().unwrap();
+    let stage = aws
+        .apigateway
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    let deployment = aws
+        .apigateway
+        .get_deployment()
+        .rest_api_id(api_id)
+        .deployment_id(stage.deployment_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        deployment.description().unwrap().contains("routes sha256:"),
+        "{deployment:?}"
+    );
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+}

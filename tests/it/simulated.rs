@@ -1,0 +1,145 @@
+//! Deploys through `slx-sim`, the simulator of what real AWS does that
+//! moto does not: per-call latency, IAM role propagation, Lambda's
+//! Pending / InProgress states, API Gateway's quotas, and Invoke that
+//! runs the deployed `bootstrap`.
+
+use serde_json::Value;
+use slx_sim::{Behaviours, Simulator};
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Project, steps, zips};
+use crate::common::stdout_json;
+
+/// Real AWS's timing at a quarter of its waits: a role propagates in 2 s,
+/// a new function is Pending for 0.4 s, an update InProgress for 0.25 s,
+/// CreateDeployment is allowed once every 1.25 s.
+fn real_aws_quartered() -> Behaviours {
+    Behaviours {
+        time_scale: 0.25,
+        ..Behaviours::realistic()
+    }
+}
+
+fn outcomes(sim: &Simulator, outcome: &str) -> usize {
+    sim.events().iter().filter(|e| e.outcome == outcome).count()
+}
+
+fn writes_since(sim: &Simulator, seq: usize) -> Vec<String> {
+    sim.events()
+        .into_iter()
+        .filter(|e| e.seq >= seq && e.mutating)
+        .map(|e| format!("{} {}", e.operation, e.outcome))
+        .collect()
+}
+
+#[test]
+fn a_stage_converges_through_real_aws_timing_states_and_quotas() {
+    let moto = Moto::start();
+    let sim = Simulator::start(&moto.endpoint, real_aws_quartered()).unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+
+    let first = project.deploy("dev", &zips().v1);
+    assert_eq!(first["version"], "1");
+    // The role was refused while IAM propagated it, and slx kept trying.
+    assert!(
+        outcomes(&sim, "refused InvalidParameterValueException") >= 1,
+        "{:?}",
+        sim.injected()
+    );
+    // A code change, then a config change right after it (InProgress)
+    // and a route change right after that (CreateDeployment's quota).
+    let code = project.deploy("dev", &zips().v2);
+    assert_eq!(code["version"], "2");
+    project.edit("memory = 256", "memory = 512");
+    project.edit("\"GET /health\"", "\"GET /healthz\"");
+    let config = project.deploy("dev", &zips().v2);
+    assert_eq!(config["version"], "3");
+    assert!(steps(&config).contains(&"deploy_api".to_string()));
+    // slx waits for a function to be ready before changing it: Lambda
+    // never had to refuse a mutation of a busy function.
+    assert_eq!(
+        outcomes(&sim, "refused ResourceConflictException"),
+        0,
+        "{:?}",
+        sim.injected()
+    );
+
+    let before = sim.events().len();
+    let noop = project.deploy("dev", &zips().v2);
+    assert_eq!(noop["changed"], false);
+    assert_eq!(writes_since(&sim, before), Vec::<String>::new());
+
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(output.status.success());
+}
+
+fn invoke(project: &Project, request: &str, data: Option<&str>) -> Value {
+    let mut args = vec!["invoke", "--stage", "dev", request];
+    if let Some(data) = data {
+        args.extend(["--data", data]);
+    }
+    let output = project.slx(&args);
+    assert!(output.status.success(), "invoke failed");
+    stdout_json(&output)
+}
+
+#[test]
+fn remote_invoke_runs_the_code_the_stage_serves() {
+    let moto = Moto::start();
+    let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    project.deploy("dev", &zips().v1);
+
+    let answer = invoke(&project, "POST /greet", Some(r#"{"name":"sim"}"#));
+    assert_eq!(answer["status"], 200);
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["message"], "hello, sim!", "the deployed v1 answered");
+    let tail = answer["log_tail"].as_str().unwrap();
+    assert!(
+        tail.contains("START RequestId:")
+            && tail.contains("Version: 1")
+            && tail.contains("REPORT RequestId:"),
+        "{tail}"
+    );
+    let answer = invoke(
+        &project,
+        "POST /orders/42",
+        Some(r#"{"item":"tea","quantity":2}"#),
+    );
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["id"], "42", "{body}");
+    // The handler's own 400 for a body that is not JSON.
+    let answer = invoke(&project, "POST /greet", Some("not json"));
+    assert_eq!(answer["status"], 400);
+
+    // What the stage serves follows the alias: a new version, a rollback.
+    project.deploy("dev", &zips().v2);
+    let answer = invoke(&project, "POST /greet", Some(r#"{"name":"sim"}"#));
+    assert!(
+        answer["body"]
+            .as_str()
+            .unwrap()
+            .contains("hello, dear sim!"),
+        "{answer}"
+    );
+    assert!(answer["log_tail"].as_str().unwrap().contains("Version: 2"));
+    let output = project.slx(&["rollback", "--stage", "dev"]);
+    assert!(output.status.success());
+    let answer = invoke(&project, "POST /greet", Some(r#"{"name":"sim"}"#));
+    assert!(
+        answer["body"].as_str().unwrap().contains("hello, sim!"),
+        "{answer}"
+    );
+
+    // Lambda writes what ran to the function's log group: `slx logs` reads it.
+    let output = project.slx(&["logs", "--stage", "dev", "--output", "text"]);
+    assert!(output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("START (version 1)") && logs.contains("REPORT"),
+        "{logs}"
+    );
+    assert!(outcomes(&sim, "invoked") >= 5);
+}
