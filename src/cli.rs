@@ -79,6 +79,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// List the stage's published versions: when, and from which commit.
     Versions(StatusArgs),
+    /// Print the IAM policy a deployer needs for this stage: every action slx calls, scoped to the stage.
+    IamPolicy(StatusArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }

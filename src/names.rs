@@ -176,6 +176,33 @@ impl StageArns {
         )
     }
 
+    /// The log group itself (as Live Tail and tagging name it).
+    pub(crate) fn log_group_arn(&self) -> String {
+        self.arn(
+            "logs",
+            &self.region,
+            &format!("log-group:{}", self.log_group),
+        )
+    }
+
+    /// Every log group of the region (`DescribeLogGroups` is authorised
+    /// on this, not on one group).
+    pub(crate) fn all_log_groups_arn(&self) -> String {
+        self.arn("logs", &self.region, "log-group:*")
+    }
+
+    /// API Gateway's resource ARNs: the REST API collection and every
+    /// API below it. (An API's id is not known before it is created, so
+    /// a deployer's rights cannot name it.)
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html
+    pub(crate) fn rest_apis_arns(&self) -> [String; 2] {
+        let base = format!(
+            "arn:{}:apigateway:{}::/restapis",
+            self.partition.id, self.region
+        );
+        [base.clone(), format!("{base}/*")]
+    }
+
     /// What API Gateway calls to reach the stage's alias.
     // https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
     pub(crate) fn integration_uri(&self) -> String {

@@ -17,7 +17,9 @@ pub struct Latency {
     pub jitter_ms: f64,
 }
 
-/// A fabricated AWS error for requests that match, `times` times.
+/// A fabricated AWS error for requests that match, `times` times; with
+/// `status` 0, a lost response instead (moto does the work, the
+/// connection drops before the answer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     /// HTTP method (`POST`), or `*`.
@@ -65,6 +67,16 @@ pub struct Behaviours {
     pub faults: Vec<Fault>,
     /// Answer Lambda `Invoke` by running the function's real bootstrap.
     pub invoke: bool,
+    /// IAM reads still see a deleted role for this long (IAM is
+    /// eventually consistent).
+    pub iam_read_lag_s: f64,
+    /// Actions the caller's policy does not allow (`lambda:ListTags`):
+    /// answered 403 AccessDenied. Lambda's `GetFunction` also leaves out
+    /// `Tags` for a caller without `lambda:ListTags`.
+    pub denied: Vec<String>,
+    /// Warnings API Gateway returns from an OpenAPI import (`PutRestApi`),
+    /// e.g. for extensions it ignores.
+    pub import_warnings: Vec<String>,
 }
 
 impl Default for Behaviours {
@@ -85,6 +97,9 @@ impl Default for Behaviours {
             lost_response_rate: 0.0,
             faults: Vec::new(),
             invoke: true,
+            iam_read_lag_s: 0.0,
+            denied: Vec::new(),
+            import_warnings: Vec::new(),
         }
     }
 }

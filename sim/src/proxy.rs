@@ -30,14 +30,17 @@ use crate::world::{Busy, Refusal, World};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub seq: usize,
+    /// The HTTP method (API Gateway authorises by it).
+    pub method: String,
     pub service: String,
     pub operation: String,
     pub mutating: bool,
     /// The HTTP status answered (0 when the connection was dropped).
     pub status: u16,
-    /// `forwarded`, `invoked`, `latency`, `fault <code>`, `error <code>`,
+    /// `forwarded`, `invoked`, `fault <code>`, `error <code>`,
     /// `refused <code>` (an AWS rule), `reset`, `lost` (moto acted, the
-    /// answer was dropped).
+    /// answer was dropped), `stale` (an eventually consistent read),
+    /// `denied` (an action in `Behaviours::denied`).
     pub outcome: String,
 }
 
@@ -92,6 +95,7 @@ impl Shared {
         let seq = events.len();
         events.push(Event {
             seq,
+            method: call.method.clone(),
             service: call.service.clone(),
             operation: call.operation.clone(),
             mutating: call.mutating,
@@ -186,10 +190,20 @@ pub(crate) async fn handle(
     if draw.slow {
         tokio::time::sleep(behaviours.scaled(behaviours.slow_ms / 1000.0)).await;
     }
-    if let Some(answer) =
-        explicit_fault(&shared, &call, &parts.method, &path, &parts.headers, &body)
-    {
-        return Ok(answer);
+    let mut lose = draw.lost;
+    match explicit_fault(&shared, &parts.method, &path, &parts.headers, &body) {
+        // Status 0: a lost response, after moto did the work.
+        Some(fault) if fault.status == 0 => lose = true,
+        Some(fault) => {
+            shared.record(&call, fault.status, format!("fault {}", fault.code));
+            return Ok(aws_error(
+                &call.service,
+                fault.status,
+                &fault.code,
+                &fault.message,
+            ));
+        }
+        None => {}
     }
     if let Some((status, code)) = draw.error {
         shared.record(&call, status, format!("error {code}"));
@@ -199,6 +213,19 @@ pub(crate) async fn handle(
             code,
             "injected by the simulator",
         ));
+    }
+    let action = format!("{}:{}", call.service, call.operation);
+    if behaviours.denied.contains(&action) {
+        shared.record(&call, 403, "denied");
+        let code = if call.service == "iam" || call.service == "sts" {
+            "AccessDenied"
+        } else {
+            "AccessDeniedException"
+        };
+        let message = format!(
+            "User: arn:aws:iam::123456789012:user/slx-sim is not authorized to perform: {action} because no identity-based policy allows the {action} action"
+        );
+        return Ok(aws_error(&call.service, 403, code, &message));
     }
     let now = Instant::now();
     if let Err(refusal) = aws_rules(&shared, &behaviours, &call, &body, now) {
@@ -215,6 +242,17 @@ pub(crate) async fn handle(
         shared.record(&call, answer.status().as_u16(), "invoked");
         return Ok(answer);
     }
+    if call.operation == "GetRole"
+        && let Some(name) = form_field(&body, "RoleName")
+        && let Some(stale) = lock(&shared.world).stale_role(&name, &behaviours, now)
+    {
+        shared.record(&call, 200, "stale");
+        return Ok(build(
+            200,
+            &[("content-type".into(), "text/xml".into())],
+            stale,
+        ));
+    }
     observe_upload(&shared, &call, &body);
     let (status, headers, answer) = forward(
         &shared,
@@ -227,12 +265,29 @@ pub(crate) async fn handle(
     .await
     .map_err(|_| Dropped)?;
     let answer = if (200..300).contains(&status) {
+        if call.operation == "GetRole"
+            && let Some(name) = form_field(&body, "RoleName")
+        {
+            lock(&shared.world).role_read(&name, answer.clone());
+        }
         observe_success(&shared, &behaviours, &call, &body, Instant::now());
-        rewrite_state(&shared, &call, answer)
+        let answer = rewrite_state(&shared, &call, answer);
+        let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
+            with_warnings(answer, &behaviours.import_warnings)
+        } else {
+            answer
+        };
+        if call.operation == "GetFunction"
+            && behaviours.denied.iter().any(|d| d == "lambda:ListTags")
+        {
+            without_tags(answer)
+        } else {
+            answer
+        }
     } else {
         answer
     };
-    if draw.lost {
+    if lose {
         shared.record(&call, 0, "lost");
         return Err(Dropped);
     }
@@ -254,38 +309,29 @@ fn build(status: u16, headers: &[(String, String)], body: Bytes) -> Answer {
     response.body(Full::new(body)).unwrap_or_default()
 }
 
+/// The first explicit fault the request matches (one use of it).
 fn explicit_fault(
     shared: &Shared,
-    call: &Call,
     method: &Method,
     path: &str,
     headers: &hyper::HeaderMap,
     body: &[u8],
-) -> Option<Answer> {
+) -> Option<crate::behaviours::Fault> {
     let text = String::from_utf8_lossy(body);
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let fault = {
-        let mut behaviours = lock(&shared.behaviours);
-        let fault = behaviours.faults.iter_mut().find(|f| {
-            f.times > 0
-                && (f.method == "*" || f.method == method.as_str())
-                && (path.ends_with(&f.url_part)
-                    || text.contains(&f.url_part)
-                    || target.contains(&f.url_part))
-        })?;
-        fault.times -= 1;
-        fault.clone()
-    };
-    shared.record(call, fault.status, format!("fault {}", fault.code));
-    Some(aws_error(
-        &call.service,
-        fault.status,
-        &fault.code,
-        &fault.message,
-    ))
+    let mut behaviours = lock(&shared.behaviours);
+    let fault = behaviours.faults.iter_mut().find(|f| {
+        f.times > 0
+            && (f.method == "*" || f.method == method.as_str())
+            && (path.ends_with(&f.url_part)
+                || text.contains(&f.url_part)
+                || target.contains(&f.url_part))
+    })?;
+    fault.times -= 1;
+    Some(fault.clone())
 }
 
 /// What real AWS refuses that moto accepts.
@@ -348,6 +394,11 @@ fn observe_success(
                 world.role_created(&name, now);
             }
         }
+        "DeleteRole" => {
+            if let Some(name) = form_field(body, "RoleName") {
+                world.role_deleted(&name, now);
+            }
+        }
         "CreateFunction" => {
             if let Some(name) = json(body)["FunctionName"].as_str() {
                 world.function_created(name, behaviours, now);
@@ -364,6 +415,29 @@ fn observe_success(
             }
         }
         _ => {}
+    }
+}
+
+/// A `PutRestApi` answer carrying import warnings.
+fn with_warnings(body: Bytes, warnings: &[String]) -> Bytes {
+    let mut document = json(&body);
+    if !document.is_object() {
+        return body;
+    }
+    document["warnings"] = serde_json::json!(warnings);
+    Bytes::from(document.to_string())
+}
+
+/// `GetFunction` for a caller not allowed `lambda:ListTags`: no `Tags`.
+// https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html
+fn without_tags(body: Bytes) -> Bytes {
+    let mut document = json(&body);
+    match document.as_object_mut() {
+        Some(object) => {
+            object.remove("Tags");
+            Bytes::from(document.to_string())
+        }
+        None => body,
     }
 }
 

@@ -8,6 +8,7 @@ use hyper::header::HeaderMap;
 /// One request as the simulator sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
+    pub(crate) method: String,
     /// `lambda`, `apigateway`, `iam`, `sts`, `logs`, or `unknown`.
     pub(crate) service: String,
     /// The AWS operation, e.g. `CreateFunction`, `PutRestApi`.
@@ -75,6 +76,9 @@ fn lambda_operation(method: &Method, segments: &[&str]) -> &'static str {
         ("POST", true, ["policy"]) => "AddPermission",
         ("DELETE", true, ["policy", _]) => "RemovePermission",
         ("POST", true, ["invocations"]) => "Invoke",
+        ("GET", true, ["concurrency"]) => "GetFunctionConcurrency",
+        ("PUT", true, ["concurrency"]) => "PutFunctionConcurrency",
+        ("DELETE", true, ["concurrency"]) => "DeleteFunctionConcurrency",
         _ => "Other",
     }
 }
@@ -128,10 +132,20 @@ pub(crate) fn classify(
     } else {
         ("Other".to_string(), *method != Method::GET)
     };
+    let (operation, mutating) = if service == "lambda" && segments.get(1) == Some(&"tags") {
+        match method.as_str() {
+            "GET" => ("ListTags".to_string(), false),
+            "POST" => ("TagResource".to_string(), true),
+            _ => ("UntagResource".to_string(), true),
+        }
+    } else {
+        (operation, mutating)
+    };
     let function = (service == "lambda" && segments.get(1) == Some(&"functions"))
         .then(|| segments.get(2).map(|s| percent_decode(s)))
         .flatten();
     Call {
+        method: method.as_str().to_string(),
         service,
         operation,
         mutating,
@@ -207,6 +221,25 @@ mod tests {
         );
         assert_eq!((call.operation.as_str(), call.mutating), ("Invoke", false));
         assert_eq!(call.qualifier.as_deref(), Some("dev"));
+        let call = classify(
+            &Method::PUT,
+            "/2017-10-31/functions/f/concurrency",
+            "",
+            &headers("lambda", None),
+            b"{}",
+        );
+        assert_eq!(
+            (call.operation.as_str(), call.mutating),
+            ("PutFunctionConcurrency", true)
+        );
+        let call = classify(
+            &Method::GET,
+            "/2019-09-30/functions/f/concurrency",
+            "",
+            &headers("lambda", None),
+            b"",
+        );
+        assert_eq!(call.operation, "GetFunctionConcurrency");
         let call = classify(
             &Method::POST,
             "/",

@@ -41,6 +41,9 @@ pub(crate) struct World {
     functions: HashMap<String, FunctionWindow>,
     next_allowed: HashMap<&'static str, Instant>,
     code: HashMap<String, Bytes>,
+    /// The last `GetRole` answer for each role, and when a role was deleted.
+    role_answers: HashMap<String, Bytes>,
+    deleted_roles: HashMap<String, Instant>,
 }
 
 /// API Gateway's control-plane limits, per account: one call per interval.
@@ -66,6 +69,7 @@ fn role_name(arn: &str) -> &str {
 impl World {
     pub(crate) fn role_created(&mut self, name: &str, now: Instant) {
         self.roles.insert(name.to_string(), now);
+        self.deleted_roles.remove(name);
     }
 
     /// Lambda refuses a role IAM has not yet propagated.
@@ -87,6 +91,27 @@ impl World {
                 message: "The role defined for the function cannot be assumed by Lambda.".into(),
             })
         }
+    }
+
+    pub(crate) fn role_read(&mut self, name: &str, answer: Bytes) {
+        self.role_answers.insert(name.to_string(), answer);
+    }
+
+    pub(crate) fn role_deleted(&mut self, name: &str, now: Instant) {
+        self.deleted_roles.insert(name.to_string(), now);
+    }
+
+    /// A deleted role's last `GetRole` answer, while IAM still shows it.
+    pub(crate) fn stale_role(
+        &self,
+        name: &str,
+        behaviours: &Behaviours,
+        now: Instant,
+    ) -> Option<Bytes> {
+        let deleted = self.deleted_roles.get(name)?;
+        (now < *deleted + behaviours.scaled(behaviours.iam_read_lag_s))
+            .then(|| self.role_answers.get(name).cloned())
+            .flatten()
     }
 
     pub(crate) fn function_created(&mut self, name: &str, behaviours: &Behaviours, now: Instant) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::primitives::Blob;
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, PutMode};
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, Op, PatchOperation, PutMode};
 
 use super::{AwsError, Reader, Tags, Writer, absent};
 
@@ -35,11 +35,13 @@ pub(crate) struct ApiMethod {
 }
 
 /// A stage of an API and the deployment it serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StageInfo {
     pub(crate) deployment_id: Option<String>,
     /// The description of that deployment (read with `GetDeployment`).
     pub(crate) deployment_description: Option<String>,
+    /// The throttle of every method (`*/*`): rate per second and burst.
+    pub(crate) throttle: Option<(f64, i32)>,
 }
 
 /// What `CreateRestApi` sends.
@@ -153,6 +155,10 @@ impl Reader {
             return Ok(None);
         };
         let deployment_id = stage.deployment_id().map(str::to_string);
+        let throttle = stage
+            .method_settings()
+            .and_then(|settings| settings.get("*/*"))
+            .map(|all| (all.throttling_rate_limit(), all.throttling_burst_limit()));
         let deployment_description = match &deployment_id {
             Some(id) => absent(
                 self.clients
@@ -172,13 +178,19 @@ impl Reader {
         Ok(Some(StageInfo {
             deployment_id,
             deployment_description,
+            throttle,
         }))
     }
 }
 
 impl Writer {
-    /// Creates a regional REST API; returns its id.
+    /// Creates a regional REST API; returns its id. Sent once: the SDK's
+    /// own retry is off for this call, because `CreateRestApi` is not
+    /// idempotent (a resend after a lost answer makes a second API); the
+    /// caller re-reads before trying again.
     pub(crate) async fn create_rest_api(&self, api: &NewRestApi) -> Result<String, AwsError> {
+        let once = aws_sdk_apigateway::config::Builder::default()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
         let created = self
             .clients
             .apigateway
@@ -191,6 +203,8 @@ impl Writer {
                     .build(),
             )
             .set_tags(Some(api.tags.map()))
+            .customize()
+            .config_override(once)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("create REST API {}", api.name), &e))?;
@@ -234,6 +248,49 @@ impl Writer {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("deploy {api_id} to {stage}"), &e))?;
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) the throttle of every method of a
+    /// stage: patch operations on `/*/*`.
+    // https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateStage.html
+    pub(crate) async fn set_stage_throttle(
+        &self,
+        api_id: &str,
+        stage: &str,
+        throttle: Option<(f64, u32)>,
+    ) -> Result<(), AwsError> {
+        let patch = |op: Op, path: &str, value: Option<String>| {
+            PatchOperation::builder()
+                .op(op)
+                .path(path)
+                .set_value(value)
+                .build()
+        };
+        let operations = match throttle {
+            Some((rate, burst)) => vec![
+                patch(
+                    Op::Replace,
+                    "/*/*/throttling/rateLimit",
+                    Some(rate.to_string()),
+                ),
+                patch(
+                    Op::Replace,
+                    "/*/*/throttling/burstLimit",
+                    Some(burst.to_string()),
+                ),
+            ],
+            None => vec![patch(Op::Remove, "/*/*", None)],
+        };
+        self.clients
+            .apigateway
+            .update_stage()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .set_patch_operations(Some(operations))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("set the throttle of stage {stage}"), &e))?;
         Ok(())
     }
 

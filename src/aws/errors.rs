@@ -20,6 +20,8 @@ pub(crate) enum ErrorClass {
     AlreadyExists,
     /// Credentials are missing, invalid or expired.
     Credentials,
+    /// The credentials work but may not call this action.
+    AccessDenied,
     /// The endpoint could not be reached at all (DNS, refused, TLS).
     Unreachable,
     /// Anything else: fail the step.
@@ -60,9 +62,10 @@ pub(crate) fn classify(
         | "ExpiredToken"
         | "ExpiredTokenException"
         | "InvalidSignatureException"
-        | "SignatureDoesNotMatch"
-        | "AccessDeniedException"
-        | "AccessDenied" => ErrorClass::Credentials,
+        | "SignatureDoesNotMatch" => ErrorClass::Credentials,
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+            ErrorClass::AccessDenied
+        }
         _ => match status {
             Some(429) => ErrorClass::Transient,
             Some(s) if s >= 500 => ErrorClass::Transient,
@@ -142,7 +145,7 @@ impl AwsError {
         AwsError {
             step: step.into(),
             class,
-            hint: hint_for(class),
+            hint: hint_for(class, message.as_deref()),
             code,
             detail,
         }
@@ -197,24 +200,49 @@ where
     text
 }
 
-fn hint_for(class: ErrorClass) -> Option<String> {
-    Some(
-        match class {
-            ErrorClass::Credentials => {
-                "no usable AWS credentials: pass --profile NAME (run `aws sso login --profile NAME` for SSO), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `aws sts get-caller-identity` shows what the AWS CLI sees"
-            }
-            ErrorClass::Unreachable => {
-                "could not connect: check the network, any proxy, and --endpoint-url / AWS_ENDPOINT_URL"
-            }
-            ErrorClass::Transient => "AWS is throttling or unavailable; run the same command again: it resumes where it stopped",
-            ErrorClass::Conflict => "another change to this stage is in progress; wait a minute and run the command again",
-            ErrorClass::RoleNotReady => "the new IAM role is still propagating; run the command again in a minute",
-            ErrorClass::NotFound | ErrorClass::AlreadyExists | ErrorClass::Fatal => {
-                "fix the cause above and run the command again: it resumes where it stopped"
-            }
+/// The action an AccessDenied message names (`... is not authorized to
+/// perform: lambda:ListTags on resource ...`).
+fn denied_action(message: &str) -> Option<&str> {
+    let rest = message
+        .split("perform: ")
+        .nth(1)
+        .or_else(|| message.split("perform ").nth(1))?;
+    let action = rest.split_whitespace().next()?;
+    action
+        .contains(':')
+        .then_some(action.trim_end_matches([',', '.']))
+}
+
+fn hint_for(class: ErrorClass, message: Option<&str>) -> Option<String> {
+    let hint = match class {
+        ErrorClass::AccessDenied => {
+            return Some(match message.and_then(denied_action) {
+                Some(action) => format!(
+                    "these credentials may not call {action}: add it to the deployer's IAM policy (docs/deploy.md lists every action slx calls)"
+                ),
+                None => "these credentials are not allowed this call: check the deployer's IAM policy (docs/deploy.md lists every action slx calls)".to_string(),
+            });
         }
-        .to_string(),
-    )
+        ErrorClass::Credentials => {
+            "no usable AWS credentials: pass --profile NAME (run `aws sso login --profile NAME` for SSO), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `aws sts get-caller-identity` shows what the AWS CLI sees"
+        }
+        ErrorClass::Unreachable => {
+            "could not connect: check the network, any proxy, and --endpoint-url / AWS_ENDPOINT_URL"
+        }
+        ErrorClass::Transient => {
+            "AWS is throttling or unavailable; run the same command again: it resumes where it stopped"
+        }
+        ErrorClass::Conflict => {
+            "another change to this stage is in progress; wait a minute and run the command again"
+        }
+        ErrorClass::RoleNotReady => {
+            "the new IAM role is still propagating; run the command again in a minute"
+        }
+        ErrorClass::NotFound | ErrorClass::AlreadyExists | ErrorClass::Fatal => {
+            "fix the cause above and run the command again: it resumes where it stopped"
+        }
+    };
+    Some(hint.to_string())
 }
 
 /// The HTTP status of a raw response, where there is one.
@@ -254,6 +282,19 @@ mod tests {
         );
         let other = "Value 'x' at 'functionName' failed to satisfy constraint";
         assert_eq!(redact(other), other, "names are not secrets");
+    }
+
+    #[test]
+    fn a_denied_call_is_named_in_the_hint() {
+        let message = "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: lambda:ListTags on resource: arn:aws:lambda:us-east-1:123456789012:function:shop-dev because no identity-based policy allows the lambda:ListTags action";
+        assert_eq!(denied_action(message), Some("lambda:ListTags"));
+        let hint = hint_for(ErrorClass::AccessDenied, Some(message)).unwrap();
+        assert!(hint.contains("may not call lambda:ListTags"), "{hint}");
+        assert!(
+            !hint.contains("credentials:"),
+            "not a credentials problem: {hint}"
+        );
+        assert_eq!(denied_action("Access Denied"), None);
     }
 
     #[test]
@@ -309,6 +350,14 @@ mod tests {
         assert_eq!(
             c("ExpiredToken", "expired", Some(403)),
             ErrorClass::Credentials
+        );
+        assert_eq!(
+            c(
+                "AccessDeniedException",
+                "User: arn:aws:iam::1:user/ci is not authorized to perform: lambda:ListTags on resource: arn",
+                Some(403)
+            ),
+            ErrorClass::AccessDenied
         );
         assert_eq!(
             c("ValidationException", "bad", Some(400)),

@@ -25,8 +25,8 @@ pub(crate) struct FunctionInfo {
     pub(crate) timeout: u32,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) role_arn: String,
-    /// Only `GetFunction` on the unqualified function returns tags.
-    pub(crate) tags: HashMap<String, String>,
+    /// The function's ARN (unqualified for `$LATEST`).
+    pub(crate) arn: String,
 }
 
 /// Whether a function accepts the next mutation (GetFunctionConfiguration).
@@ -122,10 +122,7 @@ fn environment(env: &BTreeMap<String, String>) -> Environment {
         .build()
 }
 
-fn function_info(
-    config: &FunctionConfiguration,
-    tags: Option<&HashMap<String, String>>,
-) -> FunctionInfo {
+fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
     let arch = match config.architectures().first() {
         Some(Architecture::Arm64) => Arch::Arm64,
         _ => Arch::X86_64,
@@ -142,7 +139,7 @@ fn function_info(
             .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
         role_arn: config.role().unwrap_or_default().to_string(),
-        tags: tags.cloned().unwrap_or_default(),
+        arn: config.function_arn().unwrap_or_default().to_string(),
     }
 }
 
@@ -168,7 +165,42 @@ impl Reader {
                 .await
                 .map_err(|e| AwsError::from_sdk(&step, &e)),
         )?;
-        Ok(answer.and_then(|a| Some(function_info(a.configuration()?, a.tags()))))
+        Ok(answer.and_then(|a| Some(function_info(a.configuration()?))))
+    }
+
+    /// The tags of a function, by ARN. (`GetFunction` returns tags only to
+    /// callers allowed `lambda:ListTags`, and says nothing otherwise: ask
+    /// explicitly, so that a missing permission is an error, not "untagged".)
+    // https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html
+    pub(crate) async fn function_tags(
+        &self,
+        arn: &str,
+    ) -> Result<HashMap<String, String>, AwsError> {
+        let answer = self
+            .clients
+            .lambda
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("read the tags of {arn}"), &e))?;
+        Ok(answer.tags().cloned().unwrap_or_default())
+    }
+
+    /// The function's reserved concurrency, if any.
+    pub(crate) async fn reserved_concurrency(&self, name: &str) -> Result<Option<u32>, AwsError> {
+        let answer = absent(
+            self.clients
+                .lambda
+                .get_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("read the concurrency of {name}"), &e)),
+        )?;
+        Ok(answer
+            .and_then(|a| a.reserved_concurrent_executions())
+            .map(|n| n as u32))
     }
 
     /// State and last update status of `$LATEST`.
@@ -428,6 +460,38 @@ impl Writer {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("delete {name}"), &e))?;
+        Ok(())
+    }
+
+    /// Reserves `count` concurrent executions for the function, or (with
+    /// `None`) removes the reservation.
+    pub(crate) async fn set_reserved_concurrency(
+        &self,
+        name: &str,
+        count: Option<u32>,
+    ) -> Result<(), AwsError> {
+        let step = format!("set the concurrency of {name}");
+        match count {
+            Some(count) => {
+                self.clients
+                    .lambda
+                    .put_function_concurrency()
+                    .function_name(name)
+                    .reserved_concurrent_executions(count as i32)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            }
+            None => {
+                self.clients
+                    .lambda
+                    .delete_function_concurrency()
+                    .function_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            }
+        }
         Ok(())
     }
 

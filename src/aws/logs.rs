@@ -136,8 +136,10 @@ impl Reader {
 }
 
 impl LiveTail {
-    /// The next batch of events; `None` when the session ended.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<LogEvent>>, AwsError> {
+    /// The next batch of events, and whether CloudWatch sampled them
+    /// (it does above 500 events a second); `None` when the session ended.
+    // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_LiveTailSessionMetadata.html
+    pub(crate) async fn next(&mut self) -> Result<Option<(Vec<LogEvent>, bool)>, AwsError> {
         loop {
             let message = self
                 .output
@@ -148,7 +150,8 @@ impl LiveTail {
             match message {
                 None => return Ok(None),
                 Some(StartLiveTailResponseStream::SessionUpdate(update)) => {
-                    return Ok(Some(
+                    let sampled = update.session_metadata().is_some_and(|m| m.sampled());
+                    return Ok(Some((
                         update
                             .session_results()
                             .iter()
@@ -159,7 +162,8 @@ impl LiveTail {
                                 message: event.message().unwrap_or_default().to_string(),
                             })
                             .collect(),
-                    ));
+                        sampled,
+                    )));
                 }
                 Some(_) => continue,
             }

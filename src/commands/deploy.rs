@@ -19,7 +19,7 @@ use crate::config::{self, Project};
 use crate::deploy::apply::{self, Applied, StepReport, Target};
 use crate::deploy::desired::{Code, Desired};
 use crate::deploy::plan::{Plan, plan};
-use crate::deploy::resources::{Actual, Outputs};
+use crate::deploy::resources::{Actual, Outputs, api};
 use crate::deploy::{self};
 use crate::handler;
 use crate::names::StageArns;
@@ -35,7 +35,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     let (code, arns, actual, prepared) = match &args.zip {
         Some(path) => {
             let (zip, sha256) = handler::load_prebuilt(path, project.arch)?;
-            let (arns, actual) = deploy::locate_and_read(&reader, &project.names()).await?;
+            let (arns, actual) = deploy::locate_and_read(&reader, &project).await?;
             (Code { zip, sha256 }, arns, actual, Applied::default())
         }
         None => {
@@ -82,7 +82,7 @@ async fn build_while_preparing(
         tokio::task::spawn_blocking(move || handler::build_if_changed(&project, &app_dir, &ui))
     };
     let prepare = async {
-        let (arns, actual) = deploy::locate_and_read(reader, &project.names()).await?;
+        let (arns, actual) = deploy::locate_and_read(reader, project).await?;
         // Planned with no code: the early steps do not depend on it.
         let early = if args.dry_run {
             Plan::default()
@@ -138,6 +138,7 @@ async fn finish(
     public_urls: bool,
 ) -> miette::Result<Outcome> {
     let arns = &stage.arns;
+    api::refuse_duplicates(arns.names(), actual)?;
     let desired = Desired::new(&stage.project, arns, &code.sha256, release);
     let full = plan(arns.names(), Some(&desired), actual);
     ui.done(

@@ -5,6 +5,7 @@
 mod build;
 mod deploy;
 mod dev;
+mod iam_policy;
 mod init;
 mod invoke;
 mod logs;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         Command::Undeploy(args) => undeploy::run(&ui, &cli.global, args).await,
         Command::Rollback(args) => rollback::run(&ui, &cli.global, args).await,
         Command::Versions(args) => versions::run(&ui, &cli.global, args).await,
+        Command::IamPolicy(args) => iam_policy::run(&ui, &cli.global, args).await,
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());

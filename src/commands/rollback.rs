@@ -24,7 +24,7 @@ pub(super) async fn run(
     let names = project.names();
     let (arns, (current, listed)) = tokio::try_join!(
         async {
-            deploy::locate(&reader, &names)
+            deploy::locate(&reader, &project)
                 .await
                 .map_err(miette::Report::from)
         },

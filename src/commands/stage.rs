@@ -46,11 +46,23 @@ impl Stage {
 /// The AWS settings: flags, then slx.toml's region, then the profile.
 fn aws_settings(global: &GlobalArgs, project: &Project) -> AwsSettings {
     AwsSettings {
-        profile: global.profile.clone(),
+        profile: profile_for(
+            global.profile.as_deref(),
+            std::env::var("AWS_PROFILE").ok().as_deref(),
+            project.profile.as_deref(),
+        ),
         region_flag: global.region.clone(),
         region_config: project.region.clone(),
         endpoint_url: global.endpoint_url.clone(),
     }
+}
+
+/// The AWS profile: `--profile`, then `AWS_PROFILE`, then the stage's
+/// `profile` in slx.toml; `None` lets the SDK use its default.
+fn profile_for(flag: Option<&str>, env: Option<&str>, stage: Option<&str>) -> Option<String> {
+    flag.or(env.filter(|p| !p.is_empty()))
+        .or(stage)
+        .map(str::to_string)
 }
 
 /// A reader and a writer for `project`'s region. An endpoint override is
@@ -88,7 +100,7 @@ pub(super) async fn open_and_read(
 ) -> miette::Result<(Stage, Actual)> {
     let (project, app_dir) = resolve(ui, global, stage)?;
     let (reader, writer) = connect(ui, global, &project).await?;
-    let (arns, actual) = deploy::locate_and_read(&reader, &project.names()).await?;
+    let (arns, actual) = deploy::locate_and_read(&reader, &project).await?;
     let stage = Stage {
         project,
         app_dir,
@@ -142,4 +154,26 @@ pub(super) fn print_plan(ui: &Ui, names: &StageNames, plan: &Plan) {
         text.trim_end(),
         &json!({ "stage": names.stage, "changes": count, "actions": plan }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_then_the_environment_then_the_stage_choose_the_profile() {
+        assert_eq!(
+            profile_for(Some("cli"), Some("env"), Some("toml")).as_deref(),
+            Some("cli")
+        );
+        assert_eq!(
+            profile_for(None, Some("env"), Some("toml")).as_deref(),
+            Some("env")
+        );
+        assert_eq!(
+            profile_for(None, Some(""), Some("toml")).as_deref(),
+            Some("toml")
+        );
+        assert_eq!(profile_for(None, None, None), None);
+    }
 }

@@ -2,11 +2,13 @@
 //! nothing), after confirmation, then check from AWS that nothing is left.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::Outcome;
-use super::stage::{open_and_read, print_plan};
+use super::stage::{Stage, open_and_read, print_plan};
+use crate::aws::{AwsError, Clock, Sleeper, SystemClock, TokioSleeper};
 use crate::cli::{GlobalArgs, UndeployArgs};
 use crate::deploy::apply::{self, ApplyError};
 use crate::deploy::plan::{Plan, plan};
@@ -73,12 +75,7 @@ pub(super) async fn run(
     let applied = apply::apply(&stage.target(), None, &plan, Default::default(), ui)
         .await
         .map_err(ApplyError::into_report)?;
-    // Verify from AWS itself that nothing of the stage is left.
-    let after = resources::read(&stage.reader, names).await?;
-    let leftovers: Vec<String> = removal(names, &after, args.keep_logs)
-        .actions()
-        .map(|a| a.info().describe(names))
-        .collect();
+    let leftovers = leftovers_after(&stage, args.keep_logs, &SystemClock, &TokioSleeper).await?;
     if !leftovers.is_empty() {
         return Err(UndeployError::Leftovers {
             leftovers: leftovers.join("; "),
@@ -99,6 +96,33 @@ pub(super) async fn run(
         &json!({ "stage": names.stage, "removed": applied.steps, "changed": true }),
     );
     Ok(Outcome::Success)
+}
+
+/// What of the stage AWS still shows, asked again with backoff for up to
+/// 30 s: IAM (and other control planes) are eventually consistent, and a
+/// role deleted a moment ago can still be read.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+async fn leftovers_after(
+    stage: &Stage,
+    keep_logs: bool,
+    clock: &dyn Clock,
+    sleeper: &dyn Sleeper,
+) -> Result<Vec<String>, AwsError> {
+    let names = stage.arns.names();
+    let deadline = clock.now() + Duration::from_secs(30);
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let after = resources::read(&stage.reader, names).await?;
+        let leftovers: Vec<String> = removal(names, &after, keep_logs)
+            .actions()
+            .map(|a| a.info().describe(names))
+            .collect();
+        if leftovers.is_empty() || clock.now() + delay > deadline {
+            return Ok(leftovers);
+        }
+        sleeper.sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
 }
 
 fn confirm(stage: &str) -> Result<(), UndeployError> {

@@ -15,16 +15,24 @@ const APP: &[&str] = &[
     "memory",
     "timeout",
     "region",
+    "account",
+    "profile",
     "log_retention_days",
     "keep_versions",
+    "throttle",
+    "concurrency",
 ];
 const STAGE: &[&str] = &[
     "arch",
     "memory",
     "timeout",
     "region",
+    "account",
+    "profile",
     "log_retention_days",
     "keep_versions",
+    "throttle",
+    "concurrency",
     "env",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];

@@ -7,6 +7,14 @@ use std::collections::BTreeMap;
 pub const MEMORY_MB: (u32, u32) = (128, 10240);
 pub const TIMEOUT_S: (u32, u32) = (1, 900);
 pub const KEEP_VERSIONS: (u32, u32) = (1, 100);
+/// Reserved concurrency: at least 1 (0 would stop every request), at most
+/// what a raised account quota allows (the default quota is 1000).
+pub const CONCURRENCY: (u32, u32) = (1, 10_000);
+/// API Gateway's default account limits: 10,000 requests a second, bursts
+/// of 5,000; a stage's throttle cannot exceed its account's.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html
+pub const THROTTLE_RATE_MAX: f64 = 10_000.0;
+pub const THROTTLE_BURST_MAX: u32 = 5_000;
 /// API Gateway's default maximum integration timeout.
 pub const API_GATEWAY_TIMEOUT_S: u32 = 29;
 /// Lambda's limit on the total size of a function's environment.
@@ -23,12 +31,29 @@ pub const RETENTION_DAYS: [u32; 22] = [
 ];
 
 /// Variables Lambda sets itself and refuses in a function's environment.
-const LAMBDA_RESERVED: [&str; 5] = [
+/// The environment variables Lambda reserves: a function may not set
+/// them. Others (`AWS_LAMBDA_EXEC_WRAPPER`, `LANG`, `PATH`, `TZ`, ...) may
+/// be set even where Lambda sets a default.
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+const LAMBDA_RESERVED: [&str; 18] = [
     "_HANDLER",
     "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
     "LAMBDA_TASK_ROOT",
     "LAMBDA_RUNTIME_DIR",
-    "TZ",
 ];
 
 /// Why an app or stage name is unusable, if it is.
@@ -71,9 +96,6 @@ pub fn env_name_problem(name: &str) -> Option<&'static str> {
     if !valid {
         return Some("must start with a letter and hold only letters, digits and `_`");
     }
-    if name.starts_with("AWS_") {
-        return Some("is reserved: Lambda owns every `AWS_*` name");
-    }
     if LAMBDA_RESERVED.contains(&name) {
         return Some("is reserved by the Lambda runtime");
     }
@@ -105,6 +127,11 @@ pub fn is_param_name(name: &str) -> bool {
 // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html
 pub fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._:".contains(c)
+}
+
+/// Twelve digits, as AWS writes account ids.
+pub fn account_looks_valid(account: &str) -> bool {
+    account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
 }
 
 /// `xx-xxxx-N` shaped, e.g. `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
@@ -146,7 +173,8 @@ mod tests {
     #[test]
     fn reserved_env_names_are_refused() {
         assert!(env_name_problem("AWS_REGION").is_some());
-        assert!(env_name_problem("AWS_ANYTHING").is_some());
+        assert!(env_name_problem("AWS_LAMBDA_EXEC_WRAPPER").is_none());
+        assert!(env_name_problem("TZ").is_none());
         assert!(env_name_problem("_HANDLER").is_some());
         assert!(env_name_problem("1ABC").is_some());
         assert!(env_name_problem("GREETING").is_none());

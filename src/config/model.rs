@@ -181,9 +181,28 @@ pub struct Settings {
     pub memory: Option<u32>,
     pub timeout: Option<u32>,
     pub region: Option<String>,
+    /// The only AWS account the stage may be deployed to or removed from.
+    pub account: Option<String>,
+    /// The AWS profile for the stage (below `--profile`).
+    pub profile: Option<String>,
     pub log_retention_days: Option<u32>,
     pub keep_versions: Option<u32>,
+    /// The stage's request rate limit (API Gateway, every route).
+    pub throttle: Option<Throttle>,
+    /// Reserved concurrency of the function: at most this many at once.
+    pub concurrency: Option<u32>,
 }
+
+/// A steady rate (requests per second) and a burst, for every route of a
+/// stage: API Gateway answers 429 beyond them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Throttle {
+    pub rate: f64,
+    pub burst: u32,
+}
+
+// Rates come from validated, finite TOML numbers.
+impl Eq for Throttle {}
 
 /// What one `[stages.NAME]` table changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -216,8 +235,12 @@ pub struct Project {
     pub memory: u32,
     pub timeout: u32,
     pub region: Option<String>,
+    pub account: Option<String>,
+    pub profile: Option<String>,
     pub log_retention_days: u32,
     pub keep_versions: u32,
+    pub throttle: Option<Throttle>,
+    pub concurrency: Option<u32>,
     pub env: BTreeMap<String, String>,
     pub routes: Vec<Route>,
     pub permissions: Vec<Permission>,

@@ -37,9 +37,21 @@ pub(crate) struct RawSection {
     pub memory: Option<Spanned<i64>>,
     pub timeout: Option<Spanned<i64>>,
     pub region: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    pub profile: Option<Spanned<String>>,
     pub log_retention_days: Option<Spanned<i64>>,
     pub keep_versions: Option<Spanned<i64>>,
+    pub throttle: Option<Spanned<RawThrottle>>,
+    pub concurrency: Option<Spanned<i64>>,
     pub env: Option<Spanned<SpannedMap<String>>>,
+}
+
+/// `throttle = { rate = 50, burst = 100 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThrottle {
+    pub rate: Spanned<f64>,
+    pub burst: Spanned<i64>,
 }
 
 #[derive(Debug, Deserialize)]

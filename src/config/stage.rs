@@ -80,10 +80,14 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         memory: layered.memory.unwrap_or(DEFAULT_MEMORY_MB),
         timeout: layered.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
         region: layered.region,
+        account: layered.account,
+        profile: layered.profile,
         log_retention_days: layered
             .log_retention_days
             .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
         keep_versions: layered.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
+        throttle: layered.throttle,
+        concurrency: layered.concurrency,
         env,
         routes: config.routes.clone(),
         permissions: config.permissions.clone(),
@@ -96,8 +100,12 @@ fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
         memory: top.memory.or(base.memory),
         timeout: top.timeout.or(base.timeout),
         region: top.region.clone().or_else(|| base.region.clone()),
+        account: top.account.clone().or_else(|| base.account.clone()),
+        profile: top.profile.clone().or_else(|| base.profile.clone()),
         log_retention_days: top.log_retention_days.or(base.log_retention_days),
         keep_versions: top.keep_versions.or(base.keep_versions),
+        throttle: top.throttle.or(base.throttle),
+        concurrency: top.concurrency.or(base.concurrency),
     }
 }
 

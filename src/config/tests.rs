@@ -164,6 +164,35 @@ fn the_path_characters_api_gateway_accepts_are_accepted() {
 }
 
 #[test]
+fn a_stage_may_be_pinned_to_an_account_and_a_profile() {
+    let config = parse_text(&app(
+        "account = \"000000000001\"\n[stages.prod]\naccount = \"123456789012\"\nprofile = \"prod-admin\"\n",
+    ))
+    .unwrap();
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(prod.account.as_deref(), Some("123456789012"));
+    assert_eq!(prod.profile.as_deref(), Some("prod-admin"));
+    let dev = resolve(&config, "dev").unwrap();
+    assert_eq!(dev.account.as_deref(), Some("000000000001"), "from [app]");
+    assert_eq!(dev.profile, None);
+    let found = problems(&app(
+        "[stages.prod]\naccount = \"12345\"\nprofile = \"a b\"\n",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.message.contains("`12345` is not an AWS account id")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.message.contains("not an AWS profile name")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn duplicate_routes_after_normalising_are_refused() {
     let found = problems(&app("[routes]\n\"POST /a\" = \"a\"\n\"post /a\" = \"b\"\n"));
     assert!(found[0].message.contains("declared twice"), "{found:?}");
@@ -204,6 +233,23 @@ fn reserved_and_invalid_env_names_are_refused() {
             .iter()
             .any(|f| f.message.contains("`AWS_REGION` is reserved"))
     );
+    // Lambda's documented list, not every AWS_* name: these may be set.
+    let allowed = app(
+        "[env]\nAWS_LAMBDA_EXEC_WRAPPER = \"/opt/wrapper\"\nTZ = \"Europe/Paris\"\nLANG = \"fr_FR.UTF-8\"\nAWS_XRAY_CONTEXT_MISSING = \"LOG_ERROR\"\n",
+    );
+    let config = parse_text(&allowed);
+    assert!(config.is_ok(), "{:?}", config.err().map(|e| e.located()));
+    for reserved in [
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+    ] {
+        let found = problems(&app(&format!("[env]\n{reserved} = \"x\"\n")));
+        assert!(
+            found[0].message.contains("is reserved"),
+            "{reserved}: {found:?}"
+        );
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::issue::ConfigIssue;
 use super::keys::closest;
 use super::limits;
 use super::model::{
-    Arch, Config, Method, Permission, Route, RoutePath, Segment, Settings, StageOverlay,
+    Arch, Config, Method, Permission, Route, RoutePath, Segment, Settings, StageOverlay, Throttle,
 };
 use super::schema::{RawFile, RawPermission, RawSection, SpannedMap};
 
@@ -272,13 +272,86 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
             None
         }
     });
+    let account = section.account.as_ref().and_then(|account| {
+        if limits::account_looks_valid(account.get_ref()) {
+            Some(account.get_ref().clone())
+        } else {
+            check.error(
+                account.span(),
+                &format!("{table}.account"),
+                format!("`{}` is not an AWS account id", account.get_ref()),
+                "an account id is 12 digits, e.g. \"123456789012\" (quoted: leading zeros count)",
+            );
+            None
+        }
+    });
+    let profile = section.profile.as_ref().and_then(|profile| {
+        let name = profile.get_ref();
+        if !name.is_empty() && !name.chars().any(char::is_whitespace) {
+            Some(name.clone())
+        } else {
+            check.error(
+                profile.span(),
+                &format!("{table}.profile"),
+                format!("`{name}` is not an AWS profile name"),
+                "use the name of a profile in ~/.aws/config, e.g. \"prod\"",
+            );
+            None
+        }
+    });
+    let concurrency = ranged(
+        check,
+        &section.concurrency,
+        table,
+        "concurrency",
+        limits::CONCURRENCY,
+        "concurrent executions",
+    );
+    let throttle = section.throttle.as_ref().and_then(|throttle| {
+        let inner = throttle.get_ref();
+        let rate = *inner.rate.get_ref();
+        let burst = *inner.burst.get_ref();
+        let mut ok = true;
+        if !(rate.is_finite() && rate > 0.0 && rate <= limits::THROTTLE_RATE_MAX) {
+            ok = false;
+            check.error(
+                inner.rate.span(),
+                &format!("{table}.throttle.rate"),
+                format!("`rate` = {rate} is out of range"),
+                &format!(
+                    "requests per second, above 0 and at most {} (API Gateway's account default)",
+                    limits::THROTTLE_RATE_MAX
+                ),
+            );
+        }
+        if !(0..=i64::from(limits::THROTTLE_BURST_MAX)).contains(&burst) {
+            ok = false;
+            check.error(
+                inner.burst.span(),
+                &format!("{table}.throttle.burst"),
+                format!("`burst` = {burst} is out of range"),
+                &format!(
+                    "requests at once, 0 to {} (API Gateway's account default)",
+                    limits::THROTTLE_BURST_MAX
+                ),
+            );
+        }
+        ok.then_some(Throttle {
+            rate,
+            burst: burst as u32,
+        })
+    });
     Settings {
         arch,
         memory,
         timeout,
         region,
+        account,
+        profile,
         log_retention_days,
         keep_versions,
+        throttle,
+        concurrency,
     }
 }
 

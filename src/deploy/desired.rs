@@ -37,6 +37,8 @@ pub(crate) struct Desired {
     pub(crate) routes: BTreeMap<String, BTreeSet<Method>>,
     /// Published versions to keep; older ones are pruned after a publish.
     pub(crate) keep_versions: u32,
+    pub(crate) throttle: Option<crate::config::Throttle>,
+    pub(crate) concurrency: Option<u32>,
     /// Description of a published version and an API deployment: which
     /// slx, commit and time made it.
     pub(crate) release: String,
@@ -68,6 +70,8 @@ impl Desired {
             log_retention_days: project.log_retention_days,
             routes,
             keep_versions: project.keep_versions,
+            throttle: project.throttle,
+            concurrency: project.concurrency,
             release,
         }
     }
@@ -100,6 +104,8 @@ pub(crate) mod tests {
                 ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
             ]),
             keep_versions: 10,
+            throttle: None,
+            concurrency: None,
             release: "slx test".into(),
             arns,
         }

@@ -8,6 +8,7 @@
 //! state.
 
 pub(crate) mod apply;
+pub(crate) mod deployer_policy;
 pub(crate) mod desired;
 pub(crate) mod openapi;
 pub(crate) mod plan;
@@ -16,15 +17,30 @@ pub(crate) mod resources;
 pub(crate) mod versions;
 
 use crate::aws::{AwsError, Reader};
-use crate::names::{StageArns, StageNames};
+use crate::config::Project;
+use crate::names::StageArns;
 use resources::Actual;
 
-/// The stage's ARNs: the caller's account and partition placed on
-/// `names`.
-pub(crate) async fn locate(reader: &Reader, names: &StageNames) -> Result<StageArns, AwsError> {
+/// The stage's ARNs: the caller's account and partition placed on the
+/// project's names. Refuses credentials for another account than the one
+/// the stage is pinned to (`account` in slx.toml): the classic
+/// prod-in-the-dev-account accident stops here, before any write.
+pub(crate) async fn locate(reader: &Reader, project: &Project) -> Result<StageArns, AwsError> {
     let identity = reader.caller_identity().await?;
+    if let Some(pinned) = &project.account
+        && *pinned != identity.account
+    {
+        return Err(AwsError::fatal(
+            "identify the AWS account (sts:GetCallerIdentity)",
+            format!(
+                "stage {} is pinned to account {pinned} in slx.toml, but these credentials are for account {}",
+                project.stage, identity.account
+            ),
+            "use the credentials for that account (`--profile`, or `profile` in the stage's table), or correct `account`",
+        ));
+    }
     Ok(StageArns::new(
-        names.clone(),
+        project.names(),
         reader.region(),
         &identity.account,
         &identity.arn,
@@ -35,7 +51,8 @@ pub(crate) async fn locate(reader: &Reader, names: &StageNames) -> Result<StageA
 /// needs the account, so the identity lookup costs no extra round trip.
 pub(crate) async fn locate_and_read(
     reader: &Reader,
-    names: &StageNames,
+    project: &Project,
 ) -> Result<(StageArns, Actual), AwsError> {
-    tokio::try_join!(locate(reader, names), resources::read(reader, names))
+    let names = project.names();
+    tokio::try_join!(locate(reader, project), resources::read(reader, &names))
 }

@@ -131,7 +131,7 @@ mod tests {
             timeout: desired.timeout,
             env: desired.env.clone(),
             role_arn: desired.arns.role_arn(),
-            tags: Default::default(),
+            arn: desired.arns.function_arn(),
         }
     }
 
@@ -172,8 +172,10 @@ mod tests {
                     ("/orders".into(), path("r2", &[])),
                     ("/orders/{id}".into(), path("r3", &[Method::Post])),
                 ]),
+                duplicates: vec![],
                 stage: Some(StageInfo {
                     deployment_id: Some("d1".into()),
+                    throttle: None,
                     deployment_description: Some(format!(
                         "slx test; routes sha256:{}",
                         crate::deploy::openapi::digest(&crate::deploy::openapi::document(desired))
@@ -184,6 +186,8 @@ mod tests {
                 source_arn: Some(desired.arns.api_source_arn("api")),
             }),
             deployment: (),
+            concurrency: None,
+            throttle: (),
         }
     }
 
@@ -249,6 +253,47 @@ mod tests {
                 .unwrap()
                 .contains("aws:SourceAccount")
         );
+    }
+
+    #[test]
+    fn throttle_and_concurrency_follow_slx_toml() {
+        let mut desired = desired();
+        desired.concurrency = Some(5);
+        desired.throttle = Some(crate::config::Throttle {
+            rate: 50.0,
+            burst: 100,
+        });
+        // On a first deploy: the limit after the function, the throttle
+        // after the stage exists.
+        let first = plan(&names(), Some(&desired), &Actual::default());
+        let names_of = kinds(&first);
+        let at = |name: &str| names_of.iter().position(|n| n == name).unwrap();
+        assert!(at("set_concurrency") > at("create_function"));
+        assert!(at("set_throttle") > at("deploy_api"));
+        assert!(
+            first.steps[at("set_throttle")]
+                .after
+                .contains(&at("deploy_api"))
+        );
+        // Then only what differs.
+        let mut actual = converged(&desired);
+        actual.concurrency = Some(5);
+        actual
+            .api
+            .as_mut()
+            .unwrap()
+            .stage
+            .as_mut()
+            .unwrap()
+            .throttle = Some((50.0, 100));
+        assert!(plan(&names(), Some(&desired), &actual).is_empty());
+        desired.concurrency = None;
+        desired.throttle = None;
+        let removal = plan(&names(), Some(&desired), &actual);
+        assert_eq!(kinds(&removal), ["set_concurrency", "set_throttle"]);
+        let json = serde_json::to_value(&removal).unwrap();
+        assert_eq!(json[0]["count"], serde_json::Value::Null);
+        assert_eq!(json[1]["limits"], serde_json::Value::Null);
     }
 
     #[test]

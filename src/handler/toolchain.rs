@@ -27,6 +27,9 @@ pub struct Tools {
     /// `None` when rustup is absent (cannot tell; let cargo decide).
     pub installed_targets: Option<Vec<String>>,
     pub host_arch: Option<Arch>,
+    /// `std::env::consts::OS`: plain cargo links a Lambda binary only on
+    /// Linux (a macOS host has no Linux linker and glibc).
+    pub host_os: String,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
@@ -86,7 +89,7 @@ pub fn plan_compile(
             });
         }
         None if tools.zigbuild => Compiler::Zigbuild,
-        None if tools.host_arch == Some(arch) => Compiler::Cargo,
+        None if tools.host_os == "linux" && tools.host_arch == Some(arch) => Compiler::Cargo,
         None => return Err(ToolchainError::NeedZigbuild { arch }),
     };
     let (subcommand, target_arg) = match compiler {
@@ -142,6 +145,7 @@ pub fn detect() -> Tools {
             "aarch64" => Some(Arch::Arm64),
             _ => None,
         },
+        host_os: std::env::consts::OS.to_string(),
     }
 }
 
@@ -157,6 +161,7 @@ mod tests {
                 "aarch64-unknown-linux-gnu".into(),
             ]),
             host_arch: Some(Arch::X86_64),
+            host_os: "linux".into(),
         }
     }
 
@@ -196,6 +201,19 @@ mod tests {
         assert_eq!(
             plan_for(&tools(false), None, Arch::Arm64),
             Err(ToolchainError::NeedZigbuild { arch: Arch::Arm64 })
+        );
+        // A Mac of the same arch cannot link a Linux binary with cargo.
+        let mut mac = tools(false);
+        mac.host_os = "macos".into();
+        mac.host_arch = Some(Arch::Arm64);
+        assert_eq!(
+            plan_for(&mac, None, Arch::Arm64),
+            Err(ToolchainError::NeedZigbuild { arch: Arch::Arm64 })
+        );
+        mac.zigbuild = true;
+        assert_eq!(
+            plan_for(&mac, None, Arch::Arm64).unwrap().compiler,
+            Compiler::Zigbuild
         );
     }
 

@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::{RawEvent, Seen, fetch};
 use crate::aws::{AwsError, Clock, LogQuery, Reader, Sleeper};
 
-/// How far back each poll looks, for events CloudWatch indexes late.
-const LOOK_BACK: Duration = Duration::from_secs(10);
+/// How far back each poll looks, for events CloudWatch indexes late (an
+/// event can become searchable tens of seconds after its timestamp).
+const LOOK_BACK: Duration = Duration::from_secs(60);
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Where followed events go.
@@ -95,9 +96,16 @@ pub(crate) async fn follow(
         if !fresh.offer(&caught_up) {
             return Ok(true);
         }
+        let mut told_sampled = false;
         loop {
             match live.next().await {
-                Ok(Some(events)) => {
+                Ok(Some((events, sampled))) => {
+                    if sampled && !told_sampled {
+                        told_sampled = true;
+                        fresh.sink.notice(
+                            "Live Tail is sampling (over 500 events a second): not every event is shown; `slx logs` without -f reads them all",
+                        );
+                    }
                     let events: Vec<RawEvent> = events.into_iter().map(RawEvent::from).collect();
                     if !fresh.offer(&events) {
                         return Ok(true);

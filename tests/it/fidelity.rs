@@ -318,3 +318,384 @@ async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
     );
     assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployer_without_list_tags_is_told_the_missing_permission_not_that_the_function_is_foreign()
+ {
+    use slx_sim::{Behaviours, Simulator};
+    let moto = Moto::start();
+    let sim = Simulator::start(
+        &moto.endpoint,
+        Behaviours {
+            denied: vec!["lambda:ListTags".into()],
+            ..Behaviours::default()
+        },
+    )
+    .unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    project.deploy("dev", &zips().v1);
+    // The function now exists: its ownership must be checked.
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("may not call lambda:ListTags"), "{err}");
+    assert!(!err.contains("not tagged"), "{err}");
+    // Allowed again, the same stage deploys as its own.
+    sim.set_behaviours(Behaviours::default());
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_create_rest_api_answer_makes_no_second_api() {
+    use slx_sim::{Behaviours, Fault, Simulator};
+    let moto = Moto::start();
+    let lost = Fault {
+        method: "POST".into(),
+        url_part: "/restapis".into(),
+        status: 0,
+        code: String::new(),
+        message: String::new(),
+        times: 1,
+    };
+    let sim = Simulator::start(
+        &moto.endpoint,
+        Behaviours {
+            faults: vec![lost],
+            ..Behaviours::default()
+        },
+    )
+    .unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(sim.faults_remaining(), 0, "the answer was lost");
+    assert!(output.status.success(), "the created API is found and used");
+    let aws = aws(&moto).await;
+    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
+    assert_eq!(apis.items().len(), 1, "{apis:?}");
+    assert_eq!(
+        stdout_json(&output)["rest_api_id"],
+        apis.items()[0].id().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_apis_tagged_as_the_stage_are_refused_by_deploy_and_removed_by_undeploy() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let first = project.deploy("dev", &zips().v1);
+    let serving = first["rest_api_id"].as_str().unwrap().to_string();
+    let aws = aws(&moto).await;
+    let twin = aws
+        .apigateway
+        .create_rest_api()
+        .name("shop-dev")
+        .tags("slx:app", "shop")
+        .tags("slx:stage", "dev")
+        .send()
+        .await
+        .unwrap();
+    let twin = twin.id().unwrap().to_string();
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("2 REST APIs named shop-dev are tagged as this stage's"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{serving} is the one serving")),
+        "{err}"
+    );
+    assert!(err.contains(&twin), "{err}");
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(output.status.success());
+    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
+    assert!(apis.items().is_empty(), "{apis:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_pinned_to_another_account_is_never_touched() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    // moto's account is 123456789012; pin the stage elsewhere.
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\naccount = \"000000000000\"\n\n[stages.prod]",
+    );
+    moto.start_recording();
+    for command in [
+        vec![
+            "deploy",
+            "--stage",
+            "dev",
+            "--zip",
+            zips().v2.to_str().unwrap(),
+        ],
+        vec!["undeploy", "--stage", "dev", "--yes"],
+        vec!["rollback", "--stage", "dev"],
+    ] {
+        let output = project.slx(&command);
+        assert_eq!(output.status.code(), Some(1), "{command:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            err.contains("stage dev is pinned to account 000000000000 in slx.toml, but these credentials are for account 123456789012"),
+            "{command:?}: {err}"
+        );
+    }
+    assert_eq!(moto.writes(), Vec::<String>::new(), "nothing was changed");
+    project.edit("account = \"000000000000\"", "account = \"123456789012\"");
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+}
+
+/// The IAM action a recorded request needs.
+fn iam_action(event: &slx_sim::Event) -> String {
+    match (event.service.as_str(), event.operation.as_str()) {
+        ("apigateway", _) => format!("apigateway:{}", event.method),
+        ("lambda", "Invoke") => "lambda:InvokeFunction".into(),
+        (service, operation) => format!("{service}:{operation}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
+    use slx_sim::{Behaviours, Simulator};
+    let moto = Moto::start();
+    let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    let policy = stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
+    let allowed: std::collections::BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    // Scoped to the stage and moto's account.
+    assert!(
+        policy
+            .to_string()
+            .contains("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
+    );
+
+    let v1 = zips().v1.to_str().unwrap().to_string();
+    let v2 = zips().v2.to_str().unwrap().to_string();
+    project.deploy("dev", &zips().v1);
+    project.deploy("dev", &zips().v2);
+    project.edit("memory = 256", "memory = 512");
+    project.edit("\"GET /health\"", "\"GET /healthz\"");
+    project.deploy("dev", &zips().v2);
+    for command in [
+        vec!["plan", "--stage", "dev", "--zip", v1.as_str()],
+        vec!["status", "--stage", "dev"],
+        vec!["versions", "--stage", "dev"],
+        vec!["rollback", "--stage", "dev"],
+        vec![
+            "invoke",
+            "--stage",
+            "dev",
+            "POST /greet",
+            "--data",
+            r#"{"name":"iam"}"#,
+        ],
+        vec!["logs", "--stage", "dev"],
+        vec!["undeploy", "--stage", "dev", "--yes"],
+    ] {
+        let output = project.slx(&command);
+        assert!(output.status.success(), "{command:?}");
+    }
+    let _ = v2;
+    let called: std::collections::BTreeSet<String> = sim.events().iter().map(iam_action).collect();
+    let outside: Vec<&String> = called.difference(&allowed).collect();
+    assert!(
+        outside.is_empty(),
+        "calls outside `slx iam-policy`: {outside:?}"
+    );
+    // The lifecycle did exercise the policy.
+    assert!(called.len() >= 25, "{called:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_is_guarded_by_a_throttle_and_a_concurrency_limit() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\nthrottle = { rate = 50, burst = 100 }\nconcurrency = 5\n\n[stages.prod]",
+    );
+    let report = project.deploy("dev", &zips().v1);
+    let first = steps(&report);
+    assert!(first.contains(&"set_throttle".to_string()), "{first:?}");
+    assert!(first.contains(&"set_concurrency".to_string()), "{first:?}");
+    let aws = aws(&moto).await;
+    let api_id = report["rest_api_id"].as_str().unwrap();
+    let stage = aws
+        .apigateway
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    let all = &stage.method_settings().unwrap()["*/*"];
+    assert_eq!(all.throttling_rate_limit(), 50.0);
+    assert_eq!(all.throttling_burst_limit(), 100);
+    let concurrency = aws
+        .lambda
+        .get_function_concurrency()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), Some(5));
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+
+    // The limit lifted when the key goes.
+    project.edit("concurrency = 5\n", "");
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(steps(&report), ["set_concurrency"]);
+    let concurrency = aws
+        .lambda
+        .get_function_concurrency()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), None);
+
+    // Out-of-range values are located errors.
+    project.edit(
+        "throttle = { rate = 50, burst = 100 }",
+        "throttle = { rate = 0, burst = 100 }\nconcurrency = 0",
+    );
+    let output = project.slx(&["validate", "--output", "text"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("`rate` = 0 is out of range")
+            && err.contains("`concurrency` = 0 is out of range"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_warnings_from_api_gateway_are_shown() {
+    use slx_sim::{Behaviours, Simulator};
+    let moto = Moto::start();
+    let warning = "Ignoring response model for 200 response on method 'POST /greet'";
+    let sim = Simulator::start(
+        &moto.endpoint,
+        Behaviours {
+            import_warnings: vec![warning.into()],
+            ..Behaviours::default()
+        },
+    )
+    .unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(report["warnings"], serde_json::json!([warning]));
+    project.edit("\"GET /health\"", "\"GET /healthz\"");
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+        "--output",
+        "text",
+    ]);
+    assert!(output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains(&format!("API Gateway: {warning}")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_in_china_uses_the_aws_cn_partition_throughout() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+        "--region",
+        "cn-north-1",
+    ]);
+    assert!(output.status.success());
+    let report = stdout_json(&output);
+    assert!(
+        report["function_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws-cn:lambda:cn-north-1:"),
+        "{report}"
+    );
+    let aws = crate::common::stage::aws_in(&moto, "cn-north-1").await;
+    let function = aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    let role = function.configuration().unwrap().role().unwrap();
+    assert!(role.starts_with("arn:aws-cn:iam::"), "{role}");
+    let api_id = report["rest_api_id"].as_str().unwrap();
+    let routes = crate::common::stage::routes(&aws, api_id).await;
+    assert!(
+        routes.iter().all(|(_, uri)| uri
+            .starts_with("arn:aws-cn:apigateway:cn-north-1:lambda:path/")
+            && uri.contains("arn:aws-cn:lambda:cn-north-1:")),
+        "{routes:?}"
+    );
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        policy
+            .policy()
+            .unwrap()
+            .contains("arn:aws-cn:execute-api:cn-north-1:"),
+        "{policy:?}"
+    );
+    assert_eq!(
+        stdout_json(&project.slx(&[
+            "deploy",
+            "--stage",
+            "dev",
+            "--zip",
+            zips().v1.to_str().unwrap(),
+            "--region",
+            "cn-north-1"
+        ]))["changed"],
+        false
+    );
+}

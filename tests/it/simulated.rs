@@ -143,3 +143,27 @@ fn remote_invoke_runs_the_code_the_stage_serves() {
     );
     assert!(outcomes(&sim, "invoked") >= 5);
 }
+
+#[test]
+fn undeploy_waits_out_iam_still_showing_a_deleted_role() {
+    let moto = Moto::start();
+    let sim = Simulator::start(
+        &moto.endpoint,
+        Behaviours {
+            iam_read_lag_s: 3.0,
+            ..Behaviours::default()
+        },
+    )
+    .unwrap();
+    let mut project = Project::new(&moto);
+    project.endpoint = sim.endpoint.clone();
+    project.deploy("dev", &zips().v1);
+    let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(
+        output.status.success(),
+        "a role IAM still shows is not a leftover"
+    );
+    assert!(outcomes(&sim, "stale") >= 1, "{:?}", sim.injected());
+    let output = project.slx(&["status", "--stage", "dev"]);
+    assert_eq!(stdout_json(&output)["deployed"], false);
+}

@@ -9,9 +9,10 @@ use serde::Serialize;
 use super::function::{self, wait_ready};
 use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::versions;
-use crate::names::StageNames;
+use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Alias;
 
@@ -156,6 +157,20 @@ impl Resource for Alias {
     fn plan_removal(_: &StageNames, _: &Actual) -> Vec<AliasAction> {
         // Versions and the alias go with the function.
         vec![]
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![Grant::new(
+            "StageVersionsAndAlias",
+            &[
+                "lambda:ListVersionsByFunction",
+                "lambda:PublishVersion",
+                "lambda:GetAlias",
+                "lambda:CreateAlias",
+                "lambda:UpdateAlias",
+            ],
+            vec![arns.function_arn(), format!("{}:*", arns.function_arn())],
+        )]
     }
 
     async fn apply(action: &AliasAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

@@ -10,9 +10,10 @@ use serde::Serialize;
 use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, ErrorClass, NewRestApi, Reader, StageInfo};
 use crate::config::Method;
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::openapi;
-use crate::names::StageNames;
+use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Api;
 
@@ -24,13 +25,16 @@ pub(crate) struct PathState {
 }
 
 /// The stage's REST API as API Gateway holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ApiState {
     pub(crate) id: String,
     /// Keyed by full path (`/`, `/orders`, `/orders/{id}`).
     pub(crate) paths: BTreeMap<String, PathState>,
     /// The API Gateway stage named after the slx stage, if it exists.
     pub(crate) stage: Option<StageInfo>,
+    /// Other REST APIs with the stage's name and tags (a create that was
+    /// repeated): a deploy refuses to choose, an undeploy removes them.
+    pub(crate) duplicates: Vec<String>,
 }
 
 impl ApiState {
@@ -116,6 +120,72 @@ impl ActionInfo for ApiAction {
     }
 }
 
+/// Refuses to deploy a stage whose name and tags are on several REST
+/// APIs: which one serves cannot be chosen safely.
+pub(crate) fn refuse_duplicates(names: &StageNames, actual: &Actual) -> Result<(), AwsError> {
+    let Some(api) = actual.api.as_ref().filter(|api| !api.duplicates.is_empty()) else {
+        return Ok(());
+    };
+    let ids: Vec<&str> = std::iter::once(api.id.as_str())
+        .chain(api.duplicates.iter().map(String::as_str))
+        .collect();
+    Err(AwsError::fatal(
+        "read the stage's REST API",
+        format!(
+            "{} REST APIs named {} are tagged as this stage's: {}",
+            ids.len(),
+            names.api,
+            ids.join(", ")
+        ),
+        &format!(
+            "{} is the one serving; delete the others in the API Gateway console, or remove the stage with `slx undeploy --stage {}` and deploy again",
+            api.id, names.stage
+        ),
+    ))
+}
+
+/// `CreateRestApi`, never blindly repeated: when its outcome is unknown
+/// (no answer, or a server error), the stage's APIs are read first, and
+/// one that the lost call made is used.
+async fn create_once(
+    ctx: &ApplyContext<'_>,
+    api: &NewRestApi,
+    step: &str,
+) -> Result<String, AwsError> {
+    let mut delay = std::time::Duration::from_millis(250);
+    for _ in 0..8 {
+        match ctx.writer.create_rest_api(api).await {
+            Ok(id) => return Ok(id),
+            Err(error)
+                if matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable) =>
+            {
+                let throttled = error.code.as_deref() == Some("TooManyRequestsException");
+                if !throttled {
+                    let names = ctx.arns.names();
+                    let made = ctx
+                        .reader
+                        .rest_apis_named(&api.name)
+                        .await
+                        .map_err(|e| e.in_step(step))?
+                        .into_iter()
+                        .find(|found| names.owns(&found.tags));
+                    if let Some(made) = made {
+                        return Ok(made.id);
+                    }
+                }
+                ctx.sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(error) => return Err(error.in_step(step)),
+        }
+    }
+    Err(AwsError::fatal(
+        step,
+        "API Gateway kept failing to create the REST API",
+        "run the deploy again: it reads what exists first",
+    ))
+}
+
 /// How `api`'s routes differ from `desired`'s; `None` when they match.
 pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option<RoutesChange> {
     let wanted: BTreeSet<String> = desired
@@ -158,27 +228,24 @@ impl Resource for Api {
             .into_iter()
             .filter(|api| names.owns(&api.tags))
             .collect();
-        let id = match owned.as_slice() {
-            [] => return Ok(None),
-            [api] => api.id.clone(),
-            several => {
-                let ids: Vec<&str> = several.iter().map(|a| a.id.as_str()).collect();
-                return Err(AwsError::fatal(
-                    "list REST APIs",
-                    format!(
-                        "{} REST APIs named {} are tagged as this stage's: {}",
-                        ids.len(),
-                        names.api,
-                        ids.join(", ")
-                    ),
-                    "delete the ones not in use (`slx status` shows the one serving), then deploy again",
-                ));
+        let mut ids: Vec<String> = owned.into_iter().map(|api| api.id).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        // With several, the one whose stage exists is the one serving.
+        let mut stage = None;
+        for (index, id) in ids.iter().enumerate() {
+            let found = reader.api_stage(id, &names.stage).await?;
+            if found.is_some() || index + 1 == ids.len() {
+                stage = found;
+                let chosen = ids.remove(index);
+                ids.insert(0, chosen);
+                break;
             }
-        };
-        let (resources, stage) = tokio::try_join!(
-            reader.api_resources(&id),
-            reader.api_stage(&id, &names.stage)
-        )?;
+        }
+        let id = ids.remove(0);
+        let duplicates = ids;
+        let resources = reader.api_resources(&id).await?;
         let paths = resources
             .into_iter()
             .map(|resource| {
@@ -196,7 +263,12 @@ impl Resource for Api {
                 )
             })
             .collect();
-        Ok(Some(ApiState { id, paths, stage }))
+        Ok(Some(ApiState {
+            id,
+            paths,
+            stage,
+            duplicates,
+        }))
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<ApiAction> {
@@ -223,10 +295,28 @@ impl Resource for Api {
     }
 
     fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<ApiAction> {
-        match &actual.api {
-            Some(api) => vec![ApiAction::DeleteApi { id: api.id.clone() }],
-            None => vec![],
-        }
+        actual
+            .api
+            .iter()
+            .flat_map(|api| std::iter::once(&api.id).chain(&api.duplicates))
+            .map(|id| ApiAction::DeleteApi { id: id.clone() })
+            .collect()
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        // API Gateway authorises by HTTP method on resource paths.
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html
+        vec![Grant::new(
+            "StageRestApi",
+            &[
+                "apigateway:GET",
+                "apigateway:POST",
+                "apigateway:PUT",
+                "apigateway:PATCH",
+                "apigateway:DELETE",
+            ],
+            arns.rest_apis_arns().to_vec(),
+        )]
     }
 
     async fn apply(action: &ApiAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
@@ -240,9 +330,7 @@ impl Resource for Api {
                     description: ctx.arns.description(),
                     tags: ctx.arns.tags(),
                 };
-                let id = ctx
-                    .call(step, RETRY_ALWAYS, || w.create_rest_api(&api))
-                    .await?;
+                let id = create_once(ctx, &api, step).await?;
                 ctx.outputs().api_id = Some(id);
                 Ok(())
             }

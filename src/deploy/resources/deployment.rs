@@ -11,9 +11,10 @@ use serde::Serialize;
 use super::api::routes_change;
 use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, Reader};
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::openapi;
-use crate::names::StageNames;
+use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Deployment;
 
@@ -87,6 +88,12 @@ impl Resource for Deployment {
 
     fn plan_removal(_: &StageNames, _: &Actual) -> Vec<DeploymentAction> {
         // It goes with the API.
+        vec![]
+    }
+
+    fn deployer_grants(_: &StageArns) -> Vec<Grant> {
+        // CreateDeployment and GetStage/GetDeployment are API Gateway
+        // methods on /restapis/*: granted with the API.
         vec![]
     }
 

@@ -16,8 +16,9 @@ use super::{
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
 use crate::config::Arch;
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
-use crate::names::StageNames;
+use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Function;
 
@@ -148,7 +149,8 @@ impl Resource for Function {
         let Some(function) = reader.function(&names.function, None).await? else {
             return Ok(None);
         };
-        if !names.owns(&function.tags) {
+        let tags = reader.function_tags(&function.arn).await?;
+        if !names.owns(&tags) {
             return Err(not_ours(step, &format!("function {}", names.function)));
         }
         Ok(Some(function))
@@ -195,6 +197,23 @@ impl Resource for Function {
             }],
             None => vec![],
         }
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![Grant::new(
+            "StageFunction",
+            &[
+                "lambda:GetFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:ListTags",
+                "lambda:TagResource",
+                "lambda:CreateFunction",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:DeleteFunction",
+            ],
+            vec![arns.function_arn(), format!("{}:*", arns.function_arn())],
+        )]
     }
 
     async fn apply(action: &FunctionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

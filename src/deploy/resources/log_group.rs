@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource, not_ours};
 use crate::aws::{AwsError, ErrorClass, Reader};
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
-use crate::names::StageNames;
+use crate::names::{StageArns, StageNames};
 
 pub(crate) struct LogGroup;
 
@@ -105,6 +106,28 @@ impl Resource for LogGroup {
             }],
             None => vec![],
         }
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![
+            Grant::new(
+                "FindLogGroup",
+                &["logs:DescribeLogGroups"],
+                vec![arns.all_log_groups_arn()],
+            ),
+            Grant::new(
+                "StageLogGroup",
+                &[
+                    "logs:CreateLogGroup",
+                    "logs:TagResource",
+                    "logs:TagLogGroup",
+                    "logs:ListTagsForResource",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteLogGroup",
+                ],
+                vec![arns.log_group_arn(), arns.log_streams_arn()],
+            ),
+        ]
     }
 
     async fn apply(action: &LogGroupAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

@@ -12,11 +12,13 @@
 
 pub(crate) mod alias;
 pub(crate) mod api;
+pub(crate) mod concurrency;
 pub(crate) mod deployment;
 pub(crate) mod function;
 pub(crate) mod log_group;
 pub(crate) mod permission;
 pub(crate) mod role;
+pub(crate) mod throttle;
 
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::deployer_policy::Grant;
 use super::desired::{Code, Desired};
 use crate::aws::{AwsError, Backoff, Clock, ErrorClass, Reader, Sleeper, Writer, retry};
 use crate::names::{StageArns, StageNames};
@@ -46,6 +49,10 @@ pub(crate) trait Resource {
 
     /// The actions that remove what exists (pure).
     fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<Self::Action>;
+
+    /// What a deployer must be allowed, for this kind: every AWS action
+    /// its `read` and `apply` call, on the stage's resources.
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant>;
 
     /// Performs one action.
     fn apply(
@@ -283,6 +290,13 @@ macro_rules! registry {
             }
         }
 
+        /// Every kind's deployer grants, in registry order.
+        pub(crate) fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+            let mut grants = Vec::new();
+            $( grants.extend(<$module::$Type as Resource>::deployer_grants(arns)); )*
+            grants
+        }
+
         /// Performs one action of any kind.
         pub(crate) async fn apply(action: &Action, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
             match action {
@@ -296,8 +310,10 @@ registry! {
     role: Role => role::Role,
     log_group: LogGroup => log_group::LogGroup,
     function: Function => function::Function,
+    concurrency: Concurrency => concurrency::Concurrency,
     alias: Alias => alias::Alias,
     api: Api => api::Api,
     permission: Permission => permission::Permission,
     deployment: Deployment => deployment::Deployment,
+    throttle: Throttle => throttle::Throttle,
 }

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, ErrorClass, NewPermission, Reader};
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
-use crate::names::{PERMISSION_ID, StageNames};
+use crate::names::{PERMISSION_ID, StageArns, StageNames};
 
 pub(crate) struct Permission;
 
@@ -97,6 +98,18 @@ impl Resource for Permission {
     fn plan_removal(_: &StageNames, _: &Actual) -> Vec<PermissionAction> {
         // It goes with the function.
         vec![]
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![Grant::new(
+            "StageInvokePermission",
+            &[
+                "lambda:GetPolicy",
+                "lambda:AddPermission",
+                "lambda:RemovePermission",
+            ],
+            vec![arns.function_arn(), format!("{}:*", arns.function_arn())],
+        )]
     }
 
     async fn apply(action: &PermissionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource, not_ours};
 use crate::aws::{AwsError, ErrorClass, NewRole, Reader};
+use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::policy;
-use crate::names::{POLICY_NAME, StageNames};
+use crate::names::{POLICY_NAME, StageArns, StageNames};
 
 pub(crate) struct Role;
 
@@ -146,6 +147,30 @@ impl Resource for Role {
             }],
             None => vec![],
         }
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        let mut pass = Grant::new("PassRoleToLambda", &["iam:PassRole"], vec![arns.role_arn()]);
+        pass.condition = Some(serde_json::json!({
+            "StringEquals": { "iam:PassedToService": arns.lambda_principal() }
+        }));
+        vec![
+            Grant::new(
+                "StageRole",
+                &[
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:CreateRole",
+                    "iam:TagRole",
+                    "iam:PutRolePolicy",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:DeleteRole",
+                ],
+                vec![arns.role_arn()],
+            ),
+            pass,
+        ]
     }
 
     async fn apply(action: &RoleAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

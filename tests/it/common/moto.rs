@@ -110,9 +110,14 @@ impl Moto {
     }
 
     pub(crate) async fn config(&self) -> aws_config::SdkConfig {
+        self.config_in("us-east-1")
+    }
+
+    /// SDK configuration for `region` of this moto.
+    pub(crate) fn config_in(&self, region: &str) -> aws_config::SdkConfig {
         aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
+            .region(Region::new(region.to_string()))
             .endpoint_url(&self.endpoint)
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                 "test", "test", None, None, "test",

@@ -111,7 +111,12 @@ pub(crate) struct Aws {
 }
 
 pub(crate) async fn aws(moto: &Moto) -> Aws {
-    let config = moto.config().await;
+    aws_in(moto, "us-east-1").await
+}
+
+/// SDK clients for `region` of `moto`.
+pub(crate) async fn aws_in(moto: &Moto, region: &str) -> Aws {
+    let config = moto.config_in(region);
     Aws {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigateway: aws_sdk_apigateway::Client::new(&config),

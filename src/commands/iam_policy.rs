@@ -1,0 +1,50 @@
+//! `slx iam-policy`: the IAM policy a deployer needs for one stage, to
+//! attach to the CI role or user that runs slx.
+
+use super::Outcome;
+use super::stage;
+use crate::cli::{GlobalArgs, StatusArgs};
+use crate::deploy::deployer_policy;
+use crate::names::StageArns;
+use crate::ui::Ui;
+
+pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
+    let (project, _) = stage::resolve(ui, global, &args.stage)?;
+    // The account: slx.toml's `account` if the stage is pinned, else the
+    // caller's, else a wildcard (the policy is still scoped by name).
+    let (region, account, caller_arn) = match &project.account {
+        Some(account) => (
+            global.region.clone().or_else(|| project.region.clone()),
+            account.clone(),
+            String::new(),
+        ),
+        None => match stage::connect(ui, global, &project).await {
+            Ok((reader, _writer)) => match reader.caller_identity().await {
+                Ok(identity) => (
+                    Some(reader.region().to_string()),
+                    identity.account,
+                    identity.arn,
+                ),
+                Err(error) => {
+                    ui.warn(format!(
+                        "could not identify the account ({}); the policy uses `*` for it",
+                        error.detail
+                    ));
+                    (Some(reader.region().to_string()), "*".into(), String::new())
+                }
+            },
+            Err(error) => {
+                ui.warn(format!(
+                    "no AWS configuration ({error}); the policy uses `*` for the region and account"
+                ));
+                (None, "*".into(), String::new())
+            }
+        },
+    };
+    let region = region.unwrap_or_else(|| "*".into());
+    let arns = StageArns::new(project.names(), &region, &account, &caller_arn);
+    let document = deployer_policy::document(&arns);
+    let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    ui.result(text, &document);
+    Ok(Outcome::Success)
+}

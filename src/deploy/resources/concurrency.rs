@@ -1,0 +1,93 @@
+//! The function's reserved concurrency (`concurrency` in slx.toml): at
+//! most that many requests run at once, so a flood of requests cannot run
+//! up an unbounded bill; beyond it Lambda throttles (API Gateway answers
+//! 502/429). Without the key, no reservation.
+//! <https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html>
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, Reader};
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::Desired;
+use crate::names::{StageArns, StageNames};
+
+pub(crate) struct Concurrency;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum ConcurrencyAction {
+    /// Reserve `count` concurrent executions, or (`None`) remove the
+    /// reservation.
+    SetConcurrency {
+        function: String,
+        count: Option<u32>,
+    },
+}
+
+impl ActionInfo for ConcurrencyAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            ConcurrencyAction::SetConcurrency {
+                count: Some(count), ..
+            } => format!("limit the function to {count} concurrent executions"),
+            ConcurrencyAction::SetConcurrency { count: None, .. } => {
+                "remove the function's concurrency limit".into()
+            }
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        &[Kind::Function]
+    }
+
+    fn change(&self) -> Change {
+        Change::Update
+    }
+}
+
+impl Resource for Concurrency {
+    /// The reserved concurrency, if any.
+    type Actual = Option<u32>;
+    type Action = ConcurrencyAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        reader.reserved_concurrency(&names.function).await
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<ConcurrencyAction> {
+        if actual.concurrency == desired.concurrency {
+            return vec![];
+        }
+        vec![ConcurrencyAction::SetConcurrency {
+            function: desired.arns.function.clone(),
+            count: desired.concurrency,
+        }]
+    }
+
+    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<ConcurrencyAction> {
+        // It goes with the function.
+        vec![]
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![Grant::new(
+            "StageConcurrency",
+            &[
+                "lambda:GetFunctionConcurrency",
+                "lambda:PutFunctionConcurrency",
+                "lambda:DeleteFunctionConcurrency",
+            ],
+            vec![arns.function_arn()],
+        )]
+    }
+
+    async fn apply(action: &ConcurrencyAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let ConcurrencyAction::SetConcurrency { function, count } = action;
+        ctx.call(&step, RETRY_ALWAYS, || {
+            ctx.writer.set_reserved_concurrency(function, *count)
+        })
+        .await
+    }
+}

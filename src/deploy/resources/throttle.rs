@@ -1,0 +1,105 @@
+//! The stage's request throttle (`throttle = { rate, burst }` in
+//! slx.toml): API Gateway answers 429 beyond it, for every route, before
+//! the function runs. Every route of a stage is public: this is the guard
+//! against a traffic (and cost) spike. Set as the stage's `*/*` method
+//! settings; without the key, those are removed.
+//! <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html>
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, Reader};
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::Desired;
+use crate::names::{StageArns, StageNames};
+
+pub(crate) struct Throttle;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum ThrottleAction {
+    /// Set (`rate` per second, `burst` at once) or, with `None`, remove.
+    SetThrottle {
+        api: ApiRef,
+        stage: String,
+        limits: Option<(f64, u32)>,
+    },
+}
+
+// Rates come from validated, finite TOML numbers.
+impl Eq for ThrottleAction {}
+
+impl ActionInfo for ThrottleAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            ThrottleAction::SetThrottle {
+                limits: Some((rate, burst)),
+                ..
+            } => format!("throttle the stage to {rate} requests/s (bursts of {burst})"),
+            ThrottleAction::SetThrottle { limits: None, .. } => {
+                "remove the stage's throttle".into()
+            }
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        // The stage exists once the API is deployed to it.
+        &[Kind::Deployment]
+    }
+
+    fn change(&self) -> Change {
+        Change::Update
+    }
+}
+
+impl Resource for Throttle {
+    /// Read with the API (its stage's method settings).
+    type Actual = ();
+    type Action = ThrottleAction;
+
+    async fn read(_: &Reader, _: &StageNames) -> Result<(), AwsError> {
+        Ok(())
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<ThrottleAction> {
+        let wanted = desired
+            .throttle
+            .map(|throttle| (throttle.rate, throttle.burst));
+        let api = actual.api.as_ref();
+        let current = api
+            .and_then(|api| api.stage.as_ref())
+            .and_then(|stage| stage.throttle)
+            .map(|(rate, burst)| (rate, burst.max(0) as u32));
+        if current == wanted {
+            return vec![];
+        }
+        vec![ThrottleAction::SetThrottle {
+            api: match api {
+                Some(api) => ApiRef::Existing(api.id.clone()),
+                None => ApiRef::New,
+            },
+            stage: desired.arns.stage.clone(),
+            limits: wanted,
+        }]
+    }
+
+    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<ThrottleAction> {
+        // It goes with the API.
+        vec![]
+    }
+
+    fn deployer_grants(_: &StageArns) -> Vec<Grant> {
+        // UpdateStage is apigateway:PATCH on /restapis/*: granted with the API.
+        vec![]
+    }
+
+    async fn apply(action: &ThrottleAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let ThrottleAction::SetThrottle { api, stage, limits } = action;
+        let id = ctx.api_id(api, &step)?;
+        ctx.call(&step, RETRY_ALWAYS, || {
+            ctx.writer.set_stage_throttle(&id, stage, *limits)
+        })
+        .await
+    }
+}
