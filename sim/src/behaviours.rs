@@ -77,6 +77,13 @@ pub struct Behaviours {
     /// Warnings API Gateway returns from an OpenAPI import (`PutRestApi`),
     /// e.g. for extensions it ignores.
     pub import_warnings: Vec<String>,
+    /// Let this many mutating requests through, then hold every further
+    /// one (recorded as `held`) until the behaviours change, and drop it
+    /// unanswered: a test kills the client at exactly that point.
+    pub hold_after_writes: Option<usize>,
+    /// Lose the answer of the n-th mutating request (1-based): moto does
+    /// the work, the connection drops.
+    pub lose_write: Option<usize>,
 }
 
 impl Default for Behaviours {
@@ -100,6 +107,8 @@ impl Default for Behaviours {
             iam_read_lag_s: 0.0,
             denied: Vec::new(),
             import_warnings: Vec::new(),
+            hold_after_writes: None,
+            lose_write: None,
         }
     }
 }

@@ -37,10 +37,11 @@ pub struct Event {
     pub mutating: bool,
     /// The HTTP status answered (0 when the connection was dropped).
     pub status: u16,
-    /// `forwarded`, `invoked`, `fault <code>`, `error <code>`,
+    /// `forwarded`, `slow` (forwarded late), `invoked`, `fault <code>`, `error <code>`,
     /// `refused <code>` (an AWS rule), `reset`, `lost` (moto acted, the
     /// answer was dropped), `stale` (an eventually consistent read),
-    /// `denied` (an action in `Behaviours::denied`).
+    /// `denied` (an action in `Behaviours::denied`), `held` (after
+    /// `hold_after_writes`: never forwarded).
     pub outcome: String,
 }
 
@@ -52,6 +53,10 @@ pub(crate) struct Shared {
     pub(crate) events: Mutex<Vec<Event>>,
     pub(crate) invoker: Invoker,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// Mutating requests admitted since the behaviours were last set.
+    admitted_writes: std::sync::atomic::AtomicUsize,
+    /// Bumped whenever the behaviours change (releases held requests).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 /// The connection is dropped without an answer.
@@ -82,12 +87,17 @@ impl Shared {
             events: Mutex::new(Vec::new()),
             invoker: Invoker::default(),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            admitted_writes: std::sync::atomic::AtomicUsize::new(0),
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
     pub(crate) fn set_behaviours(&self, behaviours: Behaviours) {
         *lock(&self.rng) = Rng::new(behaviours.seed);
         *lock(&self.behaviours) = behaviours;
+        self.admitted_writes
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
     }
 
     fn record(&self, call: &Call, status: u16, outcome: impl Into<String>) {
@@ -181,6 +191,19 @@ pub(crate) async fn handle(
     }
     let call = classify(&parts.method, &path, &query, &parts.headers, &body);
     let behaviours = lock(&shared.behaviours).clone();
+    let mut lose_this = false;
+    if call.mutating {
+        let mut changed = shared.generation.subscribe();
+        let admitted = shared
+            .admitted_writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if behaviours.hold_after_writes.is_some_and(|k| admitted >= k) {
+            shared.record(&call, 0, "held");
+            let _ = changed.changed().await;
+            return Err(Dropped);
+        }
+        lose_this = behaviours.lose_write == Some(admitted + 1);
+    }
     let draw = draw(&behaviours, &mut lock(&shared.rng), &call);
     tokio::time::sleep(draw.latency).await;
     if draw.reset {
@@ -190,7 +213,7 @@ pub(crate) async fn handle(
     if draw.slow {
         tokio::time::sleep(behaviours.scaled(behaviours.slow_ms / 1000.0)).await;
     }
-    let mut lose = draw.lost;
+    let mut lose = draw.lost || lose_this;
     match explicit_fault(&shared, &parts.method, &path, &parts.headers, &body) {
         // Status 0: a lost response, after moto did the work.
         Some(fault) if fault.status == 0 => lose = true,
@@ -291,7 +314,7 @@ pub(crate) async fn handle(
         shared.record(&call, 0, "lost");
         return Err(Dropped);
     }
-    shared.record(&call, status, "forwarded");
+    shared.record(&call, status, if draw.slow { "slow" } else { "forwarded" });
     Ok(build(status, &headers, answer))
 }
 
@@ -362,6 +385,11 @@ fn aws_rules(
     {
         world.check_function(function, &call.operation, now)?;
     }
+    if call.operation == "AddPermission"
+        && let (Some(function), Some(sid)) = (&call.function, json(body)["StatementId"].as_str())
+    {
+        world.check_statement(function, call.qualifier.as_deref().unwrap_or(""), sid)?;
+    }
     Ok(())
 }
 
@@ -407,6 +435,18 @@ fn observe_success(
         "UpdateFunctionCode" | "UpdateFunctionConfiguration" => {
             if let Some(name) = &call.function {
                 world.function_updated(name, behaviours, now);
+            }
+        }
+        "AddPermission" => {
+            if let (Some(function), Some(sid)) =
+                (&call.function, json(body)["StatementId"].as_str())
+            {
+                world.statement_added(function, call.qualifier.as_deref().unwrap_or(""), sid);
+            }
+        }
+        "RemovePermission" => {
+            if let (Some(function), Some(sid)) = (&call.function, call.path_tail.as_deref()) {
+                world.statement_removed(function, call.qualifier.as_deref().unwrap_or(""), sid);
             }
         }
         "DeleteFunction" if call.qualifier.is_none() => {

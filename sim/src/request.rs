@@ -19,6 +19,8 @@ pub(crate) struct Call {
     pub(crate) function: Option<String>,
     /// The `Qualifier` query parameter of a Lambda request.
     pub(crate) qualifier: Option<String>,
+    /// The last path segment (a statement id for `RemovePermission`).
+    pub(crate) path_tail: Option<String>,
 }
 
 /// The service from the SigV4 credential scope
@@ -151,6 +153,7 @@ pub(crate) fn classify(
         mutating,
         function,
         qualifier: query_param(query, "Qualifier"),
+        path_tail: segments.last().map(|s| percent_decode(s)),
     }
 }
 

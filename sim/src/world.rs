@@ -44,6 +44,8 @@ pub(crate) struct World {
     /// The last `GetRole` answer for each role, and when a role was deleted.
     role_answers: HashMap<String, Bytes>,
     deleted_roles: HashMap<String, Instant>,
+    /// Statement ids of each function's (and qualifier's) policy.
+    statements: std::collections::HashSet<(String, String, String)>,
 }
 
 /// API Gateway's control-plane limits, per account: one call per interval.
@@ -127,6 +129,41 @@ impl World {
 
     pub(crate) fn function_deleted(&mut self, name: &str) {
         self.functions.remove(name);
+        self.statements.retain(|(function, _, _)| function != name);
+    }
+
+    /// Lambda refuses a statement id its policy already has (moto adds a
+    /// second one).
+    // https://docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html
+    pub(crate) fn check_statement(
+        &self,
+        function: &str,
+        qualifier: &str,
+        sid: &str,
+    ) -> Result<(), Refusal> {
+        if self
+            .statements
+            .contains(&(function.into(), qualifier.into(), sid.into()))
+        {
+            return Err(Refusal {
+                status: 409,
+                code: "ResourceConflictException",
+                message: format!(
+                    "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn statement_added(&mut self, function: &str, qualifier: &str, sid: &str) {
+        self.statements
+            .insert((function.into(), qualifier.into(), sid.into()));
+    }
+
+    pub(crate) fn statement_removed(&mut self, function: &str, qualifier: &str, sid: &str) {
+        self.statements
+            .remove(&(function.to_string(), qualifier.to_string(), sid.to_string()));
     }
 
     /// Whether `$LATEST` of `name` is still being created or updated.

@@ -136,8 +136,35 @@ impl Resource for Permission {
             principal: ctx.arns.apigateway_principal().to_string(),
             source_arn: ctx.arns.api_source_arn(&id),
         };
-        ctx.call(step, RETRY_ALWAYS, || w.add_permission(&permission))
+        match ctx
+            .call(step, RETRY_ALWAYS, || w.add_permission(&permission))
             .await
+        {
+            Ok(()) => Ok(()),
+            // Lambda refuses a statement id that exists: an earlier
+            // attempt whose answer was lost may have added it. Done if it
+            // names this API; replaced if not.
+            Err(error) if error.class == ErrorClass::AlreadyExists => {
+                let policy = ctx
+                    .reader
+                    .policy(function, alias)
+                    .await
+                    .map_err(|e| e.in_step(step))?;
+                let current = policy.as_deref().and_then(find_statement);
+                if current.is_some_and(|s| {
+                    s.source_arn.as_deref() == Some(permission.source_arn.as_str())
+                }) {
+                    return Ok(());
+                }
+                ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                    w.remove_permission(function, alias, PERMISSION_ID)
+                })
+                .await?;
+                ctx.call(step, RETRY_ALWAYS, || w.add_permission(&permission))
+                    .await
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 

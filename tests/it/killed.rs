@@ -1,0 +1,291 @@
+//! A deploy (or undeploy) killed after any of its writes, or whose answer
+//! to any write is lost, is finished by the next run: the stage then
+//! serves exactly the new state, nothing is duplicated or orphaned, and a
+//! further deploy sends no write. Runs every k for each scenario.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use slx_sim::{Behaviours, Simulator};
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Aws, Project, aws, zips};
+use crate::common::stdout_json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    FirstDeploy,
+    CodeChange,
+    RouteChange,
+    Undeploy,
+}
+
+struct Stage {
+    _moto: Moto,
+    sim: Simulator,
+    project: Project,
+    aws: Aws,
+}
+
+impl Scenario {
+    /// A stage in the state the scenario starts from, behind a simulator.
+    async fn prepare(self) -> Stage {
+        let moto = Moto::start();
+        let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
+        let mut project = Project::new(&moto);
+        project.endpoint = sim.endpoint.clone();
+        if self != Scenario::FirstDeploy {
+            project.deploy("dev", &zips().v1);
+        }
+        if self == Scenario::RouteChange {
+            project.edit("\"GET /health\"", "\"GET /healthz\"");
+        }
+        let aws = aws(&moto).await;
+        Stage {
+            _moto: moto,
+            sim,
+            project,
+            aws,
+        }
+    }
+
+    fn args(self) -> Vec<String> {
+        let zip = match self {
+            Scenario::CodeChange => &zips().v2,
+            _ => &zips().v1,
+        };
+        match self {
+            Scenario::Undeploy => vec![
+                "undeploy".into(),
+                "--stage".into(),
+                "dev".into(),
+                "--yes".into(),
+            ],
+            _ => vec![
+                "deploy".into(),
+                "--stage".into(),
+                "dev".into(),
+                "--zip".into(),
+                zip.to_str().unwrap().into(),
+            ],
+        }
+    }
+
+    fn run(self, project: &Project) -> std::process::Output {
+        let args = self.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        project.slx(&args)
+    }
+}
+
+fn writes(sim: &Simulator, from: usize) -> usize {
+    sim.events()
+        .iter()
+        .filter(|e| e.seq >= from && e.mutating)
+        .count()
+}
+
+/// Whether the stage is exactly what the scenario leads to.
+async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
+    let apis = stage.aws.apigateway.get_rest_apis().send().await.unwrap();
+    let ours = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some("shop-dev"))
+        .count();
+    if scenario == Scenario::Undeploy {
+        assert_eq!(ours, 0, "{context}: API left");
+        assert!(
+            stage
+                .aws
+                .lambda
+                .get_function()
+                .function_name("shop-dev")
+                .send()
+                .await
+                .is_err(),
+            "{context}"
+        );
+        assert!(
+            stage
+                .aws
+                .iam
+                .get_role()
+                .role_name("shop-dev-role")
+                .send()
+                .await
+                .is_err(),
+            "{context}"
+        );
+        let groups = stage
+            .aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix("/aws/lambda/shop-dev")
+            .send()
+            .await
+            .unwrap();
+        assert!(groups.log_groups().is_empty(), "{context}: log group left");
+        return;
+    }
+    assert_eq!(ours, 1, "{context}: exactly one API");
+    let expected_zip = match scenario {
+        Scenario::CodeChange => &zips().v2,
+        _ => &zips().v1,
+    };
+    let expected = slx::handler::archive::code_sha256(&std::fs::read(expected_zip).unwrap());
+    let served = stage
+        .aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.configuration().unwrap().code_sha256(),
+        Some(expected.as_str()),
+        "{context}: alias serves the new code"
+    );
+    let policy = stage
+        .aws
+        .lambda
+        .get_policy()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    let document: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    assert_eq!(
+        document["Statement"].as_array().unwrap().len(),
+        1,
+        "{context}: one permission"
+    );
+    // Routes *deployed* on the stage, config, alias: what status compares.
+    let status = stdout_json(&stage.project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["in_sync"], true, "{context}: {status}");
+    // And nothing left to do.
+    let before = stage.sim.events().len();
+    let again = scenario.run(&stage.project);
+    assert!(again.status.success(), "{context}");
+    assert_eq!(stdout_json(&again)["changed"], false, "{context}");
+    assert_eq!(
+        writes(&stage.sim, before),
+        0,
+        "{context}: a further deploy writes nothing"
+    );
+}
+
+/// How many writes the scenario's command makes, undisturbed.
+async fn writes_of(scenario: Scenario) -> usize {
+    let stage = scenario.prepare().await;
+    let before = stage.sim.events().len();
+    assert!(scenario.run(&stage.project).status.success());
+    writes(&stage.sim, before)
+}
+
+async fn killed_after_each_write(scenario: Scenario) {
+    let total = writes_of(scenario).await;
+    assert!(total >= 1, "{scenario:?} writes");
+    for k in 1..=total {
+        let stage = scenario.prepare().await;
+        stage.sim.set_behaviours(Behaviours {
+            hold_after_writes: Some(k),
+            ..Behaviours::default()
+        });
+        let args = scenario.args();
+        let mut child = stage
+            .project
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until slx wants a write beyond the k-th (or is done).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stage.sim.events().iter().any(|e| e.outcome == "held") {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{scenario:?} k={k}: neither held nor done"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        stage.sim.set_behaviours(Behaviours::default());
+        let rerun = scenario.run(&stage.project);
+        assert!(
+            rerun.status.success(),
+            "{scenario:?} killed after write {k}: rerun failed"
+        );
+        assert_converged(
+            scenario,
+            &stage,
+            &format!("{scenario:?} killed after write {k} of {total}"),
+        )
+        .await;
+    }
+}
+
+async fn answer_lost_for_each_write(scenario: Scenario) {
+    let total = writes_of(scenario).await;
+    for k in 1..=total {
+        let stage = scenario.prepare().await;
+        stage.sim.set_behaviours(Behaviours {
+            lose_write: Some(k),
+            ..Behaviours::default()
+        });
+        // The run may succeed (slx re-read or retried) or stop with an
+        // error naming the step; the next run finishes either way.
+        let _ = scenario.run(&stage.project);
+        stage.sim.set_behaviours(Behaviours::default());
+        let rerun = scenario.run(&stage.project);
+        assert!(
+            rerun.status.success(),
+            "{scenario:?} answer {k} lost: rerun failed"
+        );
+        assert_converged(
+            scenario,
+            &stage,
+            &format!("{scenario:?} answer to write {k} of {total} lost"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_deploy_killed_after_any_write_is_finished_by_the_next() {
+    killed_after_each_write(Scenario::FirstDeploy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_change_killed_after_any_write_is_finished_by_the_next() {
+    killed_after_each_write(Scenario::CodeChange).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_change_killed_after_any_write_is_finished_by_the_next() {
+    killed_after_each_write(Scenario::RouteChange).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undeploy_killed_after_any_write_is_finished_by_the_next() {
+    killed_after_each_write(Scenario::Undeploy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_any_write_of_a_first_deploy_converges() {
+    answer_lost_for_each_write(Scenario::FirstDeploy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_any_write_of_a_code_change_or_undeploy_converges() {
+    answer_lost_for_each_write(Scenario::CodeChange).await;
+    answer_lost_for_each_write(Scenario::Undeploy).await;
+}
