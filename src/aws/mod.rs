@@ -60,6 +60,9 @@ struct Clients {
 pub(crate) struct Reader {
     clients: Arc<Clients>,
     region: String,
+    /// The endpoint every service is sent to, when overridden (flag,
+    /// `AWS_ENDPOINT_URL`, or the profile's `endpoint_url`).
+    endpoint: Option<String>,
 }
 
 /// Every AWS call that changes something. Only `deploy::apply` receives
@@ -73,6 +76,11 @@ impl Reader {
     /// The region every call goes to.
     pub(crate) fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The endpoint override in force, from wherever it was set.
+    pub(crate) fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
     }
 }
 
@@ -132,6 +140,7 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
     let reader = Reader {
         clients: clients.clone(),
         region: region.to_string(),
+        endpoint: config.endpoint_url().map(str::to_string),
     };
     Ok((reader, Writer { clients }))
 }

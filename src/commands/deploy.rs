@@ -49,7 +49,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
         writer,
         arns,
     };
-    let public_urls = stage::public_urls(global);
+    let public_urls = stage::public_urls(&stage.reader);
     finish(
         ui,
         &args,

@@ -73,22 +73,35 @@ pub(super) async fn connect(
     global: &GlobalArgs,
     project: &Project,
 ) -> miette::Result<(Reader, Writer)> {
-    for (source_name, url) in endpoint::overrides(global.endpoint_url.as_deref(), std::env::vars())
-    {
+    let announce = |source_name: String, url: String| -> miette::Result<()> {
         if endpoint::insecure(&url) && !global.insecure_endpoint {
             return Err(InsecureEndpoint { url, source_name }.into());
         }
         ui.alert(format!(
             "AWS requests go to {url} ({source_name}), not to AWS: it receives every request body and signature"
         ));
+        Ok(())
+    };
+    // The flag and the environment are checked before anything loads.
+    let found = endpoint::overrides(global.endpoint_url.as_deref(), std::env::vars());
+    for (source_name, url) in found.clone() {
+        announce(source_name, url)?;
     }
-    Ok(aws::connect(&aws_settings(global, project)).await?)
+    // A profile's `endpoint_url` is known once the configuration is
+    // loaded, which sends nothing: still before any request.
+    let (reader, writer) = aws::connect(&aws_settings(global, project)).await?;
+    if let Some(url) = reader.endpoint()
+        && !found.iter().any(|(_, known)| known == url)
+    {
+        announce("the profile's endpoint_url".into(), url.to_string())?;
+    }
+    Ok((reader, writer))
 }
 
 /// Whether the stage's URLs are AWS's (no endpoint override): a URL on
 /// `amazonaws.com` is never printed for a stage that lives elsewhere.
-pub(super) fn public_urls(global: &GlobalArgs) -> bool {
-    endpoint::overrides(global.endpoint_url.as_deref(), std::env::vars()).is_empty()
+pub(super) fn public_urls(reader: &Reader) -> bool {
+    reader.endpoint().is_none() && endpoint::overrides(None, std::env::vars()).is_empty()
 }
 
 /// slx.toml's stage `stage`, connected and located (account, partition),

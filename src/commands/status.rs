@@ -41,7 +41,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
     let api_id = actual.api.as_ref().map(|a| a.id.clone());
     let url = api_id
         .as_deref()
-        .filter(|_| stage::public_urls(global))
+        .filter(|_| stage::public_urls(&stage.reader))
         .map(|id| arns.invoke_url(id));
     let routes: Vec<String> = actual
         .api

@@ -5,7 +5,7 @@
 //!
 //! Seeded: the seed is printed; `SLX_FAULT_SEED=N` replays or varies it.
 
-use slx_sim::{Behaviours, Latency, Simulator};
+use slx_sim::{Behaviours, Latency};
 
 use crate::common::moto::Moto;
 use crate::common::stage::{Project, aws, zips};
@@ -42,9 +42,7 @@ struct Step {
 /// event whose outcome starts with `fired` happened (the faults were met).
 async fn lifecycle(name: &str, behaviours: Behaviours, fired: Option<&str>) {
     let moto = Moto::start();
-    let sim = Simulator::start(&moto.endpoint, behaviours.clone()).unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    let (sim, project) = Project::behind_simulator(&moto, behaviours.clone());
     let v1 = zips().v1.to_str().unwrap().to_string();
     let v2 = zips().v2.to_str().unwrap().to_string();
     let words = |words: &[&str]| -> Vec<String> { words.iter().map(|w| w.to_string()).collect() };

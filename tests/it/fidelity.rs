@@ -259,11 +259,9 @@ async fn verbose_logs_never_show_environment_values_or_the_session_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
-    use slx_sim::{Behaviours, Fault, Simulator};
+    use slx_sim::{Behaviours, Fault};
     let moto = Moto::start();
-    let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("dev", &zips().v1);
 
     // A route change whose deployment fails: the import happened, the
@@ -322,18 +320,15 @@ async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployer_without_list_tags_is_told_the_missing_permission_not_that_the_function_is_foreign()
  {
-    use slx_sim::{Behaviours, Simulator};
+    use slx_sim::Behaviours;
     let moto = Moto::start();
-    let sim = Simulator::start(
-        &moto.endpoint,
+    let (sim, project) = Project::behind_simulator(
+        &moto,
         Behaviours {
             denied: vec!["lambda:ListTags".into()],
             ..Behaviours::default()
         },
-    )
-    .unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    );
     project.deploy("dev", &zips().v1);
     // The function now exists: its ownership must be checked.
     let output = project.slx(&[
@@ -354,7 +349,7 @@ async fn a_deployer_without_list_tags_is_told_the_missing_permission_not_that_th
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_create_rest_api_answer_makes_no_second_api() {
-    use slx_sim::{Behaviours, Fault, Simulator};
+    use slx_sim::{Behaviours, Fault};
     let moto = Moto::start();
     let lost = Fault {
         method: "POST".into(),
@@ -364,16 +359,13 @@ async fn a_lost_create_rest_api_answer_makes_no_second_api() {
         message: String::new(),
         times: 1,
     };
-    let sim = Simulator::start(
-        &moto.endpoint,
+    let (sim, project) = Project::behind_simulator(
+        &moto,
         Behaviours {
             faults: vec![lost],
             ..Behaviours::default()
         },
-    )
-    .unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    );
     let output = project.slx(&[
         "deploy",
         "--stage",
@@ -479,11 +471,9 @@ fn iam_action(event: &slx_sim::Event) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
-    use slx_sim::{Behaviours, Simulator};
+    use slx_sim::Behaviours;
     let moto = Moto::start();
-    let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     let policy = stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
     let allowed: std::collections::BTreeSet<String> = policy["Statement"]
         .as_array()
@@ -601,19 +591,16 @@ async fn a_stage_is_guarded_by_a_throttle_and_a_concurrency_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_warnings_from_api_gateway_are_shown() {
-    use slx_sim::{Behaviours, Simulator};
+    use slx_sim::Behaviours;
     let moto = Moto::start();
     let warning = "Ignoring response model for 200 response on method 'POST /greet'";
-    let sim = Simulator::start(
-        &moto.endpoint,
+    let (_sim, project) = Project::behind_simulator(
+        &moto,
         Behaviours {
             import_warnings: vec![warning.into()],
             ..Behaviours::default()
         },
-    )
-    .unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    );
     let report = project.deploy("dev", &zips().v1);
     assert_eq!(report["warnings"], serde_json::json!([warning]));
     project.edit("\"GET /health\"", "\"GET /healthz\"");
@@ -698,4 +685,86 @@ async fn a_stage_in_china_uses_the_aws_cn_partition_throughout() {
         ]))["changed"],
         false
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_set_by_the_profile_is_announced_too() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let config = project.dir.join("aws-config");
+    let run_with = |endpoint: &str| {
+        std::fs::write(
+            &config,
+            format!("[profile local]\nregion = us-east-1\nendpoint_url = {endpoint}\n"),
+        )
+        .unwrap();
+        run(slx(&project.dir)
+            .args([
+                "deploy",
+                "--stage",
+                "dev",
+                "--zip",
+                zips().v1.to_str().unwrap(),
+                "--profile",
+                "local",
+            ])
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_REGION"))
+    };
+    let output = run_with(&moto.endpoint);
+    assert!(output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!(
+            "AWS requests go to {} (the profile's endpoint_url)",
+            moto.endpoint
+        )),
+        "{err}"
+    );
+    // The plain-http rule holds there too, before any request.
+    let output = run_with("http://aws-proxy.example.com:4566");
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("refusing to send AWS requests over plain http"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aws_error_quoting_environment_values_is_shown_without_them() {
+    use slx_sim::{Behaviours, Fault};
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
+    project.deploy("dev", &zips().v1);
+    sim.set_behaviours(Behaviours {
+        faults: vec![Fault {
+            method: "PUT".into(),
+            url_part: "/configuration".into(),
+            status: 400,
+            code: "InvalidParameterValueException".into(),
+            message: "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {\"DB_PASSWORD\":\"hunter2-secret-value\"}".into(),
+            times: 1,
+        }],
+        ..Behaviours::default()
+    });
+    project.edit(
+        "GREETING = \"hello\"",
+        "GREETING = \"hello\"\nDB_PASSWORD = \"hunter2-secret-value\"",
+    );
+    let output = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("exceeded the 4KB limit"), "{err}");
+    assert!(!err.contains("hunter2-secret-value"), "{err}");
 }

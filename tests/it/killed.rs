@@ -32,9 +32,7 @@ impl Scenario {
     /// A stage in the state the scenario starts from, behind a simulator.
     async fn prepare(self) -> Stage {
         let moto = Moto::start();
-        let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
-        let mut project = Project::new(&moto);
-        project.endpoint = sim.endpoint.clone();
+        let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
         if self != Scenario::FirstDeploy {
             project.deploy("dev", &zips().v1);
         }

@@ -35,9 +35,7 @@ fn writes_since(sim: &Simulator, seq: usize) -> Vec<String> {
 #[test]
 fn a_stage_converges_through_real_aws_timing_states_and_quotas() {
     let moto = Moto::start();
-    let sim = Simulator::start(&moto.endpoint, real_aws_quartered()).unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    let (sim, project) = Project::behind_simulator(&moto, real_aws_quartered());
 
     let first = project.deploy("dev", &zips().v1);
     assert_eq!(first["version"], "1");
@@ -87,9 +85,7 @@ fn invoke(project: &Project, request: &str, data: Option<&str>) -> Value {
 #[test]
 fn remote_invoke_runs_the_code_the_stage_serves() {
     let moto = Moto::start();
-    let sim = Simulator::start(&moto.endpoint, Behaviours::default()).unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("dev", &zips().v1);
 
     let answer = invoke(&project, "POST /greet", Some(r#"{"name":"sim"}"#));
@@ -147,16 +143,13 @@ fn remote_invoke_runs_the_code_the_stage_serves() {
 #[test]
 fn undeploy_waits_out_iam_still_showing_a_deleted_role() {
     let moto = Moto::start();
-    let sim = Simulator::start(
-        &moto.endpoint,
+    let (sim, project) = Project::behind_simulator(
+        &moto,
         Behaviours {
             iam_read_lag_s: 3.0,
             ..Behaviours::default()
         },
-    )
-    .unwrap();
-    let mut project = Project::new(&moto);
-    project.endpoint = sim.endpoint.clone();
+    );
     project.deploy("dev", &zips().v1);
     let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     assert!(

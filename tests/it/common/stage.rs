@@ -66,6 +66,17 @@ impl Project {
         }
     }
 
+    /// A project whose AWS is moto behind a simulator with `behaviours`.
+    pub(crate) fn behind_simulator(
+        moto: &Moto,
+        behaviours: slx_sim::Behaviours,
+    ) -> (slx_sim::Simulator, Project) {
+        let sim = slx_sim::Simulator::start(&moto.endpoint, behaviours).expect("slx-sim starts");
+        let mut project = Project::new(moto);
+        project.endpoint = sim.endpoint.clone();
+        (sim, project)
+    }
+
     pub(crate) fn edit(&self, from: &str, to: &str) {
         let path = self.dir.join("slx.toml");
         let text = std::fs::read_to_string(&path).unwrap();
