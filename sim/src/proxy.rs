@@ -27,7 +27,7 @@ use crate::rng::Rng;
 use crate::world::{Busy, Refusal, World};
 
 /// One request the simulator handled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     pub seq: usize,
     /// The HTTP method (API Gateway authorises by it).
@@ -37,6 +37,10 @@ pub struct Event {
     pub mutating: bool,
     /// The HTTP status answered (0 when the connection was dropped).
     pub status: u16,
+    /// When the request arrived and when it was answered, in
+    /// milliseconds since the simulator started.
+    pub started_ms: f64,
+    pub ended_ms: f64,
     /// `forwarded`, `slow` (forwarded late), `invoked`, `fault <code>`, `error <code>`,
     /// `refused <code>` (an AWS rule), `reset`, `lost` (moto acted, the
     /// answer was dropped), `stale` (an eventually consistent read),
@@ -57,6 +61,8 @@ pub(crate) struct Shared {
     admitted_writes: std::sync::atomic::AtomicUsize,
     /// Bumped whenever the behaviours change (releases held requests).
     generation: tokio::sync::watch::Sender<u64>,
+    /// When the simulator started (event times count from here).
+    began: Instant,
 }
 
 /// The connection is dropped without an answer.
@@ -89,6 +95,7 @@ impl Shared {
             client: Client::builder(TokioExecutor::new()).build_http(),
             admitted_writes: std::sync::atomic::AtomicUsize::new(0),
             generation: tokio::sync::watch::Sender::new(0),
+            began: Instant::now(),
         }
     }
 
@@ -101,10 +108,13 @@ impl Shared {
     }
 
     fn record(&self, call: &Call, status: u16, outcome: impl Into<String>) {
+        let ended_ms = self.began.elapsed().as_secs_f64() * 1000.0;
         let mut events = lock(&self.events);
         let seq = events.len();
         events.push(Event {
             seq,
+            started_ms: call.started_ms,
+            ended_ms,
             method: call.method.clone(),
             service: call.service.clone(),
             operation: call.operation.clone(),
@@ -189,7 +199,8 @@ pub(crate) async fn handle(
     if let Some(control) = path.strip_prefix("/_sim/") {
         return Ok(control_api(&shared, &parts.method, control, &body));
     }
-    let call = classify(&parts.method, &path, &query, &parts.headers, &body);
+    let mut call = classify(&parts.method, &path, &query, &parts.headers, &body);
+    call.started_ms = shared.began.elapsed().as_secs_f64() * 1000.0;
     let behaviours = lock(&shared.behaviours).clone();
     let mut lose_this = false;
     if call.mutating {

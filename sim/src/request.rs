@@ -21,6 +21,8 @@ pub(crate) struct Call {
     pub(crate) qualifier: Option<String>,
     /// The last path segment (a statement id for `RemovePermission`).
     pub(crate) path_tail: Option<String>,
+    /// When it arrived (set by the proxy).
+    pub(crate) started_ms: f64,
 }
 
 /// The service from the SigV4 credential scope
@@ -154,6 +156,7 @@ pub(crate) fn classify(
         function,
         qualifier: query_param(query, "Qualifier"),
         path_tail: segments.last().map(|s| percent_decode(s)),
+        started_ms: 0.0,
     }
 }
 
