@@ -109,7 +109,9 @@ impl Pool {
                 Err(error) => format!("the process could not be awaited: {error}"),
             }),
         };
-        *worker.serving.lock().expect("lock poisoned") = None;
+        // `serving` keeps this request's id until the next invocation: the
+        // process's last lines (printed before it answered or crashed) may
+        // still be in the pipe, and belong to this request.
         match outcome {
             Outcome::Answered(_) => self.release(worker),
             _ => {
