@@ -84,6 +84,9 @@ pub struct Behaviours {
     /// Lose the answer of the n-th mutating request (1-based): moto does
     /// the work, the connection drops.
     pub lose_write: Option<usize>,
+    /// Report a function that is not being created or updated as
+    /// `State: Inactive`, as Lambda does after weeks without invocations.
+    pub inactive_when_idle: bool,
 }
 
 impl Default for Behaviours {
@@ -109,6 +112,7 @@ impl Default for Behaviours {
             import_warnings: Vec::new(),
             hold_after_writes: None,
             lose_write: None,
+            inactive_when_idle: false,
         }
     }
 }

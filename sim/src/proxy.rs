@@ -305,7 +305,7 @@ pub(crate) async fn handle(
             lock(&shared.world).role_read(&name, answer.clone());
         }
         observe_success(&shared, &behaviours, &call, &body, Instant::now());
-        let answer = rewrite_state(&shared, &call, answer);
+        let answer = rewrite_state(&shared, &behaviours, &call, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
         } else {
@@ -492,8 +492,9 @@ fn without_tags(body: Bytes) -> Bytes {
     }
 }
 
-/// Reports `Pending` / `InProgress` where moto says `Active` / `Successful`.
-fn rewrite_state(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
+/// Reports `Pending` / `InProgress` where moto says `Active` /
+/// `Successful`, and `Inactive` for an idle function when asked to.
+fn rewrite_state(shared: &Shared, behaviours: &Behaviours, call: &Call, body: Bytes) -> Bytes {
     let named = match call.operation.as_str() {
         "CreateFunction" => json(&body)["FunctionName"].as_str().map(str::to_string),
         "GetFunction"
@@ -506,9 +507,14 @@ fn rewrite_state(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
     let Some(name) = named.filter(|_| latest) else {
         return body;
     };
-    let Some(busy) = lock(&shared.world).busy(&name, Instant::now()) else {
+    let busy = lock(&shared.world).busy(&name, Instant::now());
+    let reads = matches!(
+        call.operation.as_str(),
+        "GetFunction" | "GetFunctionConfiguration"
+    );
+    if busy.is_none() && !(behaviours.inactive_when_idle && reads) {
         return body;
-    };
+    }
     let mut document = json(&body);
     let config = if call.operation == "GetFunction" {
         &mut document["Configuration"]
@@ -519,12 +525,17 @@ fn rewrite_state(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
         return body;
     }
     match busy {
-        Busy::Pending => {
+        None => {
+            config["State"] = "Inactive".into();
+            config["StateReason"] = "The function is inactive.".into();
+            config["StateReasonCode"] = "Idle".into();
+        }
+        Some(Busy::Pending) => {
             config["State"] = "Pending".into();
             config["StateReason"] = "The function is being created.".into();
             config["StateReasonCode"] = "Creating".into();
         }
-        Busy::InProgress => {
+        Some(Busy::InProgress) => {
             config["LastUpdateStatus"] = "InProgress".into();
             config["LastUpdateStatusReason"] = "The function is being updated.".into();
         }

@@ -5,7 +5,7 @@
 use aws_sdk_cloudwatchlogs::operation::start_live_tail::StartLiveTailOutput;
 use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
 
-use super::{AwsError, ErrorClass, Reader, Tags, Writer};
+use super::{AwsError, Reader, Tags, Writer, absent};
 
 /// A log group as `DescribeLogGroups` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,21 +87,22 @@ impl Reader {
         let mut events = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self
-                .clients
-                .logs
-                .filter_log_events()
-                .log_group_name(&query.log_group)
-                .start_time(query.start_ms)
-                .set_filter_pattern(query.pattern.clone())
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(format!("read logs of {}", query.log_group), &e));
-            let page = match page {
-                Ok(page) => page,
-                Err(error) if error.class == ErrorClass::NotFound => return Ok(None),
-                Err(error) => return Err(error),
+            let page = absent(
+                self.clients
+                    .logs
+                    .filter_log_events()
+                    .log_group_name(&query.log_group)
+                    .start_time(query.start_ms)
+                    .set_filter_pattern(query.pattern.clone())
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsError::from_sdk(format!("read logs of {}", query.log_group), &e)
+                    }),
+            )?;
+            let Some(page) = page else {
+                return Ok(None);
             };
             events.extend(page.events().iter().map(|event| LogEvent {
                 id: event.event_id().map(str::to_string),

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::stage::{self, Stage, print_plan};
 use super::{Outcome, load_config, project_dir};
-use crate::aws::{Reader, SystemClock, TokioSleeper, Writer};
+use crate::aws::{Reader, Writer};
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::{self, Project};
 use crate::deploy::apply::{self, Applied, StepReport, Target};
@@ -90,13 +90,7 @@ async fn build_while_preparing(
             let unbuilt = Desired::new(project, &arns, "", release.to_string());
             plan(&project.names(), Some(&unbuilt), &actual).before_build()
         };
-        let target = Target {
-            writer,
-            reader,
-            arns: &arns,
-            sleeper: &TokioSleeper,
-            clock: &SystemClock,
-        };
+        let target = Target::new(writer, reader, &arns);
         let prepared = apply::apply(&target, None, &early, Outputs::default(), ui)
             .await
             .map_err(apply::ApplyError::into_report)?;

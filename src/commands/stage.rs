@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{load_config, project_dir};
-use crate::aws::{self, AwsSettings, Reader, SystemClock, TokioSleeper, Writer};
+use crate::aws::{self, AwsSettings, Reader, Writer};
 use crate::cli::GlobalArgs;
 use crate::config::{self, Project};
 use crate::deploy::apply::{StepReport, StepReporter, Target};
@@ -33,13 +33,7 @@ pub(super) struct Stage {
 impl Stage {
     /// What `apply` needs to change this stage.
     pub(super) fn target(&self) -> Target<'_> {
-        Target {
-            writer: &self.writer,
-            reader: &self.reader,
-            arns: &self.arns,
-            sleeper: &TokioSleeper,
-            clock: &SystemClock,
-        }
+        Target::new(&self.writer, &self.reader, &self.arns)
     }
 }
 

@@ -136,10 +136,9 @@ pub(crate) async fn execute(
 }
 
 /// What applying produced.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Applied {
     pub(crate) steps: Vec<StepReport>,
-    #[serde(skip)]
     pub(crate) outputs: Outputs,
 }
 
@@ -150,6 +149,19 @@ pub(crate) struct Target<'a> {
     pub(crate) arns: &'a StageArns,
     pub(crate) sleeper: &'a dyn Sleeper,
     pub(crate) clock: &'a dyn Clock,
+}
+
+impl<'a> Target<'a> {
+    /// A target that waits and reads the time for real.
+    pub(crate) fn new(writer: &'a Writer, reader: &'a Reader, arns: &'a StageArns) -> Target<'a> {
+        Target {
+            writer,
+            reader,
+            arns,
+            sleeper: &crate::aws::TokioSleeper,
+            clock: &crate::aws::SystemClock,
+        }
+    }
 }
 
 struct AwsRunner<'a> {

@@ -677,13 +677,7 @@ async fn injected_throttling_and_conflicts_are_retried_and_a_failed_step_is_fini
     let mut project = Project::new(&moto);
     project.endpoint = proxy.endpoint.clone();
 
-    let output = project.slx(&[
-        "deploy",
-        "--stage",
-        "dev",
-        "--zip",
-        zips().v1.to_str().unwrap(),
-    ]);
+    let output = project.deploy_output("dev", &zips().v1, &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -6,11 +6,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use slx_sim::{Behaviours, Simulator};
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Aws, Project, aws, zips};
+use crate::common::stage::{Aws, Project, alias_statements, aws, zips};
 use crate::common::stdout_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,18 +146,8 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
         Some(expected.as_str()),
         "{context}: alias serves the new code"
     );
-    let policy = stage
-        .aws
-        .lambda
-        .get_policy()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
-    let document: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     assert_eq!(
-        document["Statement"].as_array().unwrap().len(),
+        alias_statements(&stage.aws).await.len(),
         1,
         "{context}: one permission"
     );

@@ -160,3 +160,19 @@ fn undeploy_waits_out_iam_still_showing_a_deleted_role() {
     let output = project.slx(&["status", "--stage", "dev"]);
     assert_eq!(stdout_json(&output)["deployed"], false);
 }
+
+#[test]
+fn an_idle_inactive_function_is_updated_without_waiting_for_active() {
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
+    project.deploy("dev", &zips().v1);
+    // Lambda reports a function nobody invoked for weeks as Inactive; it
+    // may be updated as it is (waiting for Active would never end).
+    sim.set_behaviours(Behaviours {
+        inactive_when_idle: true,
+        ..Behaviours::default()
+    });
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(report["version"], "2");
+    assert_eq!(steps(&report), ["update_code", "publish_and_point_alias"]);
+}

@@ -146,44 +146,44 @@ pub(crate) fn refuse_duplicates(names: &StageNames, actual: &Actual) -> Result<(
 
 /// `CreateRestApi`, never blindly repeated: when its outcome is unknown
 /// (no answer, or a server error), the stage's APIs are read first, and
-/// one that the lost call made is used.
+/// one that the lost call made is used; otherwise the shared retry sends
+/// it again.
 async fn create_once(
     ctx: &ApplyContext<'_>,
     api: &NewRestApi,
     step: &str,
 ) -> Result<String, AwsError> {
-    let mut delay = std::time::Duration::from_millis(250);
-    for _ in 0..8 {
+    ctx.call(step, RETRY_ALWAYS, || async {
         match ctx.writer.create_rest_api(api).await {
-            Ok(id) => return Ok(id),
-            Err(error)
-                if matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable) =>
-            {
-                let throttled = error.code.as_deref() == Some("TooManyRequestsException");
-                if !throttled {
-                    let names = ctx.arns.names();
-                    let made = ctx
-                        .reader
-                        .rest_apis_named(&api.name)
-                        .await
-                        .map_err(|e| e.in_step(step))?
-                        .into_iter()
-                        .find(|found| names.owns(&found.tags));
-                    if let Some(made) = made {
-                        return Ok(made.id);
-                    }
+            Ok(id) => Ok(id),
+            Err(error) if outcome_unknown(&error) => {
+                let names = ctx.arns.names();
+                let made = ctx
+                    .reader
+                    .rest_apis_named(&api.name)
+                    .await?
+                    .into_iter()
+                    .find(|found| names.owns(&found.tags));
+                match made {
+                    Some(made) => Ok(made.id),
+                    // Not made: safe to send again.
+                    None => Err(AwsError {
+                        class: ErrorClass::Transient,
+                        ..error
+                    }),
                 }
-                ctx.sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
-            Err(error) => return Err(error.in_step(step)),
+            Err(error) => Err(error),
         }
-    }
-    Err(AwsError::fatal(
-        step,
-        "API Gateway kept failing to create the REST API",
-        "run the deploy again: it reads what exists first",
-    ))
+    })
+    .await
+}
+
+/// Whether a failed call may have been carried out anyway: no answer, or
+/// a server error (throttling is a definite refusal).
+fn outcome_unknown(error: &AwsError) -> bool {
+    matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable)
+        && error.code.as_deref() != Some("TooManyRequestsException")
 }
 
 /// How `api`'s routes differ from `desired`'s; `None` when they match.
@@ -232,20 +232,23 @@ impl Resource for Api {
         if ids.is_empty() {
             return Ok(None);
         }
-        // With several, the one whose stage exists is the one serving.
-        let mut stage = None;
-        for (index, id) in ids.iter().enumerate() {
-            let found = reader.api_stage(id, &names.stage).await?;
-            if found.is_some() || index + 1 == ids.len() {
-                stage = found;
-                let chosen = ids.remove(index);
-                ids.insert(0, chosen);
-                break;
+        // Several (a create that was repeated): the one whose stage exists
+        // is the one serving; it goes first. The usual single API costs no
+        // extra read.
+        if ids.len() > 1 {
+            for index in 0..ids.len() {
+                if reader.api_stage(&ids[index], &names.stage).await?.is_some() {
+                    ids.swap(0, index);
+                    break;
+                }
             }
         }
         let id = ids.remove(0);
         let duplicates = ids;
-        let resources = reader.api_resources(&id).await?;
+        let (resources, stage) = tokio::try_join!(
+            reader.api_resources(&id),
+            reader.api_stage(&id, &names.stage)
+        )?;
         let paths = resources
             .into_iter()
             .map(|resource| {

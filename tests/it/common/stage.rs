@@ -107,8 +107,21 @@ impl Project {
         command
     }
 
+    /// `slx deploy --stage STAGE --zip ZIP` plus `extra`, whatever its outcome.
+    pub(crate) fn deploy_output(
+        &self,
+        stage: &str,
+        zip: &Path,
+        extra: &[&str],
+    ) -> std::process::Output {
+        let mut args = vec!["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.slx(&args)
+    }
+
+    /// A deploy that must succeed; its JSON report.
     pub(crate) fn deploy(&self, stage: &str, zip: &Path) -> Value {
-        let output = self.slx(&["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()]);
+        let output = self.deploy_output(stage, zip, &[]);
         assert!(output.status.success(), "deploy failed");
         stdout_json(&output)
     }
@@ -171,4 +184,18 @@ pub(crate) fn steps(report: &Value) -> Vec<String> {
         .iter()
         .map(|s| s["action"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The statements of the stage alias's resource policy (`shop-dev:dev`).
+pub(crate) async fn alias_statements(aws: &Aws) -> Vec<Value> {
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    let document: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    document["Statement"].as_array().unwrap().clone()
 }
