@@ -137,6 +137,10 @@ pub struct DeployArgs {
     /// Exit 0 when nothing changes, 2 when something changes (or changed).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// How long to wait while another slx changes this stage (`30s`,
+    /// `10m`); 0 fails at once with exit code 5.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +199,10 @@ pub struct UndeployArgs {
     /// Keep the CloudWatch log group and its logs.
     #[arg(long)]
     pub keep_logs: bool,
+    /// How long to wait while another slx changes this stage (`30s`,
+    /// `10m`); 0 fails at once with exit code 5.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +213,10 @@ pub struct RollbackArgs {
     /// The version to serve [default: the one before the current].
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
+    /// How long to wait while another slx changes this stage (`30s`,
+    /// `10m`); 0 fails at once with exit code 5.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

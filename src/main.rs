@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Changed) => ExitCode::from(2),
         Err(report) => {
             eprintln!("{report:?}");
-            ExitCode::FAILURE
+            ExitCode::from(commands::exit_code(&report))
         }
     }
 }

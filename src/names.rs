@@ -36,6 +36,9 @@ pub(crate) struct StageNames {
     pub(crate) role: String,
     /// `/aws/lambda/<app>-<stage>`: where Lambda writes the function's logs.
     pub(crate) log_group: String,
+    /// `/slx/leases/<app>-<stage>/`: the deploy lease's log groups are
+    /// named by this prefix and a generation number.
+    pub(crate) lease_prefix: String,
 }
 
 impl StageNames {
@@ -48,6 +51,7 @@ impl StageNames {
             api: function.clone(),
             role: format!("{function}-role"),
             log_group: format!("/aws/lambda/{function}"),
+            lease_prefix: format!("/slx/leases/{function}/"),
             function,
         }
     }
@@ -185,6 +189,16 @@ impl StageArns {
         )
     }
 
+    /// Every log group of the stage's deploy lease (and its streams), as
+    /// an IAM policy resource.
+    pub(crate) fn leases_arn(&self) -> String {
+        self.arn(
+            "logs",
+            &self.region,
+            &format!("log-group:{}*", self.lease_prefix),
+        )
+    }
+
     /// Every log group of the region (`DescribeLogGroups` is authorised
     /// on this, not on one group).
     pub(crate) fn all_log_groups_arn(&self) -> String {
@@ -261,6 +275,7 @@ mod tests {
         assert_eq!(names.alias, "prod");
         assert_eq!(names.role, "shop-prod-role");
         assert_eq!(names.log_group, "/aws/lambda/shop-prod");
+        assert_eq!(names.lease_prefix, "/slx/leases/shop-prod/");
         let tags = HashMap::from([
             (TAG_APP.to_string(), "shop".to_string()),
             (TAG_STAGE.to_string(), "prod".to_string()),

@@ -15,6 +15,16 @@ pub(crate) struct LogGroupInfo {
     pub(crate) arn: Option<String>,
 }
 
+/// A log group listed by name prefix, with its creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListedLogGroup {
+    pub(crate) name: String,
+    /// Milliseconds since the epoch, by CloudWatch's clock.
+    pub(crate) created_ms: i64,
+    /// The ARN without the `:*` suffix (what tagging wants).
+    pub(crate) arn: String,
+}
+
 /// One log event. `id` is CloudWatch's event id when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogEvent {
@@ -60,6 +70,40 @@ impl Reader {
                     .map(str::to_string)
                     .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string())),
             }))
+    }
+
+    /// Every log group whose name starts with `prefix`, every page.
+    pub(crate) async fn log_groups_under(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<ListedLogGroup>, AwsError> {
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(prefix)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("list log groups under {prefix}"), &e))?;
+            listed.extend(page.log_groups().iter().filter_map(|g| {
+                Some(ListedLogGroup {
+                    name: g.log_group_name()?.to_string(),
+                    created_ms: g.creation_time().unwrap_or_default(),
+                    arn: g
+                        .log_group_arn()
+                        .map(str::to_string)
+                        .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))?,
+                })
+            }));
+            match page.next_token() {
+                Some(next) if Some(next) != token.as_deref() => token = Some(next.to_string()),
+                _ => return Ok(listed),
+            }
+        }
     }
 
     /// The tags of a log group, by its ARN (without `:*`).

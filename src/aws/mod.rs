@@ -26,7 +26,7 @@ pub(crate) use iam::NewRole;
 pub(crate) use lambda::{
     FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, VersionInfo,
 };
-pub(crate) use logs::{LogEvent, LogQuery};
+pub(crate) use logs::{ListedLogGroup, LogEvent, LogQuery};
 pub(crate) use retry::{Backoff, Clock, Sleeper, SystemClock, TokioSleeper, retry};
 
 use aws_config::meta::region::RegionProviderChain;
@@ -65,9 +65,10 @@ pub(crate) struct Reader {
     endpoint: Option<String>,
 }
 
-/// Every AWS call that changes something. Only `deploy::apply` receives
-/// one; `connect` is the only place that makes one.
-#[derive(Debug)]
+/// Every AWS call that changes something. Only `deploy::apply` and the
+/// deploy lease receive one; `connect` is the only place that makes one
+/// (the lease's renewal keeps a clone).
+#[derive(Debug, Clone)]
 pub(crate) struct Writer {
     clients: Arc<Clients>,
 }

@@ -18,8 +18,9 @@ use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::{self, Project};
 use crate::deploy::apply::{self, Applied, StepReport, Target};
 use crate::deploy::desired::{Code, Desired};
+use crate::deploy::lease::Lease;
 use crate::deploy::plan::{Plan, plan};
-use crate::deploy::resources::{Actual, Outputs, api};
+use crate::deploy::resources::{self, Actual, Outputs, api};
 use crate::deploy::{self};
 use crate::handler;
 use crate::names::StageArns;
@@ -32,11 +33,11 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     let started = Instant::now();
     let release = release_note(&app_dir);
     let (reader, writer) = stage::connect(ui, global, &project).await?;
-    let (code, arns, actual, prepared) = match &args.zip {
+    let (code, arns, actual, prepared, mut lease) = match &args.zip {
         Some(path) => {
             let (zip, sha256) = handler::load_prebuilt(path, project.arch)?;
             let (arns, actual) = deploy::locate_and_read(&reader, &project).await?;
-            (Code { zip, sha256 }, arns, actual, Applied::default())
+            (Code { zip, sha256 }, arns, actual, Applied::default(), None)
         }
         None => {
             build_while_preparing(ui, &args, &project, &app_dir, &reader, &writer, &release).await?
@@ -50,23 +51,28 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
         arns,
     };
     let public_urls = stage::public_urls(&stage.reader);
-    finish(
+    let finished = finish(
         ui,
         &args,
         started,
         &stage,
-        &actual,
+        actual,
         code,
         release,
         prepared,
         public_urls,
+        &mut lease,
     )
-    .await
+    .await;
+    // Released on every path (`finish` releases before it reports).
+    stage::release_lease(ui, lease).await;
+    finished
 }
 
 /// Builds the zip while AWS is read and, unless this is a dry run, while
-/// the steps harmless before the new code exists run. Returns the code,
-/// the stage's ARNs, what AWS held before, and what already ran.
+/// the steps harmless before the new code exists run (under the stage's
+/// lease, taken only if there are any). Returns the code, the stage's
+/// ARNs, what AWS held before, what already ran, and the lease if taken.
 async fn build_while_preparing(
     ui: &Ui,
     args: &DeployArgs,
@@ -75,66 +81,96 @@ async fn build_while_preparing(
     reader: &Reader,
     writer: &Writer,
     release: &str,
-) -> miette::Result<(Code, StageArns, Actual, Applied)> {
+) -> miette::Result<(Code, StageArns, Actual, Applied, Option<Lease>)> {
     ui.step(format!("building {} ({})", project.app, project.arch));
     let build = {
         let (project, app_dir, ui) = (project.clone(), app_dir.to_path_buf(), ui.clone());
         tokio::task::spawn_blocking(move || handler::build_if_changed(&project, &app_dir, &ui))
     };
     let prepare = async {
+        let names = project.names();
         let (arns, actual) = deploy::locate_and_read(reader, project).await?;
         // Planned with no code: the early steps do not depend on it.
-        let early = if args.dry_run {
-            Plan::default()
-        } else {
-            let unbuilt = Desired::new(project, &arns, "", release.to_string());
-            plan(&project.names(), Some(&unbuilt), &actual).before_build()
+        let unbuilt = Desired::new(project, &arns, "", release.to_string());
+        let early = |actual: &Actual| plan(&names, Some(&unbuilt), actual).before_build();
+        if args.dry_run || early(&actual).is_empty() {
+            return Ok::<_, miette::Report>((arns, actual, Applied::default(), None));
+        }
+        let lease =
+            stage::take_lease(ui, reader, writer, &names, "deploy", args.lock_timeout).await?;
+        let under_lease = async {
+            // Read again under the lease: another deploy may have changed
+            // the stage since the first read.
+            let actual = resources::read(reader, &names).await?;
+            let target = Target::new(writer, reader, &arns);
+            let early = early(&actual);
+            let apply = apply::apply(&target, None, &early, Outputs::default(), ui);
+            let prepared = lease
+                .fenced(apply)
+                .await?
+                .map_err(apply::ApplyError::into_report)?;
+            Ok::<_, miette::Report>((actual, prepared))
         };
-        let target = Target::new(writer, reader, &arns);
-        let prepared = apply::apply(&target, None, &early, Outputs::default(), ui)
-            .await
-            .map_err(apply::ApplyError::into_report)?;
-        Ok::<_, miette::Report>((arns, actual, prepared))
+        match under_lease.await {
+            Ok((actual, prepared)) => Ok((arns, actual, prepared, Some(lease))),
+            Err(error) => {
+                stage::release_lease(ui, Some(lease)).await;
+                Err(error)
+            }
+        }
     };
     let (built, prepared) = tokio::join!(build, prepare);
-    let built = built.map_err(|e| miette::miette!("the build stopped unexpectedly: {e}"))?;
-    let artifact = match (built, &prepared) {
-        (Ok(artifact), _) => artifact,
-        (Err(error), Ok((_, _, prepared))) if !prepared.steps.is_empty() => {
-            ui.warn(
-                "the build failed; what was created meanwhile (role, log group, API) is tagged and kept: the next deploy reuses it",
-            );
-            return Err(error.into());
+    let built = built.map_err(|e| miette::miette!("the build stopped unexpectedly: {e}"));
+    let (arns, actual, prepared, lease) = prepared?;
+    let artifact = match built.and_then(|b| b.map_err(miette::Report::from)) {
+        Ok(artifact) => artifact,
+        Err(error) => {
+            if !prepared.steps.is_empty() {
+                ui.warn(
+                    "the build failed; what was created meanwhile (role, log group, API) is tagged and kept: the next deploy reuses it",
+                );
+            }
+            stage::release_lease(ui, lease).await;
+            return Err(error);
         }
-        (Err(error), _) => return Err(error.into()),
     };
-    let (arns, actual, prepared) = prepared?;
-    let zip = std::fs::read(&artifact.zip)
-        .map_err(|e| miette::miette!("cannot read {}: {e}", artifact.zip.display()))?;
+    let zip = match std::fs::read(&artifact.zip) {
+        Ok(zip) => zip,
+        Err(e) => {
+            stage::release_lease(ui, lease).await;
+            return Err(miette::miette!(
+                "cannot read {}: {e}",
+                artifact.zip.display()
+            ));
+        }
+    };
     let code = Code {
         zip,
         sha256: artifact.code_sha256,
     };
-    Ok((code, arns, actual, prepared))
+    Ok((code, arns, actual, prepared, lease))
 }
 
-/// Plans with the code, applies what `prepared` did not, reports.
+/// Plans with the code, takes the lease if something is to change and
+/// it is not held yet, applies what `prepared` did not, releases, reports.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     ui: &Ui,
     args: &DeployArgs,
     started: Instant,
     stage: &Stage,
-    actual: &Actual,
+    actual: Actual,
     code: Code,
     release: String,
     prepared: Applied,
     public_urls: bool,
+    lease: &mut Option<Lease>,
 ) -> miette::Result<Outcome> {
     let arns = &stage.arns;
-    api::refuse_duplicates(arns.names(), actual)?;
+    let mut actual = actual;
+    api::refuse_duplicates(arns.names(), &actual)?;
     let desired = Desired::new(&stage.project, arns, &code.sha256, release);
-    let full = plan(arns.names(), Some(&desired), actual);
+    let mut full = plan(arns.names(), Some(&desired), &actual);
     ui.done(
         format!(
             "read {} in {} ({} to change)",
@@ -148,17 +184,36 @@ async fn finish(
         print_plan(ui, arns.names(), &full);
         return Ok(exit_for(args.detailed_exitcode, !full.is_empty()));
     }
+    if !full.is_empty() && lease.is_none() {
+        let names = arns.names();
+        let taken = stage::take_lease(
+            ui,
+            &stage.reader,
+            &stage.writer,
+            names,
+            "deploy",
+            args.lock_timeout,
+        )
+        .await?;
+        *lease = Some(taken);
+        // Read again under the lease: what another deploy did meanwhile
+        // is planned from, not overwritten blindly.
+        actual = resources::read(&stage.reader, names).await?;
+        api::refuse_duplicates(names, &actual)?;
+        full = plan(names, Some(&desired), &actual);
+    }
     let done = Plan::of(prepared.steps.iter().map(|s| s.action.clone()).collect());
     let rest = full.without(&done);
-    let applied = apply::apply(
-        &stage.target(),
-        Some(&code),
-        &rest,
-        prepared.outputs.clone(),
-        ui,
-    )
-    .await
+    let target = stage.target();
+    let apply = apply::apply(&target, Some(&code), &rest, prepared.outputs.clone(), ui);
+    let applied = match lease.as_ref() {
+        Some(lease) => lease.fenced(apply).await?,
+        // Nothing to apply: nothing needs the lease.
+        None => apply.await,
+    }
     .map_err(apply::ApplyError::into_report)?;
+    let lease_wait = lease.as_ref().map_or(0.0, |l| l.waited.as_secs_f64());
+    stage::release_lease(ui, lease.take()).await;
     // Every step, in the order of the full plan.
     let mut steps: Vec<StepReport> = prepared.steps.into_iter().chain(applied.steps).collect();
     steps.sort_by_key(|s| full.actions().position(|a| *a == s.action));
@@ -208,6 +263,7 @@ async fn finish(
             "code_sha256": code.sha256,
             "steps": steps,
             "warnings": outputs.warnings,
+            "lease_wait_seconds": lease_wait,
             "seconds": started.elapsed().as_secs_f64(),
         }),
     );

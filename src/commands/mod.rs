@@ -59,6 +59,15 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
     }
 }
 
+/// The exit code of a failed command: 5 when another slx process held
+/// the stage for longer than `--lock-timeout`, 1 for every other error.
+pub fn exit_code(report: &miette::Report) -> u8 {
+    match report.downcast_ref::<crate::deploy::lease::LeaseError>() {
+        Some(crate::deploy::lease::LeaseError::Busy { .. }) => 5,
+        _ => 1,
+    }
+}
+
 /// The slx.toml to use: `--config`, else the nearest one upwards.
 pub(crate) fn config_path(global: &GlobalArgs) -> Result<PathBuf, ConfigError> {
     if let Some(path) = &global.config {

@@ -1,16 +1,20 @@
 //! `slx rollback`: point the stage's alias at an older version. No build,
-//! no upload: one `PointAlias` action, applied like any plan.
+//! no upload: one `PointAlias` action, applied like any plan, under the
+//! stage's lease.
 
 use serde_json::json;
 
-use super::stage::{self, Stage};
+use super::stage;
 use super::{Outcome, versions::served_and_published};
+use crate::aws::{Reader, VersionInfo, Writer};
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::deploy::apply::{self, ApplyError};
+use crate::deploy::apply::{self, ApplyError, Target};
+use crate::deploy::lease::Lease;
 use crate::deploy::plan::Plan;
 use crate::deploy::resources::Action;
 use crate::deploy::resources::alias::AliasAction;
 use crate::deploy::{self, versions};
+use crate::names::{StageArns, StageNames};
 use crate::ui::Ui;
 
 pub(super) async fn run(
@@ -19,9 +23,11 @@ pub(super) async fn run(
     args: RollbackArgs,
 ) -> miette::Result<Outcome> {
     let started = std::time::Instant::now();
-    let (project, app_dir) = stage::resolve(ui, global, &args.stage)?;
+    let (project, _) = stage::resolve(ui, global, &args.stage)?;
     let (reader, writer) = stage::connect(ui, global, &project).await?;
     let names = project.names();
+    // Before any write: the account is the pinned one, and there is a
+    // version to go back to.
     let (arns, (current, listed)) = tokio::try_join!(
         async {
             deploy::locate(&reader, &project)
@@ -31,32 +37,51 @@ pub(super) async fn run(
         served_and_published(&reader, &names),
     )?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
-    let to = versions::rollback_target(&numbers, &current, args.to.as_deref())?;
-    let stage = Stage {
-        project,
-        app_dir,
-        reader,
-        writer,
-        arns,
-    };
-    let plan = Plan::of(vec![Action::Alias(AliasAction::PointAlias {
-        function: names.function.clone(),
-        alias: names.alias.clone(),
-        version: to.clone(),
-    })]);
-    apply::apply(&stage.target(), None, &plan, Default::default(), ui)
-        .await
-        .map_err(ApplyError::into_report)?;
-    let info = listed.iter().find(|v| v.version == to);
+    versions::rollback_target(&numbers, &current, args.to.as_deref())?;
+    let lease =
+        stage::take_lease(ui, &reader, &writer, &names, "rollback", args.lock_timeout).await?;
+    let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
+    stage::release_lease(ui, Some(lease)).await;
+    let (names, current, to, info) = rolled?;
     ui.result(
         format!(
             "stage {} now serves version {to} (was {current}) in {}{}",
             names.stage,
             crate::ui::seconds(started.elapsed()),
-            info.map(|i| format!("\n  {}", i.description))
+            info.as_ref()
+                .map(|i| format!("\n  {}", i.description))
                 .unwrap_or_default()
         ),
         &json!({ "stage": names.stage, "from": current, "to": to, "version": info }),
     );
     Ok(Outcome::Success)
+}
+
+/// Under the lease: reads the versions again (a deploy may have run
+/// meanwhile), moves the alias; returns the stage's names, the version
+/// served before and after, and the new one's details.
+async fn roll_back(
+    ui: &Ui,
+    args: &RollbackArgs,
+    arns: &StageArns,
+    reader: &Reader,
+    writer: &Writer,
+    lease: &Lease,
+) -> miette::Result<(StageNames, String, String, Option<VersionInfo>)> {
+    let names = arns.names().clone();
+    let (current, listed) = served_and_published(reader, &names).await?;
+    let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
+    let to = versions::rollback_target(&numbers, &current, args.to.as_deref())?;
+    let plan = Plan::of(vec![Action::Alias(AliasAction::PointAlias {
+        function: names.function.clone(),
+        alias: names.alias.clone(),
+        version: to.clone(),
+    })]);
+    let target = Target::new(writer, reader, arns);
+    lease
+        .fenced(apply::apply(&target, None, &plan, Default::default(), ui))
+        .await?
+        .map_err(ApplyError::into_report)?;
+    let info = listed.into_iter().find(|v| v.version == to);
+    Ok((names, current, to, info))
 }

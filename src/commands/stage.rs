@@ -13,6 +13,7 @@ use crate::aws::{self, AwsSettings, Reader, Writer};
 use crate::cli::GlobalArgs;
 use crate::config::{self, Project};
 use crate::deploy::apply::{StepReport, StepReporter, Target};
+use crate::deploy::lease::{self, Lease, LeaseError};
 use crate::deploy::plan::{self, Plan};
 use crate::deploy::resources::Actual;
 use crate::deploy::{self};
@@ -127,6 +128,57 @@ pub(super) fn resolve(
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, stage)?;
     Ok((project, project_dir(&config)))
+}
+
+/// Takes `names`' deploy lease for `command`, saying so while it waits
+/// for another slx process.
+pub(super) async fn take_lease(
+    ui: &Ui,
+    reader: &Reader,
+    writer: &Writer,
+    names: &StageNames,
+    command: &str,
+    timeout: Duration,
+) -> Result<Lease, LeaseError> {
+    // On stderr in every mode: a CI job that waits must not look hung.
+    let waiting = |holder: &lease::Holder| {
+        ui.alert(format!(
+            "waiting for {} to finish with stage {} (up to {}, --lock-timeout)",
+            holder.describe(),
+            names.stage,
+            humantime::format_duration(timeout)
+        ));
+    };
+    let taken = lease::take(
+        reader,
+        writer,
+        &lease::Terms {
+            names,
+            command,
+            timeout,
+            waiting: &waiting,
+        },
+    )
+    .await?;
+    if !taken.waited.is_zero() {
+        ui.done(
+            format!("stage {} is free; planning again", names.stage),
+            taken.waited,
+        );
+    }
+    Ok(taken)
+}
+
+/// Releases `lease`; what cannot be released is a warning, not a failure
+/// (it binds nobody once it expires, and a rerun here takes it at once).
+pub(super) async fn release_lease(ui: &Ui, lease: Option<Lease>) {
+    let Some(lease) = lease else { return };
+    if let Err(error) = lease.release().await {
+        ui.warn(format!(
+            "{error}: a rerun on this machine takes the lease over at once; elsewhere it expires within {} s",
+            lease::TTL.as_secs()
+        ));
+    }
 }
 
 impl StepReporter for Ui {

@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Outcome;
-use super::stage::{Stage, open_and_read, print_plan};
+use super::stage::{Stage, open_and_read, print_plan, release_lease, take_lease};
 use crate::aws::{AwsError, Clock, Sleeper, SystemClock, TokioSleeper};
 use crate::cli::{GlobalArgs, UndeployArgs};
 use crate::deploy::apply::{self, ApplyError};
+use crate::deploy::lease;
 use crate::deploy::plan::{Plan, plan};
 use crate::deploy::resources::log_group::LogGroupAction;
 use crate::deploy::resources::{self, Action, Actual};
@@ -56,7 +57,9 @@ pub(super) async fn run(
     let (stage, actual) = open_and_read(ui, global, &args.stage).await?;
     let names = stage.arns.names();
     let plan = removal(names, &actual, args.keep_logs);
-    if plan.is_empty() {
+    // A lease left by a killed slx is the stage's too: removed below.
+    let leases = lease::listed(&stage.reader, names).await?;
+    if plan.is_empty() && leases.is_empty() {
         ui.result(
             format!(
                 "stage {} of {} is not deployed: nothing to remove",
@@ -72,10 +75,32 @@ pub(super) async fn run(
     if !args.yes {
         confirm(&names.stage)?;
     }
-    let applied = apply::apply(&stage.target(), None, &plan, Default::default(), ui)
-        .await
-        .map_err(ApplyError::into_report)?;
-    let leftovers = leftovers_after(&stage, args.keep_logs, &SystemClock, &TokioSleeper).await?;
+    let lease = take_lease(
+        ui,
+        &stage.reader,
+        &stage.writer,
+        names,
+        "undeploy",
+        args.lock_timeout,
+    )
+    .await?;
+    let under_lease = async {
+        // Read again under the lease: a deploy may have run meanwhile.
+        let actual = resources::read(&stage.reader, names).await?;
+        let plan = removal(names, &actual, args.keep_logs);
+        let target = stage.target();
+        let applied = lease
+            .fenced(apply::apply(&target, None, &plan, Default::default(), ui))
+            .await?
+            .map_err(ApplyError::into_report)?;
+        let leftovers =
+            leftovers_after(&stage, args.keep_logs, &SystemClock, &TokioSleeper).await?;
+        Ok::<_, miette::Report>((applied, leftovers))
+    }
+    .await;
+    // Its release deletes every generation, the superseded ones too.
+    release_lease(ui, Some(lease)).await;
+    let (applied, leftovers) = under_lease?;
     if !leftovers.is_empty() {
         return Err(UndeployError::Leftovers {
             leftovers: leftovers.join("; "),

@@ -35,7 +35,8 @@ impl Grant {
     }
 }
 
-/// What the commands beyond deploy need: who am I, read logs, invoke.
+/// What the commands need beyond the resources' own grants: who am I,
+/// read logs, hold the stage's deploy lease, invoke.
 fn command_grants(arns: &StageArns) -> Vec<Grant> {
     vec![
         // GetCallerIdentity has no resource to scope to.
@@ -45,6 +46,20 @@ fn command_grants(arns: &StageArns) -> Vec<Grant> {
             "ReadLogs",
             &["logs:FilterLogEvents", "logs:StartLiveTail"],
             vec![arns.log_group_arn()],
+        ),
+        // The deploy lease (`deploy::lease`): log groups under the
+        // stage's prefix; tagging at creation needs logs:TagResource.
+        // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
+        Grant::new(
+            "DeployLease",
+            &[
+                "logs:CreateLogGroup",
+                "logs:TagResource",
+                "logs:TagLogGroup",
+                "logs:ListTagsForResource",
+                "logs:DeleteLogGroup",
+            ],
+            vec![arns.leases_arn()],
         ),
         Grant::new(
             "Invoke",

@@ -10,6 +10,7 @@
 pub(crate) mod apply;
 pub(crate) mod deployer_policy;
 pub(crate) mod desired;
+pub(crate) mod lease;
 pub(crate) mod openapi;
 pub(crate) mod plan;
 pub(crate) mod policy;

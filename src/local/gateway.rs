@@ -2,19 +2,21 @@
 //! REST proxy events out to the handler pool, and the proxy responses back
 //! as HTTP, with API Gateway's own answers for what never reaches the
 //! function (403 for no route, 504 for a timeout, 502 for a crash or a
-//! malformed response).
+//! malformed response, 413 and 431 beyond API Gateway's and Lambda's
+//! quotas: `quotas`).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use super::event::{self, GatewayContext, HttpRequest, HttpResponse, MatchedRoute};
 use super::pool::{Outcome, Pool};
+use super::quotas;
 use super::router;
 use super::runtime_api::Answer;
 use crate::config::Route;
@@ -108,56 +110,33 @@ fn to_http(answer: HttpResponse) -> Response {
 async fn handle(
     State(state): State<Arc<GatewayState>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path().to_string();
-    let query = event::parse_query(uri.query().unwrap_or(""));
-    let header_pairs: Vec<(String, String)> = headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let matched = {
-        let routes = state.routes.read().expect("lock poisoned");
-        router::find(&routes, method.as_str(), &path).map(|m| MatchedRoute {
-            resource: m.resource,
-            path_parameters: m.path_parameters,
-        })
-    };
-    let (answer, note) = match matched {
-        // API Gateway's answer to a path or method it has no route for.
-        None => (no_route(), Some("no route".to_string())),
-        Some(route) => {
+    let (answer, note) = match admit(&method, &uri, &headers, body).await {
+        Err(refused) => refused,
+        Ok(body) => {
             let request = HttpRequest {
                 method: method.to_string(),
                 path: path.clone(),
-                query,
-                headers: header_pairs,
-                body: body.to_vec(),
+                query: event::parse_query(uri.query().unwrap_or("")),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body,
                 source_ip: peer.ip().to_string(),
             };
-            let context = GatewayContext {
-                stage: state.stage.clone(),
-                request_id: request_id.clone(),
-                account_id: "000000000000".into(),
-                api_id: "local".into(),
-                time_epoch_ms: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64),
-            };
-            let payload = serde_json::to_vec(&event::rest_event(&request, &route, &context))
-                .unwrap_or_default();
-            let pool = state.pool.read().expect("lock poisoned").clone();
-            answer_for(pool.invoke(&request_id, payload).await)
+            serve(&state, request, &request_id).await
         }
     };
     let response = to_http(answer);
@@ -170,4 +149,127 @@ async fn handle(
         note,
     });
     response
+}
+
+/// An answer API Gateway gives itself, and why (for the console).
+type Refusal = (HttpResponse, Option<String>);
+
+/// Checks a request against API Gateway's and Lambda's quotas and reads
+/// its body; or the answer for a request beyond them. An oversized body
+/// is drained (up to `quotas::DRAIN_BYTES`) so the client, still sending,
+/// gets the answer; unless it waits for `100 Continue`, which it then
+/// never gets, and so sends nothing.
+async fn admit(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, Refusal> {
+    let expects_continue = headers
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let refuse = |body: Body, status, message, note: String| async move {
+        if !expects_continue {
+            let _ = quotas::read_limited(body, 0, true).await;
+        }
+        Err((gateway_answer(status, message), Some(note)))
+    };
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let head = quotas::request_line_and_header_values(
+        method.as_str(),
+        target,
+        headers.values().map(HeaderValue::as_bytes),
+    );
+    if head > quotas::MAX_REQUEST_LINE_AND_HEADER_VALUES {
+        return refuse(
+            body,
+            431,
+            "Request Header Fields Too Large",
+            format!(
+                "the request line and header values are {head} bytes; API Gateway accepts {}",
+                quotas::MAX_REQUEST_LINE_AND_HEADER_VALUES
+            ),
+        )
+        .await;
+    }
+    let too_large = |size: String| {
+        format!(
+            "the body is {size} bytes; a Lambda event, body included, is at most {} bytes",
+            quotas::MAX_EVENT_BYTES
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if let Some(declared) = declared.filter(|n| *n > quotas::MAX_EVENT_BYTES) {
+        return refuse(
+            body,
+            413,
+            "Request Too Large",
+            too_large(declared.to_string()),
+        )
+        .await;
+    }
+    match quotas::read_limited(body, quotas::MAX_EVENT_BYTES, true).await {
+        Ok(bytes) => Ok(bytes),
+        Err(quotas::Unread::TooLarge { seen, complete }) => {
+            let size = if complete {
+                seen.to_string()
+            } else {
+                format!("more than {seen}")
+            };
+            Err((
+                gateway_answer(413, "Request Too Large"),
+                Some(too_large(size)),
+            ))
+        }
+        Err(quotas::Unread::Broken(error)) => Err((
+            gateway_answer(400, "Bad Request"),
+            Some(format!("the request body ended early: {error}")),
+        )),
+    }
+}
+
+/// Routes an admitted request and invokes the function with its event.
+async fn serve(state: &GatewayState, request: HttpRequest, request_id: &str) -> Refusal {
+    let matched = {
+        let routes = state.routes.read().expect("lock poisoned");
+        router::find(&routes, &request.method, &request.path).map(|m| MatchedRoute {
+            resource: m.resource,
+            path_parameters: m.path_parameters,
+        })
+    };
+    // API Gateway's answer to a path or method it has no route for.
+    let Some(route) = matched else {
+        return (no_route(), Some("no route".to_string()));
+    };
+    let context = GatewayContext {
+        stage: state.stage.clone(),
+        request_id: request_id.to_string(),
+        account_id: "000000000000".into(),
+        api_id: "local".into(),
+        time_epoch_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    let event = event::rest_event(&request, &route, &context);
+    let payload = serde_json::to_vec(&event).unwrap_or_default();
+    if payload.len() > quotas::MAX_EVENT_BYTES {
+        return (
+            gateway_answer(413, "Request Too Large"),
+            Some(format!(
+                "the Lambda event is {} bytes (the body of {} bytes{} plus headers and context); Lambda accepts at most {}",
+                payload.len(),
+                request.body.len(),
+                if event["isBase64Encoded"] == true {
+                    ", base64-encoded"
+                } else {
+                    ""
+                },
+                quotas::MAX_EVENT_BYTES
+            )),
+        );
+    }
+    let pool = state.pool.read().expect("lock poisoned").clone();
+    answer_for(pool.invoke(request_id, payload).await)
 }

@@ -7,6 +7,7 @@ pub mod environment;
 pub mod event;
 pub mod gateway;
 pub mod pool;
+pub mod quotas;
 pub mod router;
 pub mod runtime_api;
 pub(crate) mod watch;

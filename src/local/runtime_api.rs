@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{Notify, oneshot};
+
+use super::quotas;
 
 /// What a handler answered to one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,33 +202,57 @@ fn deliver(shared: &Shared, id: &str, answer: Answer) -> StatusCode {
     }
 }
 
+/// A response over Lambda's 6 MB (+100 bytes) fails the invocation with
+/// `Function.ResponseSizeTooLarge`, as on Lambda, and the runtime client
+/// gets 413.
+// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 async fn respond(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> StatusCode {
-    deliver(&shared, &id, Answer::Response(body.to_vec()))
+    match quotas::read_limited(body, quotas::MAX_RESPONSE_BYTES, true).await {
+        Ok(payload) => deliver(&shared, &id, Answer::Response(payload)),
+        Err(unread) => {
+            let detail = match unread {
+                quotas::Unread::TooLarge { seen, .. } => format!(
+                    "Response payload size ({seen} bytes) exceeded maximum allowed payload size ({} bytes).",
+                    quotas::MAX_RESPONSE_BYTES
+                ),
+                quotas::Unread::Broken(error) => format!("the response broke off: {error}"),
+            };
+            let error_type = "Function.ResponseSizeTooLarge".to_string();
+            let body = serde_json::json!({ "errorType": error_type, "errorMessage": detail });
+            deliver(
+                &shared,
+                &id,
+                Answer::Error {
+                    error_type,
+                    body: body.to_string().into_bytes(),
+                },
+            );
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+    }
 }
 
 async fn report_error(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> StatusCode {
+    // An error report is kept up to the response quota; the rest is cut.
+    let body = match quotas::read_limited(body, quotas::MAX_RESPONSE_BYTES, false).await {
+        Ok(body) => body,
+        Err(_) => b"(the error report was larger than 6 MB)".to_vec(),
+    };
     let error_type = headers
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("Unhandled")
         .to_string();
-    deliver(
-        &shared,
-        &id,
-        Answer::Error {
-            error_type,
-            body: body.to_vec(),
-        },
-    )
+    deliver(&shared, &id, Answer::Error { error_type, body })
 }
 
 async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {

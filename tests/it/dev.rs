@@ -308,3 +308,163 @@ fn invoke_local_runs_one_request_and_fails_on_5xx() {
     let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(reply["status"], 500);
 }
+
+/// Sends `request` as raw bytes on a new connection (closing the writing
+/// side after it when `half_close`); the answer's status line, headers
+/// and body as text, or `None` when the connection closed unanswered.
+fn raw(url: &str, request: &[u8], half_close: bool) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    if half_close {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    Some((status, text))
+}
+
+/// The JSON body of a raw answer.
+fn raw_json(answer: &str) -> serde_json::Value {
+    json(answer.split_once("\r\n\r\n").unwrap().1.as_bytes())
+}
+
+#[test]
+fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_serving() {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (_temp, dir) = scaffold("shop");
+    add_extra_handlers(&dir);
+    let dev = Dev::start(&dir);
+    let url = dev.url.clone();
+    let healthy = || {
+        let (status, _, _) = call("GET", &format!("{url}/health"), None);
+        assert_eq!(status, 200, "still serving");
+    };
+    healthy();
+
+    // Malformed request lines: HTTP's own 400, an unknown method
+    // API Gateway's 403, raw non-UTF-8 bytes in the path or query a 400.
+    let (status, _) = raw(&url, b"G@T /health HTTP/1.1\r\nHost: h\r\n\r\n", false).unwrap();
+    assert_eq!(status, 400);
+    let (status, answer) = raw(
+        &url,
+        b"FOO /health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    assert_eq!(status, 403);
+    assert_eq!(raw_json(&answer)["message"], "Missing Authentication Token");
+    for target in [&b"/health\xff"[..], b"/health?a=\xfe\xff"] {
+        let request = [b"GET ", target, b" HTTP/1.1\r\nHost: h\r\n\r\n"].concat();
+        let (status, _) = raw(&url, &request, false).unwrap();
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(target));
+    }
+    healthy();
+
+    // Percent-encoding that is not valid, or not UTF-8, is passed on as
+    // API Gateway passes it: decoded where it can be.
+    let order = |id: &str| {
+        call(
+            "POST",
+            &format!("{url}/orders/{id}"),
+            Some(("application/json", br#"{"item":"tea","quantity":1}"#)),
+        )
+    };
+    let (status, _, body) = order("%ZZ");
+    assert_eq!((status, json(&body)["id"].clone()), (200, "%ZZ".into()));
+    let (status, _, body) = order("caf%C3%A9%FF");
+    assert_eq!(
+        (status, json(&body)["id"].clone()),
+        (200, "café\u{FFFD}".into())
+    );
+
+    // API Gateway's 10240 bytes of request line and header values: at the
+    // quota served, one byte over answered 431. "GET /health HTTP/1.1"
+    // (20) + "h" + "close" = 26 bytes before the padding.
+    let padded = |pad: usize| {
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: h\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "p".repeat(pad)
+        );
+        raw(&url, request.as_bytes(), false).unwrap()
+    };
+    assert_eq!(padded(10_240 - 26).0, 200);
+    let (status, answer) = padded(10_240 - 25);
+    assert_eq!(status, 431);
+    assert_eq!(
+        raw_json(&answer)["message"],
+        "Request Header Fields Too Large"
+    );
+    dev.wait_for("API Gateway accepts 10240", Duration::from_secs(10));
+    // Far beyond (1 MB of headers): refused before any routing.
+    assert_eq!(padded(1024 * 1024).0, 431);
+    healthy();
+
+    // A body that breaks off: a 400, and the gateway serves on.
+    let truncated = b"POST /greet HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\"";
+    let (status, answer) = raw(&url, truncated, true).unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(raw_json(&answer)["message"], "Bad Request");
+    healthy();
+
+    // Lambda's 6,291,456-byte event: a body that fits with the event's
+    // envelope is served, one that fits alone but not with it, or that is
+    // over on its own, or 10 MB, is answered 413.
+    let greet = |name_bytes: usize| {
+        let body = format!(r#"{{"name":"{}"}}"#, "a".repeat(name_bytes));
+        call(
+            "POST",
+            &format!("{url}/greet"),
+            Some(("application/json", body.as_bytes())),
+        )
+    };
+    const EVENT: usize = 6 * 1024 * 1024;
+    let (status, _, body) = greet(EVENT - 8 * 1024);
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(&body)["message"].as_str().unwrap().len(),
+        "hello, !".len() + EVENT - 8 * 1024
+    );
+    let (status, _, body) = greet(EVENT - 100);
+    assert_eq!(
+        (status, json(&body)["message"].clone()),
+        (413, "Request Too Large".into())
+    );
+    dev.wait_for("the Lambda event is", Duration::from_secs(10));
+    let (status, _, _) = greet(EVENT + 1);
+    assert_eq!(status, 413);
+    let (status, _, body) = greet(10 * 1024 * 1024);
+    assert_eq!(
+        (status, json(&body)["message"].clone()),
+        (413, "Request Too Large".into())
+    );
+    // A client that waits for `100 Continue` is answered at once and
+    // never sends the body.
+    let (status, _) = raw(
+        &url,
+        b"POST /greet HTTP/1.1\r\nHost: h\r\nContent-Length: 10485760\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    assert_eq!(status, 413);
+    healthy();
+
+    // Lambda's response quota (6 MB + 100 bytes): under it served, over it
+    // the invocation fails and API Gateway answers 502.
+    let sized = |bytes: usize| call("GET", &format!("{url}/sized?bytes={bytes}"), None);
+    let (status, _, body) = sized(EVENT - 4 * 1024);
+    assert_eq!((status, body.len()), (200, EVENT - 4 * 1024 + 2));
+    let (status, _, body) = sized(EVENT);
+    assert_eq!(
+        (status, json(&body)["message"].clone()),
+        (502, "Internal server error".into())
+    );
+    dev.wait_for("Function.ResponseSizeTooLarge", Duration::from_secs(10));
+    healthy();
+}

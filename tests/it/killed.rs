@@ -124,6 +124,18 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
             .await
             .unwrap();
         assert!(groups.log_groups().is_empty(), "{context}: log group left");
+        let leases = stage
+            .aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix("/slx/leases/shop-dev/")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            leases.log_groups().is_empty(),
+            "{context}: deploy lease left"
+        );
         return;
     }
     assert_eq!(ours, 1, "{context}: exactly one API");

@@ -5,6 +5,7 @@ mod architecture;
 mod build;
 mod cli;
 mod common;
+mod concurrent;
 mod deploy;
 mod dev;
 mod event_shape;

@@ -105,8 +105,14 @@ async fn rollback_moves_the_alias_without_uploading() {
     let output = project.slx(&["rollback", "--stage", "dev"]);
     assert!(output.status.success());
     let mutating = moto.writes();
-    assert_eq!(mutating.len(), 1, "only the alias moves: {mutating:?}");
-    assert!(mutating[0].contains("/aliases/dev"), "{mutating:?}");
+    // Only the alias moves, under the stage's lease (taken and released).
+    assert_eq!(mutating.len(), 3, "{mutating:?}");
+    assert_eq!(
+        (mutating[0].as_str(), mutating[2].as_str()),
+        ("CreateLogGroup", "DeleteLogGroup"),
+        "{mutating:?}"
+    );
+    assert!(mutating[1].contains("/aliases/dev"), "{mutating:?}");
     let report = stdout_json(&output);
     assert_eq!(
         (report["from"].as_str(), report["to"].as_str()),

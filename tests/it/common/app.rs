@@ -36,6 +36,13 @@ pub async fn crash() -> Health {
     std::process::exit(3)
 }
 
+#[derive(Debug, Deserialize)]
+pub struct Size { pub bytes: usize }
+
+pub async fn sized(query: Size) -> String {
+    "x".repeat(query.bytes)
+}
+
 pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8>> {
     lambda_http::Response::builder()
         .header("content-type", "application/octet-stream")
@@ -44,7 +51,7 @@ pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8
 }
 "#;
 
-pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n";
+pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"GET /sized\" = \"sized\"\n";
 
 /// Adds the extra handlers and routes to a scaffolded app in `dir`.
 pub(crate) fn add_extra_handlers(dir: &Path) {

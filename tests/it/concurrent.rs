@@ -1,0 +1,235 @@
+//! Two slx processes and one stage: the stage's deploy lease lets one
+//! change it at a time; the other waits and plans again, or gives up
+//! with exit code 5. Other stages and no-op deploys never wait.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+
+use slx_sim::Behaviours;
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Aws, Project, aws, routes, zips};
+use crate::common::stdout_json;
+
+const PREFIX: &str = "/slx/leases/shop-dev/";
+
+/// The lease's log groups of stage dev that exist now.
+async fn leases(aws: &Aws) -> Vec<String> {
+    aws.logs
+        .describe_log_groups()
+        .log_group_name_prefix(PREFIX)
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .iter()
+        .map(|g| g.log_group_name().unwrap().to_string())
+        .collect()
+}
+
+/// A lease generation as another slx process would have made it.
+async fn hold_as(aws: &Aws, generation: u32, host: &str, pid: u32) {
+    let tags = HashMap::from([
+        ("slx:app", "shop"),
+        ("slx:stage", "dev"),
+        ("slx:lease-token", "someone-else"),
+        ("slx:lease-host", host),
+        ("slx:lease-pid", &pid.to_string()),
+        ("slx:lease-user", "bob"),
+        ("slx:lease-command", "deploy"),
+        ("slx:lease-since", "2026-11-27T10:00:00Z"),
+    ])
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    aws.logs
+        .create_log_group()
+        .log_group_name(format!("{PREFIX}{generation:010}"))
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// What the stage serves: (CodeSha256, memory, the API's routes).
+async fn served(aws: &Aws) -> (String, i32, Vec<String>) {
+    let function = aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    let config = function.configuration().unwrap();
+    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
+    let ours: Vec<_> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some("shop-dev"))
+        .collect();
+    assert_eq!(ours.len(), 1, "exactly one API");
+    let routes = routes(aws, ours[0].id().unwrap())
+        .await
+        .into_iter()
+        .map(|(route, _)| route)
+        .collect();
+    (
+        config.code_sha256().unwrap().to_string(),
+        config.memory_size().unwrap(),
+        routes,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() {
+    let moto = Moto::start();
+    // Real AWS's waits at a third: each deploy takes seconds, so the two
+    // really overlap.
+    let (sim, first) = Project::behind_simulator(
+        &moto,
+        Behaviours {
+            time_scale: 0.3,
+            ..Behaviours::realistic()
+        },
+    );
+    let mut second = Project::new(&moto);
+    second.endpoint = sim.endpoint.clone();
+    second.edit("memory = 256", "memory = 384");
+    second.edit("\"GET /health\"", "\"GET /healthz\"");
+    let spawn = |project: &Project, zip: &std::path::Path| {
+        project
+            .command(&["deploy", "--stage", "dev", "--zip", zip.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(&first, &zips().v1), spawn(&second, &zips().v2));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for (name, output) in [("first", &a), ("second", &b)] {
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (report_a, report_b) = (stdout_json(&a), stdout_json(&b));
+    let waits = [
+        report_a["lease_wait_seconds"].as_f64().unwrap(),
+        report_b["lease_wait_seconds"].as_f64().unwrap(),
+    ];
+    // One held the stage while the other waited for it (and said so).
+    assert!(
+        waits.iter().filter(|w| **w > 0.5).count() == 1,
+        "waits {waits:?}"
+    );
+    let waited = if waits[0] > waits[1] { &a } else { &b };
+    assert!(String::from_utf8_lossy(&waited.stderr).contains("waiting for the deploy started"));
+
+    let aws = aws(&moto).await;
+    let (code, memory, routes) = served(&aws).await;
+    let sha =
+        |zip: &std::path::Path| slx::handler::archive::code_sha256(&std::fs::read(zip).unwrap());
+    // The state of the one that applied last, entirely.
+    let (winner, loser) = if waits[0] > waits[1] {
+        (&first, &second)
+    } else {
+        (&second, &first)
+    };
+    let expected = if std::ptr::eq(winner, &first) {
+        (sha(&zips().v1), 256, "GET /health")
+    } else {
+        (sha(&zips().v2), 384, "GET /healthz")
+    };
+    assert_eq!(code, expected.0);
+    assert_eq!(memory, expected.1);
+    assert!(routes.iter().any(|r| r == expected.2), "{routes:?}");
+    assert_eq!(routes.len(), 3, "{routes:?}");
+    let status = |project: &Project| {
+        stdout_json(&project.slx(&["status", "--stage", "dev"]))["in_sync"].clone()
+    };
+    assert_eq!(status(winner), true);
+    assert_eq!(status(loser), false);
+    assert!(leases(&aws).await.is_empty(), "both released the lease");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stages() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let aws = aws(&moto).await;
+    project.deploy("dev", &zips().v1);
+    hold_as(&aws, 1, "ci-runner-7", 4242).await;
+
+    // A no-op deploy writes nothing, so it does not wait.
+    let noop = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "0"]);
+    assert!(noop.status.success());
+    assert_eq!(stdout_json(&noop)["changed"], false);
+
+    let busy = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "0"]);
+    assert_eq!(busy.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains("another change to stage dev is in progress")
+            && stderr.contains("bob@ci-runner-7 (pid 4242)")
+            && stderr.contains("--lock-timeout"),
+        "{stderr}"
+    );
+    let waited = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "1s"]);
+    assert_eq!(waited.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&waited.stderr).contains("waited"));
+    let rollback = project.slx(&["rollback", "--stage", "dev", "--lock-timeout", "0"]);
+    assert_eq!(rollback.status.code(), Some(5));
+    let undeploy = project.slx(&["undeploy", "--stage", "dev", "--yes", "--lock-timeout", "0"]);
+    assert_eq!(undeploy.status.code(), Some(5));
+
+    // Another stage is never blocked.
+    let prod = project.deploy_output("prod", &zips().v2, &["--lock-timeout", "0"]);
+    assert!(prod.status.success());
+
+    // Nothing of dev changed, and the other process's lease is intact.
+    let function = aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    let v1 = slx::handler::archive::code_sha256(&std::fs::read(&zips().v1).unwrap());
+    assert_eq!(
+        function.configuration().unwrap().code_sha256(),
+        Some(v1.as_str())
+    );
+    assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000001")]);
+
+    // A newer generation held by a process of this machine that is gone
+    // binds nobody: taken over at once, and every older one cleaned up.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    hold_as(&aws, 2, host.trim(), pid).await;
+    let taken = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "0"]);
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    assert_eq!(stdout_json(&taken)["changed"], true);
+    assert!(leases(&aws).await.is_empty());
+
+    // Undeploy removes a lease a killed slx left behind, even when the
+    // rest of the stage is already gone.
+    assert!(
+        project
+            .slx(&["undeploy", "--stage", "dev", "--yes"])
+            .status
+            .success()
+    );
+    hold_as(&aws, 7, host.trim(), pid).await;
+    let again = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(again.status.success());
+    assert!(leases(&aws).await.is_empty());
+}
