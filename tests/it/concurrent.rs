@@ -160,14 +160,16 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     let project = Project::new(&moto);
     let aws = aws(&moto).await;
     project.deploy("dev", &zips().v1);
+    // Two versions: a rollback has somewhere to go.
+    project.deploy("dev", &zips().v2);
     hold_as(&aws, 1, "ci-runner-7", 4242).await;
 
     // A no-op deploy writes nothing, so it does not wait.
-    let noop = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "0"]);
+    let noop = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "0"]);
     assert!(noop.status.success());
     assert_eq!(stdout_json(&noop)["changed"], false);
 
-    let busy = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "0"]);
+    let busy = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "0"]);
     assert_eq!(busy.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&busy.stderr);
     assert!(
@@ -176,7 +178,7 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
             && stderr.contains("--lock-timeout"),
         "{stderr}"
     );
-    let waited = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "1s"]);
+    let waited = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "1s"]);
     assert_eq!(waited.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&waited.stderr).contains("waited"));
     let rollback = project.slx(&["rollback", "--stage", "dev", "--lock-timeout", "0"]);
@@ -197,10 +199,10 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
         .send()
         .await
         .unwrap();
-    let v1 = slx::handler::archive::code_sha256(&std::fs::read(&zips().v1).unwrap());
+    let v2 = slx::handler::archive::code_sha256(&std::fs::read(&zips().v2).unwrap());
     assert_eq!(
         function.configuration().unwrap().code_sha256(),
-        Some(v1.as_str())
+        Some(v2.as_str())
     );
     assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000001")]);
 
@@ -211,7 +213,7 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     gone.wait().unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     hold_as(&aws, 2, host.trim(), pid).await;
-    let taken = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "0"]);
+    let taken = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "0"]);
     assert!(
         taken.status.success(),
         "{}",
@@ -232,4 +234,84 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     let again = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     assert!(again.status.success());
     assert!(leases(&aws).await.is_empty());
+}
+
+/// A first deploy that IAM keeps waiting for 40 s (the role is not
+/// assumable): longer than the lease's renewal interval (30 s).
+fn slow_first_deploy(moto: &Moto) -> (slx_sim::Simulator, Project, std::process::Child) {
+    let (sim, project) = Project::behind_simulator(
+        moto,
+        Behaviours {
+            role_propagation_s: 40.0,
+            ..Behaviours::default()
+        },
+    );
+    let child = project
+        .command(&[
+            "deploy",
+            "--stage",
+            "dev",
+            "--zip",
+            zips().v1.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (sim, project, child)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_deploy_renews_its_lease_and_releases_it() {
+    let moto = Moto::start();
+    let aws = aws(&moto).await;
+    let (_sim, _project, mut child) = slow_first_deploy(&moto);
+    let mut seen = std::collections::BTreeSet::new();
+    while child.try_wait().unwrap().is_none() {
+        seen.extend(leases(&aws).await);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Generation 1 when taken, generation 2 after 30 s; both gone now.
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [format!("{PREFIX}0000000001"), format!("{PREFIX}0000000002")]
+    );
+    assert!(leases(&aws).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
+    let moto = Moto::start();
+    let aws = aws(&moto).await;
+    let (_sim, _project, child) = slow_first_deploy(&moto);
+    // Once it holds generation 1, another process takes generation 2 (as
+    // if this one had stalled past the lease's expiry).
+    let first = format!("{PREFIX}0000000001");
+    while !leases(&aws).await.contains(&first) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    hold_as(&aws, 2, "ci-runner-7", 4242).await;
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("stage dev's deploy lease was taken over by another slx process"),
+        "{stderr}"
+    );
+    // It stopped at its renewal (30 s), before IAM let it create the
+    // function (40 s); it removed its own generation, not the other's.
+    let function = aws
+        .lambda
+        .get_function()
+        .function_name("shop-dev")
+        .send()
+        .await;
+    assert!(function.is_err(), "no function was created");
+    assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
 }
