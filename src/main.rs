@@ -8,6 +8,10 @@ use slx::commands::{self, Outcome};
 use slx::ui::ColorChoice;
 
 fn main() -> ExitCode {
+    // slx is also the `RUSTC_WRAPPER` of the handler builds it runs.
+    if let Some(code) = slx::handler::reproducible::run_as_rustc_wrapper() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(101));
+    }
     let cli = Cli::parse();
     install_error_hook(cli.global.color);
     init_tracing(cli.global.verbose);

@@ -80,6 +80,7 @@ pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja:
                     app_package => spec.app_package,
                     app_dir => &app_dir,
                     opt_level => spec.opt_level,
+                    profile => super::PROFILE,
                     routes => minijinja::Value::from(minijinja::value::Serde(&views)),
                 },
             )?;

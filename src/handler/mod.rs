@@ -10,6 +10,7 @@ pub mod codegen;
 pub mod elf;
 mod freshness;
 pub mod handlers;
+pub mod reproducible;
 pub mod toolchain;
 
 use std::os::fd::AsFd;
@@ -23,7 +24,10 @@ use crate::config::{Arch, Project};
 use toolchain::{Compiler, ToolchainError};
 
 /// The cargo profile the generated crate defines for Lambda binaries.
-pub const PROFILE: &str = "lambda";
+/// Named after the `reproducible` scheme: cargo does not see the rustc
+/// arguments slx's wrapper adds, so artifacts of an older scheme must
+/// live in another directory (a new scheme compiles everything once).
+pub const PROFILE: &str = reproducible::PROFILE;
 /// Measured in docs/performance.md: the smallest zips for hello handlers.
 pub const OPT_LEVEL: &str = "z";
 
@@ -251,7 +255,7 @@ pub fn build_native(
     } else {
         Arch::X86_64
     };
-    run_compiler(&plan, host)?;
+    run_compiler(&plan, host, &[])?;
     progress.step_done("compiled the handler for this machine", started.elapsed());
     let dev_dir = app.dir.join(WORK_DIR).join("dev");
     std::fs::create_dir_all(&dev_dir).map_err(|source| BuildError::Io {
@@ -305,15 +309,20 @@ pub fn build(
     let compile_started = Instant::now();
     let tools = toolchain::detect();
     let forced = std::env::var("SLX_COMPILER").ok();
+    let target_dir = target_dir(&app.dir);
     let plan = toolchain::plan_compile(
         &tools,
         forced.as_deref(),
         project.arch,
         &crate_dir.join("Cargo.toml"),
-        &target_dir(&app.dir),
+        &target_dir,
         PROFILE,
     )?;
-    run_compiler(&plan, project.arch)?;
+    // The same bytes from any checkout: see `reproducible`.
+    let remap = reproducible::Remaps::for_app(&app.dir, &target_dir)
+        .wrapper_env()
+        .unwrap_or_default();
+    run_compiler(&plan, project.arch, &remap)?;
     progress.step_done(
         &format!(
             "compiled for {} with {}",
@@ -430,7 +439,11 @@ fn compiler_name(compiler: Compiler) -> &'static str {
     }
 }
 
-fn run_compiler(plan: &toolchain::CompilePlan, arch: Arch) -> Result<(), BuildError> {
+fn run_compiler(
+    plan: &toolchain::CompilePlan,
+    arch: Arch,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> Result<(), BuildError> {
     // Cargo's own stdout goes to our stderr: stdout is reserved for the
     // result (and must stay valid JSON with `--output json`).
     let stdout = std::io::stderr()
@@ -440,6 +453,7 @@ fn run_compiler(plan: &toolchain::CompilePlan, arch: Arch) -> Result<(), BuildEr
         .unwrap_or_else(|_| Stdio::null());
     let status = Command::new(&plan.program)
         .args(&plan.args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(stdout)
         .status()
         .map_err(|source| BuildError::Spawn {

@@ -455,6 +455,63 @@ async fn build_and_deploy_end_to_end_then_status() {
     assert_eq!(missing["deployed"], false);
 }
 
+/// The same sources from another checkout (another depth, another
+/// CARGO_HOME path, one shared target dir) build to the same bytes, with
+/// no path of either in the binary: a deploy from the second is a no-op.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_checkouts_of_one_app_build_the_same_zip_and_the_second_deploys_nothing() {
+    let moto = Moto::start();
+    let first = Project::new(&moto);
+    let second = Project::nested(&moto, 3);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let real_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo")
+        });
+    let other_home = elsewhere.path().join("cargo-home");
+    std::os::unix::fs::symlink(&real_home, &other_home).unwrap();
+
+    let (a, b) = {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let a = first.slx(&["deploy", "--stage", "dev"]);
+        assert!(a.status.success());
+        moto.start_recording();
+        let b = run(second
+            .command(&["deploy", "--stage", "dev"])
+            .env("CARGO_HOME", &other_home));
+        assert!(b.status.success());
+        (stdout_json(&a), stdout_json(&b))
+    };
+    assert_eq!(a["changed"], true);
+    assert_eq!(b["code_sha256"], a["code_sha256"]);
+    assert_eq!(
+        (b["changed"].clone(), b["version"].clone()),
+        (false.into(), "1".into())
+    );
+    let mutating: Vec<_> = moto.recorded().into_iter().filter(|r| r.mutating).collect();
+    assert!(mutating.is_empty(), "mutating requests: {mutating:?}");
+
+    let zip_of = |project: &Project| {
+        std::fs::read(project.dir.join(".slx/build/x86_64/bootstrap.zip")).unwrap()
+    };
+    let (zip_a, zip_b) = (zip_of(&first), zip_of(&second));
+    assert!(zip_a == zip_b, "the zips differ");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_a)).unwrap();
+    let mut binary = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("bootstrap").unwrap(), &mut binary).unwrap();
+    for path in [&first.dir, &second.dir, &other_home, &real_home] {
+        let needle = path.to_str().unwrap().as_bytes();
+        assert!(
+            !binary.windows(needle.len()).any(|w| w == needle),
+            "{} is in the binary",
+            path.display()
+        );
+    }
+    let mapped = b"/slx/app/src/lib.rs";
+    assert!(binary.windows(mapped.len()).any(|w| w == mapped));
+}
+
 /// While cargo compiles, a deploy creates what cannot change what a stage
 /// serves (role, log group, API). When the build then fails, those stay,
 /// tagged, and the next deploy reuses them.

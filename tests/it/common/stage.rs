@@ -66,6 +66,24 @@ impl Project {
         }
     }
 
+    /// The same app scaffolded `depth` directories deeper: another
+    /// checkout of it, at another path length.
+    pub(crate) fn nested(moto: &Moto, depth: usize) -> Project {
+        let temp = tempfile::tempdir().unwrap();
+        let mut parent = temp.path().to_path_buf();
+        for level in 0..depth {
+            parent = parent.join(format!("level{level}"));
+        }
+        std::fs::create_dir_all(&parent).unwrap();
+        let output = run(super::slx(&parent).args(["init", "shop"]));
+        assert!(output.status.success());
+        Project {
+            _temp: temp,
+            dir: parent.join("shop"),
+            endpoint: moto.endpoint.clone(),
+        }
+    }
+
     /// A project whose AWS is moto behind a simulator with `behaviours`.
     pub(crate) fn behind_simulator(
         moto: &Moto,
