@@ -7,6 +7,7 @@ use super::Outcome;
 use super::stage::{self, open_and_read};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::deploy::desired::Desired;
+use crate::deploy::lease;
 use crate::deploy::plan::plan;
 use crate::handler;
 use crate::ui::Ui;
@@ -14,6 +15,14 @@ use crate::ui::Ui;
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
     let (stage, actual) = open_and_read(ui, global, &args.stage).await?;
     let arns = &stage.arns;
+    let changing = lease::current_holder(&stage.reader, arns.names())
+        .await?
+        .map(|holder| {
+            holder.map_or_else(
+                || "by a process whose lease names no owner".to_string(),
+                |h| h.describe(),
+            )
+        });
     let Some(function) = &actual.function else {
         ui.result(
             format!(
@@ -46,7 +55,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
     let routes: Vec<String> = actual
         .api
         .iter()
-        .flat_map(|api| api.routes_to(&arns.integration_uri()))
+        .flat_map(|api| api.routes_to(Some(&arns.integration_uri())))
         .collect();
     let version = actual.alias.served.as_ref().map(|f| f.version.clone());
     let mut text = format!(
@@ -75,6 +84,9 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             routes.join(", ")
         },
     );
+    if let Some(holder) = &changing {
+        text.push_str(&format!("  change    in progress: {holder}\n"));
+    }
     if drift.is_empty() {
         text.push_str("in sync with slx.toml");
     } else {
@@ -101,6 +113,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             "routes": routes,
             "in_sync": drift.is_empty(),
             "differences": drift,
+            "change_in_progress": changing,
         }),
     );
     Ok(Outcome::Success)

@@ -40,6 +40,12 @@ pub enum ConfigError {
         help("run `slx init` to create a project here, or pass `--config PATH`")
     )]
     NotFound { dir: PathBuf },
+    #[error("{} does not exist", path.display())]
+    #[diagnostic(
+        code(slx::config::missing),
+        help("check the path given with `--config`, or run `slx init` in that directory")
+    )]
+    Missing { path: PathBuf },
     #[error("cannot read {}", path.display())]
     #[diagnostic(code(slx::config::read))]
     Read {
@@ -56,8 +62,8 @@ pub enum ConfigError {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            ConfigError::NotFound {
-                dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            ConfigError::Missing {
+                path: path.to_path_buf(),
             }
         } else {
             ConfigError::Read {

@@ -336,31 +336,14 @@ pub(crate) async fn take(
     let mut pause = Duration::from_millis(500);
     let step = format!("take the deploy lease of stage {}", names.stage);
     loop {
-        let listed = generations(
-            &names.lease_prefix,
-            retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
-        );
-        let blocking = match listed.last() {
-            None => None,
-            Some(newest) => {
-                let owner = retry_reads(|| reader.log_group_tags(&newest.arn)).await;
-                let owner = match owner {
-                    Ok(tags) => Holder::from_tags(&tags),
-                    // Released while we looked: list again.
-                    Err(error) if error.class == ErrorClass::NotFound => continue,
-                    Err(error) => return Err(error.into()),
-                };
-                match standing(
-                    newest.created_ms,
-                    owner.as_ref(),
-                    now_ms(),
-                    &holder.host,
-                    process_runs,
-                ) {
-                    Standing::Expired | Standing::HolderGone => None,
-                    Standing::Held => Some(owner),
-                }
-            }
+        let Some(found) = inspect(reader, names, &holder.host).await? else {
+            // Released while we looked: look again.
+            continue;
+        };
+        let listed = found.generations;
+        let blocking = match found.newest {
+            Some((owner, Standing::Held)) => Some(owner),
+            _ => None,
         };
         match blocking {
             None => {
@@ -413,6 +396,63 @@ pub(crate) async fn take(
                 TokioSleeper.sleep(pause).await;
                 pause = (pause * 3 / 2).min(Duration::from_secs(3));
             }
+        }
+    }
+}
+
+/// The lease's generations, oldest first, and who holds the newest and
+/// whether it binds others (judged from `host`); `None` when the newest
+/// vanished while it was looked at (released: look again).
+pub(crate) struct Found {
+    pub(crate) generations: Vec<Generation>,
+    pub(crate) newest: Option<(Option<Holder>, Standing)>,
+}
+
+/// Lists the stage's lease and reads who holds the newest generation.
+pub(crate) async fn inspect(
+    reader: &Reader,
+    names: &StageNames,
+    host: &str,
+) -> Result<Option<Found>, AwsError> {
+    let generations = generations(
+        &names.lease_prefix,
+        retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
+    );
+    let Some(newest) = generations.last() else {
+        return Ok(Some(Found {
+            generations,
+            newest: None,
+        }));
+    };
+    let owner = match retry_reads(|| reader.log_group_tags(&newest.arn)).await {
+        Ok(tags) => Holder::from_tags(&tags),
+        Err(error) if error.class == ErrorClass::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let standing = standing(
+        newest.created_ms,
+        owner.as_ref(),
+        now_ms(),
+        host,
+        process_runs,
+    );
+    Ok(Some(Found {
+        generations,
+        newest: Some((owner, standing)),
+    }))
+}
+
+/// Who holds the stage now, if anyone does (for `slx status`).
+pub(crate) async fn current_holder(
+    reader: &Reader,
+    names: &StageNames,
+) -> Result<Option<Option<Holder>>, AwsError> {
+    loop {
+        if let Some(found) = inspect(reader, names, &this_host()).await? {
+            return Ok(match found.newest {
+                Some((owner, Standing::Held)) => Some(owner),
+                _ => None,
+            });
         }
     }
 }

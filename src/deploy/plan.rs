@@ -428,8 +428,17 @@ mod tests {
         let api = actual.api.as_mut().unwrap();
         api.paths.get_mut("/greet").unwrap().methods =
             BTreeMap::from([(Method::Post, Some("arn:elsewhere".into()))]);
+        // And a stray method slx.toml does not have.
+        api.paths
+            .get_mut("/greet")
+            .unwrap()
+            .methods
+            .insert(Method::Delete, Some("arn:elsewhere".into()));
         let plan = plan(&names(), Some(&desired), &actual);
         assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["add"], serde_json::json!(["POST /greet"]));
+        assert_eq!(json["remove"], serde_json::json!(["DELETE /greet"]));
     }
 
     #[test]

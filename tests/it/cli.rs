@@ -105,3 +105,34 @@ fn init_takes_a_path_and_names_the_app_after_its_last_part() {
     let manifest = std::fs::read_to_string(temp.path().join("apps/shop/Cargo.toml")).unwrap();
     assert!(manifest.contains("name = \"shop\""), "{manifest}");
 }
+
+#[test]
+fn slx_toml_is_found_in_a_parent_directory_or_named_with_config() {
+    let (temp, dir) = scaffold("shop");
+    let output = run(slx(&dir.join("src")).arg("validate"));
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("app `shop`"));
+    let config = dir.join("slx.toml");
+    let output = run(slx(temp.path()).args(["--config", config.to_str().unwrap(), "validate"]));
+    assert!(output.status.success());
+    let output = run(slx(temp.path()).args(["--config", "nowhere/slx.toml", "validate"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nowhere/slx.toml"));
+}
+
+#[test]
+fn color_is_off_unless_asked_and_on_when_asked() {
+    let (_temp, dir) = scaffold("shop");
+    let path = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("memory = 256", "memroy = 256")).unwrap();
+    let stderr = |args: &[&str]| {
+        let output = run(slx(&dir).args(args).env_remove("NO_COLOR"));
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // Not a terminal: plain, whatever the default.
+    assert!(!stderr(&["validate"]).contains('\u{1b}'));
+    assert!(!stderr(&["--color", "never", "validate"]).contains('\u{1b}'));
+    assert!(stderr(&["--color", "always", "validate"]).contains("\u{1b}["));
+}

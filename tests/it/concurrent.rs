@@ -186,6 +186,15 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     let undeploy = project.slx(&["undeploy", "--stage", "dev", "--yes", "--lock-timeout", "0"]);
     assert_eq!(undeploy.status.code(), Some(5));
 
+    // `slx status` says who is changing the stage.
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert!(
+        status["change_in_progress"]
+            .as_str()
+            .is_some_and(|h| h.contains("bob@ci-runner-7 (pid 4242)")),
+        "{status}"
+    );
+
     // Another stage is never blocked.
     let prod = project.deploy_output("prod", &zips().v2, &["--lock-timeout", "0"]);
     assert!(prod.status.success());
@@ -221,6 +230,8 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     );
     assert_eq!(stdout_json(&taken)["changed"], true);
     assert!(leases(&aws).await.is_empty());
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["change_in_progress"], serde_json::Value::Null);
 
     // Undeploy removes a lease a killed slx left behind, even when the
     // rest of the stage is already gone.

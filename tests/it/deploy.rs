@@ -849,3 +849,61 @@ async fn an_unchanged_build_is_reused_and_each_kind_of_input_change_rebuilds() {
     assert_eq!(how_built(&project, &[]), "compiled", "zip tampered with");
     assert_eq!(how_built(&project, &[]), "reused");
 }
+
+/// `deploy --dry-run` is `slx plan`: the plan as text, exit 2 with
+/// `--detailed-exitcode`, and no write; `-q` leaves only the result.
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_the_plan_and_writes_nothing_and_quiet_prints_only_the_result() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let v1 = zips().v1.to_str().unwrap();
+    moto.start_recording();
+    let dry = project.slx(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        v1,
+        "--dry-run",
+        "--detailed-exitcode",
+        "--output",
+        "text",
+    ]);
+    assert_eq!(dry.status.code(), Some(2));
+    assert_eq!(moto.writes(), Vec::<String>::new());
+    let text = String::from_utf8_lossy(&dry.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("plan for stage dev: "), "{text}");
+    for expected in [
+        "  + create IAM role shop-dev-role",
+        "  + create log group /aws/lambda/shop-dev",
+        "  + create function shop-dev",
+        "  + create REST API shop-dev",
+    ] {
+        assert!(lines.contains(&expected), "`{expected}` in\n{text}");
+    }
+    assert_eq!(
+        lines[0],
+        format!("plan for stage dev: {} changes", lines.len() - 1)
+    );
+
+    let quiet = project.slx(&[
+        "deploy", "--stage", "dev", "--zip", v1, "-q", "--output", "text",
+    ]);
+    assert!(quiet.status.success());
+    let stdout = String::from_utf8_lossy(&quiet.stdout);
+    assert!(
+        stdout.starts_with("deployed shop-dev (version 1) in "),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    // Only the safety alert about the endpoint override remains.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("AWS requests go to"), "{stderr}");
+
+    let plan = project.slx(&["plan", "--stage", "dev", "--zip", v1, "--output", "text"]);
+    assert_eq!(
+        String::from_utf8_lossy(&plan.stdout).trim(),
+        "no changes: stage dev matches slx.toml and the code"
+    );
+}

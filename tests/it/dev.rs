@@ -209,6 +209,16 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         started.elapsed() < Duration::from_secs(20),
         "the process was stopped at the timeout"
     );
+    let sleepy = dev.wait_for("sleepy pid", Duration::from_secs(10));
+    let pid: u32 = sleepy.rsplit(' ').next().unwrap().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "timed-out process {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
 
     // A crash: 502, its output is shown with the request id, and a new
@@ -219,9 +229,11 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         (502, Some("Internal server error"))
     );
     let crash_line = dev.wait_for("about to crash", Duration::from_secs(10));
+    let id = crash_line.trim().split(" | ").next().unwrap().to_string();
+    let access = dev.wait_for("GET /crash → 502", Duration::from_secs(10));
     assert!(
-        !crash_line.contains("init |"),
-        "tagged with the request id: {crash_line}"
+        access.contains(&format!("[{id}]")) && id.len() >= 32,
+        "the crash's output carries its request's id: {crash_line} / {access}"
     );
     assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
 
@@ -245,6 +257,42 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(answered, vec![200; 50]);
+
+    // `--concurrency 8` bounds the handler processes: twelve requests that
+    // each hold one for its whole timeout never see a ninth.
+    let processes = || {
+        let marker = dir.join(".slx/dev/bootstrap");
+        let marker = marker.to_str().unwrap().as_bytes().to_vec();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                std::fs::read(entry.path().join("cmdline"))
+                    .is_ok_and(|cmd| cmd.windows(marker.len()).any(|w| w == marker))
+            })
+            .count()
+    };
+    let most = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..12)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || call("GET", &format!("{url}/sleepy"), None).0)
+            })
+            .collect();
+        let mut most = 0;
+        while calls.iter().any(|c| !c.is_finished()) {
+            most = most.max(processes());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for call in calls {
+            assert_eq!(call.join().unwrap(), 504);
+        }
+        most
+    });
+    assert_eq!(
+        most, 8,
+        "at most --concurrency processes, and all of them used"
+    );
 
     // Reload after an edit; a broken edit keeps the old version serving.
     let lib = dir.join("src/lib.rs");

@@ -133,11 +133,27 @@ async fn rollback_moves_the_alias_without_uploading() {
         v1["code_sha256"].as_str().unwrap()
     );
 
-    // Forward again to a named version.
+    // Forward again to a named version, then back: the alias follows.
+    let alias_version = || async {
+        aws.lambda
+            .get_alias()
+            .function_name("shop-dev")
+            .name("dev")
+            .send()
+            .await
+            .unwrap()
+            .function_version()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(alias_version().await, "1");
     let output = project.slx(&["rollback", "--stage", "dev", "--to", "2"]);
     assert!(output.status.success());
+    assert_eq!(alias_version().await, "2");
+    let output = project.slx(&["rollback", "--stage", "dev", "--to", "1"]);
+    assert!(output.status.success());
+    assert_eq!(alias_version().await, "1");
     // Nothing older than version 1; an unknown version; an undeployed stage.
-    project.slx(&["rollback", "--stage", "dev", "--to", "1"]);
     let output = project.slx(&["rollback", "--stage", "dev"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no version older than 1"));
@@ -192,6 +208,51 @@ async fn versions_list_their_commit_and_old_ones_are_pruned() {
     assert!(
         description.starts_with("slx ") && description.contains(" at 20"),
         "{description}"
+    );
+}
+
+/// Each published version says which commit it came from, and whether
+/// the work tree had uncommitted changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_name_the_commit_and_a_dirty_tree() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&project.dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
+    project.deploy("dev", &zips().v1);
+    project.edit("memory = 256", "memory = 384");
+    project.deploy("dev", &zips().v1);
+    let listed = stdout_json(&project.slx(&["versions", "--stage", "dev"]));
+    let description = |index: usize| {
+        listed["versions"][index]["description"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        description(0).contains(&format!("from git {commit} at 20")),
+        "{}",
+        description(0)
+    );
+    assert!(
+        description(1).contains(&format!("from git {commit} (dirty) at 20")),
+        "{}",
+        description(1)
     );
 }
 

@@ -38,15 +38,16 @@ pub(crate) struct ApiState {
 }
 
 impl ApiState {
-    /// `METHOD /path` of every method whose integration is `uri`.
-    pub(crate) fn routes_to(&self, uri: &str) -> BTreeSet<String> {
+    /// `METHOD /path` of every method whose integration is `uri`, or of
+    /// every method when `uri` is `None`.
+    pub(crate) fn routes_to(&self, uri: Option<&str>) -> BTreeSet<String> {
         self.paths
             .iter()
             .flat_map(|(path, state)| {
                 state
                     .methods
                     .iter()
-                    .filter(|(_, target)| target.as_deref() == Some(uri))
+                    .filter(move |(_, target)| uri.is_none() || target.as_deref() == uri)
                     .map(move |(method, _)| format!("{method} {path}"))
             })
             .collect()
@@ -200,10 +201,11 @@ pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option
         });
     };
     // A method whose integration does not reach this stage's alias counts
-    // as missing: the import puts it back.
-    let existing = api.routes_to(&desired.arns.integration_uri());
-    let add: Vec<String> = wanted.difference(&existing).cloned().collect();
-    let remove: Vec<String> = existing.difference(&wanted).cloned().collect();
+    // as missing: the import puts it back. The import overwrites, so every
+    // method slx.toml lacks goes, wherever it points.
+    let serving = api.routes_to(Some(&desired.arns.integration_uri()));
+    let add: Vec<String> = wanted.difference(&serving).cloned().collect();
+    let remove: Vec<String> = api.routes_to(None).difference(&wanted).cloned().collect();
     // Paths left without methods (e.g. after a console edit) also differ.
     let stray = api.paths.iter().any(|(path, state)| {
         let prefix = format!("{path}/");

@@ -27,6 +27,7 @@ pub async fn boom() -> Health {
 }
 
 pub async fn sleepy() -> Health {
+    eprintln!("sleepy pid {}", std::process::id());
     std::thread::sleep(std::time::Duration::from_secs(30));
     health().await
 }
