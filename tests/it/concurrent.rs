@@ -8,7 +8,7 @@ use std::process::Stdio;
 use slx_sim::Behaviours;
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Aws, Project, aws, routes, zips};
+use crate::common::stage::{Aws, Project, aws, routes, served_config, sha_of, zips};
 use crate::common::stdout_json;
 
 const PREFIX: &str = "/slx/leases/shop-dev/";
@@ -53,15 +53,7 @@ async fn hold_as(aws: &Aws, generation: u32, host: &str, pid: u32) {
 
 /// What the stage serves: (CodeSha256, memory, the API's routes).
 async fn served(aws: &Aws) -> (String, i32, Vec<String>) {
-    let function = aws
-        .lambda
-        .get_function()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
-    let config = function.configuration().unwrap();
+    let config = served_config(aws).await;
     let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
     let ours: Vec<_> = apis
         .items()
@@ -129,8 +121,6 @@ async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() 
 
     let aws = aws(&moto).await;
     let (code, memory, routes) = served(&aws).await;
-    let sha =
-        |zip: &std::path::Path| slx::handler::archive::code_sha256(&std::fs::read(zip).unwrap());
     // The state of the one that applied last, entirely.
     let (winner, loser) = if waits[0] > waits[1] {
         (&first, &second)
@@ -138,9 +128,9 @@ async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() 
         (&second, &first)
     };
     let expected = if std::ptr::eq(winner, &first) {
-        (sha(&zips().v1), 256, "GET /health")
+        (sha_of(&zips().v1), 256, "GET /health")
     } else {
-        (sha(&zips().v2), 384, "GET /healthz")
+        (sha_of(&zips().v2), 384, "GET /healthz")
     };
     assert_eq!(code, expected.0);
     assert_eq!(memory, expected.1);
@@ -200,18 +190,9 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     assert!(prod.status.success());
 
     // Nothing of dev changed, and the other process's lease is intact.
-    let function = aws
-        .lambda
-        .get_function()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
-    let v2 = slx::handler::archive::code_sha256(&std::fs::read(&zips().v2).unwrap());
     assert_eq!(
-        function.configuration().unwrap().code_sha256(),
-        Some(v2.as_str())
+        served_config(&aws).await.code_sha256(),
+        Some(sha_of(&zips().v2).as_str())
     );
     assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000001")]);
 

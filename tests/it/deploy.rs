@@ -6,7 +6,7 @@
 //! Runtime API.
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, routes, steps, zips};
+use crate::common::stage::{Project, aws, routes, served_config, steps, zips};
 use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use serde_json::Value;
 use slx_sim::{Behaviours, Fault, Simulator};
@@ -211,15 +211,7 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
     );
     assert_eq!(report["version"], "2");
     let aws = aws(&moto).await;
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(config.memory_size(), Some(512));
+    assert_eq!(served_config(&aws).await.memory_size(), Some(512));
 
     moto.start_recording();
     let report = project.deploy("dev", &zips().v2);
@@ -234,16 +226,8 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
         "API untouched: {mutating:?}"
     );
     assert_eq!(report["version"], "3");
-    let alias_config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        alias_config.code_sha256().unwrap(),
+        served_config(&aws).await.code_sha256().unwrap(),
         report["code_sha256"].as_str().unwrap()
     );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use slx_sim::{Behaviours, Simulator};
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Aws, Project, alias_statements, aws, zips};
+use crate::common::stage::{Aws, Project, alias_statements, aws, served_config, sha_of, zips};
 use crate::common::stdout_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,18 +143,9 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
         Scenario::CodeChange => &zips().v2,
         _ => &zips().v1,
     };
-    let expected = slx::handler::archive::code_sha256(&std::fs::read(expected_zip).unwrap());
-    let served = stage
-        .aws
-        .lambda
-        .get_function()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
+    let expected = sha_of(expected_zip);
     assert_eq!(
-        served.configuration().unwrap().code_sha256(),
+        served_config(&stage.aws).await.code_sha256(),
         Some(expected.as_str()),
         "{context}: alias serves the new code"
     );

@@ -2,7 +2,7 @@
 //! and version pruning, with their bad inputs.
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, zips};
+use crate::common::stage::{Project, aws, served_config, zips};
 use crate::common::stdout_json;
 
 /// Everything the stage could own, as the SDK sees it (not through slx).
@@ -120,16 +120,8 @@ async fn rollback_moves_the_alias_without_uploading() {
     );
 
     let aws = aws(&moto).await;
-    let served = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        served.code_sha256().unwrap(),
+        served_config(&aws).await.code_sha256().unwrap(),
         v1["code_sha256"].as_str().unwrap()
     );
 

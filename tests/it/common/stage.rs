@@ -156,6 +156,24 @@ pub(crate) async fn aws(moto: &Moto) -> Aws {
     aws_in(moto, "us-east-1").await
 }
 
+/// The configuration of the version stage dev's alias serves.
+pub(crate) async fn served_config(
+    aws: &Aws,
+) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+    aws.lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Lambda's `CodeSha256` of a zip file.
+pub(crate) fn sha_of(zip: &Path) -> String {
+    slx::handler::archive::code_sha256(&std::fs::read(zip).unwrap())
+}
+
 /// SDK clients for `region` of `moto`.
 pub(crate) async fn aws_in(moto: &Moto, region: &str) -> Aws {
     let config = moto.config_in(region);
