@@ -18,7 +18,7 @@ use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::{self, Project};
 use crate::deploy::apply::{self, Applied, StepReport, Target};
 use crate::deploy::desired::{Code, Desired};
-use crate::deploy::lease::Lease;
+use crate::deploy::lease::{self, Lease};
 use crate::deploy::plan::{Plan, plan};
 use crate::deploy::resources::{self, Actual, Outputs, api};
 use crate::deploy::{self};
@@ -33,11 +33,12 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     let started = Instant::now();
     let release = release_note(&app_dir);
     let (reader, writer) = stage::connect(ui, global, &project).await?;
-    let (code, arns, actual, prepared, mut lease) = match &args.zip {
+    let (code, arns, actual, prepared, mut lease, seen) = match &args.zip {
         Some(path) => {
             let (zip, sha256) = handler::load_prebuilt(path, project.arch)?;
-            let (arns, actual) = deploy::locate_and_read(&reader, &project).await?;
-            (Code { zip, sha256 }, arns, actual, Applied::default(), None)
+            let ((arns, actual), seen) = read_and_look(&reader, &project).await?;
+            let code = Code { zip, sha256 };
+            (code, arns, actual, Applied::default(), None, seen)
         }
         None => {
             build_while_preparing(ui, &args, &project, &app_dir, &reader, &writer, &release).await?
@@ -62,6 +63,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
         prepared,
         public_urls,
         &mut lease,
+        seen,
     )
     .await;
     // Released on every path (`finish` releases before it reports).
@@ -69,10 +71,35 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
     finished
 }
 
+/// What AWS holds for the stage, and (at once, saving a round trip when
+/// the lease is taken later) a look at the stage's lease; a look that
+/// fails is no look: taking the lease looks again.
+async fn read_and_look(
+    reader: &Reader,
+    project: &Project,
+) -> Result<((StageArns, Actual), Option<lease::Found>), crate::aws::AwsError> {
+    let names = project.names();
+    let (read, seen) = tokio::join!(
+        deploy::locate_and_read(reader, project),
+        lease::look(reader, &names)
+    );
+    Ok((read?, seen.ok().flatten()))
+}
+
+/// What `build_while_preparing` hands on: the code, the stage's ARNs,
+/// what AWS held, what already ran, the lease if taken, else the look.
+type Prepared = (
+    Code,
+    StageArns,
+    Actual,
+    Applied,
+    Option<Lease>,
+    Option<lease::Found>,
+);
+
 /// Builds the zip while AWS is read and, unless this is a dry run, while
 /// the steps harmless before the new code exists run (under the stage's
-/// lease, taken only if there are any). Returns the code, the stage's
-/// ARNs, what AWS held before, what already ran, and the lease if taken.
+/// lease, taken only if there are any).
 async fn build_while_preparing(
     ui: &Ui,
     args: &DeployArgs,
@@ -81,7 +108,7 @@ async fn build_while_preparing(
     reader: &Reader,
     writer: &Writer,
     release: &str,
-) -> miette::Result<(Code, StageArns, Actual, Applied, Option<Lease>)> {
+) -> miette::Result<Prepared> {
     ui.step(format!("building {} ({})", project.app, project.arch));
     let build = {
         let (project, app_dir, ui) = (project.clone(), app_dir.to_path_buf(), ui.clone());
@@ -89,15 +116,15 @@ async fn build_while_preparing(
     };
     let prepare = async {
         let names = project.names();
-        let (arns, actual) = deploy::locate_and_read(reader, project).await?;
+        let ((arns, actual), seen) = read_and_look(reader, project).await?;
         // Planned with no code: the early steps do not depend on it.
         let unbuilt = Desired::new(project, &arns, "", release.to_string());
         let early = |actual: &Actual| plan(&names, Some(&unbuilt), actual).before_build();
         if args.dry_run || early(&actual).is_empty() {
-            return Ok::<_, miette::Report>((arns, actual, Applied::default(), None));
+            return Ok::<_, miette::Report>((arns, actual, Applied::default(), None, seen));
         }
-        let lease =
-            stage::take_lease(ui, reader, writer, &names, "deploy", args.lock_timeout).await?;
+        let timeout = args.lock_timeout;
+        let lease = stage::take_lease(ui, reader, writer, &names, "deploy", timeout, seen).await?;
         let under_lease = async {
             // Read again under the lease: another deploy may have changed
             // the stage since the first read.
@@ -112,7 +139,7 @@ async fn build_while_preparing(
             Ok::<_, miette::Report>((actual, prepared))
         };
         match under_lease.await {
-            Ok((actual, prepared)) => Ok((arns, actual, prepared, Some(lease))),
+            Ok((actual, prepared)) => Ok((arns, actual, prepared, Some(lease), None)),
             Err(error) => {
                 stage::release_lease(ui, Some(lease)).await;
                 Err(error)
@@ -121,7 +148,7 @@ async fn build_while_preparing(
     };
     let (built, prepared) = tokio::join!(build, prepare);
     let built = built.map_err(|e| miette::miette!("the build stopped unexpectedly: {e}"));
-    let (arns, actual, prepared, lease) = prepared?;
+    let (arns, actual, prepared, lease, seen) = prepared?;
     let artifact = match built.and_then(|b| b.map_err(miette::Report::from)) {
         Ok(artifact) => artifact,
         Err(error) => {
@@ -148,7 +175,7 @@ async fn build_while_preparing(
         zip,
         sha256: artifact.code_sha256,
     };
-    Ok((code, arns, actual, prepared, lease))
+    Ok((code, arns, actual, prepared, lease, seen))
 }
 
 /// Plans with the code, takes the lease if something is to change and
@@ -165,6 +192,7 @@ async fn finish(
     prepared: Applied,
     public_urls: bool,
     lease: &mut Option<Lease>,
+    seen: Option<lease::Found>,
 ) -> miette::Result<Outcome> {
     let arns = &stage.arns;
     let mut actual = actual;
@@ -193,6 +221,7 @@ async fn finish(
             names,
             "deploy",
             args.lock_timeout,
+            seen,
         )
         .await?;
         *lease = Some(taken);

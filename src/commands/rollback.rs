@@ -9,7 +9,7 @@ use super::{Outcome, versions::served_and_published};
 use crate::aws::{Reader, VersionInfo, Writer};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::deploy::apply::{self, ApplyError, Target};
-use crate::deploy::lease::Lease;
+use crate::deploy::lease::{self, Lease};
 use crate::deploy::plan::Plan;
 use crate::deploy::resources::Action;
 use crate::deploy::resources::alias::AliasAction;
@@ -28,18 +28,20 @@ pub(super) async fn run(
     let names = project.names();
     // Before any write: the account is the pinned one, and there is a
     // version to go back to.
-    let (arns, (current, listed)) = tokio::try_join!(
+    let (arns, (current, listed), seen) = tokio::try_join!(
         async {
             deploy::locate(&reader, &project)
                 .await
                 .map_err(miette::Report::from)
         },
         served_and_published(&reader, &names),
+        // A look at the lease saves a round trip when taking it.
+        async { Ok(lease::look(&reader, &names).await.ok().flatten()) },
     )?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
     versions::rollback_target(&numbers, &current, args.to.as_deref())?;
-    let lease =
-        stage::take_lease(ui, &reader, &writer, &names, "rollback", args.lock_timeout).await?;
+    let timeout = args.lock_timeout;
+    let lease = stage::take_lease(ui, &reader, &writer, &names, "rollback", timeout, seen).await?;
     let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
     stage::release_lease(ui, Some(lease)).await;
     let (names, current, to, info) = rolled?;

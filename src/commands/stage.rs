@@ -139,6 +139,7 @@ pub(super) async fn take_lease(
     names: &StageNames,
     command: &str,
     timeout: Duration,
+    seen: Option<lease::Found>,
 ) -> Result<Lease, LeaseError> {
     // On stderr in every mode: a CI job that waits must not look hung.
     let waiting = |holder: &lease::Holder| {
@@ -158,6 +159,7 @@ pub(super) async fn take_lease(
             timeout,
             waiting: &waiting,
         },
+        seen,
     )
     .await?;
     if !taken.waited.is_zero() {

@@ -58,8 +58,9 @@ pub(super) async fn run(
     let names = stage.arns.names();
     let plan = removal(names, &actual, args.keep_logs);
     // A lease left by a killed slx is the stage's too: removed below.
-    let leases = lease::listed(&stage.reader, names).await?;
-    if plan.is_empty() && leases.is_empty() {
+    let seen = lease::look(&stage.reader, names).await?;
+    let leases = seen.as_ref().map_or(0, |found| found.generations.len());
+    if plan.is_empty() && leases == 0 {
         ui.result(
             format!(
                 "stage {} of {} is not deployed: nothing to remove",
@@ -82,6 +83,7 @@ pub(super) async fn run(
         names,
         "undeploy",
         args.lock_timeout,
+        seen,
     )
     .await?;
     let under_lease = async {

@@ -324,10 +324,15 @@ pub(crate) struct Lease {
 }
 
 /// Takes the stage's lease, waiting up to `terms.timeout` for a holder.
+/// `seen`: what a look taken with the command's first read found (it
+/// saves a round trip); used only when it shows the stage free, as the
+/// generation to try first: creating it decides, and the command reads
+/// again once it holds the lease.
 pub(crate) async fn take(
     reader: &Reader,
     writer: &Writer,
     terms: &Terms<'_>,
+    seen: Option<Found>,
 ) -> Result<Lease, LeaseError> {
     let names = terms.names;
     let holder = Holder::this_process(terms.command);
@@ -335,10 +340,15 @@ pub(crate) async fn take(
     let mut told = false;
     let mut pause = Duration::from_millis(500);
     let step = format!("take the deploy lease of stage {}", names.stage);
+    let mut seen = seen.filter(|found| !matches!(found.newest, Some((_, Standing::Held))));
     loop {
-        let Some(found) = inspect(reader, names, &holder.host).await? else {
-            // Released while we looked: look again.
-            continue;
+        let found = match seen.take() {
+            Some(found) => found,
+            None => match inspect(reader, names, &holder.host).await? {
+                Some(found) => found,
+                // Released while we looked: look again.
+                None => continue,
+            },
         };
         let listed = found.generations;
         let blocking = match found.newest {
@@ -403,6 +413,7 @@ pub(crate) async fn take(
 /// The lease's generations, oldest first, and who holds the newest and
 /// whether it binds others (judged from `host`); `None` when the newest
 /// vanished while it was looked at (released: look again).
+#[derive(Debug)]
 pub(crate) struct Found {
     pub(crate) generations: Vec<Generation>,
     pub(crate) newest: Option<(Option<Holder>, Standing)>,
@@ -442,13 +453,19 @@ pub(crate) async fn inspect(
     }))
 }
 
+/// [`inspect`] from this host; `None` when the newest generation vanished
+/// while it was looked at.
+pub(crate) async fn look(reader: &Reader, names: &StageNames) -> Result<Option<Found>, AwsError> {
+    inspect(reader, names, &this_host()).await
+}
+
 /// Who holds the stage now, if anyone does (for `slx status`).
 pub(crate) async fn current_holder(
     reader: &Reader,
     names: &StageNames,
 ) -> Result<Option<Option<Holder>>, AwsError> {
     loop {
-        if let Some(found) = inspect(reader, names, &this_host()).await? {
+        if let Some(found) = look(reader, names).await? {
             return Ok(match found.newest {
                 Some((owner, Standing::Held)) => Some(owner),
                 _ => None,
@@ -661,17 +678,6 @@ async fn renew(
             Err(error) => tracing::debug!(%error, "lease renewal failed"),
         }
     }
-}
-
-/// The lease's generations that exist now (for `status` and `undeploy`).
-pub(crate) async fn listed(
-    reader: &Reader,
-    names: &StageNames,
-) -> Result<Vec<Generation>, AwsError> {
-    Ok(generations(
-        &names.lease_prefix,
-        reader.log_groups_under(&names.lease_prefix).await?,
-    ))
 }
 
 #[cfg(test)]
