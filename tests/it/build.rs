@@ -135,6 +135,22 @@ async fn x86_64_build_is_checked_deterministic_and_serves_requests() {
     add_extra_handlers(&dir);
     let first = build_json(&dir, &[]);
     assert_eq!(first["arch"], "x86_64");
+    // The compiler the toolchain choice prescribes for this host (the
+    // same probe slx runs), not whichever happened to work.
+    let prescribed = slx::handler::toolchain::plan_compile(
+        &slx::handler::toolchain::detect(),
+        None,
+        Arch::X86_64,
+        Path::new("Cargo.toml"),
+        Path::new("target"),
+        slx::handler::PROFILE,
+    )
+    .unwrap();
+    assert_eq!(
+        first["compiler"],
+        serde_json::to_value(prescribed.compiler).unwrap(),
+        "{first}"
+    );
     let zip = Path::new(first["zip"].as_str().unwrap()).to_path_buf();
     let zip_bytes = std::fs::read(&zip).unwrap();
     assert_eq!(first["size_bytes"], zip_bytes.len());

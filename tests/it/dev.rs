@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use crate::common::app::add_extra_handlers;
-use crate::common::{BUILD_LOCK, run, scaffold, shared_target_dir, slx};
+use crate::common::{BUILD_LOCK, run, scaffold, shared_target_dir, slx, stdout_json};
 
 struct Dev {
     child: Child,
@@ -515,4 +515,85 @@ fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_se
     );
     dev.wait_for("Function.ResponseSizeTooLarge", Duration::from_secs(10));
     healthy();
+}
+
+/// Copies a directory tree, leaving out build output.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".slx" {
+            continue;
+        }
+        let (source, destination) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&source, &destination);
+        } else {
+            std::fs::copy(&source, &destination).unwrap();
+        }
+    }
+}
+
+/// Most real crates live in a Cargo workspace and inherit from it
+/// (`version.workspace = true`, workspace dependencies): slx builds such
+/// an app, reuses an unchanged build, builds it to the same bytes from a
+/// copy of the workspace elsewhere, and serves it with `slx dev`.
+#[test]
+fn an_app_in_a_cargo_workspace_builds_reproducibly_and_serves_locally() {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let temp = tempfile::tempdir().unwrap();
+    let workspace = temp.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(
+        workspace.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"crates/shop\"]\nresolver = \"3\"\n\n[workspace.package]\nversion = \"0.3.0\"\nedition = \"2024\"\n\n[workspace.dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\n",
+    )
+    .unwrap();
+    assert!(
+        run(slx(&workspace).args(["init", "crates/shop"]))
+            .status
+            .success()
+    );
+    let app = workspace.join("crates/shop");
+    let manifest = app.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text
+        .replace("version = \"0.1.0\"", "version.workspace = true")
+        .replace("edition = \"2024\"", "edition.workspace = true")
+        .replace(
+            "serde = { version = \"1\", features = [\"derive\"] }",
+            "serde = { workspace = true }",
+        );
+    assert!(text.contains("serde = { workspace = true }"), "{text}");
+    std::fs::write(&manifest, text).unwrap();
+
+    let build = |dir: &Path| {
+        let output = run(slx(dir).args(["build", "--output", "json"]));
+        assert!(output.status.success());
+        stdout_json(&output)
+    };
+    let first = build(&app);
+    assert_eq!(first["reused"], false);
+    // `slx plan` (like deploy) reuses the unchanged build: cargo not run.
+    let moto = crate::common::moto::Moto::start();
+    let plan = run(slx(&app)
+        .args(["plan", "--stage", "dev", "--endpoint-url", &moto.endpoint])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE"));
+    assert!(plan.status.success());
+    assert!(
+        String::from_utf8_lossy(&plan.stderr).contains("handler unchanged since the last build"),
+        "the build was reused"
+    );
+    let elsewhere = temp.path().join("other/place/ws");
+    copy_tree(&workspace, &elsewhere);
+    let copied = build(&elsewhere.join("crates/shop"));
+    assert_eq!(copied["code_sha256"], first["code_sha256"]);
+
+    let dev = Dev::start(&app);
+    let (status, _, body) = call("GET", &format!("{}/health", dev.url), None);
+    assert_eq!((status, json(&body)["status"].clone()), (200, "ok".into()));
 }
