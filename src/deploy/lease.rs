@@ -14,7 +14,9 @@
 //!
 //! - Taking: list the prefix; when the newest generation binds nobody
 //!   (none, expired, or held by a process of this host that is gone),
-//!   create the next generation. Of two takers, exactly one wins.
+//!   create the next generation. Of two takers, exactly one wins; and the
+//!   winner lists again, because released numbers are reused: if a newer
+//!   generation exists (made after its look), it backs off.
 //! - Holding: every [`RENEW_EVERY`] the holder creates the next
 //!   generation and deletes its previous one. A generation expires [`TTL`]
 //!   after CloudWatch created it, so a holder that stopped (a CI runner
@@ -360,12 +362,25 @@ pub(crate) async fn take(
                 let next = listed.last().map_or(1, |g| g.number + 1);
                 let name = generation_name(&names.lease_prefix, next);
                 if create_generation(reader, writer, &name, &holder, names, &step).await? {
+                    // Numbers are reused once released: a generation made
+                    // from an old look can be older than one someone holds
+                    // now. The holder is whoever made the newest, so a
+                    // newer one means this process does not hold it.
+                    let after = generations(
+                        &names.lease_prefix,
+                        retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
+                    );
+                    if after.iter().any(|g| g.number > next) {
+                        let _ = writer.delete_log_group(&name).await;
+                        continue;
+                    }
                     let current = Generation {
                         number: next,
                         name,
                         arn: String::new(),
                         created_ms: now_ms(),
                     };
+                    let superseded = after.into_iter().filter(|g| g.number < next).collect();
                     return Ok(Lease::start(
                         names,
                         holder,
@@ -373,7 +388,7 @@ pub(crate) async fn take(
                         reader,
                         Held {
                             current,
-                            superseded: listed,
+                            superseded,
                         },
                         started.elapsed(),
                     ));
@@ -653,7 +668,24 @@ async fn renew(
             .clone();
         let next = previous.number + 1;
         let name = generation_name(&names.lease_prefix, next);
-        match create_generation(&reader, &writer, &name, &holder, &names, &step).await {
+        let created = create_generation(&reader, &writer, &name, &holder, &names, &step).await;
+        // As when taking it: a newer generation than the one just made
+        // means another process took the lease over meanwhile.
+        let created = match created {
+            Ok(true) => match reader.log_groups_under(&names.lease_prefix).await {
+                Ok(listed)
+                    if generations(&names.lease_prefix, listed.clone())
+                        .iter()
+                        .any(|g| g.number > next) =>
+                {
+                    let _ = writer.delete_log_group(&name).await;
+                    Ok(false)
+                }
+                _ => Ok(true),
+            },
+            other => other,
+        };
+        match created {
             Ok(true) => {
                 held.lock().unwrap_or_else(|p| p.into_inner()).current = Generation {
                     number: next,

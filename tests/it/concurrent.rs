@@ -307,3 +307,43 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
     assert!(function.is_err(), "no function was created");
     assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
 }
+
+/// A look taken before a build is stale when the build ends: if another
+/// process took the lease meanwhile and its generation is newer than the
+/// one this deploy then creates, the deploy does not hold the stage.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_taken_from_a_stale_look_backs_off_for_a_newer_holder() {
+    let moto = Moto::start();
+    let aws = aws(&moto).await;
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+    // A code change: the deploy builds (seconds), having looked at the
+    // lease (free) before.
+    let lib = project.dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace("\"{greeting}, {}!\"", "\"{greeting} {}!\""),
+    )
+    .unwrap();
+    let child = project
+        .command(&["deploy", "--stage", "dev", "--lock-timeout", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Meanwhile another process holds generation 2 (its generation 1
+    // already released).
+    hold_as(&aws, 2, "ci-runner-7", 4242).await;
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("bob@ci-runner-7 (pid 4242)"), "{stderr}");
+    // It removed the generation it made, and changed nothing.
+    assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
+    assert_eq!(
+        served_config(&aws).await.code_sha256(),
+        Some(sha_of(&zips().v1).as_str())
+    );
+}
