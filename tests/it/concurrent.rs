@@ -308,31 +308,44 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
     assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
 }
 
-/// A look taken before a build is stale when the build ends: if another
-/// process took the lease meanwhile and its generation is newer than the
-/// one this deploy then creates, the deploy does not hold the stage.
+/// A look at the lease taken with the first read is stale by the time the
+/// plan asks for the lease (seconds later, on a slow read or a build): if
+/// another process took the lease meanwhile and its generation is newer
+/// than the one this deploy then creates, the deploy does not hold it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lease_taken_from_a_stale_look_backs_off_for_a_newer_holder() {
     let moto = Moto::start();
     let aws = aws(&moto).await;
-    let project = Project::new(&moto);
+    let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("dev", &zips().v1);
-    // A code change: the deploy builds (seconds), having looked at the
-    // lease (free) before.
-    let lib = project.dir.join("src/lib.rs");
-    let source = std::fs::read_to_string(&lib).unwrap();
-    std::fs::write(
-        &lib,
-        source.replace("\"{greeting}, {}!\"", "\"{greeting} {}!\""),
-    )
-    .unwrap();
+    // Lambda's reads take 3 s: the look (CloudWatch Logs) is long done
+    // when the plan asks for the lease.
+    sim.set_behaviours(Behaviours {
+        latency_by_service: vec![(
+            "lambda".into(),
+            slx_sim::Latency {
+                fixed_ms: 3000.0,
+                jitter_ms: 0.0,
+            },
+        )],
+        ..Behaviours::default()
+    });
+    let v2 = zips().v2.to_str().unwrap().to_string();
     let child = project
-        .command(&["deploy", "--stage", "dev", "--lock-timeout", "0"])
+        .command(&[
+            "deploy",
+            "--stage",
+            "dev",
+            "--zip",
+            &v2,
+            "--lock-timeout",
+            "0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     // Meanwhile another process holds generation 2 (its generation 1
     // already released).
     hold_as(&aws, 2, "ci-runner-7", 4242).await;
