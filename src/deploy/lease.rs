@@ -390,7 +390,13 @@ pub(crate) async fn take(
                             current,
                             superseded,
                         },
-                        started.elapsed(),
+                        // Time spent waiting for another holder, not
+                        // the calls that took it.
+                        if told {
+                            started.elapsed()
+                        } else {
+                            Duration::ZERO
+                        },
                     ));
                 }
                 // Another process took that generation first: look again.
