@@ -72,8 +72,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miett
 }
 
 /// What AWS holds for the stage, and (at once, saving a round trip when
-/// the lease is taken later) a look at the stage's lease; a look that
-/// fails is no look: taking the lease looks again.
+/// the lease is taken later) a peek at the stage's lease.
 async fn read_and_look(
     reader: &Reader,
     project: &Project,
@@ -81,9 +80,9 @@ async fn read_and_look(
     let names = project.names();
     let (read, seen) = tokio::join!(
         deploy::locate_and_read(reader, project),
-        lease::look(reader, &names)
+        lease::peek(reader, &names)
     );
-    Ok((read?, seen.ok().flatten()))
+    Ok((read?, seen))
 }
 
 /// What `build_while_preparing` hands on: the code, the stage's ARNs,

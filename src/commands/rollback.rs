@@ -36,7 +36,7 @@ pub(super) async fn run(
         },
         served_and_published(&reader, &names),
         // A look at the lease saves a round trip when taking it.
-        async { Ok(lease::look(&reader, &names).await.ok().flatten()) },
+        async { Ok(lease::peek(&reader, &names).await) },
     )?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
     versions::rollback_target(&numbers, &current, args.to.as_deref())?;

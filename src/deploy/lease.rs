@@ -16,7 +16,8 @@
 //!   (none, expired, or held by a process of this host that is gone),
 //!   create the next generation. Of two takers, exactly one wins; and the
 //!   winner lists again, because released numbers are reused: if a newer
-//!   generation exists (made after its look), it backs off.
+//!   generation exists (made after its look), it backs off
+//!   (`claim_generation`, for taking and renewing alike).
 //! - Holding: every [`RENEW_EVERY`] the holder creates the next
 //!   generation and deletes its previous one. A generation expires [`TTL`]
 //!   after CloudWatch created it, so a holder that stopped (a CI runner
@@ -360,35 +361,17 @@ pub(crate) async fn take(
         match blocking {
             None => {
                 let next = listed.last().map_or(1, |g| g.number + 1);
-                let name = generation_name(&names.lease_prefix, next);
-                if create_generation(reader, writer, &name, &holder, names, &step).await? {
-                    // Numbers are reused once released: a generation made
-                    // from an old look can be older than one someone holds
-                    // now. The holder is whoever made the newest, so a
-                    // newer one means this process does not hold it.
-                    let after = generations(
-                        &names.lease_prefix,
-                        retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
-                    );
-                    if after.iter().any(|g| g.number > next) {
-                        let _ = writer.delete_log_group(&name).await;
-                        continue;
-                    }
-                    let current = Generation {
-                        number: next,
-                        name,
-                        arn: String::new(),
-                        created_ms: now_ms(),
-                    };
-                    let superseded = after.into_iter().filter(|g| g.number < next).collect();
+                if let Some(claimed) =
+                    claim_generation(reader, writer, next, &holder, names, &step).await?
+                {
                     return Ok(Lease::start(
                         names,
                         holder,
                         writer,
                         reader,
                         Held {
-                            current,
-                            superseded,
+                            current: claimed.current,
+                            superseded: claimed.older,
                         },
                         // Time spent waiting for another holder, not
                         // the calls that took it.
@@ -399,7 +382,8 @@ pub(crate) async fn take(
                         },
                     ));
                 }
-                // Another process took that generation first: look again.
+                // Another process holds that generation or a newer one:
+                // look again.
             }
             Some(owner) => {
                 let described = owner.as_ref().map_or_else(
@@ -432,15 +416,16 @@ pub(crate) async fn take(
 }
 
 /// The lease's generations, oldest first, and who holds the newest and
-/// whether it binds others (judged from `host`); `None` when the newest
-/// vanished while it was looked at (released: look again).
+/// whether it binds others.
 #[derive(Debug)]
 pub(crate) struct Found {
     pub(crate) generations: Vec<Generation>,
     pub(crate) newest: Option<(Option<Holder>, Standing)>,
 }
 
-/// Lists the stage's lease and reads who holds the newest generation.
+/// Lists the stage's lease and reads who holds the newest generation,
+/// judged from `host`; `None` when the newest vanished while it was
+/// looked at (released: look again).
 pub(crate) async fn inspect(
     reader: &Reader,
     names: &StageNames,
@@ -480,6 +465,13 @@ pub(crate) async fn look(reader: &Reader, names: &StageNames) -> Result<Option<F
     inspect(reader, names, &this_host()).await
 }
 
+/// [`look`] for a command that will take the lease later: it only saves
+/// a round trip, so a look that fails is no look (taking the lease looks
+/// again and reports the error then).
+pub(crate) async fn peek(reader: &Reader, names: &StageNames) -> Option<Found> {
+    look(reader, names).await.ok().flatten()
+}
+
 /// Who holds the stage now, if anyone does (for `slx status`).
 pub(crate) async fn current_holder(
     reader: &Reader,
@@ -509,17 +501,28 @@ where
     .await
 }
 
-/// Creates generation `name` for `holder`: `true` when it is now
-/// `holder`'s (also when an earlier attempt whose answer was lost made
-/// it), `false` when another process made it.
-async fn create_generation(
+/// A generation this process now holds, and the older ones it found.
+struct Claimed {
+    current: Generation,
+    older: Vec<Generation>,
+}
+
+/// Creates generation `number` for `holder` and checks that it holds the
+/// lease: `Some` when the generation is `holder`'s (also when an earlier
+/// attempt whose answer was lost made it) and none is newer; `None` when
+/// another process made it, or made a newer one. Numbers are reused once
+/// released, so a generation made from an old look can be older than one
+/// someone holds now: the holder is whoever made the newest, and a
+/// generation made in vain is removed.
+async fn claim_generation(
     reader: &Reader,
     writer: &Writer,
-    name: &str,
+    number: u64,
     holder: &Holder,
     names: &StageNames,
     step: &str,
-) -> Result<bool, AwsError> {
+) -> Result<Option<Claimed>, AwsError> {
+    let name = generation_name(&names.lease_prefix, number);
     let tags = holder.tags(names);
     let created = retry(
         &TokioSleeper,
@@ -527,27 +530,45 @@ async fn create_generation(
         &[ErrorClass::Transient],
         || async {
             writer
-                .create_log_group(name, &tags)
+                .create_log_group(&name, &tags)
                 .await
                 .map_err(|e| e.in_step(step))
         },
     )
     .await;
     match created {
-        Ok(()) => Ok(true),
+        Ok(()) => {}
         Err(error) if error.class == ErrorClass::AlreadyExists => {
-            let made = retry_reads(|| reader.log_groups_under(name)).await?;
+            let made = retry_reads(|| reader.log_groups_under(&name)).await?;
             let Some(group) = made.into_iter().find(|g| g.name == name) else {
-                return Ok(false);
+                return Ok(None);
             };
             match retry_reads(|| reader.log_group_tags(&group.arn)).await {
-                Ok(tags) => Ok(Holder::from_tags(&tags).is_some_and(|h| h.token == holder.token)),
-                Err(error) if error.class == ErrorClass::NotFound => Ok(false),
-                Err(error) => Err(error),
+                Ok(tags) if Holder::from_tags(&tags).is_some_and(|h| h.token == holder.token) => {}
+                Ok(_) => return Ok(None),
+                Err(error) if error.class == ErrorClass::NotFound => return Ok(None),
+                Err(error) => return Err(error),
             }
         }
-        Err(error) => Err(error),
+        Err(error) => return Err(error),
     }
+    let listed = generations(
+        &names.lease_prefix,
+        retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
+    );
+    if listed.iter().any(|g| g.number > number) {
+        let _ = writer.delete_log_group(&name).await;
+        return Ok(None);
+    }
+    let (mine, older): (Vec<Generation>, Vec<Generation>) =
+        listed.into_iter().partition(|g| g.number == number);
+    let current = mine.into_iter().next().unwrap_or(Generation {
+        number,
+        name,
+        arn: String::new(),
+        created_ms: now_ms(),
+    });
+    Ok(Some(Claimed { current, older }))
 }
 
 impl Lease {
@@ -672,33 +693,18 @@ async fn renew(
             .unwrap_or_else(|p| p.into_inner())
             .current
             .clone();
-        let next = previous.number + 1;
-        let name = generation_name(&names.lease_prefix, next);
-        let created = create_generation(&reader, &writer, &name, &holder, &names, &step).await;
-        // As when taking it: a newer generation than the one just made
-        // means another process took the lease over meanwhile.
-        let created = match created {
-            Ok(true) => match reader.log_groups_under(&names.lease_prefix).await {
-                Ok(listed)
-                    if generations(&names.lease_prefix, listed.clone())
-                        .iter()
-                        .any(|g| g.number > next) =>
-                {
-                    let _ = writer.delete_log_group(&name).await;
-                    Ok(false)
-                }
-                _ => Ok(true),
-            },
-            other => other,
-        };
-        match created {
-            Ok(true) => {
-                held.lock().unwrap_or_else(|p| p.into_inner()).current = Generation {
-                    number: next,
-                    name,
-                    arn: String::new(),
-                    created_ms: now_ms(),
-                };
+        let claimed = claim_generation(
+            &reader,
+            &writer,
+            previous.number + 1,
+            &holder,
+            &names,
+            &step,
+        )
+        .await;
+        match claimed {
+            Ok(Some(claimed)) => {
+                held.lock().unwrap_or_else(|p| p.into_inner()).current = claimed.current;
                 // Best effort: a leftover is superseded and goes on release.
                 if writer.delete_log_group(&previous.name).await.is_err() {
                     held.lock()
@@ -707,7 +713,8 @@ async fn renew(
                         .push(previous);
                 }
             }
-            Ok(false) => {
+            // Another process took the lease over meanwhile.
+            Ok(None) => {
                 let _ = lost.send(true);
                 return;
             }

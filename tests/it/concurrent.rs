@@ -3,25 +3,22 @@
 //! with exit code 5. Other stages and no-op deploys never wait.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 
 use slx_sim::Behaviours;
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Aws, Project, aws, routes, served_config, sha_of, zips};
+use crate::common::stage::{
+    Aws, Project, apis_named, aws, function_exists, log_groups_under, routes, served_config,
+    sha_of, zips,
+};
 use crate::common::stdout_json;
 
 const PREFIX: &str = "/slx/leases/shop-dev/";
 
 /// The lease's log groups of stage dev that exist now.
 async fn leases(aws: &Aws) -> Vec<String> {
-    aws.logs
-        .describe_log_groups()
-        .log_group_name_prefix(PREFIX)
-        .send()
+    log_groups_under(aws, PREFIX)
         .await
-        .unwrap()
-        .log_groups()
         .iter()
         .map(|g| g.log_group_name().unwrap().to_string())
         .collect()
@@ -54,12 +51,7 @@ async fn hold_as(aws: &Aws, generation: u32, host: &str, pid: u32) {
 /// What the stage serves: (CodeSha256, memory, the API's routes).
 async fn served(aws: &Aws) -> (String, i32, Vec<String>) {
     let config = served_config(aws).await;
-    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
-    let ours: Vec<_> = apis
-        .items()
-        .iter()
-        .filter(|a| a.name() == Some("shop-dev"))
-        .collect();
+    let ours = apis_named(aws, "shop-dev").await;
     assert_eq!(ours.len(), 1, "exactly one API");
     let routes = routes(aws, ours[0].id().unwrap())
         .await
@@ -89,15 +81,10 @@ async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() 
     second.endpoint = sim.endpoint.clone();
     second.edit("memory = 256", "memory = 384");
     second.edit("\"GET /health\"", "\"GET /healthz\"");
-    let spawn = |project: &Project, zip: &std::path::Path| {
-        project
-            .command(&["deploy", "--stage", "dev", "--zip", zip.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(&first, &zips().v1), spawn(&second, &zips().v2));
+    let (a, b) = (
+        first.spawn_deploy("dev", &zips().v1, &[]),
+        second.spawn_deploy("dev", &zips().v2, &[]),
+    );
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for (name, output) in [("first", &a), ("second", &b)] {
         assert!(
@@ -238,18 +225,7 @@ fn slow_first_deploy(moto: &Moto) -> (slx_sim::Simulator, Project, std::process:
             ..Behaviours::default()
         },
     );
-    let child = project
-        .command(&[
-            "deploy",
-            "--stage",
-            "dev",
-            "--zip",
-            zips().v1.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = project.spawn_deploy("dev", &zips().v1, &[]);
     (sim, project, child)
 }
 
@@ -298,13 +274,10 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
     );
     // It stopped at its renewal (30 s), before IAM let it create the
     // function (40 s); it removed its own generation, not the other's.
-    let function = aws
-        .lambda
-        .get_function()
-        .function_name("shop-dev")
-        .send()
-        .await;
-    assert!(function.is_err(), "no function was created");
+    assert!(
+        !function_exists(&aws, "shop-dev").await,
+        "no function was created"
+    );
     assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
 }
 
@@ -330,21 +303,7 @@ async fn a_lease_taken_from_a_stale_look_backs_off_for_a_newer_holder() {
         )],
         ..Behaviours::default()
     });
-    let v2 = zips().v2.to_str().unwrap().to_string();
-    let child = project
-        .command(&[
-            "deploy",
-            "--stage",
-            "dev",
-            "--zip",
-            &v2,
-            "--lock-timeout",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = project.spawn_deploy("dev", &zips().v2, &["--lock-timeout", "0"]);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     // Meanwhile another process holds generation 2 (its generation 1
     // already released).

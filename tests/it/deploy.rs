@@ -6,9 +6,11 @@
 //! Runtime API.
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, routes, served_config, steps, zips};
+use crate::common::stage::{
+    Project, alias_statements, apis_named, aws, log_groups_under, routes, served_config, steps,
+    zips,
+};
 use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
-use serde_json::Value;
 use slx_sim::{Behaviours, Fault, Simulator};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,14 +59,8 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
     assert!(!document.contains("\"Resource\":\"*\""), "{document}");
 
     // The log group with its retention.
-    let groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix("/aws/lambda/shop-dev")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+    let groups = log_groups_under(&aws, "/aws/lambda/shop-dev").await;
+    assert_eq!(groups[0].retention_in_days(), Some(30));
 
     // The function as slx.toml describes it, and its alias.
     let function = aws
@@ -120,17 +116,8 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
     assert!(stage.deployment_id().is_some());
 
     // One invoke permission for the whole API, on the alias.
-    let policy = aws
-        .lambda
-        .get_policy()
-        .function_name("shop-dev")
-        .qualifier("dev")
-        .send()
-        .await
-        .unwrap();
-    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
-    let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{policy}");
+    let statements = alias_statements(&aws).await;
+    assert_eq!(statements.len(), 1, "{statements:?}");
     assert_eq!(statements[0]["Sid"], "slx-apigateway-invoke");
     assert!(statements[0].to_string().contains(&format!(
         "arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
@@ -541,12 +528,7 @@ async fn a_failed_build_leaves_only_tagged_resources_that_the_next_deploy_reuses
         .map(|t| (t.key(), t.value()))
         .collect();
     assert!(tags.contains(&("slx:stage", "dev")), "{tags:?}");
-    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
-    let ours: Vec<_> = apis
-        .items()
-        .iter()
-        .filter(|a| a.name() == Some("shop-dev"))
-        .collect();
+    let ours = apis_named(&aws, "shop-dev").await;
     assert_eq!(ours.len(), 1);
     let api_id = ours[0].id().unwrap().to_string();
     assert!(

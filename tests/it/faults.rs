@@ -8,7 +8,7 @@
 use slx_sim::{Behaviours, Latency};
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, zips};
+use crate::common::stage::{Project, aws, role_exists, zips};
 use crate::common::stdout_json;
 
 const DEFAULT_SEED: u64 = 20_261_127;
@@ -116,12 +116,7 @@ async fn lifecycle(name: &str, behaviours: Behaviours, fired: Option<&str>) {
     let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
     assert!(apis.items().is_empty(), "{name}: APIs left: {apis:?}");
     assert!(
-        aws.iam
-            .get_role()
-            .role_name("shop-dev-role")
-            .send()
-            .await
-            .is_err(),
+        !role_exists(&aws, "shop-dev-role").await,
         "{name}: role left"
     );
 }

@@ -3,7 +3,9 @@
 //! a deleted API. Each test fails on the engine before these fixes.
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, alias_statements, aws, steps, zips};
+use crate::common::stage::{
+    Project, alias_statements, aws, log_groups_under, role_exists, steps, zips,
+};
 use crate::common::{run, scaffold, slx, stdout_json};
 
 const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -41,14 +43,7 @@ async fn a_role_or_log_group_slx_did_not_create_is_never_adopted_or_deleted() {
     assert_eq!(moto.writes(), Vec::<String>::new(), "nothing was written");
     let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        aws.iam
-            .get_role()
-            .role_name("shop-dev-role")
-            .send()
-            .await
-            .is_ok()
-    );
+    assert!(role_exists(&aws, "shop-dev-role").await);
     aws.iam
         .delete_role()
         .role_name("shop-dev-role")
@@ -74,14 +69,11 @@ async fn a_role_or_log_group_slx_did_not_create_is_never_adopted_or_deleted() {
     assert_eq!(moto.writes(), Vec::<String>::new());
     let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     assert_eq!(output.status.code(), Some(1));
-    let groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix("/aws/lambda/shop-dev")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(groups.log_groups().len(), 1, "left alone");
+    assert_eq!(
+        log_groups_under(&aws, "/aws/lambda/shop-dev").await.len(),
+        1,
+        "left alone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use slx_sim::{Behaviours, Simulator};
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Aws, Project, alias_statements, aws, served_config, sha_of, zips};
+use crate::common::stage::{
+    Aws, Project, alias_statements, apis_named, aws, function_exists, log_groups_under,
+    role_exists, served_config, sha_of, zips,
+};
 use crate::common::stdout_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,55 +88,21 @@ fn writes(sim: &Simulator, from: usize) -> usize {
 
 /// Whether the stage is exactly what the scenario leads to.
 async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
-    let apis = stage.aws.apigateway.get_rest_apis().send().await.unwrap();
-    let ours = apis
-        .items()
-        .iter()
-        .filter(|a| a.name() == Some("shop-dev"))
-        .count();
+    let ours = apis_named(&stage.aws, "shop-dev").await.len();
     if scenario == Scenario::Undeploy {
         assert_eq!(ours, 0, "{context}: API left");
+        assert!(!function_exists(&stage.aws, "shop-dev").await, "{context}");
+        assert!(!role_exists(&stage.aws, "shop-dev-role").await, "{context}");
         assert!(
-            stage
-                .aws
-                .lambda
-                .get_function()
-                .function_name("shop-dev")
-                .send()
+            log_groups_under(&stage.aws, "/aws/lambda/shop-dev")
                 .await
-                .is_err(),
-            "{context}"
+                .is_empty(),
+            "{context}: log group left"
         );
         assert!(
-            stage
-                .aws
-                .iam
-                .get_role()
-                .role_name("shop-dev-role")
-                .send()
+            log_groups_under(&stage.aws, "/slx/leases/shop-dev/")
                 .await
-                .is_err(),
-            "{context}"
-        );
-        let groups = stage
-            .aws
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix("/aws/lambda/shop-dev")
-            .send()
-            .await
-            .unwrap();
-        assert!(groups.log_groups().is_empty(), "{context}: log group left");
-        let leases = stage
-            .aws
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix("/slx/leases/shop-dev/")
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            leases.log_groups().is_empty(),
+                .is_empty(),
             "{context}: deploy lease left"
         );
         return;

@@ -2,7 +2,9 @@
 //! and version pruning, with their bad inputs.
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, served_config, zips};
+use crate::common::stage::{
+    Project, aws, function_exists, log_groups_under, role_exists, served_config, zips,
+};
 use crate::common::stdout_json;
 
 /// Everything the stage could own, as the SDK sees it (not through slx).
@@ -10,34 +12,16 @@ async fn leftovers(moto: &Moto, app: &str, stage: &str) -> Vec<String> {
     let aws = aws(moto).await;
     let name = format!("{app}-{stage}");
     let mut found = Vec::new();
-    if aws
-        .iam
-        .get_role()
-        .role_name(format!("{name}-role"))
-        .send()
-        .await
-        .is_ok()
-    {
+    if role_exists(&aws, &format!("{name}-role")).await {
         found.push("role".to_string());
     }
-    if aws
-        .lambda
-        .get_function()
-        .function_name(&name)
-        .send()
-        .await
-        .is_ok()
-    {
+    if function_exists(&aws, &name).await {
         found.push("function".to_string());
     }
-    let groups = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/aws/lambda/{name}"))
-        .send()
+    if !log_groups_under(&aws, &format!("/aws/lambda/{name}"))
         .await
-        .unwrap();
-    if !groups.log_groups().is_empty() {
+        .is_empty()
+    {
         found.push("log group".to_string());
     }
     let apis = aws.apigateway.get_rest_apis().send().await.unwrap();

@@ -137,6 +137,23 @@ impl Project {
         self.slx(&args)
     }
 
+    /// `slx deploy --stage STAGE --zip ZIP` plus `extra`, started and left
+    /// running, its output piped.
+    pub(crate) fn spawn_deploy(
+        &self,
+        stage: &str,
+        zip: &Path,
+        extra: &[&str],
+    ) -> std::process::Child {
+        let mut args = vec!["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.command(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// A deploy that must succeed; its JSON report.
     pub(crate) fn deploy(&self, stage: &str, zip: &Path) -> Value {
         let output = self.deploy_output(stage, zip, &[]);
@@ -154,6 +171,46 @@ pub(crate) struct Aws {
 
 pub(crate) async fn aws(moto: &Moto) -> Aws {
     aws_in(moto, "us-east-1").await
+}
+
+/// The log groups whose names start with `prefix`.
+pub(crate) async fn log_groups_under(
+    aws: &Aws,
+    prefix: &str,
+) -> Vec<aws_sdk_cloudwatchlogs::types::LogGroup> {
+    aws.logs
+        .describe_log_groups()
+        .log_group_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .to_vec()
+}
+
+/// Whether IAM has a role called `name`.
+pub(crate) async fn role_exists(aws: &Aws, name: &str) -> bool {
+    aws.iam.get_role().role_name(name).send().await.is_ok()
+}
+
+/// Whether Lambda has a function called `name`.
+pub(crate) async fn function_exists(aws: &Aws, name: &str) -> bool {
+    aws.lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// The REST APIs called `name`.
+pub(crate) async fn apis_named(aws: &Aws, name: &str) -> Vec<aws_sdk_apigateway::types::RestApi> {
+    let apis = aws.apigateway.get_rest_apis().send().await.unwrap();
+    apis.items()
+        .iter()
+        .filter(|a| a.name() == Some(name))
+        .cloned()
+        .collect()
 }
 
 /// The configuration of the version stage dev's alias serves.
