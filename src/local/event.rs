@@ -96,6 +96,12 @@ pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &Gateway
         json!(route.path_parameters)
     };
     let user_agent = header(&request.headers, "user-agent");
+    let domain = header(&request.headers, "host");
+    // API Gateway sends the domain name's first label beside it
+    // (`abc123` for `abc123.execute-api.us-east-1.amazonaws.com`).
+    let domain_prefix = domain
+        .as_str()
+        .map_or(Value::Null, |host| json!(host.split('.').next().unwrap_or(host)));
     json!({
         "resource": route.resource,
         "path": request.path,
@@ -109,7 +115,8 @@ pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &Gateway
         "requestContext": {
             "accountId": context.account_id,
             "apiId": context.api_id,
-            "domainName": header(&request.headers, "host"),
+            "domainName": domain,
+            "domainPrefix": domain_prefix,
             "extendedRequestId": context.request_id,
             "httpMethod": request.method,
             "identity": {

@@ -303,6 +303,20 @@ mod tests {
         assert_eq!(after.timestamp, "1970-01-01T00:00:01.004Z");
     }
 
+
+    /// docs/deploy.md quotes a REPORT line as slx prints it: it must be what
+    /// the renderer makes of Lambda's REPORT line with those figures.
+    #[test]
+    fn the_report_line_in_the_docs_is_what_slx_prints() {
+        let docs = include_str!("../../docs/deploy.md");
+        let printed = readable_report(
+            "Duration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 256 MB\tMax Memory Used: 21 MB\tInit Duration: 30.12 ms\t",
+        );
+        assert!(
+            docs.contains(&format!("`{printed}`")),
+            "docs/deploy.md should quote `{printed}`"
+        );
+    }
     #[test]
     fn an_event_seen_live_is_not_printed_again_when_polled() {
         let mut seen = Seen::default();
