@@ -99,9 +99,9 @@ pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &Gateway
     let domain = header(&request.headers, "host");
     // API Gateway sends the domain name's first label beside it
     // (`abc123` for `abc123.execute-api.us-east-1.amazonaws.com`).
-    let domain_prefix = domain
-        .as_str()
-        .map_or(Value::Null, |host| json!(host.split('.').next().unwrap_or(host)));
+    let domain_prefix = domain.as_str().map_or(Value::Null, |host| {
+        json!(host.split('.').next().unwrap_or(host))
+    });
     json!({
         "resource": route.resource,
         "path": request.path,

@@ -303,7 +303,6 @@ mod tests {
         assert_eq!(after.timestamp, "1970-01-01T00:00:01.004Z");
     }
 
-
     /// docs/deploy.md quotes a REPORT line as slx prints it: it must be what
     /// the renderer makes of Lambda's REPORT line with those figures.
     #[test]

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::app::add_extra_handlers;
-use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
+use crate::common::{BUILD_LOCK, assert_documented, run, scaffold, slx, stdout_json};
 use serde_json::{Value, json};
 use slx::config::Arch;
 use slx::handler::elf;
@@ -20,7 +20,9 @@ fn build_json(dir: &Path, extra: &[&str]) -> Value {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let output = run(slx(dir).args(["build", "--output", "json"]).args(extra));
     assert!(output.status.success(), "build failed");
-    stdout_json(&output)
+    let built = stdout_json(&output);
+    assert_documented("slx build", &built);
+    built
 }
 
 fn unzip_bootstrap(zip: &Path) -> Vec<u8> {

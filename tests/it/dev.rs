@@ -15,6 +15,7 @@ struct Dev {
     child: Child,
     lines: Receiver<String>,
     url: String,
+    banner: String,
 }
 
 impl Drop for Dev {
@@ -26,9 +27,14 @@ impl Drop for Dev {
 
 impl Dev {
     fn start(dir: &Path) -> Dev {
+        Dev::start_with(dir, &["--concurrency", "8"])
+    }
+
+    fn start_with(dir: &Path, args: &[&str]) -> Dev {
         let mut child = Command::new(env!("CARGO_BIN_EXE_slx"))
             .current_dir(dir)
-            .args(["dev", "--port", "0", "--concurrency", "8"])
+            .args(["dev", "--port", "0"])
+            .args(args)
             .env("CARGO_TARGET_DIR", shared_target_dir())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -49,9 +55,10 @@ impl Dev {
             child,
             lines,
             url: String::new(),
+            banner: String::new(),
         };
-        let banner = dev.wait_for("slx dev: ", Duration::from_secs(600));
-        dev.url = banner.rsplit(" on ").next().unwrap().to_string();
+        dev.banner = dev.wait_for("slx dev: ", Duration::from_secs(600));
+        dev.url = dev.banner.rsplit(" on ").next().unwrap().to_string();
         dev
     }
 
@@ -237,6 +244,25 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
     );
     assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
 
+    // Multi-value response headers reach the client one by one.
+    let (status, headers, _) = call("GET", &format!("{url}/cookies"), None);
+    let cookies: Vec<_> = headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!((status, cookies), (200, vec!["a=1; Path=/", "b=2; Path=/"]));
+    // A runtime that answers with something that is not a proxy response:
+    // 502, and slx dev says why.
+    let (status, _, body) = call("GET", &format!("{url}/garbage"), None);
+    assert_eq!(
+        (status, json(&body)["message"].as_str()),
+        (502, Some("Internal server error"))
+    );
+    let why = dev.wait_for("GET /garbage → 502", Duration::from_secs(10));
+    assert!(why.contains("malformed Lambda proxy response"), "{why}");
+    assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
+
     // 50 concurrent requests, all answered.
     let answered: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..50)
@@ -324,6 +350,95 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         Some(("application/json", br#"{"name":"Ada"}"#)),
     );
     assert_eq!(json(&body)["message"], "hello, dear Ada!");
+
+    // An slx.toml edit reloads too: a new route serves, the env changes.
+    std::fs::write(&lib, &source).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text
+        .replace(
+            "\"GET /health\" = \"health\"",
+            "\"GET /health\" = \"health\"\n\"GET /status\" = \"health\"",
+        )
+        .replacen("GREETING = \"hello\"", "GREETING = \"howdy\"", 1);
+    assert_ne!(edited, text);
+    assert_eq!(call("GET", &format!("{url}/status"), None).0, 403);
+    std::fs::write(&config, &edited).unwrap();
+    dev.wait_for("reloaded", Duration::from_secs(300));
+    let (status, _, body) = call("GET", &format!("{url}/status"), None);
+    assert_eq!((status, json(&body)["status"].as_str()), (200, Some("ok")));
+    let (_, _, body) = call(
+        "POST",
+        &format!("{url}/greet"),
+        Some(("application/json", br#"{"name":"Ada"}"#)),
+    );
+    assert_eq!(json(&body)["message"], "howdy, Ada!");
+    // An invalid slx.toml is reported and the running version keeps serving.
+    std::fs::write(
+        &config,
+        edited.replace("[routes]", "[routes]\nnot toml at all"),
+    )
+    .unwrap();
+    dev.wait_for(
+        "slx.toml is invalid; still serving the previous version",
+        Duration::from_secs(60),
+    );
+    let (status, _, body) = call("GET", &format!("{url}/status"), None);
+    assert_eq!((status, json(&body)["status"].as_str()), (200, Some("ok")));
+}
+
+/// `--stage` picks the stage's overrides; `--no-watch` serves what it
+/// built and ignores edits.
+#[test]
+fn dev_serves_a_named_stage_and_no_watch_ignores_edits() {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (_temp, dir) = scaffold("shop");
+    let dev = Dev::start_with(&dir, &["--stage", "prod", "--no-watch"]);
+    let url = dev.url.clone();
+    assert!(
+        dev.banner.contains("shop (stage prod) on"),
+        "{}",
+        dev.banner
+    );
+    let last = dev.wait_for("Ctrl-C to stop", Duration::from_secs(5));
+    assert!(!last.contains("watching"), "{last}");
+    let greet = || {
+        let (status, _, body) = call(
+            "POST",
+            &format!("{url}/greet"),
+            Some(("application/json", br#"{"name":"Ada"}"#)),
+        );
+        assert_eq!(status, 200);
+        json(&body)["message"].as_str().unwrap().to_string()
+    };
+    // [stages.prod] sets GREETING = "hi".
+    assert_eq!(greet(), "hi, Ada!");
+
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("GREETING = \"hi\"", "GREETING = \"yo\""),
+    )
+    .unwrap();
+    let lib = dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace("pub async fn health()", "pub async fn health( {"),
+    )
+    .unwrap();
+    // A watching slx dev reacts within its debounce (well under a second);
+    // this one must print nothing and keep serving what it built.
+    let quiet = Instant::now() + Duration::from_secs(3);
+    while let Some(left) = quiet.checked_duration_since(Instant::now()) {
+        if let Ok(line) = dev.lines.recv_timeout(left) {
+            assert!(
+                !line.contains("change detected"),
+                "--no-watch reacted to an edit: {line}"
+            );
+        }
+    }
+    assert_eq!(greet(), "hi, Ada!");
 }
 
 #[test]

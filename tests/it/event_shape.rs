@@ -20,8 +20,14 @@ const ONLY_WITH_A_FEATURE: &[(&str, &str)] = &[
     ("requestContext.authorizer.principalId", "an authorizer"),
     ("requestContext.authorizer.clientId", "an authorizer"),
     ("requestContext.authorizer.clientName", "an authorizer"),
-    ("requestContext.identity.apiKey", "a method that requires an API key"),
-    ("requestContext.identity.apiKeyId", "a method that requires an API key"),
+    (
+        "requestContext.identity.apiKey",
+        "a method that requires an API key",
+    ),
+    (
+        "requestContext.identity.apiKeyId",
+        "a method that requires an API key",
+    ),
 ];
 
 /// Fields slx sends that this (older) sample predates; each is in the
@@ -192,8 +198,7 @@ fn slx_sends_every_field_of_the_published_rest_proxy_event_with_its_type() {
     }
     for key in ["sourceIp", "userAgent"] {
         assert_eq!(
-            ours["requestContext"]["identity"][key],
-            published["requestContext"]["identity"][key],
+            ours["requestContext"]["identity"][key], published["requestContext"]["identity"][key],
             "requestContext.identity.{key}"
         );
     }

@@ -14,4 +14,5 @@ mod fidelity;
 mod killed;
 mod logs;
 mod operate;
+mod output;
 mod simulated;

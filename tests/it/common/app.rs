@@ -44,6 +44,33 @@ pub async fn sized(query: Size) -> String {
     "x".repeat(query.bytes)
 }
 
+pub fn cookies() -> lambda_http::Response<String> {
+    lambda_http::Response::builder()
+        .header("set-cookie", "a=1; Path=/")
+        .header("set-cookie", "b=2; Path=/")
+        .body("two cookies".to_string())
+        .unwrap()
+}
+
+/// Answers its own invocation through the Runtime API with bytes that are
+/// not a proxy response, as a broken custom runtime would.
+pub fn garbage(request: lambda_http::Request) -> lambda_http::Response<String> {
+    use lambda_http::RequestExt;
+    use std::io::{Read, Write};
+    let id = request.lambda_context().request_id;
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap();
+    let body = "this is not a proxy response";
+    let mut stream = std::net::TcpStream::connect(&api).unwrap();
+    write!(
+        stream,
+        "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {api}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let _ = stream.read_to_end(&mut Vec::new());
+    lambda_http::Response::new("too late".to_string())
+}
+
 pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8>> {
     lambda_http::Response::builder()
         .header("content-type", "application/octet-stream")
@@ -52,7 +79,7 @@ pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8
 }
 "#;
 
-pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"GET /sized\" = \"sized\"\n";
+pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"GET /sized\" = \"sized\"\n\"GET /cookies\" = \"cookies\"\n\"GET /garbage\" = \"garbage\"\n";
 
 /// Adds the extra handlers and routes to a scaffolded app in `dir`.
 pub(crate) fn add_extra_handlers(dir: &Path) {

@@ -56,3 +56,46 @@ pub(crate) fn scaffold(name: &str) -> (tempfile::TempDir, PathBuf) {
 pub(crate) fn stdout_json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
+
+/// The rows of docs/output.md's table (`slx status (not deployed)`) with
+/// the fields each lists.
+pub(crate) fn documented_outputs() -> std::collections::BTreeMap<String, Vec<String>> {
+    let docs = include_str!("../../../docs/output.md");
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    docs.lines()
+        .filter(|line| line.starts_with("| `slx "))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').collect();
+            let row = cells[1].trim().replace('`', "");
+            (row, ticked(cells[2]))
+        })
+        .collect()
+}
+
+/// Asserts that `value` has exactly the top-level fields docs/output.md
+/// lists for `row`.
+pub(crate) fn assert_documented(row: &str, value: &serde_json::Value) {
+    let documented = documented_outputs();
+    let mut expected = documented
+        .get(row)
+        .unwrap_or_else(|| panic!("docs/output.md has no row `{row}`"))
+        .clone();
+    let mut printed: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("`{row}` printed no JSON object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    expected.sort();
+    printed.sort();
+    assert_eq!(
+        printed, expected,
+        "`{row}` printed other fields than docs/output.md lists"
+    );
+}
