@@ -15,4 +15,5 @@ mod killed;
 mod logs;
 mod operate;
 mod output;
+mod settings;
 mod simulated;

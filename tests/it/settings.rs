@@ -1,0 +1,123 @@
+//! Which credentials and region slx uses, through the real binary with an
+//! AWS config file written by the test: `--region`, then slx.toml's
+//! `region`, then the profile's or `AWS_REGION`; `--profile`, then
+//! `AWS_PROFILE`, then the stage's `profile` (docs/config.md).
+
+use std::path::Path;
+
+use crate::common::moto::Moto;
+use crate::common::run;
+use crate::common::stage::Project;
+
+const CONFIG: &str = "[default]\nregion = us-west-1\n\n[profile team]\nregion = eu-west-2\n";
+const CREDENTIALS: &str = "[default]\naws_access_key_id = AKIADEFAULTKEY\naws_secret_access_key = default-secret\n\n[team]\naws_access_key_id = AKIATEAMKEY\naws_secret_access_key = team-secret\n";
+
+/// The access key and region that signed `slx status`'s Lambda calls.
+fn signer(
+    project: &Project,
+    moto: &Moto,
+    files: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (String, String) {
+    let mut command = project.command(&[&["status", "--stage", "dev"], args].concat());
+    command
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", files.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", files.join("credentials"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    moto.start_recording();
+    let output = run(&mut command);
+    assert!(output.status.success());
+    let calls = moto.recorded();
+    let signed: std::collections::BTreeSet<(String, String)> = calls
+        .iter()
+        .filter(|call| call.service == "lambda")
+        .map(|call| {
+            // Credential=KEY/20261127/REGION/lambda/aws4_request
+            let authorization = call.headers["Authorization"].as_str().unwrap();
+            let scope: Vec<&str> = authorization
+                .split("Credential=")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .collect();
+            (scope[0].to_string(), scope[2].to_string())
+        })
+        .collect();
+    assert_eq!(
+        signed.len(),
+        1,
+        "one key and region for every call: {signed:?}"
+    );
+    signed.into_iter().next().unwrap()
+}
+
+#[test]
+fn region_and_profile_precedence_with_a_real_config_file() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("config"), CONFIG).unwrap();
+    std::fs::write(files.path().join("credentials"), CREDENTIALS).unwrap();
+    let files = files.path();
+    let pair = |key: &str, region: &str| (key.to_string(), region.to_string());
+
+    // Nothing chosen: the default profile's key and region.
+    assert_eq!(
+        signer(&project, &moto, files, &[], &[]),
+        pair("AKIADEFAULTKEY", "us-west-1")
+    );
+    // AWS_REGION beats the profile's region.
+    assert_eq!(
+        signer(&project, &moto, files, &[], &[("AWS_REGION", "ap-south-1")]),
+        pair("AKIADEFAULTKEY", "ap-south-1")
+    );
+    // A named profile: its key and its region, from the flag or AWS_PROFILE.
+    assert_eq!(
+        signer(&project, &moto, files, &["--profile", "team"], &[]),
+        pair("AKIATEAMKEY", "eu-west-2")
+    );
+    assert_eq!(
+        signer(&project, &moto, files, &[], &[("AWS_PROFILE", "team")]),
+        pair("AKIATEAMKEY", "eu-west-2")
+    );
+    // slx.toml's region beats the profile and AWS_REGION; --region beats it.
+    project.edit("timeout = 10", "timeout = 10\nregion = \"ca-central-1\"");
+    assert_eq!(
+        signer(
+            &project,
+            &moto,
+            files,
+            &["--profile", "team"],
+            &[("AWS_REGION", "ap-south-1")]
+        ),
+        pair("AKIATEAMKEY", "ca-central-1")
+    );
+    assert_eq!(
+        signer(&project, &moto, files, &["--region", "sa-east-1"], &[]),
+        pair("AKIADEFAULTKEY", "sa-east-1")
+    );
+    // The stage's `profile` is used unless --profile or AWS_PROFILE names one.
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\nprofile = \"team\"\n\n[stages.prod]",
+    );
+    assert_eq!(
+        signer(&project, &moto, files, &[], &[]),
+        pair("AKIATEAMKEY", "ca-central-1")
+    );
+    assert_eq!(
+        signer(&project, &moto, files, &["--profile", "default"], &[]),
+        pair("AKIADEFAULTKEY", "ca-central-1")
+    );
+    assert_eq!(
+        signer(&project, &moto, files, &[], &[("AWS_PROFILE", "default")]),
+        pair("AKIADEFAULTKEY", "ca-central-1")
+    );
+}
