@@ -7,8 +7,8 @@
 
 use crate::common::moto::Moto;
 use crate::common::stage::{
-    Project, alias_statements, apis_named, aws, log_groups_under, routes, served_config, steps,
-    zips,
+    Project, alias_statements, apis_named, aws, log_groups_under, role_policy, routes,
+    served_config, sha_of, steps, zips,
 };
 use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use slx_sim::{Behaviours, Fault, Simulator};
@@ -421,6 +421,37 @@ async fn build_and_deploy_end_to_end_then_status() {
             .contains("timeout → 20s"),
         "{status}"
     );
+
+    project.edit("timeout = 20", "timeout = 10");
+
+    // Another local build than the deployed one (here: v2's zip where
+    // `slx build` leaves its output): the code differs, in text and JSON.
+    let local = project.dir.join(".slx/build/x86_64/bootstrap.zip");
+    let deployed = std::fs::read(&local).unwrap();
+    std::fs::copy(&zips().v2, &local).unwrap();
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["in_sync"], false, "{status}");
+    assert_eq!(status["local_code_sha256"], sha_of(&zips().v2));
+    assert_ne!(status["local_code_sha256"], status["code_sha256"]);
+    assert!(
+        status["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str().unwrap().contains("code")),
+        "{status}"
+    );
+    let text = project.slx(&["status", "--stage", "dev", "--output", "text"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("(differs from the last local build)"),
+        "{text}"
+    );
+    std::fs::write(&local, deployed).unwrap();
+    let text = project.slx(&["status", "--stage", "dev", "--output", "text"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("(same as the last local build)"), "{text}");
+    assert!(text.contains("in sync with slx.toml"), "{text}");
 
     let missing = stdout_json(&project.slx(&["status", "--stage", "qa"]));
     assert_eq!(missing["deployed"], false);
@@ -872,4 +903,139 @@ async fn dry_run_prints_the_plan_and_writes_nothing_and_quiet_prints_only_the_re
         String::from_utf8_lossy(&plan.stdout).trim(),
         "no changes: stage dev matches slx.toml and the code"
     );
+}
+
+/// The statements of the role policy that name `action`.
+fn granting<'a>(policy: &'a serde_json::Value, action: &str) -> Vec<&'a serde_json::Value> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|statement| {
+            let actions = &statement["Action"];
+            actions == action
+                || actions
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == action))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn permissions_in_slx_toml_reach_the_role_policy_and_leave_with_them() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let table = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
+    project.edit(
+        "[routes]",
+        &format!(
+            "[[permissions]]\nactions = [\"dynamodb:GetItem\", \"dynamodb:PutItem\"]\nresources = [\"{table}\"]\n\n[routes]"
+        ),
+    );
+    project.deploy("dev", &zips().v1);
+    let aws = aws(&moto).await;
+    let policy = role_policy(&aws, "shop-dev-role").await;
+    let granted = granting(&policy, "dynamodb:PutItem");
+    assert_eq!(granted.len(), 1, "{policy}");
+    assert_eq!(granted[0]["Effect"], "Allow");
+    assert_eq!(
+        granted[0]["Resource"],
+        serde_json::json!([table]),
+        "{policy}"
+    );
+    assert_eq!(granting(&policy, "dynamodb:GetItem"), granted);
+    assert_eq!(granting(&policy, "logs:PutLogEvents").len(), 1);
+
+    // Unchanged: nothing to write. Removed: the grant goes, logging stays.
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+    let text = std::fs::read_to_string(project.dir.join("slx.toml")).unwrap();
+    let (before, after) = text.split_once("[[permissions]]").unwrap();
+    let after = &after[after.find("[routes]").unwrap()..];
+    std::fs::write(project.dir.join("slx.toml"), format!("{before}{after}")).unwrap();
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(report["changed"], true);
+    let policy = role_policy(&aws, "shop-dev-role").await;
+    assert!(granting(&policy, "dynamodb:PutItem").is_empty(), "{policy}");
+    assert_eq!(granting(&policy, "logs:PutLogEvents").len(), 1);
+}
+
+/// A bootstrap patched to need glibc 2.99 (same-length rename of its
+/// version strings, still a valid ELF), or padded past Lambda's 50 MB
+/// direct-upload limit, zipped as `slx build` would.
+fn unusable_zip(
+    dir: &std::path::Path,
+    name: &str,
+    patch: impl Fn(&mut Vec<u8>),
+) -> std::path::PathBuf {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zips().v1).unwrap()).unwrap();
+    let mut binary = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .unwrap()
+        .read_to_end(&mut binary)
+        .unwrap();
+    patch(&mut binary);
+    let path = dir.join(name);
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755);
+    writer.start_file("bootstrap", options).unwrap();
+    writer.write_all(&binary).unwrap();
+    writer.finish().unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_refuses_a_too_new_glibc_and_an_oversized_zip_before_any_write() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let scratch = tempfile::tempdir().unwrap();
+    let glibc = unusable_zip(scratch.path(), "glibc.zip", |binary| {
+        // `GLIBC_2.34` → `GLIBC_2.99`; `GLIBC_2.2.5` → `GLIBC_2.99` + NUL.
+        let needle = b"GLIBC_2.";
+        let mut at = 0;
+        while let Some(found) = binary[at..].windows(needle.len()).position(|w| w == needle) {
+            let start = at + found + needle.len();
+            let end = start + binary[start..].iter().position(|b| *b == 0).unwrap();
+            if end - start >= 2 {
+                binary[start..start + 2].copy_from_slice(b"99");
+                binary[start + 2..end].fill(0);
+            }
+            at = end;
+        }
+    });
+    // Incompressible padding after the ELF's sections: still a valid ELF
+    // well under the 250 MB unzipped limit, but a zip above 50 MB.
+    let big = unusable_zip(scratch.path(), "big.zip", |binary| {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        binary.extend((0..51 * 1024 * 1024 / 8).flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        }));
+    });
+    assert!(std::fs::metadata(&big).unwrap().len() > 50 * 1024 * 1024);
+
+    for (zip, expected) in [
+        (&glibc, ["needs GLIBC_2.99", "cargo-zigbuild"]),
+        (&big, ["52428800 bytes", "direct upload"]),
+    ] {
+        moto.start_recording();
+        let output = project.deploy_output("dev", zip, &[]);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for expected in expected {
+            assert!(stderr.contains(expected), "{stderr}");
+        }
+        let writes: Vec<_> = moto
+            .recorded()
+            .into_iter()
+            .filter(|call| call.mutating)
+            .map(|call| call.action)
+            .collect();
+        assert!(writes.is_empty(), "refused after writing: {writes:?}");
+    }
 }

@@ -292,3 +292,19 @@ pub(crate) async fn alias_statements(aws: &Aws) -> Vec<Value> {
     let document: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     document["Statement"].as_array().unwrap().clone()
 }
+
+/// The stage role's inline policy `slx`, decoded.
+pub(crate) async fn role_policy(aws: &Aws, role: &str) -> Value {
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name("slx")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_encoding::percent_decode_str(policy.policy_document())
+        .decode_utf8()
+        .unwrap();
+    serde_json::from_str(&document).unwrap()
+}
