@@ -87,6 +87,13 @@ pub struct Behaviours {
     /// Report a function that is not being created or updated as
     /// `State: Inactive`, as Lambda does after weeks without invocations.
     pub inactive_when_idle: bool,
+    /// Answer `StartLiveTail` as CloudWatch does (only events ingested
+    /// after the session starts, an update a second, the session open
+    /// until the client leaves) instead of moto's one-shot replay.
+    pub live_tail: bool,
+    /// How long a Live Tail session lasts before `SessionTimeoutException`
+    /// (CloudWatch: three hours).
+    pub live_tail_session_s: f64,
 }
 
 impl Default for Behaviours {
@@ -113,6 +120,8 @@ impl Default for Behaviours {
             hold_after_writes: None,
             lose_write: None,
             inactive_when_idle: false,
+            live_tail: true,
+            live_tail_session_s: 3.0 * 3600.0,
         }
     }
 }

@@ -16,6 +16,7 @@
 
 mod behaviours;
 mod invoke;
+mod live_tail;
 mod proxy;
 mod request;
 mod rng;

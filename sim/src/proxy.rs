@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::behaviours::Behaviours;
 use crate::invoke::{Invoker, PAYLOAD_LIMIT, Version, log_stream};
+use crate::live_tail;
 use crate::request::{Call, classify, form_field};
 use crate::rng::Rng;
 use crate::world::{Busy, Refusal, World};
@@ -77,7 +78,13 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-type Answer = Response<Full<Bytes>>;
+/// Answers are whole bodies, except a Live Tail session's stream.
+pub(crate) type AnswerBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+type Answer = Response<AnswerBody>;
+
+fn full(bytes: impl Into<Bytes>) -> AnswerBody {
+    Full::new(bytes.into()).boxed()
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -147,7 +154,7 @@ fn aws_error(service: &str, status: u16, code: &str, message: &str) -> Answer {
         .header("x-amzn-errortype", code)
         .header("x-amzn-requestid", uuid::Uuid::new_v4().to_string())
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
+        .body(full(body))
         .unwrap_or_default()
 }
 
@@ -271,6 +278,9 @@ pub(crate) async fn handle(
             &refusal.message,
         ));
     }
+    if call.operation == "StartLiveTail" && behaviours.live_tail {
+        return Ok(live_tail(&shared, &behaviours, &call, &parts.headers, body).await);
+    }
     if call.operation == "Invoke" && behaviours.invoke {
         let answer = invoke(&shared, &call, &parts.headers, body).await;
         shared.record(&call, answer.status().as_u16(), "invoked");
@@ -340,7 +350,7 @@ fn build(status: u16, headers: &[(String, String)], body: Bytes) -> Answer {
             response = response.header(name, value);
         }
     }
-    response.body(Full::new(body)).unwrap_or_default()
+    response.body(full(body)).unwrap_or_default()
 }
 
 /// The first explicit fault the request matches (one use of it).
@@ -684,7 +694,7 @@ async fn invoke(
     if tail {
         response = response.header("x-amz-log-result", answer.log_tail());
     }
-    response.body(Full::new(answer.payload)).unwrap_or_default()
+    response.body(full(answer.payload)).unwrap_or_default()
 }
 
 /// Puts the invocation's log into the function's log group, as Lambda
@@ -750,7 +760,7 @@ fn control_api(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Ans
         Response::builder()
             .status(status)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
+            .body(full(body))
             .unwrap_or_default()
     };
     match (method.as_str(), path) {
@@ -774,4 +784,99 @@ fn control_api(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Ans
         },
         _ => reply(StatusCode::NOT_FOUND, "{}".into()),
     }
+}
+
+/// moto's events, read through moto's own `FilterLogEvents` with the
+/// caller's signature headers (moto picks the region from them).
+struct MotoEvents {
+    shared: Arc<Shared>,
+    headers: hyper::HeaderMap,
+}
+
+impl live_tail::EventSource for MotoEvents {
+    async fn events(&self, group: String, pattern: Option<String>) -> Vec<serde_json::Value> {
+        let mut headers = hyper::HeaderMap::new();
+        for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
+            if let Some(value) = self.headers.get(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        headers.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        headers.insert(
+            "x-amz-target",
+            hyper::header::HeaderValue::from_static("Logs_20140328.FilterLogEvents"),
+        );
+        let mut events = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut request = serde_json::json!({ "logGroupName": group });
+            if let Some(pattern) = &pattern {
+                request["filterPattern"] = pattern.clone().into();
+            }
+            if let Some(token) = &token {
+                request["nextToken"] = token.clone().into();
+            }
+            let Ok((200, _, body)) = forward(
+                &self.shared,
+                &Method::POST,
+                "/",
+                "",
+                &headers,
+                Bytes::from(request.to_string()),
+            )
+            .await
+            else {
+                return events;
+            };
+            let page = json(&body);
+            events.extend(page["events"].as_array().cloned().unwrap_or_default());
+            match page["nextToken"].as_str() {
+                Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
+                _ => return events,
+            }
+        }
+    }
+}
+
+/// `StartLiveTail`: moto checks the request (an unknown group is its
+/// error, passed on); the session itself is the simulator's.
+async fn live_tail(
+    shared: &Arc<Shared>,
+    behaviours: &Behaviours,
+    call: &Call,
+    headers: &hyper::HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let checked = forward(shared, &Method::POST, "/", "", headers, body.clone()).await;
+    match checked {
+        Ok((200, _, _)) => {}
+        Ok((status, answer_headers, answer)) => {
+            shared.record(call, status, "forwarded");
+            return build(status, &answer_headers, answer);
+        }
+        Err(reason) => {
+            shared.record(call, 502, "forwarded");
+            return aws_error("logs", 502, "ServiceUnavailable", &reason);
+        }
+    }
+    let source = MotoEvents {
+        shared: shared.clone(),
+        headers: headers.clone(),
+    };
+    let frames = live_tail::start(
+        source,
+        &json(&body),
+        behaviours.scaled(behaviours.live_tail_session_s),
+    )
+    .await;
+    shared.record(call, 200, "live tail");
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/vnd.amazon.eventstream")
+        .header("x-amzn-requestid", uuid::Uuid::new_v4().to_string())
+        .body(AnswerBody::new(frames))
+        .unwrap_or_default()
 }

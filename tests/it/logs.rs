@@ -218,3 +218,119 @@ async fn missing_group_is_friendly_and_bad_since_is_an_error() {
         "{err}"
     );
 }
+
+/// Through the simulator, Live Tail behaves as CloudWatch's: only events
+/// ingested after the session starts, pushed about once a second, the
+/// session kept open. The event seeded here is two minutes old and the
+/// follow asks for the last minute, so neither the first read, the
+/// catch-up read nor polling (which look at timestamps) can deliver it:
+/// only Live Tail (which goes by ingestion) can.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_receives_a_new_event_through_live_tail() {
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    seed(&moto, "s1", &[(now_ms() - 1000, "first line")]).await;
+
+    let mut child = project
+        .command(&[
+            "logs", "--stage", "dev", "--follow", "--since", "1m", "--output", "text",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let out = sender.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = out.send(format!("out: {line}"));
+        }
+    });
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(format!("err: {line}"));
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &str| {
+        // stdout and stderr arrive on two threads: a line may be early.
+        if seen.iter().any(|line: &String| line.contains(needle)) {
+            return seen.clone();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match receiver.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen.clone();
+                    }
+                }
+                Err(_) => panic!("never saw `{needle}`: {seen:#?}"),
+            }
+        }
+    };
+    wait_for("first line");
+    wait_for("with Live Tail");
+    seed(&moto, "s1", &[(now_ms() - 120_000, "pushed line")]).await;
+    let seen = wait_for("pushed line");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !seen.iter().any(|line| line.contains("polling")),
+        "the session stayed open: {seen:#?}"
+    );
+    assert!(
+        sim.events()
+            .iter()
+            .any(|event| event.operation == "StartLiveTail" && event.outcome == "live tail"),
+        "the simulator served the session"
+    );
+}
+
+/// CloudWatch ends a Live Tail session after three hours with
+/// `SessionTimeoutException` (two seconds here): slx says so and keeps
+/// following by polling.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_tail_session_that_times_out_falls_back_to_polling() {
+    let moto = Moto::start();
+    let behaviours = slx_sim::Behaviours {
+        live_tail_session_s: 2.0,
+        ..Default::default()
+    };
+    let (_sim, project) = Project::behind_simulator(&moto, behaviours);
+    seed(&moto, "s1", &[(now_ms() - 1000, "first line")]).await;
+    let mut child = project
+        .command(&["logs", "--stage", "dev", "--follow", "--output", "text"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("polling instead")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no fallback to polling: {seen:#?}"),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let fallback = seen.iter().find(|l| l.contains("polling instead")).unwrap();
+    assert!(
+        fallback.contains("Live Tail stopped") && fallback.contains("3 hours"),
+        "{seen:#?}"
+    );
+}
