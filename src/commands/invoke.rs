@@ -8,6 +8,8 @@ use crate::handler;
 use crate::invoke;
 use crate::local::event::{HttpResponse, decode_response};
 use crate::local::gateway;
+use crate::local::pool::Outcome as LocalOutcome;
+use crate::local::runtime_api::Answer;
 use crate::ui::Ui;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -76,11 +78,35 @@ async fn run_local(
     let outcome = pool
         .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
         .await;
+    // Lambda reports a reported error, a timeout and a dead process alike
+    // as an unhandled function error, with this error type.
+    let failure = match &outcome {
+        LocalOutcome::Answered(Answer::Error { error_type, body }) => Some(function_error(
+            "Unhandled",
+            &json!({ "errorType": error_type, "errorMessage": String::from_utf8_lossy(body) }),
+        )),
+        LocalOutcome::TimedOut => Some(function_error(
+            "Unhandled",
+            &json!({ "errorType": "Sandbox.Timedout", "errorMessage": "Task timed out" }),
+        )),
+        LocalOutcome::Crashed(reason) => Some(function_error(
+            "Unhandled",
+            &json!({ "errorType": "Runtime.ExitError", "errorMessage": reason }),
+        )),
+        LocalOutcome::Answered(Answer::Response(_)) => None,
+    };
     let (response, note) = gateway::answer_for(outcome);
     if let Some(note) = note {
         ui.warn(note);
     }
-    print_response(ui, &project.stage, &response, "")
+    print_response(ui, &response, "", failure);
+    status_outcome(&project.stage, response.status)
+}
+
+/// `function_error` in the JSON report: Lambda's `X-Amz-Function-Error`
+/// and the error document it returned.
+fn function_error(kind: &str, document: &serde_json::Value) -> serde_json::Value {
+    json!({ "kind": kind, "error": document })
 }
 
 fn report(ui: &Ui, stage: &str, answer: InvokeAnswer) -> miette::Result<Outcome> {
@@ -88,24 +114,36 @@ fn report(ui: &Ui, stage: &str, answer: InvokeAnswer) -> miette::Result<Outcome>
         eprintln!("--- log tail ---\n{}", answer.log_tail.trim_end());
     }
     if let Some(kind) = answer.function_error {
+        let detail = String::from_utf8_lossy(&answer.payload).into_owned();
+        let document = serde_json::from_slice(&answer.payload).unwrap_or_else(|_| json!(detail));
+        // What a caller of the stage would get: API Gateway answers 502
+        // for a function error.
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/handle-errors-in-lambda-integration.html
+        print_response(
+            ui,
+            &gateway::function_failed(),
+            &answer.log_tail,
+            Some(function_error(&kind, &document)),
+        );
         return Err(InvokeFailed::Function {
             kind,
-            detail: String::from_utf8_lossy(&answer.payload).into_owned(),
+            detail,
             stage: stage.to_string(),
         }
         .into());
     }
     let response: HttpResponse =
         decode_response(&answer.payload).map_err(|e| InvokeFailed::Malformed { reason: e.0 })?;
-    print_response(ui, stage, &response, &answer.log_tail)
+    print_response(ui, &response, &answer.log_tail, None);
+    status_outcome(stage, response.status)
 }
 
 fn print_response(
     ui: &Ui,
-    stage: &str,
     response: &HttpResponse,
     log_tail: &str,
-) -> miette::Result<Outcome> {
+    failure: Option<serde_json::Value>,
+) {
     let body_text = String::from_utf8_lossy(&response.body).into_owned();
     let mut text = format!("HTTP {}\n", response.status);
     for (name, value) in &response.headers {
@@ -120,11 +158,16 @@ fn print_response(
             "headers": response.headers,
             "body": body_text,
             "log_tail": log_tail,
+            "function_error": failure,
         }),
     );
-    if response.status >= 500 {
+}
+
+/// Exit 1 on what a caller would see as a server error.
+fn status_outcome(stage: &str, status: u16) -> miette::Result<Outcome> {
+    if status >= 500 {
         return Err(InvokeFailed::ServerError {
-            status: response.status,
+            status,
             stage: stage.to_string(),
         }
         .into());

@@ -91,6 +91,11 @@ pub fn answer_for(outcome: Outcome) -> (HttpResponse, Option<String>) {
     }
 }
 
+/// API Gateway's answer when the function failed (a function error).
+pub fn function_failed() -> HttpResponse {
+    gateway_answer(502, "Internal server error")
+}
+
 /// The answer to a request no route serves (path or method).
 pub fn no_route() -> HttpResponse {
     gateway_answer(403, "Missing Authentication Token")

@@ -232,9 +232,10 @@ async fn versions_name_the_commit_and_a_dirty_tree() {
     );
 }
 
-/// Moto cannot run the function (no Docker), so this checks the request
-/// slx sends: the API Gateway event, to the alias, asking for the log
-/// tail. The whole path runs for real in `slx invoke --local` / tests/build.rs.
+/// The request slx sends: the API Gateway event, to the alias, asking for
+/// the log tail. Moto cannot run the function (no Docker); the answers of
+/// real code (status, body, log tail, function errors, JSON) are checked
+/// through the simulator in tests/it/simulated.rs.
 #[tokio::test(flavor = "multi_thread")]
 async fn invoke_sends_the_api_gateway_event_to_the_alias() {
     let moto = Moto::start();
@@ -272,7 +273,7 @@ async fn invoke_sends_the_api_gateway_event_to_the_alias() {
     assert_eq!(event["headers"]["x-test"], "yes");
     assert_eq!(event["requestContext"]["stage"], "dev");
     assert_eq!(event["body"], r#"{"item":"tea","quantity":2}"#);
-    // Whatever moto answers without Docker, slx reports it as a failure.
+    // Moto's answer without Docker is an error, which slx reports.
     assert_eq!(output.status.code(), Some(1));
 
     // A path no route serves is refused before any request.

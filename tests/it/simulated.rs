@@ -176,3 +176,64 @@ fn an_idle_inactive_function_is_updated_without_waiting_for_active() {
     assert_eq!(report["version"], "2");
     assert_eq!(steps(&report), ["update_code", "publish_and_point_alias"]);
 }
+
+/// A function that exits or runs past its timeout: Lambda answers a
+/// function error; `slx invoke` prints API Gateway's 502 with the error
+/// document and the log tail, and exits 1; the next request gets a fresh
+/// environment.
+#[test]
+fn remote_invoke_reports_function_errors_as_the_stage_would() {
+    let moto = Moto::start();
+    let (_sim, project) = Project::behind_simulator(&moto, Behaviours::default());
+    // v2 has the test handlers compiled in; these routes reach them.
+    project.edit(
+        "\"GET /health\" = \"health\"",
+        "\"GET /health\" = \"health\"\n\"GET /crash\" = \"crash\"\n\"GET /sleepy\" = \"sleepy\"",
+    );
+    project.edit("timeout = 10", "timeout = 2");
+    project.deploy("dev", &zips().v2);
+
+    for (request, error_type, logged) in [
+        ("GET /crash", "Runtime.ExitError", "about to crash"),
+        (
+            "GET /sleepy",
+            "Sandbox.Timedout",
+            "Task timed out after 2.00 seconds",
+        ),
+    ] {
+        let output = project.slx(&["invoke", "--stage", "dev", request]);
+        assert_eq!(output.status.code(), Some(1), "{request}");
+        let answer = stdout_json(&output);
+        assert_eq!(answer["status"], 502, "{answer}");
+        assert_eq!(
+            serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap()["message"],
+            "Internal server error"
+        );
+        assert_eq!(answer["function_error"]["kind"], "Unhandled", "{answer}");
+        assert_eq!(answer["function_error"]["error"]["errorType"], error_type);
+        assert!(
+            answer["log_tail"].as_str().unwrap().contains(logged),
+            "{request}: {answer}"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("the function failed (Unhandled)"),
+            "{stderr}"
+        );
+    }
+    // Text mode: the 502 on stdout, the log tail and the error on stderr.
+    let output = project.slx(&["invoke", "--stage", "dev", "GET /crash", "--output", "text"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("HTTP 502"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--- log tail ---"));
+
+    let answer = invoke(&project, "POST /greet", Some(r#"{"name":"sim"}"#));
+    assert_eq!(answer["function_error"], Value::Null);
+    assert!(
+        answer["body"]
+            .as_str()
+            .unwrap()
+            .contains("hello, dear sim!"),
+        "{answer}"
+    );
+}

@@ -15,6 +15,7 @@ use super::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 /// on a compile. The full build+deploy path is covered by its own test.
 pub(crate) struct Zips {
     pub v1: PathBuf,
+    /// The greeting says "dear", and the test handlers are compiled in.
     pub v2: PathBuf,
     _keep: tempfile::TempDir,
 }
@@ -33,6 +34,10 @@ pub(crate) fn zips() -> &'static Zips {
             to
         };
         let v1 = build("v1.zip");
+        // v2 also serves the test handlers (crash, sleepy, ...) for the
+        // routes a test adds to its slx.toml; the scaffold's routes answer
+        // as in v1 but for the greeting.
+        crate::common::app::add_extra_handlers(&dir);
         let lib = dir.join("src/lib.rs");
         let text = std::fs::read_to_string(&lib).unwrap();
         std::fs::write(
