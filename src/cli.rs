@@ -137,6 +137,10 @@ pub struct DeployArgs {
     /// Exit 0 when nothing changes, 2 when something changes (or changed).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Move the stage to the new version without running its [[checks]]
+    /// first (slx says so loudly).
+    #[arg(long)]
+    pub skip_checks: bool,
     /// How long to wait while another slx changes this stage (`30s`,
     /// `10m`); 0 fails at once with exit code 5.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]

@@ -12,11 +12,12 @@ use std::time::{Instant, SystemTime};
 use serde_json::json;
 
 use super::stage::{self, Stage, print_plan};
-use super::{Outcome, load_config, project_dir};
+use super::{ChecksFailed, Outcome, load_config, project_dir};
 use crate::aws::{Reader, Writer};
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::{self, Project};
 use crate::deploy::apply::{self, Applied, StepReport, Target};
+use crate::deploy::checks;
 use crate::deploy::desired::{Code, Desired};
 use crate::deploy::lease::{self, Lease};
 use crate::deploy::plan::{Plan, plan};
@@ -196,7 +197,17 @@ async fn finish(
     let arns = &stage.arns;
     let mut actual = actual;
     api::refuse_duplicates(arns.names(), &actual)?;
-    let desired = Desired::new(&stage.project, arns, &code.sha256, release);
+    let mut desired = Desired::new(&stage.project, arns, &code.sha256, release);
+    let checks_skipped = args.skip_checks && !desired.checks.is_empty();
+    if checks_skipped {
+        // Loud in every mode: traffic moves to untested code.
+        ui.alert(format!(
+            "--skip-checks: a new version takes stage {}'s traffic without its {} [[checks]]",
+            arns.stage,
+            desired.checks.len()
+        ));
+        desired = desired.without_checks();
+    }
     let mut full = plan(arns.names(), Some(&desired), &actual);
     ui.done(
         format!(
@@ -234,12 +245,20 @@ async fn finish(
     let rest = full.without(&done);
     let target = stage.target();
     let apply = apply::apply(&target, Some(&code), &rest, prepared.outputs.clone(), ui);
-    let applied = match lease.as_ref() {
+    let result = match lease.as_ref() {
         Some(lease) => lease.fenced(apply).await?,
         // Nothing to apply: nothing needs the lease.
         None => apply.await,
-    }
-    .map_err(apply::ApplyError::into_report)?;
+    };
+    // Failed checks are a verdict on the new version, reported like a
+    // deploy (what ran, the version left unpointed) before exiting 3.
+    let (applied, refused) = match result {
+        Ok(applied) => (applied, None),
+        Err(error) => match error.applied.outputs.checks.clone() {
+            Some(verdict) if !verdict.ok() => (error.applied, Some(verdict)),
+            _ => return Err(error.into_report()),
+        },
+    };
     let lease_wait = lease.as_ref().map_or(0.0, |l| l.waited.as_secs_f64());
     stage::release_lease(ui, lease.take()).await;
     // Every step, in the order of the full plan.
@@ -259,12 +278,37 @@ async fn finish(
         .clone()
         .or_else(|| actual.alias.served.as_ref().map(|f| f.version.clone()))
         .unwrap_or_default();
+    // The alias moved to a checked version: check once more through it.
+    let verification = match (&outputs.checks, &refused) {
+        (Some(_), None) => {
+            let verdict = checks::run(
+                &stage.reader,
+                &arns.function,
+                &arns.alias,
+                format!("alias {}", arns.alias),
+                &arns.stage,
+                &desired.checks,
+            )
+            .await;
+            Some(verdict)
+        }
+        _ => None,
+    };
+    for verdict in outputs.checks.iter().chain(&verification) {
+        ui.step(verdict.summary());
+    }
     let url = public_urls.then(|| arns.invoke_url(&api_id));
     let where_ = url
         .clone()
         .unwrap_or_else(|| format!("REST API {api_id} (on the endpoint above: no public URL)"));
     let changed = !full.is_empty();
-    let text = if changed {
+    let text = if let Some(verdict) = &refused {
+        format!(
+            "{} (version {version} published, not serving)\n  {}",
+            verdict.summary(),
+            verdict.failures().join("\n  ")
+        )
+    } else if changed {
         format!(
             "deployed {} (version {version}) in {}\n{where_}",
             arns.function,
@@ -292,9 +336,27 @@ async fn finish(
             "steps": steps,
             "warnings": outputs.warnings,
             "lease_wait_seconds": lease_wait,
+            "checks": outputs.checks,
+            "checks_skipped": checks_skipped,
+            "verification": verification,
             "seconds": started.elapsed().as_secs_f64(),
         }),
     );
+    if let Some(verdict) = refused {
+        return Err(ChecksFailed::BeforeMove {
+            summary: verdict.summary(),
+            failures: verdict.failures().join("\n  "),
+        }
+        .into());
+    }
+    if let Some(verdict) = verification.filter(|v| !v.ok()) {
+        return Err(ChecksFailed::AfterMove {
+            summary: verdict.summary(),
+            failures: verdict.failures().join("\n  "),
+            stage: arns.stage.clone(),
+        }
+        .into());
+    }
     Ok(exit_for(args.detailed_exitcode, changed))
 }
 

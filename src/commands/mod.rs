@@ -59,13 +59,41 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
     }
 }
 
-/// The exit code of a failed command: 5 when another slx process held
-/// the stage for longer than `--lock-timeout`, 1 for every other error.
+/// The exit code of a failed command: 3 when smoke checks failed, 5 when
+/// another slx process held the stage for longer than `--lock-timeout`,
+/// 1 for every other error.
 pub fn exit_code(report: &miette::Report) -> u8 {
+    if report.downcast_ref::<ChecksFailed>().is_some() {
+        return 3;
+    }
     match report.downcast_ref::<crate::deploy::lease::LeaseError>() {
         Some(crate::deploy::lease::LeaseError::Busy { .. }) => 5,
         _ => 1,
     }
+}
+
+/// Smoke checks failed (exit code 3): on a new version, which then does
+/// not take the stage's traffic, or through the alias after it moved.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub(crate) enum ChecksFailed {
+    #[error("{summary}: the stage alias was not moved\n  {failures}")]
+    #[diagnostic(
+        code(slx::checks::failed),
+        help(
+            "the stage still serves what it served; the new version stays unpointed (pruned later). Fix the handler or the check and deploy again; `--skip-checks` deploys without them"
+        )
+    )]
+    BeforeMove { summary: String, failures: String },
+    #[error("{summary} after the stage alias moved\n  {failures}")]
+    #[diagnostic(
+        code(slx::checks::after_move),
+        help("the stage serves this version; `slx rollback --stage {stage}` moves it back")
+    )]
+    AfterMove {
+        summary: String,
+        failures: String,
+        stage: String,
+    },
 }
 
 /// The slx.toml to use: `--config`, else the nearest one upwards.

@@ -45,6 +45,24 @@ pub(super) async fn run(
     let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
     stage::release_lease(ui, Some(lease)).await;
     let (names, current, to, info) = rolled?;
+    // The version now served, checked through the alias like after a
+    // deploy: a verdict, not a gate (the alias has already moved).
+    let planned = crate::deploy::checks::plan(&project);
+    let verification = if planned.is_empty() {
+        None
+    } else {
+        let verdict = crate::deploy::checks::run(
+            &reader,
+            &names.function,
+            &names.alias,
+            format!("alias {}", names.alias),
+            &names.stage,
+            &planned,
+        )
+        .await;
+        ui.step(verdict.summary());
+        Some(verdict)
+    };
     ui.result(
         format!(
             "stage {} now serves version {to} (was {current}) in {}{}",
@@ -54,8 +72,22 @@ pub(super) async fn run(
                 .map(|i| format!("\n  {}", i.description))
                 .unwrap_or_default()
         ),
-        &json!({ "stage": names.stage, "from": current, "to": to, "version": info }),
+        &json!({
+            "stage": names.stage,
+            "from": current,
+            "to": to,
+            "version": info,
+            "verification": verification,
+        }),
     );
+    if let Some(verdict) = verification.filter(|v| !v.ok()) {
+        return Err(super::ChecksFailed::AfterMove {
+            summary: verdict.summary(),
+            failures: verdict.failures().join("\n  "),
+            stage: names.stage.clone(),
+        }
+        .into());
+    }
     Ok(Outcome::Success)
 }
 

@@ -8,7 +8,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::issue::ConfigIssue;
 
-const TOP: &[&str] = &["app", "env", "routes", "stages", "permissions"];
+const TOP: &[&str] = &["app", "env", "routes", "stages", "permissions", "checks"];
 const APP: &[&str] = &[
     "name",
     "arch",
@@ -34,8 +34,10 @@ const STAGE: &[&str] = &[
     "throttle",
     "concurrency",
     "env",
+    "checks",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];
+const CHECK: &[&str] = &["request", "headers", "body", "status", "contains", "json"];
 
 /// Returns one issue per key that has no meaning where it stands.
 pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
@@ -49,20 +51,32 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                     if let DeValue::Table(section) = section.get_ref() {
                         let table = format!("[stages.{}]", stage.get_ref());
                         check_table(section, STAGE, &table, &mut issues);
+                        if let Some(checks) = section.get("checks") {
+                            let table = format!("[[stages.{}.checks]]", stage.get_ref());
+                            check_items(checks.get_ref(), CHECK, &table, &mut issues);
+                        }
                     }
                 }
             }
-            ("permissions", DeValue::Array(items)) => {
-                for item in items.iter() {
-                    if let DeValue::Table(permission) = item.get_ref() {
-                        check_table(permission, PERMISSION, "[[permissions]]", &mut issues);
-                    }
-                }
+            ("permissions", items) => {
+                check_items(items, PERMISSION, "[[permissions]]", &mut issues);
             }
+            ("checks", items) => check_items(items, CHECK, "[[checks]]", &mut issues),
             _ => {}
         }
     }
     issues
+}
+
+/// The tables of an array of tables (`[[checks]]`).
+fn check_items(items: &DeValue<'_>, allowed: &[&str], where_: &str, issues: &mut Vec<ConfigIssue>) {
+    if let DeValue::Array(items) = items {
+        for item in items.iter() {
+            if let DeValue::Table(table) = item.get_ref() {
+                check_table(table, allowed, where_, issues);
+            }
+        }
+    }
 }
 
 fn check_table(table: &DeTable<'_>, allowed: &[&str], where_: &str, issues: &mut Vec<ConfigIssue>) {
@@ -123,6 +137,8 @@ fn home_of(name: &str) -> Option<&'static str> {
         Some("the top level")
     } else if PERMISSION.contains(&name) {
         Some("[[permissions]]")
+    } else if CHECK.contains(&name) {
+        Some("[[checks]]")
     } else {
         None
     }

@@ -204,11 +204,30 @@ pub struct Throttle {
 // Rates come from validated, finite TOML numbers.
 impl Eq for Throttle {}
 
+/// A smoke check (`[[checks]]`): a request the new version must answer
+/// as expected before the stage alias moves to it (docs/deploy.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// `METHOD /path[?query]`, served by a route of slx.toml.
+    pub request: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// The status the answer must have.
+    pub status: u16,
+    /// Text the body must contain.
+    pub contains: Option<String>,
+    /// JSON pointers into the body and the value (as JSON text) each
+    /// must hold.
+    pub json: Vec<(String, String)>,
+}
+
 /// What one `[stages.NAME]` table changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StageOverlay {
     pub settings: Settings,
     pub env: BTreeMap<String, String>,
+    /// Checks this stage runs besides the app's.
+    pub checks: Vec<Check>,
 }
 
 /// A whole validated `slx.toml`.
@@ -222,6 +241,7 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub stages: BTreeMap<String, StageOverlay>,
     pub permissions: Vec<Permission>,
+    pub checks: Vec<Check>,
     /// Problems that do not stop a deploy but deserve a look.
     pub warnings: Vec<super::ConfigIssue>,
 }
@@ -244,6 +264,8 @@ pub struct Project {
     pub env: BTreeMap<String, String>,
     pub routes: Vec<Route>,
     pub permissions: Vec<Permission>,
+    /// The app's checks, then the stage's.
+    pub checks: Vec<Check>,
 }
 
 impl Project {

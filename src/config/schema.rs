@@ -23,6 +23,8 @@ pub(crate) struct RawFile {
     pub stages: BTreeMap<Spanned<String>, Spanned<RawSection>>,
     #[serde(default)]
     pub permissions: Vec<Spanned<RawPermission>>,
+    #[serde(default)]
+    pub checks: Vec<Spanned<RawCheck>>,
 }
 
 /// Unknown keys are found by `keys` (all at once, with suggestions), so
@@ -44,6 +46,8 @@ pub(crate) struct RawSection {
     pub throttle: Option<Spanned<RawThrottle>>,
     pub concurrency: Option<Spanned<i64>>,
     pub env: Option<Spanned<SpannedMap<String>>>,
+    /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
+    pub checks: Option<Vec<Spanned<RawCheck>>>,
 }
 
 /// `throttle = { rate = 50, burst = 100 }`.
@@ -58,4 +62,18 @@ pub(crate) struct RawThrottle {
 pub(crate) struct RawPermission {
     pub actions: Spanned<Vec<Spanned<String>>>,
     pub resources: Spanned<Vec<Spanned<String>>>,
+}
+
+/// `[[checks]]`: a request and what must come back.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawCheck {
+    pub request: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: SpannedMap<String>,
+    pub body: Option<Spanned<String>>,
+    pub status: Option<Spanned<i64>>,
+    pub contains: Option<Spanned<String>>,
+    /// JSON pointer → the value it must hold.
+    #[serde(default)]
+    pub json: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }

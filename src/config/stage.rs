@@ -91,6 +91,12 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         env,
         routes: config.routes.clone(),
         permissions: config.permissions.clone(),
+        checks: config
+            .checks
+            .iter()
+            .chain(overlay.iter().flat_map(|o| o.checks.iter()))
+            .cloned()
+            .collect(),
     })
 }
 
@@ -141,9 +147,11 @@ mod tests {
                         ..Settings::default()
                     },
                     env: BTreeMap::from([("GREETING".into(), "hi".into())]),
+                    checks: vec![],
                 },
             )]),
             permissions: vec![],
+            checks: vec![],
             warnings: vec![],
         }
     }

@@ -345,3 +345,107 @@ fn check_never_panics(text: &str) {
         }
     }
 }
+
+const WITH_CHECKS: &str = r#"
+[app]
+name = "shop"
+
+[routes]
+"GET /health" = "health"
+"POST /orders/{id}" = "create_order"
+
+[[checks]]
+request = "GET /health"
+
+[[checks]]
+request = "post /orders/42?dry_run=1"
+headers = { "X-Api-Key" = "k" }
+body = '{"item":"tea"}'
+status = 201
+contains = "tea"
+json = { "/id" = "42", "/quantity" = 1 }
+
+[[stages.prod.checks]]
+request = "GET /health?deep=1"
+"#;
+
+#[test]
+fn checks_are_read_with_defaults_and_stages_add_theirs() {
+    let config = parse_text(WITH_CHECKS).unwrap();
+    assert_eq!(config.checks.len(), 2);
+    assert_eq!(config.checks[0].status, 200, "status defaults to 200");
+    let order = &config.checks[1];
+    assert_eq!(order.request, "POST /orders/42?dry_run=1");
+    assert_eq!(order.headers, [("x-api-key".to_string(), "k".to_string())]);
+    assert_eq!(order.body.as_deref(), Some(r#"{"item":"tea"}"#));
+    assert_eq!(order.status, 201);
+    assert_eq!(order.contains.as_deref(), Some("tea"));
+    assert_eq!(
+        order.json,
+        [
+            ("/id".to_string(), "\"42\"".to_string()),
+            ("/quantity".to_string(), "1".to_string())
+        ]
+    );
+    assert_eq!(resolve(&config, "dev").unwrap().checks.len(), 2);
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(prod.checks.len(), 3);
+    assert_eq!(prod.checks[2].request, "GET /health?deep=1");
+}
+
+#[test]
+fn bad_checks_are_located_with_the_fix() {
+    let text = WITH_CHECKS
+        .replace(
+            "request = \"GET /health\"\n",
+            "request = \"GET /healthz\"\n",
+        )
+        .replace("status = 201", "status = 700")
+        .replace("\"/quantity\" = 1", "\"quantity\" = 1")
+        .replace("contains = \"tea\"", "contians = \"tea\"");
+    let found = problems(&text);
+    let messages: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        messages.contains(&"no route in [routes] serves `GET /healthz`"),
+        "{messages:?}"
+    );
+    let no_route = found
+        .iter()
+        .find(|p| p.message.contains("/healthz"))
+        .unwrap();
+    assert_eq!(
+        (no_route.line, no_route.key.as_str()),
+        (10, "checks.request")
+    );
+    assert!(no_route.help.as_deref().unwrap().contains("GET /health"));
+    assert!(
+        messages.contains(&"700 is not an HTTP status"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"`quantity` is not a JSON pointer"),
+        "{messages:?}"
+    );
+    let typo = found
+        .iter()
+        .find(|p| p.message.contains("contians"))
+        .unwrap();
+    assert_eq!(typo.message, "unknown key `contians` in [[checks]]");
+    assert_eq!(typo.help.as_deref(), Some("did you mean `contains`?"));
+
+    let found = problems(&WITH_CHECKS.replace("request = \"GET /health?deep=1\"", "status = 200"));
+    assert_eq!(found[0].message, "a check without `request`");
+    assert_eq!(found[0].key, "stages.prod.checks");
+    let found = problems(&WITH_CHECKS.replace("\"GET /health\"\n\n[[", "\"FETCH /health\"\n\n[["));
+    assert_eq!(found[0].message, "`FETCH` is not an HTTP method");
+    let found = problems(&WITH_CHECKS.replace(
+        "[[stages.prod.checks]]",
+        "[app.checks]\n[[stages.prod.checks]]",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.message == "unknown key `checks` in [app]"),
+        "{found:?}"
+    );
+}

@@ -14,9 +14,10 @@ use super::issue::ConfigIssue;
 use super::keys::closest;
 use super::limits;
 use super::model::{
-    Arch, Config, Method, Permission, Route, RoutePath, Segment, Settings, StageOverlay, Throttle,
+    Arch, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings, StageOverlay,
+    Throttle,
 };
-use super::schema::{RawFile, RawPermission, RawSection, SpannedMap};
+use super::schema::{RawCheck, RawFile, RawPermission, RawSection, SpannedMap};
 
 /// Everything validation learned: the config if there were no errors.
 pub(crate) struct Outcome {
@@ -70,6 +71,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .map(|app| section_settings(&mut check, app.get_ref(), "app"))
         .unwrap_or_default();
     let env = env_vars(&mut check, &raw.env, "env");
+    let routes = routes(&mut check, &raw.routes);
     let mut stages = BTreeMap::new();
     for (stage, section) in &raw.stages {
         check_stage_name(&mut check, stage.get_ref(), stage.span(), name.as_deref());
@@ -87,11 +89,15 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             .as_ref()
             .map_or(stage.span(), |env| env.span());
         check_env_size(&mut check, &merged, env_span, &format!("{table}.env"));
+        let stage_checks = section_ref.checks.as_ref().map_or_else(Vec::new, |raw| {
+            checks(&mut check, raw, &format!("{table}.checks"), &routes)
+        });
         stages.insert(
             stage.get_ref().clone(),
             StageOverlay {
                 settings: overlay_settings,
                 env: overlay_env,
+                checks: stage_checks,
             },
         );
     }
@@ -101,7 +107,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .next()
         .map_or(whole_file.clone(), |k| k.span());
     check_env_size(&mut check, &env, env_span, "env");
-    let routes = routes(&mut check, &raw.routes);
+    let app_checks = checks(&mut check, &raw.checks, "checks", &routes);
     if raw.routes.is_empty() {
         check.warnings.push(
             ConfigIssue::new(
@@ -127,6 +133,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             routes,
             stages,
             permissions,
+            checks: app_checks,
             warnings: check.warnings,
         }),
         _ => None,
@@ -617,4 +624,129 @@ fn permission(check: &mut Checker, raw: &RawPermission) -> Permission {
     }
     let resources = list(check, &raw.resources, "resources");
     Permission { actions, resources }
+}
+
+/// `[[checks]]` (or a stage's): each names a request a route serves and
+/// what must come back.
+fn checks(
+    check: &mut Checker,
+    raw: &[Spanned<RawCheck>],
+    table: &str,
+    routes: &[Route],
+) -> Vec<Check> {
+    raw.iter()
+        .filter_map(|item| one_check(check, item, table, routes))
+        .collect()
+}
+
+fn one_check(
+    check: &mut Checker,
+    item: &Spanned<RawCheck>,
+    table: &str,
+    routes: &[Route],
+) -> Option<Check> {
+    let raw = item.get_ref();
+    let Some(request) = &raw.request else {
+        check.error(
+            item.span(),
+            table,
+            "a check without `request`".into(),
+            "add e.g. `request = \"GET /health\"`",
+        );
+        return None;
+    };
+    let key = format!("{table}.request");
+    let text = request.get_ref().trim();
+    let line = match crate::local::event::parse_request_line(text) {
+        Ok(line) if Method::parse(&line.method).is_some_and(|m| m != Method::Any) => line,
+        Ok(line) => {
+            check.error(
+                request.span(),
+                &key,
+                format!("`{}` is not an HTTP method", line.method),
+                &format!("use one of {}", Method::ALL.join(", ")),
+            );
+            return None;
+        }
+        Err(problem) => {
+            check.error(
+                request.span(),
+                &key,
+                problem,
+                "write `METHOD /path`, optionally with a query: `GET /orders/42?verbose=1`",
+            );
+            return None;
+        }
+    };
+    if crate::local::router::find(routes, &line.method, &line.path).is_none() {
+        let served: Vec<String> = routes.iter().map(Route::key).collect();
+        check.error(
+            request.span(),
+            &key,
+            format!(
+                "no route in [routes] serves `{} {}`",
+                line.method, line.path
+            ),
+            &if served.is_empty() {
+                "add the route to [routes] first".to_string()
+            } else {
+                format!(
+                    "a check runs a route's handler; routes: {}",
+                    served.join(", ")
+                )
+            },
+        );
+        return None;
+    }
+    // Every problem of the check is reported, not only the first.
+    let errors_before = check.errors.len();
+    let status = match &raw.status {
+        None => 200,
+        Some(status) => match u16::try_from(*status.get_ref()) {
+            Ok(code @ 100..=599) => code,
+            _ => {
+                check.error(
+                    status.span(),
+                    &format!("{table}.status"),
+                    format!("{} is not an HTTP status", status.get_ref()),
+                    "use a status from 100 to 599, e.g. 200",
+                );
+                0
+            }
+        },
+    };
+    let mut json = Vec::new();
+    for (pointer, value) in &raw.json {
+        // RFC 6901: empty (the whole document) or starting with `/`.
+        if !(pointer.get_ref().is_empty() || pointer.get_ref().starts_with('/')) {
+            check.error(
+                pointer.span(),
+                &format!("{table}.json"),
+                format!("`{}` is not a JSON pointer", pointer.get_ref()),
+                "pointers start with `/`: `\"/status\" = \"ok\"`, `\"/items/0/id\" = 7`",
+            );
+            continue;
+        }
+        let expected = serde_json::to_string(value.get_ref()).unwrap_or_default();
+        json.push((pointer.get_ref().clone(), expected));
+    }
+    let headers = raw
+        .headers
+        .iter()
+        .map(|(name, value)| (name.get_ref().to_ascii_lowercase(), value.get_ref().clone()))
+        .collect();
+    if check.errors.len() > errors_before {
+        return None;
+    }
+    Some(Check {
+        request: text.split_once(char::is_whitespace).map_or_else(
+            || text.to_string(),
+            |(method, target)| format!("{} {}", method.to_ascii_uppercase(), target.trim()),
+        ),
+        headers,
+        body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+        status,
+        contains: raw.contains.as_ref().map(|c| c.get_ref().clone()),
+        json,
+    })
 }

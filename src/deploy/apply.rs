@@ -209,6 +209,10 @@ pub(crate) async fn apply(
             error,
             finished: execution.steps.iter().filter(|s| s.ok).count(),
             skipped: execution.skipped,
+            applied: Applied {
+                steps: execution.steps,
+                outputs,
+            },
         }),
     }
 }
@@ -221,6 +225,8 @@ pub(crate) struct ApplyError {
     pub(crate) finished: usize,
     /// Steps not run because they wait for the failed one.
     pub(crate) skipped: Vec<String>,
+    /// The steps that ran (the failed one included) and what they produced.
+    pub(crate) applied: Applied,
 }
 
 impl ApplyError {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::config::{Arch, Method, Project};
 use crate::names::StageArns;
 
+use super::checks::{self, PlannedCheck};
 use super::policy;
 
 /// The zip a deploy uploads, and its CodeSha256 (base64 SHA-256, as
@@ -42,6 +43,9 @@ pub(crate) struct Desired {
     /// Description of a published version and an API deployment: which
     /// slx, commit and time made it.
     pub(crate) release: String,
+    /// Run against a new version before the alias moves to it (empty with
+    /// `--skip-checks`). Never a reason to change anything by itself.
+    pub(crate) checks: Vec<PlannedCheck>,
 }
 
 impl Desired {
@@ -73,6 +77,15 @@ impl Desired {
             throttle: project.throttle,
             concurrency: project.concurrency,
             release,
+            checks: checks::plan(project),
+        }
+    }
+
+    /// The same, without smoke checks (`--skip-checks`).
+    pub(crate) fn without_checks(self) -> Desired {
+        Desired {
+            checks: Vec::new(),
+            ..self
         }
     }
 }
@@ -107,6 +120,7 @@ pub(crate) mod tests {
             throttle: None,
             concurrency: None,
             release: "slx test".into(),
+            checks: Vec::new(),
             arns,
         }
     }

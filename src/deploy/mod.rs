@@ -8,6 +8,7 @@
 //! state.
 
 pub(crate) mod apply;
+pub(crate) mod checks;
 pub(crate) mod deployer_policy;
 pub(crate) mod desired;
 pub(crate) mod lease;

@@ -79,6 +79,7 @@ mod tests {
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
             routes: vec![],
             permissions: vec![],
+            checks: vec![],
         };
         let host = vec![
             ("AWS_ACCESS_KEY_ID".to_string(), "AKIA".to_string()),

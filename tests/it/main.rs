@@ -3,6 +3,7 @@
 
 mod architecture;
 mod build;
+mod checks;
 mod cli;
 mod common;
 mod concurrent;

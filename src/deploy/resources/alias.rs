@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::function::{self, wait_ready};
 use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
+use crate::deploy::checks::{self, PlannedCheck};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::versions;
@@ -37,6 +38,10 @@ pub(crate) enum AliasAction {
         code_sha256: String,
         alias_exists: bool,
         description: String,
+        /// Run against the new version first: the alias moves only if
+        /// every one passes.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        checks: Vec<PlannedCheck>,
     },
     /// Delete these versions (the oldest beyond `keep`).
     PruneVersions {
@@ -55,9 +60,14 @@ pub(crate) enum AliasAction {
 impl ActionInfo for AliasAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
-            AliasAction::PublishAndPointAlias { .. } => {
+            AliasAction::PublishAndPointAlias { checks, .. } if checks.is_empty() => {
                 "publish a version and point the stage alias at it".into()
             }
+            AliasAction::PublishAndPointAlias { checks, .. } => format!(
+                "publish a version, run {} check{} on it, then point the stage alias at it",
+                checks.len(),
+                if checks.len() == 1 { "" } else { "s" }
+            ),
             AliasAction::PruneVersions { keep, versions, .. } => format!(
                 "prune version{} {} (keeping the newest {keep})",
                 if versions.len() == 1 { "" } else { "s" },
@@ -118,6 +128,7 @@ impl Resource for Alias {
             code_sha256: desired.code_sha256.clone(),
             alias_exists: actual.alias.served.is_some(),
             description: desired.release.clone(),
+            checks: desired.checks.clone(),
         }];
         // Lambda publishes nothing new when $LATEST equals the newest
         // version; then that version is the one the alias moves to.
@@ -184,6 +195,7 @@ impl Resource for Alias {
                 code_sha256,
                 alias_exists,
                 description,
+                checks: planned,
             } => {
                 wait_ready(ctx, function, step).await?;
                 let version = ctx
@@ -191,6 +203,28 @@ impl Resource for Alias {
                         w.publish_version(function, code_sha256, description)
                     })
                     .await?;
+                if !planned.is_empty() {
+                    ctx.outputs().published_version = Some(version.clone());
+                    let verdict = checks::run(
+                        ctx.reader,
+                        function,
+                        &version,
+                        format!("version {version}"),
+                        &ctx.arns.stage,
+                        planned,
+                    )
+                    .await;
+                    let ok = verdict.ok();
+                    let summary = verdict.summary();
+                    ctx.outputs().checks = Some(verdict);
+                    if !ok {
+                        return Err(AwsError::fatal(
+                            step,
+                            summary,
+                            "the stage alias was not moved: the stage still serves what it served; fix the handler (or the check) and deploy again",
+                        ));
+                    }
+                }
                 let created = if *alias_exists {
                     None
                 } else {

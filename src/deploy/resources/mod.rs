@@ -96,7 +96,7 @@ pub(crate) enum ApiRef {
 }
 
 /// Values one action produces and a later one uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Outputs {
     /// The id of the API a `CreateApi` made.
     pub(crate) api_id: Option<String>,
@@ -106,6 +106,8 @@ pub(crate) struct Outputs {
     pub(crate) function_ready: bool,
     /// Warnings AWS returned (e.g. from an OpenAPI import).
     pub(crate) warnings: Vec<String>,
+    /// The smoke checks' verdict on the new version, when any ran.
+    pub(crate) checks: Option<crate::deploy::checks::Verdict>,
 }
 
 /// What applying an action may use: the only place a `Writer` is held.

@@ -98,7 +98,10 @@ pub(crate) fn add_extra_handlers(dir: &Path) {
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        text.replace("[stages.prod]", &format!("{EXTRA_ROUTES}\n[stages.prod]")),
+        text.replace(
+            "\"GET /health\" = \"health\"\n",
+            &format!("\"GET /health\" = \"health\"\n{EXTRA_ROUTES}"),
+        ),
     )
     .unwrap();
 }

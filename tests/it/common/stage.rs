@@ -61,8 +61,20 @@ pub(crate) struct Project {
     pub endpoint: String,
 }
 
+/// The scaffold's smoke check: a new version must answer `GET /health`.
+pub(crate) const SCAFFOLD_CHECK: &str = "[[checks]]                 # asked of every new version before it takes traffic\nrequest = \"GET /health\"\nstatus = 200\n";
+
 impl Project {
+    /// The scaffold against stock moto, without its smoke check: moto
+    /// cannot run a function (no Docker), so every check would fail. The
+    /// simulator runs code: `behind_simulator` keeps the check.
     pub(crate) fn new(moto: &Moto) -> Project {
+        let project = Project::with_checks(moto);
+        project.edit(SCAFFOLD_CHECK, "");
+        project
+    }
+
+    fn with_checks(moto: &Moto) -> Project {
         let (temp, dir) = scaffold("shop");
         Project {
             _temp: temp,
@@ -82,11 +94,13 @@ impl Project {
         std::fs::create_dir_all(&parent).unwrap();
         let output = run(super::slx(&parent).args(["init", "shop"]));
         assert!(output.status.success());
-        Project {
+        let project = Project {
             _temp: temp,
             dir: parent.join("shop"),
             endpoint: moto.endpoint.clone(),
-        }
+        };
+        project.edit(SCAFFOLD_CHECK, "");
+        project
     }
 
     /// A project whose AWS is moto behind a simulator with `behaviours`.
@@ -95,7 +109,7 @@ impl Project {
         behaviours: slx_sim::Behaviours,
     ) -> (slx_sim::Simulator, Project) {
         let sim = slx_sim::Simulator::start(&moto.endpoint, behaviours).expect("slx-sim starts");
-        let mut project = Project::new(moto);
+        let mut project = Project::with_checks(moto);
         project.endpoint = sim.endpoint.clone();
         (sim, project)
     }
