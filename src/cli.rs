@@ -141,6 +141,18 @@ pub struct DeployArgs {
     /// first (slx says so loudly).
     #[arg(long)]
     pub skip_checks: bool,
+    /// Release as a canary: the new version gets this share of the
+    /// stage's traffic (`10%`) while slx watches its errors, throttles and
+    /// checks, then takes all of it or is rolled back (exit 4).
+    #[arg(long, value_name = "SHARE", value_parser = crate::config::CanarySpec::parse_share)]
+    pub canary: Option<u8>,
+    /// How long a canary is watched before it takes all the traffic
+    /// (default: slx.toml's `canary.for`, else 5m).
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::config::CanarySpec::parse_watch)]
+    pub canary_for: Option<std::time::Duration>,
+    /// Move all the traffic at once even when slx.toml asks for a canary.
+    #[arg(long, conflicts_with = "canary")]
+    pub no_canary: bool,
     /// How long to wait while another slx changes this stage (`30s`,
     /// `10m`); 0 fails at once with exit code 5.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]

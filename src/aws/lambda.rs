@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, LogType,
-    Runtime, State,
+    AliasRoutingConfiguration, Architecture, Environment, FunctionCode, FunctionConfiguration,
+    LastUpdateStatus, LogType, Runtime, State,
 };
 use base64::Engine;
 
@@ -99,6 +99,17 @@ pub(crate) struct NewPermission {
     pub(crate) source_arn: String,
 }
 
+/// A version an alias sends a share of its invocations to, besides the
+/// version it points at (Lambda's weighted alias).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct Canary {
+    pub(crate) version: String,
+    /// The share, 0.0 to 1.0.
+    pub(crate) weight: f64,
+}
+
+impl Eq for Canary {}
+
 /// What `Invoke` answered.
 #[derive(Debug, Clone)]
 pub(crate) struct InvokeAnswer {
@@ -166,6 +177,32 @@ impl Reader {
                 .map_err(|e| AwsError::from_sdk(&step, &e)),
         )?;
         Ok(answer.and_then(|a| Some(function_info(a.configuration()?))))
+    }
+
+    /// The canary an alias routes to besides its version, if any.
+    pub(crate) async fn alias_canary(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<Option<Canary>, AwsError> {
+        let answer = absent(
+            self.clients
+                .lambda
+                .get_alias()
+                .function_name(name)
+                .name(alias)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("read alias {alias} of {name}"), &e)),
+        )?;
+        Ok(answer.and_then(|alias| {
+            let weights = alias.routing_config()?.additional_version_weights()?;
+            let (version, weight) = weights.iter().next()?;
+            Some(Canary {
+                version: version.clone(),
+                weight: *weight,
+            })
+        }))
     }
 
     /// The tags of a function, by ARN. (`GetFunction` returns tags only to
@@ -425,18 +462,32 @@ impl Writer {
         Ok(())
     }
 
+    /// Points `alias` at `version`, sending `canary` (another version and
+    /// the share of invocations it gets) or, without one, an empty routing
+    /// configuration: that ends any canary the alias had.
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html
     pub(crate) async fn update_alias(
         &self,
         name: &str,
         alias: &str,
         version: &str,
+        canary: Option<&Canary>,
     ) -> Result<(), AwsError> {
+        let weights: HashMap<String, f64> = canary
+            .map(|c| (c.version.clone(), c.weight))
+            .into_iter()
+            .collect();
         self.clients
             .lambda
             .update_alias()
             .function_name(name)
             .name(alias)
             .function_version(version)
+            .routing_config(
+                AliasRoutingConfiguration::builder()
+                    .set_additional_version_weights(Some(weights))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| {

@@ -15,6 +15,7 @@ mod errors;
 mod iam;
 mod lambda;
 mod logs;
+mod metrics;
 mod retry;
 mod sts;
 
@@ -24,7 +25,7 @@ pub(crate) use apigateway::{NewRestApi, StageInfo};
 pub(crate) use errors::{AwsError, ErrorClass};
 pub(crate) use iam::NewRole;
 pub(crate) use lambda::{
-    FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, VersionInfo,
+    Canary, FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, VersionInfo,
 };
 pub(crate) use logs::{ListedLogGroup, LogEvent, LogQuery};
 pub(crate) use retry::{Backoff, Clock, Sleeper, SystemClock, TokioSleeper, retry};
@@ -52,6 +53,7 @@ struct Clients {
     apigateway: aws_sdk_apigateway::Client,
     iam: aws_sdk_iam::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    metrics: aws_sdk_cloudwatch::Client,
     sts: aws_sdk_sts::Client,
 }
 
@@ -136,6 +138,7 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
         apigateway: aws_sdk_apigateway::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
         logs: logs_client(&config, settings.endpoint_url.as_deref()),
+        metrics: aws_sdk_cloudwatch::Client::new(&config),
         sts: aws_sdk_sts::Client::new(&config),
     });
     let reader = Reader {

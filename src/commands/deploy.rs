@@ -15,12 +15,15 @@ use super::stage::{self, Stage, print_plan};
 use super::{ChecksFailed, Outcome, load_config, project_dir};
 use crate::aws::{Reader, Writer};
 use crate::cli::{DeployArgs, GlobalArgs};
+use crate::config::CanarySpec;
 use crate::config::{self, Project};
 use crate::deploy::apply::{self, Applied, StepReport, Target};
+use crate::deploy::canary::{self, CanaryStarted};
 use crate::deploy::checks;
 use crate::deploy::desired::{Code, Desired};
 use crate::deploy::lease::{self, Lease};
 use crate::deploy::plan::{Plan, plan};
+use crate::deploy::resources::alias::AliasAction;
 use crate::deploy::resources::{self, Actual, Outputs, api};
 use crate::deploy::{self};
 use crate::handler;
@@ -208,6 +211,7 @@ async fn finish(
         ));
         desired = desired.without_checks();
     }
+    desired.canary = canary_choice(args, stage.project.canary);
     let mut full = plan(arns.names(), Some(&desired), &actual);
     ui.done(
         format!(
@@ -260,6 +264,14 @@ async fn finish(
         },
     };
     let lease_wait = lease.as_ref().map_or(0.0, |l| l.waited.as_secs_f64());
+    // A canary is watched and decided under the lease: nobody else may
+    // move the alias meanwhile.
+    let canary = match (&applied.outputs.canary, &refused) {
+        (Some(started), None) => {
+            Some(watch_canary(ui, stage, started, &desired.checks, lease.as_ref()).await?)
+        }
+        _ => None,
+    };
     stage::release_lease(ui, lease.take()).await;
     // Every step, in the order of the full plan.
     let mut steps: Vec<StepReport> = prepared.steps.into_iter().chain(applied.steps).collect();
@@ -273,14 +285,18 @@ async fn finish(
         .clone()
         .or_else(|| actual.api.as_ref().map(|a| a.id.clone()))
         .unwrap_or_default();
-    let version = outputs
-        .published_version
-        .clone()
-        .or_else(|| actual.alias.served.as_ref().map(|f| f.version.clone()))
-        .unwrap_or_default();
+    let version = match &canary {
+        Some(report) if report.outcome == "rolled_back" => report.started.previous.clone(),
+        _ => outputs
+            .published_version
+            .clone()
+            .or_else(|| actual.alias.served.as_ref().map(|f| f.version.clone()))
+            .unwrap_or_default(),
+    };
     // The alias moved to a checked version: check once more through it.
+    let rolled_back = canary.as_ref().is_some_and(|c| c.outcome == "rolled_back");
     let verification = match (&outputs.checks, &refused) {
-        (Some(_), None) => {
+        (Some(_), None) if !rolled_back => {
             let verdict = checks::run(
                 &stage.reader,
                 &arns.function,
@@ -302,7 +318,14 @@ async fn finish(
         .clone()
         .unwrap_or_else(|| format!("REST API {api_id} (on the endpoint above: no public URL)"));
     let changed = !full.is_empty();
-    let text = if let Some(verdict) = &refused {
+    let text = if let Some(report) = canary.as_ref().filter(|_| rolled_back) {
+        format!(
+            "canary rolled back: {}; stage {} serves version {} again",
+            report.reason.as_deref().unwrap_or("rolled back"),
+            arns.stage,
+            report.started.previous
+        )
+    } else if let Some(verdict) = &refused {
         format!(
             "{} (version {version} published, not serving)\n  {}",
             verdict.summary(),
@@ -339,9 +362,18 @@ async fn finish(
             "checks": outputs.checks,
             "checks_skipped": checks_skipped,
             "verification": verification,
+            "canary": canary,
             "seconds": started.elapsed().as_secs_f64(),
         }),
     );
+    if let Some(report) = canary.filter(|_| rolled_back) {
+        return Err(CanaryRolledBack {
+            version: report.started.version,
+            reason: report.reason.unwrap_or_default(),
+            previous: report.started.previous,
+        }
+        .into());
+    }
     if let Some(verdict) = refused {
         return Err(ChecksFailed::BeforeMove {
             summary: verdict.summary(),
@@ -392,4 +424,192 @@ fn release_note(dir: &Path) -> String {
         env!("CARGO_PKG_VERSION"),
         humantime::format_rfc3339_seconds(SystemTime::now())
     )
+}
+
+/// The canary of this deploy: `--no-canary`, else `--canary` (with
+/// `--for`, else slx.toml's watch, else 5 minutes), else slx.toml's.
+fn canary_choice(args: &DeployArgs, configured: Option<CanarySpec>) -> Option<CanarySpec> {
+    if args.no_canary {
+        return None;
+    }
+    match args.canary {
+        Some(percent) => Some(CanarySpec {
+            percent,
+            watch: args
+                .canary_for
+                .or(configured.map(|c| c.watch))
+                .unwrap_or(CanarySpec::DEFAULT_WATCH),
+        }),
+        None => configured.map(|c| CanarySpec {
+            watch: args.canary_for.unwrap_or(c.watch),
+            ..c
+        }),
+    }
+}
+
+/// A canary rolled back by slx (exit code 4).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("canary rolled back: {reason}")]
+#[diagnostic(
+    code(slx::canary::rolled_back),
+    help(
+        "version {version} no longer takes traffic; the stage serves version {previous}. `slx logs` shows what failed"
+    )
+)]
+pub(crate) struct CanaryRolledBack {
+    version: String,
+    previous: String,
+    reason: String,
+}
+
+/// How a canary ended, for the report.
+#[derive(Debug, Clone, serde::Serialize)]
+struct CanaryReport {
+    #[serde(flatten)]
+    started: CanaryStarted,
+    /// `promoted` or `rolled_back`.
+    outcome: &'static str,
+    reason: Option<String>,
+    errors: f64,
+    throttles: f64,
+    seconds: f64,
+}
+
+/// Watches the canary until the decision, then moves the alias all the
+/// way to the new version or back to the old one (an apply step, under
+/// the lease). Ctrl-C asks which, on a terminal; elsewhere it rolls back.
+async fn watch_canary(
+    ui: &Ui,
+    stage: &Stage,
+    started: &CanaryStarted,
+    checks: &[checks::PlannedCheck],
+    lease: Option<&Lease>,
+) -> miette::Result<CanaryReport> {
+    let arns = &stage.arns;
+    let since = SystemTime::now();
+    let begun = Instant::now();
+    let every = canary::poll_interval(started.spec.watch);
+    ui.step(format!(
+        "canary: version {} gets {}% of stage {} for {} (version {} keeps the rest); watching its errors, throttles and checks",
+        started.version,
+        started.spec.percent,
+        arns.stage,
+        humantime::format_duration(started.spec.watch),
+        started.previous
+    ));
+    let mut seen = canary::Observation::default();
+    let decision = loop {
+        let interrupted = tokio::select! {
+            _ = tokio::time::sleep(every) => false,
+            _ = tokio::signal::ctrl_c() => true,
+        };
+        if interrupted {
+            break ask_after_interrupt(ui, started).await;
+        }
+        seen = observe(stage, started, checks, since).await?;
+        match canary::decide(&seen, begun.elapsed(), started.spec.watch) {
+            canary::Decision::Watch => continue,
+            decided => break decided,
+        }
+    };
+    let (version, outcome, reason) = match decision {
+        canary::Decision::RollBack(reason) => (&started.previous, "rolled_back", Some(reason)),
+        _ => (&started.version, "promoted", None),
+    };
+    let plan = Plan::of(vec![resources::Action::Alias(AliasAction::PointAlias {
+        function: arns.function.clone(),
+        alias: arns.alias.clone(),
+        version: version.clone(),
+    })]);
+    let target = stage.target();
+    let apply = apply::apply(&target, None, &plan, Outputs::default(), ui);
+    match lease {
+        Some(lease) => lease.fenced(apply).await?,
+        None => apply.await,
+    }
+    .map_err(apply::ApplyError::into_report)?;
+    match &reason {
+        Some(reason) => ui.alert(format!(
+            "canary rolled back: {reason}; stage {} serves version {} again",
+            arns.stage, started.previous
+        )),
+        None => ui.step(format!(
+            "canary promoted: version {} serves all of stage {}",
+            started.version, arns.stage
+        )),
+    }
+    Ok(CanaryReport {
+        started: started.clone(),
+        outcome,
+        reason,
+        errors: seen.errors,
+        throttles: seen.throttles,
+        seconds: begun.elapsed().as_secs_f64(),
+    })
+}
+
+/// The new version's errors and throttles since the canary began, and its
+/// checks run once more.
+async fn observe(
+    stage: &Stage,
+    started: &CanaryStarted,
+    checks: &[checks::PlannedCheck],
+    since: SystemTime,
+) -> miette::Result<canary::Observation> {
+    let arns = &stage.arns;
+    let sum = |metric: &'static str| {
+        let reader = &stage.reader;
+        async move {
+            reader
+                .version_metric(&arns.function, &arns.alias, &started.version, metric, since)
+                .await
+                .map(|points| points.iter().map(|(_, value)| value).sum::<f64>())
+        }
+    };
+    let verdict = async {
+        if checks.is_empty() {
+            None
+        } else {
+            let target = format!("version {}", started.version);
+            Some(
+                checks::run(
+                    &stage.reader,
+                    &arns.function,
+                    &started.version,
+                    target,
+                    &arns.stage,
+                    checks,
+                )
+                .await,
+            )
+        }
+    };
+    let (errors, throttles, verdict) = tokio::join!(sum("Errors"), sum("Throttles"), verdict);
+    let hint = "the canary is left as it is: `slx deploy` promotes it, `slx rollback` ends it";
+    Ok(canary::Observation {
+        errors: errors.map_err(|e| miette::Report::new(e).wrap_err(hint))?,
+        throttles: throttles.map_err(|e| miette::Report::new(e).wrap_err(hint))?,
+        failed_checks: verdict.map(|v| v.failures()).unwrap_or_default(),
+    })
+}
+
+/// Ctrl-C during the watch: ask on a terminal, roll back otherwise.
+async fn ask_after_interrupt(ui: &Ui, started: &CanaryStarted) -> canary::Decision {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return canary::Decision::RollBack("interrupted, with no terminal to ask".into());
+    }
+    ui.alert(format!(
+        "interrupted: promote version {} to all traffic (p) or roll back to version {} (r)? [r] ",
+        started.version, started.previous
+    ));
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    match answer {
+        Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("p") => canary::Decision::Promote,
+        _ => canary::Decision::RollBack("interrupted; the user chose to roll back".into()),
+    }
 }

@@ -59,12 +59,16 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
     }
 }
 
-/// The exit code of a failed command: 3 when smoke checks failed, 5 when
+/// The exit code of a failed command: 3 when smoke checks failed, 4 when
+/// a canary was rolled back, 5 when
 /// another slx process held the stage for longer than `--lock-timeout`,
 /// 1 for every other error.
 pub fn exit_code(report: &miette::Report) -> u8 {
     if report.downcast_ref::<ChecksFailed>().is_some() {
         return 3;
+    }
+    if report.downcast_ref::<deploy::CanaryRolledBack>().is_some() {
+        return 4;
     }
     match report.downcast_ref::<crate::deploy::lease::LeaseError>() {
         Some(crate::deploy::lease::LeaseError::Busy { .. }) => 5,

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::stage;
 use super::{Outcome, versions::served_and_published};
-use crate::aws::{Reader, VersionInfo, Writer};
+use crate::aws::{Canary, Reader, VersionInfo, Writer};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::deploy::apply::{self, ApplyError, Target};
 use crate::deploy::lease::{self, Lease};
@@ -28,18 +28,24 @@ pub(super) async fn run(
     let names = project.names();
     // Before any write: the account is the pinned one, and there is a
     // version to go back to.
-    let (arns, (current, listed), seen) = tokio::try_join!(
+    let (arns, (current, listed), canary, seen) = tokio::try_join!(
         async {
             deploy::locate(&reader, &project)
                 .await
                 .map_err(miette::Report::from)
         },
         served_and_published(&reader, &names),
+        async {
+            reader
+                .alias_canary(&names.function, &names.alias)
+                .await
+                .map_err(miette::Report::from)
+        },
         // A look at the lease saves a round trip when taking it.
         async { Ok(lease::peek(&reader, &names).await) },
     )?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
-    versions::rollback_target(&numbers, &current, args.to.as_deref())?;
+    target(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
     let timeout = args.lock_timeout;
     let lease = stage::take_lease(ui, &reader, &writer, &names, "rollback", timeout, seen).await?;
     let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
@@ -103,9 +109,21 @@ async fn roll_back(
     lease: &Lease,
 ) -> miette::Result<(StageNames, String, String, Option<VersionInfo>)> {
     let names = arns.names().clone();
-    let (current, listed) = served_and_published(reader, &names).await?;
+    let ((current, listed), canary) =
+        tokio::try_join!(served_and_published(reader, &names), async {
+            reader
+                .alias_canary(&names.function, &names.alias)
+                .await
+                .map_err(miette::Report::from)
+        },)?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
-    let to = versions::rollback_target(&numbers, &current, args.to.as_deref())?;
+    let to = target(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
+    if canary.is_some() && args.to.is_none() {
+        ui.step(format!(
+            "ending the canary: version {current} takes all of stage {} again",
+            names.stage
+        ));
+    }
     let plan = Plan::of(vec![Action::Alias(AliasAction::PointAlias {
         function: names.function.clone(),
         alias: names.alias.clone(),
@@ -118,4 +136,19 @@ async fn roll_back(
         .map_err(ApplyError::into_report)?;
     let info = listed.into_iter().find(|v| v.version == to);
     Ok((names, current, to, info))
+}
+
+/// Where a rollback points the alias: with a canary in progress (a deploy
+/// killed while watching it) and no `--to`, at the version it serves,
+/// which ends the canary; otherwise the version before the served one.
+fn target(
+    numbers: &[String],
+    current: &str,
+    canary: Option<&Canary>,
+    to: Option<&str>,
+) -> Result<String, versions::RollbackError> {
+    match (canary, to) {
+        (Some(_), None) => Ok(current.to_string()),
+        _ => versions::rollback_target(numbers, current, to),
+    }
 }

@@ -87,6 +87,13 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
     if let Some(holder) = &changing {
         text.push_str(&format!("  change    in progress: {holder}\n"));
     }
+    if let Some(canary) = &actual.alias.canary {
+        text.push_str(&format!(
+            "  canary    {:.0}% to version {} (unfinished: `slx deploy` promotes it, `slx rollback` ends it)\n",
+            canary.weight * 100.0,
+            canary.version
+        ));
+    }
     if drift.is_empty() {
         text.push_str("in sync with slx.toml");
     } else {
@@ -114,6 +121,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             "in_sync": drift.is_empty(),
             "differences": drift,
             "change_in_progress": changing,
+            "canary": actual.alias.canary,
         }),
     );
     Ok(Outcome::Success)

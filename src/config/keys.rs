@@ -21,6 +21,7 @@ const APP: &[&str] = &[
     "keep_versions",
     "throttle",
     "concurrency",
+    "canary",
 ];
 const STAGE: &[&str] = &[
     "arch",
@@ -33,6 +34,7 @@ const STAGE: &[&str] = &[
     "keep_versions",
     "throttle",
     "concurrency",
+    "canary",
     "env",
     "checks",
 ];

@@ -19,8 +19,8 @@ use std::sync::Arc;
 pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
 pub use keys::closest as closest_match;
 pub use model::{
-    Arch, Check, Config, Method, Permission, Project, Route, RoutePath, Segment, Settings,
-    StageOverlay, Throttle,
+    Arch, CanarySpec, Check, Config, Method, Permission, Project, Route, RoutePath, Segment,
+    Settings, StageOverlay, Throttle,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MEMORY_MB,

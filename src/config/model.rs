@@ -191,6 +191,8 @@ pub struct Settings {
     pub throttle: Option<Throttle>,
     /// Reserved concurrency of the function: at most this many at once.
     pub concurrency: Option<u32>,
+    /// Deploys of this stage release as canaries by default.
+    pub canary: Option<CanarySpec>,
 }
 
 /// A steady rate (requests per second) and a burst, for every route of a
@@ -219,6 +221,54 @@ pub struct Check {
     /// JSON pointers into the body and the value (as JSON text) each
     /// must hold.
     pub json: Vec<(String, String)>,
+}
+
+/// A canary release: `canary = { share = "10%", for = "5m" }` in slx.toml,
+/// or `--canary 10% --for 5m` (docs/deploy.md, "Canary releases").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CanarySpec {
+    /// The share of invocations the new version gets, in percent (1..=99).
+    pub percent: u8,
+    /// How long to watch before promoting.
+    #[serde(rename = "for_seconds", serialize_with = "as_seconds")]
+    pub watch: std::time::Duration,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl CanarySpec {
+    /// Bounds of a canary's watch.
+    pub const WATCH_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+    pub const WATCH_MAX: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+    /// When only a share is given.
+    pub const DEFAULT_WATCH: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// The share as Lambda's routing weight (0.0 to 1.0).
+    pub fn weight(&self) -> f64 {
+        f64::from(self.percent) / 100.0
+    }
+
+    /// Parses `10%` or `10` into a share in percent, 1 to 99.
+    pub fn parse_share(text: &str) -> Result<u8, String> {
+        let number = text.trim().trim_end_matches('%').trim();
+        match number.parse::<u8>() {
+            Ok(percent @ 1..=99) => Ok(percent),
+            _ => Err(format!(
+                "`{text}` is not a share from 1% to 99% of the stage's traffic"
+            )),
+        }
+    }
+
+    /// Parses `5m` into a watch duration within the bounds.
+    pub fn parse_watch(text: &str) -> Result<std::time::Duration, String> {
+        match humantime::parse_duration(text.trim()) {
+            Ok(watch) if (Self::WATCH_MIN..=Self::WATCH_MAX).contains(&watch) => Ok(watch),
+            Ok(_) => Err(format!("`{text}` is outside 1s to 6h")),
+            Err(e) => Err(format!("`{text}` is not a duration ({e}); e.g. 5m, 90s")),
+        }
+    }
 }
 
 /// What one `[stages.NAME]` table changes.
@@ -261,6 +311,7 @@ pub struct Project {
     pub keep_versions: u32,
     pub throttle: Option<Throttle>,
     pub concurrency: Option<u32>,
+    pub canary: Option<CanarySpec>,
     pub env: BTreeMap<String, String>,
     pub routes: Vec<Route>,
     pub permissions: Vec<Permission>,

@@ -45,6 +45,7 @@ pub(crate) struct RawSection {
     pub keep_versions: Option<Spanned<i64>>,
     pub throttle: Option<Spanned<RawThrottle>>,
     pub concurrency: Option<Spanned<i64>>,
+    pub canary: Option<Spanned<RawCanary>>,
     pub env: Option<Spanned<SpannedMap<String>>>,
     /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
     pub checks: Option<Vec<Spanned<RawCheck>>>,
@@ -56,6 +57,15 @@ pub(crate) struct RawSection {
 pub(crate) struct RawThrottle {
     pub rate: Spanned<f64>,
     pub burst: Spanned<i64>,
+}
+
+/// `canary = { share = "10%", for = "5m" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCanary {
+    pub share: Spanned<String>,
+    #[serde(rename = "for")]
+    pub watch: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

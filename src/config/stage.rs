@@ -88,6 +88,7 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         keep_versions: layered.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
         throttle: layered.throttle,
         concurrency: layered.concurrency,
+        canary: layered.canary,
         env,
         routes: config.routes.clone(),
         permissions: config.permissions.clone(),
@@ -112,6 +113,7 @@ fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
         keep_versions: top.keep_versions.or(base.keep_versions),
         throttle: top.throttle.or(base.throttle),
         concurrency: top.concurrency.or(base.concurrency),
+        canary: top.canary.or(base.canary),
     }
 }
 

@@ -14,8 +14,8 @@ use super::issue::ConfigIssue;
 use super::keys::closest;
 use super::limits;
 use super::model::{
-    Arch, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings, StageOverlay,
-    Throttle,
+    Arch, CanarySpec, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings,
+    StageOverlay, Throttle,
 };
 use super::schema::{RawCheck, RawFile, RawPermission, RawSection, SpannedMap};
 
@@ -348,6 +348,32 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
             burst: burst as u32,
         })
     });
+    let canary = section.canary.as_ref().and_then(|canary| {
+        let inner = canary.get_ref();
+        let share = CanarySpec::parse_share(inner.share.get_ref()).map_err(|problem| {
+            check.error(
+                inner.share.span(),
+                &format!("{table}.canary.share"),
+                problem,
+                "the new version's share while it is watched, e.g. \"10%\"",
+            );
+        });
+        let watch = match &inner.watch {
+            None => Ok(CanarySpec::DEFAULT_WATCH),
+            Some(text) => CanarySpec::parse_watch(text.get_ref()).map_err(|problem| {
+                check.error(
+                    text.span(),
+                    &format!("{table}.canary.for"),
+                    problem,
+                    "how long to watch before promoting, e.g. \"5m\"",
+                );
+            }),
+        };
+        Some(CanarySpec {
+            percent: share.ok()?,
+            watch: watch.ok()?,
+        })
+    });
     Settings {
         arch,
         memory,
@@ -359,6 +385,7 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
         keep_versions,
         throttle,
         concurrency,
+        canary,
     }
 }
 

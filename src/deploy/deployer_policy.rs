@@ -36,12 +36,20 @@ impl Grant {
 }
 
 /// What the commands need beyond the resources' own grants: who am I,
-/// read logs, hold the stage's deploy lease, invoke.
+/// a canary's metrics, read logs, hold the stage's deploy lease, invoke.
 fn command_grants(arns: &StageArns) -> Vec<Grant> {
     vec![
         // GetCallerIdentity has no resource to scope to.
         // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html
         Grant::new("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
+        // A canary's evidence: the new version's Errors and Throttles.
+        // CloudWatch's metric reads take no resource ARN.
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+        Grant::new(
+            "CanaryMetrics",
+            &["cloudwatch:GetMetricStatistics"],
+            vec!["*".into()],
+        ),
         Grant::new(
             "ReadLogs",
             &["logs:FilterLogEvents", "logs:StartLiveTail"],
@@ -129,9 +137,13 @@ mod tests {
                 .collect();
             let actions = statement["Action"].to_string();
             if resources == ["*"] {
-                assert_eq!(
-                    actions, r#"["sts:GetCallerIdentity"]"#,
-                    "only STS is unscoped"
+                assert!(
+                    [
+                        r#"["sts:GetCallerIdentity"]"#,
+                        r#"["cloudwatch:GetMetricStatistics"]"#
+                    ]
+                    .contains(&actions.as_str()),
+                    "only actions without resource ARNs are unscoped: {actions}"
                 );
                 continue;
             }

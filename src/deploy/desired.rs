@@ -46,6 +46,8 @@ pub(crate) struct Desired {
     /// Run against a new version before the alias moves to it (empty with
     /// `--skip-checks`). Never a reason to change anything by itself.
     pub(crate) checks: Vec<PlannedCheck>,
+    /// Release a new version as a canary (slx.toml's, or the flags').
+    pub(crate) canary: Option<crate::config::CanarySpec>,
 }
 
 impl Desired {
@@ -78,6 +80,7 @@ impl Desired {
             concurrency: project.concurrency,
             release,
             checks: checks::plan(project),
+            canary: project.canary,
         }
     }
 
@@ -121,6 +124,7 @@ pub(crate) mod tests {
             concurrency: None,
             release: "slx test".into(),
             checks: Vec::new(),
+            canary: None,
             arns,
         }
     }

@@ -8,6 +8,7 @@
 //! state.
 
 pub(crate) mod apply;
+pub(crate) mod canary;
 pub(crate) mod checks;
 pub(crate) mod deployer_policy;
 pub(crate) mod desired;

@@ -163,6 +163,7 @@ mod tests {
             alias: AliasState {
                 served: Some(function(desired, "1")),
                 versions: vec![version("1", &desired.code_sha256)],
+                canary: None,
             },
             api: Some(ApiState {
                 id: "api".into(),

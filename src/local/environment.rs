@@ -76,6 +76,7 @@ mod tests {
             keep_versions: 10,
             throttle: None,
             concurrency: None,
+            canary: None,
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
             routes: vec![],
             permissions: vec![],

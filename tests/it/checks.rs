@@ -30,8 +30,8 @@ fn a_version_that_fails_its_checks_never_takes_the_stage() {
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, Behaviours::default());
 
-    // The scaffold's check (GET /health → 200) passes on v1: checked on
-    // the version, then again through the alias after it moved.
+    // The project's check (POST /greet → 200 with the name) passes on v1:
+    // checked on the version, then again through the alias after it moved.
     let first = project.deploy("dev", &zips().v1);
     assert_eq!(first["checks"]["target"], "version 1", "{first}");
     assert_eq!(
@@ -41,7 +41,7 @@ fn a_version_that_fails_its_checks_never_takes_the_stage() {
         ),
         (Some(1), Some(0))
     );
-    assert_eq!(first["checks"]["results"][0]["request"], "GET /health");
+    assert_eq!(first["checks"]["results"][0]["request"], "POST /greet");
     assert_eq!(first["checks"]["results"][0]["status"], 200);
     assert_eq!(first["verification"]["target"], "alias dev");
     assert_eq!(first["verification"]["passed"], 1);

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod build;
+mod canary;
 mod checks;
 mod cli;
 mod common;

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use super::function::{self, wait_ready};
 use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
-use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
+use crate::aws::{AwsError, Canary, ErrorClass, FunctionInfo, Reader, VersionInfo};
+use crate::config::CanarySpec;
+use crate::deploy::canary::CanaryStarted;
 use crate::deploy::checks::{self, PlannedCheck};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -25,6 +27,9 @@ pub(crate) struct AliasState {
     pub(crate) served: Option<FunctionInfo>,
     /// Every published version, oldest first.
     pub(crate) versions: Vec<VersionInfo>,
+    /// A canary in progress (or left by a killed deploy): the version the
+    /// alias sends a share to besides `served`.
+    pub(crate) canary: Option<Canary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +47,12 @@ pub(crate) enum AliasAction {
         /// every one passes.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         checks: Vec<PlannedCheck>,
+        /// Release as a canary: the alias keeps `serving` and sends this
+        /// share to the new version (the deploy then watches and decides).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        canary: Option<CanarySpec>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        serving: Option<String>,
     },
     /// Delete these versions (the oldest beyond `keep`).
     PruneVersions {
@@ -60,6 +71,24 @@ pub(crate) enum AliasAction {
 impl ActionInfo for AliasAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
+            AliasAction::PublishAndPointAlias {
+                canary: Some(canary),
+                checks,
+                ..
+            } => format!(
+                "publish a version{}, then send it {}% of the stage's traffic for {} (canary)",
+                if checks.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", run {} check{} on it",
+                        checks.len(),
+                        if checks.len() == 1 { "" } else { "s" }
+                    )
+                },
+                canary.percent,
+                humantime::format_duration(canary.watch)
+            ),
             AliasAction::PublishAndPointAlias { checks, .. } if checks.is_empty() => {
                 "publish a version and point the stage alias at it".into()
             }
@@ -101,11 +130,16 @@ impl Resource for Alias {
     type Action = AliasAction;
 
     async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
-        let (served, versions) = tokio::try_join!(
+        let (served, versions, canary) = tokio::try_join!(
             reader.function(&names.function, Some(&names.alias)),
             reader.versions(&names.function),
+            reader.alias_canary(&names.function, &names.alias),
         )?;
-        Ok(AliasState { served, versions })
+        Ok(AliasState {
+            served,
+            versions,
+            canary,
+        })
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<AliasAction> {
@@ -117,7 +151,9 @@ impl Resource for Alias {
             .alias
             .served
             .as_ref()
-            .is_some_and(|served| function::matches(desired, served));
+            .is_some_and(|served| function::matches(desired, served))
+            // A canary left running is finished by the next deploy.
+            && actual.alias.canary.is_none();
         if !function_changes && alias_current {
             return vec![];
         }
@@ -129,6 +165,12 @@ impl Resource for Alias {
             alias_exists: actual.alias.served.is_some(),
             description: desired.release.clone(),
             checks: desired.checks.clone(),
+            // A first deploy has nothing to compare the new version with.
+            canary: desired.canary.filter(|_| actual.alias.served.is_some()),
+            serving: desired
+                .canary
+                .and(actual.alias.served.as_ref())
+                .map(|served| served.version.clone()),
         }];
         // Lambda publishes nothing new when $LATEST equals the newest
         // version; then that version is the one the alias moves to.
@@ -145,10 +187,17 @@ impl Resource for Alias {
             .map(|v| v.version.clone())
             .collect();
         let keep = desired.keep_versions as usize;
-        let protected = match (adds_version, numbers.last()) {
+        let mut protected: std::collections::BTreeSet<String> = match (adds_version, numbers.last())
+        {
             (false, Some(newest)) => [newest.clone()].into(),
             _ => Default::default(),
         };
+        // During a canary the alias keeps serving its version.
+        if desired.canary.is_some()
+            && let Some(served) = &actual.alias.served
+        {
+            protected.insert(served.version.clone());
+        }
         let room = if adds_version {
             keep.saturating_sub(1)
         } else {
@@ -196,6 +245,8 @@ impl Resource for Alias {
                 alias_exists,
                 description,
                 checks: planned,
+                canary,
+                serving,
             } => {
                 wait_ready(ctx, function, step).await?;
                 let version = ctx
@@ -225,6 +276,24 @@ impl Resource for Alias {
                         ));
                     }
                 }
+                if let (Some(canary), Some(serving)) = (canary, serving) {
+                    let share = Canary {
+                        version: version.clone(),
+                        weight: canary.weight(),
+                    };
+                    ctx.call(step, RETRY_ALWAYS, || {
+                        w.update_alias(function, alias, serving, Some(&share))
+                    })
+                    .await?;
+                    let mut outputs = ctx.outputs();
+                    outputs.published_version = Some(version);
+                    outputs.canary = Some(CanaryStarted {
+                        spec: *canary,
+                        previous: serving.clone(),
+                        version: share.version,
+                    });
+                    return Ok(());
+                }
                 let created = if *alias_exists {
                     None
                 } else {
@@ -242,7 +311,7 @@ impl Resource for Alias {
                     Some(Err(e)) if e.class != ErrorClass::AlreadyExists => return Err(e),
                     _ => {
                         ctx.call(step, RETRY_ALWAYS, || {
-                            w.update_alias(function, alias, &version)
+                            w.update_alias(function, alias, &version, None)
                         })
                         .await?
                     }
@@ -267,7 +336,7 @@ impl Resource for Alias {
                 version,
             } => {
                 ctx.call(step, RETRY_ALWAYS, || {
-                    w.update_alias(function, alias, version)
+                    w.update_alias(function, alias, version, None)
                 })
                 .await
             }

@@ -108,6 +108,8 @@ pub(crate) struct Outputs {
     pub(crate) warnings: Vec<String>,
     /// The smoke checks' verdict on the new version, when any ran.
     pub(crate) checks: Option<crate::deploy::checks::Verdict>,
+    /// The canary a publish started (the deploy watches it).
+    pub(crate) canary: Option<crate::deploy::canary::CanaryStarted>,
 }
 
 /// What applying an action may use: the only place a `Writer` is held.

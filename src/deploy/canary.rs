@@ -1,0 +1,161 @@
+//! Canary releases: the stage alias keeps serving its version and sends a
+//! share of invocations to the new one (Lambda's weighted alias), while
+//! the new version's errors and throttles (CloudWatch, `ExecutedVersion`
+//! dimension) and its smoke checks are watched; then it takes all the
+//! traffic, or the share goes back to the old version.
+//!
+//! What a canary is and the decision are pure data and a pure function;
+//! the watch loop that gathers observations runs in the deploy command,
+//! and moving the alias is an apply step like any other.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub(crate) use crate::config::CanarySpec;
+/// A canary a deploy started: the alias serves `previous` and sends the
+/// spec's share to `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct CanaryStarted {
+    #[serde(flatten)]
+    pub(crate) spec: CanarySpec,
+    pub(crate) previous: String,
+    pub(crate) version: String,
+}
+
+/// What the watch saw of the new version so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Observation {
+    pub(crate) errors: f64,
+    pub(crate) throttles: f64,
+    /// One line per smoke check that failed on the new version.
+    pub(crate) failed_checks: Vec<String>,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Watch,
+    Promote,
+    RollBack(String),
+}
+
+/// The decision after `elapsed` of a `window`-long watch: any error or
+/// throttle of the new version, or any failed check, rolls back at once;
+/// a clean window promotes.
+pub(crate) fn decide(seen: &Observation, elapsed: Duration, window: Duration) -> Decision {
+    if seen.errors > 0.0 {
+        return Decision::RollBack(format!(
+            "the new version had {} error{} (CloudWatch Errors)",
+            seen.errors,
+            if seen.errors == 1.0 { "" } else { "s" }
+        ));
+    }
+    if seen.throttles > 0.0 {
+        return Decision::RollBack(format!(
+            "the new version was throttled {} time{} (CloudWatch Throttles)",
+            seen.throttles,
+            if seen.throttles == 1.0 { "" } else { "s" }
+        ));
+    }
+    if let Some(failed) = seen.failed_checks.first() {
+        return Decision::RollBack(format!("a check failed on the new version: {failed}"));
+    }
+    if elapsed >= window {
+        Decision::Promote
+    } else {
+        Decision::Watch
+    }
+}
+
+/// How often to look during a `window`: a few times per window, at most
+/// every 10 s (CloudWatch's resolution for Lambda is a minute anyway).
+pub(crate) fn poll_interval(window: Duration) -> Duration {
+    (window / 4).clamp(Duration::from_millis(500), Duration::from_secs(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn a_clean_window_promotes_only_at_its_end() {
+        let clean = Observation::default();
+        assert_eq!(
+            decide(&clean, Duration::from_secs(10), WINDOW),
+            Decision::Watch
+        );
+        assert_eq!(decide(&clean, WINDOW, WINDOW), Decision::Promote);
+    }
+
+    #[test]
+    fn errors_throttles_or_a_failed_check_roll_back_at_once() {
+        let errors = Observation {
+            errors: 2.0,
+            ..Observation::default()
+        };
+        assert_eq!(
+            decide(&errors, Duration::from_secs(1), WINDOW),
+            Decision::RollBack("the new version had 2 errors (CloudWatch Errors)".into())
+        );
+        let throttled = Observation {
+            throttles: 1.0,
+            ..Observation::default()
+        };
+        assert_eq!(
+            decide(&throttled, WINDOW, WINDOW),
+            Decision::RollBack(
+                "the new version was throttled 1 time (CloudWatch Throttles)".into()
+            )
+        );
+        let failed = Observation {
+            failed_checks: vec!["GET /health: status 500, expected 200".into()],
+            ..Observation::default()
+        };
+        assert_eq!(
+            decide(&failed, Duration::from_secs(1), WINDOW),
+            Decision::RollBack(
+                "a check failed on the new version: GET /health: status 500, expected 200".into()
+            )
+        );
+    }
+
+    #[test]
+    fn shares_and_windows_are_parsed_within_bounds() {
+        assert_eq!(CanarySpec::parse_share("10%"), Ok(10));
+        assert_eq!(CanarySpec::parse_share(" 25 "), Ok(25));
+        assert!(CanarySpec::parse_share("0%").is_err());
+        assert!(CanarySpec::parse_share("100%").is_err());
+        assert!(CanarySpec::parse_share("ten").is_err());
+        assert_eq!(CanarySpec::parse_watch("5m"), Ok(Duration::from_secs(300)));
+        assert!(CanarySpec::parse_watch("7h").is_err());
+        assert!(CanarySpec::parse_watch("soon").is_err());
+        let spec = CanarySpec {
+            percent: 10,
+            watch: Duration::from_secs(300),
+        };
+        assert!((spec.weight() - 0.1).abs() < 1e-9);
+        assert_eq!(
+            serde_json::to_value(spec).unwrap(),
+            serde_json::json!({ "percent": 10, "for_seconds": 300.0 })
+        );
+    }
+
+    #[test]
+    fn the_watch_looks_a_few_times_per_window() {
+        assert_eq!(
+            poll_interval(Duration::from_secs(300)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(8)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(1)),
+            Duration::from_millis(500)
+        );
+    }
+}

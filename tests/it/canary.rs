@@ -1,0 +1,174 @@
+//! Canary releases against moto over HTTP: the alias's weighted routing
+//! set and cleared through the real SDK, and the decision made from
+//! CloudWatch metrics that the test puts where Lambda would.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use serde_json::Value;
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Project, aws, zips};
+use crate::common::stdout_json;
+
+/// The alias's version and its canary (version, weight), as Lambda says.
+async fn alias_state(moto: &Moto) -> (String, Option<(String, f64)>) {
+    let aws = aws(moto).await;
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name("shop-dev")
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    let canary = alias
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .and_then(|w| w.iter().next())
+        .map(|(v, w)| (v.clone(), *w));
+    (alias.function_version().unwrap().to_string(), canary)
+}
+
+/// Waits until the alias routes a share to a canary; returns its version.
+async fn canary_started(moto: &Moto) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let (_, Some((version, _))) = alias_state(moto).await {
+            return version;
+        }
+        assert!(Instant::now() < deadline, "the canary never started");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What Lambda records when version `version` fails through alias `dev`.
+async fn put_error(moto: &Moto, version: &str) {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let metrics = aws_sdk_cloudwatch::Client::new(&config);
+    let dimensions = [
+        ("FunctionName", "shop-dev".to_string()),
+        ("Resource", "shop-dev:dev".to_string()),
+        ("ExecutedVersion", version.to_string()),
+    ]
+    .map(|(name, value)| Dimension::builder().name(name).value(value).build());
+    metrics
+        .put_metric_data()
+        .namespace("AWS/Lambda")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Errors")
+                .set_dimensions(Some(dimensions.to_vec()))
+                .value(1.0)
+                .timestamp(std::time::SystemTime::now().into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn finished(child: std::process::Child) -> (Option<i32>, Value, String) {
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    eprintln!("{stderr}");
+    (output.status.code(), stdout_json(&output), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_that_errs_rolls_back_and_a_clean_one_takes_the_stage() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+
+    // A clean window: the new version takes all the traffic.
+    let output = project.deploy_output("dev", &zips().v2, &["--canary", "20", "--for", "2s"]);
+    assert!(output.status.success());
+    let report = stdout_json(&output);
+    assert_eq!(report["canary"]["outcome"], "promoted", "{report}");
+    assert_eq!(report["canary"]["errors"], 0.0);
+    assert!(report["canary"]["seconds"].as_f64().unwrap() >= 2.0);
+    assert_eq!(report["version"], "2");
+    assert_eq!(alias_state(&moto).await, ("2".into(), None));
+
+    // An error of the new version during the watch: rolled back, exit 4.
+    let child = project.spawn_deploy("dev", &zips().v1, &["--canary", "10%", "--for", "30s"]);
+    // v1's code again, as a new version 3, against version 2. (Metrics
+    // have a minute's resolution: a canary of the version that just
+    // passed would still see the minute in which it ran.)
+    let version = canary_started(&moto).await;
+    assert_eq!(version, "3");
+    assert_eq!(
+        alias_state(&moto).await,
+        ("2".into(), Some(("3".into(), 0.1)))
+    );
+    put_error(&moto, "3").await;
+    let (code, report, stderr) = finished(child);
+    assert_eq!(code, Some(4), "a canary rolled back exits 4");
+    assert_eq!(report["canary"]["outcome"], "rolled_back", "{report}");
+    assert_eq!(report["canary"]["version"], "3");
+    assert_eq!(report["canary"]["previous"], "2");
+    assert_eq!(report["canary"]["percent"], 10);
+    assert_eq!(report["canary"]["errors"], 1.0);
+    assert_eq!(report["version"], "2", "the stage serves version 2 again");
+    assert!(
+        report["canary"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 error"),
+        "{report}"
+    );
+    assert!(
+        report["canary"]["seconds"].as_f64().unwrap() < 30.0,
+        "decided at once"
+    );
+    assert!(stderr.contains("canary rolled back"), "{stderr}");
+    assert_eq!(alias_state(&moto).await, ("2".into(), None));
+}
+
+/// A deploy killed while it watches leaves the canary in place: `slx
+/// status` shows it, `slx deploy` finishes it (all traffic to the new
+/// version), `slx rollback` ends it (all traffic to the old one).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_left_by_a_killed_deploy_is_shown_and_finished() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    project.deploy("dev", &zips().v1);
+
+    let mut child = project.spawn_deploy("dev", &zips().v2, &["--canary", "50%", "--for", "10m"]);
+    assert_eq!(canary_started(&moto).await, "2");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["canary"]["version"], "2", "{status}");
+    assert_eq!(status["canary"]["weight"], 0.5);
+    assert_eq!(status["in_sync"], false);
+    let text = project.slx(&["status", "--stage", "dev", "--output", "text"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("50% to version 2 (unfinished"));
+
+    // The next deploy of the same code finishes it.
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(report["version"], "2");
+    assert_eq!(alias_state(&moto).await, ("2".into(), None));
+
+    // Killed again, then ended by a rollback: the served version stays.
+    let mut child = project.spawn_deploy("dev", &zips().v1, &["--canary", "50%", "--for", "10m"]);
+    assert_eq!(canary_started(&moto).await, "3");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let output = project.slx(&["rollback", "--stage", "dev"]);
+    assert!(output.status.success());
+    let rolled = stdout_json(&output);
+    assert_eq!(
+        (rolled["from"].as_str(), rolled["to"].as_str()),
+        (Some("2"), Some("2"))
+    );
+    assert_eq!(alias_state(&moto).await, ("2".into(), None));
+}
