@@ -77,6 +77,8 @@ pub enum Command {
     Undeploy(UndeployArgs),
     /// Point the stage back at an earlier published version (no build, no upload).
     Rollback(RollbackArgs),
+    /// Deploy exactly the code one stage serves to another (no rebuild), with the target's own settings and checks.
+    Promote(PromoteArgs),
     /// List the stage's published versions: when, and from which commit.
     Versions(StatusArgs),
     /// Print the IAM policy a deployer needs for this stage: every action slx calls, scoped to the stage.
@@ -123,20 +125,9 @@ pub struct DevArgs {
     pub no_watch: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct DeployArgs {
-    /// The stage to deploy (its resources are named `<app>-<stage>`).
-    #[arg(long, short, default_value = "dev")]
-    pub stage: String,
-    /// Deploy this prebuilt zip instead of building (it is still checked).
-    #[arg(long, value_name = "PATH")]
-    pub zip: Option<PathBuf>,
-    /// Only print the plan (same as `slx plan`).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Exit 0 when nothing changes, 2 when something changes (or changed).
-    #[arg(long)]
-    pub detailed_exitcode: bool,
+/// How a new version takes a stage's traffic: `deploy` and `promote`.
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
     /// Move the stage to the new version without running its [[checks]]
     /// first (slx says so loudly).
     #[arg(long)]
@@ -157,6 +148,24 @@ pub struct DeployArgs {
     /// `10m`); 0 fails at once with exit code 5.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The stage to deploy (its resources are named `<app>-<stage>`).
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// Deploy this prebuilt zip instead of building (it is still checked).
+    #[arg(long, value_name = "PATH")]
+    pub zip: Option<PathBuf>,
+    /// Only print the plan (same as `slx plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Exit 0 when nothing changes, 2 when something changes (or changed).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +242,21 @@ pub struct RollbackArgs {
     /// `10m`); 0 fails at once with exit code 5.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The stage whose served code is promoted (the version its alias serves).
+    #[arg(long, value_name = "STAGE")]
+    pub from: String,
+    /// The stage that receives it, with its own configuration, env and checks.
+    #[arg(long, value_name = "STAGE")]
+    pub to: String,
+    /// Only print the plan for the target stage.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
 }
 
 #[derive(Debug, Args)]

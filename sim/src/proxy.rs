@@ -321,6 +321,11 @@ pub(crate) async fn handle(
         } else {
             answer
         };
+        let answer = if call.operation == "GetFunction" {
+            with_code_location(&parts.headers, answer)
+        } else {
+            answer
+        };
         if call.operation == "GetFunction"
             && behaviours.denied.iter().any(|d| d == "lambda:ListTags")
         {
@@ -782,8 +787,41 @@ fn control_api(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Ans
                 serde_json::json!({ "error": error.to_string() }).to_string(),
             ),
         },
+        ("GET", code) if code.starts_with("code/") => {
+            let sha = code["code/".len()..].replace('-', "+").replace('_', "/");
+            match lock(&shared.world).code(&sha) {
+                Some(zip) => Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "application/zip")
+                    .body(full(zip))
+                    .unwrap_or_default(),
+                None => reply(StatusCode::NOT_FOUND, "{}".into()),
+            }
+        }
         _ => reply(StatusCode::NOT_FOUND, "{}".into()),
     }
+}
+
+/// Lambda's `GetFunction` answers `Code.Location`, a URL the version's zip
+/// can be downloaded from for ten minutes. moto's points at an S3 host
+/// that does not exist here; the simulator serves the zips it kept, so
+/// the location points at itself (`/_sim/code/<CodeSha256, URL-safe>`).
+// https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCodeLocation.html
+fn with_code_location(headers: &hyper::HeaderMap, answer: Bytes) -> Bytes {
+    let mut document = json(&answer);
+    let (Some(host), Some(sha)) = (
+        headers.get("host").and_then(|h| h.to_str().ok()),
+        document["Configuration"]["CodeSha256"].as_str(),
+    ) else {
+        return answer;
+    };
+    let location = format!("http://{host}/_sim/code/{}", url_safe(sha));
+    document["Code"] = serde_json::json!({ "RepositoryType": "S3", "Location": location });
+    Bytes::from(document.to_string())
+}
+
+fn url_safe(sha: &str) -> String {
+    sha.replace('+', "-").replace('/', "_")
 }
 
 /// moto's events, read through moto's own `FilterLogEvents` with the

@@ -133,7 +133,7 @@ fn environment(env: &BTreeMap<String, String>) -> Environment {
         .build()
 }
 
-fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
+pub(super) fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
     let arch = match config.architectures().first() {
         Some(Architecture::Arm64) => Arch::Arm64,
         _ => Arch::X86_64,

@@ -10,6 +10,7 @@
 //! Holds no deploy logic: which call to make and when is decided elsewhere.
 
 mod apigateway;
+mod code;
 mod endpoint_host;
 mod errors;
 mod iam;
@@ -22,6 +23,7 @@ mod sts;
 use std::sync::Arc;
 
 pub(crate) use apigateway::{NewRestApi, StageInfo};
+pub(crate) use code::download as download_code;
 pub(crate) use errors::{AwsError, ErrorClass};
 pub(crate) use iam::NewRole;
 pub(crate) use lambda::{

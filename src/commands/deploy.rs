@@ -31,11 +31,22 @@ use crate::names::StageArns;
 use crate::ui::{self, Ui};
 
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miette::Result<Outcome> {
+    run_with_release(ui, global, args, None).await
+}
+
+/// `run`, with the published version's description given (`promote`
+/// records where its code came from) instead of made from git.
+pub(super) async fn run_with_release(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: DeployArgs,
+    release: Option<String>,
+) -> miette::Result<Outcome> {
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
     let app_dir = project_dir(&config);
     let started = Instant::now();
-    let release = release_note(&app_dir);
+    let release = release.unwrap_or_else(|| release_note(&app_dir));
     let (reader, writer) = stage::connect(ui, global, &project).await?;
     let (code, arns, actual, prepared, mut lease, seen) = match &args.zip {
         Some(path) => {
@@ -126,7 +137,7 @@ async fn build_while_preparing(
         if args.dry_run || early(&actual).is_empty() {
             return Ok::<_, miette::Report>((arns, actual, Applied::default(), None, seen));
         }
-        let timeout = args.lock_timeout;
+        let timeout = args.release.lock_timeout;
         let lease = stage::take_lease(ui, reader, writer, &names, "deploy", timeout, seen).await?;
         let under_lease = async {
             // Read again under the lease: another deploy may have changed
@@ -201,7 +212,7 @@ async fn finish(
     let mut actual = actual;
     api::refuse_duplicates(arns.names(), &actual)?;
     let mut desired = Desired::new(&stage.project, arns, &code.sha256, release);
-    let checks_skipped = args.skip_checks && !desired.checks.is_empty();
+    let checks_skipped = args.release.skip_checks && !desired.checks.is_empty();
     if checks_skipped {
         // Loud in every mode: traffic moves to untested code.
         ui.alert(format!(
@@ -234,7 +245,7 @@ async fn finish(
             &stage.writer,
             names,
             "deploy",
-            args.lock_timeout,
+            args.release.lock_timeout,
             seen,
         )
         .await?;
@@ -429,6 +440,7 @@ fn release_note(dir: &Path) -> String {
 /// The canary of this deploy: `--no-canary`, else `--canary` (with
 /// `--for`, else slx.toml's watch, else 5 minutes), else slx.toml's.
 fn canary_choice(args: &DeployArgs, configured: Option<CanarySpec>) -> Option<CanarySpec> {
+    let args = &args.release;
     if args.no_canary {
         return None;
     }

@@ -9,6 +9,7 @@ mod iam_policy;
 mod init;
 mod invoke;
 mod logs;
+mod promote;
 mod rollback;
 mod stage;
 mod status;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         Command::Logs(args) => logs::run(&ui, &cli.global, args).await,
         Command::Undeploy(args) => undeploy::run(&ui, &cli.global, args).await,
         Command::Rollback(args) => rollback::run(&ui, &cli.global, args).await,
+        Command::Promote(args) => promote::run(&ui, &cli.global, args).await,
         Command::Versions(args) => versions::run(&ui, &cli.global, args).await,
         Command::IamPolicy(args) => iam_policy::run(&ui, &cli.global, args).await,
         Command::Completions(args) => {

@@ -39,8 +39,8 @@ struct Step {
 }
 
 /// Runs the lifecycle through `behaviours`; checks each step, and that an
-/// event whose outcome starts with `fired` happened (the faults were met).
-async fn lifecycle(name: &str, behaviours: Behaviours, fired: Option<&str>) {
+/// event whose outcome starts with each of `fired` happened (the faults were met).
+async fn lifecycle(name: &str, behaviours: Behaviours, fired: &[&str]) {
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, behaviours.clone());
     let v1 = zips().v1.to_str().unwrap().to_string();
@@ -95,11 +95,11 @@ async fn lifecycle(name: &str, behaviours: Behaviours, fired: Option<&str>) {
             sim.set_behaviours(behaviours.clone());
         }
     }
-    if let Some(fired) = fired {
+    for fired in fired {
         let met = sim
             .events()
             .iter()
-            .filter(|e| e.outcome.starts_with(fired))
+            .filter(|e| e.outcome.starts_with(*fired))
             .count();
         assert!(
             met > 0,
@@ -133,7 +133,7 @@ async fn the_lifecycle_survives_latency_propagation_states_and_quotas() {
             },
             ..timed(seed)
         },
-        None,
+        &[],
     )
     .await;
     lifecycle(
@@ -142,7 +142,7 @@ async fn the_lifecycle_survives_latency_propagation_states_and_quotas() {
             role_propagation_s: 20.0,
             ..timed(seed)
         },
-        Some("refused InvalidParameterValueException"),
+        &["refused InvalidParameterValueException"],
     )
     .await;
     lifecycle(
@@ -152,7 +152,7 @@ async fn the_lifecycle_survives_latency_propagation_states_and_quotas() {
             in_progress_s: 10.0,
             ..timed(seed)
         },
-        None,
+        &[],
     )
     .await;
     lifecycle(
@@ -161,7 +161,7 @@ async fn the_lifecycle_survives_latency_propagation_states_and_quotas() {
             apigateway_quotas: true,
             ..timed(seed)
         },
-        None,
+        &[],
     )
     .await;
 }
@@ -205,7 +205,7 @@ async fn the_lifecycle_survives_server_errors_resets_slow_and_lost_answers() {
         ),
     ];
     for (name, fired, behaviours) in faults {
-        lifecycle(name, behaviours, Some(fired)).await;
+        lifecycle(name, behaviours, &[fired]).await;
     }
 }
 
@@ -230,7 +230,9 @@ async fn the_lifecycle_survives_everything_at_once() {
             lost_response_rate: 0.05,
             ..timed(seed)
         },
-        Some("refused"),
+        // Whether the role's propagation is met depends on how the other
+        // faults delay CreateFunction; it has its own scenario above.
+        &["error", "reset", "slow"],
     )
     .await;
 }

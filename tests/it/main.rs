@@ -17,5 +17,6 @@ mod killed;
 mod logs;
 mod operate;
 mod output;
+mod promote;
 mod settings;
 mod simulated;

@@ -91,6 +91,9 @@ fn every_command_prints_the_json_fields_docs_output_md_lists() {
         true,
     );
     assert_eq!(versions["current"], "2");
+    let output = project.slx(&["promote", "--from", "dev", "--to", "prod"]);
+    let promoted = checked.json("slx promote", &output, true);
+    assert_eq!(promoted["stage"], "prod");
     let rollback = checked.json(
         "slx rollback",
         &project.slx(&["rollback", "--stage", "dev"]),
