@@ -226,16 +226,16 @@ mod tests {
         assert_eq!(
             after,
             [
-                &[][..],       // create_role
-                &[0],          // put_role_policy: its role
-                &[],           // create_log_group: independent
-                &[2],          // set_log_retention: its group
-                &[0, 1],       // create_function: the role, with its policy
-                &[0, 1, 4],    // publish: role and function
-                &[],           // create_api: independent of the function
-                &[6],          // set_routes: its API
-                &[5, 6, 7],    // permission: alias and API
-                &[5, 6, 7, 8], // deployment: API, permission, alias
+                &[][..],          // create_role
+                &[0],             // put_role_policy: its role
+                &[],              // create_log_group: independent
+                &[2],             // set_log_retention: its group
+                &[0, 1],          // create_function: the role, with its policy
+                &[0, 1, 2, 3, 4], // publish: role, log group, function
+                &[],              // create_api: independent of the function
+                &[6],             // set_routes: its API
+                &[5, 6, 7],       // permission: alias and API
+                &[5, 6, 7, 8],    // deployment: API, permission, alias
             ]
         );
     }

@@ -8,27 +8,8 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use serde_json::Value;
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, zips};
+use crate::common::stage::{Project, alias_state, zips};
 use crate::common::stdout_json;
-
-/// The alias's version and its canary (version, weight), as Lambda says.
-async fn alias_state(moto: &Moto) -> (String, Option<(String, f64)>) {
-    let aws = aws(moto).await;
-    let alias = aws
-        .lambda
-        .get_alias()
-        .function_name("shop-dev")
-        .name("dev")
-        .send()
-        .await
-        .unwrap();
-    let canary = alias
-        .routing_config()
-        .and_then(|r| r.additional_version_weights())
-        .and_then(|w| w.iter().next())
-        .map(|(v, w)| (v.clone(), *w));
-    (alias.function_version().unwrap().to_string(), canary)
-}
 
 /// Waits until the alias routes a share to a canary; returns its version.
 async fn canary_started(moto: &Moto) -> String {
@@ -169,6 +150,24 @@ async fn a_canary_left_by_a_killed_deploy_is_shown_and_finished() {
     assert_eq!(
         (rolled["from"].as_str(), rolled["to"].as_str()),
         (Some("2"), Some("2"))
+    );
+    assert_eq!(alias_state(&moto).await, ("2".into(), None));
+
+    // Ctrl-C during the watch, with no terminal to ask: rolled back.
+    let child = project.spawn_deploy("dev", &zips().v1, &["--canary", "50%", "--for", "10m"]);
+    assert_eq!(canary_started(&moto).await, "3");
+    // Into the watch (its Ctrl-C handler is set when the watch starts).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let (code, report, _) = finished(child);
+    assert_eq!(code, Some(4), "{report}");
+    assert_eq!(
+        report["canary"]["reason"],
+        "interrupted, with no terminal to ask"
     );
     assert_eq!(alias_state(&moto).await, ("2".into(), None));
 }

@@ -7,7 +7,7 @@
 
 use crate::common::moto::Moto;
 use crate::common::stage::{
-    Project, alias_statements, apis_named, aws, log_groups_under, role_policy, routes,
+    Project, alias_state, alias_statements, apis_named, aws, log_groups_under, role_policy, routes,
     served_config, sha_of, steps, zips,
 };
 use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
@@ -41,17 +41,7 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
     let role = role.role().unwrap();
     let tags: Vec<_> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
     assert!(tags.contains(&("slx:app", "shop")) && tags.contains(&("slx:stage", "dev")));
-    let policy = aws
-        .iam
-        .get_role_policy()
-        .role_name("shop-dev-role")
-        .policy_name("slx")
-        .send()
-        .await
-        .unwrap();
-    let document = percent_encoding::percent_decode_str(policy.policy_document())
-        .decode_utf8()
-        .unwrap();
+    let document = role_policy(&aws, "shop-dev-role").await.to_string();
     assert!(
         document.contains("log-group:/aws/lambda/shop-dev:*"),
         "{document}"
@@ -359,19 +349,13 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
         steps,
         ["publish_and_point_alias", "set_routes", "deploy_api"]
     );
-    let alias = aws
-        .lambda
-        .get_alias()
-        .function_name("shop-dev")
-        .name("dev")
-        .send()
-        .await
-        .unwrap();
+    let (served_version, canary) = alias_state(&moto).await;
+    assert_eq!(canary, None);
     let served = aws
         .lambda
         .get_function_configuration()
         .function_name("shop-dev")
-        .qualifier(alias.function_version().unwrap())
+        .qualifier(served_version)
         .send()
         .await
         .unwrap();

@@ -111,8 +111,12 @@ impl ActionInfo for AliasAction {
     fn needs(&self) -> &'static [Kind] {
         match self {
             // The new version runs with the role's new policy from its
-            // first request.
-            AliasAction::PublishAndPointAlias { .. } => &[Kind::Function, Kind::Role],
+            // first request. Its first invocation (a check, or traffic)
+            // must find the stage's tagged log group: Lambda creates a
+            // missing one itself, untagged, which slx then refuses to own.
+            AliasAction::PublishAndPointAlias { .. } => {
+                &[Kind::Function, Kind::Role, Kind::LogGroup]
+            }
             AliasAction::PruneVersions { .. } | AliasAction::PointAlias { .. } => &[],
         }
     }

@@ -334,3 +334,22 @@ pub(crate) async fn role_policy(aws: &Aws, role: &str) -> Value {
         .unwrap();
     serde_json::from_str(&document).unwrap()
 }
+
+/// Stage `dev`'s alias: its version and its canary (version, weight), as Lambda says.
+pub(crate) async fn alias_state(moto: &Moto) -> (String, Option<(String, f64)>) {
+    let aws = aws(moto).await;
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name("shop-dev")
+        .name("dev")
+        .send()
+        .await
+        .unwrap();
+    let canary = alias
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .and_then(|w| w.iter().next())
+        .map(|(v, w)| (v.clone(), *w));
+    (alias.function_version().unwrap().to_string(), canary)
+}
