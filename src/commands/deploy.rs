@@ -554,8 +554,8 @@ async fn watch_canary(
         started: started.clone(),
         outcome,
         reason,
-        errors: seen.errors,
-        throttles: seen.throttles,
+        errors: seen.total_errors(),
+        throttles: seen.total_throttles(),
         seconds: begun.elapsed().as_secs_f64(),
     })
 }
@@ -575,7 +575,12 @@ async fn observe(
             reader
                 .version_metric(&arns.function, &arns.alias, &started.version, metric, since)
                 .await
-                .map(|points| points.iter().map(|(_, value)| value).sum::<f64>())
+                .map(|points| {
+                    points
+                        .into_iter()
+                        .map(|(_, value)| value)
+                        .collect::<Vec<f64>>()
+                })
         }
     };
     let verdict = async {

@@ -23,13 +23,24 @@ pub(crate) struct CanaryStarted {
     pub(crate) version: String,
 }
 
-/// What the watch saw of the new version so far.
+/// What the watch saw of the new version so far: CloudWatch's series
+/// (one sum per minute since the canary began) and the checks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Observation {
-    pub(crate) errors: f64,
-    pub(crate) throttles: f64,
+    pub(crate) errors: Vec<f64>,
+    pub(crate) throttles: Vec<f64>,
     /// One line per smoke check that failed on the new version.
     pub(crate) failed_checks: Vec<String>,
+}
+
+impl Observation {
+    pub(crate) fn total_errors(&self) -> f64 {
+        self.errors.iter().sum()
+    }
+
+    pub(crate) fn total_throttles(&self) -> f64 {
+        self.throttles.iter().sum()
+    }
 }
 
 /// What to do next.
@@ -44,18 +55,17 @@ pub(crate) enum Decision {
 /// throttle of the new version, or any failed check, rolls back at once;
 /// a clean window promotes.
 pub(crate) fn decide(seen: &Observation, elapsed: Duration, window: Duration) -> Decision {
-    if seen.errors > 0.0 {
+    let (errors, throttles) = (seen.total_errors(), seen.total_throttles());
+    if errors > 0.0 {
         return Decision::RollBack(format!(
-            "the new version had {} error{} (CloudWatch Errors)",
-            seen.errors,
-            if seen.errors == 1.0 { "" } else { "s" }
+            "the new version had {errors} error{} (CloudWatch Errors)",
+            if errors == 1.0 { "" } else { "s" }
         ));
     }
-    if seen.throttles > 0.0 {
+    if throttles > 0.0 {
         return Decision::RollBack(format!(
-            "the new version was throttled {} time{} (CloudWatch Throttles)",
-            seen.throttles,
-            if seen.throttles == 1.0 { "" } else { "s" }
+            "the new version was throttled {throttles} time{} (CloudWatch Throttles)",
+            if throttles == 1.0 { "" } else { "s" }
         ));
     }
     if let Some(failed) = seen.failed_checks.first() {
@@ -82,7 +92,11 @@ mod tests {
 
     #[test]
     fn a_clean_window_promotes_only_at_its_end() {
-        let clean = Observation::default();
+        let clean = Observation {
+            errors: vec![0.0, 0.0, 0.0],
+            throttles: vec![0.0, 0.0, 0.0],
+            failed_checks: Vec::new(),
+        };
         assert_eq!(
             decide(&clean, Duration::from_secs(10), WINDOW),
             Decision::Watch
@@ -92,8 +106,9 @@ mod tests {
 
     #[test]
     fn errors_throttles_or_a_failed_check_roll_back_at_once() {
+        // Two minutes of the series: none, then two errors.
         let errors = Observation {
-            errors: 2.0,
+            errors: vec![0.0, 2.0],
             ..Observation::default()
         };
         assert_eq!(
@@ -101,7 +116,8 @@ mod tests {
             Decision::RollBack("the new version had 2 errors (CloudWatch Errors)".into())
         );
         let throttled = Observation {
-            throttles: 1.0,
+            errors: vec![0.0],
+            throttles: vec![0.0, 1.0, 0.0],
             ..Observation::default()
         };
         assert_eq!(

@@ -12,15 +12,7 @@ use crate::common::stdout_json;
 /// What the stage serves now: the greeting of `POST /greet` through the
 /// alias (v1 says "hello, sim!", v2 "hello, dear sim!").
 fn served_greeting(project: &Project) -> String {
-    let output = project.slx(&[
-        "invoke",
-        "--stage",
-        "dev",
-        "POST /greet",
-        "--data",
-        r#"{"name":"sim"}"#,
-    ]);
-    let answer = stdout_json(&output);
+    let answer = project.greet("dev", "sim");
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     body["message"].as_str().unwrap().to_string()
 }

@@ -77,15 +77,7 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
         report["code_sha256"].as_str().unwrap()
     );
     assert_eq!(function.tags().unwrap()["slx:stage"], "dev");
-    let alias = aws
-        .lambda
-        .get_alias()
-        .function_name("shop-dev")
-        .name("dev")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(alias.function_version(), Some("1"));
+    assert_eq!(alias_state(&moto).await, ("1".into(), None));
 
     // Every route goes to the alias through AWS_PROXY.
     let alias_uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:shop-dev:dev/invocations";

@@ -22,15 +22,7 @@ fn promote_deploys_the_bytes_another_stage_serves_with_the_targets_settings() {
     assert_eq!(report["changed"], true);
     assert_eq!(report["checks"]["failed"], 0, "prod's checks ran: {report}");
     // Prod's own settings: [stages.prod] greets with "hi", has 512 MB.
-    let output = project.slx(&[
-        "invoke",
-        "--stage",
-        "prod",
-        "POST /greet",
-        "--data",
-        r#"{"name":"sim"}"#,
-    ]);
-    let answer = stdout_json(&output);
+    let answer = project.greet("prod", "sim");
     assert!(
         answer["body"].as_str().unwrap().contains("hi, dear sim!"),
         "{answer}"

@@ -180,6 +180,13 @@ impl Project {
             .unwrap()
     }
 
+    /// `slx invoke --stage STAGE "POST /greet"` for `name`: its JSON.
+    pub(crate) fn greet(&self, stage: &str, name: &str) -> Value {
+        let data = format!(r#"{{"name":"{name}"}}"#);
+        let output = self.slx(&["invoke", "--stage", stage, "POST /greet", "--data", &data]);
+        stdout_json(&output)
+    }
+
     /// A deploy that must succeed; its JSON report.
     pub(crate) fn deploy(&self, stage: &str, zip: &Path) -> Value {
         let output = self.deploy_output(stage, zip, &[]);
