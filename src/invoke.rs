@@ -74,6 +74,43 @@ pub(crate) fn build_event(
             routes: routes.iter().map(Route::key).collect::<Vec<_>>().join(", "),
         });
     };
+    let mut pairs = Vec::with_capacity(headers.len());
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| RequestError::Header(header.clone()))?;
+        pairs.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let route = MatchedRoute {
+        resource: matched.resource,
+        path_parameters: matched.path_parameters,
+    };
+    let line = event::RequestLine {
+        method,
+        path,
+        query,
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(event_for(
+        line, &route, body, &pairs, stage, request_id, now_ms,
+    ))
+}
+
+/// The event API Gateway sends for a request that reached `route`: slx's
+/// host and user agent, JSON content type for a body, then `headers`
+/// (lower-case names; each replaces a default of the same name). Pure:
+/// the time is given. `slx invoke` and the smoke checks share it.
+pub(crate) fn event_for(
+    line: event::RequestLine,
+    route: &MatchedRoute,
+    body: Vec<u8>,
+    headers: &[(String, String)],
+    stage: &str,
+    request_id: &str,
+    now_ms: u64,
+) -> Value {
     let mut header_pairs = vec![
         ("host".to_string(), "localhost".to_string()),
         (
@@ -84,36 +121,26 @@ pub(crate) fn build_event(
     if !body.is_empty() {
         header_pairs.push(("content-type".into(), "application/json".into()));
     }
-    for header in headers {
-        let (name, value) = header
-            .split_once(':')
-            .ok_or_else(|| RequestError::Header(header.clone()))?;
-        let name = name.trim().to_ascii_lowercase();
-        header_pairs.retain(|(n, _)| *n != name);
-        header_pairs.push((name, value.trim().to_string()));
+    for (name, value) in headers {
+        header_pairs.retain(|(n, _)| n != name);
+        header_pairs.push((name.clone(), value.clone()));
     }
     let request = HttpRequest {
-        method,
-        path,
-        query,
+        method: line.method,
+        path: line.path,
+        query: line.query,
         headers: header_pairs,
         body,
         source_ip: "127.0.0.1".into(),
-    };
-    let route = MatchedRoute {
-        resource: matched.resource,
-        path_parameters: matched.path_parameters,
     };
     let context = GatewayContext {
         stage: stage.to_string(),
         request_id: request_id.to_string(),
         account_id: String::new(),
         api_id: "slx-invoke".into(),
-        time_epoch_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        time_epoch_ms: now_ms,
     };
-    Ok(event::rest_event(&request, &route, &context))
+    event::rest_event(&request, route, &context)
 }
 
 /// Sends `event` to the stage's alias through Lambda's Invoke API.

@@ -67,40 +67,25 @@ pub(crate) fn group_name(identifier: &str) -> String {
 }
 
 fn frame(event_type: &str, payload: &Value) -> Bytes {
-    message(
-        vec![
-            Header::new(":message-type", HeaderValue::String("event".into())),
-            Header::new(
-                ":event-type",
-                HeaderValue::String(event_type.to_string().into()),
-            ),
-            Header::new(
-                ":content-type",
-                HeaderValue::String("application/json".into()),
-            ),
-        ],
-        payload,
-    )
+    message(("event", ":event-type", event_type), payload)
 }
 
 fn exception(code: &str, text: &str) -> Bytes {
     message(
-        vec![
-            Header::new(":message-type", HeaderValue::String("exception".into())),
-            Header::new(
-                ":exception-type",
-                HeaderValue::String(code.to_string().into()),
-            ),
-            Header::new(
-                ":content-type",
-                HeaderValue::String("application/json".into()),
-            ),
-        ],
+        ("exception", ":exception-type", code),
         &json!({ "message": text }),
     )
 }
 
-fn message(headers: Vec<Header>, payload: &Value) -> Bytes {
+/// One event-stream message: `:message-type`, the header naming its kind
+/// (`:event-type` or `:exception-type`), a JSON payload.
+fn message((message_type, kind_header, kind): (&str, &str, &str), payload: &Value) -> Bytes {
+    let text = |value: &str| HeaderValue::String(value.to_string().into());
+    let headers = vec![
+        Header::new(":message-type", text(message_type)),
+        Header::new(kind_header.to_string(), text(kind)),
+        Header::new(":content-type", text("application/json")),
+    ];
     let message = Message::new_from_parts(headers, payload.to_string().into_bytes());
     let mut buffer = Vec::new();
     aws_smithy_eventstream::frame::write_message_to(&message, &mut buffer)

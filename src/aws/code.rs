@@ -10,31 +10,30 @@ use super::{AwsError, ErrorClass, FunctionInfo, Reader};
 /// Larger than any zip Lambda accepts (250 MB unzipped, and S3 uploads).
 const MAX_ZIP_BYTES: u64 = 300 * 1024 * 1024;
 
+/// A published version as `promote` needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionCode {
+    pub(crate) info: FunctionInfo,
+    /// The version's description (which slx, commit and time made it).
+    pub(crate) description: String,
+    /// Where its zip can be downloaded (presigned: never print it).
+    pub(crate) location: String,
+}
+
 impl Reader {
-    /// The function `name` at `qualifier` (an alias or version) with the
-    /// URL of its zip; `None` when it does not exist.
-    pub(crate) async fn function_code(
+    /// The function `name` at `qualifier` (an alias or version) with its
+    /// description and the URL of its zip; `None` when it does not exist.
+    pub(crate) async fn version_code(
         &self,
         name: &str,
         qualifier: &str,
-    ) -> Result<Option<(FunctionInfo, String)>, AwsError> {
-        let step = format!("read {name}:{qualifier} and where its code is");
-        let answer = super::absent(
-            self.clients
-                .lambda
-                .get_function()
-                .function_name(name)
-                .qualifier(qualifier)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(&step, &e)),
-        )?;
-        let Some(answer) = answer else {
+    ) -> Result<Option<VersionCode>, AwsError> {
+        let Some(answer) = self.get_function(name, Some(qualifier)).await? else {
             return Ok(None);
         };
-        let info = answer
+        let step = format!("read where the code of {name}:{qualifier} is");
+        let config = answer
             .configuration()
-            .map(super::lambda::function_info)
             .ok_or_else(|| AwsError::fatal(&step, "Lambda answered no configuration", ""))?;
         let location = answer
             .code()
@@ -46,7 +45,11 @@ impl Reader {
                     "the function's code may be a container image, which slx does not deploy",
                 )
             })?;
-        Ok(Some((info, location.to_string())))
+        Ok(Some(VersionCode {
+            info: super::lambda::function_info(config),
+            description: config.description().unwrap_or_default().to_string(),
+            location: location.to_string(),
+        }))
     }
 }
 

@@ -162,11 +162,22 @@ impl Reader {
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<Option<FunctionInfo>, AwsError> {
+        let answer = self.get_function(name, qualifier).await?;
+        Ok(answer.and_then(|a| Some(function_info(a.configuration()?))))
+    }
+
+    /// `GetFunction` of `name` (at `qualifier`); `None` when it does not
+    /// exist.
+    pub(super) async fn get_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<Option<aws_sdk_lambda::operation::get_function::GetFunctionOutput>, AwsError> {
         let step = match qualifier {
             Some(q) => format!("read {name}:{q}"),
             None => format!("read function {name}"),
         };
-        let answer = absent(
+        absent(
             self.clients
                 .lambda
                 .get_function()
@@ -175,8 +186,7 @@ impl Reader {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(&step, &e)),
-        )?;
-        Ok(answer.and_then(|a| Some(function_info(a.configuration()?))))
+        )
     }
 
     /// The canary an alias routes to besides its version, if any.

@@ -23,7 +23,6 @@ use crate::deploy::checks;
 use crate::deploy::desired::{Code, Desired};
 use crate::deploy::lease::{self, Lease};
 use crate::deploy::plan::{Plan, plan};
-use crate::deploy::resources::alias::AliasAction;
 use crate::deploy::resources::{self, Actual, Outputs, api};
 use crate::deploy::{self};
 use crate::handler;
@@ -297,7 +296,7 @@ async fn finish(
         .or_else(|| actual.api.as_ref().map(|a| a.id.clone()))
         .unwrap_or_default();
     let version = match &canary {
-        Some(report) if report.outcome == "rolled_back" => report.started.previous.clone(),
+        Some(report) if report.rolled_back() => report.started.previous.clone(),
         _ => outputs
             .published_version
             .clone()
@@ -305,19 +304,11 @@ async fn finish(
             .unwrap_or_default(),
     };
     // The alias moved to a checked version: check once more through it.
-    let rolled_back = canary.as_ref().is_some_and(|c| c.outcome == "rolled_back");
+    let rolled_back = canary.as_ref().is_some_and(CanaryReport::rolled_back);
     let verification = match (&outputs.checks, &refused) {
         (Some(_), None) if !rolled_back => {
-            let verdict = checks::run(
-                &stage.reader,
-                &arns.function,
-                &arns.alias,
-                format!("alias {}", arns.alias),
-                &arns.stage,
-                &desired.checks,
-            )
-            .await;
-            Some(verdict)
+            let on = checks::On::Alias;
+            Some(checks::run(&stage.reader, arns.names(), on, &desired.checks).await)
         }
         _ => None,
     };
@@ -386,19 +377,10 @@ async fn finish(
         .into());
     }
     if let Some(verdict) = refused {
-        return Err(ChecksFailed::BeforeMove {
-            summary: verdict.summary(),
-            failures: verdict.failures().join("\n  "),
-        }
-        .into());
+        return Err(ChecksFailed::before_move(&verdict).into());
     }
     if let Some(verdict) = verification.filter(|v| !v.ok()) {
-        return Err(ChecksFailed::AfterMove {
-            summary: verdict.summary(),
-            failures: verdict.failures().join("\n  "),
-            stage: arns.stage.clone(),
-        }
-        .into());
+        return Err(ChecksFailed::after_move(&verdict, &arns.stage).into());
     }
     Ok(exit_for(args.detailed_exitcode, changed))
 }
@@ -474,13 +456,26 @@ pub(crate) struct CanaryRolledBack {
     reason: String,
 }
 
+/// `promoted` or `rolled_back` in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum CanaryOutcome {
+    Promoted,
+    RolledBack,
+}
+
+impl CanaryReport {
+    fn rolled_back(&self) -> bool {
+        self.outcome == CanaryOutcome::RolledBack
+    }
+}
+
 /// How a canary ended, for the report.
 #[derive(Debug, Clone, serde::Serialize)]
 struct CanaryReport {
     #[serde(flatten)]
     started: CanaryStarted,
-    /// `promoted` or `rolled_back`.
-    outcome: &'static str,
+    outcome: CanaryOutcome,
     reason: Option<String>,
     errors: f64,
     throttles: f64,
@@ -525,21 +520,12 @@ async fn watch_canary(
         }
     };
     let (version, outcome, reason) = match decision {
-        canary::Decision::RollBack(reason) => (&started.previous, "rolled_back", Some(reason)),
-        _ => (&started.version, "promoted", None),
+        canary::Decision::RollBack(reason) => {
+            (&started.previous, CanaryOutcome::RolledBack, Some(reason))
+        }
+        _ => (&started.version, CanaryOutcome::Promoted, None),
     };
-    let plan = Plan::of(vec![resources::Action::Alias(AliasAction::PointAlias {
-        function: arns.function.clone(),
-        alias: arns.alias.clone(),
-        version: version.clone(),
-    })]);
-    let target = stage.target();
-    let apply = apply::apply(&target, None, &plan, Outputs::default(), ui);
-    match lease {
-        Some(lease) => lease.fenced(apply).await?,
-        None => apply.await,
-    }
-    .map_err(apply::ApplyError::into_report)?;
+    super::point_alias(ui, &stage.target(), lease, version).await?;
     match &reason {
         Some(reason) => ui.alert(format!(
             "canary rolled back: {reason}; stage {} serves version {} again",
@@ -569,7 +555,7 @@ async fn observe(
     since: SystemTime,
 ) -> miette::Result<canary::Observation> {
     let arns = &stage.arns;
-    let sum = |metric: &'static str| {
+    let series = |metric: &'static str| {
         let reader = &stage.reader;
         async move {
             reader
@@ -584,24 +570,13 @@ async fn observe(
         }
     };
     let verdict = async {
-        if checks.is_empty() {
-            None
-        } else {
-            let target = format!("version {}", started.version);
-            Some(
-                checks::run(
-                    &stage.reader,
-                    &arns.function,
-                    &started.version,
-                    target,
-                    &arns.stage,
-                    checks,
-                )
-                .await,
-            )
+        let on = checks::On::Version(&started.version);
+        match checks {
+            [] => None,
+            _ => Some(checks::run(&stage.reader, arns.names(), on, checks).await),
         }
     };
-    let (errors, throttles, verdict) = tokio::join!(sum("Errors"), sum("Throttles"), verdict);
+    let (errors, throttles, verdict) = tokio::join!(series("Errors"), series("Throttles"), verdict);
     let hint = "the canary is left as it is: `slx deploy` promotes it, `slx rollback` ends it";
     Ok(canary::Observation {
         errors: errors.map_err(|e| miette::Report::new(e).wrap_err(hint))?,

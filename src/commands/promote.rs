@@ -79,13 +79,10 @@ pub(super) async fn run(
     let names = source.names();
     // The source may live in another region or account (its own profile).
     let (reader, _) = stage::connect(ui, global, &source).await?;
-    let (served, versions) = tokio::try_join!(
-        reader.function_code(&names.function, &names.alias),
-        reader.versions(&names.function),
-    )?;
-    let Some((info, location)) = served else {
+    let Some(served) = reader.version_code(&names.function, &names.alias).await? else {
         return Err(PromoteError::NotDeployed { stage: args.from }.into());
     };
+    let info = served.info;
     if info.arch != target.arch {
         return Err(PromoteError::Arch {
             from: args.from,
@@ -95,22 +92,21 @@ pub(super) async fn run(
         }
         .into());
     }
-    let origin = versions
-        .iter()
-        .find(|v| v.version == info.version)
-        .map(|v| v.description.clone())
+    let origin = Some(served.description)
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "no description".into());
     ui.step(format!(
         "promoting {} version {} ({origin}) to stage {}",
         names.function, info.version, args.to
     ));
-    let zip = download_code(&location).await.map_err(|e: AwsError| {
-        e.in_step(format!(
-            "download {} version {}",
-            names.function, info.version
-        ))
-    })?;
+    let zip = download_code(&served.location)
+        .await
+        .map_err(|e: AwsError| {
+            e.in_step(format!(
+                "download {} version {}",
+                names.function, info.version
+            ))
+        })?;
     let got = handler::archive::code_sha256(&zip);
     if got != info.code_sha256 {
         return Err(PromoteError::Hash {

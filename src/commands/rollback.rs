@@ -8,11 +8,8 @@ use super::stage;
 use super::{Outcome, versions::served_and_published};
 use crate::aws::{Canary, Reader, VersionInfo, Writer};
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::deploy::apply::{self, ApplyError, Target};
+use crate::deploy::apply::Target;
 use crate::deploy::lease::{self, Lease};
-use crate::deploy::plan::Plan;
-use crate::deploy::resources::Action;
-use crate::deploy::resources::alias::AliasAction;
 use crate::deploy::{self, versions};
 use crate::names::{StageArns, StageNames};
 use crate::ui::Ui;
@@ -45,7 +42,7 @@ pub(super) async fn run(
         async { Ok(lease::peek(&reader, &names).await) },
     )?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
-    target(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
+    rollback_to(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
     let timeout = args.lock_timeout;
     let lease = stage::take_lease(ui, &reader, &writer, &names, "rollback", timeout, seen).await?;
     let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
@@ -57,15 +54,8 @@ pub(super) async fn run(
     let verification = if planned.is_empty() {
         None
     } else {
-        let verdict = crate::deploy::checks::run(
-            &reader,
-            &names.function,
-            &names.alias,
-            format!("alias {}", names.alias),
-            &names.stage,
-            &planned,
-        )
-        .await;
+        let on = crate::deploy::checks::On::Alias;
+        let verdict = crate::deploy::checks::run(&reader, &names, on, &planned).await;
         ui.step(verdict.summary());
         Some(verdict)
     };
@@ -87,12 +77,7 @@ pub(super) async fn run(
         }),
     );
     if let Some(verdict) = verification.filter(|v| !v.ok()) {
-        return Err(super::ChecksFailed::AfterMove {
-            summary: verdict.summary(),
-            failures: verdict.failures().join("\n  "),
-            stage: names.stage.clone(),
-        }
-        .into());
+        return Err(super::ChecksFailed::after_move(&verdict, &names.stage).into());
     }
     Ok(Outcome::Success)
 }
@@ -109,31 +94,23 @@ async fn roll_back(
     lease: &Lease,
 ) -> miette::Result<(StageNames, String, String, Option<VersionInfo>)> {
     let names = arns.names().clone();
+    let canary = async {
+        reader
+            .alias_canary(&names.function, &names.alias)
+            .await
+            .map_err(miette::Report::from)
+    };
     let ((current, listed), canary) =
-        tokio::try_join!(served_and_published(reader, &names), async {
-            reader
-                .alias_canary(&names.function, &names.alias)
-                .await
-                .map_err(miette::Report::from)
-        },)?;
+        tokio::try_join!(served_and_published(reader, &names), canary)?;
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
-    let to = target(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
+    let to = rollback_to(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
     if canary.is_some() && args.to.is_none() {
         ui.step(format!(
             "ending the canary: version {current} takes all of stage {} again",
             names.stage
         ));
     }
-    let plan = Plan::of(vec![Action::Alias(AliasAction::PointAlias {
-        function: names.function.clone(),
-        alias: names.alias.clone(),
-        version: to.clone(),
-    })]);
-    let target = Target::new(writer, reader, arns);
-    lease
-        .fenced(apply::apply(&target, None, &plan, Default::default(), ui))
-        .await?
-        .map_err(ApplyError::into_report)?;
+    super::point_alias(ui, &Target::new(writer, reader, arns), Some(lease), &to).await?;
     let info = listed.into_iter().find(|v| v.version == to);
     Ok((names, current, to, info))
 }
@@ -141,7 +118,7 @@ async fn roll_back(
 /// Where a rollback points the alias: with a canary in progress (a deploy
 /// killed while watching it) and no `--to`, at the version it serves,
 /// which ends the canary; otherwise the version before the served one.
-fn target(
+fn rollback_to(
     numbers: &[String],
     current: &str,
     canary: Option<&Canary>,

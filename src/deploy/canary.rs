@@ -13,6 +13,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub(crate) use crate::config::CanarySpec;
+/// A canary a deploy plans: the share and watch, and the version the
+/// alias keeps serving meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct PlannedCanary {
+    #[serde(flatten)]
+    pub(crate) spec: CanarySpec,
+    pub(crate) serving: String,
+}
+
 /// A canary a deploy started: the alias serves `previous` and sends the
 /// spec's share to `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

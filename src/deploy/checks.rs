@@ -7,7 +7,6 @@
 //! `Reader` (an Invoke changes nothing the stage serves). Never moves an
 //! alias: the caller decides what a verdict means.
 
-use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -15,22 +14,24 @@ use serde_json::Value;
 
 use crate::aws::{Backoff, ErrorClass, InvokeAnswer, Reader, TokioSleeper, retry};
 use crate::config::{Check, Project};
-use crate::local::event::{self, GatewayContext, HttpRequest, HttpResponse, MatchedRoute};
+use crate::local::event::{self, HttpResponse, MatchedRoute, RequestLine};
 use crate::local::router;
+use crate::names::StageNames;
 
-/// A check with the route its request reaches, resolved when planning.
+/// A check with its request parsed and the route it reaches, resolved
+/// when planning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct PlannedCheck {
     #[serde(flatten)]
     pub(crate) check: Check,
     #[serde(skip)]
-    pub(crate) resource: String,
+    pub(crate) line: RequestLine,
     #[serde(skip)]
-    pub(crate) path_parameters: BTreeMap<String, String>,
+    pub(crate) route: MatchedRoute,
 }
 
 /// The project's checks with their routes (validation guarantees each
-/// request reaches one).
+/// request parses and reaches one).
 pub(crate) fn plan(project: &Project) -> Vec<PlannedCheck> {
     project
         .checks
@@ -40,56 +41,30 @@ pub(crate) fn plan(project: &Project) -> Vec<PlannedCheck> {
             let matched = router::find(&project.routes, &line.method, &line.path)?;
             Some(PlannedCheck {
                 check: check.clone(),
-                resource: matched.resource,
-                path_parameters: matched.path_parameters,
+                route: MatchedRoute {
+                    resource: matched.resource,
+                    path_parameters: matched.path_parameters,
+                },
+                line,
             })
         })
         .collect()
 }
 
-/// The API Gateway event for `planned` (pure: the time is given).
+/// The API Gateway event for `planned` (pure: the time is given), as
+/// `slx invoke` builds it.
 pub(crate) fn event(planned: &PlannedCheck, stage: &str, request_id: &str, now_ms: u64) -> Value {
     let check = &planned.check;
-    let line = event::parse_request_line(&check.request).unwrap_or(event::RequestLine {
-        method: "GET".into(),
-        path: "/".into(),
-        query: Vec::new(),
-    });
     let body = check.body.clone().unwrap_or_default().into_bytes();
-    let mut headers = vec![
-        ("host".to_string(), "slx-check".to_string()),
-        (
-            "user-agent".to_string(),
-            format!("slx-check/{}", env!("CARGO_PKG_VERSION")),
-        ),
-    ];
-    if !body.is_empty() {
-        headers.push(("content-type".into(), "application/json".into()));
-    }
-    for (name, value) in &check.headers {
-        headers.retain(|(n, _)| n != name);
-        headers.push((name.clone(), value.clone()));
-    }
-    let request = HttpRequest {
-        method: line.method,
-        path: line.path,
-        query: line.query,
-        headers,
+    crate::invoke::event_for(
+        planned.line.clone(),
+        &planned.route,
         body,
-        source_ip: "127.0.0.1".into(),
-    };
-    let route = MatchedRoute {
-        resource: planned.resource.clone(),
-        path_parameters: planned.path_parameters.clone(),
-    };
-    let context = GatewayContext {
-        stage: stage.to_string(),
-        request_id: request_id.to_string(),
-        account_id: String::new(),
-        api_id: "slx-check".into(),
-        time_epoch_ms: now_ms,
-    };
-    event::rest_event(&request, &route, &context)
+        &check.headers,
+        stage,
+        request_id,
+        now_ms,
+    )
 }
 
 /// What came back from one invocation.
@@ -243,15 +218,28 @@ impl Verdict {
     }
 }
 
-/// Runs every check, concurrently, against `function:qualifier`.
+/// What the checks invoke.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum On<'a> {
+    /// A published version (before the alias moves to it).
+    Version(&'a str),
+    /// The stage's alias (what the stage serves).
+    Alias,
+}
+
+/// Runs every check, concurrently, against the stage's function `on` a
+/// version or its alias.
 pub(crate) async fn run(
     reader: &Reader,
-    function: &str,
-    qualifier: &str,
-    target: String,
-    stage: &str,
+    names: &StageNames,
+    on: On<'_>,
     planned: &[PlannedCheck],
 ) -> Verdict {
+    let (function, stage) = (names.function.as_str(), names.stage.as_str());
+    let (qualifier, target) = match on {
+        On::Version(version) => (version, format!("version {version}")),
+        On::Alias => (names.alias.as_str(), format!("alias {}", names.alias)),
+    };
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -374,15 +362,19 @@ mod tests {
 
     #[test]
     fn a_check_event_reaches_its_route_with_its_headers_and_body() {
+        let request = "POST /orders/42?verbose=1";
         let planned = PlannedCheck {
             check: Check {
-                request: "POST /orders/42?verbose=1".into(),
+                request: request.into(),
                 headers: vec![("x-api-key".into(), "k".into())],
                 body: Some(r#"{"item":"tea"}"#.into()),
                 ..check(201)
             },
-            resource: "/orders/{id}".into(),
-            path_parameters: BTreeMap::from([("id".into(), "42".into())]),
+            line: event::parse_request_line(request).unwrap(),
+            route: MatchedRoute {
+                resource: "/orders/{id}".into(),
+                path_parameters: std::collections::BTreeMap::from([("id".into(), "42".into())]),
+            },
         };
         let event = event(&planned, "prod", "req-1", 1_795_720_259_000);
         assert_eq!(event["httpMethod"], "POST");

@@ -9,8 +9,7 @@ use serde::Serialize;
 use super::function::{self, wait_ready};
 use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, Canary, ErrorClass, FunctionInfo, Reader, VersionInfo};
-use crate::config::CanarySpec;
-use crate::deploy::canary::CanaryStarted;
+use crate::deploy::canary::{CanaryStarted, PlannedCanary};
 use crate::deploy::checks::{self, PlannedCheck};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -47,12 +46,11 @@ pub(crate) enum AliasAction {
         /// every one passes.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         checks: Vec<PlannedCheck>,
-        /// Release as a canary: the alias keeps `serving` and sends this
-        /// share to the new version (the deploy then watches and decides).
+        /// Release as a canary: the alias keeps the version it serves and
+        /// sends a share to the new one (the deploy then watches and
+        /// decides).
         #[serde(skip_serializing_if = "Option::is_none")]
-        canary: Option<CanarySpec>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        serving: Option<String>,
+        canary: Option<PlannedCanary>,
     },
     /// Delete these versions (the oldest beyond `keep`).
     PruneVersions {
@@ -71,32 +69,24 @@ pub(crate) enum AliasAction {
 impl ActionInfo for AliasAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
-            AliasAction::PublishAndPointAlias {
-                canary: Some(canary),
-                checks,
-                ..
-            } => format!(
-                "publish a version{}, then send it {}% of the stage's traffic for {} (canary)",
-                if checks.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", run {} check{} on it",
-                        checks.len(),
-                        if checks.len() == 1 { "" } else { "s" }
-                    )
-                },
-                canary.percent,
-                humantime::format_duration(canary.watch)
-            ),
-            AliasAction::PublishAndPointAlias { checks, .. } if checks.is_empty() => {
-                "publish a version and point the stage alias at it".into()
+            AliasAction::PublishAndPointAlias { checks, canary, .. } => {
+                let checked = match checks.len() {
+                    0 => String::new(),
+                    1 => ", run 1 check on it".into(),
+                    n => format!(", run {n} checks on it"),
+                };
+                match canary {
+                    Some(canary) => format!(
+                        "publish a version{checked}, then send it {}% of the stage's traffic for {} (canary)",
+                        canary.spec.percent,
+                        humantime::format_duration(canary.spec.watch)
+                    ),
+                    None if checks.is_empty() => {
+                        "publish a version and point the stage alias at it".into()
+                    }
+                    None => format!("publish a version{checked}, then point the stage alias at it"),
+                }
             }
-            AliasAction::PublishAndPointAlias { checks, .. } => format!(
-                "publish a version, run {} check{} on it, then point the stage alias at it",
-                checks.len(),
-                if checks.len() == 1 { "" } else { "s" }
-            ),
             AliasAction::PruneVersions { keep, versions, .. } => format!(
                 "prune version{} {} (keeping the newest {keep})",
                 if versions.len() == 1 { "" } else { "s" },
@@ -170,11 +160,13 @@ impl Resource for Alias {
             description: desired.release.clone(),
             checks: desired.checks.clone(),
             // A first deploy has nothing to compare the new version with.
-            canary: desired.canary.filter(|_| actual.alias.served.is_some()),
-            serving: desired
+            canary: desired
                 .canary
-                .and(actual.alias.served.as_ref())
-                .map(|served| served.version.clone()),
+                .zip(actual.alias.served.as_ref())
+                .map(|(spec, served)| PlannedCanary {
+                    spec,
+                    serving: served.version.clone(),
+                }),
         }];
         // Lambda publishes nothing new when $LATEST equals the newest
         // version; then that version is the one the alias moves to.
@@ -250,7 +242,6 @@ impl Resource for Alias {
                 description,
                 checks: planned,
                 canary,
-                serving,
             } => {
                 wait_ready(ctx, function, step).await?;
                 let version = ctx
@@ -260,15 +251,8 @@ impl Resource for Alias {
                     .await?;
                 if !planned.is_empty() {
                     ctx.outputs().published_version = Some(version.clone());
-                    let verdict = checks::run(
-                        ctx.reader,
-                        function,
-                        &version,
-                        format!("version {version}"),
-                        &ctx.arns.stage,
-                        planned,
-                    )
-                    .await;
+                    let on = checks::On::Version(&version);
+                    let verdict = checks::run(ctx.reader, ctx.arns.names(), on, planned).await;
                     let ok = verdict.ok();
                     let summary = verdict.summary();
                     ctx.outputs().checks = Some(verdict);
@@ -280,10 +264,10 @@ impl Resource for Alias {
                         ));
                     }
                 }
-                if let (Some(canary), Some(serving)) = (canary, serving) {
+                if let Some(PlannedCanary { spec, serving }) = canary {
                     let share = Canary {
                         version: version.clone(),
-                        weight: canary.weight(),
+                        weight: spec.weight(),
                     };
                     ctx.call(step, RETRY_ALWAYS, || {
                         w.update_alias(function, alias, serving, Some(&share))
@@ -292,7 +276,7 @@ impl Resource for Alias {
                     let mut outputs = ctx.outputs();
                     outputs.published_version = Some(version);
                     outputs.canary = Some(CanaryStarted {
-                        spec: *canary,
+                        spec: *spec,
                         previous: serving.clone(),
                         version: share.version,
                     });
