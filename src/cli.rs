@@ -93,6 +93,13 @@ pub struct InitArgs {
     /// part is the name (`apps/shop`); the directory is created. Without
     /// it, the current directory is used and the app named after it.
     pub name: Option<String>,
+    /// What kind of app: `routes` (one function per route in slx.toml) or
+    /// `router` (an axum app serving every path).
+    #[arg(long, value_enum, default_value = "routes", conflicts_with = "router")]
+    pub template: crate::scaffold::Template,
+    /// Short for `--template router`.
+    #[arg(long)]
+    pub router: bool,
 }
 
 #[derive(Debug, Args)]

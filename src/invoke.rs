@@ -81,10 +81,7 @@ pub(crate) fn build_event(
             .ok_or_else(|| RequestError::Header(header.clone()))?;
         pairs.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
-    let route = MatchedRoute {
-        resource: matched.resource,
-        path_parameters: matched.path_parameters,
-    };
+    let route = MatchedRoute::from(matched);
     let line = event::RequestLine {
         method,
         path,

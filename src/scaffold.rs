@@ -1,5 +1,6 @@
 //! `slx init`: writes a new project from the templates embedded in the
-//! binary (`templates/init`).
+//! binary: `templates/init` (route table: one function per route) or
+//! `templates/router` (an axum app, `[app] router`).
 //!
 //! Never overwrites a file: it checks every target first and writes
 //! nothing when any exists.
@@ -10,6 +11,27 @@ use include_dir::{Dir, include_dir};
 use minijinja::{Environment, context};
 
 static INIT_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/init");
+static ROUTER_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/router");
+
+/// Which kind of app `slx init` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Template {
+    /// `[routes]` naming one plain function of src/lib.rs per route.
+    #[default]
+    Routes,
+    /// An axum app: `[app] router` serves every path.
+    Router,
+}
+
+impl Template {
+    fn files(self) -> &'static Dir<'static> {
+        match self {
+            Template::Routes => &INIT_TEMPLATE,
+            Template::Router => &ROUTER_TEMPLATE,
+        }
+    }
+}
 
 /// Failure to scaffold a project.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -55,7 +77,11 @@ pub(crate) struct Scaffolded {
 
 /// Creates the app `name` in `dir` (created if missing). Without a name,
 /// the directory's own name is used.
-pub(crate) fn init(dir: &Path, name: Option<&str>) -> Result<Scaffolded, ScaffoldError> {
+pub(crate) fn init(
+    dir: &Path,
+    name: Option<&str>,
+    template: Template,
+) -> Result<Scaffolded, ScaffoldError> {
     let name = match name {
         Some(name) => name.to_string(),
         None => dir_name(dir)?,
@@ -63,7 +89,7 @@ pub(crate) fn init(dir: &Path, name: Option<&str>) -> Result<Scaffolded, Scaffol
     if let Some(problem) = crate::config::limits::name_problem(&name) {
         return Err(ScaffoldError::BadName { name, problem });
     }
-    let files = render_all(&name)?;
+    let files = render_all(&name, template)?;
     let existing: Vec<PathBuf> = files
         .iter()
         .map(|(relative, _)| relative.clone())
@@ -102,10 +128,10 @@ fn dir_name(dir: &Path) -> Result<String, ScaffoldError> {
 }
 
 /// Every template rendered: (path relative to the project, contents).
-fn render_all(name: &str) -> Result<Vec<(PathBuf, String)>, ScaffoldError> {
+fn render_all(name: &str, template: Template) -> Result<Vec<(PathBuf, String)>, ScaffoldError> {
     let env = Environment::new();
     let mut out = Vec::new();
-    let mut pending = vec![&INIT_TEMPLATE];
+    let mut pending = vec![template.files()];
     while let Some(dir) = pending.pop() {
         pending.extend(dir.dirs());
         for file in dir.files() {
@@ -146,7 +172,7 @@ mod tests {
     #[test]
     fn writes_every_template_with_the_name() {
         let dir = tempfile::tempdir().unwrap();
-        let done = init(&dir.path().join("shop"), Some("shop")).unwrap();
+        let done = init(&dir.path().join("shop"), Some("shop"), Template::Routes).unwrap();
         let names: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
         assert_eq!(
             names,
@@ -159,10 +185,29 @@ mod tests {
     }
 
     #[test]
+    fn the_router_template_is_a_router_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = init(&dir.path().join("shop"), Some("shop"), Template::Router).unwrap();
+        let names: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
+        assert_eq!(
+            names,
+            [".gitignore", "Cargo.toml", "slx.toml", "src/lib.rs"]
+        );
+        let config = crate::config::load(&dir.path().join("shop/slx.toml")).unwrap();
+        assert_eq!(config.router.as_deref(), Some("router"));
+        assert!(config.routes.is_empty());
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let lib = std::fs::read_to_string(dir.path().join("shop/src/lib.rs")).unwrap();
+        let file = syn::parse_file(&lib).unwrap();
+        let checked = crate::handler::handlers::check(&file, &[], Some("router")).unwrap();
+        assert_eq!(checked.router.unwrap().name, "router");
+    }
+
+    #[test]
     fn never_overwrites_and_writes_nothing_when_one_file_exists() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("slx.toml"), "mine").unwrap();
-        let error = init(dir.path(), Some("shop")).unwrap_err();
+        let error = init(dir.path(), Some("shop"), Template::Routes).unwrap_err();
         match error {
             ScaffoldError::WouldOverwrite { files } => {
                 assert_eq!(files, [PathBuf::from("slx.toml")]);
@@ -181,14 +226,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("my_api");
         std::fs::create_dir(&target).unwrap();
-        assert_eq!(init(&target, None).unwrap().name, "my-api");
+        assert_eq!(
+            init(&target, None, Template::Routes).unwrap().name,
+            "my-api"
+        );
     }
 
     #[test]
     fn refuses_bad_names() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            init(dir.path(), Some("My App")),
+            init(dir.path(), Some("My App"), Template::Routes),
             Err(ScaffoldError::BadName { .. })
         ));
     }

@@ -316,6 +316,7 @@ pub(crate) async fn handle(
         }
         observe_success(&shared, &behaviours, &call, &body, Instant::now());
         let answer = rewrite_state(&shared, &behaviours, &call, answer);
+        let answer = with_binary_media_types(&shared, &call, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
         } else {
@@ -475,12 +476,45 @@ fn observe_success(
                 world.statement_removed(function, call.qualifier.as_deref().unwrap_or(""), sid);
             }
         }
+        "PutRestApi" => {
+            if let Some(api) = &call.path_tail {
+                world.api_imported(api, &json(body));
+            }
+        }
         "DeleteFunction" if call.qualifier.is_none() => {
             if let Some(name) = &call.function {
                 world.function_deleted(name);
             }
         }
         _ => {}
+    }
+}
+
+/// REST APIs as AWS shows them after an import set binary media types.
+fn with_binary_media_types(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
+    if !matches!(call.operation.as_str(), "GetRestApis" | "PutRestApi") {
+        return body;
+    }
+    let mut document = json(&body);
+    let world = lock(&shared.world);
+    let mut apis: Vec<&mut serde_json::Value> = match document.get_mut("item") {
+        Some(serde_json::Value::Array(items)) => items.iter_mut().collect(),
+        _ => vec![&mut document],
+    };
+    let mut changed = false;
+    for api in apis.iter_mut() {
+        if let Some(types) = api["id"]
+            .as_str()
+            .and_then(|id| world.binary_media_types(id))
+        {
+            api["binaryMediaTypes"] = serde_json::json!(types);
+            changed = true;
+        }
+    }
+    if changed {
+        Bytes::from(document.to_string())
+    } else {
+        body
     }
 }
 

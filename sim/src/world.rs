@@ -46,6 +46,9 @@ pub(crate) struct World {
     deleted_roles: HashMap<String, Instant>,
     /// Statement ids of each function's (and qualifier's) policy.
     statements: std::collections::HashSet<(String, String, String)>,
+    /// Each REST API's binary media types, as its last OpenAPI import set
+    /// them (moto ignores `x-amazon-apigateway-binary-media-types`).
+    binary_media_types: HashMap<String, Vec<String>>,
 }
 
 /// API Gateway's control-plane limits, per account: one call per interval.
@@ -69,6 +72,28 @@ fn role_name(arn: &str) -> &str {
 }
 
 impl World {
+    /// An import (`PutRestApi`, mode overwrite, as slx sends it) replaces
+    /// the API's definition, binary media types included: those of the
+    /// document's `x-amazon-apigateway-binary-media-types`, none without.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-binary-media-types.html
+    pub(crate) fn api_imported(&mut self, api_id: &str, document: &serde_json::Value) {
+        let types = document["x-amazon-apigateway-binary-media-types"]
+            .as_array()
+            .map(|types| {
+                types
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.binary_media_types.insert(api_id.to_string(), types);
+    }
+
+    /// The binary media types an import set on `api_id`, if one did.
+    pub(crate) fn binary_media_types(&self, api_id: &str) -> Option<&Vec<String>> {
+        self.binary_media_types.get(api_id)
+    }
+
     pub(crate) fn role_created(&mut self, name: &str, now: Instant) {
         self.roles.insert(name.to_string(), now);
         self.deleted_roles.remove(name);

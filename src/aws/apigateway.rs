@@ -15,6 +15,8 @@ pub(crate) struct RestApiInfo {
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) tags: HashMap<String, String>,
+    /// Content types API Gateway passes as binary (`*/*`: all).
+    pub(crate) binary_media_types: Vec<String>,
 }
 
 /// One resource (path) of an API and its methods.
@@ -76,6 +78,7 @@ impl Reader {
                         id: api.id().unwrap_or_default().to_string(),
                         name: name.to_string(),
                         tags: api.tags().cloned().unwrap_or_default(),
+                        binary_media_types: api.binary_media_types().to_vec(),
                     }),
             );
             match page.position() {

@@ -103,7 +103,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             "  {:<7} http://{address}{}  → {}\n",
             route.method.as_str(),
             route.path,
-            route.handler
+            route.served_by()
         ));
     }
     banner.push_str(if args.no_watch {

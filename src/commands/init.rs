@@ -17,7 +17,12 @@ pub(super) fn run(ui: &Ui, args: InitArgs) -> miette::Result<Outcome> {
             .and_then(|n| n.to_str())
             .unwrap_or(name)
     });
-    let done = scaffold::init(&dir, app_name)?;
+    let template = if args.router {
+        scaffold::Template::Router
+    } else {
+        args.template
+    };
+    let done = scaffold::init(&dir, app_name, template)?;
     let files: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
     let cd = args
         .name
@@ -25,14 +30,18 @@ pub(super) fn run(ui: &Ui, args: InitArgs) -> miette::Result<Outcome> {
         .map(|n| format!("  cd {n}\n"))
         .unwrap_or_default();
     let text = format!(
-        "created app `{}` in {}: {}\n\nnext:\n{cd}  cargo test          # the handlers' unit tests\n  slx validate        # check slx.toml\n  slx build           # the Lambda zip",
+        "created app `{}` in {}: {}\n\nnext:\n{cd}  cargo test          # the {} unit tests\n  slx dev             # serve it locally\n  slx deploy          # to AWS (stage dev)",
         done.name,
         done.dir.display(),
-        files.join(", ")
+        files.join(", "),
+        match template {
+            scaffold::Template::Routes => "handlers'",
+            scaffold::Template::Router => "app's",
+        }
     );
     ui.result(
         text,
-        &json!({ "name": done.name, "dir": done.dir, "files": files }),
+        &json!({ "name": done.name, "dir": done.dir, "files": files, "template": template }),
     );
     Ok(Outcome::Success)
 }

@@ -28,8 +28,12 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: ValidateArgs) -> miette::R
     for stage in &stages {
         config::resolve(&config, stage)?;
     }
+    let router = match &config.router {
+        Some(router) => format!(" and the router `{router}` for every other path"),
+        None => String::new(),
+    };
     let summary = format!(
-        "{} is valid: app `{}`, {} {}, stages: {}",
+        "{} is valid: app `{}`, {} {}{router}, stages: {}",
         path.display(),
         config.name,
         config.routes.len(),
@@ -50,6 +54,7 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: ValidateArgs) -> miette::R
             "valid": true,
             "app": config.name,
             "routes": config.routes.iter().map(|r| r.key()).collect::<Vec<_>>(),
+            "router": config.router,
             "stages": stages,
             "warnings": warnings,
         }),

@@ -11,6 +11,7 @@ use super::issue::ConfigIssue;
 const TOP: &[&str] = &["app", "env", "routes", "stages", "permissions", "checks"];
 const APP: &[&str] = &[
     "name",
+    "router",
     "arch",
     "memory",
     "timeout",
@@ -39,6 +40,7 @@ const STAGE: &[&str] = &[
     "checks",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];
+const ROUTE: &[&str] = &["handler"];
 const CHECK: &[&str] = &["request", "headers", "body", "status", "contains", "json"];
 
 /// Returns one issue per key that has no meaning where it stands.
@@ -64,6 +66,14 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                 check_items(items, PERMISSION, "[[permissions]]", &mut issues);
             }
             ("checks", items) => check_items(items, CHECK, "[[checks]]", &mut issues),
+            ("routes", DeValue::Table(routes)) => {
+                for (route, value) in routes {
+                    if let DeValue::Table(table) = value.get_ref() {
+                        let where_ = format!("route \"{}\"", route.get_ref());
+                        check_table(table, ROUTE, &where_, &mut issues);
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -148,13 +148,15 @@ impl fmt::Display for RoutePath {
     }
 }
 
-/// One `"METHOD /path" = "handler"` entry.
+/// One `"METHOD /path" = "handler"` entry, or a route the app's router
+/// serves (`"METHOD /path" = {}` in router mode, and the catch-all).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
     pub method: Method,
     pub path: RoutePath,
-    /// Name of the async fn in the app crate's `lib.rs`.
-    pub handler: String,
+    /// Name of the async fn in the app crate's `lib.rs`; `None`: the
+    /// app's router (`[app] router`) serves it.
+    pub handler: Option<String>,
     /// Where the entry stands in `slx.toml`, for errors found later.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -165,6 +167,47 @@ impl Route {
     pub fn key(&self) -> String {
         format!("{} {}", self.method, self.path)
     }
+
+    /// What serves it, for people: `greet`, or `the router`.
+    pub fn served_by(&self) -> &str {
+        self.handler.as_deref().unwrap_or("the router")
+    }
+}
+
+/// The greedy parameter of the router's catch-all (`/{proxy+}`), as in
+/// AWS's own proxy-resource examples.
+pub(crate) const CATCH_ALL_PARAM: &str = "proxy";
+
+/// The routes an API serves: `declared`, and in router mode `ANY /` and
+/// `ANY /{proxy+}` to the router where slx.toml does not declare them.
+/// API Gateway prefers a declared resource to the greedy one, so
+/// declared routes keep winning.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-set-up-simple-proxy.html
+pub(crate) fn api_routes(declared: &[Route], router: Option<&str>) -> Vec<Route> {
+    let mut routes = declared.to_vec();
+    if router.is_none() {
+        return routes;
+    }
+    let catch_alls = [
+        RoutePath { segments: vec![] },
+        RoutePath {
+            segments: vec![Segment::Greedy(CATCH_ALL_PARAM.into())],
+        },
+    ];
+    for path in catch_alls {
+        if !declared
+            .iter()
+            .any(|r| r.method == Method::Any && r.path == path)
+        {
+            routes.push(Route {
+                method: Method::Any,
+                path,
+                handler: None,
+                span: 0..0,
+            });
+        }
+    }
+    routes
 }
 
 /// One IAM statement the user grants the function.
@@ -288,7 +331,11 @@ pub struct Config {
     pub name: String,
     pub settings: Settings,
     pub env: BTreeMap<String, String>,
+    /// The routes slx.toml declares (without the router's catch-all).
     pub routes: Vec<Route>,
+    /// `[app] router`: the function of lib.rs that builds the app's
+    /// router, which serves every request no handler route takes.
+    pub router: Option<String>,
     pub stages: BTreeMap<String, StageOverlay>,
     pub permissions: Vec<Permission>,
     pub checks: Vec<Check>,
@@ -313,7 +360,11 @@ pub struct Project {
     pub concurrency: Option<u32>,
     pub canary: Option<CanarySpec>,
     pub env: BTreeMap<String, String>,
+    /// Every route the API serves: slx.toml's, and in router mode the
+    /// catch-all ([`api_routes`]).
     pub routes: Vec<Route>,
+    /// `[app] router`, the function that builds the app's router.
+    pub router: Option<String>,
     pub permissions: Vec<Permission>,
     /// The app's checks, then the stage's.
     pub checks: Vec<Check>,

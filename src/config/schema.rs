@@ -18,7 +18,7 @@ pub(crate) struct RawFile {
     #[serde(default)]
     pub env: SpannedMap<String>,
     #[serde(default)]
-    pub routes: SpannedMap<String>,
+    pub routes: SpannedMap<RawRoute>,
     #[serde(default)]
     pub stages: BTreeMap<Spanned<String>, Spanned<RawSection>>,
     #[serde(default)]
@@ -35,6 +35,8 @@ pub(crate) struct RawFile {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawSection {
     pub name: Option<Spanned<String>>,
+    /// Only in `[app]`: the function of lib.rs that builds the router.
+    pub router: Option<Spanned<String>>,
     pub arch: Option<Spanned<String>>,
     pub memory: Option<Spanned<i64>>,
     pub timeout: Option<Spanned<i64>>,
@@ -49,6 +51,16 @@ pub(crate) struct RawSection {
     pub env: Option<Spanned<SpannedMap<String>>>,
     /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
     pub checks: Option<Vec<Spanned<RawCheck>>>,
+}
+
+/// A `[routes]` value: `"greet"`, or an inline table (`{ handler =
+/// "greet" }`, or `{}` for a route the router serves). Untagged: the
+/// table's own spans are lost, the entry's span locates errors.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawRoute {
+    Handler(String),
+    Table { handler: Option<String> },
 }
 
 /// `throttle = { rate = 50, burst = 100 }`.

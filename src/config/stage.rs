@@ -90,7 +90,8 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         concurrency: layered.concurrency,
         canary: layered.canary,
         env,
-        routes: config.routes.clone(),
+        routes: super::model::api_routes(&config.routes, config.router.as_deref()),
+        router: config.router.clone(),
         permissions: config.permissions.clone(),
         checks: config
             .checks
@@ -140,6 +141,7 @@ mod tests {
                 ("COLOR".into(), "blue".into()),
             ]),
             routes: vec![],
+            router: None,
             stages: BTreeMap::from([(
                 "prod".into(),
                 StageOverlay {

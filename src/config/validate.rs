@@ -14,10 +14,10 @@ use super::issue::ConfigIssue;
 use super::keys::closest;
 use super::limits;
 use super::model::{
-    Arch, CanarySpec, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings,
-    StageOverlay, Throttle,
+    Arch, CATCH_ALL_PARAM, CanarySpec, Check, Config, Method, Permission, Route, RoutePath,
+    Segment, Settings, StageOverlay, Throttle, api_routes,
 };
-use super::schema::{RawCheck, RawFile, RawPermission, RawSection, SpannedMap};
+use super::schema::{RawCheck, RawFile, RawPermission, RawRoute, RawSection, SpannedMap};
 
 /// Everything validation learned: the config if there were no errors.
 pub(crate) struct Outcome {
@@ -71,7 +71,14 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .map(|app| section_settings(&mut check, app.get_ref(), "app"))
         .unwrap_or_default();
     let env = env_vars(&mut check, &raw.env, "env");
-    let routes = routes(&mut check, &raw.routes);
+    let router_key = raw
+        .app
+        .as_ref()
+        .and_then(|app| app.get_ref().router.as_ref());
+    let routes = routes(&mut check, &raw.routes, router_key);
+    let router = router_key.map(|r| r.get_ref().clone());
+    // What checks may request: in router mode, anything.
+    let served = api_routes(&routes, router.as_deref());
     let mut stages = BTreeMap::new();
     for (stage, section) in &raw.stages {
         check_stage_name(&mut check, stage.get_ref(), stage.span(), name.as_deref());
@@ -90,7 +97,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             .map_or(stage.span(), |env| env.span());
         check_env_size(&mut check, &merged, env_span, &format!("{table}.env"));
         let stage_checks = section_ref.checks.as_ref().map_or_else(Vec::new, |raw| {
-            checks(&mut check, raw, &format!("{table}.checks"), &routes)
+            checks(&mut check, raw, &format!("{table}.checks"), &served)
         });
         stages.insert(
             stage.get_ref().clone(),
@@ -107,15 +114,15 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .next()
         .map_or(whole_file.clone(), |k| k.span());
     check_env_size(&mut check, &env, env_span, "env");
-    let app_checks = checks(&mut check, &raw.checks, "checks", &routes);
-    if raw.routes.is_empty() {
+    let app_checks = checks(&mut check, &raw.checks, "checks", &served);
+    if raw.routes.is_empty() && router.is_none() {
         check.warnings.push(
             ConfigIssue::new(
                 whole_file.start..whole_file.start,
                 "routes",
                 "no [routes]: the API will have no endpoint",
             )
-            .with_help("add e.g. `[routes]` with `\"POST /greet\" = \"greet\"`"),
+            .with_help("add e.g. `[routes]` with `\"POST /greet\" = \"greet\"`, or `[app] router = \"router\"` to serve an axum Router"),
         );
     }
     let permissions = raw
@@ -131,6 +138,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             settings,
             env,
             routes,
+            router,
             stages,
             permissions,
             checks: app_checks,
@@ -454,27 +462,50 @@ fn check_env_size(
     }
 }
 
-fn routes(check: &mut Checker, raw: &SpannedMap<String>) -> Vec<Route> {
+fn routes(
+    check: &mut Checker,
+    raw: &SpannedMap<RawRoute>,
+    router: Option<&Spanned<String>>,
+) -> Vec<Route> {
     let mut routes: Vec<Route> = Vec::new();
-    for (key, handler) in raw {
+    for (key, value) in raw {
         let Some((method, path)) = parse_route_key(check, key) else {
             continue;
         };
-        let handler_name = handler.get_ref();
-        if !limits::is_rust_identifier(handler_name) {
-            check.error(
-                handler.span(),
-                &format!("routes.\"{}\"", key.get_ref()),
-                format!("handler `{handler_name}` is not a Rust function name"),
-                "name an `async fn` of your crate's lib.rs, e.g. `greet`",
-            );
-            continue;
+        let key_name = format!("routes.\"{}\"", key.get_ref());
+        let handler = match value.get_ref() {
+            RawRoute::Handler(name)
+            | RawRoute::Table {
+                handler: Some(name),
+            } => Some(name),
+            RawRoute::Table { handler: None } => None,
+        };
+        match handler {
+            Some(name) if !limits::is_rust_identifier(name) => {
+                check.error(
+                    value.span(),
+                    &key_name,
+                    format!("handler `{name}` is not a Rust function name"),
+                    "name an `async fn` of your crate's lib.rs, e.g. `greet`",
+                );
+                continue;
+            }
+            None if router.is_none() => {
+                check.error(
+                    value.span(),
+                    &key_name,
+                    format!("route `{} {path}` names no handler", method),
+                    "write `{ handler = \"greet\" }` (a function of lib.rs), or set `[app] router` so the app's router serves it",
+                );
+                continue;
+            }
+            _ => {}
         }
         let route = Route {
             method,
             path,
-            handler: handler_name.clone(),
-            span: key.span().start..handler.span().end,
+            handler: handler.cloned(),
+            span: key.span().start..value.span().end,
         };
         if let Some(existing) = routes
             .iter()
@@ -482,19 +513,53 @@ fn routes(check: &mut Checker, raw: &SpannedMap<String>) -> Vec<Route> {
         {
             check.error(
                 key.span(),
-                &format!("routes.\"{}\"", key.get_ref()),
+                &key_name,
                 format!("route `{}` is declared twice", route.key()),
                 &format!(
                     "it is already routed to `{}`; keep one entry",
-                    existing.handler
+                    existing.served_by()
                 ),
             );
             continue;
         }
         routes.push(route);
     }
+    if let Some(router) = router {
+        check_router(check, router, &routes);
+    }
     check_param_conflicts(check, &routes);
     routes
+}
+
+/// `[app] router`: a function name, and no declared route whose first
+/// path part is a parameter other than the catch-all's (API Gateway
+/// allows one parameter name per position, and `/{proxy+}` takes it).
+fn check_router(check: &mut Checker, router: &Spanned<String>, routes: &[Route]) {
+    let name = router.get_ref();
+    if !limits::is_rust_identifier(name) {
+        check.error(
+            router.span(),
+            "app.router",
+            format!("router `{name}` is not a Rust function name"),
+            "name the function of lib.rs that returns the app's router, e.g. `router = \"router\"`",
+        );
+    }
+    for route in routes {
+        if let Some(Segment::Param(param) | Segment::Greedy(param)) = route.path.segments.first()
+            && param != CATCH_ALL_PARAM
+        {
+            check.error(
+                route.span.clone(),
+                &format!("routes.\"{}\"", route.key()),
+                format!(
+                    "`{{{param}}}` takes the first path position, where the router's catch-all has `{{{CATCH_ALL_PARAM}+}}`"
+                ),
+                &format!(
+                    "API Gateway allows one parameter name per position: start the path with a fixed part (e.g. `/items/{{{param}}}`), name it `{{{CATCH_ALL_PARAM}}}`, or let the router serve it"
+                ),
+            );
+        }
+    }
 }
 
 fn parse_route_key(check: &mut Checker, key: &Spanned<String>) -> Option<(Method, RoutePath)> {

@@ -41,10 +41,7 @@ pub(crate) fn plan(project: &Project) -> Vec<PlannedCheck> {
             let matched = router::find(&project.routes, &line.method, &line.path)?;
             Some(PlannedCheck {
                 check: check.clone(),
-                route: MatchedRoute {
-                    resource: matched.resource,
-                    path_parameters: matched.path_parameters,
-                },
+                route: MatchedRoute::from(matched),
                 line,
             })
         })
@@ -374,6 +371,7 @@ mod tests {
             route: MatchedRoute {
                 resource: "/orders/{id}".into(),
                 path_parameters: std::collections::BTreeMap::from([("id".into(), "42".into())]),
+                binary_bodies: false,
             },
         };
         let event = event(&planned, "prod", "req-1", 1_795_720_259_000);

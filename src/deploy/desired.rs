@@ -20,6 +20,14 @@ pub(crate) struct Code {
     pub(crate) sha256: String,
 }
 
+/// Every content type, as API Gateway writes it: a router's answers may
+/// be anything (images, compressed bodies), and API Gateway decodes a
+/// base64 answer only for binary media types. Text answers still pass as
+/// text, and request bodies reach the app base64-encoded, which
+/// lambda_http decodes.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+pub(crate) const ROUTER_BINARY_MEDIA_TYPES: &str = "*/*";
+
 /// What the stage should look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Desired {
@@ -36,6 +44,9 @@ pub(crate) struct Desired {
     pub(crate) log_retention_days: u32,
     /// `path → methods`, paths as API Gateway writes them (`/orders/{id}`).
     pub(crate) routes: BTreeMap<String, BTreeSet<Method>>,
+    /// Content types API Gateway passes as binary: every one (`*/*`) in
+    /// router mode, so the app's binary answers (images, gzip) survive.
+    pub(crate) binary_media_types: Vec<String>,
     /// Published versions to keep; older ones are pruned after a publish.
     pub(crate) keep_versions: u32,
     pub(crate) throttle: Option<crate::config::Throttle>,
@@ -75,6 +86,10 @@ impl Desired {
             role_policy: policy::role_policy(project, arns),
             log_retention_days: project.log_retention_days,
             routes,
+            binary_media_types: match project.router {
+                Some(_) => vec![ROUTER_BINARY_MEDIA_TYPES.to_string()],
+                None => Vec::new(),
+            },
             keep_versions: project.keep_versions,
             throttle: project.throttle,
             concurrency: project.concurrency,
@@ -119,6 +134,7 @@ pub(crate) mod tests {
                 ("/greet".into(), BTreeSet::from([Method::Post])),
                 ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
             ]),
+            binary_media_types: Vec::new(),
             keep_versions: 10,
             throttle: None,
             concurrency: None,

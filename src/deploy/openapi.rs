@@ -58,7 +58,7 @@ pub(crate) fn document(desired: &Desired) -> Value {
         }
         paths.insert(path.clone(), Value::Object(operations));
     }
-    json!({
+    let mut document = json!({
         "openapi": "3.0.1",
         "info": {
             "title": arns.api,
@@ -66,7 +66,14 @@ pub(crate) fn document(desired: &Desired) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
         },
         "paths": paths,
-    })
+    });
+    // Only when there are any: the documents (and digests) of stages
+    // without them stay as they were.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-binary-media-types.html
+    if !desired.binary_media_types.is_empty() {
+        document["x-amazon-apigateway-binary-media-types"] = json!(desired.binary_media_types);
+    }
+    document
 }
 
 #[cfg(test)]

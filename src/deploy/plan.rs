@@ -166,6 +166,7 @@ mod tests {
                 canary: None,
             },
             api: Some(ApiState {
+                binary_media_types: Vec::new(),
                 id: "api".into(),
                 paths: BTreeMap::from([
                     ("/".into(), path("r0", &[])),

@@ -11,7 +11,7 @@ use include_dir::{Dir, include_dir};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use super::handlers::{HandlerCall, Input, Output};
+use super::handlers::{HandlerCall, Input, Output, RouterCall};
 use crate::config::{Method, Route};
 
 static HANDLER_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/handler");
@@ -25,7 +25,17 @@ pub struct CrateSpec<'a> {
     pub app_package: &'a str,
     pub app_dir: &'a Path,
     pub opt_level: &'a str,
+    /// The routes a handler function serves.
     pub routes: &'a [(Route, HandlerCall)],
+    /// `[app] router`: serves every other request.
+    pub router: Option<&'a RouterCall>,
+}
+
+#[derive(Serialize)]
+struct RouterView {
+    name: String,
+    is_async: bool,
+    fallible: bool,
 }
 
 #[derive(Serialize)]
@@ -82,6 +92,13 @@ pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja:
                     opt_level => spec.opt_level,
                     profile => super::PROFILE,
                     routes => minijinja::Value::from(minijinja::value::Serde(&views)),
+                    router => spec.router.map(|call| {
+                        minijinja::Value::from(minijinja::value::Serde(RouterView {
+                            name: call.name.clone(),
+                            is_async: call.is_async,
+                            fallible: call.fallible,
+                        }))
+                    }),
                 },
             )?;
             files.push((file.path().with_extension(""), text));
@@ -159,7 +176,7 @@ fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
     };
     RouteView {
         key: route.key(),
-        handler: route.handler.clone(),
+        handler: call.name.clone(),
         fn_name: format!("route_{index}"),
         method_pattern,
         resource: route.path.to_string(),
@@ -197,18 +214,18 @@ mod tests {
         .map(|(method, path, handler)| Route {
             method: Method::parse(method).unwrap(),
             path: parse_path(path).unwrap(),
-            handler: handler.to_string(),
+            handler: Some(handler.to_string()),
             span: 0..0,
         })
         .collect();
-        let calls = handlers::check(&syn::parse_file(source).unwrap(), &routes).unwrap();
-        let pairs: Vec<(Route, HandlerCall)> = routes.into_iter().zip(calls).collect();
+        let checked = handlers::check(&syn::parse_file(source).unwrap(), &routes, None).unwrap();
         render(&CrateSpec {
             app: "shop",
             app_package: "shop",
             app_dir: Path::new("/work/shop"),
             opt_level: "z",
-            routes: &pairs,
+            routes: &checked.routes,
+            router: None,
         })
         .unwrap()
     }

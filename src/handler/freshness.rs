@@ -84,9 +84,10 @@ pub(super) fn inputs_key(project: &Project, app: &AppCrate, crate_dir: &Path) ->
     for route in &project.routes {
         add(
             "route",
-            format!("{} {} {}", route.method, route.path, route.handler).as_bytes(),
+            format!("{} {} {}", route.method, route.path, route.served_by()).as_bytes(),
         );
     }
+    add("router", project.router.as_deref().unwrap_or("").as_bytes());
     add("package", app.package.as_bytes());
     add("lib", app.lib_name.as_bytes());
     add("rustc", &rustc_version(crate_dir));

@@ -1,6 +1,6 @@
-//! Checks, before compiling, that every handler slx.toml names exists in
-//! the app crate's `lib.rs` with a signature the generated code can call,
-//! and works out how to call it.
+//! Checks, before compiling, that every handler slx.toml names (and the
+//! `[app] router` function) exists in the app crate's `lib.rs` with a
+//! signature the generated code can call, and works out how to call it.
 //!
 //! Reads Rust source with `syn`; never runs the compiler. A problem is
 //! reported per route, naming the functions that do exist.
@@ -52,6 +52,23 @@ pub struct HandlerCall {
     pub fallible: bool,
 }
 
+/// How to build the app's router (`[app] router`) at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterCall {
+    pub name: String,
+    pub is_async: bool,
+    /// Whether it returns `Result<_, E>`: an `Err` stops the cold start.
+    pub fallible: bool,
+}
+
+/// What the generated crate calls: each handler route's function, and the
+/// router if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handlers {
+    pub routes: Vec<(Route, HandlerCall)>,
+    pub router: Option<RouterCall>,
+}
+
 /// A route whose handler cannot be called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerProblem {
@@ -90,7 +107,7 @@ fn render(problems: &[HandlerProblem]) -> String {
         .iter()
         .map(|p| {
             format!(
-                "  - route `{}` → `{}`: {}\n    help: {}",
+                "  - {} → `{}`: {}\n    help: {}",
                 p.route, p.handler, p.problem, p.help
             )
         })
@@ -98,8 +115,13 @@ fn render(problems: &[HandlerProblem]) -> String {
         .join("\n")
 }
 
-/// Reads `lib` and resolves a `HandlerCall` for each route, in order.
-pub fn check_file(lib: &Path, routes: &[Route]) -> Result<Vec<HandlerCall>, HandlerError> {
+/// Reads `lib` and resolves a `HandlerCall` for each route a handler
+/// serves, in order, and the router's call.
+pub fn check_file(
+    lib: &Path,
+    routes: &[Route],
+    router: Option<&str>,
+) -> Result<Handlers, HandlerError> {
     let source = std::fs::read_to_string(lib).map_err(|source| HandlerError::Read {
         path: lib.to_path_buf(),
         source,
@@ -111,11 +133,15 @@ pub fn check_file(lib: &Path, routes: &[Route]) -> Result<Vec<HandlerCall>, Hand
             message: format!("{error} (line {}, column {})", start.line, start.column + 1),
         }
     })?;
-    check(&file, routes)
+    check(&file, routes, router)
 }
 
 /// Pure core of `check_file`, on parsed source.
-pub fn check(file: &syn::File, routes: &[Route]) -> Result<Vec<HandlerCall>, HandlerError> {
+pub fn check(
+    file: &syn::File,
+    routes: &[Route],
+    router: Option<&str>,
+) -> Result<Handlers, HandlerError> {
     let functions: BTreeMap<String, &ItemFn> = file
         .items
         .iter()
@@ -131,35 +157,57 @@ pub fn check(file: &syn::File, routes: &[Route]) -> Result<Vec<HandlerCall>, Han
         .collect();
     let mut calls = Vec::new();
     let mut problems = Vec::new();
-    for route in routes {
+    let missing_help = |name: &str, shape: &str| match crate::config::closest_match(name, &public) {
+        Some(best) => format!(
+            "did you mean `{best}`? public functions in lib.rs: {}",
+            list(&public)
+        ),
+        None => format!(
+            "add `{shape}` to lib.rs; public functions there: {}",
+            list(&public)
+        ),
+    };
+    let router = router.and_then(|name| {
         let problem = |problem: String, help: String| HandlerProblem {
-            route: route.key(),
-            handler: route.handler.clone(),
+            route: "`[app] router`".into(),
+            handler: name.to_string(),
             problem,
             help,
         };
-        let Some(function) = functions.get(&route.handler) else {
-            let help = match crate::config::closest_match(&route.handler, &public) {
-                Some(best) => format!(
-                    "did you mean `{best}`? public functions in lib.rs: {}",
-                    list(&public)
-                ),
-                None => format!(
-                    "add `pub async fn {}(...)` to lib.rs; public functions there: {}",
-                    route.handler,
-                    list(&public)
-                ),
-            };
+        let Some(function) = functions.get(name) else {
+            let help = missing_help(name, &format!("pub fn {name}() -> axum::Router"));
+            problems.push(problem("no such function in lib.rs".into(), help));
+            return None;
+        };
+        router_call(function)
+            .map_err(|(what, help)| problems.push(problem(what, help)))
+            .ok()
+    });
+    for route in routes {
+        let Some(handler) = route.handler.as_deref() else {
+            continue;
+        };
+        let problem = |problem: String, help: String| HandlerProblem {
+            route: format!("route `{}`", route.key()),
+            handler: handler.to_string(),
+            problem,
+            help,
+        };
+        let Some(function) = functions.get(handler) else {
+            let help = missing_help(handler, &format!("pub async fn {handler}(...)"));
             problems.push(problem("no such function in lib.rs".into(), help));
             continue;
         };
         match call_for(function, route) {
-            Ok(call) => calls.push(call),
+            Ok(call) => calls.push((route.clone(), call)),
             Err((what, help)) => problems.push(problem(what, help)),
         }
     }
     if problems.is_empty() {
-        Ok(calls)
+        Ok(Handlers {
+            routes: calls,
+            router,
+        })
     } else {
         Err(HandlerError::Unusable { problems })
     }
@@ -248,6 +296,57 @@ fn call_for(function: &ItemFn, route: &Route) -> Result<HandlerCall, Refusal> {
     })
 }
 
+/// `[app] router`: `pub fn NAME() -> R` or `pub async fn`, where `R` (or
+/// the `T` of `Result<T, E>`) is a service of HTTP requests, usually an
+/// `axum::Router`. Whether it is one, the compiler says.
+fn router_call(function: &ItemFn) -> Result<RouterCall, Refusal> {
+    let sig = &function.sig;
+    let name = sig.ident.to_string();
+    if !matches!(function.vis, syn::Visibility::Public(_)) {
+        return Err((
+            "the function is not public".into(),
+            format!("write `pub fn {name}() -> axum::Router`"),
+        ));
+    }
+    if !sig.generics.params.is_empty() || !sig.inputs.is_empty() {
+        return Err((
+            "the router function takes parameters; slx calls it with none".into(),
+            format!(
+                "build what it needs inside (read settings from the environment): `pub fn {name}() -> axum::Router`"
+            ),
+        ));
+    }
+    let ReturnType::Type(_, returned) = &sig.output else {
+        return Err((
+            "the router function returns nothing".into(),
+            format!("return the app: `pub fn {name}() -> axum::Router`"),
+        ));
+    };
+    let fallible = result_ok_type(returned);
+    let service = fallible.unwrap_or(returned);
+    if let Type::Path(path) = service
+        && let Some(last) = path.path.segments.last()
+        && last.ident == "Router"
+        && let PathArguments::AngleBracketed(arguments) = &last.arguments
+        && arguments.args.iter().any(|argument| {
+            !matches!(argument, GenericArgument::Type(Type::Tuple(unit)) if unit.elems.is_empty())
+        })
+    {
+        return Err((
+            format!(
+                "`{}` still needs its state",
+                service.to_token_stream().to_string().replace(' ', "")
+            ),
+            "end with `.with_state(state)` and return `axum::Router` (a `Router<()>`): slx can only serve a router whose state is provided".into(),
+        ));
+    }
+    Ok(RouterCall {
+        name,
+        is_async: sig.asyncness.is_some(),
+        fallible: fallible.is_some(),
+    })
+}
+
 fn classify_input(name: &str, ty: &Type, path_params: &[&str]) -> Input {
     if path_params.contains(&name) {
         return Input::PathParam(name.to_string());
@@ -319,13 +418,14 @@ mod tests {
         Route {
             method: Method::parse(method).unwrap(),
             path: parse_path(path).unwrap(),
-            handler: handler.into(),
+            handler: Some(handler.into()),
             span: 0..0,
         }
     }
 
     fn check_src(src: &str, routes: &[Route]) -> Result<Vec<HandlerCall>, HandlerError> {
-        check(&syn::parse_file(src).unwrap(), routes)
+        check(&syn::parse_file(src).unwrap(), routes, None)
+            .map(|handlers| handlers.routes.into_iter().map(|(_, call)| call).collect())
     }
 
     fn problems(src: &str, routes: &[Route]) -> Vec<HandlerProblem> {
@@ -397,7 +497,7 @@ mod tests {
             "pub async fn greet() {}\npub async fn health() {}\nfn private() {}",
             &[route("POST /greeting", "greeet")],
         );
-        assert_eq!(found[0].route, "POST /greeting");
+        assert_eq!(found[0].route, "route `POST /greeting`");
         assert_eq!(found[0].problem, "no such function in lib.rs");
         assert!(
             found[0].help.contains("did you mean `greet`?"),

@@ -197,11 +197,15 @@ fn generate(
 ) -> Result<(AppCrate, PathBuf), BuildError> {
     let started = Instant::now();
     let app = read_app_crate(app_dir)?;
-    let calls = handlers::check_file(&app.lib_path, &project.routes)?;
+    let checked = handlers::check_file(&app.lib_path, &project.routes, project.router.as_deref())?;
+    let router = match &checked.router {
+        Some(router) => format!(" and the router `{}`", router.name),
+        None => String::new(),
+    };
     progress.step_done(
         &format!(
-            "{} handlers checked in {}",
-            calls.len(),
+            "{} handlers{router} checked in {}",
+            checked.routes.len(),
             app.lib_path.display()
         ),
         started.elapsed(),
@@ -209,13 +213,13 @@ fn generate(
 
     let work = app.dir.join(WORK_DIR);
     let crate_dir = work.join("handler");
-    let routes: Vec<_> = project.routes.iter().cloned().zip(calls).collect();
     let spec = codegen::CrateSpec {
         app: &project.app,
         app_package: &app.package,
         app_dir: &app.dir,
         opt_level: OPT_LEVEL,
-        routes: &routes,
+        routes: &checked.routes,
+        router: checked.router.as_ref(),
     };
     let codegen_error = |source: Box<dyn std::error::Error + Send + Sync>| BuildError::Codegen {
         dir: crate_dir.clone(),

@@ -79,6 +79,7 @@ mod tests {
             canary: None,
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
             routes: vec![],
+            router: None,
             permissions: vec![],
             checks: vec![],
         };

@@ -28,6 +28,9 @@ pub struct MatchedRoute {
     /// The resource template, e.g. `/orders/{id}`.
     pub resource: String,
     pub path_parameters: BTreeMap<String, String>,
+    /// Every body is passed base64-encoded (the API's binary media types
+    /// are `*/*`, as in router mode).
+    pub binary_bodies: bool,
 }
 
 /// Per-invocation facts the gateway adds.
@@ -89,7 +92,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &GatewayContext) -> Value {
     let (headers, multi_headers) = single_and_multi(&request.headers);
     let (query, multi_query) = single_and_multi(&request.query);
-    let (body, is_base64) = encode_body(&request.body, &request.headers);
+    let (body, is_base64) = encode_body(&request.body, &request.headers, route.binary_bodies);
     let path_parameters = if route.path_parameters.is_empty() {
         Value::Null
     } else {
@@ -168,10 +171,16 @@ fn header(headers: &[(String, String)], name: &str) -> Value {
 }
 
 /// Text bodies pass as they are; anything else is base64, as API Gateway
-/// does for binary media types.
-fn encode_body(body: &[u8], headers: &[(String, String)]) -> (Value, bool) {
+/// does for binary media types; with `*/*` (`all_binary`) every body is.
+fn encode_body(body: &[u8], headers: &[(String, String)], all_binary: bool) -> (Value, bool) {
     if body.is_empty() {
         return (Value::Null, false);
+    }
+    if all_binary {
+        return (
+            json!(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        );
     }
     let content_type = header(headers, "content-type");
     let declared_binary = content_type.as_str().is_some_and(|t| {
@@ -320,6 +329,7 @@ mod tests {
         let route = MatchedRoute {
             resource: "/orders/{id}".into(),
             path_parameters: BTreeMap::from([("id".into(), "42".into())]),
+            binary_bodies: false,
         };
         let event = rest_event(&request, &route, &context());
         assert_eq!(event["resource"], "/orders/{id}");

@@ -239,10 +239,7 @@ async fn admit(
 async fn serve(state: &GatewayState, request: HttpRequest, request_id: &str) -> Refusal {
     let matched = {
         let routes = state.routes.read().expect("lock poisoned");
-        router::find(&routes, &request.method, &request.path).map(|m| MatchedRoute {
-            resource: m.resource,
-            path_parameters: m.path_parameters,
-        })
+        router::find(&routes, &request.method, &request.path).map(MatchedRoute::from)
     };
     // API Gateway's answer to a path or method it has no route for.
     let Some(route) = matched else {

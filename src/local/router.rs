@@ -16,6 +16,20 @@ pub struct Matched<'a> {
     /// The resource template, e.g. `/orders/{id}`.
     pub resource: String,
     pub path_parameters: BTreeMap<String, String>,
+    /// Whether API Gateway passes the body as binary (base64): in router
+    /// mode (a route the router serves exists) the API's binary media
+    /// types are `*/*`.
+    pub binary_bodies: bool,
+}
+
+impl From<Matched<'_>> for crate::local::event::MatchedRoute {
+    fn from(matched: Matched<'_>) -> Self {
+        crate::local::event::MatchedRoute {
+            resource: matched.resource,
+            path_parameters: matched.path_parameters,
+            binary_bodies: matched.binary_bodies,
+        }
+    }
 }
 
 /// The best route for `method` and `path` (no query string), if any.
@@ -40,6 +54,7 @@ pub fn find<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<Matched
             route,
             resource: route.path.to_string(),
             path_parameters: params,
+            binary_bodies: routes.iter().any(|r| r.handler.is_none()),
         })
 }
 
@@ -106,7 +121,7 @@ mod tests {
                 Route {
                     method: Method::parse(method).unwrap(),
                     path: parse_path(path).unwrap(),
-                    handler: handler.to_string(),
+                    handler: Some(handler.to_string()),
                     span: 0..0,
                 }
             })
@@ -114,7 +129,7 @@ mod tests {
     }
 
     fn handler<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<&'a str> {
-        find(routes, method, path).map(|m| m.route.handler.as_str())
+        find(routes, method, path).map(|m| m.route.served_by())
     }
 
     #[test]

@@ -102,6 +102,7 @@ async fn call(api: &RuntimeApi, id: &str, c: Call<'_>) -> (u16, Vec<(String, Str
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
+        binary_bodies: false,
     };
     let context = GatewayContext {
         stage: "dev".into(),

@@ -30,6 +30,8 @@ pub(crate) struct ApiState {
     pub(crate) id: String,
     /// Keyed by full path (`/`, `/orders`, `/orders/{id}`).
     pub(crate) paths: BTreeMap<String, PathState>,
+    /// Content types passed to the function as binary (base64).
+    pub(crate) binary_media_types: Vec<String>,
     /// The API Gateway stage named after the slx stage, if it exists.
     pub(crate) stage: Option<StageInfo>,
     /// Other REST APIs with the stage's name and tags (a create that was
@@ -54,11 +56,13 @@ impl ApiState {
     }
 }
 
-/// How the API's routes differ from slx.toml, as `METHOD /path`.
+/// How the API's routes differ from slx.toml, as `METHOD /path`, and
+/// its binary media types, when they differ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RoutesChange {
     pub(crate) add: Vec<String>,
     pub(crate) remove: Vec<String>,
+    pub(crate) binary_media_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,6 +77,9 @@ pub(crate) enum ApiAction {
         api: ApiRef,
         add: Vec<String>,
         remove: Vec<String>,
+        /// The binary media types it sets, when they change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        binary_media_types: Option<Vec<String>>,
         /// The OpenAPI document sent.
         openapi: serde_json::Value,
     },
@@ -85,9 +92,20 @@ impl ActionInfo for ApiAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
             ApiAction::CreateApi { name } => format!("create REST API {name}"),
-            ApiAction::SetRoutes { add, remove, .. } => {
+            ApiAction::SetRoutes {
+                add,
+                remove,
+                binary_media_types,
+                ..
+            } => {
                 let mut parts: Vec<String> = add.iter().map(|r| format!("+{r}")).collect();
                 parts.extend(remove.iter().map(|r| format!("-{r}")));
+                if let Some(types) = binary_media_types {
+                    parts.push(match types.is_empty() {
+                        true => "no binary media types".into(),
+                        false => format!("binary media types {}", types.join(" ")),
+                    });
+                }
                 format!("set routes ({})", parts.join(", "))
             }
             ApiAction::DeleteApi { id } => format!("delete REST API {id}"),
@@ -198,6 +216,8 @@ pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option
         return Some(RoutesChange {
             add: wanted.into_iter().collect(),
             remove: vec![],
+            binary_media_types: (!desired.binary_media_types.is_empty())
+                .then(|| desired.binary_media_types.clone()),
         });
     };
     // A method whose integration does not reach this stage's alias counts
@@ -216,7 +236,28 @@ pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option
                 .keys()
                 .any(|route| route.starts_with(&prefix))
     });
-    (!add.is_empty() || !remove.is_empty() || stray).then_some(RoutesChange { add, remove })
+    let as_set = |types: &[String]| types.iter().cloned().collect::<BTreeSet<String>>();
+    let binary_media_types = (as_set(&api.binary_media_types)
+        != as_set(&desired.binary_media_types))
+    .then(|| desired.binary_media_types.clone());
+    (!add.is_empty() || !remove.is_empty() || stray || binary_media_types.is_some()).then_some(
+        RoutesChange {
+            add,
+            remove,
+            binary_media_types,
+        },
+    )
+}
+
+/// A method as API Gateway lists it. Moto lists an imported
+/// `x-amazon-apigateway-any-method` under that name, where AWS lists
+/// `ANY`: both read as ANY, so a second deploy is a no-op on either.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-any-method.html
+fn listed_method(name: &str) -> Option<Method> {
+    if name.eq_ignore_ascii_case("x-amazon-apigateway-any-method") {
+        return Some(Method::Any);
+    }
+    Method::parse(name)
 }
 
 impl Resource for Api {
@@ -229,6 +270,10 @@ impl Resource for Api {
             .await?
             .into_iter()
             .filter(|api| names.owns(&api.tags))
+            .collect();
+        let binary_by_id: BTreeMap<String, Vec<String>> = owned
+            .iter()
+            .map(|api| (api.id.clone(), api.binary_media_types.clone()))
             .collect();
         let mut ids: Vec<String> = owned.into_iter().map(|api| api.id).collect();
         if ids.is_empty() {
@@ -257,7 +302,7 @@ impl Resource for Api {
                 let methods = resource
                     .methods
                     .into_iter()
-                    .filter_map(|m| Some((Method::parse(&m.http_method)?, m.integration_uri)))
+                    .filter_map(|m| Some((listed_method(&m.http_method)?, m.integration_uri)))
                     .collect();
                 (
                     resource.path,
@@ -269,6 +314,7 @@ impl Resource for Api {
             })
             .collect();
         Ok(Some(ApiState {
+            binary_media_types: binary_by_id.get(&id).cloned().unwrap_or_default(),
             id,
             paths,
             stage,
@@ -294,6 +340,7 @@ impl Resource for Api {
             api,
             add: change.add,
             remove: change.remove,
+            binary_media_types: change.binary_media_types,
             openapi: openapi::document(desired),
         });
         actions
