@@ -18,5 +18,6 @@ mod logs;
 mod operate;
 mod output;
 mod promote;
+mod router;
 mod settings;
 mod simulated;
