@@ -449,3 +449,72 @@ fn bad_checks_are_located_with_the_fix() {
         "{found:?}"
     );
 }
+
+#[test]
+fn router_mode_serves_every_path_and_keeps_declared_routes_first() {
+    let config = parse_text(&app(
+        "router = \"router\"\n\n[routes]\n\"GET /legacy\" = \"legacy\"\n\"GET /orders/{id}\" = {}\n\"POST /greet\" = { handler = \"greet\" }\n",
+    ))
+    .unwrap();
+    assert_eq!(config.router.as_deref(), Some("router"));
+    assert!(config.warnings.is_empty(), "no `no [routes]` warning");
+    let served: Vec<(String, Option<String>)> = resolve(&config, "dev")
+        .unwrap()
+        .routes
+        .iter()
+        .map(|r| (r.key(), r.handler.clone()))
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("GET /legacy".to_string(), Some("legacy".to_string())),
+            ("GET /orders/{id}".into(), None),
+            ("POST /greet".into(), Some("greet".into())),
+            ("ANY /".into(), None),
+            ("ANY /{proxy+}".into(), None),
+        ]
+    );
+    // Without a router, a catch-all is never added.
+    let plain = parse_text(GOOD).unwrap();
+    assert_eq!(resolve(&plain, "dev").unwrap().routes.len(), 3);
+    // A check may ask any path of a router.
+    let checked = format!(
+        "{}\n[[checks]]\nrequest = \"GET /anything/at/all\"\n",
+        app("router = \"router\"")
+    );
+    assert!(parse_text(&checked).is_ok());
+}
+
+#[test]
+fn router_mistakes_are_located_with_a_fix() {
+    // A route with no handler needs a router.
+    let found = problems(&app("\n[routes]\n\"GET /x\" = {}\n"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].line, found[0].message.as_str()),
+        (5, "route `GET /x` names no handler")
+    );
+    assert!(found[0].help.as_deref().unwrap().contains("[app] router"));
+    // The router's name must be a function name.
+    let found = problems(&app("router = \"my router\"\n"));
+    assert_eq!(found[0].key, "app.router");
+    assert_eq!(found[0].line, 3);
+    // A parameter first in the path clashes with the catch-all's.
+    let found = problems(&app(
+        "router = \"router\"\n\n[routes]\n\"GET /{id}\" = \"one\"\n",
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].line, 6);
+    assert!(
+        found[0].message.contains("`{proxy+}`"),
+        "{}",
+        found[0].message
+    );
+    // Only [app] names the router, and route tables know only `handler`.
+    let found = problems(&app("\n[stages.prod]\nrouter = \"router\"\n"));
+    assert_eq!(found[0].message, "unknown key `router` in [stages.prod]");
+    assert_eq!(found[0].help.as_deref(), Some("`router` belongs in [app]"));
+    let found = problems(&app("\n[routes]\n\"GET /x\" = { handlr = \"x\" }\n"));
+    assert_eq!(found[0].message, "unknown key `handlr` in route \"GET /x\"");
+    assert_eq!(found[0].help.as_deref(), Some("did you mean `handler`?"));
+}

@@ -166,7 +166,7 @@ mod tests {
                 canary: None,
             },
             api: Some(ApiState {
-                binary_media_types: Vec::new(),
+                binary_media_types: desired.binary_media_types.clone(),
                 id: "api".into(),
                 paths: BTreeMap::from([
                     ("/".into(), path("r0", &[])),
@@ -410,6 +410,31 @@ mod tests {
         let json = serde_json::to_value(&plan.steps[0].action).unwrap();
         assert_eq!(json["add"], serde_json::json!(["GET /health"]));
         assert!(json["openapi"]["paths"]["/health"]["get"].is_object());
+    }
+
+    #[test]
+    fn binary_media_types_follow_router_mode_and_converge() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.binary_media_types = vec!["*/*".into()];
+        let plan_of = |desired: &Desired, actual: &Actual| plan(&names(), Some(desired), actual);
+        let plan = plan_of(&desired, &actual);
+        assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["binary_media_types"], serde_json::json!(["*/*"]));
+        assert_eq!(
+            json["openapi"]["x-amazon-apigateway-binary-media-types"],
+            serde_json::json!(["*/*"])
+        );
+        assert!(plan_of(&desired, &converged(&desired)).is_empty());
+        // Back to route mode: the import (without them) takes them away.
+        let mut routed = converged(&desired);
+        desired.binary_media_types.clear();
+        routed.api.as_mut().unwrap().binary_media_types = vec!["*/*".into()];
+        let plan = plan_of(&desired, &routed);
+        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(json["binary_media_types"], serde_json::json!([]));
+        assert!(json["openapi"]["x-amazon-apigateway-binary-media-types"].is_null());
     }
 
     #[test]

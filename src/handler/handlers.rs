@@ -529,4 +529,54 @@ mod tests {
         );
         assert!(found[2].help.contains("`id`"));
     }
+
+    #[test]
+    fn a_router_function_is_checked_like_a_handler() {
+        let router = |src: &str| check(&syn::parse_file(src).unwrap(), &[], Some("router"));
+        let ok =
+            router("pub async fn router() -> Result<axum::Router, String> { todo!() }").unwrap();
+        assert_eq!(
+            ok.router,
+            Some(RouterCall {
+                name: "router".into(),
+                is_async: true,
+                fallible: true,
+            })
+        );
+        let plain = router("pub fn router() -> Router<()> { todo!() }").unwrap();
+        assert!(!plain.router.unwrap().fallible);
+        let refused = |src: &str| match router(src) {
+            Err(HandlerError::Unusable { problems }) => problems[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        let stateful = refused("pub fn router() -> Router<AppState> { todo!() }");
+        assert_eq!(stateful.route, "`[app] router`");
+        assert!(
+            stateful
+                .problem
+                .contains("`Router<AppState>` still needs its state")
+        );
+        assert!(stateful.help.contains(".with_state(state)"));
+        let missing = refused("pub fn routes() -> Router { todo!() }");
+        assert!(
+            missing.help.contains("did you mean `routes`?"),
+            "{}",
+            missing.help
+        );
+        assert!(
+            refused("fn router() -> Router { todo!() }")
+                .problem
+                .contains("not public")
+        );
+        assert!(
+            refused("pub fn router(x: u8) -> Router { todo!() }")
+                .problem
+                .contains("takes parameters")
+        );
+        assert!(
+            refused("pub fn router() {}")
+                .problem
+                .contains("returns nothing")
+        );
+    }
 }

@@ -402,3 +402,19 @@ impl Resource for Api {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_imported_any_reads_as_any_on_moto_and_on_aws() {
+        assert_eq!(listed_method("ANY"), Some(Method::Any));
+        assert_eq!(
+            listed_method("X-AMAZON-APIGATEWAY-ANY-METHOD"),
+            Some(Method::Any)
+        );
+        assert_eq!(listed_method("GET"), Some(Method::Get));
+        assert_eq!(listed_method("TRACE"), None);
+    }
+}
