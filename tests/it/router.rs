@@ -9,6 +9,7 @@ use slx_sim::{Behaviours, Simulator};
 use crate::common::moto::Moto;
 use crate::common::stage::{Project, apis_named, aws, function_exists};
 use crate::common::{run, shared_target_dir, slx, stdout_json};
+use crate::simulated::writes_since;
 
 /// Routes the test adds to the scaffold's router, and a handler function
 /// slx.toml routes itself (`GET /legacy`).
@@ -245,14 +246,6 @@ fn assert_served(project: &Project, stage: &str) {
     assert_eq!(boom["status"], 500);
     assert!(body_json(&boom)["requestId"].is_string(), "{boom}");
     assert_eq!(invoke(project, stage, "GET /health", None)["status"], 200);
-}
-
-fn writes_since(sim: &Simulator, seq: usize) -> Vec<String> {
-    sim.events()
-        .into_iter()
-        .filter(|e| e.seq >= seq && e.mutating)
-        .map(|e| format!("{} {}", e.operation, e.outcome))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

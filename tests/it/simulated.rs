@@ -24,7 +24,8 @@ fn outcomes(sim: &Simulator, outcome: &str) -> usize {
     sim.events().iter().filter(|e| e.outcome == outcome).count()
 }
 
-fn writes_since(sim: &Simulator, seq: usize) -> Vec<String> {
+/// The writes the simulator saw from event `seq` on.
+pub(crate) fn writes_since(sim: &Simulator, seq: usize) -> Vec<String> {
     sim.events()
         .into_iter()
         .filter(|e| e.seq >= seq && e.mutating)
