@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use crate::common::app::add_extra_handlers;
 use crate::common::{BUILD_LOCK, run, scaffold, shared_target_dir, slx, stdout_json};
 
-struct Dev {
+pub(crate) struct Dev {
     child: Child,
     lines: Receiver<String>,
-    url: String,
+    pub(crate) url: String,
     banner: String,
 }
 
@@ -26,7 +26,7 @@ impl Drop for Dev {
 }
 
 impl Dev {
-    fn start(dir: &Path) -> Dev {
+    pub(crate) fn start(dir: &Path) -> Dev {
         Dev::start_with(dir, &["--concurrency", "8"])
     }
 
@@ -83,7 +83,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn call(
+pub(crate) fn call(
     method: &str,
     url: &str,
     body: Option<(&str, &[u8])>,

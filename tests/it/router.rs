@@ -9,6 +9,7 @@ use slx_sim::{Behaviours, Simulator};
 use crate::common::moto::Moto;
 use crate::common::stage::{Project, apis_named, aws, function_exists};
 use crate::common::{run, shared_target_dir, slx, stdout_json};
+use crate::dev::call;
 use crate::simulated::writes_since;
 
 /// Routes the test adds to the scaffold's router, and a handler function
@@ -267,6 +268,29 @@ async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its
     assert_eq!(body_json(&local)["prefix"], "/dev", "{local}");
     let local = stdout_json(&project.slx(&["invoke", "--local", "GET /missing"]));
     assert_eq!(local["status"], 404, "{local}");
+    {
+        // `slx dev`: bytes both ways through the local API Gateway.
+        let dev = crate::dev::Dev::start(&project.dir);
+        let (status, headers, bytes) = call("GET", &format!("{}/picture", dev.url), None);
+        assert_eq!(status, 200);
+        assert!(headers.contains(&("content-type".into(), "image/png".into())));
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(0..=255u8);
+        assert_eq!(bytes, png, "the binary answer arrives as bytes");
+        let order = br#"{"item":"tea","quantity":3}"#;
+        let (status, _, bytes) = call(
+            "POST",
+            &format!("{}/orders/5", dev.url),
+            Some(("application/json", order)),
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&bytes));
+        let (status, _, bytes) = call("GET", &format!("{}/whereami", dev.url), None);
+        assert_eq!(status, 200);
+        let place: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(place["prefix"], "/dev", "{place}");
+        let (status, _, _) = call("GET", &format!("{}/no/such/page", dev.url), None);
+        assert_eq!(status, 404);
+    }
 
     let output = project.slx(&["deploy", "--stage", "dev"]);
     assert!(output.status.success(), "deploy failed");
