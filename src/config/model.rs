@@ -176,7 +176,7 @@ impl Route {
 
 /// The greedy parameter of the router's catch-all (`/{proxy+}`), as in
 /// AWS's own proxy-resource examples.
-pub(crate) const CATCH_ALL_PARAM: &str = "proxy";
+const CATCH_ALL_PARAM: &str = "proxy";
 
 /// The routes an API serves: `declared`, and in router mode `ANY /` and
 /// `ANY /{proxy+}` to the router where slx.toml does not declare them.

@@ -14,8 +14,8 @@ use super::issue::ConfigIssue;
 use super::keys::closest;
 use super::limits;
 use super::model::{
-    Arch, CATCH_ALL_PARAM, CanarySpec, Check, Config, Method, Permission, Route, RoutePath,
-    Segment, Settings, StageOverlay, Throttle, api_routes,
+    Arch, CanarySpec, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings,
+    StageOverlay, Throttle, api_routes,
 };
 use super::schema::{RawCheck, RawFile, RawPermission, RawRoute, RawSection, SpannedMap};
 
@@ -525,16 +525,18 @@ fn routes(
         routes.push(route);
     }
     if let Some(router) = router {
-        check_router(check, router, &routes);
+        check_router_name(check, router);
     }
-    check_param_conflicts(check, &routes);
+    // The router's catch-all first: a declared route that clashes with it
+    // is the one reported, at its own line.
+    let mut served = api_routes(&[], router.map(|r| r.get_ref().as_str()));
+    served.extend(routes.iter().cloned());
+    check_param_conflicts(check, &served);
     routes
 }
 
-/// `[app] router`: a function name, and no declared route whose first
-/// path part is a parameter other than the catch-all's (API Gateway
-/// allows one parameter name per position, and `/{proxy+}` takes it).
-fn check_router(check: &mut Checker, router: &Spanned<String>, routes: &[Route]) {
+/// `[app] router` names a function of lib.rs.
+fn check_router_name(check: &mut Checker, router: &Spanned<String>) {
     let name = router.get_ref();
     if !limits::is_rust_identifier(name) {
         check.error(
@@ -543,22 +545,6 @@ fn check_router(check: &mut Checker, router: &Spanned<String>, routes: &[Route])
             format!("router `{name}` is not a Rust function name"),
             "name the function of lib.rs that returns the app's router, e.g. `router = \"router\"`",
         );
-    }
-    for route in routes {
-        if let Some(Segment::Param(param) | Segment::Greedy(param)) = route.path.segments.first()
-            && param != CATCH_ALL_PARAM
-        {
-            check.error(
-                route.span.clone(),
-                &format!("routes.\"{}\"", route.key()),
-                format!(
-                    "`{{{param}}}` takes the first path position, where the router's catch-all has `{{{CATCH_ALL_PARAM}+}}`"
-                ),
-                &format!(
-                    "API Gateway allows one parameter name per position: start the path with a fixed part (e.g. `/items/{{{param}}}`), name it `{{{CATCH_ALL_PARAM}}}`, or let the router serve it"
-                ),
-            );
-        }
     }
 }
 
@@ -650,7 +636,9 @@ pub fn parse_path(path: &str) -> Result<RoutePath, String> {
 /// API Gateway allows one variable child per resource: `/a/{id}` and
 /// `/a/{key}` (or `/a/{rest+}`) cannot both exist.
 fn check_param_conflicts(check: &mut Checker, routes: &[Route]) {
-    let mut variable_at: HashMap<Vec<String>, (String, String)> = HashMap::new();
+    // Per parent path: the variable part there, the route that has it, and
+    // whether that route is the router's catch-all (slx adds it).
+    let mut variable_at: HashMap<Vec<String>, (String, String, bool)> = HashMap::new();
     for route in routes {
         for (depth, segment) in route.path.segments.iter().enumerate() {
             if matches!(segment, Segment::Literal(_)) {
@@ -662,7 +650,12 @@ fn check_param_conflicts(check: &mut Checker, routes: &[Route]) {
                 .collect();
             let part = segment.path_part();
             match variable_at.get(&parent) {
-                Some((existing, owner)) if *existing != part => {
+                Some((existing, owner, catch_all)) if *existing != part => {
+                    let help = if *catch_all {
+                        "API Gateway allows one variable part per position, and the router's catch-all holds the first: start the path with a fixed part (e.g. `/items/{id}`), or let the router serve it"
+                    } else {
+                        "API Gateway allows one parameter name per position; use the same name in both routes"
+                    };
                     check.error(
                         route.span.clone(),
                         &format!("routes.\"{}\"", route.key()),
@@ -670,12 +663,13 @@ fn check_param_conflicts(check: &mut Checker, routes: &[Route]) {
                             "route `{}` uses `{part}` where `{owner}` uses `{existing}`",
                             route.key()
                         ),
-                        "API Gateway allows one parameter name per position; use the same name in both routes",
+                        help,
                     );
                 }
                 Some(_) => {}
                 None => {
-                    variable_at.insert(parent, (part, route.key()));
+                    let catch_all = route.span.is_empty() && route.handler.is_none();
+                    variable_at.insert(parent, (part, route.key(), catch_all));
                 }
             }
         }

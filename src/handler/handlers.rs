@@ -179,9 +179,13 @@ pub fn check(
             problems.push(problem("no such function in lib.rs".into(), help));
             return None;
         };
-        router_call(function)
-            .map_err(|(what, help)| problems.push(problem(what, help)))
-            .ok()
+        match router_call(function) {
+            Ok(call) => Some(call),
+            Err((what, help)) => {
+                problems.push(problem(what, help));
+                None
+            }
+        }
     });
     for route in routes {
         let Some(handler) = route.handler.as_deref() else {

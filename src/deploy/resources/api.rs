@@ -271,11 +271,7 @@ impl Resource for Api {
             .into_iter()
             .filter(|api| names.owns(&api.tags))
             .collect();
-        let binary_by_id: BTreeMap<String, Vec<String>> = owned
-            .iter()
-            .map(|api| (api.id.clone(), api.binary_media_types.clone()))
-            .collect();
-        let mut ids: Vec<String> = owned.into_iter().map(|api| api.id).collect();
+        let mut ids: Vec<String> = owned.iter().map(|api| api.id.clone()).collect();
         if ids.is_empty() {
             return Ok(None);
         }
@@ -314,7 +310,11 @@ impl Resource for Api {
             })
             .collect();
         Ok(Some(ApiState {
-            binary_media_types: binary_by_id.get(&id).cloned().unwrap_or_default(),
+            binary_media_types: owned
+                .into_iter()
+                .find(|api| api.id == id)
+                .map(|api| api.binary_media_types)
+                .unwrap_or_default(),
             id,
             paths,
             stage,
