@@ -429,17 +429,31 @@ impl Invoker {
     }
 }
 
-/// The bootstrap, under qemu when it is an arm64 binary on an x86_64 host.
+/// The bootstrap, under qemu-user when its architecture is not the host's.
 fn command_for(bootstrap: &Path, arm: bool) -> tokio::process::Command {
-    if arm && cfg!(target_arch = "x86_64") {
-        let mut command = tokio::process::Command::new("qemu-aarch64");
-        command
-            .args(["-L", "/usr/aarch64-linux-gnu"])
-            .arg(bootstrap);
-        command
-    } else {
-        tokio::process::Command::new(bootstrap)
+    let (program, args) = runner(bootstrap, arm);
+    let mut command = tokio::process::Command::new(program);
+    command.args(args);
+    command
+}
+
+/// How to run a Lambda `bootstrap` (arm64 when `arm`, else x86_64) on
+/// this machine: directly on a host of its architecture, else under
+/// qemu-user with the Debian cross glibc as its sysroot. No architecture
+/// is assumed for the host (the suite runs on x86_64 and aarch64 alike).
+pub fn runner(bootstrap: &Path, arm: bool) -> (std::ffi::OsString, Vec<std::ffi::OsString>) {
+    let target = if arm { "aarch64" } else { "x86_64" };
+    if std::env::consts::ARCH == target {
+        return (bootstrap.as_os_str().to_owned(), Vec::new());
     }
+    (
+        format!("qemu-{target}").into(),
+        vec![
+            "-L".into(),
+            format!("/usr/{target}-linux-gnu").into(),
+            bootstrap.as_os_str().to_owned(),
+        ],
+    )
 }
 
 /// `2026/11/27/[3]0123abcd...`: Lambda's log stream naming.

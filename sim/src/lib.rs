@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 pub use behaviours::{Behaviours, Fault, Latency};
 use hyper_util::rt::TokioIo;
+pub use invoke::runner;
 pub use proxy::Event;
 use proxy::Shared;
 

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::app::add_extra_handlers;
-use crate::common::{BUILD_LOCK, assert_documented, run, scaffold, slx, stdout_json};
+use crate::common::{
+    BUILD_LOCK, assert_documented, release_profile, run, scaffold, slx, stdout_json,
+};
 use serde_json::{Value, json};
 use slx::config::Arch;
 use slx::handler::elf;
@@ -17,12 +19,31 @@ use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, decode_respon
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
 fn build_json(dir: &Path, extra: &[&str]) -> Value {
+    build_json_with(slx(dir), extra)
+}
+
+fn build_json_with(mut command: Command, extra: &[&str]) -> Value {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let output = run(slx(dir).args(["build", "--output", "json"]).args(extra));
+    let output = run(command.args(["build", "--output", "json"]).args(extra));
     assert!(output.status.success(), "build failed");
     let built = stdout_json(&output);
     assert_documented("slx build", &built);
     built
+}
+
+/// The compiler the toolchain choice prescribes for `arch` on this host
+/// (the same probe slx runs), not whichever happened to work.
+fn prescribed_compiler(arch: Arch) -> Value {
+    let prescribed = slx::handler::toolchain::plan_compile(
+        &slx::handler::toolchain::detect(),
+        None,
+        arch,
+        Path::new("Cargo.toml"),
+        Path::new("target"),
+        slx::handler::PROFILE,
+    )
+    .unwrap();
+    serde_json::to_value(prescribed.compiler).unwrap()
 }
 
 fn unzip_bootstrap(zip: &Path) -> Vec<u8> {
@@ -46,14 +67,12 @@ impl Drop for Handler {
     }
 }
 
-fn start_bootstrap(binary: &Path, api: &RuntimeApi) -> Handler {
-    start_under(Command::new(binary), api)
-}
-
-/// Starts `command` (the binary, or an emulator running it) as Lambda
-/// would, against `api`.
-fn start_under(mut command: Command, api: &RuntimeApi) -> Handler {
-    let child = command
+/// Starts a Lambda `bootstrap` of `arch` as Lambda would, against `api`:
+/// directly on a host of that architecture, else under qemu-user.
+fn start_bootstrap(binary: &Path, arch: Arch, api: &RuntimeApi) -> Handler {
+    let (program, args) = slx_sim::runner(binary, arch == Arch::Arm64);
+    let child = Command::new(program)
+        .args(args)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev")
@@ -136,22 +155,23 @@ fn json_of(body: &[u8]) -> Value {
 async fn x86_64_build_is_checked_deterministic_and_serves_requests() {
     let (_temp, dir) = scaffold("shop");
     add_extra_handlers(&dir);
-    let first = build_json(&dir, &[]);
+    // The one build on the profile users get: the size docs/performance.md
+    // reports (about 740 KB for the scaffold; the test profile's zip is
+    // over 1.1 MB, so this fails if the release settings stop applying).
+    let release = || {
+        let mut command = slx(&dir);
+        release_profile(&mut command);
+        command
+    };
+    let first = build_json_with(release(), &[]);
     assert_eq!(first["arch"], "x86_64");
-    // The compiler the toolchain choice prescribes for this host (the
-    // same probe slx runs), not whichever happened to work.
-    let prescribed = slx::handler::toolchain::plan_compile(
-        &slx::handler::toolchain::detect(),
-        None,
-        Arch::X86_64,
-        Path::new("Cargo.toml"),
-        Path::new("target"),
-        slx::handler::PROFILE,
-    )
-    .unwrap();
+    assert!(
+        first["size_bytes"].as_u64().unwrap() < 1_000_000,
+        "the release profile's zip: {first}"
+    );
     assert_eq!(
         first["compiler"],
-        serde_json::to_value(prescribed.compiler).unwrap(),
+        prescribed_compiler(Arch::X86_64),
         "{first}"
     );
     let zip = Path::new(first["zip"].as_str().unwrap()).to_path_buf();
@@ -168,7 +188,7 @@ async fn x86_64_build_is_checked_deterministic_and_serves_requests() {
     assert!(facts.max_glibc.unwrap() <= elf::AL2023_GLIBC, "{facts:?}");
 
     // Determinism: building again gives the same bytes.
-    let second = build_json(&dir, &[]);
+    let second = build_json_with(release(), &[]);
     assert_eq!(second["code_sha256"], first["code_sha256"]);
     assert_eq!(std::fs::read(&zip).unwrap(), zip_bytes);
 
@@ -180,7 +200,7 @@ async fn x86_64_build_is_checked_deterministic_and_serves_requests() {
     let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
         .await
         .unwrap();
-    let _handler = start_bootstrap(&unpacked, &api);
+    let _handler = start_bootstrap(&unpacked, Arch::X86_64, &api);
 
     let post = |path, resource, params, body| Call {
         method: "POST",
@@ -317,7 +337,11 @@ async fn arm64_build_is_an_aarch64_elf_with_al2023_glibc_and_runs_under_qemu() {
     .unwrap();
     let built = build_json(&dir, &[]);
     assert_eq!(built["arch"], "arm64");
-    assert_eq!(built["compiler"], "zigbuild");
+    assert_eq!(
+        built["compiler"],
+        prescribed_compiler(Arch::Arm64),
+        "{built}"
+    );
     let binary = unzip_bootstrap(Path::new(built["zip"].as_str().unwrap()));
     let facts = elf::check(&binary, Arch::Arm64).unwrap();
     assert!(facts.max_glibc.unwrap() <= elf::AL2023_GLIBC);
@@ -328,37 +352,29 @@ async fn arm64_build_is_an_aarch64_elf_with_al2023_glibc_and_runs_under_qemu() {
 
     // Run it for real: natively on an arm64 host, else under qemu-user
     // with an arm64 glibc (scripts/setup installs both with apt).
-    let sysroot = Path::new("/usr/aarch64-linux-gnu");
-    let native = cfg!(target_arch = "aarch64");
-    let qemu = Command::new("qemu-aarch64").arg("--version").output();
-    if !native && (qemu.is_err() || !sysroot.exists()) {
+    let unpacked = dir.join("bootstrap-arm64");
+    let (program, _) = slx_sim::runner(&unpacked, true);
+    let emulated = program != unpacked.as_os_str();
+    if emulated
+        && (Command::new(&program).arg("--version").output().is_err()
+            || !Path::new("/usr/aarch64-linux-gnu").exists())
+    {
         // scripts/test (the README's test command) sets SLX_TEST_STRICT:
         // there, a missing tool fails the suite instead of skipping.
         assert!(
             std::env::var_os("SLX_TEST_STRICT").is_none() && std::env::var_os("CI").is_none(),
             "the arm64 handler must run: install qemu-user and an arm64 glibc (apt-get install qemu-user libc6-arm64-cross; scripts/setup does it as root)"
         );
-        eprintln!(
-            "qemu-aarch64 or {} missing: not running the arm64 handler",
-            sysroot.display()
-        );
+        eprintln!("{program:?} or its sysroot missing: not running the arm64 handler");
         return;
     }
-    let unpacked = dir.join("bootstrap-arm64");
     std::fs::write(&unpacked, &binary).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&unpacked, std::fs::Permissions::from_mode(0o755)).unwrap();
     let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
         .await
         .unwrap();
-    let command = if native {
-        Command::new(&unpacked)
-    } else {
-        let mut command = Command::new("qemu-aarch64");
-        command.arg("-L").arg(sysroot).arg(&unpacked);
-        command
-    };
-    let _handler = start_under(command, &api);
+    let _handler = start_bootstrap(&unpacked, Arch::Arm64, &api);
     let (status, _, body) = call(
         &api,
         "arm-1",

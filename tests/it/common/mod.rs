@@ -21,13 +21,34 @@ pub(crate) fn shared_target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/handlers"))
 }
 
+/// Handler builds in tests use a cheaper variant of slx's Lambda profile
+/// (cargo reads `CARGO_PROFILE_<NAME>_<KEY>` over the generated
+/// Cargo.toml): no fat LTO, parallel codegen. An app rebuild then takes
+/// about 4 s instead of 15 s on 2 cores. Only size and speed differ; the
+/// build steps, checks and reproducibility are the same. The test that
+/// measures the zip uses [`release_profile`].
+pub(crate) const TEST_PROFILE: [(&str, &str); 3] = [
+    ("CARGO_PROFILE_LAMBDA_R1_LTO", "false"),
+    ("CARGO_PROFILE_LAMBDA_R1_CODEGEN_UNITS", "16"),
+    ("CARGO_PROFILE_LAMBDA_R1_OPT_LEVEL", "1"),
+];
+
 pub(crate) fn slx(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_slx"));
     command
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", shared_target_dir())
         .env("NO_COLOR", "1")
-        .env_remove("SLX_COMPILER");
+        .env_remove("SLX_COMPILER")
+        .envs(TEST_PROFILE);
+    command
+}
+
+/// Builds with the profile users get (undoes [`TEST_PROFILE`]).
+pub(crate) fn release_profile(command: &mut Command) -> &mut Command {
+    for (key, _) in TEST_PROFILE {
+        command.env_remove(key);
+    }
     command
 }
 
