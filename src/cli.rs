@@ -93,8 +93,9 @@ pub struct InitArgs {
     /// part is the name (`apps/shop`); the directory is created. Without
     /// it, the current directory is used and the app named after it.
     pub name: Option<String>,
-    /// What kind of app: `routes` (one function per route in slx.toml) or
-    /// `router` (an axum app serving every path).
+    /// What kind of app: `routes` (one function per route in slx.toml),
+    /// `router` (an axum app serving every path) or `events` (handlers
+    /// run by a file landing in S3, a schedule and an SQS queue).
     #[arg(long, value_enum, default_value = "routes", conflicts_with = "router")]
     pub template: crate::scaffold::Template,
     /// Short for `--template router`.
@@ -184,14 +185,17 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
-    /// The request: "METHOD /path?query", e.g. "POST /orders/42".
-    pub request: String,
+    /// The request: "METHOD /path?query", e.g. "POST /orders/42" (an HTTP
+    /// route; with `--handler`, leave it out).
+    #[arg(required_unless_present = "handler", conflicts_with = "handler")]
+    pub request: Option<String>,
     /// The stage to invoke.
     #[arg(long, short, default_value = "dev")]
     pub stage: String,
-    /// Request body: JSON text, or @file.json.
+    /// Request body: JSON text, or @file.json. With `--handler`: an SQS
+    /// message's body (repeat for a batch), or an S3 object's content.
     #[arg(long, short, value_name = "BODY")]
-    pub data: Option<String>,
+    pub data: Vec<String>,
     /// Extra request header, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "HEADER")]
     pub headers: Vec<String>,
@@ -199,6 +203,16 @@ pub struct InvokeArgs {
     /// deployed stage; same event, same error answers as `slx dev`.
     #[arg(long)]
     pub local: bool,
+    /// Invoke the event handler `[events.NAME]` with the event its source
+    /// would send (S3: `--s3-key`; SQS: `--data`; a schedule: nothing).
+    #[arg(long, value_name = "NAME")]
+    pub handler: Option<String>,
+    /// With an S3 handler: the key of the object the event is about.
+    #[arg(long, value_name = "KEY", requires = "handler")]
+    pub s3_key: Option<String>,
+    /// With `--handler`: send this JSON file as the whole event instead.
+    #[arg(long, value_name = "FILE", requires = "handler", conflicts_with_all = ["s3_key", "data"])]
+    pub event: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! `slx invoke`: one request, shaped exactly as API Gateway would send it
-//! (same router and event as `slx dev`), through Lambda's Invoke API on
+//! (same router and event as `slx dev`), or one event of an event
+//! handler's source (S3, SQS, a schedule), through Lambda's Invoke API on
 //! the stage's alias, with the log tail Lambda returns.
 
 use std::path::Path;
@@ -8,10 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::aws::{AwsError, InvokeAnswer, Reader};
-use crate::config::Route;
+use crate::config::{EventFunction, EventSource, Route, S3EventKind};
 use crate::local::event::{self, GatewayContext, HttpRequest, MatchedRoute};
 use crate::local::router;
-use crate::names::StageNames;
+use crate::local::source_event::{self, Origin};
+use crate::names::{StageArns, StageNames};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
 pub(crate) enum RequestError {
@@ -37,6 +39,130 @@ pub(crate) enum RequestError {
     #[error("header `{0}` is not `Name: value`")]
     #[diagnostic(code(slx::invoke::header), help("e.g. -H 'x-api-key: abc'"))]
     Header(String),
+    #[error("slx.toml has no event handler `{name}`")]
+    #[diagnostic(code(slx::invoke::no_handler), help("{help}"))]
+    NoHandler { name: String, help: String },
+    #[error("{problem}")]
+    #[diagnostic(code(slx::invoke::event), help("{help}"))]
+    EventFlags { problem: String, help: String },
+    #[error("cannot read the event from {path}: {reason}")]
+    #[diagnostic(
+        code(slx::invoke::event_file),
+        help("the file holds the whole event as JSON, as Lambda would receive it")
+    )]
+    EventFile { path: String, reason: String },
+}
+
+/// The `[events.NAME]` handler `name` of the stage.
+pub(crate) fn event_handler<'a>(
+    events: &'a [EventFunction],
+    name: &str,
+) -> Result<&'a EventFunction, RequestError> {
+    if let Some(found) = events.iter().find(|e| e.handler.name == name) {
+        return Ok(found);
+    }
+    let names: Vec<&str> = events.iter().map(|e| e.handler.name.as_str()).collect();
+    let help = match crate::config::closest_match(name, &names) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if names.is_empty() => {
+            "declare it in slx.toml as [events.NAME] (docs/config.md, \"Events\")".into()
+        }
+        None => format!("event handlers: {}", names.join(", ")),
+    };
+    Err(RequestError::NoHandler {
+        name: name.to_string(),
+        help,
+    })
+}
+
+/// The event `handler`'s source would send, from `slx invoke`'s flags:
+/// `--event FILE` as it is; else S3: an object created (or, for a
+/// handler of removals only, removed) at `--s3-key`, with `--data` as its
+/// content; SQS: one message per `--data`; a schedule: a run due now.
+pub(crate) fn source_event(
+    handler: &EventFunction,
+    arns: &StageArns,
+    s3_key: Option<&str>,
+    data: &[Vec<u8>],
+    event_file: Option<&Path>,
+    request_id: &str,
+    now_ms: u64,
+) -> Result<Value, RequestError> {
+    if let Some(path) = event_file {
+        let text = std::fs::read(path).map_err(|e| RequestError::EventFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        return serde_json::from_slice(&text).map_err(|e| RequestError::EventFile {
+            path: path.display().to_string(),
+            reason: format!("not JSON: {e}"),
+        });
+    }
+    let name = &handler.handler.name;
+    let flags = |problem: String, help: &str| RequestError::EventFlags {
+        problem,
+        help: help.to_string(),
+    };
+    let origin = Origin {
+        arns,
+        now_ms,
+        id: request_id,
+    };
+    match &handler.handler.source {
+        EventSource::S3(source) => {
+            let Some(key) = s3_key else {
+                return Err(flags(
+                    format!("`{name}` is an S3 handler: its event names an object"),
+                    "add `--s3-key incoming/photo.jpg` (and `--data @file` for the object's content)",
+                ));
+            };
+            if data.len() > 1 {
+                return Err(flags(
+                    "an S3 event names one object: give `--data` once".into(),
+                    "`--data @photo.jpg` is the object's content",
+                ));
+            }
+            let kind = if source.events.contains(&S3EventKind::Created) {
+                S3EventKind::Created
+            } else {
+                S3EventKind::Removed
+            };
+            let content = data.first().map_or(&[][..], Vec::as_slice);
+            Ok(source_event::s3_event(
+                source, name, key, content, kind, &origin,
+            ))
+        }
+        EventSource::Sqs(source) => {
+            if s3_key.is_some() {
+                return Err(flags(
+                    format!("`{name}` is a queue handler; `--s3-key` is for S3 handlers"),
+                    "give each message's body with `--data`",
+                ));
+            }
+            if data.is_empty() {
+                return Err(flags(
+                    format!("`{name}` is a queue handler: its event carries messages"),
+                    "add `--data '{\"job\": \"resize\"}'`, once per message of the batch",
+                ));
+            }
+            let bodies: Vec<String> = data
+                .iter()
+                .map(|body| String::from_utf8_lossy(body).into_owned())
+                .collect();
+            Ok(source_event::sqs_event(source, &bodies, &origin))
+        }
+        EventSource::Schedule(source) => {
+            if s3_key.is_some() || !data.is_empty() {
+                return Err(flags(
+                    format!(
+                        "`{name}` runs on a schedule; its event takes no `--s3-key` or `--data`"
+                    ),
+                    "its input is slx.toml's `input`; or give a whole event with `--event FILE`",
+                ));
+            }
+            Ok(source_event::schedule_event(source, name, &origin))
+        }
+    }
 }
 
 /// Reads `--data`: inline text, or `@file`.
@@ -140,12 +266,15 @@ pub(crate) fn event_for(
     event::rest_event(&request, route, &context)
 }
 
-/// Sends `event` to the stage's alias through Lambda's Invoke API.
+/// Sends `event` to the stage's alias through Lambda's Invoke API: of
+/// the HTTP function, or of event handler `handler`'s function.
 pub(crate) async fn invoke_alias(
     reader: &Reader,
     names: &StageNames,
+    handler: Option<&str>,
     event: &Value,
 ) -> Result<InvokeAnswer, AwsError> {
     let payload = serde_json::to_vec(event).unwrap_or_default();
-    reader.invoke(&names.function, &names.alias, payload).await
+    let function = handler.map_or_else(|| names.function.clone(), |h| names.event_function(h));
+    reader.invoke(&function, &names.alias, payload).await
 }

@@ -50,10 +50,29 @@ impl StageNames {
             alias: stage.to_string(),
             api: function.clone(),
             role: format!("{function}-role"),
-            log_group: format!("/aws/lambda/{function}"),
+            log_group: log_group_of(&function),
             lease_prefix: format!("/slx/leases/{function}/"),
             function,
         }
+    }
+
+    /// `<app>-<stage>-<handler>`: the function of an `[events.NAME]`
+    /// handler (its alias is the stage's too).
+    pub(crate) fn event_function(&self, handler: &str) -> String {
+        format!("{}-{handler}", self.function)
+    }
+
+    /// `slx-<app>-<stage>-<handler>`: the id of the handler's entry in a
+    /// bucket's notification configuration (S3 has no tags there), and
+    /// the `configurationId` its events carry.
+    pub(crate) fn s3_notification_id(&self, handler: &str) -> String {
+        format!("slx-{}", self.event_function(handler))
+    }
+
+    /// `<app>-<stage>`: the stage's EventBridge Scheduler schedule group
+    /// (tagged; a schedule itself is named after its handler).
+    pub(crate) fn schedule_group(&self) -> &str {
+        &self.function
     }
 
     /// The tags every resource of the stage is created with.
@@ -73,6 +92,11 @@ impl StageNames {
     pub(crate) fn description(&self) -> String {
         format!("slx app {} stage {}", self.app, self.stage)
     }
+}
+
+/// `/aws/lambda/<function>`: where Lambda writes a function's logs.
+pub(crate) fn log_group_of(function: &str) -> String {
+    format!("/aws/lambda/{function}")
 }
 
 /// An AWS partition and the DNS suffix of its endpoints.
@@ -160,6 +184,39 @@ impl StageArns {
             &self.region,
             &format!("function:{}", self.function),
         )
+    }
+
+    /// The function of event handler `handler`.
+    pub(crate) fn event_function_arn(&self, handler: &str) -> String {
+        self.arn(
+            "lambda",
+            &self.region,
+            &format!("function:{}", self.event_function(handler)),
+        )
+    }
+
+    /// A queue slx.toml names by name (in the stage's region and
+    /// account) or by ARN (kept as it is).
+    pub(crate) fn queue_arn(&self, queue: &str) -> String {
+        if queue.starts_with("arn:") {
+            queue.to_string()
+        } else {
+            self.arn("sqs", &self.region, queue)
+        }
+    }
+
+    /// The schedule of event handler `handler`.
+    pub(crate) fn schedule_arn(&self, handler: &str) -> String {
+        self.arn(
+            "scheduler",
+            &self.region,
+            &format!("schedule/{}/{handler}", self.schedule_group()),
+        )
+    }
+
+    /// A bucket's ARN (S3 ARNs name neither region nor account).
+    pub(crate) fn bucket_arn(&self, bucket: &str) -> String {
+        format!("arn:{}:s3:::{bucket}", self.partition.id)
     }
 
     pub(crate) fn alias_arn(&self) -> String {

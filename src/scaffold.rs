@@ -1,6 +1,7 @@
 //! `slx init`: writes a new project from the templates embedded in the
-//! binary: `templates/init` (route table: one function per route) or
-//! `templates/router` (an axum app, `[app] router`).
+//! binary: `templates/init` (route table: one function per route),
+//! `templates/router` (an axum app, `[app] router`) or `templates/events`
+//! (an S3, a schedule and an SQS handler beside a route).
 //!
 //! Never overwrites a file: it checks every target first and writes
 //! nothing when any exists.
@@ -12,6 +13,7 @@ use minijinja::{Environment, context};
 
 static INIT_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/init");
 static ROUTER_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/router");
+static EVENTS_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/events");
 
 /// Which kind of app `slx init` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
@@ -22,6 +24,9 @@ pub enum Template {
     Routes,
     /// An axum app: `[app] router` serves every path.
     Router,
+    /// Event handlers: `on_upload` (S3), `nightly` (schedule), `on_job`
+    /// (SQS), beside `GET /health`.
+    Events,
 }
 
 impl Template {
@@ -29,6 +34,7 @@ impl Template {
         match self {
             Template::Routes => &INIT_TEMPLATE,
             Template::Router => &ROUTER_TEMPLATE,
+            Template::Events => &EVENTS_TEMPLATE,
         }
     }
 }
@@ -199,8 +205,51 @@ mod tests {
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let lib = std::fs::read_to_string(dir.path().join("shop/src/lib.rs")).unwrap();
         let file = syn::parse_file(&lib).unwrap();
-        let checked = crate::handler::handlers::check(&file, &[], Some("router")).unwrap();
+        let checked = crate::handler::handlers::check(&file, &[], Some("router"), &[]).unwrap();
         assert_eq!(checked.router.unwrap().name, "router");
+    }
+
+    #[test]
+    fn the_events_template_has_the_three_documented_handlers() {
+        let dir = tempfile::tempdir().unwrap();
+        init(&dir.path().join("shop"), Some("shop"), Template::Events).unwrap();
+        let config = crate::config::load(&dir.path().join("shop/slx.toml")).unwrap();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let project = crate::config::resolve(&config, "dev").unwrap();
+        let sources: Vec<(String, serde_json::Value)> = project
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.handler.name.clone(),
+                    serde_json::to_value(&e.handler.source).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                (
+                    "nightly".to_string(),
+                    serde_json::json!({"kind": "schedule", "expression": "rate(1 hour)", "timezone": null, "input": null})
+                ),
+                (
+                    "on_job".to_string(),
+                    serde_json::json!({"kind": "sqs", "queue": "shop-jobs", "batch_size": 10, "batch_window": 0, "report_failures": true})
+                ),
+                (
+                    "on_upload".to_string(),
+                    serde_json::json!({"kind": "s3", "bucket": "shop-uploads", "events": ["created"], "prefix": "incoming/", "suffix": null})
+                ),
+            ]
+        );
+        assert_eq!(config.routes[0].key(), "GET /health");
+        let lib = std::fs::read_to_string(dir.path().join("shop/src/lib.rs")).unwrap();
+        let file = syn::parse_file(&lib).unwrap();
+        let events: Vec<_> = project.events.iter().map(|e| e.handler.clone()).collect();
+        let checked =
+            crate::handler::handlers::check(&file, &config.routes, None, &events).unwrap();
+        assert_eq!(checked.events.len(), 3);
     }
 
     #[test]

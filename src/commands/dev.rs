@@ -17,34 +17,63 @@ use crate::local::watch::watch_sources;
 use crate::names::StageArns;
 use crate::ui::{self, Ui};
 
-/// A pool for `project` running `binary`.
-pub(super) fn pool_for(
-    project: &Project,
-    binary: PathBuf,
-    concurrency: usize,
-    global: &GlobalArgs,
-    ui: &Ui,
-) -> Pool {
-    let region = global
+/// The region a local run plays in: `--region`, slx.toml, `AWS_REGION`.
+pub(super) fn local_region(project: &Project, global: &GlobalArgs) -> String {
+    global
         .region
         .clone()
         .or_else(|| project.region.clone())
         .or_else(|| std::env::var("AWS_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into());
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+/// The stage's names placed in the local region, with the account id
+/// Lambda's local emulators use.
+pub(super) fn local_arns(project: &Project, global: &GlobalArgs) -> StageArns {
+    StageArns::new(
+        project.names(),
+        &local_region(project, global),
+        "000000000000",
+        "",
+    )
+}
+
+/// Every line the local function printed, for a report's `log_tail`.
+pub(super) type LogBook = Arc<std::sync::Mutex<String>>;
+
+/// A pool for `project` running `binary`: its HTTP function, or given
+/// `event`, that event handler's function. Log lines are shown as steps
+/// and, given `book`, kept there too.
+pub(super) fn pool_for(
+    project: &Project,
+    event: Option<&config::EventFunction>,
+    binary: PathBuf,
+    concurrency: usize,
+    global: &GlobalArgs,
+    ui: &Ui,
+    book: Option<LogBook>,
+) -> Pool {
+    let arns = local_arns(project, global);
     let host: Vec<(String, String)> = std::env::vars().collect();
     let printer = ui.clone();
     let sink: LogSink = Arc::new(move |request_id, line| {
         printer.step(format!("  {} | {line}", request_id.unwrap_or("init")));
+        if let Some(book) = &book {
+            let mut text = book.lock().unwrap_or_else(|p| p.into_inner());
+            text.push_str(line);
+            text.push('\n');
+        }
     });
     Pool::new(
         binary,
         PoolConfig {
-            env: lambda_env(project, &region, &host),
-            timeout: Duration::from_secs(u64::from(project.timeout)),
+            env: lambda_env(project, event, &arns.region, &host),
+            timeout: Duration::from_secs(u64::from(event.map_or(project.timeout, |e| e.timeout_s))),
             concurrency,
-            // The account id Lambda's local emulators use.
-            function_arn: StageArns::new(project.names(), &region, "000000000000", "")
-                .function_arn(),
+            function_arn: match event {
+                Some(event) => arns.event_function_arn(&event.handler.name),
+                None => arns.function_arn(),
+            },
             sink,
         },
     )
@@ -63,7 +92,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             .await
             .map_err(|e| miette::miette!("the build task failed: {e}"))??
     };
-    let pool = pool_for(&project, binary, args.concurrency, global, ui);
+    let pool = pool_for(&project, None, binary, args.concurrency, global, ui, None);
     if let Err(reason) = pool.warm().await {
         ui.warn(format!("the handler did not start: {reason}"));
     }
@@ -181,7 +210,7 @@ async fn reload(
     };
     match built {
         Ok(Ok(binary)) => {
-            let pool = pool_for(&project, binary, concurrency, global, ui);
+            let pool = pool_for(&project, None, binary, concurrency, global, ui, None);
             if let Err(reason) = pool.warm().await {
                 ui.warn(format!("the new handler did not start: {reason}"));
             }

@@ -29,15 +29,22 @@ pub(super) fn run(ui: &Ui, args: InitArgs) -> miette::Result<Outcome> {
         .as_ref()
         .map(|n| format!("  cd {n}\n"))
         .unwrap_or_default();
+    let next = match template {
+        scaffold::Template::Routes => {
+            "  cargo test          # the handlers' unit tests\n  slx dev             # serve it locally\n  slx deploy          # to AWS (stage dev)"
+        }
+        scaffold::Template::Router => {
+            "  cargo test          # the app's unit tests\n  slx dev             # serve it locally\n  slx deploy          # to AWS (stage dev)"
+        }
+        scaffold::Template::Events => {
+            "  cargo test          # the handlers' unit tests\n  slx invoke --local --handler on_upload --s3-key incoming/photo.jpg\n  slx invoke --local --handler on_job --data '{\"job\": \"resize\"}'\n  slx invoke --local --handler nightly\n  (put your own bucket and queue in slx.toml before deploying)"
+        }
+    };
     let text = format!(
-        "created app `{}` in {}: {}\n\nnext:\n{cd}  cargo test          # the {} unit tests\n  slx dev             # serve it locally\n  slx deploy          # to AWS (stage dev)",
+        "created app `{}` in {}: {}\n\nnext:\n{cd}{next}",
         done.name,
         done.dir.display(),
         files.join(", "),
-        match template {
-            scaffold::Template::Routes => "handlers'",
-            scaffold::Template::Router => "app's",
-        }
     );
     ui.result(
         text,

@@ -30,6 +30,18 @@ pub(super) enum InvokeFailed {
         help("see the log tail above, or `slx logs --stage {stage}`")
     )]
     ServerError { status: u16, stage: String },
+    #[error("{failed} of {total} messages failed; the rest were done")]
+    #[diagnostic(
+        code(slx::invoke::messages_failed),
+        help(
+            "Lambda returns only the failed messages to the queue; see the log above, or `slx logs --stage {stage}`"
+        )
+    )]
+    Messages {
+        failed: usize,
+        total: usize,
+        stage: String,
+    },
     #[error("API Gateway would answer 502: {reason}")]
     #[diagnostic(
         code(slx::invoke::bad_response),
@@ -41,14 +53,31 @@ pub(super) enum InvokeFailed {
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miette::Result<Outcome> {
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
-    let body = invoke::body_of(
-        args.data.as_deref(),
-        &std::env::current_dir().unwrap_or(project_dir(&config)),
-    )?;
+    let base = std::env::current_dir().unwrap_or(project_dir(&config));
     let request_id = format!("slx-invoke-{}", std::process::id());
+    if let Some(name) = &args.handler {
+        let handler = invoke::event_handler(&project.events, name)?;
+        let app_dir = project_dir(&config);
+        let call = HandlerCall {
+            handler,
+            args: &args,
+            base: &base,
+            app_dir: &app_dir,
+            request_id: &request_id,
+        };
+        return run_handler(ui, global, &project, call).await;
+    }
+    if args.data.len() > 1 {
+        return Err(invoke::RequestError::Data {
+            path: "--data".into(),
+            reason: "an HTTP request has one body; give `--data` once".into(),
+        }
+        .into());
+    }
+    let body = invoke::body_of(args.data.first().map(String::as_str), &base)?;
     let event = invoke::build_event(
         &project.routes,
-        &args.request,
+        args.request.as_deref().unwrap_or_default(),
         body,
         &args.headers,
         &project.stage,
@@ -59,8 +88,182 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
         return run_local(ui, global, &project, &app_dir, &request_id, &event).await;
     }
     let (reader, _writer) = stage::connect(ui, global, &project).await?;
-    let answer = invoke::invoke_alias(&reader, &project.names(), &event).await?;
+    let answer = invoke::invoke_alias(&reader, &project.names(), None, &event).await?;
     report(ui, &args.stage, answer)
+}
+
+/// One `--handler` invocation's inputs.
+struct HandlerCall<'a> {
+    handler: &'a config::EventFunction,
+    args: &'a InvokeArgs,
+    /// Where `--data @file` paths start.
+    base: &'a std::path::Path,
+    app_dir: &'a std::path::Path,
+    request_id: &'a str,
+}
+
+/// `--handler NAME`: the event its source would send, to the handler's
+/// function (built for this machine with `--local`, else the stage's).
+async fn run_handler(
+    ui: &Ui,
+    global: &GlobalArgs,
+    project: &config::Project,
+    call: HandlerCall<'_>,
+) -> miette::Result<Outcome> {
+    let HandlerCall {
+        handler,
+        args,
+        base,
+        app_dir,
+        request_id,
+    } = call;
+    let data = args
+        .data
+        .iter()
+        .map(|data| invoke::body_of(Some(data), base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let event_for = |arns: &crate::names::StageArns| {
+        invoke::source_event(
+            handler,
+            arns,
+            args.s3_key.as_deref(),
+            &data,
+            args.event.as_deref(),
+            request_id,
+            now_ms,
+        )
+    };
+    if args.local {
+        let event = event_for(&super::dev::local_arns(project, global))?;
+        let binary = handler::build_native(project, app_dir, ui)?;
+        let book = super::dev::LogBook::default();
+        let pool = super::dev::pool_for(
+            project,
+            Some(handler),
+            binary,
+            1,
+            global,
+            ui,
+            Some(book.clone()),
+        );
+        let outcome = pool
+            .invoke(request_id, serde_json::to_vec(&event).unwrap_or_default())
+            .await;
+        let log_tail = tail_of(&book);
+        let failure = local_failure(&outcome);
+        let payload = match outcome {
+            LocalOutcome::Answered(Answer::Response(payload)) => payload,
+            _ => Vec::new(),
+        };
+        return report_event(ui, project, handler, &event, &payload, &log_tail, failure);
+    }
+    let (reader, _writer) = stage::connect(ui, global, project).await?;
+    let identity = reader.caller_identity().await?;
+    let arns = crate::names::StageArns::new(
+        project.names(),
+        reader.region(),
+        &identity.account,
+        &identity.arn,
+    );
+    let event = event_for(&arns)?;
+    let answer = invoke::invoke_alias(
+        &reader,
+        &project.names(),
+        Some(&handler.handler.name),
+        &event,
+    )
+    .await?;
+    if !answer.log_tail.is_empty() && !ui.is_json() {
+        eprintln!("--- log tail ---\n{}", answer.log_tail.trim_end());
+    }
+    let failure = answer.function_error.as_ref().map(|kind| {
+        let detail = String::from_utf8_lossy(&answer.payload).into_owned();
+        function_error(
+            kind,
+            &serde_json::from_slice(&answer.payload).unwrap_or_else(|_| json!(detail)),
+        )
+    });
+    let payload = if failure.is_some() {
+        Vec::new()
+    } else {
+        answer.payload
+    };
+    report_event(
+        ui,
+        project,
+        handler,
+        &event,
+        &payload,
+        &answer.log_tail,
+        failure,
+    )
+}
+
+/// What an event handler answered: its response (for a queue handler,
+/// the messages it failed), or how it failed.
+fn report_event(
+    ui: &Ui,
+    project: &config::Project,
+    handler: &config::EventFunction,
+    event: &serde_json::Value,
+    payload: &[u8],
+    log_tail: &str,
+    failure: Option<serde_json::Value>,
+) -> miette::Result<Outcome> {
+    let name = &handler.handler.name;
+    let response: serde_json::Value = if payload.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(payload).unwrap_or_else(|_| json!(String::from_utf8_lossy(payload)))
+    };
+    let failed: Vec<String> = response["batchItemFailures"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item["itemIdentifier"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = match &failure {
+        Some(failure) => format!("`{name}` failed: {}", failure["error"]),
+        None if failed.is_empty() => format!("`{name}` answered: {response}"),
+        None => format!(
+            "`{name}` answered: {response}\nfailed messages: {}",
+            failed.join(", ")
+        ),
+    };
+    ui.result(
+        text,
+        &json!({
+            "handler": name,
+            "function": project.names().event_function(name),
+            "response": response,
+            "failed_messages": failed,
+            "log_tail": log_tail,
+            "function_error": failure,
+        }),
+    );
+    if let Some(failure) = failure {
+        return Err(InvokeFailed::Function {
+            kind: failure["kind"].as_str().unwrap_or("Unhandled").to_string(),
+            detail: failure["error"].to_string(),
+            stage: project.stage.clone(),
+        }
+        .into());
+    }
+    if !failed.is_empty() {
+        return Err(InvokeFailed::Messages {
+            failed: failed.len(),
+            total: event["Records"].as_array().map_or(0, Vec::len),
+            stage: project.stage.clone(),
+        }
+        .into());
+    }
+    Ok(Outcome::Success)
 }
 
 /// The same request through the handler built for this machine, with the
@@ -74,13 +277,37 @@ async fn run_local(
     event: &serde_json::Value,
 ) -> miette::Result<Outcome> {
     let binary = handler::build_native(project, app_dir, ui)?;
-    let pool = super::dev::pool_for(project, binary, 1, global, ui);
+    let book = super::dev::LogBook::default();
+    let pool = super::dev::pool_for(project, None, binary, 1, global, ui, Some(book.clone()));
     let outcome = pool
         .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
         .await;
-    // Lambda reports a reported error, a timeout and a dead process alike
-    // as an unhandled function error, with this error type.
-    let failure = match &outcome {
+    let log_tail = tail_of(&book);
+    let failure = local_failure(&outcome);
+    let (response, note) = gateway::answer_for(outcome);
+    if let Some(note) = note {
+        ui.warn(note);
+    }
+    print_response(ui, &response, &log_tail, failure);
+    status_outcome(&project.stage, response.status)
+}
+
+/// What the local function printed, cut as Lambda cuts its log tail: the
+/// last 4 KB (at a character boundary).
+fn tail_of(book: &super::dev::LogBook) -> String {
+    const TAIL_BYTES: usize = 4096;
+    let text = book.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut start = text.len().saturating_sub(TAIL_BYTES);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
+
+/// Lambda reports a reported error, a timeout and a dead process alike
+/// as an unhandled function error, with this error type.
+fn local_failure(outcome: &LocalOutcome) -> Option<serde_json::Value> {
+    match outcome {
         LocalOutcome::Answered(Answer::Error { error_type, body }) => Some(function_error(
             "Unhandled",
             &json!({ "errorType": error_type, "errorMessage": String::from_utf8_lossy(body) }),
@@ -94,13 +321,7 @@ async fn run_local(
             &json!({ "errorType": "Runtime.ExitError", "errorMessage": reason }),
         )),
         LocalOutcome::Answered(Answer::Response(_)) => None,
-    };
-    let (response, note) = gateway::answer_for(outcome);
-    if let Some(note) = note {
-        ui.warn(note);
     }
-    print_response(ui, &response, "", failure);
-    status_outcome(&project.stage, response.status)
 }
 
 /// `function_error` in the JSON report: Lambda's `X-Amz-Function-Error`

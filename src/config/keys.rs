@@ -8,7 +8,15 @@ use toml::de::{DeTable, DeValue};
 
 use super::issue::ConfigIssue;
 
-const TOP: &[&str] = &["app", "env", "routes", "stages", "permissions", "checks"];
+const TOP: &[&str] = &[
+    "app",
+    "env",
+    "routes",
+    "stages",
+    "permissions",
+    "checks",
+    "events",
+];
 const APP: &[&str] = &[
     "name",
     "router",
@@ -38,6 +46,26 @@ const STAGE: &[&str] = &[
     "canary",
     "env",
     "checks",
+    "events",
+];
+/// `[events.NAME]`; a stage's `[stages.S.events.NAME]` takes the same
+/// keys except `handler` (which function runs is the app's choice).
+const EVENT: &[&str] = &[
+    "handler",
+    "schedule",
+    "timezone",
+    "input",
+    "bucket",
+    "events",
+    "prefix",
+    "suffix",
+    "queue",
+    "batch_size",
+    "batch_window",
+    "report_failures",
+    "memory",
+    "timeout",
+    "on_failure",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];
 const ROUTE: &[&str] = &["handler"];
@@ -59,6 +87,10 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                             let table = format!("[[stages.{}.checks]]", stage.get_ref());
                             check_items(checks.get_ref(), CHECK, &table, &mut issues);
                         }
+                        if let Some(events) = section.get("events") {
+                            let prefix = format!("stages.{}.events", stage.get_ref());
+                            check_events(events.get_ref(), &EVENT[1..], &prefix, &mut issues);
+                        }
                     }
                 }
             }
@@ -66,6 +98,7 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                 check_items(items, PERMISSION, "[[permissions]]", &mut issues);
             }
             ("checks", items) => check_items(items, CHECK, "[[checks]]", &mut issues),
+            ("events", events) => check_events(events, EVENT, "events", &mut issues),
             ("routes", DeValue::Table(routes)) => {
                 for (route, value) in routes {
                     if let DeValue::Table(table) = value.get_ref() {
@@ -78,6 +111,23 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
         }
     }
     issues
+}
+
+/// Each `[PREFIX.NAME]` table of an `[events]`-like table.
+fn check_events(
+    events: &DeValue<'_>,
+    allowed: &[&str],
+    prefix: &str,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    if let DeValue::Table(events) = events {
+        for (name, table) in events {
+            if let DeValue::Table(table) = table.get_ref() {
+                let where_ = format!("[{prefix}.{}]", name.get_ref());
+                check_table(table, allowed, &where_, issues);
+            }
+        }
+    }
 }
 
 /// The tables of an array of tables (`[[checks]]`).
@@ -151,6 +201,8 @@ fn home_of(name: &str) -> Option<&'static str> {
         Some("[[permissions]]")
     } else if CHECK.contains(&name) {
         Some("[[checks]]")
+    } else if EVENT.contains(&name) {
+        Some("an [events.NAME] table")
     } else {
         None
     }

@@ -88,6 +88,77 @@ pub fn resource_name_problem(app: &str, stage: &str) -> Option<String> {
     None
 }
 
+/// Why the function of event handler `handler` cannot exist in `stage`.
+pub fn event_function_problem(app: &str, stage: &str, handler: &str) -> Option<String> {
+    let function = crate::names::StageNames::new(app, stage).event_function(handler);
+    (function.len() > FUNCTION_NAME_MAX).then(|| {
+        format!(
+            "its function `{function}` is {} characters; Lambda allows {FUNCTION_NAME_MAX}",
+            function.len()
+        )
+    })
+}
+
+/// Why a bucket name would be refused by S3, if it would.
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+pub fn bucket_name_problem(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if !(3..=63).contains(&bytes.len()) {
+        return Some("bucket names are 3 to 63 characters");
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+    {
+        return Some("bucket names hold only lowercase letters, digits, `.` and `-`");
+    }
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge(&bytes[0]) || !edge(&bytes[bytes.len() - 1]) {
+        return Some("bucket names start and end with a letter or a digit");
+    }
+    if name.contains("..") {
+        return Some("bucket names cannot hold two dots in a row");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Some("bucket names cannot look like an IP address");
+    }
+    None
+}
+
+/// Why an SQS queue reference (a name or an ARN) is malformed, if it is.
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+pub fn queue_problem(queue: &str) -> Option<String> {
+    let name = match queue.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.split(':').collect();
+            match parts.as_slice() {
+                [_, "sqs", region, account, name]
+                    if region_looks_valid(region) && account_looks_valid(account) =>
+                {
+                    *name
+                }
+                _ => {
+                    return Some(format!(
+                        "`{queue}` is not an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)"
+                    ));
+                }
+            }
+        }
+        None => queue,
+    };
+    let stem = name.strip_suffix(".fifo").unwrap_or(name);
+    let valid = !stem.is_empty()
+        && name.len() <= 80
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (!valid).then(|| {
+        format!(
+            "`{name}` is not a queue name: 1 to 80 letters, digits, `-` and `_` (a FIFO queue's ends in `.fifo`)"
+        )
+    })
+}
+
 /// Why an environment variable name is refused, if it is.
 pub fn env_name_problem(name: &str) -> Option<&'static str> {
     let mut chars = name.chars();

@@ -5,10 +5,12 @@
 //! `stage` (one stage resolved). Reads the file and nothing else: no AWS,
 //! no processes.
 
+mod events;
 mod issue;
 mod keys;
 pub mod limits;
 mod model;
+mod schedule;
 mod schema;
 mod stage;
 mod validate;
@@ -19,8 +21,9 @@ use std::sync::Arc;
 pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
 pub use keys::closest as closest_match;
 pub use model::{
-    Arch, CanarySpec, Check, Config, Method, Permission, Project, Route, RoutePath, Segment,
-    Settings, StageOverlay, Throttle,
+    Arch, CanarySpec, Check, Config, EventFunction, EventHandler, EventSource, Method, Permission,
+    Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Segment, Settings, SqsSource,
+    StageOverlay, Throttle,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MEMORY_MB,

@@ -314,6 +314,130 @@ impl CanarySpec {
     }
 }
 
+/// `[events.NAME]`: a function of lib.rs that an event source runs. Each
+/// is deployed as its own Lambda function, `<app>-<stage>-<NAME>`, from
+/// the stage's one zip (docs/config.md, "Events").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventHandler {
+    /// The table's name: the function's name suffix and `SLX_HANDLER`.
+    pub name: String,
+    /// The function of lib.rs it calls (`handler`, else `name`).
+    pub handler: String,
+    pub source: EventSource,
+    /// Overrides of the stage's memory and timeout for this function.
+    pub memory: Option<u32>,
+    pub timeout: Option<u32>,
+    /// An existing SQS queue (name or ARN) that gets the events whose
+    /// asynchronous invocation failed after Lambda's retries.
+    pub on_failure: Option<String>,
+    /// Where `[events.NAME]` stands in slx.toml, for errors found later.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// What runs an event handler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventSource {
+    Schedule(ScheduleSource),
+    S3(S3Source),
+    Sqs(SqsSource),
+}
+
+impl EventSource {
+    /// `schedule`, `s3` or `sqs`: how docs and output name the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventSource::Schedule(_) => "schedule",
+            EventSource::S3(_) => "s3",
+            EventSource::Sqs(_) => "sqs",
+        }
+    }
+}
+
+/// `schedule = "rate(1 hour)"`: an EventBridge Scheduler expression
+/// (`rate(...)`, `cron(...)` in AWS's six-field dialect, or `at(...)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleSource {
+    pub expression: String,
+    /// IANA time zone the expression is read in (UTC without one).
+    pub timezone: Option<String>,
+    /// Fixed JSON the handler receives as `input` on every run.
+    pub input: Option<serde_json::Value>,
+}
+
+/// `bucket = "..."`: objects created in (or removed from) an existing
+/// bucket, optionally only under a key prefix and with a key suffix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct S3Source {
+    pub bucket: String,
+    pub events: Vec<S3EventKind>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}
+
+/// Which object events an S3 handler receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum S3EventKind {
+    Created,
+    Removed,
+}
+
+impl S3EventKind {
+    pub const ALL: [&'static str; 2] = ["created", "removed"];
+
+    pub fn parse(text: &str) -> Option<S3EventKind> {
+        match text {
+            "created" => Some(S3EventKind::Created),
+            "removed" => Some(S3EventKind::Removed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL[self as usize]
+    }
+
+    /// The event type S3's notification configuration names.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html
+    pub fn aws_event(self) -> &'static str {
+        match self {
+            S3EventKind::Created => "s3:ObjectCreated:*",
+            S3EventKind::Removed => "s3:ObjectRemoved:*",
+        }
+    }
+}
+
+/// `queue = "..."`: messages of an existing SQS queue, in batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SqsSource {
+    /// The queue's name or ARN, as written.
+    pub queue: String,
+    pub batch_size: u32,
+    /// Seconds Lambda may wait to fill a batch.
+    pub batch_window: u32,
+    /// Report failed messages one by one (`ReportBatchItemFailures`);
+    /// without it, one failed message fails and retries its whole batch.
+    pub report_failures: bool,
+}
+
+impl SqsSource {
+    /// Whether the queue is a FIFO queue (its name ends in `.fifo`).
+    pub fn is_fifo(&self) -> bool {
+        self.queue.ends_with(".fifo")
+    }
+}
+
+/// An event handler of one stage, its memory and timeout resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventFunction {
+    #[serde(flatten)]
+    pub handler: EventHandler,
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+}
+
 /// What one `[stages.NAME]` table changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StageOverlay {
@@ -321,6 +445,9 @@ pub struct StageOverlay {
     pub env: BTreeMap<String, String>,
     /// Checks this stage runs besides the app's.
     pub checks: Vec<Check>,
+    /// The app's event handlers as this stage has them, when the stage
+    /// changes any (`[stages.NAME.events.HANDLER]`).
+    pub events: Option<Vec<EventHandler>>,
 }
 
 /// A whole validated `slx.toml`.
@@ -339,6 +466,8 @@ pub struct Config {
     pub stages: BTreeMap<String, StageOverlay>,
     pub permissions: Vec<Permission>,
     pub checks: Vec<Check>,
+    /// `[events.NAME]`, as the app declares them.
+    pub events: Vec<EventHandler>,
     /// Problems that do not stop a deploy but deserve a look.
     pub warnings: Vec<super::ConfigIssue>,
 }
@@ -368,6 +497,8 @@ pub struct Project {
     pub permissions: Vec<Permission>,
     /// The app's checks, then the stage's.
     pub checks: Vec<Check>,
+    /// The event handlers, each its own function.
+    pub events: Vec<EventFunction>,
 }
 
 impl Project {

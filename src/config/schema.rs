@@ -25,7 +25,12 @@ pub(crate) struct RawFile {
     pub permissions: Vec<Spanned<RawPermission>>,
     #[serde(default)]
     pub checks: Vec<Spanned<RawCheck>>,
+    #[serde(default)]
+    pub events: RawEvents,
 }
+
+/// `[events.NAME]` tables by name.
+pub(crate) type RawEvents = BTreeMap<Spanned<String>, Spanned<RawEvent>>;
 
 /// Unknown keys are found by `keys` (all at once, with suggestions), so
 /// these structs accept any key and serde reports only type errors.
@@ -51,6 +56,8 @@ pub(crate) struct RawSection {
     pub env: Option<Spanned<SpannedMap<String>>>,
     /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
     pub checks: Option<Vec<Spanned<RawCheck>>>,
+    /// Only in `[stages.NAME]`: what the stage changes of `[events.NAME]`.
+    pub events: Option<RawEvents>,
 }
 
 /// A `[routes]` value: `"greet"`, or an inline table (`{ handler =
@@ -98,4 +105,26 @@ pub(crate) struct RawCheck {
     /// JSON pointer → the value it must hold.
     #[serde(default)]
     pub json: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+}
+
+/// `[events.NAME]` (and a stage's `[stages.S.events.NAME]`): a function of
+/// lib.rs and what runs it. Which of `schedule`, `bucket` and `queue` is
+/// set says the kind; `events` checks that the other keys fit it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawEvent {
+    pub handler: Option<Spanned<String>>,
+    pub schedule: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub input: Option<Spanned<toml::Value>>,
+    pub bucket: Option<Spanned<String>>,
+    pub events: Option<Spanned<Vec<Spanned<String>>>>,
+    pub prefix: Option<Spanned<String>>,
+    pub suffix: Option<Spanned<String>>,
+    pub queue: Option<Spanned<String>>,
+    pub batch_size: Option<Spanned<i64>>,
+    pub batch_window: Option<Spanned<i64>>,
+    pub report_failures: Option<Spanned<bool>>,
+    pub memory: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<i64>>,
+    pub on_failure: Option<Spanned<String>>,
 }

@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 use super::limits;
-use super::model::{Arch, Config, Project, Settings};
+use super::model::{Arch, Config, EventFunction, Project, Settings};
 
 pub const DEFAULT_ARCH: Arch = Arch::X86_64;
 pub const DEFAULT_MEMORY_MB: u32 = 128;
@@ -65,6 +65,27 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
     if let Some(overlay) = overlay {
         env.extend(overlay.env.clone());
     }
+    let handlers = overlay
+        .and_then(|o| o.events.as_ref())
+        .unwrap_or(&config.events);
+    for handler in handlers {
+        if let Some(problem) = limits::event_function_problem(&config.name, stage, &handler.name) {
+            return Err(StageError::TooLong {
+                stage: stage.into(),
+                problem: format!("event handler `{}`: {problem}", handler.name),
+            });
+        }
+    }
+    let memory = layered.memory.unwrap_or(DEFAULT_MEMORY_MB);
+    let timeout = layered.timeout.unwrap_or(DEFAULT_TIMEOUT_S);
+    let events = handlers
+        .iter()
+        .map(|handler| EventFunction {
+            memory_mb: handler.memory.unwrap_or(memory),
+            timeout_s: handler.timeout.unwrap_or(timeout),
+            handler: handler.clone(),
+        })
+        .collect();
     let size = limits::env_size(&env);
     if size > limits::ENV_BYTES {
         return Err(StageError::EnvTooLarge {
@@ -77,8 +98,8 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         app: config.name.clone(),
         stage: stage.to_string(),
         arch: layered.arch.unwrap_or(DEFAULT_ARCH),
-        memory: layered.memory.unwrap_or(DEFAULT_MEMORY_MB),
-        timeout: layered.timeout.unwrap_or(DEFAULT_TIMEOUT_S),
+        memory,
+        timeout,
         region: layered.region,
         account: layered.account,
         profile: layered.profile,
@@ -99,6 +120,7 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
             .chain(overlay.iter().flat_map(|o| o.checks.iter()))
             .cloned()
             .collect(),
+        events,
     })
 }
 
@@ -152,10 +174,12 @@ mod tests {
                     },
                     env: BTreeMap::from([("GREETING".into(), "hi".into())]),
                     checks: vec![],
+                    events: None,
                 },
             )]),
             permissions: vec![],
             checks: vec![],
+            events: vec![],
             warnings: vec![],
         }
     }

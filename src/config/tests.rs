@@ -518,3 +518,228 @@ fn router_mistakes_are_located_with_a_fix() {
     assert_eq!(found[0].message, "unknown key `handlr` in route \"GET /x\"");
     assert_eq!(found[0].help.as_deref(), Some("did you mean `handler`?"));
 }
+
+const EVENTS: &str = r#"
+[app]
+name = "shop"
+timeout = 10
+
+[routes]
+"GET /health" = "health"
+
+[events.on_upload]
+bucket = "shop-uploads"
+prefix = "incoming/"
+
+[events.nightly]
+schedule = "cron(0 3 * * ? *)"
+timezone = "Europe/Paris"
+input = { report = "daily", days = 7 }
+
+[events.on_job]
+queue = "shop-jobs"
+timeout = 120
+memory = 512
+
+[events.resize]
+handler = "on_upload"
+bucket = "shop-uploads"
+events = ["created", "removed"]
+prefix = "images/"
+suffix = ".png"
+on_failure = "shop-failures"
+
+[stages.prod]
+memory = 1024
+
+[stages.prod.events.on_upload]
+bucket = "shop-prod-uploads"
+
+[stages.prod.events.on_job]
+batch_size = 100
+batch_window = 5
+"#;
+
+#[test]
+fn event_handlers_are_read_with_their_defaults_and_stage_changes() {
+    let config = parse_text(EVENTS).unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let dev = resolve(&config, "dev").unwrap();
+    let by_name = |project: &Project, name: &str| {
+        project
+            .events
+            .iter()
+            .find(|e| e.handler.name == name)
+            .unwrap()
+            .clone()
+    };
+    let upload = by_name(&dev, "on_upload");
+    assert_eq!(upload.handler.handler, "on_upload");
+    assert_eq!(
+        upload.handler.source,
+        EventSource::S3(S3Source {
+            bucket: "shop-uploads".into(),
+            events: vec![S3EventKind::Created],
+            prefix: Some("incoming/".into()),
+            suffix: None,
+        })
+    );
+    assert_eq!((upload.memory_mb, upload.timeout_s), (128, 10));
+    let EventSource::Schedule(nightly) = by_name(&dev, "nightly").handler.source else {
+        panic!("nightly is a schedule");
+    };
+    assert_eq!(nightly.timezone.as_deref(), Some("Europe/Paris"));
+    assert_eq!(
+        nightly.input,
+        Some(serde_json::json!({"report": "daily", "days": 7}))
+    );
+    let job = by_name(&dev, "on_job");
+    assert_eq!((job.memory_mb, job.timeout_s), (512, 120));
+    assert_eq!(
+        job.handler.source,
+        EventSource::Sqs(SqsSource {
+            queue: "shop-jobs".into(),
+            batch_size: 10,
+            batch_window: 0,
+            report_failures: true,
+        })
+    );
+    let resize = by_name(&dev, "resize");
+    assert_eq!(resize.handler.handler, "on_upload");
+    assert_eq!(resize.handler.on_failure.as_deref(), Some("shop-failures"));
+
+    // prod: another bucket, a bigger batch, the stage's memory for the
+    // handlers that do not set their own.
+    let prod = resolve(&config, "prod").unwrap();
+    let EventSource::S3(upload) = by_name(&prod, "on_upload").handler.source else {
+        panic!("on_upload is S3");
+    };
+    assert_eq!(upload.bucket, "shop-prod-uploads");
+    assert_eq!(upload.prefix.as_deref(), Some("incoming/"));
+    assert_eq!(by_name(&prod, "on_upload").memory_mb, 1024);
+    let EventSource::Sqs(job) = by_name(&prod, "on_job").handler.source else {
+        panic!("on_job is SQS");
+    };
+    assert_eq!((job.batch_size, job.batch_window), (100, 5));
+    assert_eq!(by_name(&prod, "on_job").memory_mb, 512);
+}
+
+#[test]
+fn an_events_only_app_needs_no_routes() {
+    let config = parse_text(&app("[events.nightly]\nschedule = \"rate(1 hour)\"\n")).unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+/// The messages and helps of `text`'s problems, by line.
+fn event_problems(text: &str) -> Vec<(usize, String, String)> {
+    problems(text)
+        .into_iter()
+        .map(|i| (i.line, i.message, i.help.unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn event_tables_get_located_errors_with_fixes() {
+    let found = event_problems(&app(
+        "[events.nightly]\nschedule = \"cron(0 3 * * *)\"\ntimezone = \"Europe/Pariss\"\n\
+         [events.on_upload]\nbucket = \"Shop_Uploads\"\nevents = [\"create\"]\n\
+         [events.on_job]\nqueue = \"shop-jobs\"\nbatch_size = 100\n\
+         [events.idle]\nmemory = 256\n\
+         [events.both]\nschedule = \"rate(1 day)\"\nqueue = \"q\"\n\
+         [events.fifo]\nqueue = \"jobs.fifo\"\nbatch_size = 20\nbatch_window = 3\n\
+         [events.wrong]\nschedule = \"rate(5 minutes)\"\nprefix = \"a/\"\n\
+         [events.dlq]\nqueue = \"q\"\non_failure = \"failures\"\n",
+    ));
+    let expect = |line: usize, message: &str, help: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
+            "no `{message}` / `{help}` at line {line}: {found:#?}"
+        );
+    };
+    expect(4, "has 5 fields", "cron(0 3 * * ? *)");
+    expect(5, "not an IANA time zone", "did you mean `Europe/Paris`?");
+    expect(7, "not a bucket name", "existing bucket");
+    expect(8, "not an object event kind", "did you mean `created`?");
+    expect(11, "needs a batching window", "batch_window");
+    expect(12, "`idle` has no trigger", "schedule = ");
+    expect(16, "two triggers", "another [events.NAME]");
+    expect(19, "at most 10 messages", "batch_size = 10");
+    expect(20, "no batching window for FIFO", "remove `batch_window`");
+    expect(23, "`prefix` does not apply to `wrong`", "S3 object events");
+    expect(26, "`on_failure` does not apply to `dlq`", "redrive policy");
+    assert_eq!(found.len(), 11, "{found:#?}");
+}
+
+#[test]
+fn a_stage_changes_only_what_fits_its_handlers() {
+    let found = event_problems(&app("[events.nightly]\nschedule = \"rate(1 hour)\"\n\
+         [stages.prod.events.nightly]\nbucket = \"shop-uploads\"\n\
+         [stages.prod.events.nigthly]\nschedule = \"rate(2 hours)\"\n\
+         [stages.dev.events.nightly]\nhandler = \"other\"\n"));
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found.iter().any(|(line, m, h)| *line == 6
+        && m.contains("`bucket` does not apply to `nightly`")
+        && h.contains("schedule, timezone, input")));
+    assert!(found.iter().any(|(_, m, h)| {
+        m.contains("changes `nigthly`, which [events] does not declare")
+            && h == "did you mean `nightly`?"
+    }));
+    assert!(found.iter().any(|(_, m, h)| m
+        == "unknown key `handler` in [stages.dev.events.nightly]"
+        && h.contains("belongs in an [events.NAME] table")));
+}
+
+#[test]
+fn a_stage_override_is_checked_as_a_whole() {
+    // The app's queue takes 10 at once; prod's 50 needs a window.
+    let found = event_problems(&app(
+        "[events.on_job]\nqueue = \"jobs\"\n[stages.prod.events.on_job]\nbatch_size = 50\n",
+    ));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].1.contains("needs a batching window"), "{found:#?}");
+}
+
+#[test]
+fn overlapping_s3_rules_are_refused_as_s3_would() {
+    let found = event_problems(&app("[events.a]\nbucket = \"uploads\"\nprefix = \"in/\"\n\
+         [events.b]\nbucket = \"uploads\"\nprefix = \"in/images/\"\n\
+         [events.c]\nbucket = \"uploads\"\nprefix = \"out/\"\n\
+         [events.d]\nbucket = \"uploads\"\nevents = [\"removed\"]\n"));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .1
+            .contains("`a` and `b` both take created events of bucket `uploads`"),
+        "{found:#?}"
+    );
+    // Different suffixes do not overlap.
+    parse_text(&app(
+        "[events.a]\nbucket = \"uploads\"\nsuffix = \".png\"\n[events.b]\nbucket = \"uploads\"\nsuffix = \".jpg\"\n",
+    ))
+    .unwrap();
+}
+
+#[test]
+fn event_function_names_fit_lambdas_limit() {
+    let long = "a_handler_with_a_very_long_name_that_goes_on_and_on";
+    let found = event_problems(&format!(
+        "[app]\nname = \"shop\"\n[events.{long}]\nschedule = \"rate(1 hour)\"\n[stages.production]\n"
+    ));
+    assert!(
+        found[0]
+            .1
+            .contains("cannot be deployed to stage `production`"),
+        "{found:#?}"
+    );
+    let config = parse_text(&format!(
+        "[app]\nname = \"shop\"\n[events.{long}]\nschedule = \"rate(1 hour)\"\n"
+    ))
+    .unwrap();
+    assert!(matches!(
+        resolve(&config, "production"),
+        Err(StageError::TooLong { .. })
+    ));
+    assert!(resolve(&config, "dev").is_ok());
+}

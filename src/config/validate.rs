@@ -26,13 +26,13 @@ pub(crate) struct Outcome {
 }
 
 #[derive(Default)]
-struct Checker {
-    errors: Vec<ConfigIssue>,
-    warnings: Vec<ConfigIssue>,
+pub(crate) struct Checker {
+    pub(crate) errors: Vec<ConfigIssue>,
+    pub(crate) warnings: Vec<ConfigIssue>,
 }
 
 impl Checker {
-    fn error(&mut self, span: Range<usize>, key: &str, message: String, help: &str) {
+    pub(crate) fn error(&mut self, span: Range<usize>, key: &str, message: String, help: &str) {
         self.errors
             .push(ConfigIssue::new(span, key, message).with_help(help));
     }
@@ -79,6 +79,8 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     let router = router_key.map(|r| r.get_ref().clone());
     // What checks may request: in router mode, anything.
     let served = api_routes(&routes, router.as_deref());
+    let app_events = super::events::app_events(&mut check, &raw.events);
+    super::events::check_overlaps(&mut check, &app_events.handlers, "events");
     let mut stages = BTreeMap::new();
     for (stage, section) in &raw.stages {
         check_stage_name(&mut check, stage.get_ref(), stage.span(), name.as_deref());
@@ -99,12 +101,36 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         let stage_checks = section_ref.checks.as_ref().map_or_else(Vec::new, |raw| {
             checks(&mut check, raw, &format!("{table}.checks"), &served)
         });
+        let stage_events = super::events::stage_events(
+            &mut check,
+            &app_events,
+            section_ref.events.as_ref(),
+            stage.get_ref(),
+        );
+        if let Some(handlers) = &stage_events {
+            super::events::check_overlaps(&mut check, handlers, &format!("{table}.events"));
+        }
+        if let Some(app) = &name {
+            for handler in &app_events.handlers {
+                if let Some(problem) =
+                    limits::event_function_problem(app, stage.get_ref(), &handler.name)
+                {
+                    check.error(
+                        handler.span.clone(),
+                        &format!("events.{}", handler.name),
+                        format!("`{}` cannot be deployed to stage `{}`: {problem}", handler.name, stage.get_ref()),
+                        "shorten the handler's table name (set `handler = \"...\"` to keep the function), the app name or the stage name",
+                    );
+                }
+            }
+        }
         stages.insert(
             stage.get_ref().clone(),
             StageOverlay {
                 settings: overlay_settings,
                 env: overlay_env,
                 checks: stage_checks,
+                events: stage_events,
             },
         );
     }
@@ -115,7 +141,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .map_or(whole_file.clone(), |k| k.span());
     check_env_size(&mut check, &env, env_span, "env");
     let app_checks = checks(&mut check, &raw.checks, "checks", &served);
-    if raw.routes.is_empty() && router.is_none() {
+    if raw.routes.is_empty() && router.is_none() && raw.events.is_empty() {
         check.warnings.push(
             ConfigIssue::new(
                 whole_file.start..whole_file.start,
@@ -142,6 +168,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             stages,
             permissions,
             checks: app_checks,
+            events: app_events.handlers,
             warnings: check.warnings,
         }),
         _ => None,

@@ -11,10 +11,32 @@ use include_dir::{Dir, include_dir};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use super::handlers::{HandlerCall, Input, Output, RouterCall};
+use super::handlers::{EventCall, EventInput, EventKind, HandlerCall, Input, Output, RouterCall};
 use crate::config::{Method, Route};
 
 static HANDLER_TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates/handler");
+
+/// Set on an `[events.NAME]` function to NAME: the generated entry point
+/// then serves that event handler instead of the HTTP API (one zip for
+/// every function of the stage).
+pub const HANDLER_VAR: &str = "SLX_HANDLER";
+/// Set on a queue handler's function: `false` when its event source
+/// mapping does not report batch item failures, so that one failed
+/// message fails the batch instead of being deleted with the rest.
+pub const REPORT_FAILURES_VAR: &str = "SLX_REPORT_BATCH_FAILURES";
+
+/// The environment slx adds to an `[events.NAME]` function, deployed or
+/// run locally.
+pub fn event_env(handler: &crate::config::EventHandler) -> Vec<(String, String)> {
+    let mut env = vec![(HANDLER_VAR.to_string(), handler.name.clone())];
+    if let crate::config::EventSource::Sqs(source) = &handler.source {
+        env.push((
+            REPORT_FAILURES_VAR.to_string(),
+            source.report_failures.to_string(),
+        ));
+    }
+    env
+}
 
 /// Inputs to the generated crate.
 #[derive(Debug, Clone)]
@@ -29,6 +51,23 @@ pub struct CrateSpec<'a> {
     pub routes: &'a [(Route, HandlerCall)],
     /// `[app] router`: serves every other request.
     pub router: Option<&'a RouterCall>,
+    /// `[events.NAME]` handlers, each served when `SLX_HANDLER` names it.
+    pub events: &'a [EventCall],
+}
+
+#[derive(Serialize)]
+struct EventView {
+    name: String,
+    function: String,
+    fn_name: String,
+    /// `slx_events::Kind` variant.
+    kind: &'static str,
+    describe: &'static str,
+    /// Takes the whole event (else: once per record).
+    whole: bool,
+    extract: Vec<String>,
+    call: String,
+    finish: String,
 }
 
 #[derive(Serialize)]
@@ -76,6 +115,18 @@ pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja:
         .collect();
     // A specific method beats ANY on the same resource, as in API Gateway.
     views.sort_by_key(|view| view.method_pattern == "_");
+    let events: Vec<EventView> = spec
+        .events
+        .iter()
+        .enumerate()
+        .map(|(index, call)| event_view(index, call))
+        .collect();
+    let event_names = spec
+        .events
+        .iter()
+        .map(|call| call.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let env = Environment::new();
     let app_dir = spec.app_dir.display().to_string();
     let mut files = Vec::new();
@@ -92,6 +143,10 @@ pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja:
                     opt_level => spec.opt_level,
                     profile => super::PROFILE,
                     routes => minijinja::Value::from(minijinja::value::Serde(&views)),
+                    events => minijinja::Value::from(minijinja::value::Serde(&events)),
+                    event_names => &event_names,
+                    handler_var => HANDLER_VAR,
+                    report_failures_var => REPORT_FAILURES_VAR,
                     router => spec.router.map(|call| {
                         minijinja::Value::from(minijinja::value::Serde(RouterView {
                             name: call.name.clone(),
@@ -186,6 +241,87 @@ fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
     }
 }
 
+fn event_view(index: usize, call: &EventCall) -> EventView {
+    let mut extract = Vec::new();
+    let mut arguments = Vec::new();
+    let mut whole = false;
+    for (position, input) in call.inputs.iter().enumerate() {
+        let variable = format!("input_{position}");
+        // Types are inferred from the app function's parameters (they
+        // may not be in scope here); `String` is named for `&str`, whose
+        // owned value inference cannot find.
+        let annotation = |ty: &str| if ty == "String" { ": String" } else { "" };
+        let (line, by_ref) = match input {
+            EventInput::Field { name, ty, by_ref } => (
+                format!(
+                    "let {variable}{} = record.field({name:?})?;",
+                    annotation(ty)
+                ),
+                *by_ref,
+            ),
+            EventInput::Body {
+                by_ref, text: true, ..
+            } => (
+                format!("let {variable}: String = record.body_text();"),
+                *by_ref,
+            ),
+            EventInput::Body {
+                ty,
+                by_ref,
+                text: false,
+            } => (format!("let {variable} = record.body({ty:?})?;"), *by_ref),
+            EventInput::Event { ty, by_ref } => {
+                whole = true;
+                (
+                    format!(
+                        "let {variable}{} = slx_events::decode(payload, {ty:?})?;",
+                        annotation(ty)
+                    ),
+                    *by_ref,
+                )
+            }
+        };
+        extract.push(line);
+        arguments.push(if by_ref {
+            format!("&{variable}")
+        } else {
+            variable
+        });
+    }
+    if call.inputs.is_empty() {
+        // Nothing to read; the record is only counted.
+        extract.push("let _ = record;".into());
+    }
+    let awaited = if call.is_async { ".await" } else { "" };
+    let call_expr = format!("app::{}({}){awaited}", call.function, arguments.join(", "));
+    let finish = match (whole, call.fallible) {
+        (true, true) => "slx_events::respond(output.map_err(slx_events::failure)?)".to_string(),
+        (true, false) => "slx_events::respond(output)".to_string(),
+        (false, true) => "output.map_err(slx_events::failure)".to_string(),
+        (false, false) => "Ok(output)".to_string(),
+    };
+    let (kind, describe) = match call.kind {
+        EventKind::S3 => ("S3", "S3: once per object record"),
+        EventKind::Sqs => ("Sqs", "SQS: once per message"),
+        EventKind::Schedule => ("Schedule", "a schedule: once per run"),
+    };
+    EventView {
+        name: call.name.clone(),
+        function: call.function.clone(),
+        fn_name: format!("event_{index}"),
+        kind,
+        describe: if whole {
+            "the whole event, once per invocation"
+        } else {
+            describe
+        },
+        whole,
+        extract,
+        call: call_expr,
+        finish,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +354,8 @@ mod tests {
             span: 0..0,
         })
         .collect();
-        let checked = handlers::check(&syn::parse_file(source).unwrap(), &routes, None).unwrap();
+        let checked =
+            handlers::check(&syn::parse_file(source).unwrap(), &routes, None, &[]).unwrap();
         render(&CrateSpec {
             app: "shop",
             app_package: "shop",
@@ -226,6 +363,7 @@ mod tests {
             opt_level: "z",
             routes: &checked.routes,
             router: None,
+            events: &[],
         })
         .unwrap()
     }
@@ -246,6 +384,62 @@ mod tests {
     #[test]
     fn generated_manifest_matches_the_snapshot() {
         insta::assert_snapshot!("handler_cargo_toml", file(&rendered(), "Cargo.toml"));
+    }
+
+    /// One handler of each event kind and form beside a route.
+    fn rendered_with_events() -> Vec<(PathBuf, String)> {
+        let config = crate::config::parse(
+            Path::new("slx.toml"),
+            r#"
+            [app]
+            name = "shop"
+            [routes]
+            "GET /health" = "health"
+            [events.on_upload]
+            bucket = "shop-uploads"
+            [events.on_job]
+            queue = "shop-jobs"
+            [events.nightly]
+            schedule = "rate(1 hour)"
+            [events.raw_jobs]
+            handler = "raw"
+            queue = "shop-raw"
+            "#
+            .into(),
+        )
+        .unwrap();
+        let source = r#"
+            pub async fn health() -> Health { todo!() }
+            pub async fn on_upload(bucket: String, key: &str, size: u64) -> Result<(), String> { todo!() }
+            pub async fn on_job(job: Job, message_id: String) -> Result<(), String> { todo!() }
+            pub fn nightly() {}
+            pub async fn raw(event: SqsEvent) -> Result<SqsBatchResponse, String> { todo!() }
+        "#;
+        let checked = handlers::check(
+            &syn::parse_file(source).unwrap(),
+            &config.routes,
+            None,
+            &config.events,
+        )
+        .unwrap();
+        render(&CrateSpec {
+            app: "shop",
+            app_package: "shop",
+            app_dir: Path::new("/work/shop"),
+            opt_level: "z",
+            routes: &checked.routes,
+            router: None,
+            events: &checked.events,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn generated_event_entry_point_matches_the_snapshot() {
+        insta::assert_snapshot!(
+            "handler_main_rs_events",
+            file(&rendered_with_events(), "main.rs")
+        );
     }
 
     #[test]

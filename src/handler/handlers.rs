@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use quote::ToTokens;
 use syn::{FnArg, GenericArgument, Item, ItemFn, Pat, PathArguments, ReturnType, Type};
 
-use crate::config::{Route, Segment};
+use crate::config::{EventHandler, EventSource, Route, Segment};
 
 /// What one handler parameter receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +61,88 @@ pub struct RouterCall {
     pub fallible: bool,
 }
 
-/// What the generated crate calls: each handler route's function, and the
-/// router if there is one.
+/// Which event source an event handler serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Schedule,
+    S3,
+    Sqs,
+}
+
+impl EventKind {
+    fn of(source: &EventSource) -> EventKind {
+        match source {
+            EventSource::Schedule(_) => EventKind::Schedule,
+            EventSource::S3(_) => EventKind::S3,
+            EventSource::Sqs(_) => EventKind::Sqs,
+        }
+    }
+
+    /// The named values a handler of this kind may take, per record
+    /// (S3), message (SQS) or run (schedule); see docs/handlers.md.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            EventKind::S3 => &["bucket", "key", "size", "kind", "etag", "time"],
+            EventKind::Sqs => &["message_id", "receive_count"],
+            EventKind::Schedule => &["time", "input"],
+        }
+    }
+
+    /// What one call of the handler is about, for messages.
+    fn unit(self) -> &'static str {
+        match self {
+            EventKind::S3 => "object record",
+            EventKind::Sqs => "message",
+            EventKind::Schedule => "run",
+        }
+    }
+}
+
+/// What one event-handler parameter receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventInput {
+    /// A named value of the record, message or run, deserialised into
+    /// `ty` (`&str` and other references are borrowed from an owned one).
+    Field {
+        name: String,
+        ty: String,
+        by_ref: bool,
+    },
+    /// An SQS message's body: JSON into `ty`, or the text itself when
+    /// `ty` is `String` (`text`).
+    Body {
+        ty: String,
+        by_ref: bool,
+        text: bool,
+    },
+    /// The whole event as Lambda delivers it (a parameter named `event`).
+    Event { ty: String, by_ref: bool },
+}
+
+/// Everything codegen needs to run one `[events.NAME]` handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCall {
+    /// The table's name: what `SLX_HANDLER` selects.
+    pub name: String,
+    /// The function of lib.rs.
+    pub function: String,
+    pub kind: EventKind,
+    pub is_async: bool,
+    pub inputs: Vec<EventInput>,
+    /// Whether it returns `Result<_, E>`.
+    pub fallible: bool,
+    /// The whole-event form's `Ok` value is the invocation's response
+    /// (e.g. an `SqsBatchResponse`); every other form returns nothing.
+    pub responds: bool,
+}
+
+/// What the generated crate calls: each handler route's function, the
+/// router if there is one, and each event handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handlers {
     pub routes: Vec<(Route, HandlerCall)>,
     pub router: Option<RouterCall>,
+    pub events: Vec<EventCall>,
 }
 
 /// A route whose handler cannot be called.
@@ -97,7 +173,7 @@ pub enum HandlerError {
         help("fix the syntax error; `cargo check` shows it in detail")
     )]
     Parse { path: PathBuf, message: String },
-    #[error("{} of the routes in slx.toml cannot be served:\n{}", .problems.len(), render(.problems))]
+    #[error("{} of the handlers slx.toml names cannot be called:\n{}", .problems.len(), render(.problems))]
     #[diagnostic(code(slx::build::handler))]
     Unusable { problems: Vec<HandlerProblem> },
 }
@@ -121,6 +197,7 @@ pub fn check_file(
     lib: &Path,
     routes: &[Route],
     router: Option<&str>,
+    events: &[EventHandler],
 ) -> Result<Handlers, HandlerError> {
     let source = std::fs::read_to_string(lib).map_err(|source| HandlerError::Read {
         path: lib.to_path_buf(),
@@ -133,7 +210,7 @@ pub fn check_file(
             message: format!("{error} (line {}, column {})", start.line, start.column + 1),
         }
     })?;
-    check(&file, routes, router)
+    check(&file, routes, router, events)
 }
 
 /// Pure core of `check_file`, on parsed source.
@@ -141,6 +218,7 @@ pub fn check(
     file: &syn::File,
     routes: &[Route],
     router: Option<&str>,
+    events: &[EventHandler],
 ) -> Result<Handlers, HandlerError> {
     let functions: BTreeMap<String, &ItemFn> = file
         .items
@@ -207,10 +285,35 @@ pub fn check(
             Err((what, help)) => problems.push(problem(what, help)),
         }
     }
+    let mut event_calls = Vec::new();
+    for event in events {
+        let kind = EventKind::of(&event.source);
+        let problem = |problem: String, help: String| HandlerProblem {
+            route: format!("`[events.{}]`", event.name),
+            handler: event.handler.clone(),
+            problem,
+            help,
+        };
+        let Some(function) = functions.get(&event.handler) else {
+            let shape = format!(
+                "pub async fn {}({}) -> Result<(), String>",
+                event.handler,
+                example_parameters(kind)
+            );
+            let help = missing_help(&event.handler, &shape);
+            problems.push(problem("no such function in lib.rs".into(), help));
+            continue;
+        };
+        match event_call_for(function, event, kind) {
+            Ok(call) => event_calls.push(call),
+            Err((what, help)) => problems.push(problem(what, help)),
+        }
+    }
     if problems.is_empty() {
         Ok(Handlers {
             routes: calls,
             router,
+            events: event_calls,
         })
     } else {
         Err(HandlerError::Unusable { problems })
@@ -298,6 +401,146 @@ fn call_for(function: &ItemFn, route: &Route) -> Result<HandlerCall, Refusal> {
         output,
         fallible,
     })
+}
+
+/// The parameters docs/handlers.md shows for a kind, for "add this" help.
+fn example_parameters(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::S3 => "bucket: String, key: String",
+        EventKind::Sqs => "job: Job",
+        EventKind::Schedule => "time: String",
+    }
+}
+
+/// An event handler: `pub (async) fn` taking named values of its kind
+/// (or, for SQS, one body parameter of any other name), or only `event`,
+/// the whole event. It returns `()` or `Result<(), E>`; the whole-event
+/// form may return a value, which becomes the invocation's response.
+fn event_call_for(
+    function: &ItemFn,
+    event: &EventHandler,
+    kind: EventKind,
+) -> Result<EventCall, Refusal> {
+    let sig = &function.sig;
+    let name = sig.ident.to_string();
+    let shape = || {
+        format!(
+            "pub async fn {name}({}) -> Result<(), String>",
+            example_parameters(kind)
+        )
+    };
+    if !matches!(function.vis, syn::Visibility::Public(_)) {
+        return Err((
+            "the function is not public".into(),
+            format!("write `{}`", shape()),
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err((
+            "generic handlers cannot be called by an event".into(),
+            "use concrete types".into(),
+        ));
+    }
+    let fields = kind.fields();
+    let mut inputs = Vec::new();
+    for argument in &sig.inputs {
+        let FnArg::Typed(typed) = argument else {
+            return Err((
+                "a handler cannot take `self`".into(),
+                "make it a free function in lib.rs".into(),
+            ));
+        };
+        let arg_name = match typed.pat.as_ref() {
+            Pat::Ident(ident) => ident.ident.to_string(),
+            _ => String::new(),
+        };
+        let (by_ref, inner) = match typed.ty.as_ref() {
+            Type::Reference(reference) => (true, reference.elem.as_ref()),
+            other => (false, other),
+        };
+        let text = matches!(last_segment(inner).as_deref(), Some("str" | "String"));
+        // `&str` is borrowed from an owned `String`.
+        let ty = if text {
+            "String".to_string()
+        } else {
+            inner.to_token_stream().to_string().replace(' ', "")
+        };
+        let input = if arg_name == "event" {
+            EventInput::Event { ty, by_ref }
+        } else if fields.contains(&arg_name.as_str()) {
+            EventInput::Field {
+                name: arg_name.clone(),
+                ty,
+                by_ref,
+            }
+        } else if kind == EventKind::Sqs {
+            EventInput::Body { ty, by_ref, text }
+        } else {
+            return Err((
+                format!(
+                    "parameter `{arg_name}` is not something {} handler receives",
+                    kind_name(kind)
+                ),
+                format!(
+                    "name parameters after what they receive: {}, or take the whole event as `event`; see docs/handlers.md",
+                    list(fields)
+                ),
+            ));
+        };
+        inputs.push(input);
+    }
+    let bodies = inputs
+        .iter()
+        .filter(|i| matches!(i, EventInput::Body { .. }))
+        .count();
+    if bodies > 1 {
+        return Err((
+            "more than one parameter would be the message body".into(),
+            format!(
+                "take one body parameter; the other named values are {}",
+                list(fields)
+            ),
+        ));
+    }
+    let whole = inputs.iter().any(|i| matches!(i, EventInput::Event { .. }));
+    if whole && inputs.len() > 1 {
+        return Err((
+            "`event` takes the whole event, so it comes alone".into(),
+            format!(
+                "take either `event` or the {} values ({})",
+                kind.unit(),
+                list(fields)
+            ),
+        ));
+    }
+    let (fallible, output) = classify_output(&sig.output);
+    if output != Output::Empty && !whole {
+        return Err((
+            format!(
+                "it returns a value, which nothing would receive: it is called once per {}",
+                kind.unit()
+            ),
+            format!("return `()` or `Result<(), E>`: `{}`", shape()),
+        ));
+    }
+    Ok(EventCall {
+        name: event.name.clone(),
+        function: name,
+        kind,
+        is_async: sig.asyncness.is_some(),
+        inputs,
+        fallible,
+        responds: output != Output::Empty,
+    })
+}
+
+/// The kind with its article, for messages.
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::S3 => "an S3",
+        EventKind::Sqs => "a queue",
+        EventKind::Schedule => "a schedule",
+    }
 }
 
 /// `[app] router`: `pub fn NAME() -> R` or `pub async fn`, where `R` (or
@@ -428,7 +671,7 @@ mod tests {
     }
 
     fn check_src(src: &str, routes: &[Route]) -> Result<Vec<HandlerCall>, HandlerError> {
-        check(&syn::parse_file(src).unwrap(), routes, None)
+        check(&syn::parse_file(src).unwrap(), routes, None, &[])
             .map(|handlers| handlers.routes.into_iter().map(|(_, call)| call).collect())
     }
 
@@ -536,7 +779,7 @@ mod tests {
 
     #[test]
     fn a_router_function_is_checked_like_a_handler() {
-        let router = |src: &str| check(&syn::parse_file(src).unwrap(), &[], Some("router"));
+        let router = |src: &str| check(&syn::parse_file(src).unwrap(), &[], Some("router"), &[]);
         let ok =
             router("pub async fn router() -> Result<axum::Router, String> { todo!() }").unwrap();
         assert_eq!(
@@ -582,5 +825,180 @@ mod tests {
                 .problem
                 .contains("returns nothing")
         );
+    }
+
+    fn event(name: &str, handler: &str, kind: &str) -> EventHandler {
+        let source = match kind {
+            "s3" => EventSource::S3(crate::config::S3Source {
+                bucket: "shop-uploads".into(),
+                events: vec![crate::config::S3EventKind::Created],
+                prefix: None,
+                suffix: None,
+            }),
+            "sqs" => EventSource::Sqs(crate::config::SqsSource {
+                queue: "jobs".into(),
+                batch_size: 10,
+                batch_window: 0,
+                report_failures: true,
+            }),
+            _ => EventSource::Schedule(crate::config::ScheduleSource {
+                expression: "rate(1 hour)".into(),
+                timezone: None,
+                input: None,
+            }),
+        };
+        EventHandler {
+            name: name.into(),
+            handler: handler.into(),
+            source,
+            memory: None,
+            timeout: None,
+            on_failure: None,
+            span: 0..0,
+        }
+    }
+
+    fn check_events(src: &str, events: &[EventHandler]) -> Result<Vec<EventCall>, HandlerError> {
+        check(&syn::parse_file(src).unwrap(), &[], None, events).map(|h| h.events)
+    }
+
+    #[test]
+    fn event_handlers_take_named_values_a_body_or_the_whole_event() {
+        let calls = check_events(
+            "pub async fn on_upload(bucket: &str, key: String, size: u64) -> Result<(), String> { todo!() }\n\
+             pub async fn on_job(job: Job, message_id: String) -> Result<(), anyhow::Error> { todo!() }\n\
+             pub fn plain(body: &str) {}\n\
+             pub async fn nightly(time: String, input: Settings) {}\n\
+             pub async fn raw(event: aws_lambda_events::sqs::SqsEvent) -> Result<SqsBatchResponse, String> { todo!() }",
+            &[
+                event("on_upload", "on_upload", "s3"),
+                event("on_job", "on_job", "sqs"),
+                event("text_jobs", "plain", "sqs"),
+                event("nightly", "nightly", "schedule"),
+                event("raw", "raw", "sqs"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            calls[0].inputs,
+            vec![
+                EventInput::Field {
+                    name: "bucket".into(),
+                    ty: "String".into(),
+                    by_ref: true
+                },
+                EventInput::Field {
+                    name: "key".into(),
+                    ty: "String".into(),
+                    by_ref: false
+                },
+                EventInput::Field {
+                    name: "size".into(),
+                    ty: "u64".into(),
+                    by_ref: false
+                },
+            ]
+        );
+        assert_eq!(
+            (calls[0].kind, calls[0].fallible, calls[0].responds),
+            (EventKind::S3, true, false)
+        );
+        assert_eq!(
+            calls[1].inputs,
+            vec![
+                EventInput::Body {
+                    ty: "Job".into(),
+                    by_ref: false,
+                    text: false
+                },
+                EventInput::Field {
+                    name: "message_id".into(),
+                    ty: "String".into(),
+                    by_ref: false
+                },
+            ]
+        );
+        assert_eq!(calls[2].name, "text_jobs");
+        assert_eq!(calls[2].function, "plain");
+        assert!(!calls[2].is_async);
+        assert_eq!(
+            calls[2].inputs,
+            vec![EventInput::Body {
+                ty: "String".into(),
+                by_ref: true,
+                text: true
+            }]
+        );
+        assert_eq!(calls[3].inputs.len(), 2);
+        assert!(!calls[3].fallible);
+        assert_eq!(
+            calls[4].inputs,
+            vec![EventInput::Event {
+                ty: "aws_lambda_events::sqs::SqsEvent".into(),
+                by_ref: false
+            }]
+        );
+        assert!(calls[4].responds);
+    }
+
+    #[test]
+    fn unusable_event_handlers_are_explained() {
+        let problems = match check_events(
+            "pub async fn a(bucket: String, path: String) {}\n\
+             pub async fn b(one: A, two: B) {}\n\
+             pub async fn c(event: Value, key: String) {}\n\
+             pub async fn d(key: String) -> Result<u32, String> { todo!() }\n\
+             async fn e() {}\n\
+             pub async fn on_uplod() {}",
+            &[
+                event("a", "a", "s3"),
+                event("b", "b", "sqs"),
+                event("c", "c", "s3"),
+                event("d", "d", "s3"),
+                event("e", "e", "schedule"),
+                event("on_upload", "on_upload", "s3"),
+            ],
+        ) {
+            Err(HandlerError::Unusable { problems }) => problems,
+            other => panic!("{other:?}"),
+        };
+        let said: Vec<(String, String, String)> = problems
+            .into_iter()
+            .map(|p| (p.route, p.problem, p.help))
+            .collect();
+        let has = |route: &str, problem: &str, help: &str| {
+            assert!(
+                said.iter()
+                    .any(|(r, p, h)| r == route && p.contains(problem) && h.contains(help)),
+                "no {route}: {problem} / {help} in {said:#?}"
+            );
+        };
+        has(
+            "`[events.a]`",
+            "`path` is not something an S3 handler receives",
+            "`bucket`, `key`, `size`",
+        );
+        has(
+            "`[events.b]`",
+            "more than one parameter would be the message body",
+            "`message_id`",
+        );
+        has(
+            "`[events.c]`",
+            "`event` takes the whole event, so it comes alone",
+            "object record",
+        );
+        has(
+            "`[events.d]`",
+            "returns a value, which nothing would receive",
+            "Result<(), E>",
+        );
+        has("`[events.e]`", "not public", "pub async fn e(time: String)");
+        has(
+            "`[events.on_upload]`",
+            "no such function",
+            "did you mean `on_uplod`?",
+        );
+        assert_eq!(said.len(), 6);
     }
 }

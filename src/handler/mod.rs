@@ -197,7 +197,13 @@ fn generate(
 ) -> Result<(AppCrate, PathBuf), BuildError> {
     let started = Instant::now();
     let app = read_app_crate(app_dir)?;
-    let checked = handlers::check_file(&app.lib_path, &project.routes, project.router.as_deref())?;
+    let events: Vec<_> = project.events.iter().map(|e| e.handler.clone()).collect();
+    let checked = handlers::check_file(
+        &app.lib_path,
+        &project.routes,
+        project.router.as_deref(),
+        &events,
+    )?;
     let router = match &checked.router {
         Some(router) => format!(" and the router `{}`", router.name),
         None => String::new(),
@@ -205,7 +211,7 @@ fn generate(
     progress.step_done(
         &format!(
             "{} handlers{router} checked in {}",
-            checked.routes.len(),
+            checked.routes.len() + checked.events.len(),
             app.lib_path.display()
         ),
         started.elapsed(),
@@ -220,6 +226,7 @@ fn generate(
         opt_level: OPT_LEVEL,
         routes: &checked.routes,
         router: checked.router.as_ref(),
+        events: &checked.events,
     };
     let codegen_error = |source: Box<dyn std::error::Error + Send + Sync>| BuildError::Codegen {
         dir: crate_dir.clone(),

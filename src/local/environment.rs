@@ -4,24 +4,29 @@
 //!
 //! Pure apart from reading the developer's environment, which is passed in.
 
-use crate::config::Project;
+use crate::config::{EventFunction, Project};
 
-/// Lambda's variables for `project`, the stage's env, and pass-through.
+/// Lambda's variables for the stage's HTTP function (or, given `event`,
+/// that event handler's function), the stage's env, and pass-through.
 pub fn lambda_env(
     project: &Project,
+    event: Option<&EventFunction>,
     region: &str,
     host: &[(String, String)],
 ) -> Vec<(String, String)> {
     let names = project.names();
-    let name = names.function.clone();
+    let (name, memory) = match event {
+        Some(event) => (names.event_function(&event.handler.name), event.memory_mb),
+        None => (names.function.clone(), project.memory),
+    };
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME".into(), name.clone()),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
-            project.memory.to_string(),
-        ),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), memory.to_string()),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), names.log_group.clone()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            crate::names::log_group_of(&name),
+        ),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "slx-dev".into()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
         (
@@ -36,6 +41,9 @@ pub fn lambda_env(
         ("LANG".into(), "en_US.UTF-8".into()),
     ];
     env.extend(project.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if let Some(event) = event {
+        env.extend(crate::handler::codegen::event_env(&event.handler));
+    }
     const PASS_THROUGH: [&str; 8] = [
         "PATH",
         "HOME",
@@ -82,12 +90,13 @@ mod tests {
             router: None,
             permissions: vec![],
             checks: vec![],
+            events: vec![],
         };
         let host = vec![
             ("AWS_ACCESS_KEY_ID".to_string(), "AKIA".to_string()),
             ("SECRET_OF_MINE".to_string(), "x".to_string()),
         ];
-        let env = lambda_env(&project, "eu-west-1", &host);
+        let env = lambda_env(&project, None, "eu-west-1", &host);
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("AWS_LAMBDA_FUNCTION_NAME"), Some("shop-dev"));
         assert_eq!(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Some("256"));

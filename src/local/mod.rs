@@ -10,4 +10,5 @@ pub mod pool;
 pub mod quotas;
 pub mod router;
 pub mod runtime_api;
+pub(crate) mod source_event;
 pub(crate) mod watch;

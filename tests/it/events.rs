@@ -1,0 +1,363 @@
+//! Event handlers (`[events.NAME]`): the `slx init --template events`
+//! scaffold, run through `slx invoke --local --handler` as its source
+//! would call it, and its Lambda build fed AWS's published sample events
+//! through slx's Runtime API.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use slx::local::runtime_api::{Answer, RuntimeApi};
+
+use crate::common::{BUILD_LOCK, assert_documented, run, shared_target_dir, slx, stdout_json};
+
+const S3_SAMPLE: &str = include_str!("fixtures/aws/s3-object-created.json");
+const SQS_SAMPLE: &str = include_str!("fixtures/aws/sqs-receive-message.json");
+const SCHEDULE_SAMPLE: &str = include_str!("fixtures/aws/eventbridge-scheduled-event.json");
+
+/// A fresh `slx init --template events` app.
+fn events_app(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let output = run(slx(temp.path()).args(["init", "--template", "events", name]));
+    assert!(output.status.success());
+    let dir = temp.path().join(name);
+    (temp, dir)
+}
+
+fn invoke(dir: &Path, args: &[&str]) -> Output {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    run(slx(dir)
+        .args(["invoke", "--local", "--output", "json"])
+        .args(args))
+}
+
+/// What the handler printed, as the JSON report's `log_tail` has it.
+fn log_tail(report: &Value) -> String {
+    report["log_tail"].as_str().unwrap_or_default().to_string()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
+    let (_temp, dir) = events_app("shop");
+
+    // Its own tests pass with plain cargo.
+    let output = run(Command::new(env!("CARGO"))
+        .arg("test")
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", shared_target_dir().join("scaffold")));
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("4 passed"));
+
+    // S3: the key arrives URL-decoded, the bucket is slx.toml's.
+    let upload = invoke(
+        &dir,
+        &[
+            "--handler",
+            "on_upload",
+            "--s3-key",
+            "incoming/my photo+1.jpg",
+            "--data",
+            "abc",
+        ],
+    );
+    assert!(upload.status.success());
+    let report = stdout_json(&upload);
+    assert!(
+        log_tail(&report).contains("received s3://shop-uploads/incoming/my photo+1.jpg (3 bytes)"),
+        "{report}"
+    );
+    assert_documented("slx invoke --handler", &report);
+    assert_eq!(report["handler"], "on_upload");
+    assert_eq!(report["function"], "shop-dev-on_upload");
+    assert_eq!(report["response"], Value::Null);
+    assert_eq!(report["function_error"], Value::Null);
+
+    // SQS: a batch of three, two bad; only those two are reported failed,
+    // each logged with the request id, and the command exits 1.
+    let jobs = invoke(
+        &dir,
+        &[
+            "--handler",
+            "on_job",
+            "--data",
+            r#"{"job": "resize"}"#,
+            "--data",
+            r#"{"job": " "}"#,
+            "--data",
+            "not json",
+        ],
+    );
+    assert_eq!(jobs.status.code(), Some(1), "{}", stderr(&jobs));
+    let report = stdout_json(&jobs);
+    let failed: Vec<String> = report["failed_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(failed.len(), 2, "{report}");
+    assert!(
+        failed[0].ends_with("-1") && failed[1].ends_with("-2"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        report["response"]["batchItemFailures"],
+        json!([{ "itemIdentifier": failed[0] }, { "itemIdentifier": failed[1] }])
+    );
+    let log = log_tail(&report);
+    assert!(log.contains("running job `resize`"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "handler `on_job` failed for message {}: message {} names no job",
+            failed[0], failed[0]
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "failed for message {}: the body is not a `Job`",
+            failed[1]
+        )),
+        "{log}"
+    );
+    assert!(
+        stderr(&jobs).contains("2 of 3 messages failed"),
+        "{}",
+        stderr(&jobs)
+    );
+
+    // A schedule: a run due now; or a whole event from a file (AWS's
+    // sample of an EventBridge rule's scheduled event).
+    let nightly = invoke(&dir, &["--handler", "nightly"]);
+    assert!(nightly.status.success());
+    let report = stdout_json(&nightly);
+    assert!(
+        log_tail(&report).contains("nightly run scheduled for 20"),
+        "{report}"
+    );
+    let sample = dir.join("scheduled.json");
+    std::fs::write(&sample, SCHEDULE_SAMPLE).unwrap();
+    let from_file = invoke(&dir, &["--handler", "nightly", "--event", "scheduled.json"]);
+    assert!(from_file.status.success());
+    let report = stdout_json(&from_file);
+    assert!(
+        log_tail(&report).contains("nightly run scheduled for 2015-10-08T16:53:06Z"),
+        "{report}"
+    );
+
+    // Mistakes are named before anything is built.
+    let typo = invoke(&dir, &["--handler", "on_uplod", "--s3-key", "a"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("did you mean `on_upload`?"),
+        "{}",
+        stderr(&typo)
+    );
+    let no_key = invoke(&dir, &["--handler", "on_upload"]);
+    assert!(
+        stderr(&no_key).contains("add `--s3-key"),
+        "{}",
+        stderr(&no_key)
+    );
+    let no_body = invoke(&dir, &["--handler", "on_job"]);
+    assert!(
+        stderr(&no_body).contains("once per message"),
+        "{}",
+        stderr(&no_body)
+    );
+}
+
+/// A Lambda `bootstrap` serving one event handler against `api`, with
+/// its stdout kept.
+struct EventProcess {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl EventProcess {
+    fn start(binary: &Path, api: &RuntimeApi, env: &[(&str, &str)]) -> EventProcess {
+        let (program, args) = slx_sim::runner(binary, false);
+        let mut child = Command::new(program)
+            .args(args)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev-handler")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("bootstrap starts");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("bootstrap | {line}");
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        EventProcess { child, stdout }
+    }
+
+    /// Waits for `text` on stdout (the handler prints before it answers,
+    /// but the pipe may lag).
+    fn printed(&self, text: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.stdout.lock().unwrap().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for EventProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn answer(api: &RuntimeApi, id: &str, event: &Value) -> Answer {
+    api.invoke(
+        id,
+        serde_json::to_vec(event).unwrap(),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap()
+}
+
+/// AWS's SQS sample, as a batch of two: a good job, then the sample's own
+/// message, whose body ("Message Body") is not a `Job`.
+fn sqs_batch() -> Value {
+    let mut sample: Value = serde_json::from_str(SQS_SAMPLE).unwrap();
+    let bad = sample["Records"][0].clone();
+    let mut good = bad.clone();
+    good["messageId"] = json!("good-1");
+    good["body"] = json!(r#"{"job": "resize"}"#);
+    sample["Records"] = json!([good, bad]);
+    sample
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages() {
+    let (_temp, dir) = events_app("shop");
+    let built = {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        run(slx(&dir).args(["build", "--output", "json"]))
+    };
+    assert!(built.status.success());
+    let zip = PathBuf::from(stdout_json(&built)["zip"].as_str().unwrap());
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut binary = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .unwrap()
+        .read_to_end(&mut binary)
+        .unwrap();
+    let bootstrap = dir.join("bootstrap");
+    std::fs::write(&bootstrap, &binary).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // S3: AWS's sample names `Happy%20Face.jpg`; the handler gets it decoded.
+    let api =
+        RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-on_upload")
+            .await
+            .unwrap();
+    let process = EventProcess::start(&bootstrap, &api, &[("SLX_HANDLER", "on_upload")]);
+    let s3: Value = serde_json::from_str(S3_SAMPLE).unwrap();
+    assert_eq!(
+        answer(&api, "s3-1", &s3).await,
+        Answer::Response(b"null".to_vec())
+    );
+    assert!(process.printed("received s3://sourcebucket/Happy Face.jpg (1024 bytes)"));
+    drop(process);
+
+    // SQS, reporting batch item failures (slx's default): only the bad
+    // message is returned to the queue.
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-on_job")
+        .await
+        .unwrap();
+    let process = EventProcess::start(
+        &bootstrap,
+        &api,
+        &[
+            ("SLX_HANDLER", "on_job"),
+            ("SLX_REPORT_BATCH_FAILURES", "true"),
+        ],
+    );
+    let Answer::Response(reply) = answer(&api, "sqs-1", &sqs_batch()).await else {
+        panic!("the batch was answered");
+    };
+    assert_eq!(
+        serde_json::from_slice::<Value>(&reply).unwrap(),
+        json!({ "batchItemFailures": [{ "itemIdentifier": "MessageID_1" }] })
+    );
+    assert!(process.printed("running job `resize` (message good-1)"));
+    drop(process);
+
+    // Without batch item failures, one bad message fails the whole batch
+    // (else Lambda would delete it with the rest).
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-on_job")
+        .await
+        .unwrap();
+    let _process = EventProcess::start(
+        &bootstrap,
+        &api,
+        &[
+            ("SLX_HANDLER", "on_job"),
+            ("SLX_REPORT_BATCH_FAILURES", "false"),
+        ],
+    );
+    match answer(&api, "sqs-2", &sqs_batch()).await {
+        Answer::Error { body, .. } => {
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.contains("1 of 2 failed (request sqs-2)"), "{text}");
+        }
+        other => panic!("expected a function error, got {other:?}"),
+    }
+
+    // A schedule: AWS's EventBridge sample carries the time too.
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-nightly")
+        .await
+        .unwrap();
+    let process = EventProcess::start(&bootstrap, &api, &[("SLX_HANDLER", "nightly")]);
+    let scheduled: Value = serde_json::from_str(SCHEDULE_SAMPLE).unwrap();
+    assert_eq!(
+        answer(&api, "run-1", &scheduled).await,
+        Answer::Response(b"null".to_vec())
+    );
+    assert!(process.printed("nightly run scheduled for 2015-10-08T16:53:06Z"));
+    drop(process);
+
+    // A name the build has no handler for stops the process at start,
+    // saying which it has.
+    let (program, args) = slx_sim::runner(&bootstrap, false);
+    let unknown = Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("SLX_HANDLER", "on_uplod")
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        said.contains("SLX_HANDLER is `on_uplod`, but this build's event handlers are nightly, on_job, on_upload"),
+        "{said}"
+    );
+}
