@@ -29,6 +29,36 @@ use crate::handler;
 use crate::names::StageArns;
 use crate::ui::{self, Ui};
 
+/// Deploying `[events]` is not built yet: a deploy that made the API but
+/// silently left the handlers out would look like success.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("stage `{stage}` declares event handlers ({handlers}), which this slx cannot deploy yet")]
+#[diagnostic(
+    code(slx::deploy::events),
+    help(
+        "run them with `slx invoke --local --handler NAME`; to deploy the HTTP API alone, remove the [events] tables for now"
+    )
+)]
+pub(super) struct EventsNotDeployable {
+    stage: String,
+    handlers: String,
+}
+
+pub(super) fn refuse_event_handlers(project: &Project) -> Result<(), EventsNotDeployable> {
+    if project.events.is_empty() {
+        return Ok(());
+    }
+    Err(EventsNotDeployable {
+        stage: project.stage.clone(),
+        handlers: project
+            .events
+            .iter()
+            .map(|e| e.handler.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miette::Result<Outcome> {
     run_with_release(ui, global, args, None).await
 }
@@ -43,6 +73,7 @@ pub(super) async fn run_with_release(
 ) -> miette::Result<Outcome> {
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
+    refuse_event_handlers(&project)?;
     let app_dir = project_dir(&config);
     let started = Instant::now();
     let release = release.unwrap_or_else(|| release_note(&app_dir));

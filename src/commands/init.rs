@@ -37,7 +37,7 @@ pub(super) fn run(ui: &Ui, args: InitArgs) -> miette::Result<Outcome> {
             "  cargo test          # the app's unit tests\n  slx dev             # serve it locally\n  slx deploy          # to AWS (stage dev)"
         }
         scaffold::Template::Events => {
-            "  cargo test          # the handlers' unit tests\n  slx invoke --local --handler on_upload --s3-key incoming/photo.jpg\n  slx invoke --local --handler on_job --data '{\"job\": \"resize\"}'\n  slx invoke --local --handler nightly\n  (put your own bucket and queue in slx.toml before deploying)"
+            "  cargo test          # the handlers' unit tests\n  slx invoke --local --handler on_upload --s3-key incoming/photo.jpg\n  slx invoke --local --handler on_job --data '{\"job\": \"resize\"}'\n  slx invoke --local --handler nightly"
         }
     };
     let text = format!(

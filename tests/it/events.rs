@@ -152,6 +152,20 @@ fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
         "{report}"
     );
 
+    // Deploying them is not built yet: refused before any AWS call,
+    // instead of a deploy that leaves them out.
+    for command in ["deploy", "plan"] {
+        let refused = run(slx(&dir).arg(command));
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            stderr(&refused).contains(
+                "stage `dev` declares event handlers (nightly, on_job, on_upload), which this slx cannot deploy yet"
+            ),
+            "{}",
+            stderr(&refused)
+        );
+    }
+
     // Mistakes are named before anything is built.
     let typo = invoke(&dir, &["--handler", "on_uplod", "--s3-key", "a"]);
     assert_eq!(typo.status.code(), Some(1));
