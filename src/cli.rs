@@ -131,6 +131,10 @@ pub struct DevArgs {
     /// Do not rebuild on changes to the sources or slx.toml.
     #[arg(long)]
     pub no_watch: bool,
+    /// Do not run the schedule handlers of [events] on their cadence
+    /// (bucket folders still run the S3 handlers).
+    #[arg(long)]
+    pub no_schedules: bool,
 }
 
 /// How a new version takes a stage's traffic: `deploy` and `promote`.

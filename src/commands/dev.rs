@@ -11,6 +11,7 @@ use crate::cli::{DevArgs, GlobalArgs};
 use crate::config::{self, Project};
 use crate::handler;
 use crate::local::environment::lambda_env;
+use crate::local::event_sources::{self, EventSources};
 use crate::local::gateway::{self, AccessEntry, GatewayState};
 use crate::local::pool::{LogSink, Pool, PoolConfig};
 use crate::local::watch::watch_sources;
@@ -92,10 +93,28 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             .await
             .map_err(|e| miette::miette!("the build task failed: {e}"))??
     };
-    let pool = pool_for(&project, None, binary, args.concurrency, global, ui, None);
+    let pool = pool_for(
+        &project,
+        None,
+        binary.clone(),
+        args.concurrency,
+        global,
+        ui,
+        None,
+    );
     if let Err(reason) = pool.warm().await {
         ui.warn(format!("the handler did not start: {reason}"));
     }
+    let schedules = !args.no_schedules;
+    let events = Arc::new(std::sync::Mutex::new(start_events(
+        &project,
+        &binary,
+        &app_dir,
+        args.concurrency,
+        schedules,
+        global,
+        ui,
+    )));
     let printer = ui.clone();
     let state = Arc::new(GatewayState {
         routes: RwLock::new(project.routes.clone()),
@@ -135,6 +154,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             route.served_by()
         ));
     }
+    banner.push_str(&events_banner(&project, &app_dir, schedules));
     banner.push_str(if args.no_watch {
         "Ctrl-C to stop"
     } else {
@@ -145,26 +165,23 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
     let _watcher = if args.no_watch {
         None
     } else {
-        let (ui, global, stage) = (ui.clone(), global.clone(), args.stage.clone());
-        let (config_path, dir, state) = (config.path.clone(), app_dir.clone(), state.clone());
-        let concurrency = args.concurrency;
-        // On a change: rebuild and switch to the new binary and routes; a
-        // failed build or an invalid slx.toml keeps the running version.
+        let reloader = Arc::new(Reloader {
+            ui: ui.clone(),
+            global: global.clone(),
+            stage: args.stage.clone(),
+            concurrency: args.concurrency,
+            schedules,
+            config_path: config.path.clone(),
+            app_dir: app_dir.clone(),
+            state: state.clone(),
+            events: events.clone(),
+        });
+        // On a change: rebuild and switch to the new binary, routes and
+        // event handlers; a failed build or an invalid slx.toml keeps the
+        // running version.
         Some(watch_sources(&app_dir, &config.path, move || {
-            let (ui, global, stage) = (ui.clone(), global.clone(), stage.clone());
-            let (config_path, dir, state) = (config_path.clone(), dir.clone(), state.clone());
-            async move {
-                reload(
-                    &ui,
-                    &global,
-                    &stage,
-                    concurrency,
-                    &config_path,
-                    &dir,
-                    &state,
-                )
-                .await;
-            }
+            let reloader = reloader.clone();
+            async move { reloader.reload().await }
         })?)
     };
     let app = gateway::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -177,57 +194,175 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
     Ok(Outcome::Success)
 }
 
-async fn reload(
-    ui: &Ui,
-    global: &GlobalArgs,
-    stage: &str,
+/// What a rebuild replaces, and with which settings.
+struct Reloader {
+    ui: Ui,
+    global: GlobalArgs,
+    stage: String,
     concurrency: usize,
-    config_path: &Path,
-    app_dir: &Path,
-    state: &GatewayState,
-) {
-    let started = Instant::now();
-    ui.step("change detected: rebuilding");
-    let project = match config::load(config_path) {
-        Ok(config) => match config::resolve(&config, stage) {
-            Ok(project) => project,
+    schedules: bool,
+    config_path: PathBuf,
+    app_dir: PathBuf,
+    state: Arc<GatewayState>,
+    events: Arc<std::sync::Mutex<Option<EventSources>>>,
+}
+
+impl Reloader {
+    async fn reload(&self) {
+        let (ui, global, concurrency) = (&self.ui, &self.global, self.concurrency);
+        let started = Instant::now();
+        ui.step("change detected: rebuilding");
+        let project = match config::load(&self.config_path) {
+            Ok(config) => match config::resolve(&config, &self.stage) {
+                Ok(project) => project,
+                Err(error) => {
+                    ui.warn(format!("{error}; still serving the previous version"));
+                    return;
+                }
+            },
             Err(error) => {
-                ui.warn(format!("{error}; still serving the previous version"));
+                eprintln!("{:?}", miette::Report::new(error));
+                ui.warn("slx.toml is invalid; still serving the previous version");
                 return;
             }
-        },
-        Err(error) => {
-            eprintln!("{:?}", miette::Report::new(error));
-            ui.warn("slx.toml is invalid; still serving the previous version");
-            return;
-        }
-    };
-    let built = {
-        let project = project.clone();
-        let app_dir = app_dir.to_path_buf();
-        let ui = ui.clone();
-        tokio::task::spawn_blocking(move || handler::build_native(&project, &app_dir, &ui)).await
-    };
-    match built {
-        Ok(Ok(binary)) => {
-            let pool = pool_for(&project, None, binary, concurrency, global, ui, None);
-            if let Err(reason) = pool.warm().await {
-                ui.warn(format!("the new handler did not start: {reason}"));
+        };
+        let built = {
+            let project = project.clone();
+            let app_dir = self.app_dir.clone();
+            let ui = ui.clone();
+            tokio::task::spawn_blocking(move || handler::build_native(&project, &app_dir, &ui))
+                .await
+        };
+        match built {
+            Ok(Ok(binary)) => {
+                let pool = pool_for(
+                    &project,
+                    None,
+                    binary.clone(),
+                    concurrency,
+                    global,
+                    ui,
+                    None,
+                );
+                if let Err(reason) = pool.warm().await {
+                    ui.warn(format!("the new handler did not start: {reason}"));
+                }
+                // Requests in flight keep their clone of the old pool (and
+                // its processes) until they finish; new requests use the
+                // new one.
+                *self.state.pool.write().expect("lock poisoned") = pool;
+                *self.state.routes.write().expect("lock poisoned") = project.routes.clone();
+                // The old sources stop (their events in flight finish).
+                let events = start_events(
+                    &project,
+                    &binary,
+                    &self.app_dir,
+                    concurrency,
+                    self.schedules,
+                    global,
+                    ui,
+                );
+                *self.events.lock().unwrap_or_else(|p| p.into_inner()) = events;
+                ui.step(format!(
+                    "reloaded: {} routes, {} event handlers, in {}",
+                    project.routes.len(),
+                    project.events.len(),
+                    ui::seconds(started.elapsed())
+                ));
             }
-            // Requests in flight keep their clone of the old pool (and its
-            // processes) until they finish; new requests use the new one.
-            *state.pool.write().expect("lock poisoned") = pool;
-            *state.routes.write().expect("lock poisoned") = project.routes.clone();
-            ui.step(format!(
-                "reloaded: {} routes, in {}",
-                project.routes.len(),
-                ui::seconds(started.elapsed())
-            ));
+            Ok(Err(error)) => {
+                eprintln!("{:?}", miette::Report::new(error));
+                ui.warn("the build failed; still serving the previous version");
+            }
+            Err(error) => ui.warn(format!("the build task failed: {error}")),
         }
-        Ok(Err(error)) => {
-            eprintln!("{:?}", miette::Report::new(error));
-            ui.warn("the build failed; still serving the previous version");
-        }
-        Err(error) => ui.warn(format!("the build task failed: {error}")),
     }
+}
+
+/// The stage's event handlers run from `binary` (one pool each): their
+/// bucket folders and schedules. A folder that cannot be watched is said
+/// and the rest of `slx dev` goes on.
+fn start_events(
+    project: &Project,
+    binary: &Path,
+    app_dir: &Path,
+    concurrency: usize,
+    schedules: bool,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Option<EventSources> {
+    if project.events.is_empty() {
+        return None;
+    }
+    let handlers = project
+        .events
+        .iter()
+        .map(|event| {
+            let pool = pool_for(
+                project,
+                Some(event),
+                binary.to_path_buf(),
+                concurrency,
+                global,
+                ui,
+                None,
+            );
+            (event.clone(), pool)
+        })
+        .collect();
+    let printer = ui.clone();
+    let runner = event_sources::Runner {
+        handlers,
+        arns: local_arns(project, global),
+        report: Arc::new(move |line| printer.step(line)),
+    };
+    match event_sources::start(app_dir, runner, schedules) {
+        Ok(sources) => Some(sources),
+        Err(error) => {
+            ui.warn(format!("{error}; the S3 handlers will not run locally"));
+            None
+        }
+    }
+}
+
+/// The banner's lines for the event handlers: where each is triggered.
+fn events_banner(project: &Project, app_dir: &Path, schedules: bool) -> String {
+    let now = jiff::Timestamp::now();
+    let mut text = String::new();
+    for event in &project.events {
+        let name = &event.handler.name;
+        let line = match &event.handler.source {
+            config::EventSource::S3(source) => {
+                let dir = event_sources::bucket_dir(app_dir, &source.bucket);
+                let relative = dir.strip_prefix(app_dir).unwrap_or(&dir);
+                format!(
+                    "  S3       {}/{}*{}  → {name}",
+                    relative.display(),
+                    source.prefix.as_deref().unwrap_or_default(),
+                    source.suffix.as_deref().unwrap_or_default()
+                )
+            }
+            config::EventSource::Schedule(source) if schedules => {
+                match event_sources::next_run(event, now, now) {
+                    Some(next) => {
+                        format!("  schedule {}, next {next}  → {name}", source.expression)
+                    }
+                    None => format!("  schedule {}, no run ahead  → {name}", source.expression),
+                }
+            }
+            config::EventSource::Schedule(source) => {
+                format!(
+                    "  schedule {} (off: --no-schedules)  → {name}",
+                    source.expression
+                )
+            }
+            config::EventSource::Sqs(source) => format!(
+                "  SQS      {}  → {name}  (a batch: slx invoke --local --handler {name} --data ...)",
+                source.queue
+            ),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
 }

@@ -10,7 +10,7 @@ mod issue;
 mod keys;
 pub mod limits;
 mod model;
-mod schedule;
+pub(crate) mod schedule;
 mod schema;
 mod stage;
 mod validate;

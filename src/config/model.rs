@@ -376,6 +376,16 @@ pub struct S3Source {
     pub suffix: Option<String>,
 }
 
+impl S3Source {
+    /// Whether an event of `kind` for `key` is one this source sends, as
+    /// S3's notification filter decides (prefix and suffix, as written).
+    pub fn matches(&self, key: &str, kind: S3EventKind) -> bool {
+        self.events.contains(&kind)
+            && self.prefix.as_deref().is_none_or(|p| key.starts_with(p))
+            && self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
+    }
+}
+
 /// Which object events an S3 handler receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

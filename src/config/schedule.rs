@@ -1,53 +1,102 @@
-//! Checks a schedule expression the way EventBridge Scheduler reads it:
-//! `rate(5 minutes)`, `cron(0 3 * * ? *)` in AWS's six-field dialect (not
-//! Unix cron: a year field, `?` in one of the two day fields, `L`, `W`,
-//! `#`), or a one-time `at(2026-12-01T09:00:00)`.
+//! A schedule expression as EventBridge Scheduler reads it: `rate(5
+//! minutes)`, `cron(0 3 * * ? *)` in AWS's six-field dialect (not Unix
+//! cron: a year field, `?` in one of the two day fields, `L`, `W`, `#`),
+//! or a one-time `at(2026-12-01T09:00:00)`. Parsing says why AWS would
+//! refuse an expression; a parsed schedule says when it next runs (for
+//! `slx dev`, which runs schedules on a laptop).
 //!
-//! Pure text checks; it never computes when a schedule fires.
+//! Pure: the time zone and the instants are given.
 // https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html
+
+use jiff::civil::{Date, DateTime, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+
+/// A parsed schedule expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Schedule {
+    /// Every `minutes`, counted from when the schedule was created.
+    Rate {
+        minutes: u32,
+    },
+    Cron(Box<Cron>),
+    /// Once, at this wall-clock time of the schedule's time zone.
+    At(DateTime),
+}
 
 /// Why an expression would be refused, said so the fix is obvious.
 pub(crate) fn problem(expression: &str) -> Option<String> {
+    parse(expression).err()
+}
+
+/// Parses `expression`, or says why AWS would refuse it.
+pub(crate) fn parse(expression: &str) -> Result<Schedule, String> {
     let text = expression.trim();
     let (kind, inner) = match text.split_once('(') {
         Some((kind, rest)) if rest.ends_with(')') => (kind.trim(), &rest[..rest.len() - 1]),
         _ => {
-            return Some(format!(
+            return Err(format!(
                 "`{text}` is not a schedule: write `rate(5 minutes)`, `cron(0 3 * * ? *)` or `at(2026-12-01T09:00:00)`"
             ));
         }
     };
     match kind {
-        "rate" => rate_problem(inner.trim()),
-        "cron" => cron_problem(inner.trim()),
-        "at" => at_problem(inner.trim()),
-        other => Some(format!(
+        "rate" => rate(inner.trim()),
+        "cron" => cron(inner.trim()).map(|cron| Schedule::Cron(Box::new(cron))),
+        "at" => at(inner.trim()),
+        other => Err(format!(
             "`{other}(...)` is not a schedule type: use rate(...), cron(...) or at(...)"
         )),
     }
 }
 
-fn rate_problem(inner: &str) -> Option<String> {
+impl Schedule {
+    /// The first run strictly after `after`: a rate's runs are `created`
+    /// plus whole periods; cron and at are read in `zone`. `None`: never
+    /// again (a past `at`, a cron whose years are over).
+    pub(crate) fn next_after(
+        &self,
+        zone: &TimeZone,
+        created: Timestamp,
+        after: Timestamp,
+    ) -> Option<Timestamp> {
+        match self {
+            Schedule::Rate { minutes } => {
+                let period = i64::from(*minutes) * 60;
+                let elapsed = after.as_second() - created.as_second();
+                let periods = if elapsed < 0 { 0 } else { elapsed / period + 1 };
+                Timestamp::from_second(created.as_second() + periods * period).ok()
+            }
+            Schedule::At(when) => {
+                let at = when.to_zoned_datetime(zone.clone()).ok()?.timestamp();
+                (at > after).then_some(at)
+            }
+            Schedule::Cron(cron) => cron.next_after(zone, after),
+        }
+    }
+}
+
+fn rate(inner: &str) -> Result<Schedule, String> {
     let parts: Vec<&str> = inner.split_whitespace().collect();
     let [value, unit] = parts.as_slice() else {
-        return Some(format!(
+        return Err(format!(
             "`rate({inner})` needs a number and a unit, e.g. `rate(5 minutes)`"
         ));
     };
     let Ok(value) = value.parse::<u32>() else {
-        return Some(format!(
+        return Err(format!(
             "`{value}` in `rate({inner})` is not a whole number"
         ));
     };
     if value == 0 {
-        return Some("a rate of 0 never runs: use 1 or more".into());
+        return Err("a rate of 0 never runs: use 1 or more".into());
     }
-    let singular = match *unit {
-        "minute" | "minutes" => "minute",
-        "hour" | "hours" => "hour",
-        "day" | "days" => "day",
+    let (singular, minutes) = match *unit {
+        "minute" | "minutes" => ("minute", 1),
+        "hour" | "hours" => ("hour", 60),
+        "day" | "days" => ("day", 24 * 60),
         other => {
-            return Some(format!(
+            return Err(format!(
                 "`{other}` is not a rate unit: use minutes, hours or days"
             ));
         }
@@ -58,18 +107,53 @@ fn rate_problem(inner: &str) -> Option<String> {
     } else {
         format!("{singular}s")
     };
-    (*unit != expected).then(|| {
-        format!("AWS needs `rate({value} {expected})`: the unit is singular for 1 and plural above")
+    if *unit != expected {
+        return Err(format!(
+            "AWS needs `rate({value} {expected})`: the unit is singular for 1 and plural above"
+        ));
+    }
+    Ok(Schedule::Rate {
+        minutes: value.saturating_mul(minutes),
     })
 }
 
-fn at_problem(inner: &str) -> Option<String> {
-    let well_formed = inner.len() == 19
-        && inner.as_bytes()[10] == b'T'
-        && inner.parse::<jiff::civil::DateTime>().is_ok();
-    (!well_formed).then(|| {
-        format!("`at({inner})` needs a date and time as yyyy-mm-ddThh:mm:ss, e.g. `at(2026-12-01T09:00:00)`")
-    })
+fn at(inner: &str) -> Result<Schedule, String> {
+    match inner.parse::<DateTime>() {
+        Ok(when) if inner.len() == 19 && inner.as_bytes()[10] == b'T' => Ok(Schedule::At(when)),
+        _ => Err(format!(
+            "`at({inner})` needs a date and time as yyyy-mm-ddThh:mm:ss, e.g. `at(2026-12-01T09:00:00)`"
+        )),
+    }
+}
+
+/// A cron expression's fields, each as the values it matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cron {
+    minutes: Vec<bool>,
+    hours: Vec<bool>,
+    months: Vec<bool>,
+    /// Indexed by year - 1970.
+    years: Vec<bool>,
+    /// `None`: `?`, the other day field decides.
+    day_of_month: Option<Vec<DayItem>>,
+    day_of_week: Option<Vec<DayItem>>,
+}
+
+/// One item of a day field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DayItem {
+    /// Plain values (`5`, `1-15`, `*/2`, `MON-FRI`), as a set.
+    Values(Vec<bool>),
+    /// `L`: the last day of the month (day-of-month) or Saturday (day-of-week).
+    Last,
+    /// `LW`: the last weekday of the month.
+    LastWeekday,
+    /// `15W`: the weekday nearest the 15th, within the month.
+    NearestWeekday(i8),
+    /// `6L`: the last Friday of the month (day-of-week 1 = Sunday).
+    LastOf(i8),
+    /// `2#1`: the first Monday of the month.
+    Nth(i8, i8),
 }
 
 /// One field of a cron expression and what it allows.
@@ -79,9 +163,8 @@ struct Field {
     max: u32,
     /// Names standing for `min`, `min + 1`, ...
     names: &'static [&'static str],
-    /// `?`, `L`, `W`, `#` allowed here.
-    question: bool,
-    last: bool,
+    /// `W` (day-of-month) and `L`/`#` after a day (day-of-week) allowed
+    /// here; `?` and `L` belong to both day fields.
     weekday: bool,
     nth: bool,
 }
@@ -95,15 +178,11 @@ const FIELDS: [Field; 6] = [
     Field::plain("minutes", 0, 59, &[]),
     Field::plain("hours", 0, 23, &[]),
     Field {
-        question: true,
-        last: true,
         weekday: true,
         ..Field::plain("day-of-month", 1, 31, &[])
     },
     Field::plain("month", 1, 12, MONTHS),
     Field {
-        question: true,
-        last: true,
         nth: true,
         ..Field::plain("day-of-week", 1, 7, DAYS)
     },
@@ -122,8 +201,6 @@ impl Field {
             min,
             max,
             names,
-            question: false,
-            last: false,
             weekday: false,
             nth: false,
         }
@@ -150,75 +227,98 @@ impl Field {
         }
     }
 
-    fn item(&self, item: &str) -> Result<(), String> {
-        if self.last && item == "L" {
-            return Ok(());
-        }
-        if self.weekday && item == "LW" {
-            return Ok(());
-        }
-        if self.weekday
-            && let Some(day) = item.strip_suffix('W')
-        {
-            return self.value(day).map(drop);
-        }
-        if self.nth && self.last {
-            if let Some(day) = item.strip_suffix('L') {
-                return self.value(day).map(drop);
-            }
-        }
-        if self.nth
-            && let Some((day, nth)) = item.split_once('#')
-        {
-            self.value(day)?;
-            return match nth.parse::<u32>() {
-                Ok(1..=5) => Ok(()),
-                _ => Err(format!(
-                    "`#{nth}` must be 1 to 5 (the nth weekday of the month)"
-                )),
-            };
-        }
+    /// The values a plain item (`*`, `5`, `1-5`, `*/15`, `10/5`,
+    /// `FRI-MON`) matches, marked in `set` (indexed by value - min).
+    fn mark(&self, item: &str, set: &mut [bool]) -> Result<(), String> {
         let (range, step) = match item.split_once('/') {
-            Some((range, step)) => (range, Some(step)),
-            None => (item, None),
+            Some((range, step)) => match step.parse::<u32>() {
+                Ok(step @ 1..) => (range, step),
+                _ => {
+                    return Err(format!(
+                        "`/{step}` in the {} field is not a step of 1 or more",
+                        self.name
+                    ));
+                }
+            },
+            None => (item, 1),
         };
-        if let Some(step) = step
-            && !matches!(step.parse::<u32>(), Ok(1..))
-        {
+        let (from, to) = match range {
+            "*" => (self.min, self.max),
+            _ => match range.split_once('-') {
+                Some((from, to)) => (self.value(from)?, self.value(to)?),
+                // `10/5`: from 10 on, every 5.
+                None if step > 1 => (self.value(range)?, self.max),
+                None => {
+                    let value = self.value(range)?;
+                    (value, value)
+                }
+            },
+        };
+        // A range may wrap (`FRI-MON`, `22-2`).
+        let span = if to >= from {
+            to - from
+        } else {
+            self.max - from + 1 + to - self.min
+        };
+        let width = self.max - self.min + 1;
+        for offset in (0..=span).step_by(step as usize) {
+            let value = self.min + (from - self.min + offset) % width;
+            set[(value - self.min) as usize] = true;
+        }
+        Ok(())
+    }
+
+    fn set(&self, text: &str) -> Result<Vec<bool>, String> {
+        if text == "?" {
             return Err(format!(
-                "`/{step}` in the {} field is not a step of 1 or more",
+                "`?` is only allowed in the day-of-month and day-of-week fields, not {}",
                 self.name
             ));
         }
-        if range == "*" {
-            return Ok(());
+        let mut set = vec![false; (self.max - self.min + 1) as usize];
+        for item in text.split(',') {
+            self.mark(item, &mut set)?;
         }
-        match range.split_once('-') {
-            Some((from, to)) => {
-                self.value(from)?;
-                self.value(to)?;
-                Ok(())
-            }
-            None => self.value(range).map(drop),
-        }
+        Ok(set)
     }
 
-    fn check(&self, text: &str) -> Result<(), String> {
+    /// A day field: `None` for `?`.
+    fn days(&self, text: &str) -> Result<Option<Vec<DayItem>>, String> {
         if text == "?" {
-            return if self.question {
-                Ok(())
-            } else {
-                Err(format!(
-                    "`?` is only allowed in the day-of-month and day-of-week fields, not {}",
-                    self.name
-                ))
-            };
+            return Ok(None);
         }
-        text.split(',').try_for_each(|item| self.item(item))
+        let mut items = Vec::new();
+        let day = |text: &str| self.value(text).map(|v| v as i8);
+        for item in text.split(',') {
+            let parsed = if item == "L" {
+                DayItem::Last
+            } else if self.weekday && item == "LW" {
+                DayItem::LastWeekday
+            } else if let Some(value) = item.strip_suffix('W').filter(|_| self.weekday) {
+                DayItem::NearestWeekday(day(value)?)
+            } else if let Some(value) = item.strip_suffix('L').filter(|_| self.nth) {
+                DayItem::LastOf(day(value)?)
+            } else if let Some((value, nth)) = item.split_once('#').filter(|_| self.nth) {
+                match nth.parse::<i8>() {
+                    Ok(nth @ 1..=5) => DayItem::Nth(day(value)?, nth),
+                    _ => {
+                        return Err(format!(
+                            "`#{nth}` must be 1 to 5 (the nth weekday of the month)"
+                        ));
+                    }
+                }
+            } else {
+                let mut set = vec![false; (self.max - self.min + 1) as usize];
+                self.mark(item, &mut set)?;
+                DayItem::Values(set)
+            };
+            items.push(parsed);
+        }
+        Ok(Some(items))
     }
 }
 
-fn cron_problem(inner: &str) -> Option<String> {
+fn cron(inner: &str) -> Result<Cron, String> {
     let fields: Vec<&str> = inner.split_whitespace().collect();
     if fields.len() != 6 {
         let hint = if fields.len() == 5 {
@@ -226,24 +326,124 @@ fn cron_problem(inner: &str) -> Option<String> {
         } else {
             ""
         };
-        return Some(format!(
+        return Err(format!(
             "`cron({inner})` has {} fields; AWS's cron has 6: minutes hours day-of-month month day-of-week year{hint}",
             fields.len()
         ));
     }
-    for (field, text) in FIELDS.iter().zip(&fields) {
-        if let Err(problem) = field.check(text) {
-            return Some(problem);
-        }
-    }
+    let cron = Cron {
+        minutes: FIELDS[0].set(fields[0])?,
+        hours: FIELDS[1].set(fields[1])?,
+        day_of_month: FIELDS[2].days(fields[2])?,
+        months: FIELDS[3].set(fields[3])?,
+        day_of_week: FIELDS[4].days(fields[4])?,
+        years: FIELDS[5].set(fields[5])?,
+    };
     // Exactly one of the two day fields is `?`.
-    match (fields[2] == "?", fields[4] == "?") {
-        (true, false) | (false, true) => None,
-        (true, true) => Some("`?` in both day fields: give one of them a value or `*`".into()),
-        (false, false) => Some(format!(
+    match (cron.day_of_month.is_none(), cron.day_of_week.is_none()) {
+        (true, false) | (false, true) => Ok(cron),
+        (true, true) => Err("`?` in both day fields: give one of them a value or `*`".into()),
+        (false, false) => Err(format!(
             "AWS needs `?` in the day-of-month or the day-of-week field, e.g. `cron({} {} {} {} ? {})`",
             fields[0], fields[1], fields[2], fields[3], fields[5]
         )),
+    }
+}
+
+/// Day-of-week as cron numbers it: 1 = Sunday.
+fn cron_weekday(date: Date) -> i8 {
+    date.weekday().to_sunday_one_offset()
+}
+
+fn is_weekday(date: Date) -> bool {
+    !matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday)
+}
+
+impl DayItem {
+    fn day_of_month_matches(&self, date: Date) -> bool {
+        let last = date.last_of_month();
+        match self {
+            DayItem::Values(set) => set[(date.day() - 1) as usize],
+            DayItem::Last => date == last,
+            DayItem::LastWeekday => {
+                let mut day = last;
+                while !is_weekday(day) {
+                    day = day.yesterday().unwrap_or(day);
+                }
+                date == day
+            }
+            DayItem::NearestWeekday(target) => {
+                // The weekday nearest the target day, never leaving the month.
+                let Ok(target) = Date::new(date.year(), date.month(), (*target).min(last.day()))
+                else {
+                    return false;
+                };
+                let nearest = match target.weekday() {
+                    Weekday::Saturday if target.day() == 1 => target.checked_add(2.days()),
+                    Weekday::Saturday => target.checked_sub(1.day()),
+                    Weekday::Sunday if target == last => target.checked_sub(2.days()),
+                    Weekday::Sunday => target.checked_add(1.day()),
+                    _ => Ok(target),
+                };
+                nearest.is_ok_and(|day| day == date)
+            }
+            DayItem::LastOf(_) | DayItem::Nth(..) => false,
+        }
+    }
+
+    fn day_of_week_matches(&self, date: Date) -> bool {
+        let weekday = cron_weekday(date);
+        match self {
+            DayItem::Values(set) => set[(weekday - 1) as usize],
+            DayItem::Last => weekday == 7,
+            DayItem::LastOf(day) => {
+                *day == weekday
+                    && date
+                        .checked_add(7.days())
+                        .is_ok_and(|d| d.month() != date.month())
+            }
+            DayItem::Nth(day, nth) => *day == weekday && (date.day() - 1) / 7 + 1 == *nth,
+            DayItem::LastWeekday | DayItem::NearestWeekday(_) => false,
+        }
+    }
+}
+
+impl Cron {
+    fn day_matches(&self, date: Date) -> bool {
+        match (&self.day_of_month, &self.day_of_week) {
+            (Some(items), _) => items.iter().any(|item| item.day_of_month_matches(date)),
+            (None, Some(items)) => items.iter().any(|item| item.day_of_week_matches(date)),
+            (None, None) => false,
+        }
+    }
+
+    /// The first matching minute after `after`, read in `zone`; a time a
+    /// DST change skips runs at the moment it would have been (jiff's
+    /// compatible disambiguation).
+    fn next_after(&self, zone: &TimeZone, after: Timestamp) -> Option<Timestamp> {
+        let start = after.to_zoned_datetime(zone.clone()).date();
+        // Five years hold every pattern a six-field cron can express
+        // except a sparse year list, which is searched year by year.
+        let mut date = start;
+        for _ in 0..(366 * 5) {
+            let year_index = i64::from(date.year()) - 1970;
+            let year_ok = (0..self.years.len() as i64).contains(&year_index)
+                && self.years[year_index as usize];
+            if year_ok && self.months[(date.month() - 1) as usize] && self.day_matches(date) {
+                for hour in (0..24).filter(|h| self.hours[*h as usize]) {
+                    for minute in (0..60).filter(|m| self.minutes[*m as usize]) {
+                        let civil = date.at(hour, minute, 0, 0);
+                        if let Ok(zoned) = civil.to_zoned_datetime(zone.clone())
+                            && zoned.timestamp() > after
+                        {
+                            return Some(zoned.timestamp());
+                        }
+                    }
+                }
+            }
+            date = date.tomorrow().ok()?;
+        }
+        None
     }
 }
 
@@ -302,6 +502,127 @@ mod tests {
             let found = problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(found.contains(says), "{bad}: {found}");
         }
+    }
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// The next `count` runs after `after`, in `zone`, as RFC 3339 UTC.
+    fn runs(expression: &str, zone: &str, after: &str, count: usize) -> Vec<String> {
+        let schedule = super::parse(expression).unwrap();
+        let zone = jiff::tz::TimeZone::get(zone).unwrap();
+        let created = at("2026-01-01T00:00:00Z");
+        let mut from = at(after);
+        let mut out = Vec::new();
+        for _ in 0..count {
+            match schedule.next_after(&zone, created, from) {
+                Some(next) => {
+                    out.push(next.to_string());
+                    from = next;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_rate_counts_whole_periods_from_its_creation() {
+        assert_eq!(
+            runs("rate(1 hour)", "UTC", "2026-01-01T02:30:00Z", 2),
+            ["2026-01-01T03:00:00Z", "2026-01-01T04:00:00Z"]
+        );
+        assert_eq!(
+            runs("rate(5 minutes)", "UTC", "2025-12-31T00:00:00Z", 1),
+            ["2026-01-01T00:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn cron_runs_in_its_time_zone_across_daylight_saving() {
+        // 03:00 in Paris is 02:00 UTC in winter, 01:00 UTC in summer.
+        assert_eq!(
+            runs(
+                "cron(0 3 * * ? *)",
+                "Europe/Paris",
+                "2026-03-28T12:00:00Z",
+                2
+            ),
+            ["2026-03-29T01:00:00Z", "2026-03-30T01:00:00Z"]
+        );
+        assert_eq!(
+            runs(
+                "cron(0 3 * * ? *)",
+                "Europe/Paris",
+                "2026-01-10T12:00:00Z",
+                1
+            ),
+            ["2026-01-11T02:00:00Z"]
+        );
+        // 02:30 does not exist on 29 March 2026 in Paris: it runs at the
+        // instant it would have been (03:30 summer time).
+        assert_eq!(
+            runs(
+                "cron(30 2 * * ? *)",
+                "Europe/Paris",
+                "2026-03-29T00:00:00Z",
+                1
+            ),
+            ["2026-03-29T01:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn cron_day_fields_mean_what_aws_documents() {
+        // Weekdays at 18:00.
+        assert_eq!(
+            runs("cron(0 18 ? * MON-FRI *)", "UTC", "2026-11-27T19:00:00Z", 2),
+            ["2026-11-30T18:00:00Z", "2026-12-01T18:00:00Z"]
+        );
+        // The last Friday of each month.
+        assert_eq!(
+            runs("cron(15 10 ? * 6L *)", "UTC", "2026-11-01T00:00:00Z", 2),
+            ["2026-11-27T10:15:00Z", "2026-12-25T10:15:00Z"]
+        );
+        // The first Monday.
+        assert_eq!(
+            runs("cron(0 9 ? * 2#1 *)", "UTC", "2026-11-27T00:00:00Z", 1),
+            ["2026-12-07T09:00:00Z"]
+        );
+        // The last day, and the weekday nearest the 1st (a Saturday in
+        // August 2026: Monday the 3rd, never July).
+        assert_eq!(
+            runs("cron(0 12 L * ? *)", "UTC", "2026-02-01T00:00:00Z", 1),
+            ["2026-02-28T12:00:00Z"]
+        );
+        assert_eq!(
+            runs("cron(0 12 1W * ? *)", "UTC", "2026-07-15T00:00:00Z", 1),
+            ["2026-08-03T12:00:00Z"]
+        );
+        // Every 15 minutes, and a wrapping hour range.
+        assert_eq!(
+            runs("cron(0/15 22-1 * * ? *)", "UTC", "2026-11-27T23:50:00Z", 3),
+            [
+                "2026-11-28T00:00:00Z",
+                "2026-11-28T00:15:00Z",
+                "2026-11-28T00:30:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_time_and_finished_schedules_stop() {
+        assert_eq!(
+            runs(
+                "at(2026-12-01T09:00:00)",
+                "Europe/Paris",
+                "2026-11-27T00:00:00Z",
+                3
+            ),
+            ["2026-12-01T08:00:00Z"]
+        );
+        assert!(runs("cron(0 0 1 1 ? 2025)", "UTC", "2026-01-01T00:00:00Z", 1).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod environment;
 pub mod event;
+pub(crate) mod event_sources;
 pub mod gateway;
 pub mod pool;
 pub mod quotas;

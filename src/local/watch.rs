@@ -30,6 +30,15 @@ pub(crate) struct WatchError {
     reason: String,
 }
 
+impl WatchError {
+    pub(crate) fn new(what: &str, error: impl std::fmt::Display) -> WatchError {
+        WatchError {
+            what: what.to_string(),
+            reason: error.to_string(),
+        }
+    }
+}
+
 /// Watches `app_dir`'s `src/` and `Cargo.toml`, and `config_path`; runs
 /// `on_change` after each burst of changes, one run at a time.
 pub(crate) fn watch_sources<F, Fut>(

@@ -30,7 +30,7 @@ impl Dev {
         Dev::start_with(dir, &["--concurrency", "8"])
     }
 
-    fn start_with(dir: &Path, args: &[&str]) -> Dev {
+    pub(crate) fn start_with(dir: &Path, args: &[&str]) -> Dev {
         let mut child = Command::new(env!("CARGO_BIN_EXE_slx"))
             .current_dir(dir)
             .args(["dev", "--port", "0"])
@@ -62,13 +62,24 @@ impl Dev {
         dev
     }
 
-    fn wait_for(&self, needle: &str, within: Duration) -> String {
+    pub(crate) fn wait_for(&self, needle: &str, within: Duration) -> String {
+        self.lines_until(needle, within).pop().unwrap_or_default()
+    }
+
+    /// Every line printed until one containing `needle` (included).
+    pub(crate) fn lines_until(&self, needle: &str, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
                 Err(_) => panic!("slx dev never printed `{needle}`"),
             }
         }
