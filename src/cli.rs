@@ -236,6 +236,10 @@ pub struct LogsArgs {
     /// Only the lines of this request (START to REPORT).
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,
+    /// The logs of the event handler `[events.NAME]` (its own function)
+    /// instead of the HTTP API's.
+    #[arg(long, value_name = "NAME")]
+    pub handler: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -39,9 +39,6 @@ pub(crate) enum RequestError {
     #[error("header `{0}` is not `Name: value`")]
     #[diagnostic(code(slx::invoke::header), help("e.g. -H 'x-api-key: abc'"))]
     Header(String),
-    #[error("slx.toml has no event handler `{name}`")]
-    #[diagnostic(code(slx::invoke::no_handler), help("{help}"))]
-    NoHandler { name: String, help: String },
     #[error("{problem}")]
     #[diagnostic(code(slx::invoke::event), help("{help}"))]
     EventFlags { problem: String, help: String },
@@ -51,28 +48,6 @@ pub(crate) enum RequestError {
         help("the file holds the whole event as JSON, as Lambda would receive it")
     )]
     EventFile { path: String, reason: String },
-}
-
-/// The `[events.NAME]` handler `name` of the stage.
-pub(crate) fn event_handler<'a>(
-    events: &'a [EventFunction],
-    name: &str,
-) -> Result<&'a EventFunction, RequestError> {
-    if let Some(found) = events.iter().find(|e| e.handler.name == name) {
-        return Ok(found);
-    }
-    let names: Vec<&str> = events.iter().map(|e| e.handler.name.as_str()).collect();
-    let help = match crate::config::closest_match(name, &names) {
-        Some(best) => format!("did you mean `{best}`?"),
-        None if names.is_empty() => {
-            "declare it in slx.toml as [events.NAME] (docs/config.md, \"Events\")".into()
-        }
-        None => format!("event handlers: {}", names.join(", ")),
-    };
-    Err(RequestError::NoHandler {
-        name: name.to_string(),
-        help,
-    })
 }
 
 /// The event `handler`'s source would send, from `slx invoke`'s flags:

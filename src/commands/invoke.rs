@@ -56,7 +56,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
     let base = std::env::current_dir().unwrap_or(project_dir(&config));
     let request_id = format!("slx-invoke-{}", std::process::id());
     if let Some(name) = &args.handler {
-        let handler = invoke::event_handler(&project.events, name)?;
+        let handler = project.event_handler(name)?;
         let app_dir = project_dir(&config);
         let call = HandlerCall {
             handler,

@@ -14,10 +14,16 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
     let start = logs::parse_since(&args.since, SystemTime::now())?;
-    let (reader, _writer) = stage::connect(ui, global, &project).await?;
     let names = project.names();
+    // The HTTP API's function, or one event handler's.
+    let function = match &args.handler {
+        Some(name) => names.event_function(&project.event_handler(name)?.handler.name),
+        None => names.function.clone(),
+    };
+    let log_group = crate::names::log_group_of(&function);
+    let (reader, _writer) = stage::connect(ui, global, &project).await?;
     let query = LogQuery {
-        log_group: names.log_group.clone(),
+        log_group: log_group.clone(),
         start_ms: logs::millis(start),
         pattern: args.filter.clone(),
     };
@@ -40,8 +46,8 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
     };
     if !exists {
         ui.step(format!(
-            "no logs for {} yet: the log group {} does not exist (deploy with `slx deploy --stage {}`)",
-            names.function, names.log_group, project.stage
+            "no logs for {function} yet: the log group {log_group} does not exist (deploy with `slx deploy --stage {}`)",
+            project.stage
         ));
     }
     Ok(Outcome::Success)

@@ -516,4 +516,36 @@ impl Project {
     pub(crate) fn names(&self) -> crate::names::StageNames {
         crate::names::StageNames::new(&self.app, &self.stage)
     }
+
+    /// The `[events.NAME]` handler `name` (`--handler NAME` of a command).
+    pub fn event_handler(&self, name: &str) -> Result<&EventFunction, UnknownHandler> {
+        if let Some(found) = self.events.iter().find(|e| e.handler.name == name) {
+            return Ok(found);
+        }
+        let names: Vec<&str> = self
+            .events
+            .iter()
+            .map(|e| e.handler.name.as_str())
+            .collect();
+        let help = match super::keys::closest(name, &names) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if names.is_empty() => {
+                "declare it in slx.toml as [events.NAME] (docs/config.md)".into()
+            }
+            None => format!("event handlers: {}", names.join(", ")),
+        };
+        Err(UnknownHandler {
+            name: name.to_string(),
+            help,
+        })
+    }
+}
+
+/// `--handler NAME` names no `[events.NAME]` table.
+#[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
+#[error("slx.toml has no event handler `{name}`")]
+#[diagnostic(code(slx::config::no_handler), help("{help}"))]
+pub struct UnknownHandler {
+    pub name: String,
+    pub help: String,
 }

@@ -454,3 +454,139 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
         "{said}"
     );
 }
+
+/// SDK clients of the simulator (moto behind slx-sim).
+fn sim_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "test",
+        )))
+        .build()
+}
+
+/// `slx invoke --handler` against a stage: the handler's own function
+/// (`<app>-<stage>-<NAME>`, its alias), run by the simulator's Lambda
+/// from the real zip, with the environment slx gives it. The function is
+/// made here with the SDK, as the deploy of [events] will make it
+/// (that deploy is not built yet).
+#[tokio::test(flavor = "multi_thread")]
+async fn slx_invoke_handler_runs_the_stage_function_of_that_handler() {
+    let moto = crate::common::moto::Moto::start();
+    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
+        .expect("slx-sim starts");
+    let (_temp, dir) = events_app("shop");
+    let built = {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        run(slx(&dir).args(["build", "--output", "json"]))
+    };
+    assert!(built.status.success());
+    let zip = std::fs::read(stdout_json(&built)["zip"].as_str().unwrap()).unwrap();
+
+    let config = sim_config(&sim.endpoint);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let role = iam
+        .create_role()
+        .role_name("shop-dev-role")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let environment = aws_sdk_lambda::types::Environment::builder()
+        .variables("SLX_HANDLER", "on_job")
+        .variables("SLX_REPORT_BATCH_FAILURES", "true")
+        .build();
+    lambda
+        .create_function()
+        .function_name("shop-dev-on_job")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role.role().unwrap().arn())
+        .environment(environment)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(zip))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A new function is Pending until Lambda has made it ready.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = lambda
+            .get_function()
+            .function_name("shop-dev-on_job")
+            .send()
+            .await
+            .unwrap()
+            .configuration()
+            .and_then(|c| c.state().cloned());
+        if state == Some(aws_sdk_lambda::types::State::Active) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the function never became active"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let version = lambda
+        .publish_version()
+        .function_name("shop-dev-on_job")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .create_alias()
+        .function_name("shop-dev-on_job")
+        .name("dev")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let output = run(slx(&dir)
+        .args([
+            "invoke",
+            "--handler",
+            "on_job",
+            "--data",
+            r#"{"job": "resize"}"#,
+            "--data",
+            "not json",
+            "--output",
+            "json",
+            "--endpoint-url",
+            &sim.endpoint,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE"));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = stdout_json(&output);
+    assert_documented("slx invoke --handler", &report);
+    assert_eq!(report["function"], "shop-dev-on_job");
+    assert_eq!(report["function_error"], Value::Null);
+    let failed = report["failed_messages"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(failed[0].as_str().unwrap().ends_with("-1"), "{report}");
+    // Lambda's log tail of the invocation: the good job ran, the bad body
+    // was refused, both on the stage's function.
+    let tail = log_tail(&report);
+    assert!(tail.contains("running job `resize`"), "{tail}");
+    assert!(tail.contains("the body is not a `Job`"), "{tail}");
+    assert!(
+        stderr(&output).contains("1 of 2 messages failed"),
+        "{}",
+        stderr(&output)
+    );
+}

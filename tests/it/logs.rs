@@ -18,24 +18,28 @@ fn now_ms() -> i64 {
 }
 
 async fn seed(moto: &Moto, stream: &str, events: &[(i64, &str)]) {
+    seed_group(moto, GROUP, stream, events).await;
+}
+
+async fn seed_group(moto: &Moto, group: &str, stream: &str, events: &[(i64, &str)]) {
     let aws = aws(moto).await;
     let _ = aws
         .logs
         .create_log_group()
-        .log_group_name(GROUP)
+        .log_group_name(group)
         .send()
         .await;
     let _ = aws
         .logs
         .create_log_stream()
-        .log_group_name(GROUP)
+        .log_group_name(group)
         .log_stream_name(stream)
         .send()
         .await;
     let mut request = aws
         .logs
         .put_log_events()
-        .log_group_name(GROUP)
+        .log_group_name(group)
         .log_stream_name(stream);
     for (timestamp, message) in events {
         request = request.log_events(
@@ -62,6 +66,42 @@ fn text(project: &Project, args: &[&str]) -> std::process::Output {
     all.extend_from_slice(args);
     all.extend_from_slice(&["--output", "text"]);
     project.slx(&all)
+}
+
+/// `--handler NAME`: the event handler's own function's log group.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_handlers_logs_come_from_its_own_function() {
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let config = project.dir.join("slx.toml");
+    let mut text_of_config = std::fs::read_to_string(&config).unwrap();
+    text_of_config.push_str("\n[events.on_job]\nqueue = \"shop-jobs\"\n");
+    std::fs::write(&config, text_of_config).unwrap();
+    let now = now_ms();
+    seed_group(
+        &moto,
+        "/aws/lambda/shop-dev-on_job",
+        "s1",
+        &[(now - 2_000, "running job `resize`")],
+    )
+    .await;
+    seed(&moto, "s1", &[(now - 1_000, "an API line")]).await;
+
+    let jobs = lines(&text(&project, &["--handler", "on_job"]));
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert!(jobs[0].contains("running job `resize`"));
+    let api = lines(&text(&project, &[]));
+    assert_eq!(api.len(), 1, "{api:#?}");
+    assert!(api[0].contains("an API line"));
+
+    let typo = text(&project, &["--handler", "on_jbo"]);
+    assert_eq!(typo.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        said.contains("slx.toml has no event handler `on_jbo`"),
+        "{said}"
+    );
+    assert!(said.contains("did you mean `on_job`?"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
