@@ -356,14 +356,19 @@ mod tests {
         .collect();
         let checked =
             handlers::check(&syn::parse_file(source).unwrap(), &routes, None, &[]).unwrap();
+        render_checked(&checked)
+    }
+
+    /// The crate for checked handlers of the app `shop`.
+    fn render_checked(checked: &handlers::Handlers) -> Vec<(PathBuf, String)> {
         render(&CrateSpec {
             app: "shop",
             app_package: "shop",
             app_dir: Path::new("/work/shop"),
             opt_level: "z",
             routes: &checked.routes,
-            router: None,
-            events: &[],
+            router: checked.router.as_ref(),
+            events: &checked.events,
         })
         .unwrap()
     }
@@ -422,16 +427,7 @@ mod tests {
             &config.events,
         )
         .unwrap();
-        render(&CrateSpec {
-            app: "shop",
-            app_package: "shop",
-            app_dir: Path::new("/work/shop"),
-            opt_level: "z",
-            routes: &checked.routes,
-            router: None,
-            events: &checked.events,
-        })
-        .unwrap()
+        render_checked(&checked)
     }
 
     #[test]

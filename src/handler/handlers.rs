@@ -334,6 +334,27 @@ fn list(names: &[&str]) -> String {
 
 type Refusal = (String, String);
 
+/// Each parameter's name (empty for a pattern) and type; a method is
+/// refused.
+fn parameters(sig: &syn::Signature) -> Result<Vec<(String, &Type)>, Refusal> {
+    sig.inputs
+        .iter()
+        .map(|argument| {
+            let FnArg::Typed(typed) = argument else {
+                return Err((
+                    "a handler cannot take `self`".into(),
+                    "make it a free function in lib.rs".into(),
+                ));
+            };
+            let name = match typed.pat.as_ref() {
+                Pat::Ident(ident) => ident.ident.to_string(),
+                _ => String::new(),
+            };
+            Ok((name, typed.ty.as_ref()))
+        })
+        .collect()
+}
+
 fn call_for(function: &ItemFn, route: &Route) -> Result<HandlerCall, Refusal> {
     let sig = &function.sig;
     let name = sig.ident.to_string();
@@ -360,18 +381,8 @@ fn call_for(function: &ItemFn, route: &Route) -> Result<HandlerCall, Refusal> {
         .collect();
     let mut inputs = Vec::new();
     let mut bodies = Vec::new();
-    for argument in &sig.inputs {
-        let FnArg::Typed(typed) = argument else {
-            return Err((
-                "a handler cannot take `self`".into(),
-                "make it a free function in lib.rs".into(),
-            ));
-        };
-        let arg_name = match typed.pat.as_ref() {
-            Pat::Ident(ident) => ident.ident.to_string(),
-            _ => String::new(),
-        };
-        let input = classify_input(&arg_name, &typed.ty, &path_params);
+    for (arg_name, ty) in parameters(sig)? {
+        let input = classify_input(&arg_name, ty, &path_params);
         if let Input::JsonBody(_) = input {
             bodies.push(arg_name.clone());
         }
@@ -443,18 +454,8 @@ fn event_call_for(
     }
     let fields = kind.fields();
     let mut inputs = Vec::new();
-    for argument in &sig.inputs {
-        let FnArg::Typed(typed) = argument else {
-            return Err((
-                "a handler cannot take `self`".into(),
-                "make it a free function in lib.rs".into(),
-            ));
-        };
-        let arg_name = match typed.pat.as_ref() {
-            Pat::Ident(ident) => ident.ident.to_string(),
-            _ => String::new(),
-        };
-        let (by_ref, inner) = match typed.ty.as_ref() {
+    for (arg_name, ty) in parameters(sig)? {
+        let (by_ref, inner) = match ty {
             Type::Reference(reference) => (true, reference.elem.as_ref()),
             other => (false, other),
         };

@@ -3,7 +3,6 @@
 //! `bootstrap` served for real through slx's local Runtime API.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,6 +10,7 @@ use std::time::Duration;
 use crate::common::app::add_extra_handlers;
 use crate::common::{
     BUILD_LOCK, assert_documented, release_profile, run, scaffold, slx, stdout_json,
+    unzip_bootstrap,
 };
 use serde_json::{Value, json};
 use slx::config::Arch;
@@ -44,16 +44,6 @@ fn prescribed_compiler(arch: Arch) -> Value {
     )
     .unwrap();
     serde_json::to_value(prescribed.compiler).unwrap()
-}
-
-fn unzip_bootstrap(zip: &Path) -> Vec<u8> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
-    assert_eq!(archive.len(), 1);
-    let mut entry = archive.by_name("bootstrap").unwrap();
-    assert_eq!(entry.unix_mode().unwrap() & 0o777, 0o755);
-    let mut bytes = Vec::new();
-    entry.read_to_end(&mut bytes).unwrap();
-    bytes
 }
 
 struct Handler {

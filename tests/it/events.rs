@@ -3,7 +3,7 @@
 //! would call it, and its Lambda build fed AWS's published sample events
 //! through slx's Runtime API.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
-use crate::common::{BUILD_LOCK, assert_documented, run, shared_target_dir, slx, stdout_json};
+use crate::common::{
+    BUILD_LOCK, assert_documented, run, shared_target_dir, slx, stdout_json, unzip_bootstrap,
+};
 
 const S3_SAMPLE: &str = include_str!("fixtures/aws/s3-object-created.json");
 const SQS_SAMPLE: &str = include_str!("fixtures/aws/sqs-receive-message.json");
@@ -354,13 +356,7 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
     };
     assert!(built.status.success());
     let zip = PathBuf::from(stdout_json(&built)["zip"].as_str().unwrap());
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
-    let mut binary = Vec::new();
-    archive
-        .by_name("bootstrap")
-        .unwrap()
-        .read_to_end(&mut binary)
-        .unwrap();
+    let binary = unzip_bootstrap(&zip);
     let bootstrap = dir.join("bootstrap");
     std::fs::write(&bootstrap, &binary).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -455,19 +451,6 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
     );
 }
 
-/// SDK clients of the simulator (moto behind slx-sim).
-fn sim_config(endpoint: &str) -> aws_config::SdkConfig {
-    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-    aws_config::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "test",
-        )))
-        .build()
-}
-
 /// `slx invoke --handler` against a stage: the handler's own function
 /// (`<app>-<stage>-<NAME>`, its alias), run by the simulator's Lambda
 /// from the real zip, with the environment slx gives it. The function is
@@ -486,7 +469,7 @@ async fn slx_invoke_handler_runs_the_stage_function_of_that_handler() {
     assert!(built.status.success());
     let zip = std::fs::read(stdout_json(&built)["zip"].as_str().unwrap()).unwrap();
 
-    let config = sim_config(&sim.endpoint);
+    let config = crate::common::moto::sdk_config(&sim.endpoint, "us-east-1");
     let iam = aws_sdk_iam::Client::new(&config);
     let role = iam
         .create_role()

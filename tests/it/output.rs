@@ -135,6 +135,8 @@ fn every_command_prints_the_json_fields_docs_output_md_lists() {
     assert_eq!(undeployed["changed"], true);
 
     checked.rows.insert("slx build".into());
+    // Checked by tests/it/events.rs, which has an app with event handlers.
+    checked.rows.insert("slx invoke --handler".into());
     let documented: BTreeSet<String> = documented_outputs().into_keys().collect();
     assert_eq!(checked.rows, documented, "every documented row is checked");
 }

@@ -74,6 +74,19 @@ pub(crate) fn scaffold(name: &str) -> (tempfile::TempDir, PathBuf) {
     (temp, dir)
 }
 
+/// The `bootstrap` of a Lambda zip, checked to be its only file and
+/// executable.
+pub(crate) fn unzip_bootstrap(zip: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    assert_eq!(archive.len(), 1);
+    let mut entry = archive.by_name("bootstrap").unwrap();
+    assert_eq!(entry.unix_mode().unwrap() & 0o777, 0o755);
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
 pub(crate) fn stdout_json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }

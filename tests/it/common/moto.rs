@@ -115,15 +115,21 @@ impl Moto {
 
     /// SDK configuration for `region` of this moto.
     pub(crate) fn config_in(&self, region: &str) -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "test",
-            )))
-            .build()
+        sdk_config(&self.endpoint, region)
     }
+}
+
+/// SDK configuration for `region` of a local AWS at `endpoint` (moto, or
+/// slx-sim in front of it), with the test credentials.
+pub(crate) fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "test",
+        )))
+        .build()
 }
 
 fn classify(line: &str) -> Recorded {

@@ -266,7 +266,13 @@ pub(crate) fn sha_of(zip: &Path) -> String {
 
 /// SDK clients for `region` of `moto`.
 pub(crate) async fn aws_in(moto: &Moto, region: &str) -> Aws {
-    let config = moto.config_in(region);
+    aws_at(&moto.endpoint, region)
+}
+
+/// Clients of the local AWS at `endpoint` (slx-sim's: reads see what
+/// Lambda would show).
+pub(crate) fn aws_at(endpoint: &str, region: &str) -> Aws {
+    let config = super::moto::sdk_config(endpoint, region);
     Aws {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigateway: aws_sdk_apigateway::Client::new(&config),
