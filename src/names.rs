@@ -239,11 +239,12 @@ impl StageArns {
 
     /// The log group itself (as Live Tail and tagging name it).
     pub(crate) fn log_group_arn(&self) -> String {
-        self.arn(
-            "logs",
-            &self.region,
-            &format!("log-group:{}", self.log_group),
-        )
+        self.log_group_arn_of(&self.log_group)
+    }
+
+    /// Log group `group` of the stage's region and account.
+    pub(crate) fn log_group_arn_of(&self, group: &str) -> String {
+        self.arn("logs", &self.region, &format!("log-group:{group}"))
     }
 
     /// Every log group of the stage's deploy lease (and its streams), as

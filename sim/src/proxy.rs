@@ -316,6 +316,7 @@ pub(crate) async fn handle(
         }
         observe_success(&shared, &behaviours, &call, &body, Instant::now());
         let answer = rewrite_state(&shared, &behaviours, &call, answer);
+        let answer = with_function_settings(&shared, &call, answer);
         let answer = with_binary_media_types(&shared, &call, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
@@ -462,6 +463,9 @@ fn observe_success(
         "UpdateFunctionCode" | "UpdateFunctionConfiguration" => {
             if let Some(name) = &call.function {
                 world.function_updated(name, behaviours, now);
+                if call.operation == "UpdateFunctionConfiguration" {
+                    world.function_configured(name, &json(body));
+                }
             }
         }
         "AddPermission" => {
@@ -488,6 +492,45 @@ fn observe_success(
         }
         _ => {}
     }
+}
+
+/// A function (or version) as Lambda shows it after an update of
+/// settings moto ignores (`World::function_configured`); a published
+/// version keeps the settings `$LATEST` had.
+fn with_function_settings(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
+    let operation = call.operation.as_str();
+    if !matches!(
+        operation,
+        "GetFunction"
+            | "GetFunctionConfiguration"
+            | "UpdateFunctionConfiguration"
+            | "PublishVersion"
+    ) {
+        return body;
+    }
+    let Some(name) = call.function.as_deref() else {
+        return body;
+    };
+    let mut document = json(&body);
+    let config = if operation == "GetFunction" {
+        &mut document["Configuration"]
+    } else {
+        &mut document
+    };
+    let Some(version) = config["Version"].as_str().map(str::to_string) else {
+        return body;
+    };
+    let mut world = lock(&shared.world);
+    if operation == "PublishVersion" {
+        world.version_published(name, &version);
+    }
+    let Some(settings) = world.function_settings(name, &version) else {
+        return body;
+    };
+    for (field, value) in settings {
+        config[field] = value.clone();
+    }
+    Bytes::from(document.to_string())
 }
 
 /// REST APIs as AWS shows them after an import set binary media types.

@@ -49,7 +49,16 @@ pub(crate) struct World {
     /// Each REST API's binary media types, as its last OpenAPI import set
     /// them (moto ignores `x-amazon-apigateway-binary-media-types`).
     binary_media_types: HashMap<String, Vec<String>>,
+    /// Settings an `UpdateFunctionConfiguration` changed that moto ignores
+    /// there (it keeps `CreateFunction`'s): each function's, by field.
+    function_settings: HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// The same, as each published version (function, version) took them.
+    version_settings: HashMap<(String, String), serde_json::Map<String, serde_json::Value>>,
 }
+
+/// The `UpdateFunctionConfiguration` fields Lambda applies and moto drops.
+// https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html
+const SETTINGS_MOTO_DROPS: [&str; 2] = ["EphemeralStorage", "TracingConfig"];
 
 /// API Gateway's control-plane limits, per account: one call per interval.
 // https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
@@ -142,6 +151,7 @@ impl World {
     }
 
     pub(crate) fn function_created(&mut self, name: &str, behaviours: &Behaviours, now: Instant) {
+        self.function_settings.remove(name);
         let window = self.functions.entry(name.to_string()).or_default();
         window.pending_until = Some(now + behaviours.scaled(behaviours.pending_s));
         window.in_progress_until = None;
@@ -152,7 +162,45 @@ impl World {
         window.in_progress_until = Some(now + behaviours.scaled(behaviours.in_progress_s));
     }
 
+    /// An `UpdateFunctionConfiguration` of `name` succeeded with `body`.
+    pub(crate) fn function_configured(&mut self, name: &str, body: &serde_json::Value) {
+        for field in SETTINGS_MOTO_DROPS {
+            if let Some(value) = body.get(field) {
+                self.function_settings
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(field.to_string(), value.clone());
+            }
+        }
+    }
+
+    /// A version of `name` was published: it keeps `$LATEST`'s settings.
+    pub(crate) fn version_published(&mut self, name: &str, version: &str) {
+        if let Some(settings) = self.function_settings.get(name).cloned() {
+            self.version_settings
+                .insert((name.to_string(), version.to_string()), settings);
+        }
+    }
+
+    /// What Lambda would report for `version` (`$LATEST` or a number) of
+    /// `name` where moto does not.
+    pub(crate) fn function_settings(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        if version == "$LATEST" {
+            self.function_settings.get(name)
+        } else {
+            self.version_settings
+                .get(&(name.to_string(), version.to_string()))
+        }
+    }
+
     pub(crate) fn function_deleted(&mut self, name: &str) {
+        self.function_settings.remove(name);
+        self.version_settings
+            .retain(|(function, _), _| function != name);
         self.functions.remove(name);
         self.statements.retain(|(function, _, _)| function != name);
     }
@@ -344,5 +392,29 @@ mod tests {
                 .is_ok()
         );
         assert!(world.check_quota("GetRestApis", &b, t0).is_ok());
+    }
+
+    #[test]
+    fn settings_moto_drops_are_kept_for_latest_and_each_published_version() {
+        let mut world = World::default();
+        world.function_configured(
+            "shop-dev",
+            &serde_json::json!({"EphemeralStorage": {"Size": 2048}, "MemorySize": 256}),
+        );
+        world.version_published("shop-dev", "1");
+        world.function_configured(
+            "shop-dev",
+            &serde_json::json!({"TracingConfig": {"Mode": "Active"}}),
+        );
+        let latest = world.function_settings("shop-dev", "$LATEST").unwrap();
+        assert_eq!(latest["EphemeralStorage"]["Size"], 2048);
+        assert_eq!(latest["TracingConfig"]["Mode"], "Active");
+        assert!(!latest.contains_key("MemorySize"), "moto applies that one");
+        let one = world.function_settings("shop-dev", "1").unwrap();
+        assert!(!one.contains_key("TracingConfig"), "set after version 1");
+        assert!(world.function_settings("shop-dev", "2").is_none());
+        world.function_deleted("shop-dev");
+        assert!(world.function_settings("shop-dev", "$LATEST").is_none());
+        assert!(world.function_settings("shop-dev", "1").is_none());
     }
 }

@@ -44,6 +44,8 @@ pub(crate) struct StageInfo {
     pub(crate) deployment_description: Option<String>,
     /// The throttle of every method (`*/*`): rate per second and burst.
     pub(crate) throttle: Option<(f64, i32)>,
+    /// X-Ray tracing of the stage's requests.
+    pub(crate) tracing: bool,
 }
 
 /// What `CreateRestApi` sends.
@@ -178,10 +180,12 @@ impl Reader {
             .and_then(|d| d.description().map(str::to_string)),
             None => None,
         };
+        let tracing = stage.tracing_enabled();
         Ok(Some(StageInfo {
             deployment_id,
             deployment_description,
             throttle,
+            tracing,
         }))
     }
 }
@@ -294,6 +298,32 @@ impl Writer {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("set the throttle of stage {stage}"), &e))?;
+        Ok(())
+    }
+
+    /// Turns X-Ray tracing of the stage's requests on or off.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-enabling-xray.html
+    pub(crate) async fn set_stage_tracing(
+        &self,
+        api_id: &str,
+        stage: &str,
+        enabled: bool,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .apigateway
+            .update_stage()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path("/tracingEnabled")
+                    .value(enabled.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("set the tracing of stage {stage}"), &e))?;
         Ok(())
     }
 

@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    AliasRoutingConfiguration, Architecture, Environment, FunctionCode, FunctionConfiguration,
-    LastUpdateStatus, LogType, Runtime, State,
+    AliasRoutingConfiguration, Architecture, Environment, EphemeralStorage, FunctionCode,
+    FunctionConfiguration, LastUpdateStatus, LogType, Runtime, State, TracingConfig, TracingMode,
+    VpcConfig,
 };
 use base64::Engine;
 
 use super::{AwsError, Reader, Tags, Writer, absent};
-use crate::config::Arch;
+use crate::config::{Arch, Vpc};
 
 /// A function (`$LATEST`) or one published version, as Lambda reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,14 @@ pub(crate) struct FunctionInfo {
     pub(crate) role_arn: String,
     /// The function's ARN (unqualified for `$LATEST`).
     pub(crate) arn: String,
+    /// `/tmp` in MB.
+    pub(crate) ephemeral_storage: u32,
+    /// Layer version ARNs, in order.
+    pub(crate) layers: Vec<String>,
+    /// X-Ray tracing mode `Active`.
+    pub(crate) tracing: bool,
+    /// `None`: not in a VPC (Lambda reports empty lists).
+    pub(crate) vpc: Option<Vpc>,
 }
 
 /// Whether a function accepts the next mutation (GetFunctionConfiguration).
@@ -75,6 +84,10 @@ pub(crate) struct FunctionSpec {
     pub(crate) memory: u32,
     pub(crate) timeout: u32,
     pub(crate) env: BTreeMap<String, String>,
+    pub(crate) ephemeral_storage: u32,
+    pub(crate) layers: Vec<String>,
+    pub(crate) tracing: bool,
+    pub(crate) vpc: Option<Vpc>,
     pub(crate) description: String,
     pub(crate) tags: Tags,
 }
@@ -87,6 +100,12 @@ pub(crate) struct FunctionUpdate {
     pub(crate) memory: Option<u32>,
     pub(crate) timeout: Option<u32>,
     pub(crate) env: Option<BTreeMap<String, String>>,
+    pub(crate) ephemeral_storage: Option<u32>,
+    /// The whole new list (empty: no layers).
+    pub(crate) layers: Option<Vec<String>>,
+    pub(crate) tracing: Option<bool>,
+    /// `Some(None)`: take the function out of its VPC.
+    pub(crate) vpc: Option<Option<Vpc>>,
 }
 
 /// One `AddPermission` statement on a qualified function.
@@ -133,6 +152,31 @@ fn environment(env: &BTreeMap<String, String>) -> Environment {
         .build()
 }
 
+/// What Lambda is sent for a VPC: detaching is sending empty lists.
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
+fn vpc_config(vpc: Option<&Vpc>) -> VpcConfig {
+    VpcConfig::builder()
+        .set_subnet_ids(Some(vpc.map(|v| v.subnets.clone()).unwrap_or_default()))
+        .set_security_group_ids(Some(
+            vpc.map(|v| v.security_groups.clone()).unwrap_or_default(),
+        ))
+        .build()
+}
+
+fn tracing_config(active: bool) -> TracingConfig {
+    TracingConfig::builder()
+        .mode(if active {
+            TracingMode::Active
+        } else {
+            TracingMode::PassThrough
+        })
+        .build()
+}
+
+fn ephemeral(size: u32) -> Option<EphemeralStorage> {
+    EphemeralStorage::builder().size(size as i32).build().ok()
+}
+
 pub(super) fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
     let arch = match config.architectures().first() {
         Some(Architecture::Arm64) => Arch::Arm64,
@@ -151,6 +195,28 @@ pub(super) fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
             .unwrap_or_default(),
         role_arn: config.role().unwrap_or_default().to_string(),
         arn: config.function_arn().unwrap_or_default().to_string(),
+        // Lambda's default when it does not say.
+        ephemeral_storage: config
+            .ephemeral_storage()
+            .map_or(crate::config::DEFAULT_EPHEMERAL_STORAGE_MB, |e| {
+                e.size() as u32
+            }),
+        layers: config
+            .layers()
+            .iter()
+            .filter_map(|l| l.arn().map(str::to_string))
+            .collect(),
+        tracing: config
+            .tracing_config()
+            .and_then(|t| t.mode())
+            .is_some_and(|m| *m == TracingMode::Active),
+        vpc: config
+            .vpc_config()
+            .filter(|v| !v.subnet_ids().is_empty())
+            .map(|v| Vpc {
+                subnets: v.subnet_ids().to_vec(),
+                security_groups: v.security_group_ids().to_vec(),
+            }),
     }
 }
 
@@ -386,6 +452,10 @@ impl Writer {
             .memory_size(spec.memory as i32)
             .timeout(spec.timeout as i32)
             .environment(environment(&spec.env))
+            .set_ephemeral_storage(ephemeral(spec.ephemeral_storage))
+            .set_layers(Some(spec.layers.clone()))
+            .tracing_config(tracing_config(spec.tracing))
+            .set_vpc_config(spec.vpc.as_ref().map(|vpc| vpc_config(Some(vpc))))
             .description(&spec.description)
             .set_tags(Some(spec.tags.map()))
             .send()
@@ -425,6 +495,10 @@ impl Writer {
             .set_memory_size(update.memory.map(|m| m as i32))
             .set_timeout(update.timeout.map(|t| t as i32))
             .set_environment(update.env.as_ref().map(environment))
+            .set_ephemeral_storage(update.ephemeral_storage.and_then(ephemeral))
+            .set_layers(update.layers.clone())
+            .set_tracing_config(update.tracing.map(tracing_config))
+            .set_vpc_config(update.vpc.as_ref().map(|vpc| vpc_config(vpc.as_ref())))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("update the settings of {name}"), &e))?;

@@ -43,7 +43,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
     };
     let region = region.unwrap_or_else(|| "*".into());
     let arns = StageArns::new(project.names(), &region, &account, &caller_arn);
-    let document = deployer_policy::document(&arns);
+    let document = deployer_policy::document(&arns, &project);
     let text = serde_json::to_string_pretty(&document).unwrap_or_default();
     ui.result(text, &document);
     Ok(Outcome::Success)

@@ -31,6 +31,10 @@ const APP: &[&str] = &[
     "throttle",
     "concurrency",
     "canary",
+    "ephemeral_storage",
+    "layers",
+    "tracing",
+    "vpc",
 ];
 const STAGE: &[&str] = &[
     "arch",
@@ -44,10 +48,16 @@ const STAGE: &[&str] = &[
     "throttle",
     "concurrency",
     "canary",
+    "ephemeral_storage",
+    "layers",
+    "tracing",
+    "vpc",
     "env",
     "checks",
     "events",
 ];
+/// `vpc = { subnets = [...], security_groups = [...] }`.
+const VPC: &[&str] = &["subnets", "security_groups"];
 /// `[events.NAME]`; a stage's `[stages.S.events.NAME]` takes the same
 /// keys except `handler` (which function runs is the app's choice).
 const EVENT: &[&str] = &[
@@ -77,12 +87,17 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
     check_table(doc, TOP, "the top level", &mut issues);
     for (key, value) in doc {
         match (key.get_ref().as_ref(), value.get_ref()) {
-            ("app", DeValue::Table(app)) => check_table(app, APP, "[app]", &mut issues),
+            ("app", DeValue::Table(app)) => {
+                check_table(app, APP, "[app]", &mut issues);
+                check_vpc(app, "[app.vpc]", &mut issues);
+            }
             ("stages", DeValue::Table(stages)) => {
                 for (stage, section) in stages {
                     if let DeValue::Table(section) = section.get_ref() {
                         let table = format!("[stages.{}]", stage.get_ref());
                         check_table(section, STAGE, &table, &mut issues);
+                        let vpc = format!("[stages.{}.vpc]", stage.get_ref());
+                        check_vpc(section, &vpc, &mut issues);
                         if let Some(checks) = section.get("checks") {
                             let table = format!("[[stages.{}.checks]]", stage.get_ref());
                             check_items(checks.get_ref(), CHECK, &table, &mut issues);
@@ -111,6 +126,15 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
         }
     }
     issues
+}
+
+/// The `vpc` table of `[app]` or a stage, if it has one.
+fn check_vpc(section: &DeTable<'_>, where_: &str, issues: &mut Vec<ConfigIssue>) {
+    if let Some(vpc) = section.get("vpc")
+        && let DeValue::Table(vpc) = vpc.get_ref()
+    {
+        check_table(vpc, VPC, where_, issues);
+    }
 }
 
 /// Each `[PREFIX.NAME]` table of an `[events]`-like table.

@@ -7,6 +7,16 @@ use std::collections::BTreeMap;
 pub const MEMORY_MB: (u32, u32) = (128, 10240);
 pub const TIMEOUT_S: (u32, u32) = (1, 900);
 pub const KEEP_VERSIONS: (u32, u32) = (1, 100);
+/// `/tmp` of a function, in MB.
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html
+pub const EPHEMERAL_STORAGE_MB: (u32, u32) = (512, 10240);
+/// Layers per function.
+// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+pub const LAYERS_MAX: usize = 5;
+/// Subnets and security groups of a function's VPC configuration.
+// https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfig.html
+pub const VPC_SUBNETS_MAX: usize = 16;
+pub const VPC_SECURITY_GROUPS_MAX: usize = 5;
 /// Reserved concurrency: at least 1 (0 would stop every request), at most
 /// what a raised account quota allows (the default quota is 1000).
 pub const CONCURRENCY: (u32, u32) = (1, 10_000);
@@ -96,6 +106,34 @@ pub fn event_function_problem(app: &str, stage: &str, handler: &str) -> Option<S
             "its function `{function}` is {} characters; Lambda allows {FUNCTION_NAME_MAX}",
             function.len()
         )
+    })
+}
+
+/// The region of a layer version ARN
+/// (`arn:aws:lambda:eu-west-1:123456789012:layer:name:3`), if it is one.
+pub fn layer_region(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", region, account, "layer", name, version]
+            if region_looks_valid(region)
+                && account_looks_valid(account)
+                && !name.is_empty()
+                && version.parse::<u32>().is_ok() =>
+        {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `id` is an EC2 id with `prefix` (`subnet-`, `sg-`): 8 or 17
+/// lowercase hex digits after it.
+pub fn ec2_id_looks_valid(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17)
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
     })
 }
 

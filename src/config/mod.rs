@@ -23,11 +23,11 @@ pub use keys::closest as closest_match;
 pub use model::{
     Arch, CanarySpec, Check, Config, EventFunction, EventHandler, EventSource, Method, Permission,
     Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Segment, Settings, SqsSource,
-    StageOverlay, Throttle,
+    StageOverlay, Throttle, UnknownHandler, Vpc,
 };
 pub use stage::{
-    DEFAULT_ARCH, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S, StageError, resolve,
+    DEFAULT_ARCH, DEFAULT_EPHEMERAL_STORAGE_MB, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS,
+    DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, StageError, resolve,
 };
 pub use validate::parse_path;
 

@@ -236,6 +236,20 @@ pub struct Settings {
     pub concurrency: Option<u32>,
     /// Deploys of this stage release as canaries by default.
     pub canary: Option<CanarySpec>,
+    /// `/tmp` of the function, in MB.
+    pub ephemeral_storage: Option<u32>,
+    /// Lambda layer version ARNs, in order.
+    pub layers: Option<Vec<String>>,
+    /// X-Ray active tracing on the function and the API stage.
+    pub tracing: Option<bool>,
+    pub vpc: Option<Vpc>,
+}
+
+/// The VPC a function's network interfaces are placed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vpc {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
 }
 
 /// A steady rate (requests per second) and a burst, for every route of a
@@ -498,6 +512,11 @@ pub struct Project {
     pub throttle: Option<Throttle>,
     pub concurrency: Option<u32>,
     pub canary: Option<CanarySpec>,
+    /// `/tmp` size in MB (Lambda's default: 512).
+    pub ephemeral_storage: u32,
+    pub layers: Vec<String>,
+    pub tracing: bool,
+    pub vpc: Option<Vpc>,
     pub env: BTreeMap<String, String>,
     /// Every route the API serves: slx.toml's, and in router mode the
     /// catch-all ([`api_routes`]).

@@ -53,6 +53,10 @@ pub(crate) struct RawSection {
     pub throttle: Option<Spanned<RawThrottle>>,
     pub concurrency: Option<Spanned<i64>>,
     pub canary: Option<Spanned<RawCanary>>,
+    pub ephemeral_storage: Option<Spanned<i64>>,
+    pub layers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tracing: Option<Spanned<bool>>,
+    pub vpc: Option<Spanned<RawVpc>>,
     pub env: Option<Spanned<SpannedMap<String>>>,
     /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
     pub checks: Option<Vec<Spanned<RawCheck>>>,
@@ -76,6 +80,16 @@ pub(crate) enum RawRoute {
 pub(crate) struct RawThrottle {
     pub rate: Spanned<f64>,
     pub burst: Spanned<i64>,
+}
+
+/// `[app.vpc]`: where the function's network interfaces live. Unknown
+/// keys are `keys`' to report.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawVpc {
+    #[serde(default)]
+    pub subnets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub security_groups: Vec<Spanned<String>>,
 }
 
 /// `canary = { share = "10%", for = "5m" }`.

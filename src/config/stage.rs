@@ -11,6 +11,8 @@ pub const DEFAULT_MEMORY_MB: u32 = 128;
 pub const DEFAULT_TIMEOUT_S: u32 = 10;
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_KEEP_VERSIONS: u32 = 10;
+/// Lambda's default `/tmp`.
+pub const DEFAULT_EPHEMERAL_STORAGE_MB: u32 = 512;
 
 /// Why a stage cannot be resolved.
 #[derive(Debug, Error, miette::Diagnostic, PartialEq, Eq)]
@@ -110,6 +112,12 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         throttle: layered.throttle,
         concurrency: layered.concurrency,
         canary: layered.canary,
+        ephemeral_storage: layered
+            .ephemeral_storage
+            .unwrap_or(DEFAULT_EPHEMERAL_STORAGE_MB),
+        layers: layered.layers.unwrap_or_default(),
+        tracing: layered.tracing.unwrap_or(false),
+        vpc: layered.vpc,
         env,
         routes: super::model::api_routes(&config.routes, config.router.as_deref()),
         router: config.router.clone(),
@@ -137,6 +145,10 @@ fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
         throttle: top.throttle.or(base.throttle),
         concurrency: top.concurrency.or(base.concurrency),
         canary: top.canary.or(base.canary),
+        ephemeral_storage: top.ephemeral_storage.or(base.ephemeral_storage),
+        layers: top.layers.clone().or_else(|| base.layers.clone()),
+        tracing: top.tracing.or(base.tracing),
+        vpc: top.vpc.clone().or_else(|| base.vpc.clone()),
     }
 }
 

@@ -743,3 +743,99 @@ fn event_function_names_fit_lambdas_limit() {
     ));
     assert!(resolve(&config, "dev").is_ok());
 }
+
+#[test]
+fn production_settings_are_read_per_stage() {
+    let config = parse_text(&app(
+        "region = \"eu-west-1\"\nephemeral_storage = 2048\ntracing = true\n\
+         layers = [\"arn:aws:lambda:eu-west-1:123456789012:layer:otel:3\"]\n\
+         vpc = { subnets = [\"subnet-0123abcd\", \"subnet-0123456789abcdef0\"], security_groups = [\"sg-0123abcd\"] }\n\
+         [stages.prod]\nephemeral_storage = 10240\ntracing = false\n",
+    ))
+    .unwrap();
+    let dev = resolve(&config, "dev").unwrap();
+    assert_eq!(dev.ephemeral_storage, 2048);
+    assert!(dev.tracing);
+    assert_eq!(
+        dev.layers,
+        ["arn:aws:lambda:eu-west-1:123456789012:layer:otel:3"]
+    );
+    assert_eq!(
+        dev.vpc,
+        Some(Vpc {
+            subnets: vec!["subnet-0123abcd".into(), "subnet-0123456789abcdef0".into()],
+            security_groups: vec!["sg-0123abcd".into()],
+        })
+    );
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(prod.ephemeral_storage, 10240);
+    assert!(!prod.tracing);
+    assert_eq!(prod.vpc, dev.vpc);
+    // A VPC function needs a way out to AWS's APIs: said, not refused.
+    let vpc_warnings = config
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("only through the VPC"))
+        .count();
+    assert_eq!(vpc_warnings, 1, "{:?}", config.warnings);
+    let plain = resolve(&parse_text(&app("")).unwrap(), "dev").unwrap();
+    assert_eq!(
+        (
+            plain.ephemeral_storage,
+            plain.tracing,
+            plain.vpc,
+            plain.layers.len()
+        ),
+        (512, false, None, 0)
+    );
+}
+
+#[test]
+fn bad_production_settings_get_located_errors() {
+    let six: Vec<String> = (1..=6)
+        .map(|n| format!("\"arn:aws:lambda:eu-west-1:123456789012:layer:l{n}:1\""))
+        .collect();
+    let found = event_problems(&app(&format!(
+        "region = \"eu-west-1\"\nephemeral_storage = 100\n\
+         layers = [{}]\n\
+         [stages.a]\nlayers = [\"otel\", \"arn:aws:lambda:us-east-1:123456789012:layer:x:1\"]\nregion = \"eu-west-1\"\n\
+         [stages.b]\nvpc = {{ subnets = [\"subnet-xyz\"], security_groups = [] }}\n\
+         [stages.c.vpc]\nsubnet = [\"subnet-0123abcd\"]\nsecurity_groups = [\"sg-0123abcd\"]\n",
+        six.join(", ")
+    )));
+    let has = |line: usize, message: &str, help: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
+            "no `{message}` / `{help}` at line {line}: {found:#?}"
+        );
+    };
+    has(
+        4,
+        "`ephemeral_storage` = 100 is out of range",
+        "512 to 10240 MB",
+    );
+    has(5, "6 layers; Lambda attaches at most 5", "merge layers");
+    has(
+        7,
+        "`otel` is not a layer version ARN",
+        "arn:aws:lambda:REGION",
+    );
+    has(
+        7,
+        "is in us-east-1, the function in eu-west-1",
+        "publish the layer there",
+    );
+    has(
+        10,
+        "`subnet-xyz` is not a subnet-... id",
+        "8 or 17 hex digits",
+    );
+    has(10, "`vpc` needs at least one of `security_groups`", "sg-");
+    has(
+        12,
+        "unknown key `subnet` in [stages.c.vpc]",
+        "did you mean `subnets`?",
+    );
+}

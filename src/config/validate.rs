@@ -15,9 +15,9 @@ use super::keys::closest;
 use super::limits;
 use super::model::{
     Arch, CanarySpec, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings,
-    StageOverlay, Throttle, api_routes,
+    StageOverlay, Throttle, Vpc, api_routes,
 };
-use super::schema::{RawCheck, RawFile, RawPermission, RawRoute, RawSection, SpannedMap};
+use super::schema::{RawCheck, RawFile, RawPermission, RawRoute, RawSection, RawVpc, SpannedMap};
 
 /// Everything validation learned: the config if there were no errors.
 pub(crate) struct Outcome {
@@ -409,6 +409,22 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
             watch: watch.ok()?,
         })
     });
+    let ephemeral_storage = ranged(
+        check,
+        &section.ephemeral_storage,
+        table,
+        "ephemeral_storage",
+        limits::EPHEMERAL_STORAGE_MB,
+        "MB",
+    );
+    let layers = section
+        .layers
+        .as_ref()
+        .and_then(|layers| check_layers(check, layers, table, region.as_deref()));
+    let vpc = section
+        .vpc
+        .as_ref()
+        .and_then(|vpc| check_vpc(check, vpc, table));
     Settings {
         arch,
         memory,
@@ -421,7 +437,134 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
         throttle,
         concurrency,
         canary,
+        ephemeral_storage,
+        layers,
+        tracing: section.tracing.as_ref().map(|t| *t.get_ref()),
+        vpc,
     }
+}
+
+/// `layers = [...]`: layer version ARNs, at most Lambda's 5, of the
+/// table's region when it names one (the deploy checks the region it
+/// deploys to).
+fn check_layers(
+    check: &mut Checker,
+    layers: &Spanned<Vec<Spanned<String>>>,
+    table: &str,
+    region: Option<&str>,
+) -> Option<Vec<String>> {
+    let key = format!("{table}.layers");
+    let errors_before = check.errors.len();
+    if layers.get_ref().len() > limits::LAYERS_MAX {
+        check.error(
+            layers.span(),
+            &key,
+            format!(
+                "{} layers; Lambda attaches at most {}",
+                layers.get_ref().len(),
+                limits::LAYERS_MAX
+            ),
+            "merge layers, or move what they hold into the app",
+        );
+    }
+    for layer in layers.get_ref() {
+        match limits::layer_region(layer.get_ref()) {
+            None => check.error(
+                layer.span(),
+                &key,
+                format!("`{}` is not a layer version ARN", layer.get_ref()),
+                "a layer version ARN: arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+            ),
+            Some(layer_region) if region.is_some_and(|r| r != layer_region) => check.error(
+                layer.span(),
+                &key,
+                format!(
+                    "layer `{}` is in {layer_region}, the function in {}",
+                    layer.get_ref(),
+                    region.unwrap_or_default()
+                ),
+                "Lambda attaches only layers of the function's region: publish the layer there",
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut seen = Vec::new();
+    for layer in layers.get_ref() {
+        let name = layer.get_ref().rsplit_once(':').map(|(n, _)| n);
+        if name.is_some() && seen.contains(&name) {
+            check.error(
+                layer.span(),
+                &key,
+                format!("two versions of layer `{}`", name.unwrap_or_default()),
+                "a function takes one version of each layer",
+            );
+        }
+        seen.push(name);
+    }
+    (check.errors.len() == errors_before).then(|| {
+        layers
+            .get_ref()
+            .iter()
+            .map(|l| l.get_ref().clone())
+            .collect()
+    })
+}
+
+/// `vpc = { subnets, security_groups }`: ids of the right shape, at
+/// least one of each (Lambda names an id that does not exist itself).
+fn check_vpc(check: &mut Checker, vpc: &Spanned<RawVpc>, table: &str) -> Option<Vpc> {
+    let raw = vpc.get_ref();
+    let errors_before = check.errors.len();
+    let lists = [
+        ("subnets", &raw.subnets, "subnet-", limits::VPC_SUBNETS_MAX),
+        (
+            "security_groups",
+            &raw.security_groups,
+            "sg-",
+            limits::VPC_SECURITY_GROUPS_MAX,
+        ),
+    ];
+    for (key, ids, prefix, max) in lists {
+        let key_name = format!("{table}.vpc.{key}");
+        if ids.is_empty() {
+            check.error(
+                vpc.span(),
+                &key_name,
+                format!("`vpc` needs at least one of `{key}`"),
+                &format!("list the ids, e.g. `{key} = [\"{prefix}0123456789abcdef0\"]`"),
+            );
+        }
+        if ids.len() > max {
+            check.error(
+                vpc.span(),
+                &key_name,
+                format!("{} {key}; Lambda takes at most {max}", ids.len()),
+                "list fewer",
+            );
+        }
+        for id in ids {
+            if !limits::ec2_id_looks_valid(id.get_ref(), prefix) {
+                check.error(
+                    id.span(),
+                    &key_name,
+                    format!("`{}` is not a {prefix}... id", id.get_ref()),
+                    &format!("EC2 ids look like `{prefix}0123456789abcdef0` (8 or 17 hex digits)"),
+                );
+            }
+        }
+    }
+    if check.errors.len() > errors_before {
+        return None;
+    }
+    check.warnings.push(
+        ConfigIssue::new(vpc.span(), &format!("{table}.vpc"), "a function in a VPC reaches AWS APIs and the internet only through the VPC")
+            .with_help("give its subnets a NAT gateway, or VPC endpoints for the services it calls (and CloudWatch Logs is reached by Lambda itself)"),
+    );
+    let ids = |list: &[Spanned<String>]| list.iter().map(|i| i.get_ref().clone()).collect();
+    Some(Vpc {
+        subnets: ids(&raw.subnets),
+        security_groups: ids(&raw.security_groups),
+    })
 }
 
 fn ranged(

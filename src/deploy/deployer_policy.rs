@@ -9,6 +9,7 @@
 use serde_json::{Value, json};
 
 use super::resources;
+use crate::config::Project;
 use crate::names::StageArns;
 
 /// One statement: actions on resources, optionally conditioned.
@@ -77,25 +78,85 @@ fn command_grants(arns: &StageArns) -> Vec<Grant> {
     ]
 }
 
+/// What the stage's settings and event handlers need of the deployer.
+fn project_grants(arns: &StageArns, project: &Project) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    if !project.layers.is_empty() {
+        // Adding a layer to a function needs it for each layer version.
+        // https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html
+        grants.push(Grant::new(
+            "UseLayers",
+            &["lambda:GetLayerVersion"],
+            project.layers.clone(),
+        ));
+    }
+    if project.vpc.is_some() {
+        // Lambda checks that whoever configures a VPC may describe it;
+        // these EC2 reads take no resource ARN.
+        // https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
+        grants.push(Grant::new(
+            "DescribeVpc",
+            &[
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+            ],
+            vec!["*".into()],
+        ));
+    }
+    if !project.events.is_empty() {
+        // `slx invoke --handler` and `slx logs --handler`: each event
+        // handler's own function and log group.
+        let names = project.names();
+        let functions = project
+            .events
+            .iter()
+            .map(|e| arns.event_function_arn(&e.handler.name));
+        grants.push(Grant::new(
+            "InvokeEventHandlers",
+            &["lambda:InvokeFunction"],
+            functions.flat_map(|f| [format!("{f}:*"), f]).collect(),
+        ));
+        grants.push(Grant::new(
+            "ReadEventHandlerLogs",
+            &["logs:FilterLogEvents", "logs:StartLiveTail"],
+            project
+                .events
+                .iter()
+                .map(|e| {
+                    arns.log_group_arn_of(&crate::names::log_group_of(
+                        &names.event_function(&e.handler.name),
+                    ))
+                })
+                .collect(),
+        ));
+    }
+    grants
+}
+
 /// Every grant for the stage, in a stable order.
-pub(crate) fn grants(arns: &StageArns) -> Vec<Grant> {
+pub(crate) fn grants(arns: &StageArns, project: &Project) -> Vec<Grant> {
     let mut grants = resources::deployer_grants(arns);
     grants.extend(command_grants(arns));
+    grants.extend(project_grants(arns, project));
     grants
 }
 
 /// Every action in the policy.
 #[cfg(test)]
-pub(crate) fn actions(arns: &StageArns) -> std::collections::BTreeSet<&'static str> {
-    grants(arns)
+pub(crate) fn actions(
+    arns: &StageArns,
+    project: &Project,
+) -> std::collections::BTreeSet<&'static str> {
+    grants(arns, project)
         .iter()
         .flat_map(|g| g.actions.iter().copied())
         .collect()
 }
 
 /// The policy document.
-pub(crate) fn document(arns: &StageArns) -> Value {
-    let statements: Vec<Value> = grants(arns)
+pub(crate) fn document(arns: &StageArns, project: &Project) -> Value {
+    let statements: Vec<Value> = grants(arns, project)
         .into_iter()
         .map(|grant| {
             let mut statement = json!({
@@ -118,10 +179,29 @@ mod tests {
     use super::*;
     use crate::deploy::desired::tests::desired;
 
+    /// A stage with a layer, a VPC and an event handler.
+    fn project() -> Project {
+        let config = crate::config::parse(
+            std::path::Path::new("slx.toml"),
+            r#"
+            [app]
+            name = "shop"
+            layers = ["arn:aws:lambda:eu-west-1:123456789012:layer:otel:3"]
+            vpc = { subnets = ["subnet-0123abcd"], security_groups = ["sg-0123abcd"] }
+            [events.nightly]
+            schedule = "rate(1 hour)"
+            "#
+            .into(),
+        )
+        .unwrap();
+        crate::config::resolve(&config, "dev").unwrap()
+    }
+
     #[test]
     fn every_statement_is_scoped_to_the_stage_where_aws_allows() {
         let arns = desired().arns;
-        let document = document(&arns);
+        let project = project();
+        let document = document(&arns, &project);
         let statements = document["Statement"].as_array().unwrap();
         let sids: std::collections::BTreeSet<&str> = statements
             .iter()
@@ -140,7 +220,8 @@ mod tests {
                 assert!(
                     [
                         r#"["sts:GetCallerIdentity"]"#,
-                        r#"["cloudwatch:GetMetricStatistics"]"#
+                        r#"["cloudwatch:GetMetricStatistics"]"#,
+                        r#"["ec2:DescribeSecurityGroups","ec2:DescribeSubnets","ec2:DescribeVpcs"]"#,
                     ]
                     .contains(&actions.as_str()),
                     "only actions without resource ARNs are unscoped: {actions}"
@@ -150,7 +231,8 @@ mod tests {
             for resource in resources {
                 let scoped = resource.contains("shop-dev")
                     || resource.contains("/restapis")
-                    || resource.ends_with("log-group:*");
+                    || resource.ends_with("log-group:*")
+                    || project.layers.iter().any(|l| l == resource);
                 assert!(scoped, "{resource} for {actions}");
             }
         }
@@ -162,6 +244,17 @@ mod tests {
             passrole["Condition"]["StringEquals"]["iam:PassedToService"],
             "lambda.amazonaws.com"
         );
-        assert!(actions(&arns).contains("lambda:UpdateFunctionCode"));
+        assert!(actions(&arns, &project).contains("lambda:UpdateFunctionCode"));
+        let invoke = statements
+            .iter()
+            .find(|s| s["Sid"] == "InvokeEventHandlers")
+            .unwrap();
+        assert_eq!(
+            invoke["Resource"],
+            serde_json::json!([
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly:*",
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly"
+            ])
+        );
     }
 }

@@ -42,6 +42,21 @@ pub(crate) async fn locate(reader: &Reader, project: &Project) -> Result<StageAr
             "use the credentials for that account (`--profile`, or `profile` in the stage's table), or correct `account`",
         ));
     }
+    // Lambda attaches only layers of the function's own region; slx.toml
+    // may not name the region, so it is checked here, before any write.
+    if let Some(layer) = project.layers.iter().find(|layer| {
+        crate::config::limits::layer_region(layer).is_some_and(|r| r != reader.region())
+    }) {
+        return Err(AwsError::fatal(
+            "check the stage's layers",
+            format!(
+                "layer {layer} is not in {}, the region stage {} deploys to",
+                reader.region(),
+                project.stage
+            ),
+            "publish the layer in that region and name that version in `layers`",
+        ));
+    }
     Ok(StageArns::new(
         project.names(),
         reader.region(),

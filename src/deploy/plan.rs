@@ -132,6 +132,10 @@ mod tests {
             env: desired.env.clone(),
             role_arn: desired.arns.role_arn(),
             arn: desired.arns.function_arn(),
+            ephemeral_storage: desired.ephemeral_storage,
+            layers: desired.layers.clone(),
+            tracing: desired.tracing,
+            vpc: desired.vpc.clone(),
         }
     }
 
@@ -178,6 +182,7 @@ mod tests {
                 stage: Some(StageInfo {
                     deployment_id: Some("d1".into()),
                     throttle: None,
+                    tracing: false,
                     deployment_description: Some(format!(
                         "slx test; routes sha256:{}",
                         crate::deploy::openapi::digest(&crate::deploy::openapi::document(desired))
@@ -190,6 +195,7 @@ mod tests {
             deployment: (),
             concurrency: None,
             throttle: (),
+            stage_tracing: (),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The IAM documents a stage's role needs: Lambda may assume it, and the
-//! function may write to its own log group only, plus what the user
-//! grants in `[[permissions]]`.
+//! function may write to its own log group only, plus what its settings
+//! need (tracing, a VPC: exactly what AWS documents for each) and what
+//! the user grants in `[[permissions]]`.
 //!
 //! Pure text generation; the JSON is canonical (compact, sorted keys) so
 //! comparing it with what IAM returns is a plain string comparison.
@@ -34,6 +35,35 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "Resource": arns.log_streams_arn(),
     })];
+    if project.tracing {
+        // X-Ray's write actions have no resource-level permissions; this
+        // is AWSXRayDaemonWriteAccess's core.
+        // https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html
+        statements.push(json!({
+            "Sid": "Tracing",
+            "Effect": "Allow",
+            "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            "Resource": "*",
+        }));
+    }
+    if project.vpc.is_some() {
+        // What Lambda needs to place the function's network interfaces
+        // (AWSLambdaVPCAccessExecutionRole); EC2 allows these only on "*".
+        // https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
+        statements.push(json!({
+            "Sid": "VpcNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:CreateNetworkInterface",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            "Resource": "*",
+        }));
+    }
     for permission in &project.permissions {
         statements.push(json!({
             "Effect": "Allow",

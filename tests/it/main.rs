@@ -18,6 +18,7 @@ mod killed;
 mod logs;
 mod operate;
 mod output;
+mod production;
 mod promote;
 mod router;
 mod settings;

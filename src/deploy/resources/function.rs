@@ -15,7 +15,7 @@ use super::{
     ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
-use crate::config::Arch;
+use crate::config::{Arch, Vpc};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::names::{StageArns, StageNames};
@@ -29,6 +29,10 @@ pub(crate) struct ConfigChange {
     pub(crate) timeout: Option<u32>,
     pub(crate) env: bool,
     pub(crate) role: bool,
+    pub(crate) ephemeral_storage: Option<u32>,
+    pub(crate) layers: bool,
+    pub(crate) tracing: Option<bool>,
+    pub(crate) vpc: bool,
 }
 
 /// Environment variables in a plan: names only. Values may be secrets,
@@ -49,6 +53,10 @@ pub(crate) enum FunctionAction {
         #[serde(serialize_with = "env_names")]
         env: BTreeMap<String, String>,
         code_sha256: String,
+        ephemeral_storage: u32,
+        layers: Vec<String>,
+        tracing: bool,
+        vpc: Option<Vpc>,
     },
     /// Upload the zip (also how the architecture changes).
     UpdateCode {
@@ -66,6 +74,12 @@ pub(crate) enum FunctionAction {
         /// The new environment, when `change.env` (names only in JSON).
         #[serde(skip)]
         env: Option<BTreeMap<String, String>>,
+        /// The new layers, when `change.layers`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layers: Option<Vec<String>>,
+        /// The new VPC (`null`: none), when `change.vpc`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        vpc: Option<Option<Vpc>>,
     },
     /// Deletes the function with its versions, alias and permission.
     DeleteFunction { function: String },
@@ -95,6 +109,18 @@ impl ActionInfo for FunctionAction {
                 }
                 if change.role {
                     parts.push("role".into());
+                }
+                if let Some(size) = change.ephemeral_storage {
+                    parts.push(format!("/tmp → {size} MB"));
+                }
+                if change.layers {
+                    parts.push("layers".into());
+                }
+                if let Some(tracing) = change.tracing {
+                    parts.push(format!("tracing → {}", if tracing { "on" } else { "off" }));
+                }
+                if change.vpc {
+                    parts.push("VPC".into());
                 }
                 format!("update configuration ({})", parts.join(", "))
             }
@@ -130,6 +156,11 @@ pub(crate) fn config_change(desired: &Desired, current: &FunctionInfo) -> Config
         timeout: (current.timeout != desired.timeout).then_some(desired.timeout),
         env: current.env != desired.env,
         role: current.role_arn != desired.arns.role_arn(),
+        ephemeral_storage: (current.ephemeral_storage != desired.ephemeral_storage)
+            .then_some(desired.ephemeral_storage),
+        layers: current.layers != desired.layers,
+        tracing: (current.tracing != desired.tracing).then_some(desired.tracing),
+        vpc: current.vpc != desired.vpc,
     }
 }
 
@@ -167,6 +198,10 @@ impl Resource for Function {
                 timeout: desired.timeout,
                 env: desired.env.clone(),
                 code_sha256: desired.code_sha256.clone(),
+                ephemeral_storage: desired.ephemeral_storage,
+                layers: desired.layers.clone(),
+                tracing: desired.tracing,
+                vpc: desired.vpc.clone(),
             }];
         };
         let mut actions = Vec::new();
@@ -184,6 +219,8 @@ impl Resource for Function {
                 function,
                 role_arn: change.role.then(|| desired.arns.role_arn()),
                 env: change.env.then(|| desired.env.clone()),
+                layers: change.layers.then(|| desired.layers.clone()),
+                vpc: change.vpc.then(|| desired.vpc.clone()),
                 change,
             });
         }
@@ -229,6 +266,10 @@ impl Resource for Function {
                 timeout,
                 env,
                 code_sha256,
+                ephemeral_storage,
+                layers,
+                tracing,
+                vpc,
             } => {
                 let zip = ctx.zip(code_sha256, step)?;
                 let spec = FunctionSpec {
@@ -238,6 +279,10 @@ impl Resource for Function {
                     memory: *memory,
                     timeout: *timeout,
                     env: env.clone(),
+                    ephemeral_storage: *ephemeral_storage,
+                    layers: layers.clone(),
+                    tracing: *tracing,
+                    vpc: vpc.clone(),
                     description: ctx.arns.description(),
                     tags: ctx.arns.tags(),
                 };
@@ -264,6 +309,8 @@ impl Resource for Function {
                 change,
                 role_arn,
                 env,
+                layers,
+                vpc,
             } => {
                 wait_ready(ctx, function, step).await?;
                 let update = FunctionUpdate {
@@ -271,6 +318,10 @@ impl Resource for Function {
                     memory: change.memory,
                     timeout: change.timeout,
                     env: env.clone(),
+                    ephemeral_storage: change.ephemeral_storage,
+                    layers: layers.clone(),
+                    tracing: change.tracing,
+                    vpc: vpc.clone(),
                 };
                 ctx.call(step, RETRY_ROLE, || w.update_config(function, &update))
                     .await?;

@@ -18,6 +18,7 @@ pub(crate) mod function;
 pub(crate) mod log_group;
 pub(crate) mod permission;
 pub(crate) mod role;
+pub(crate) mod stage_tracing;
 pub(crate) mod throttle;
 
 use std::fmt::Debug;
@@ -320,4 +321,5 @@ registry! {
     permission: Permission => permission::Permission,
     deployment: Deployment => deployment::Deployment,
     throttle: Throttle => throttle::Throttle,
+    stage_tracing: StageTracing => stage_tracing::StageTracing,
 }

@@ -1,0 +1,208 @@
+//! Production function settings (`ephemeral_storage`, `layers`,
+//! `tracing`, `vpc`) against moto behind slx-sim (moto ignores
+//! `EphemeralStorage` and `TracingConfig` in `UpdateFunctionConfiguration`;
+//! the simulator applies them as Lambda does): each lands in the
+//! function's configuration (and tracing on the API stage, the role's
+//! permissions), a change is one configuration update, removal reverts,
+//! a no-op deploy writes nothing.
+
+use serde_json::Value;
+
+use crate::common::moto::Moto;
+use crate::common::stage::{Project, aws, aws_at, role_policy, steps, zips};
+
+/// One EC2 Query API call to moto (slx has no EC2 client; the test makes
+/// the network a VPC function goes in); the value of `field` in the answer.
+fn ec2(moto: &Moto, params: &[(&str, &str)], field: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut form = vec![("Version", "2016-11-15")];
+    form.extend_from_slice(params);
+    let mut answer = agent
+        .post(&moto.endpoint)
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261127/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .send_form(form)
+        .unwrap();
+    let text = answer.body_mut().read_to_string().unwrap();
+    let open = format!("<{field}>");
+    let start = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+        + open.len();
+    let end = text[start..].find('<').unwrap() + start;
+    text[start..end].to_string()
+}
+
+/// A layer version published in moto's Lambda; its ARN.
+async fn layer(moto: &Moto) -> String {
+    let aws = aws(moto).await;
+    let mut zip = Vec::new();
+    {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(&mut zip));
+        writer
+            .start_file("extensions/x", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut writer, b"#!/bin/sh\n").unwrap();
+        writer.finish().unwrap();
+    }
+    let published = aws
+        .lambda
+        .publish_layer_version()
+        .layer_name("otel")
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(aws_smithy_types::Blob::new(zip))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    published.layer_version_arn().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_settings_land_change_one_field_and_revert_when_removed() {
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    let vpc = ec2(
+        &moto,
+        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+        "vpcId",
+    );
+    let subnet = ec2(
+        &moto,
+        &[
+            ("Action", "CreateSubnet"),
+            ("VpcId", &vpc),
+            ("CidrBlock", "10.0.1.0/24"),
+        ],
+        "subnetId",
+    );
+    let group = ec2(
+        &moto,
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("VpcId", &vpc),
+            ("GroupName", "shop"),
+            ("GroupDescription", "shop functions"),
+        ],
+        "groupId",
+    );
+    let layer = layer(&moto).await;
+    let settings = format!(
+        "[stages.dev]\nephemeral_storage = 2048\ntracing = true\nlayers = [\"{layer}\"]\n\
+         vpc = {{ subnets = [\"{subnet}\"], security_groups = [\"{group}\"] }}\n\n"
+    );
+    project.edit("[stages.prod]", &format!("{settings}[stages.prod]"));
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(report["changed"], true);
+
+    let aws = aws_at(&sim.endpoint, "us-east-1");
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.ephemeral_storage().unwrap().size(), 2048);
+    assert_eq!(
+        config.tracing_config().unwrap().mode(),
+        Some(&aws_sdk_lambda::types::TracingMode::Active)
+    );
+    let layers: Vec<&str> = config.layers().iter().filter_map(|l| l.arn()).collect();
+    assert_eq!(layers, [layer.as_str()]);
+    let vpc_config = config.vpc_config().unwrap();
+    assert_eq!(vpc_config.subnet_ids(), [subnet.as_str()]);
+    assert_eq!(vpc_config.security_group_ids(), [group.as_str()]);
+    let api_id = report["rest_api_id"].as_str().unwrap();
+    let stage = aws
+        .apigateway
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert!(stage.tracing_enabled());
+    let policy = role_policy(&aws, "shop-dev-role").await;
+    let sids = |policy: &Value| -> Vec<String> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["Sid"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        sids(&policy),
+        ["OwnLogGroup", "Tracing", "VpcNetworkInterfaces"]
+    );
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+
+    // One setting changed: one configuration update naming only it (and,
+    // as the settings are part of a version, a new version for the alias).
+    project.edit("ephemeral_storage = 2048", "ephemeral_storage = 4096");
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(
+        steps(&report),
+        ["update_config", "publish_and_point_alias"],
+        "{report}"
+    );
+    let update = &report["steps"][0];
+    assert_eq!(update["change"]["ephemeral_storage"], 4096, "{update}");
+    assert_eq!(update["change"]["vpc"], false, "{update}");
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.ephemeral_storage().unwrap().size(), 4096);
+    assert_eq!(config.layers().len(), 1, "the layers stay");
+
+    // Removed: back to Lambda's defaults, out of the VPC, tracing off on
+    // the function and the stage, the role without those permissions.
+    project.edit(&settings.replace("2048", "4096"), "");
+    project.deploy("dev", &zips().v1);
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("shop-dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.ephemeral_storage().unwrap().size(), 512);
+    assert_ne!(
+        config.tracing_config().and_then(|t| t.mode()),
+        Some(&aws_sdk_lambda::types::TracingMode::Active)
+    );
+    assert!(config.layers().is_empty());
+    assert!(
+        config
+            .vpc_config()
+            .is_none_or(|v| v.subnet_ids().is_empty()),
+        "{config:?}"
+    );
+    let stage = aws
+        .apigateway
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert!(!stage.tracing_enabled());
+    assert_eq!(
+        sids(&role_policy(&aws, "shop-dev-role").await),
+        ["OwnLogGroup"]
+    );
+    let last = project.deploy("dev", &zips().v1);
+    assert_eq!(last["changed"], false, "{last}");
+}
