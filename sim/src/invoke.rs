@@ -518,10 +518,13 @@ async fn next(State(runtime): State<Arc<RuntimeState>>) -> Response {
     );
     put(
         "lambda-runtime-trace-id",
+        // X-Ray's trace id: version 1, the time in hex, 96 random bits.
+        // https://docs.aws.amazon.com/xray/latest/devguide/xray-api-sendingdata.html#xray-api-traceids
         format!(
-            "Root=1-{:08x}-{}",
+            "Root=1-{:08x}-{};Parent={};Sampled=1",
             now_ms() / 1000,
-            uuid::Uuid::new_v4().simple()
+            &uuid::Uuid::new_v4().simple().to_string()[..24],
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
         ),
     );
     (StatusCode::OK, headers, invocation.payload).into_response()

@@ -281,6 +281,11 @@ pub(crate) async fn handle(
     if call.operation == "StartLiveTail" && behaviours.live_tail {
         return Ok(live_tail(&shared, &behaviours, &call, &parts.headers, body).await);
     }
+    if call.operation.ends_with("ProvisionedConcurrencyConfig") {
+        let answer = provisioned_concurrency(&shared, &behaviours, &call, &body, now);
+        shared.record(&call, answer.status().as_u16(), "emulated");
+        return Ok(answer);
+    }
     if call.operation == "Invoke" && behaviours.invoke {
         let answer = invoke(&shared, &call, &parts.headers, body).await;
         shared.record(&call, answer.status().as_u16(), "invoked");
@@ -485,12 +490,103 @@ fn observe_success(
                 world.api_imported(api, &json(body));
             }
         }
+        "DeleteAlias" => {
+            if let (Some(function), Some(alias)) = (&call.function, &call.path_tail) {
+                world.unprovision(function, alias);
+            }
+        }
         "DeleteFunction" if call.qualifier.is_none() => {
             if let Some(name) = &call.function {
                 world.function_deleted(name);
             }
         }
         _ => {}
+    }
+}
+
+/// Lambda's provisioned concurrency API, which moto lacks: a
+/// configuration per alias, `IN_PROGRESS` until its instances are
+/// allocated (`pending_s` after the request), then `READY`.
+// https://docs.aws.amazon.com/lambda/latest/api/API_PutProvisionedConcurrencyConfig.html
+fn provisioned_concurrency(
+    shared: &Shared,
+    behaviours: &Behaviours,
+    call: &Call,
+    body: &[u8],
+    now: Instant,
+) -> Answer {
+    let function = call.function.clone().unwrap_or_default();
+    let mut world = lock(&shared.world);
+    if !world.function_exists(&function) {
+        return aws_error(
+            "lambda",
+            404,
+            "ResourceNotFoundException",
+            &format!("Function not found: {function}"),
+        );
+    }
+    let Some(alias) = call.qualifier.clone().filter(|q| q != "$LATEST") else {
+        return aws_error(
+            "lambda",
+            400,
+            "InvalidParameterValueException",
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+        );
+    };
+    let not_found = || {
+        aws_error(
+            "lambda",
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "No Provisioned Concurrency Config found for this function",
+        )
+    };
+    let answer = |status: u16, config: &crate::world::ProvisionedConfig| {
+        let allocated = if config.ready { config.requested } else { 0 };
+        let document = serde_json::json!({
+            "RequestedProvisionedConcurrentExecutions": config.requested,
+            "AvailableProvisionedConcurrentExecutions": allocated,
+            "AllocatedProvisionedConcurrentExecutions": allocated,
+            "Status": if config.ready { "READY" } else { "IN_PROGRESS" },
+            "LastModified": "2026-11-27T00:00:00.000+0000",
+        });
+        build(
+            status,
+            &[("content-type".into(), "application/json".into())],
+            Bytes::from(document.to_string()),
+        )
+    };
+    match call.operation.as_str() {
+        "PutProvisionedConcurrencyConfig" => {
+            let Some(count) = json(body)["ProvisionedConcurrentExecutions"].as_u64() else {
+                return aws_error(
+                    "lambda",
+                    400,
+                    "InvalidParameterValueException",
+                    "ProvisionedConcurrentExecutions is required",
+                );
+            };
+            let ready_at = now + behaviours.scaled(behaviours.pending_s);
+            world.provision(&function, &alias, count as u32, ready_at);
+            answer(
+                202,
+                &crate::world::ProvisionedConfig {
+                    requested: count as u32,
+                    ready: false,
+                },
+            )
+        }
+        "DeleteProvisionedConcurrencyConfig" => {
+            if world.unprovision(&function, &alias) {
+                build(204, &[], Bytes::new())
+            } else {
+                not_found()
+            }
+        }
+        _ => match world.provisioned(&function, &alias, now) {
+            Some(config) => answer(200, &config),
+            None => not_found(),
+        },
     }
 }
 

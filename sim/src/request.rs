@@ -83,6 +83,9 @@ fn lambda_operation(method: &Method, segments: &[&str]) -> &'static str {
         ("GET", true, ["concurrency"]) => "GetFunctionConcurrency",
         ("PUT", true, ["concurrency"]) => "PutFunctionConcurrency",
         ("DELETE", true, ["concurrency"]) => "DeleteFunctionConcurrency",
+        ("GET", true, ["provisioned-concurrency"]) => "GetProvisionedConcurrencyConfig",
+        ("PUT", true, ["provisioned-concurrency"]) => "PutProvisionedConcurrencyConfig",
+        ("DELETE", true, ["provisioned-concurrency"]) => "DeleteProvisionedConcurrencyConfig",
         _ => "Other",
     }
 }

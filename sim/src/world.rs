@@ -54,6 +54,17 @@ pub(crate) struct World {
     function_settings: HashMap<String, serde_json::Map<String, serde_json::Value>>,
     /// The same, as each published version (function, version) took them.
     version_settings: HashMap<(String, String), serde_json::Map<String, serde_json::Value>>,
+    /// Provisioned concurrency per (function, alias): the instances
+    /// requested and when they are all allocated (moto has no such API).
+    provisioned: HashMap<(String, String), (u32, Instant)>,
+}
+
+/// A provisioned concurrency configuration, as Lambda reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProvisionedConfig {
+    pub(crate) requested: u32,
+    /// All allocated: `READY`; else `IN_PROGRESS` with none yet.
+    pub(crate) ready: bool,
 }
 
 /// The `UpdateFunctionConfiguration` fields Lambda applies and moto drops.
@@ -197,7 +208,42 @@ impl World {
         }
     }
 
+    /// Whether a function of this name was created (through the
+    /// simulator) and not deleted.
+    pub(crate) fn function_exists(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
+    /// `PutProvisionedConcurrencyConfig`: allocated `allocation` later.
+    pub(crate) fn provision(&mut self, function: &str, alias: &str, count: u32, ready_at: Instant) {
+        self.provisioned
+            .insert((function.to_string(), alias.to_string()), (count, ready_at));
+    }
+
+    /// `DeleteProvisionedConcurrencyConfig` (or the alias deleted):
+    /// whether there was one.
+    pub(crate) fn unprovision(&mut self, function: &str, alias: &str) -> bool {
+        self.provisioned
+            .remove(&(function.to_string(), alias.to_string()))
+            .is_some()
+    }
+
+    pub(crate) fn provisioned(
+        &self,
+        function: &str,
+        alias: &str,
+        now: Instant,
+    ) -> Option<ProvisionedConfig> {
+        self.provisioned
+            .get(&(function.to_string(), alias.to_string()))
+            .map(|(requested, ready_at)| ProvisionedConfig {
+                requested: *requested,
+                ready: now >= *ready_at,
+            })
+    }
+
     pub(crate) fn function_deleted(&mut self, name: &str) {
+        self.provisioned.retain(|(function, _), _| function != name);
         self.function_settings.remove(name);
         self.version_settings
             .retain(|(function, _), _| function != name);

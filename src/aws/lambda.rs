@@ -316,6 +316,39 @@ impl Reader {
             .map(|n| n as u32))
     }
 
+    /// The provisioned concurrency requested on `qualifier` (an alias),
+    /// if any, and Lambda's status of it (`IN_PROGRESS`, `READY`, `FAILED`).
+    pub(crate) async fn provisioned_concurrency(
+        &self,
+        name: &str,
+        qualifier: &str,
+    ) -> Result<Option<(u32, String)>, AwsError> {
+        let answer = absent(
+            self.clients
+                .lambda
+                .get_provisioned_concurrency_config()
+                .function_name(name)
+                .qualifier(qualifier)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk(
+                        format!("read the provisioned concurrency of {name}:{qualifier}"),
+                        &e,
+                    )
+                }),
+        )?;
+        Ok(answer.map(|a| {
+            (
+                a.requested_provisioned_concurrent_executions()
+                    .unwrap_or_default() as u32,
+                a.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        }))
+    }
+
     /// State and last update status of `$LATEST`.
     pub(crate) async fn readiness(&self, name: &str) -> Result<Readiness, AwsError> {
         let config = self
@@ -622,6 +655,42 @@ impl Writer {
                     .lambda
                     .delete_function_concurrency()
                     .function_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps `count` instances of `qualifier` (an alias) initialised, or
+    /// (with `None`) stops. Lambda allocates them in the background.
+    // https://docs.aws.amazon.com/lambda/latest/api/API_PutProvisionedConcurrencyConfig.html
+    pub(crate) async fn set_provisioned_concurrency(
+        &self,
+        name: &str,
+        qualifier: &str,
+        count: Option<u32>,
+    ) -> Result<(), AwsError> {
+        let step = format!("set the provisioned concurrency of {name}:{qualifier}");
+        match count {
+            Some(count) => {
+                self.clients
+                    .lambda
+                    .put_provisioned_concurrency_config()
+                    .function_name(name)
+                    .qualifier(qualifier)
+                    .provisioned_concurrent_executions(count as i32)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            }
+            None => {
+                self.clients
+                    .lambda
+                    .delete_provisioned_concurrency_config()
+                    .function_name(name)
+                    .qualifier(qualifier)
                     .send()
                     .await
                     .map_err(|e| AwsError::from_sdk(&step, &e))?;

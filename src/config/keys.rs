@@ -35,6 +35,7 @@ const APP: &[&str] = &[
     "layers",
     "tracing",
     "vpc",
+    "provisioned_concurrency",
 ];
 const STAGE: &[&str] = &[
     "arch",
@@ -52,6 +53,7 @@ const STAGE: &[&str] = &[
     "layers",
     "tracing",
     "vpc",
+    "provisioned_concurrency",
     "env",
     "checks",
     "events",

@@ -243,6 +243,8 @@ pub struct Settings {
     /// X-Ray active tracing on the function and the API stage.
     pub tracing: Option<bool>,
     pub vpc: Option<Vpc>,
+    /// Instances of the stage's alias kept initialised.
+    pub provisioned_concurrency: Option<u32>,
 }
 
 /// The VPC a function's network interfaces are placed in.
@@ -517,6 +519,8 @@ pub struct Project {
     pub layers: Vec<String>,
     pub tracing: bool,
     pub vpc: Option<Vpc>,
+    /// Provisioned concurrency on the stage's alias.
+    pub provisioned_concurrency: Option<u32>,
     pub env: BTreeMap<String, String>,
     /// Every route the API serves: slx.toml's, and in router mode the
     /// catch-all ([`api_routes`]).

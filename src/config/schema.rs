@@ -57,6 +57,7 @@ pub(crate) struct RawSection {
     pub layers: Option<Spanned<Vec<Spanned<String>>>>,
     pub tracing: Option<Spanned<bool>>,
     pub vpc: Option<Spanned<RawVpc>>,
+    pub provisioned_concurrency: Option<Spanned<i64>>,
     pub env: Option<Spanned<SpannedMap<String>>>,
     /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
     pub checks: Option<Vec<Spanned<RawCheck>>>,

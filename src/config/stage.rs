@@ -42,6 +42,20 @@ pub enum StageError {
         size: usize,
         limit: usize,
     },
+    #[error(
+        "stage `{stage}` keeps {provisioned} instances warm (`provisioned_concurrency`) but reserves only {reserved} (`concurrency`)"
+    )]
+    #[diagnostic(
+        code(slx::stage::provisioned),
+        help(
+            "Lambda refuses more provisioned than reserved concurrency: raise `concurrency` or lower `provisioned_concurrency`"
+        )
+    )]
+    ProvisionedAboveReserved {
+        stage: String,
+        provisioned: u32,
+        reserved: u32,
+    },
 }
 
 /// The settings of `stage`, every layer applied. Stages that have no
@@ -77,6 +91,18 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
                 problem: format!("event handler `{}`: {problem}", handler.name),
             });
         }
+    }
+    // Lambda refuses provisioned concurrency above the reservation.
+    // https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
+    if let (Some(provisioned), Some(reserved)) =
+        (layered.provisioned_concurrency, layered.concurrency)
+        && provisioned > reserved
+    {
+        return Err(StageError::ProvisionedAboveReserved {
+            stage: stage.into(),
+            provisioned,
+            reserved,
+        });
     }
     let memory = layered.memory.unwrap_or(DEFAULT_MEMORY_MB);
     let timeout = layered.timeout.unwrap_or(DEFAULT_TIMEOUT_S);
@@ -118,6 +144,7 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         layers: layered.layers.unwrap_or_default(),
         tracing: layered.tracing.unwrap_or(false),
         vpc: layered.vpc,
+        provisioned_concurrency: layered.provisioned_concurrency,
         env,
         routes: super::model::api_routes(&config.routes, config.router.as_deref()),
         router: config.router.clone(),
@@ -149,6 +176,7 @@ fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
         layers: top.layers.clone().or_else(|| base.layers.clone()),
         tracing: top.tracing.or(base.tracing),
         vpc: top.vpc.clone().or_else(|| base.vpc.clone()),
+        provisioned_concurrency: top.provisioned_concurrency.or(base.provisioned_concurrency),
     }
 }
 

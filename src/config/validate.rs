@@ -70,6 +70,9 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .as_ref()
         .map(|app| section_settings(&mut check, app.get_ref(), "app"))
         .unwrap_or_default();
+    if let Some(app) = &raw.app {
+        check_provisioned(&mut check, &Settings::default(), &settings, app, "app");
+    }
     let env = env_vars(&mut check, &raw.env, "env");
     let router_key = raw
         .app
@@ -87,6 +90,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         let section_ref = section.get_ref();
         let table = format!("stages.{}", stage.get_ref());
         let overlay_settings = section_settings(&mut check, section_ref, &table);
+        check_provisioned(&mut check, &settings, &overlay_settings, section, &table);
         let overlay_env = match &section_ref.env {
             Some(env) => env_vars(&mut check, env.get_ref(), &format!("{table}.env")),
             None => BTreeMap::new(),
@@ -425,6 +429,14 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
         .vpc
         .as_ref()
         .and_then(|vpc| check_vpc(check, vpc, table));
+    let provisioned_concurrency = ranged(
+        check,
+        &section.provisioned_concurrency,
+        table,
+        "provisioned_concurrency",
+        limits::CONCURRENCY,
+        "instances",
+    );
     Settings {
         arch,
         memory,
@@ -437,10 +449,42 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
         throttle,
         concurrency,
         canary,
+        provisioned_concurrency,
         ephemeral_storage,
         layers,
         tracing: section.tracing.as_ref().map(|t| *t.get_ref()),
         vpc,
+    }
+}
+
+/// Lambda refuses more provisioned than reserved concurrency; checked on
+/// what the stage ends up with (either may come from `[app]`).
+// https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
+fn check_provisioned(
+    check: &mut Checker,
+    app: &Settings,
+    stage: &Settings,
+    section: &Spanned<RawSection>,
+    table: &str,
+) {
+    let provisioned = stage
+        .provisioned_concurrency
+        .or(app.provisioned_concurrency);
+    let reserved = stage.concurrency.or(app.concurrency);
+    if let (Some(provisioned), Some(reserved)) = (provisioned, reserved)
+        && provisioned > reserved
+    {
+        let span = section
+            .get_ref()
+            .provisioned_concurrency
+            .as_ref()
+            .map_or(section.span(), |p| p.span());
+        check.error(
+            span,
+            &format!("{table}.provisioned_concurrency"),
+            format!("{provisioned} instances kept warm, but `concurrency` reserves only {reserved}"),
+            "Lambda refuses more provisioned than reserved concurrency: raise `concurrency` or lower `provisioned_concurrency`",
+        );
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Desired {
     /// X-Ray active tracing (the function, and the API stage).
     pub(crate) tracing: bool,
     pub(crate) vpc: Option<crate::config::Vpc>,
+    /// Instances of the stage's alias kept initialised.
+    pub(crate) provisioned_concurrency: Option<u32>,
     /// The role's trust policy and inline policy (canonical JSON).
     pub(crate) trust_policy: String,
     pub(crate) role_policy: String,
@@ -91,6 +93,7 @@ impl Desired {
             layers: project.layers.clone(),
             tracing: project.tracing,
             vpc: project.vpc.clone(),
+            provisioned_concurrency: project.provisioned_concurrency,
             trust_policy: policy::trust_policy(arns),
             role_policy: policy::role_policy(project, arns),
             log_retention_days: project.log_retention_days,
@@ -140,6 +143,7 @@ pub(crate) mod tests {
             layers: Vec::new(),
             tracing: false,
             vpc: None,
+            provisioned_concurrency: None,
             trust_policy: policy::trust_policy(&arns),
             role_policy: "{policy}".into(),
             log_retention_days: 14,

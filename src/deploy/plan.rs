@@ -194,6 +194,7 @@ mod tests {
             }),
             deployment: (),
             concurrency: None,
+            provisioned: None,
             throttle: (),
             stage_tracing: (),
         }

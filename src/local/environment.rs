@@ -89,6 +89,7 @@ mod tests {
             layers: vec![],
             tracing: false,
             vpc: None,
+            provisioned_concurrency: None,
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
             routes: vec![],
             router: None,

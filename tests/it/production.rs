@@ -94,6 +94,26 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
         "groupId",
     );
     let layer = layer(&moto).await;
+    // A layer of another region than the one deployed to (slx.toml names
+    // none): refused before the first write.
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\nlayers = [\"arn:aws:lambda:eu-west-1:123456789012:layer:otel:1\"]\n\n[stages.prod]",
+    );
+    let refused = project.deploy_output("dev", &zips().v1, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains(
+            "layer arn:aws:lambda:eu-west-1:123456789012:layer:otel:1 is not in us-east-1"
+        ),
+        "{said}"
+    );
+    assert!(!crate::common::stage::function_exists(&aws(&moto).await, "shop-dev").await);
+    project.edit(
+        "[stages.dev]\nlayers = [\"arn:aws:lambda:eu-west-1:123456789012:layer:otel:1\"]\n\n",
+        "",
+    );
     let settings = format!(
         "[stages.dev]\nephemeral_storage = 2048\ntracing = true\nlayers = [\"{layer}\"]\n\
          vpc = {{ subnets = [\"{subnet}\"], security_groups = [\"{group}\"] }}\n\n"
@@ -205,4 +225,124 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     );
     let last = project.deploy("dev", &zips().v1);
     assert_eq!(last["changed"], false, "{last}");
+}
+
+/// Provisioned concurrency is the stage alias's (slx-sim emulates the API
+/// moto lacks): the plan says what it costs, a new version keeps it (it
+/// follows the alias), a change or removal is one call, undeploy takes it
+/// with the function.
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioned_concurrency_stays_on_the_alias_and_leaves_with_the_stage() {
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\nprovisioned_concurrency = 2\n\n[stages.prod]",
+    );
+    let plan = project.slx(&[
+        "plan",
+        "--stage",
+        "dev",
+        "--zip",
+        zips().v1.to_str().unwrap(),
+        "--output",
+        "text",
+    ]);
+    let plan_text =
+        String::from_utf8_lossy(&plan.stdout).into_owned() + &String::from_utf8_lossy(&plan.stderr);
+    assert!(
+        plan_text.contains(
+            "keep 2 instances of alias dev initialised (provisioned concurrency: billed every hour it is set, used or not)"
+        ),
+        "{plan_text}"
+    );
+    let report = project.deploy("dev", &zips().v1);
+    assert!(
+        steps(&report).contains(&"set_provisioned_concurrency".to_string()),
+        "{report}"
+    );
+    let aws = aws_at(&sim.endpoint, "us-east-1");
+    let requested = |aws: &crate::common::stage::Aws| {
+        let lambda = aws.lambda.clone();
+        async move {
+            lambda
+                .get_provisioned_concurrency_config()
+                .function_name("shop-dev")
+                .qualifier("dev")
+                .send()
+                .await
+                .ok()
+                .and_then(|c| c.requested_provisioned_concurrent_executions())
+        }
+    };
+    assert_eq!(requested(&aws).await, Some(2));
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+
+    // New code: the alias moves, the provisioned concurrency with it.
+    let report = project.deploy("dev", &zips().v2);
+    assert!(
+        !steps(&report).contains(&"set_provisioned_concurrency".to_string()),
+        "{report}"
+    );
+    assert_eq!(requested(&aws).await, Some(2));
+
+    project.edit("provisioned_concurrency = 2", "provisioned_concurrency = 3");
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(steps(&report), ["set_provisioned_concurrency"], "{report}");
+    assert_eq!(requested(&aws).await, Some(3));
+
+    project.edit("provisioned_concurrency = 3\n", "");
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(steps(&report), ["set_provisioned_concurrency"], "{report}");
+    assert_eq!(requested(&aws).await, None);
+
+    // Above the reservation: refused before any AWS call, with the line.
+    project.edit(
+        "[stages.dev]\n",
+        "[stages.dev]\nconcurrency = 2\nprovisioned_concurrency = 4\n",
+    );
+    let refused = project.slx(&["validate", "--output", "text"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("4 instances kept warm, but `concurrency` reserves only 2"),
+        "{said}"
+    );
+
+    project.edit("provisioned_concurrency = 4", "provisioned_concurrency = 1");
+    project.deploy("dev", &zips().v2);
+    assert_eq!(requested(&aws).await, Some(1));
+    let undeployed = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(undeployed.status.success());
+    assert_eq!(requested(&aws).await, None);
+}
+
+/// With tracing on, each invocation's trace id reaches the app (the
+/// runtime sets `_X_AMZN_TRACE_ID` from Lambda's `Lambda-Runtime-Trace-Id`
+/// per invocation), so an X-Ray or OpenTelemetry client joins the trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_invocation_s_trace_id_reaches_the_app() {
+    let moto = Moto::start();
+    let (_sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    project.edit(
+        "\"GET /health\" = \"health\"\n",
+        "\"GET /health\" = \"health\"\n\"GET /trace\" = \"trace\"\n",
+    );
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\ntracing = true\n\n[stages.prod]",
+    );
+    project.deploy("dev", &zips().v2);
+    let trace = || {
+        let output = project.slx(&["invoke", "GET /trace", "--stage", "dev"]);
+        assert!(output.status.success());
+        crate::common::stdout_json(&output)["body"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (trace(), trace());
+    assert!(first.contains("Root=1-"), "{first}");
+    assert!(second.contains("Root=1-"), "{second}");
+    assert_ne!(first, second, "one trace per invocation");
 }

@@ -17,6 +17,7 @@ pub(crate) mod deployment;
 pub(crate) mod function;
 pub(crate) mod log_group;
 pub(crate) mod permission;
+pub(crate) mod provisioned;
 pub(crate) mod role;
 pub(crate) mod stage_tracing;
 pub(crate) mod throttle;
@@ -317,6 +318,7 @@ registry! {
     function: Function => function::Function,
     concurrency: Concurrency => concurrency::Concurrency,
     alias: Alias => alias::Alias,
+    provisioned: Provisioned => provisioned::Provisioned,
     api: Api => api::Api,
     permission: Permission => permission::Permission,
     deployment: Deployment => deployment::Deployment,

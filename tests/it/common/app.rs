@@ -71,6 +71,12 @@ pub fn garbage(request: lambda_http::Request) -> lambda_http::Response<String> {
     lambda_http::Response::new("too late".to_string())
 }
 
+/// This invocation's X-Ray trace id, as the runtime exposes it to the
+/// app's tracing clients.
+pub async fn trace() -> String {
+    std::env::var("_X_AMZN_TRACE_ID").unwrap_or_default()
+}
+
 pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8>> {
     lambda_http::Response::builder()
         .header("content-type", "application/octet-stream")
@@ -79,7 +85,7 @@ pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8
 }
 "#;
 
-pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"GET /sized\" = \"sized\"\n\"GET /cookies\" = \"cookies\"\n\"GET /garbage\" = \"garbage\"\n";
+pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"GET /sized\" = \"sized\"\n\"GET /cookies\" = \"cookies\"\n\"GET /garbage\" = \"garbage\"\n\"GET /trace\" = \"trace\"\n";
 
 /// Adds the extra handlers and routes to a scaffolded app in `dir`.
 pub(crate) fn add_extra_handlers(dir: &Path) {

@@ -1,0 +1,111 @@
+//! Provisioned concurrency on the stage's alias (`provisioned_concurrency`
+//! in slx.toml): that many instances kept initialised, so no request of
+//! the stage waits for a cold start. It is the alias's, so it follows the
+//! alias to each new version on deploy and rollback (Lambda allocates it
+//! for the version the alias points at). Billed for every hour it is
+//! configured, used or not: the plan says so. Without the key, none.
+//! <https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html>
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use crate::aws::{AwsError, Reader};
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::Desired;
+use crate::names::{StageArns, StageNames};
+
+pub(crate) struct Provisioned;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum ProvisionedAction {
+    /// Keep `count` instances of the alias initialised, or (`None`) stop.
+    SetProvisionedConcurrency {
+        function: String,
+        alias: String,
+        count: Option<u32>,
+    },
+}
+
+impl ActionInfo for ProvisionedAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            ProvisionedAction::SetProvisionedConcurrency {
+                count: Some(count),
+                alias,
+                ..
+            } => format!(
+                "keep {count} instances of alias {alias} initialised (provisioned concurrency: billed every hour it is set, used or not)"
+            ),
+            ProvisionedAction::SetProvisionedConcurrency {
+                count: None, alias, ..
+            } => {
+                format!("remove the provisioned concurrency of alias {alias}")
+            }
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        // On the alias, which must point at a published version.
+        &[Kind::Alias, Kind::Concurrency]
+    }
+
+    fn change(&self) -> Change {
+        Change::Update
+    }
+}
+
+impl Resource for Provisioned {
+    /// The instances requested on the stage's alias, if any.
+    type Actual = Option<u32>;
+    type Action = ProvisionedAction;
+
+    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+        Ok(reader
+            .provisioned_concurrency(&names.function, &names.alias)
+            .await?
+            .map(|(requested, _)| requested))
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<ProvisionedAction> {
+        if actual.provisioned == desired.provisioned_concurrency {
+            return vec![];
+        }
+        vec![ProvisionedAction::SetProvisionedConcurrency {
+            function: desired.arns.function.clone(),
+            alias: desired.arns.alias.clone(),
+            count: desired.provisioned_concurrency,
+        }]
+    }
+
+    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<ProvisionedAction> {
+        // It goes with the function.
+        vec![]
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![Grant::new(
+            "StageProvisionedConcurrency",
+            &[
+                "lambda:GetProvisionedConcurrencyConfig",
+                "lambda:PutProvisionedConcurrencyConfig",
+                "lambda:DeleteProvisionedConcurrencyConfig",
+            ],
+            vec![arns.function_arn(), format!("{}:*", arns.function_arn())],
+        )]
+    }
+
+    async fn apply(action: &ProvisionedAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let ProvisionedAction::SetProvisionedConcurrency {
+            function,
+            alias,
+            count,
+        } = action;
+        ctx.call(&step, RETRY_ALWAYS, || {
+            ctx.writer
+                .set_provisioned_concurrency(function, alias, *count)
+        })
+        .await
+    }
+}
