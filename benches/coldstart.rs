@@ -1,7 +1,8 @@
 //! Cold start and memory of a handler binary: process start to the first
 //! answer through slx's Runtime API, and the process's RSS after it.
 //!
-//! Usage: `cargo bench --bench coldstart -- BINARY [RUNS]`; prints one
+//! Usage: `cargo bench --bench coldstart -- BINARY [RUNS] [NAME=VALUE...]`
+//! (extra environment); prints one
 //! markdown row. Driven by scripts/bench-dev, which builds the binaries.
 
 use std::time::{Duration, Instant};
@@ -21,10 +22,18 @@ fn rss_kib(pid: u32) -> Option<u64> {
 async fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let Some(binary) = args.get(1) else {
-        eprintln!("usage: coldstart BINARY [RUNS]");
+        eprintln!("usage: coldstart BINARY [RUNS] [NAME=VALUE...]");
         std::process::exit(2);
     };
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(20);
+    // NAME=VALUE pairs after the run count: extra environment (secrets'
+    // references and where to fetch them, for scripts/bench-secrets).
+    let extra: Vec<(String, String)> = args
+        .iter()
+        .skip(3)
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
     let request = HttpRequest {
         method: "POST".into(),
         path: "/hello".into(),
@@ -60,6 +69,7 @@ async fn main() {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+            .envs(extra.iter().cloned())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -214,6 +214,31 @@ impl StageArns {
         )
     }
 
+    /// An SSM parameter of the stage's region and account (`/shop/db`
+    /// or `db`: the ARN always has one `/` after `parameter`).
+    pub(crate) fn ssm_parameter_arn(&self, name: &str) -> String {
+        self.arn(
+            "ssm",
+            &self.region,
+            &format!("parameter/{}", name.trim_start_matches('/')),
+        )
+    }
+
+    /// A Secrets Manager secret named in slx.toml: its ARN as given, or
+    /// by name, with the six random characters Secrets Manager appends.
+    // https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_iam-policies.html
+    pub(crate) fn secret_arn(&self, id: &str) -> String {
+        if id.starts_with("arn:") {
+            id.to_string()
+        } else {
+            self.arn(
+                "secretsmanager",
+                &self.region,
+                &format!("secret:{id}-??????"),
+            )
+        }
+    }
+
     /// A bucket's ARN (S3 ARNs name neither region nor account).
     pub(crate) fn bucket_arn(&self, bucket: &str) -> String {
         format!("arn:{}:s3:::{bucket}", self.partition.id)

@@ -42,18 +42,30 @@ pub(super) fn local_arns(project: &Project, global: &GlobalArgs) -> StageArns {
 /// Every line the local function printed, for a report's `log_tail`.
 pub(super) type LogBook = Arc<std::sync::Mutex<String>>;
 
-/// A pool for `project` running `binary`: its HTTP function, or given
+/// Where a local run happens: the stage, the app, and how to report.
+pub(super) struct Local<'a> {
+    pub(super) project: &'a Project,
+    pub(super) app_dir: &'a Path,
+    pub(super) global: &'a GlobalArgs,
+    pub(super) ui: &'a Ui,
+}
+
+/// A pool for the stage running `binary`: its HTTP function, or given
 /// `event`, that event handler's function. Log lines are shown as steps
 /// and, given `book`, kept there too.
 pub(super) fn pool_for(
-    project: &Project,
+    local: &Local<'_>,
     event: Option<&config::EventFunction>,
     binary: PathBuf,
     concurrency: usize,
-    global: &GlobalArgs,
-    ui: &Ui,
     book: Option<LogBook>,
 ) -> Pool {
+    let Local {
+        project,
+        app_dir,
+        global,
+        ui,
+    } = *local;
     let arns = local_arns(project, global);
     let host: Vec<(String, String)> = std::env::vars().collect();
     let printer = ui.clone();
@@ -65,10 +77,15 @@ pub(super) fn pool_for(
             text.push('\n');
         }
     });
+    let mut env = lambda_env(project, event, &arns.region, &host);
+    match crate::local::environment::local_secret_values(app_dir) {
+        Ok(values) => env = crate::local::environment::with_local_secrets(env, &values),
+        Err(problem) => ui.warn(problem),
+    }
     Pool::new(
         binary,
         PoolConfig {
-            env: lambda_env(project, event, &arns.region, &host),
+            env,
             timeout: Duration::from_secs(u64::from(event.map_or(project.timeout, |e| e.timeout_s))),
             concurrency,
             function_arn: match event {
@@ -93,15 +110,13 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             .await
             .map_err(|e| miette::miette!("the build task failed: {e}"))??
     };
-    let pool = pool_for(
-        &project,
-        None,
-        binary.clone(),
-        args.concurrency,
+    let local = Local {
+        project: &project,
+        app_dir: &app_dir,
         global,
         ui,
-        None,
-    );
+    };
+    let pool = pool_for(&local, None, binary.clone(), args.concurrency, None);
     if let Err(reason) = pool.warm().await {
         ui.warn(format!("the handler did not start: {reason}"));
     }
@@ -235,15 +250,13 @@ impl Reloader {
         };
         match built {
             Ok(Ok(binary)) => {
-                let pool = pool_for(
-                    &project,
-                    None,
-                    binary.clone(),
-                    concurrency,
+                let local = Local {
+                    project: &project,
+                    app_dir: &self.app_dir,
                     global,
                     ui,
-                    None,
-                );
+                };
+                let pool = pool_for(&local, None, binary.clone(), concurrency, None);
                 if let Err(reason) = pool.warm().await {
                     ui.warn(format!("the new handler did not start: {reason}"));
                 }
@@ -298,15 +311,13 @@ fn start_events(
         .events
         .iter()
         .map(|event| {
-            let pool = pool_for(
+            let local = Local {
                 project,
-                Some(event),
-                binary.to_path_buf(),
-                concurrency,
+                app_dir,
                 global,
                 ui,
-                None,
-            );
+            };
+            let pool = pool_for(&local, Some(event), binary.to_path_buf(), concurrency, None);
             (event.clone(), pool)
         })
         .collect();

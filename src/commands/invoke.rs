@@ -140,15 +140,13 @@ async fn run_handler(
         let event = event_for(&super::dev::local_arns(project, global))?;
         let binary = handler::build_native(project, app_dir, ui)?;
         let book = super::dev::LogBook::default();
-        let pool = super::dev::pool_for(
+        let local = super::dev::Local {
             project,
-            Some(handler),
-            binary,
-            1,
+            app_dir,
             global,
             ui,
-            Some(book.clone()),
-        );
+        };
+        let pool = super::dev::pool_for(&local, Some(handler), binary, 1, Some(book.clone()));
         let outcome = pool
             .invoke(request_id, serde_json::to_vec(&event).unwrap_or_default())
             .await;
@@ -278,7 +276,13 @@ async fn run_local(
 ) -> miette::Result<Outcome> {
     let binary = handler::build_native(project, app_dir, ui)?;
     let book = super::dev::LogBook::default();
-    let pool = super::dev::pool_for(project, None, binary, 1, global, ui, Some(book.clone()));
+    let local = super::dev::Local {
+        project,
+        app_dir,
+        global,
+        ui,
+    };
+    let pool = super::dev::pool_for(&local, None, binary, 1, Some(book.clone()));
     let outcome = pool
         .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
         .await;

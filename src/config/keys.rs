@@ -16,6 +16,7 @@ const TOP: &[&str] = &[
     "permissions",
     "checks",
     "events",
+    "secrets",
 ];
 const APP: &[&str] = &[
     "name",
@@ -57,7 +58,10 @@ const STAGE: &[&str] = &[
     "env",
     "checks",
     "events",
+    "secrets",
 ];
+/// A `[secrets]` value written as a table.
+const SECRET: &[&str] = &["from", "kms_key"];
 /// `vpc = { subnets = [...], security_groups = [...] }`.
 const VPC: &[&str] = &["subnets", "security_groups"];
 /// `[events.NAME]`; a stage's `[stages.S.events.NAME]` takes the same
@@ -104,9 +108,13 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                             let table = format!("[[stages.{}.checks]]", stage.get_ref());
                             check_items(checks.get_ref(), CHECK, &table, &mut issues);
                         }
+                        if let Some(secrets) = section.get("secrets") {
+                            let prefix = format!("stages.{}.secrets", stage.get_ref());
+                            check_named_tables(secrets.get_ref(), SECRET, &prefix, &mut issues);
+                        }
                         if let Some(events) = section.get("events") {
                             let prefix = format!("stages.{}.events", stage.get_ref());
-                            check_events(events.get_ref(), &EVENT[1..], &prefix, &mut issues);
+                            check_named_tables(events.get_ref(), &EVENT[1..], &prefix, &mut issues);
                         }
                     }
                 }
@@ -115,7 +123,8 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                 check_items(items, PERMISSION, "[[permissions]]", &mut issues);
             }
             ("checks", items) => check_items(items, CHECK, "[[checks]]", &mut issues),
-            ("events", events) => check_events(events, EVENT, "events", &mut issues),
+            ("events", events) => check_named_tables(events, EVENT, "events", &mut issues),
+            ("secrets", secrets) => check_named_tables(secrets, SECRET, "secrets", &mut issues),
             ("routes", DeValue::Table(routes)) => {
                 for (route, value) in routes {
                     if let DeValue::Table(table) = value.get_ref() {
@@ -139,8 +148,8 @@ fn check_vpc(section: &DeTable<'_>, where_: &str, issues: &mut Vec<ConfigIssue>)
     }
 }
 
-/// Each `[PREFIX.NAME]` table of an `[events]`-like table.
-fn check_events(
+/// Each `[PREFIX.NAME]` table of a table of named tables (`[events]`, `[secrets]`).
+fn check_named_tables(
     events: &DeValue<'_>,
     allowed: &[&str],
     prefix: &str,

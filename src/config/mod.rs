@@ -12,6 +12,7 @@ pub mod limits;
 mod model;
 pub(crate) mod schedule;
 mod schema;
+mod secrets;
 mod stage;
 mod validate;
 
@@ -22,8 +23,8 @@ pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
 pub use keys::closest as closest_match;
 pub use model::{
     Arch, CanarySpec, Check, Config, EventFunction, EventHandler, EventSource, Method, Permission,
-    Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Segment, Settings, SqsSource,
-    StageOverlay, Throttle, UnknownHandler, Vpc,
+    Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret, SecretSource,
+    Segment, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, Vpc,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_EPHEMERAL_STORAGE_MB, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS,

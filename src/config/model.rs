@@ -464,6 +464,39 @@ pub struct EventFunction {
     pub timeout_s: u32,
 }
 
+/// `[secrets]`: an environment variable of the function whose value the
+/// generated handler fetches at cold start, so it is never in the
+/// function's configuration, in slx's output or in its logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Secret {
+    /// The variable the app reads.
+    pub name: String,
+    pub source: SecretSource,
+    /// The customer-managed KMS key the value is encrypted with, if any
+    /// (the role may then decrypt with it).
+    pub kms_key: Option<String>,
+}
+
+/// Where a secret's value is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "service", content = "id", rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An SSM Parameter Store parameter (its name, `/shop/db`).
+    Ssm(String),
+    /// A Secrets Manager secret (its name or ARN).
+    SecretsManager(String),
+}
+
+impl SecretSource {
+    /// How slx.toml writes it: `ssm:/shop/db`.
+    pub fn reference(&self) -> String {
+        match self {
+            SecretSource::Ssm(name) => format!("ssm:{name}"),
+            SecretSource::SecretsManager(id) => format!("secretsmanager:{id}"),
+        }
+    }
+}
+
 /// What one `[stages.NAME]` table changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StageOverlay {
@@ -474,6 +507,8 @@ pub struct StageOverlay {
     /// The app's event handlers as this stage has them, when the stage
     /// changes any (`[stages.NAME.events.HANDLER]`).
     pub events: Option<Vec<EventHandler>>,
+    /// Secrets the stage adds or replaces, by name.
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 /// A whole validated `slx.toml`.
@@ -494,6 +529,8 @@ pub struct Config {
     pub checks: Vec<Check>,
     /// `[events.NAME]`, as the app declares them.
     pub events: Vec<EventHandler>,
+    /// `[secrets]`, by name.
+    pub secrets: BTreeMap<String, Secret>,
     /// Problems that do not stop a deploy but deserve a look.
     pub warnings: Vec<super::ConfigIssue>,
 }
@@ -532,6 +569,12 @@ pub struct Project {
     pub checks: Vec<Check>,
     /// The event handlers, each its own function.
     pub events: Vec<EventFunction>,
+    /// The stage's secrets (`[secrets]`, then the stage's), by name.
+    pub secrets: Vec<Secret>,
+    /// Whether any stage of the app has secrets: the generated handler
+    /// then can fetch them (one zip serves every stage, and `promote`
+    /// moves it between stages).
+    pub fetches_secrets: bool,
 }
 
 impl Project {

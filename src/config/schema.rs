@@ -27,6 +27,20 @@ pub(crate) struct RawFile {
     pub checks: Vec<Spanned<RawCheck>>,
     #[serde(default)]
     pub events: RawEvents,
+    #[serde(default)]
+    pub secrets: SpannedMap<RawSecret>,
+}
+
+/// A `[secrets]` value: `"ssm:/shop/db"`, or `{ from = "...", kms_key =
+/// "arn:..." }` when the value is encrypted with a customer key.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawSecret {
+    From(String),
+    Table {
+        from: Option<String>,
+        kms_key: Option<String>,
+    },
 }
 
 /// `[events.NAME]` tables by name.
@@ -63,6 +77,8 @@ pub(crate) struct RawSection {
     pub checks: Option<Vec<Spanned<RawCheck>>>,
     /// Only in `[stages.NAME]`: what the stage changes of `[events.NAME]`.
     pub events: Option<RawEvents>,
+    /// Only in `[stages.NAME]`: secrets added or replaced for the stage.
+    pub secrets: Option<Spanned<SpannedMap<RawSecret>>>,
 }
 
 /// A `[routes]` value: `"greet"`, or an inline table (`{ handler =

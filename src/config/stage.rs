@@ -114,6 +114,12 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
             handler: handler.clone(),
         })
         .collect();
+    let mut secrets = config.secrets.clone();
+    if let Some(overlay) = overlay {
+        secrets.extend(overlay.secrets.clone());
+    }
+    let fetches_secrets =
+        !config.secrets.is_empty() || config.stages.values().any(|s| !s.secrets.is_empty());
     let size = limits::env_size(&env);
     if size > limits::ENV_BYTES {
         return Err(StageError::EnvTooLarge {
@@ -156,6 +162,8 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
             .cloned()
             .collect(),
         events,
+        secrets: secrets.into_values().collect(),
+        fetches_secrets,
     })
 }
 
@@ -215,11 +223,13 @@ mod tests {
                     env: BTreeMap::from([("GREETING".into(), "hi".into())]),
                     checks: vec![],
                     events: None,
+                    secrets: BTreeMap::new(),
                 },
             )]),
             permissions: vec![],
             checks: vec![],
             events: vec![],
+            secrets: BTreeMap::new(),
             warnings: vec![],
         }
     }

@@ -839,3 +839,79 @@ fn bad_production_settings_get_located_errors() {
         "did you mean `subnets`?",
     );
 }
+
+#[test]
+fn secrets_are_references_per_stage_and_never_in_env() {
+    let config = parse_text(&app(
+        "[secrets]\nDB_PASSWORD = \"ssm:/shop/db\"\nAPI_TOKEN = { from = \"secretsmanager:shop/token\", kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\" }\n\
+         [stages.prod.secrets]\nDB_PASSWORD = \"ssm:/shop/prod/db\"\n",
+    ))
+    .unwrap();
+    let dev = resolve(&config, "dev").unwrap();
+    let refs: Vec<(String, String)> = dev
+        .secrets
+        .iter()
+        .map(|s| (s.name.clone(), s.source.reference()))
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            (
+                "API_TOKEN".to_string(),
+                "secretsmanager:shop/token".to_string()
+            ),
+            ("DB_PASSWORD".to_string(), "ssm:/shop/db".to_string()),
+        ]
+    );
+    assert!(dev.secrets[0].kms_key.is_some());
+    assert!(dev.env.is_empty(), "secrets are not environment values");
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(
+        prod.secrets[1].source,
+        SecretSource::Ssm("/shop/prod/db".into())
+    );
+    assert!(prod.fetches_secrets && dev.fetches_secrets);
+    // A stage without secrets of its own still gets a handler that can
+    // fetch them: one zip serves (and is promoted between) every stage.
+    let only_prod = parse_text(&app("[stages.prod.secrets]\nDB = \"ssm:/db\"\n")).unwrap();
+    let dev = resolve(&only_prod, "dev").unwrap();
+    assert!(dev.secrets.is_empty() && dev.fetches_secrets);
+}
+
+#[test]
+fn bad_secrets_get_located_errors() {
+    let found = event_problems(&app("[env]\nDB = \"plain\"\n\
+         [secrets]\nDB = \"ssm:/shop/db\"\nlower-case = \"ssm:/x\"\nTOKEN = \"vault:/x\"\nPATH_LESS = \"ssm:shop/db\"\nKEYED = { from = \"ssm:/k\", kms_key = \"my-key\" }\nEMPTY = { kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/x\" }\n\
+         [stages.dev.secrets]\nBAD = { form = \"ssm:/x\" }\n"));
+    let has = |line: usize, message: &str, help: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
+            "no `{message}` / `{help}` at line {line}: {found:#?}"
+        );
+    };
+    has(
+        6,
+        "`DB` is set in both [env] and [secrets]",
+        "keep it in one",
+    );
+    has(
+        7,
+        "secret `lower-case` must start with a letter",
+        "e.g. `DB_PASSWORD`",
+    );
+    has(
+        8,
+        "`vault:/x` names no secret store",
+        "`ssm:/path/to/parameter`",
+    );
+    has(9, "`shop/db` is not an SSM parameter name", "`ssm:/path");
+    has(10, "`my-key` is not a KMS key ARN", "arn:aws:kms:");
+    has(11, "secret `EMPTY` says not where it is", "from = ");
+    has(
+        13,
+        "unknown key `form` in [stages.dev.secrets.BAD]",
+        "did you mean `from`?",
+    );
+}

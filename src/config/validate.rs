@@ -82,6 +82,9 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     let router = router_key.map(|r| r.get_ref().clone());
     // What checks may request: in router mode, anything.
     let served = api_routes(&routes, router.as_deref());
+    let app_secrets = super::secrets::secrets(&mut check, &raw.secrets, "secrets");
+    let secrets_span = raw.secrets.keys().next().map_or(0..0, |k| k.span());
+    super::secrets::check_clash(&mut check, &env, &app_secrets, secrets_span, "secrets");
     let app_events = super::events::app_events(&mut check, &raw.events);
     super::events::check_overlaps(&mut check, &app_events.handlers, "events");
     let mut stages = BTreeMap::new();
@@ -101,7 +104,28 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             .env
             .as_ref()
             .map_or(stage.span(), |env| env.span());
-        check_env_size(&mut check, &merged, env_span, &format!("{table}.env"));
+        check_env_size(
+            &mut check,
+            &merged,
+            env_span.clone(),
+            &format!("{table}.env"),
+        );
+        let stage_secrets = section_ref
+            .secrets
+            .as_ref()
+            .map_or_else(BTreeMap::new, |raw| {
+                super::secrets::secrets(&mut check, raw.get_ref(), &format!("{table}.secrets"))
+            });
+        let mut all_secrets = app_secrets.clone();
+        all_secrets.extend(stage_secrets.clone());
+        let clash_span = section_ref.secrets.as_ref().map_or(env_span, |s| s.span());
+        super::secrets::check_clash(
+            &mut check,
+            &merged,
+            &all_secrets,
+            clash_span,
+            &format!("{table}.secrets"),
+        );
         let stage_checks = section_ref.checks.as_ref().map_or_else(Vec::new, |raw| {
             checks(&mut check, raw, &format!("{table}.checks"), &served)
         });
@@ -135,6 +159,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
                 env: overlay_env,
                 checks: stage_checks,
                 events: stage_events,
+                secrets: stage_secrets,
             },
         );
     }
@@ -173,6 +198,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             permissions,
             checks: app_checks,
             events: app_events.handlers,
+            secrets: app_secrets,
             warnings: check.warnings,
         }),
         _ => None,

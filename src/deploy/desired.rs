@@ -88,7 +88,12 @@ impl Desired {
             code_sha256: code_sha256.to_string(),
             memory: project.memory,
             timeout: project.timeout,
-            env: project.env.clone(),
+            env: project
+                .env
+                .clone()
+                .into_iter()
+                .chain(crate::handler::codegen::secrets_env(&project.secrets))
+                .collect(),
             ephemeral_storage: project.ephemeral_storage,
             layers: project.layers.clone(),
             tracing: project.tracing,

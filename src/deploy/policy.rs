@@ -64,6 +64,46 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
             "Resource": "*",
         }));
     }
+    // The stage's secrets, each exactly; decryption only with a key
+    // slx.toml names (SSM's and Secrets Manager's own keys need none).
+    // https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-access.html
+    let mut parameters = Vec::new();
+    let mut secrets = Vec::new();
+    for secret in &project.secrets {
+        match &secret.source {
+            crate::config::SecretSource::Ssm(name) => parameters.push(arns.ssm_parameter_arn(name)),
+            crate::config::SecretSource::SecretsManager(id) => secrets.push(arns.secret_arn(id)),
+        }
+    }
+    if !parameters.is_empty() {
+        statements.push(json!({
+            "Sid": "ReadParameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": parameters,
+        }));
+    }
+    if !secrets.is_empty() {
+        statements.push(json!({
+            "Sid": "ReadSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secrets,
+        }));
+    }
+    let keys: std::collections::BTreeSet<&String> = project
+        .secrets
+        .iter()
+        .filter_map(|s| s.kms_key.as_ref())
+        .collect();
+    if !keys.is_empty() {
+        statements.push(json!({
+            "Sid": "DecryptSecrets",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": keys,
+        }));
+    }
     for permission in &project.permissions {
         statements.push(json!({
             "Effect": "Allow",
@@ -115,5 +155,53 @@ mod tests {
             Some(ours.clone())
         );
         assert_eq!(canonical_from_iam(r#"{"b":1,"a":[1,2]}"#), Some(ours));
+    }
+
+    #[test]
+    fn the_role_reads_exactly_the_stages_secrets() {
+        let config = crate::config::parse(
+            std::path::Path::new("slx.toml"),
+            r#"
+            [app]
+            name = "shop"
+            [secrets]
+            DB = "ssm:/shop/db"
+            BARE = "ssm:flat"
+            TOKEN = { from = "secretsmanager:shop/token", kms_key = "arn:aws:kms:eu-west-1:123456789012:key/k1" }
+            OTHER = "secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf"
+            "#
+            .into(),
+        )
+        .unwrap();
+        let project = crate::config::resolve(&config, "dev").unwrap();
+        let arns = crate::deploy::desired::tests::desired().arns;
+        let policy: Value = serde_json::from_str(&role_policy(&project, &arns)).unwrap();
+        let statement = |sid: &str| {
+            policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {sid} in {policy}"))
+        };
+        assert_eq!(
+            statement("ReadParameters")["Resource"],
+            json!([
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/flat",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db"
+            ])
+        );
+        assert_eq!(
+            statement("ReadSecrets")["Resource"],
+            json!([
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/token-??????"
+            ])
+        );
+        assert_eq!(
+            statement("DecryptSecrets")["Resource"],
+            json!(["arn:aws:kms:eu-west-1:123456789012:key/k1"])
+        );
     }
 }

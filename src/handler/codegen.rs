@@ -25,6 +25,22 @@ pub const HANDLER_VAR: &str = "SLX_HANDLER";
 /// message fails the batch instead of being deleted with the rest.
 pub const REPORT_FAILURES_VAR: &str = "SLX_REPORT_BATCH_FAILURES";
 
+/// Set on a function whose stage has `[secrets]`: `NAME=ssm:/path` lines,
+/// what the generated handler fetches at cold start (references, never
+/// values).
+pub const SECRETS_VAR: &str = "SLX_SECRETS";
+
+/// The variable naming the stage's secrets, when it has any.
+pub fn secrets_env(secrets: &[crate::config::Secret]) -> Option<(String, String)> {
+    (!secrets.is_empty()).then(|| {
+        let lines: Vec<String> = secrets
+            .iter()
+            .map(|s| format!("{}={}", s.name, s.source.reference()))
+            .collect();
+        (SECRETS_VAR.to_string(), lines.join("\n"))
+    })
+}
+
 /// The environment slx adds to an `[events.NAME]` function, deployed or
 /// run locally.
 pub fn event_env(handler: &crate::config::EventHandler) -> Vec<(String, String)> {
@@ -53,6 +69,9 @@ pub struct CrateSpec<'a> {
     pub router: Option<&'a RouterCall>,
     /// `[events.NAME]` handlers, each served when `SLX_HANDLER` names it.
     pub events: &'a [EventCall],
+    /// Whether the handler fetches `[secrets]` at cold start (any stage
+    /// has some: one zip serves them all).
+    pub secrets: bool,
 }
 
 #[derive(Serialize)]
@@ -146,6 +165,8 @@ pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja:
                     events => minijinja::Value::from(minijinja::value::Serde(&events)),
                     event_names => &event_names,
                     handler_var => HANDLER_VAR,
+                    secrets => spec.secrets,
+                    secrets_var => SECRETS_VAR,
                     report_failures_var => REPORT_FAILURES_VAR,
                     router => spec.router.map(|call| {
                         minijinja::Value::from(minijinja::value::Serde(RouterView {
@@ -369,6 +390,7 @@ mod tests {
             routes: &checked.routes,
             router: checked.router.as_ref(),
             events: &checked.events,
+            secrets: false,
         })
         .unwrap()
     }
@@ -436,6 +458,43 @@ mod tests {
             "handler_main_rs_events",
             file(&rendered_with_events(), "main.rs")
         );
+    }
+
+    #[test]
+    fn with_secrets_the_entry_point_fetches_them_before_any_thread() {
+        let source = "pub async fn health() -> Health { todo!() }";
+        let routes = [Route {
+            method: Method::Get,
+            path: parse_path("/health").unwrap(),
+            handler: Some("health".into()),
+            span: 0..0,
+        }];
+        let checked =
+            handlers::check(&syn::parse_file(source).unwrap(), &routes, None, &[]).unwrap();
+        let files = render(&CrateSpec {
+            app: "shop",
+            app_package: "shop",
+            app_dir: Path::new("/work/shop"),
+            opt_level: "z",
+            routes: &checked.routes,
+            router: None,
+            events: &checked.events,
+            secrets: true,
+        })
+        .unwrap();
+        let main = file(&files, "main.rs");
+        let load = main.find("slx_secrets::load()?;").expect("secrets loaded");
+        let runtime = main.find("new_multi_thread").expect("a runtime built");
+        assert!(load < runtime, "{main}");
+        assert!(!main.contains("#[tokio::main]"), "{main}");
+        assert!(file(&files, "Cargo.toml").contains("hmac = "));
+        assert!(
+            file(&files, "slx_secrets.rs").contains("const SECRETS_VAR: &str = \"SLX_SECRETS\";")
+        );
+        // Without secrets, none of it.
+        let plain = render_checked(&checked);
+        assert!(!file(&plain, "main.rs").contains("slx_secrets"));
+        assert!(!file(&plain, "Cargo.toml").contains("hmac"));
     }
 
     #[test]

@@ -227,6 +227,7 @@ fn generate(
         routes: &checked.routes,
         router: checked.router.as_ref(),
         events: &checked.events,
+        secrets: project.fetches_secrets,
     };
     let codegen_error = |source: Box<dyn std::error::Error + Send + Sync>| BuildError::Codegen {
         dir: crate_dir.clone(),

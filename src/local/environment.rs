@@ -44,6 +44,7 @@ pub fn lambda_env(
     if let Some(event) = event {
         env.extend(crate::handler::codegen::event_env(&event.handler));
     }
+    env.extend(crate::handler::codegen::secrets_env(&project.secrets));
     const PASS_THROUGH: [&str; 8] = [
         "PATH",
         "HOME",
@@ -58,6 +59,52 @@ pub fn lambda_env(
         if PASS_THROUGH.contains(&key.as_str()) && !env.iter().any(|(k, _)| k == key) {
             env.push((key.clone(), value.clone()));
         }
+    }
+    env
+}
+
+/// The developer's own secret values for local runs, `.slx/secrets.toml`
+/// (`NAME = "value"`; `slx init`'s `.gitignore` keeps `.slx/` out of git).
+/// None when the file does not exist.
+pub fn local_secret_values(
+    app_dir: &std::path::Path,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let path = app_dir.join(crate::handler::WORK_DIR).join("secrets.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not a table of NAME = \"value\" ({}); the handler fetches every secret itself",
+                path.display(),
+                e.message()
+            )
+        }),
+        Err(_) => Ok(Default::default()),
+    }
+}
+
+/// `env` with the secrets `values` has set directly and left out of
+/// what the handler fetches; the rest it fetches with the developer's
+/// credentials, as the deployed handler does with its role's.
+pub fn with_local_secrets(
+    mut env: Vec<(String, String)>,
+    values: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let var = crate::handler::codegen::SECRETS_VAR;
+    let Some(position) = env.iter().position(|(name, _)| name == var) else {
+        return env;
+    };
+    let (_, list) = env.remove(position);
+    let mut fetched = Vec::new();
+    for line in list.lines() {
+        match line.split_once('=') {
+            Some((name, _)) if values.contains_key(name) => {
+                env.push((name.to_string(), values[name].clone()));
+            }
+            _ => fetched.push(line),
+        }
+    }
+    if !fetched.is_empty() {
+        env.push((var.to_string(), fetched.join("\n")));
     }
     env
 }
@@ -96,6 +143,8 @@ mod tests {
             permissions: vec![],
             checks: vec![],
             events: vec![],
+            secrets: vec![],
+            fetches_secrets: false,
         };
         let host = vec![
             ("AWS_ACCESS_KEY_ID".to_string(), "AKIA".to_string()),
@@ -112,6 +161,39 @@ mod tests {
             get("SECRET_OF_MINE"),
             None,
             "only AWS credentials and PATH/HOME pass"
+        );
+    }
+
+    #[test]
+    fn local_secret_values_replace_fetching_only_for_their_names() {
+        let env = vec![
+            ("GREETING".to_string(), "hi".to_string()),
+            (
+                "SLX_SECRETS".to_string(),
+                "DB=ssm:/shop/db\nTOKEN=secretsmanager:shop/token".to_string(),
+            ),
+        ];
+        let values = std::collections::BTreeMap::from([("DB".to_string(), "local-pw".to_string())]);
+        let env = with_local_secrets(env, &values);
+        assert!(env.contains(&("DB".into(), "local-pw".into())));
+        assert!(env.contains(&(
+            "SLX_SECRETS".into(),
+            "TOKEN=secretsmanager:shop/token".into()
+        )));
+        let all = std::collections::BTreeMap::from([
+            ("DB".to_string(), "a".to_string()),
+            ("TOKEN".to_string(), "b".to_string()),
+        ]);
+        let env = with_local_secrets(
+            vec![(
+                "SLX_SECRETS".into(),
+                "DB=ssm:/shop/db\nTOKEN=secretsmanager:t".into(),
+            )],
+            &all,
+        );
+        assert!(
+            !env.iter().any(|(name, _)| name == "SLX_SECRETS"),
+            "{env:?}"
         );
     }
 }

@@ -21,5 +21,6 @@ mod output;
 mod production;
 mod promote;
 mod router;
+mod secrets;
 mod settings;
 mod simulated;
