@@ -630,6 +630,17 @@ fn an_events_only_app_needs_no_routes() {
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
+/// Fails unless `found` has a problem at `line` whose message and help
+/// contain these.
+fn assert_problem(found: &[(usize, String, String)], line: usize, message: &str, help: &str) {
+    assert!(
+        found
+            .iter()
+            .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
+        "no `{message}` / `{help}` at line {line}: {found:#?}"
+    );
+}
+
 /// The messages and helps of `text`'s problems, by line.
 fn event_problems(text: &str) -> Vec<(usize, String, String)> {
     problems(text)
@@ -650,14 +661,7 @@ fn event_tables_get_located_errors_with_fixes() {
          [events.wrong]\nschedule = \"rate(5 minutes)\"\nprefix = \"a/\"\n\
          [events.dlq]\nqueue = \"q\"\non_failure = \"failures\"\n",
     ));
-    let expect = |line: usize, message: &str, help: &str| {
-        assert!(
-            found
-                .iter()
-                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
-            "no `{message}` / `{help}` at line {line}: {found:#?}"
-        );
-    };
+    let expect = |line, message, help| assert_problem(&found, line, message, help);
     expect(4, "has 5 fields", "cron(0 3 * * ? *)");
     expect(5, "not an IANA time zone", "did you mean `Europe/Paris`?");
     expect(7, "not a bucket name", "existing bucket");
@@ -803,14 +807,7 @@ fn bad_production_settings_get_located_errors() {
          [stages.c.vpc]\nsubnet = [\"subnet-0123abcd\"]\nsecurity_groups = [\"sg-0123abcd\"]\n",
         six.join(", ")
     )));
-    let has = |line: usize, message: &str, help: &str| {
-        assert!(
-            found
-                .iter()
-                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
-            "no `{message}` / `{help}` at line {line}: {found:#?}"
-        );
-    };
+    let has = |line, message, help| assert_problem(&found, line, message, help);
     has(
         4,
         "`ephemeral_storage` = 100 is out of range",
@@ -883,14 +880,7 @@ fn bad_secrets_get_located_errors() {
     let found = event_problems(&app("[env]\nDB = \"plain\"\n\
          [secrets]\nDB = \"ssm:/shop/db\"\nlower-case = \"ssm:/x\"\nTOKEN = \"vault:/x\"\nPATH_LESS = \"ssm:shop/db\"\nKEYED = { from = \"ssm:/k\", kms_key = \"my-key\" }\nEMPTY = { kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/x\" }\n\
          [stages.dev.secrets]\nBAD = { form = \"ssm:/x\" }\n"));
-    let has = |line: usize, message: &str, help: &str| {
-        assert!(
-            found
-                .iter()
-                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
-            "no `{message}` / `{help}` at line {line}: {found:#?}"
-        );
-    };
+    let has = |line, message, help| assert_problem(&found, line, message, help);
     has(
         6,
         "`DB` is set in both [env] and [secrets]",

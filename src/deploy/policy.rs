@@ -27,33 +27,35 @@ pub(crate) fn trust_policy(arns: &StageArns) -> String {
     }))
 }
 
+/// One `Allow` statement (a `Sid` names what it is for).
+fn allow(sid: &str, actions: &[&str], resources: Value) -> Value {
+    json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
+}
+
 /// The role's inline policy for `project`'s stage.
 pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
-    let mut statements = vec![json!({
-        "Sid": "OwnLogGroup",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": arns.log_streams_arn(),
-    })];
+    let mut statements = vec![allow(
+        "OwnLogGroup",
+        &["logs:CreateLogStream", "logs:PutLogEvents"],
+        json!(arns.log_streams_arn()),
+    )];
     if project.tracing {
         // X-Ray's write actions have no resource-level permissions; this
         // is AWSXRayDaemonWriteAccess's core.
         // https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html
-        statements.push(json!({
-            "Sid": "Tracing",
-            "Effect": "Allow",
-            "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
-            "Resource": "*",
-        }));
+        statements.push(allow(
+            "Tracing",
+            &["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            json!("*"),
+        ));
     }
     if project.vpc.is_some() {
         // What Lambda needs to place the function's network interfaces
         // (AWSLambdaVPCAccessExecutionRole); EC2 allows these only on "*".
         // https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
-        statements.push(json!({
-            "Sid": "VpcNetworkInterfaces",
-            "Effect": "Allow",
-            "Action": [
+        statements.push(allow(
+            "VpcNetworkInterfaces",
+            &[
                 "ec2:AssignPrivateIpAddresses",
                 "ec2:CreateNetworkInterface",
                 "ec2:DeleteNetworkInterface",
@@ -61,8 +63,8 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
                 "ec2:DescribeSubnets",
                 "ec2:UnassignPrivateIpAddresses",
             ],
-            "Resource": "*",
-        }));
+            json!("*"),
+        ));
     }
     // The stage's secrets, each exactly; decryption only with a key
     // slx.toml names (SSM's and Secrets Manager's own keys need none).
@@ -75,34 +77,23 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
             crate::config::SecretSource::SecretsManager(id) => secrets.push(arns.secret_arn(id)),
         }
     }
-    if !parameters.is_empty() {
-        statements.push(json!({
-            "Sid": "ReadParameters",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameter"],
-            "Resource": parameters,
-        }));
-    }
-    if !secrets.is_empty() {
-        statements.push(json!({
-            "Sid": "ReadSecrets",
-            "Effect": "Allow",
-            "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": secrets,
-        }));
-    }
     let keys: std::collections::BTreeSet<&String> = project
         .secrets
         .iter()
         .filter_map(|s| s.kms_key.as_ref())
         .collect();
-    if !keys.is_empty() {
-        statements.push(json!({
-            "Sid": "DecryptSecrets",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": keys,
-        }));
+    for (sid, action, resources) in [
+        ("ReadParameters", "ssm:GetParameter", json!(parameters)),
+        (
+            "ReadSecrets",
+            "secretsmanager:GetSecretValue",
+            json!(secrets),
+        ),
+        ("DecryptSecrets", "kms:Decrypt", json!(keys)),
+    ] {
+        if resources.as_array().is_some_and(|r| !r.is_empty()) {
+            statements.push(allow(sid, &[action], resources));
+        }
     }
     for permission in &project.permissions {
         statements.push(json!({

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, aws_at, role_policy, steps, zips};
+use crate::common::stage::{Project, aws, aws_at, latest_config, role_policy, steps, zips};
 
 /// One EC2 Query API call to moto (slx has no EC2 client; the test makes
 /// the network a VPC function goes in); the value of `field` in the answer.
@@ -123,13 +123,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     assert_eq!(report["changed"], true);
 
     let aws = aws_at(&sim.endpoint, "us-east-1");
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .send()
-        .await
-        .unwrap();
+    let config = latest_config(&aws, "shop-dev").await;
     assert_eq!(config.ephemeral_storage().unwrap().size(), 2048);
     assert_eq!(
         config.tracing_config().unwrap().mode(),
@@ -177,13 +171,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     let update = &report["steps"][0];
     assert_eq!(update["change"]["ephemeral_storage"], 4096, "{update}");
     assert_eq!(update["change"]["vpc"], false, "{update}");
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .send()
-        .await
-        .unwrap();
+    let config = latest_config(&aws, "shop-dev").await;
     assert_eq!(config.ephemeral_storage().unwrap().size(), 4096);
     assert_eq!(config.layers().len(), 1, "the layers stay");
 
@@ -191,13 +179,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     // the function and the stage, the role without those permissions.
     project.edit(&settings.replace("2048", "4096"), "");
     project.deploy("dev", &zips().v1);
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .send()
-        .await
-        .unwrap();
+    let config = latest_config(&aws, "shop-dev").await;
     assert_eq!(config.ephemeral_storage().unwrap().size(), 512);
     assert_ne!(
         config.tracing_config().and_then(|t| t.mode()),

@@ -12,7 +12,7 @@ use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, role_policy};
+use crate::common::stage::{Project, aws, latest_config, role_policy};
 use crate::common::{BUILD_LOCK, run, slx, stdout_json, unzip_bootstrap};
 
 /// What the test stores: found by searching every output for it.
@@ -164,13 +164,7 @@ async fn a_secret_reaches_the_handler_and_nothing_slx_writes() {
         assert!(!all.contains(MARKER), "the secret's value was printed");
     }
     let aws = aws(&moto).await;
-    let function = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("shop-dev")
-        .send()
-        .await
-        .unwrap();
+    let function = latest_config(&aws, "shop-dev").await;
     let variables = function.environment().unwrap().variables().unwrap();
     assert_eq!(variables["SLX_SECRETS"], "GREETING=ssm:/shop/greeting");
     assert!(!format!("{function:?}").contains(MARKER));

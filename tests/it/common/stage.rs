@@ -206,6 +206,19 @@ pub(crate) async fn aws(moto: &Moto) -> Aws {
     aws_in(moto, "us-east-1").await
 }
 
+/// `$LATEST`'s configuration of function `name`.
+pub(crate) async fn latest_config(
+    aws: &Aws,
+    name: &str,
+) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+    aws.lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The log groups whose names start with `prefix`.
 pub(crate) async fn log_groups_under(
     aws: &Aws,
