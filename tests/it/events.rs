@@ -207,7 +207,7 @@ fn slx_dev_runs_the_s3_handler_for_a_file_in_its_bucket_folder_and_a_due_schedul
         text.replace(
             "schedule = \"rate(1 hour)\"",
             &format!("schedule = \"at({at})\""),
-        ),
+        ) + "\n[events.on_removed]          # the same function, for removals\nhandler = \"on_upload\"\nbucket = \"shop-uploads\"\nevents = [\"removed\"]\nprefix = \"incoming/\"\n",
     )
     .unwrap();
 
@@ -225,13 +225,23 @@ fn slx_dev_runs_the_s3_handler_for_a_file_in_its_bucket_folder_and_a_due_schedul
 
     // A file outside the prefix is not an event for `on_upload`; one
     // under it is, with its key and size.
+    // Every line printed so far: the schedule may fire while the bucket
+    // events are awaited, on a slow machine.
+    let mut log: Vec<String> = Vec::new();
+    let mut until = |needle: &str, within: Duration| -> Vec<String> {
+        let from = log.len();
+        if !log.iter().any(|line| line.contains(needle)) {
+            log.extend(dev.lines_until(needle, within));
+        }
+        log[from..].to_vec()
+    };
     let bucket = dir.join(".slx/buckets/shop-uploads");
     std::fs::create_dir_all(bucket.join("outgoing")).unwrap();
     std::fs::write(bucket.join("outgoing/skip.csv"), "no").unwrap();
     std::fs::create_dir_all(bucket.join("incoming")).unwrap();
     let written = Instant::now();
     std::fs::write(bucket.join("incoming/report 1.csv"), "a,b\n1").unwrap();
-    let seen = dev.lines_until(
+    let seen = until(
         "received s3://shop-uploads/incoming/report 1.csv (5 bytes)",
         Duration::from_secs(30),
     );
@@ -244,17 +254,33 @@ fn slx_dev_runs_the_s3_handler_for_a_file_in_its_bucket_folder_and_a_due_schedul
         !seen.iter().any(|line| line.contains("outgoing")),
         "{seen:#?}"
     );
-    dev.wait_for(
+    until(
         "on_upload ← s3://shop-uploads/incoming/report 1.csv (created): done",
         Duration::from_secs(10),
     );
+    // Removing it is the removal handler's event (a created-only one
+    // stays quiet), with the key and no size.
+    std::fs::remove_file(bucket.join("incoming/report 1.csv")).unwrap();
+    let seen = until(
+        "on_removed ← s3://shop-uploads/incoming/report 1.csv (removed): done",
+        Duration::from_secs(30),
+    );
+    assert!(
+        seen.iter().any(|line| line
+            .contains("received s3://shop-uploads/incoming/report 1.csv (0 bytes)")),
+        "{seen:#?}"
+    );
+    assert!(
+        !seen.iter().any(|line| line.contains("on_upload ←")),
+        "{seen:#?}"
+    );
 
     // The schedule runs when due, with its due time.
-    dev.wait_for(
+    until(
         &format!("nightly run scheduled for {at}Z"),
         Duration::from_secs(40),
     );
-    dev.wait_for("nightly ← the run due", Duration::from_secs(10));
+    until("nightly ← the run due", Duration::from_secs(10));
     drop(dev);
 
     let quiet = crate::dev::Dev::start_with(&dir, &["--no-schedules"]);
