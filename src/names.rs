@@ -267,8 +267,12 @@ impl StageArns {
         self.log_group_arn_of(&self.log_group)
     }
 
-    /// Log group `group` of the stage's region and account.
-    pub(crate) fn log_group_arn_of(&self, group: &str) -> String {
+    /// The log group of event handler `handler`'s function.
+    pub(crate) fn event_log_group_arn(&self, handler: &str) -> String {
+        self.log_group_arn_of(&log_group_of(&self.event_function(handler)))
+    }
+
+    fn log_group_arn_of(&self, group: &str) -> String {
         self.arn("logs", &self.region, &format!("log-group:{group}"))
     }
 

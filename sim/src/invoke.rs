@@ -239,6 +239,7 @@ impl Invoker {
             });
             Some(Outcome::Error(body))
         });
+        settle_log(&environment.log).await;
         let answer = self.finish(
             &mut environment,
             version,
@@ -454,6 +455,24 @@ pub fn runner(bootstrap: &Path, arm: bool) -> (std::ffi::OsString, Vec<std::ffi:
             bootstrap.as_os_str().to_owned(),
         ],
     )
+}
+
+/// Waits until the function's output pipes are read up to what it wrote
+/// before it answered: other tasks read them, and Lambda's log tail holds
+/// every line written before the response. Done when no line arrives for
+/// 25 ms (at most 500 ms).
+async fn settle_log(log: &Mutex<Vec<String>>) {
+    let lines = || log.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut seen = lines();
+    loop {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let now = lines();
+        if now == seen || Instant::now() > deadline {
+            return;
+        }
+        seen = now;
+    }
 }
 
 /// `2026/11/27/[3]0123abcd...`: Lambda's log stream naming.

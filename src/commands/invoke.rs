@@ -138,19 +138,13 @@ async fn run_handler(
     };
     if args.local {
         let event = event_for(&super::dev::local_arns(project, global))?;
-        let binary = handler::build_native(project, app_dir, ui)?;
-        let book = super::dev::LogBook::default();
         let local = super::dev::Local {
             project,
             app_dir,
             global,
             ui,
         };
-        let pool = super::dev::pool_for(&local, Some(handler), binary, 1, Some(book.clone()));
-        let outcome = pool
-            .invoke(request_id, serde_json::to_vec(&event).unwrap_or_default())
-            .await;
-        let log_tail = tail_of(&book);
+        let (outcome, log_tail) = invoke_locally(&local, Some(handler), request_id, &event).await?;
         let failure = local_failure(&outcome);
         let payload = match outcome {
             LocalOutcome::Answered(Answer::Response(payload)) => payload,
@@ -274,19 +268,13 @@ async fn run_local(
     request_id: &str,
     event: &serde_json::Value,
 ) -> miette::Result<Outcome> {
-    let binary = handler::build_native(project, app_dir, ui)?;
-    let book = super::dev::LogBook::default();
     let local = super::dev::Local {
         project,
         app_dir,
         global,
         ui,
     };
-    let pool = super::dev::pool_for(&local, None, binary, 1, Some(book.clone()));
-    let outcome = pool
-        .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
-        .await;
-    let log_tail = tail_of(&book);
+    let (outcome, log_tail) = invoke_locally(&local, None, request_id, event).await?;
     let failure = local_failure(&outcome);
     let (response, note) = gateway::answer_for(outcome);
     if let Some(note) = note {
@@ -294,6 +282,23 @@ async fn run_local(
     }
     print_response(ui, &response, &log_tail, failure);
     status_outcome(&project.stage, response.status)
+}
+
+/// `event` through the stage's function (or `event_handler`'s) built for this
+/// machine: its outcome and what it printed, as Lambda's log tail.
+async fn invoke_locally(
+    local: &super::dev::Local<'_>,
+    event_handler: Option<&config::EventFunction>,
+    request_id: &str,
+    event: &serde_json::Value,
+) -> miette::Result<(LocalOutcome, String)> {
+    let binary = handler::build_native(local.project, local.app_dir, local.ui)?;
+    let book = super::dev::LogBook::default();
+    let pool = super::dev::pool_for(local, event_handler, binary, 1, Some(book.clone()));
+    let outcome = pool
+        .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
+        .await;
+    Ok((outcome, tail_of(&book)))
 }
 
 /// What the local function printed, cut as Lambda cuts its log tail: the

@@ -107,7 +107,6 @@ fn project_grants(arns: &StageArns, project: &Project) -> Vec<Grant> {
     if !project.events.is_empty() {
         // `slx invoke --handler` and `slx logs --handler`: each event
         // handler's own function and log group.
-        let names = project.names();
         let functions = project
             .events
             .iter()
@@ -123,11 +122,7 @@ fn project_grants(arns: &StageArns, project: &Project) -> Vec<Grant> {
             project
                 .events
                 .iter()
-                .map(|e| {
-                    arns.log_group_arn_of(&crate::names::log_group_of(
-                        &names.event_function(&e.handler.name),
-                    ))
-                })
+                .map(|e| arns.event_log_group_arn(&e.handler.name))
                 .collect(),
         ));
     }

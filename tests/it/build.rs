@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::app::add_extra_handlers;
 use crate::common::{
-    BUILD_LOCK, assert_documented, release_profile, run, scaffold, slx, stdout_json,
-    unzip_bootstrap,
+    BUILD_LOCK, assert_documented, lambda_process, release_profile, run, scaffold, slx,
+    stdout_json, unzip_bootstrap,
 };
 use serde_json::{Value, json};
 use slx::config::Arch;
@@ -60,17 +60,7 @@ impl Drop for Handler {
 /// Starts a Lambda `bootstrap` of `arch` as Lambda would, against `api`:
 /// directly on a host of that architecture, else under qemu-user.
 fn start_bootstrap(binary: &Path, arch: Arch, api: &RuntimeApi) -> Handler {
-    let (program, args) = slx_sim::runner(binary, arch == Arch::Arm64);
-    let child = Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/shop-dev")
-        .env("AWS_REGION", "us-east-1")
+    let child = lambda_process(binary, arch == Arch::Arm64, &api.endpoint(), "shop-dev")
         .env("GREETING", "hello")
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())

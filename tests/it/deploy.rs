@@ -7,8 +7,8 @@
 
 use crate::common::moto::Moto;
 use crate::common::stage::{
-    Project, alias_state, alias_statements, apis_named, aws, log_groups_under, role_policy, routes,
-    served_config, sha_of, steps, zips,
+    Project, alias_state, alias_statements, apis_named, aws, dev_stage, log_groups_under,
+    role_policy, routes, served_config, sha_of, steps, zips,
 };
 use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use slx_sim::{Behaviours, Fault, Simulator};
@@ -87,14 +87,7 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
         .map(|r| (r.to_string(), alias_uri.to_string()))
         .collect();
     assert_eq!(wired, expected);
-    let stage = aws
-        .apigateway
-        .get_stage()
-        .rest_api_id(&api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage(&aws, &api_id).await;
     assert!(stage.deployment_id().is_some());
 
     // One invoke permission for the whole API, on the alias.

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
 use crate::common::{
-    BUILD_LOCK, assert_documented, run, shared_target_dir, slx, stdout_json, unzip_bootstrap,
+    BUILD_LOCK, assert_documented, lambda_process, run, shared_target_dir, slx, stdout_json,
+    unzip_bootstrap,
 };
 
 const S3_SAMPLE: &str = include_str!("fixtures/aws/s3-object-created.json");
@@ -296,23 +297,24 @@ fn slx_dev_runs_the_s3_handler_for_a_file_in_its_bucket_folder_and_a_due_schedul
 }
 
 /// A Lambda `bootstrap` serving one event handler against `api`, with
-/// its stdout kept.
+/// its own Runtime API, its stdout kept.
 struct EventProcess {
+    api: RuntimeApi,
     child: Child,
     stdout: Arc<Mutex<String>>,
 }
 
 impl EventProcess {
-    fn start(binary: &Path, api: &RuntimeApi, env: &[(&str, &str)]) -> EventProcess {
-        let (program, args) = slx_sim::runner(binary, false);
-        let mut child = Command::new(program)
-            .args(args)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev-handler")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", "us-east-1")
+    /// `binary` serving `[events.HANDLER]` (`SLX_HANDLER`) with `env`.
+    async fn start(binary: &Path, handler: &str, env: &[(&str, &str)]) -> EventProcess {
+        let function = format!("shop-dev-{handler}");
+        let api = RuntimeApi::start(&format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{function}"
+        ))
+        .await
+        .unwrap();
+        let mut child = lambda_process(binary, false, &api.endpoint(), &function)
+            .env("SLX_HANDLER", handler)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -327,7 +329,19 @@ impl EventProcess {
                 sink.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        EventProcess { child, stdout }
+        EventProcess { api, child, stdout }
+    }
+
+    /// Its answer to `event`.
+    async fn answer(&self, id: &str, event: &Value) -> Answer {
+        self.api
+            .invoke(
+                id,
+                serde_json::to_vec(event).unwrap(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
     }
 
     /// Waits for `text` on stdout (the handler prints before it answers,
@@ -349,16 +363,6 @@ impl Drop for EventProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn answer(api: &RuntimeApi, id: &str, event: &Value) -> Answer {
-    api.invoke(
-        id,
-        serde_json::to_vec(event).unwrap(),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap()
 }
 
 /// AWS's SQS sample, as a batch of two: a good job, then the sample's own
@@ -389,14 +393,10 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
     std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     // S3: AWS's sample names `Happy%20Face.jpg`; the handler gets it decoded.
-    let api =
-        RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-on_upload")
-            .await
-            .unwrap();
-    let process = EventProcess::start(&bootstrap, &api, &[("SLX_HANDLER", "on_upload")]);
+    let process = EventProcess::start(&bootstrap, "on_upload", &[]).await;
     let s3: Value = serde_json::from_str(S3_SAMPLE).unwrap();
     assert_eq!(
-        answer(&api, "s3-1", &s3).await,
+        process.answer("s3-1", &s3).await,
         Answer::Response(b"null".to_vec())
     );
     assert!(process.printed("received s3://sourcebucket/Happy Face.jpg (1024 bytes)"));
@@ -404,18 +404,13 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
 
     // SQS, reporting batch item failures (slx's default): only the bad
     // message is returned to the queue.
-    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-on_job")
-        .await
-        .unwrap();
     let process = EventProcess::start(
         &bootstrap,
-        &api,
-        &[
-            ("SLX_HANDLER", "on_job"),
-            ("SLX_REPORT_BATCH_FAILURES", "true"),
-        ],
-    );
-    let Answer::Response(reply) = answer(&api, "sqs-1", &sqs_batch()).await else {
+        "on_job",
+        &[("SLX_REPORT_BATCH_FAILURES", "true")],
+    )
+    .await;
+    let Answer::Response(reply) = process.answer("sqs-1", &sqs_batch()).await else {
         panic!("the batch was answered");
     };
     assert_eq!(
@@ -427,18 +422,13 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
 
     // Without batch item failures, one bad message fails the whole batch
     // (else Lambda would delete it with the rest).
-    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-on_job")
-        .await
-        .unwrap();
-    let _process = EventProcess::start(
+    let process = EventProcess::start(
         &bootstrap,
-        &api,
-        &[
-            ("SLX_HANDLER", "on_job"),
-            ("SLX_REPORT_BATCH_FAILURES", "false"),
-        ],
-    );
-    match answer(&api, "sqs-2", &sqs_batch()).await {
+        "on_job",
+        &[("SLX_REPORT_BATCH_FAILURES", "false")],
+    )
+    .await;
+    match process.answer("sqs-2", &sqs_batch()).await {
         Answer::Error { body, .. } => {
             let text = String::from_utf8_lossy(&body);
             assert!(text.contains("1 of 2 failed (request sqs-2)"), "{text}");
@@ -447,13 +437,10 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
     }
 
     // A schedule: AWS's EventBridge sample carries the time too.
-    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-nightly")
-        .await
-        .unwrap();
-    let process = EventProcess::start(&bootstrap, &api, &[("SLX_HANDLER", "nightly")]);
+    let process = EventProcess::start(&bootstrap, "nightly", &[]).await;
     let scheduled: Value = serde_json::from_str(SCHEDULE_SAMPLE).unwrap();
     assert_eq!(
-        answer(&api, "run-1", &scheduled).await,
+        process.answer("run-1", &scheduled).await,
         Answer::Response(b"null".to_vec())
     );
     assert!(process.printed("nightly run scheduled for 2015-10-08T16:53:06Z"));
@@ -461,12 +448,8 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
 
     // A name the build has no handler for stops the process at start,
     // saying which it has.
-    let (program, args) = slx_sim::runner(&bootstrap, false);
-    let unknown = Command::new(program)
-        .args(args)
-        .env_clear()
+    let unknown = lambda_process(&bootstrap, false, "127.0.0.1:9", "shop-dev-handler")
         .env("SLX_HANDLER", "on_uplod")
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
         .output()
         .unwrap();
     assert!(!unknown.status.success());

@@ -4,7 +4,7 @@
 
 use crate::common::moto::Moto;
 use crate::common::stage::{
-    Project, alias_statements, aws, log_groups_under, role_exists, steps, zips,
+    Project, alias_statements, aws, dev_stage, log_groups_under, role_exists, steps, zips,
 };
 use crate::common::{run, scaffold, slx, stdout_json};
 
@@ -263,14 +263,7 @@ async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
     assert_eq!(steps(&report), ["deploy_api"]);
     let aws = aws(&moto).await;
     let api_id = report["rest_api_id"].as_str().unwrap();
-    let stage = aws
-        .apigateway
-        .get_stage()
-        .rest_api_id(api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage(&aws, api_id).await;
     let deployment = aws
         .apigateway
         .get_deployment()
@@ -489,14 +482,7 @@ async fn a_stage_is_guarded_by_a_throttle_and_a_concurrency_limit() {
     assert!(first.contains(&"set_concurrency".to_string()), "{first:?}");
     let aws = aws(&moto).await;
     let api_id = report["rest_api_id"].as_str().unwrap();
-    let stage = aws
-        .apigateway
-        .get_stage()
-        .rest_api_id(api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage(&aws, api_id).await;
     let all = &stage.method_settings().unwrap()["*/*"];
     assert_eq!(all.throttling_rate_limit(), 50.0);
     assert_eq!(all.throttling_burst_limit(), 100);

@@ -9,7 +9,9 @@
 use serde_json::Value;
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, aws, aws_at, latest_config, role_policy, steps, zips};
+use crate::common::stage::{
+    Project, aws, aws_at, dev_stage, latest_config, role_policy, steps, zips,
+};
 
 /// One EC2 Query API call to moto (slx has no EC2 client; the test makes
 /// the network a VPC function goes in); the value of `field` in the answer.
@@ -135,14 +137,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     assert_eq!(vpc_config.subnet_ids(), [subnet.as_str()]);
     assert_eq!(vpc_config.security_group_ids(), [group.as_str()]);
     let api_id = report["rest_api_id"].as_str().unwrap();
-    let stage = aws
-        .apigateway
-        .get_stage()
-        .rest_api_id(api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage(&aws, api_id).await;
     assert!(stage.tracing_enabled());
     let policy = role_policy(&aws, "shop-dev-role").await;
     let sids = |policy: &Value| -> Vec<String> {
@@ -192,14 +187,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
             .is_none_or(|v| v.subnet_ids().is_empty()),
         "{config:?}"
     );
-    let stage = aws
-        .apigateway
-        .get_stage()
-        .rest_api_id(api_id)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage(&aws, api_id).await;
     assert!(!stage.tracing_enabled());
     assert_eq!(
         sids(&role_policy(&aws, "shop-dev-role").await),

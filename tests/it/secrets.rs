@@ -4,7 +4,7 @@
 //! `-vv`. Locally, `.slx/secrets.toml` stands in for the store.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use slx::local::runtime_api::{Answer, RuntimeApi};
 
 use crate::common::moto::Moto;
 use crate::common::stage::{Project, aws, latest_config, role_policy};
-use crate::common::{BUILD_LOCK, run, slx, stdout_json, unzip_bootstrap};
+use crate::common::{BUILD_LOCK, lambda_process, run, slx, stdout_json, unzip_bootstrap};
 
 /// What the test stores: found by searching every output for it.
 const MARKER: &str = "s3cr3t-marker-7f1c";
@@ -95,15 +95,7 @@ async fn a_secret_reaches_the_handler_and_nothing_slx_writes() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
     let start = |api: &RuntimeApi, secrets: &str| {
-        let (program, args) = slx_sim::runner(&bootstrap, false);
-        Command::new(program)
-            .args(args)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "shop-dev")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_REGION", "us-east-1")
+        lambda_process(&bootstrap, false, &api.endpoint(), "shop-dev")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_SESSION_TOKEN", "session")

@@ -74,6 +74,28 @@ pub(crate) fn scaffold(name: &str) -> (tempfile::TempDir, PathBuf) {
     (temp, dir)
 }
 
+/// A Lambda `bootstrap` (arm64 when `arm`) started as Lambda starts it,
+/// against the Runtime API at `endpoint`: natively or under qemu-user,
+/// with only Lambda's own variables for `function`.
+pub(crate) fn lambda_process(binary: &Path, arm: bool, endpoint: &str, function: &str) -> Command {
+    let (program, args) = slx_sim::runner(binary, arm);
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", endpoint)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        )
+        .env("AWS_REGION", "us-east-1");
+    command
+}
+
 /// The `bootstrap` of a Lambda zip, checked to be its only file and
 /// executable.
 pub(crate) fn unzip_bootstrap(zip: &Path) -> Vec<u8> {

@@ -206,6 +206,20 @@ pub(crate) async fn aws(moto: &Moto) -> Aws {
     aws_in(moto, "us-east-1").await
 }
 
+/// Stage `dev` of REST API `api_id`.
+pub(crate) async fn dev_stage(
+    aws: &Aws,
+    api_id: &str,
+) -> aws_sdk_apigateway::operation::get_stage::GetStageOutput {
+    aws.apigateway
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `$LATEST`'s configuration of function `name`.
 pub(crate) async fn latest_config(
     aws: &Aws,
