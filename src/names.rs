@@ -18,6 +18,11 @@ pub(crate) const TAG_APP: &str = "slx:app";
 pub(crate) const TAG_STAGE: &str = "slx:stage";
 /// The fixed statement id of the API's one invoke permission.
 pub(crate) const PERMISSION_ID: &str = "slx-apigateway-invoke";
+/// The tag key that marks a function as the stage's `[events.NAME]`
+/// handler `NAME` (its value).
+pub(crate) const TAG_HANDLER: &str = "slx:handler";
+/// The statement id of the permission that lets S3 invoke a handler.
+pub(crate) const S3_PERMISSION_ID: &str = "slx-s3-invoke";
 /// The name of the role's one inline policy.
 pub(crate) const POLICY_NAME: &str = "slx";
 
@@ -39,6 +44,21 @@ pub(crate) struct StageNames {
     /// `/slx/leases/<app>-<stage>/`: the deploy lease's log groups are
     /// named by this prefix and a generation number.
     pub(crate) lease_prefix: String,
+    /// `<app>-<stage>-sched`: the role EventBridge Scheduler assumes to
+    /// run the stage's schedules.
+    pub(crate) scheduler_role: String,
+    /// What the stage's event handlers refer to (slx.toml's, this
+    /// stage's): reads look these up even before anything exists.
+    pub(crate) referenced: Referenced,
+}
+
+/// The handlers, buckets and queues slx.toml names for a stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Referenced {
+    pub(crate) handlers: std::collections::BTreeSet<String>,
+    pub(crate) buckets: std::collections::BTreeSet<String>,
+    /// Queues by name or ARN, as written (sources and `on_failure`).
+    pub(crate) queues: std::collections::BTreeSet<String>,
 }
 
 impl StageNames {
@@ -52,6 +72,8 @@ impl StageNames {
             role: format!("{function}-role"),
             log_group: log_group_of(&function),
             lease_prefix: format!("/slx/leases/{function}/"),
+            scheduler_role: format!("{function}-sched"),
+            referenced: Referenced::default(),
             function,
         }
     }
@@ -73,6 +95,18 @@ impl StageNames {
     /// (tagged; a schedule itself is named after its handler).
     pub(crate) fn schedule_group(&self) -> &str {
         &self.function
+    }
+
+    /// The prefix every event handler's function name starts with.
+    pub(crate) fn event_function_prefix(&self) -> String {
+        format!("{}-", self.function)
+    }
+
+    /// The tags an event handler's function is created with.
+    pub(crate) fn handler_tags(&self, handler: &str) -> Tags {
+        let mut tags = self.tags();
+        tags.0.push((TAG_HANDLER.to_string(), handler.to_string()));
+        tags
     }
 
     /// The tags every resource of the stage is created with.
@@ -193,6 +227,64 @@ impl StageArns {
             &self.region,
             &format!("function:{}", self.event_function(handler)),
         )
+    }
+
+    /// The stage alias of event handler `handler`'s function: what its
+    /// source invokes.
+    pub(crate) fn event_alias_arn(&self, handler: &str) -> String {
+        format!("{}:{}", self.event_function_arn(handler), self.alias)
+    }
+
+    /// The role EventBridge Scheduler assumes for the stage's schedules.
+    pub(crate) fn scheduler_role_arn(&self) -> String {
+        self.arn("iam", "", &format!("role/{}", self.scheduler_role))
+    }
+
+    /// The stage's schedule group.
+    pub(crate) fn schedule_group_arn(&self) -> String {
+        self.arn(
+            "scheduler",
+            &self.region,
+            &format!("schedule-group/{}", self.schedule_group()),
+        )
+    }
+
+    /// Every schedule of the stage's group, as an IAM policy resource.
+    pub(crate) fn schedules_arn(&self) -> String {
+        self.arn(
+            "scheduler",
+            &self.region,
+            &format!("schedule/{}/*", self.schedule_group()),
+        )
+    }
+
+    /// Every event handler function of the stage (and its versions and
+    /// aliases), as an IAM policy resource.
+    pub(crate) fn event_functions_arns(&self) -> [String; 2] {
+        let base = self.arn(
+            "lambda",
+            &self.region,
+            &format!("function:{}*", self.event_function_prefix()),
+        );
+        [base.clone(), format!("{base}:*")]
+    }
+
+    /// Every event source mapping of the region: Lambda authorises
+    /// `ListEventSourceMappings` and mapping ids on this, not per function.
+    pub(crate) fn event_source_mappings_arn(&self) -> String {
+        self.arn("lambda", &self.region, "event-source-mapping:*")
+    }
+
+    /// The streams of handler `handler`'s log group, as a policy resource.
+    pub(crate) fn event_log_streams_arn(&self, handler: &str) -> String {
+        format!("{}:*", self.event_log_group_arn(handler))
+    }
+
+    /// Every handler log group of the stage (deployer policy).
+    pub(crate) fn event_log_groups_arns(&self) -> [String; 2] {
+        let group =
+            self.log_group_arn_of(&format!("{}*", log_group_of(&self.event_function_prefix())));
+        [group.clone(), format!("{group}:*")]
     }
 
     /// A queue slx.toml names by name (in the stage's region and
@@ -334,6 +426,14 @@ impl StageArns {
     // https://docs.amazonaws.cn/en_us/aws/latest/userguide/iam.html
     pub(crate) fn lambda_principal(&self) -> &'static str {
         "lambda.amazonaws.com"
+    }
+
+    pub(crate) fn scheduler_principal(&self) -> &'static str {
+        "scheduler.amazonaws.com"
+    }
+
+    pub(crate) fn s3_principal(&self) -> &'static str {
+        "s3.amazonaws.com"
     }
 
     pub(crate) fn apigateway_principal(&self) -> &'static str {

@@ -36,7 +36,12 @@ pub(crate) fn classify(
 ) -> ErrorClass {
     let message = message.unwrap_or_default();
     match code.unwrap_or_default() {
-        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorClass::NotFound,
+        "ResourceNotFoundException"
+        | "NoSuchEntity"
+        | "NotFoundException"
+        | "NoSuchBucket"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist" => ErrorClass::NotFound,
         "ThrottlingException"
         | "TooManyRequestsException"
         | "Throttling"

@@ -12,7 +12,7 @@ use aws_sdk_lambda::types::{
 };
 use base64::Engine;
 
-use super::{AwsError, Reader, Tags, Writer, absent};
+use super::{AwsError, ErrorClass, Reader, Tags, Writer, absent};
 use crate::config::{Arch, Vpc};
 
 /// A function (`$LATEST`) or one published version, as Lambda reports it.
@@ -116,6 +116,35 @@ pub(crate) struct NewPermission {
     pub(crate) statement_id: String,
     pub(crate) principal: String,
     pub(crate) source_arn: String,
+    /// The account the source belongs to (`aws:SourceAccount`): an S3
+    /// bucket ARN names no account, and bucket names move between
+    /// accounts when one is deleted.
+    pub(crate) source_account: Option<String>,
+}
+
+/// A function of the account, as `ListFunctions` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListedFunction {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+}
+
+/// An SQS event source mapping, as slx writes and compares it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct QueueMappingSpec {
+    pub(crate) queue_arn: String,
+    /// The function the messages go to, as `name:alias`.
+    pub(crate) function: String,
+    pub(crate) batch_size: u32,
+    pub(crate) batch_window: u32,
+    pub(crate) report_failures: bool,
+}
+
+/// A mapping that exists, with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueueMapping {
+    pub(crate) uuid: String,
+    pub(crate) spec: QueueMappingSpec,
 }
 
 /// A version an alias sends a share of its invocations to, besides the
@@ -412,6 +441,104 @@ impl Reader {
         Ok(versions)
     }
 
+    /// Every function of the region whose name starts with `prefix`.
+    /// (`ListFunctions` has no filter: this pages through all of them.)
+    pub(crate) async fn functions_starting_with(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<ListedFunction>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .clients
+            .lambda
+            .list_functions()
+            .max_items(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("list the functions", &e))?;
+            found.extend(page.functions().iter().filter_map(|f| {
+                let name = f.function_name()?;
+                name.starts_with(prefix).then(|| ListedFunction {
+                    name: name.to_string(),
+                    arn: f.function_arn().unwrap_or_default().to_string(),
+                })
+            }));
+        }
+        Ok(found)
+    }
+
+    /// The SQS event source mappings of `function` (`name:alias`, as
+    /// they were created).
+    pub(crate) async fn queue_mappings(
+        &self,
+        function: &str,
+    ) -> Result<Vec<QueueMapping>, AwsError> {
+        let step = format!("read the event source mappings of {function}");
+        let mut mappings = Vec::new();
+        let mut pages = self
+            .clients
+            .lambda
+            .list_event_source_mappings()
+            .function_name(function)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| AwsError::from_sdk(&step, &e)) {
+                Ok(page) => page,
+                // No such function: no mappings.
+                Err(e) if e.class == ErrorClass::NotFound => break,
+                Err(e) => return Err(e),
+            };
+            for mapping in page.event_source_mappings() {
+                let queue_arn = mapping.event_source_arn().unwrap_or_default();
+                if !queue_arn.contains(":sqs:") {
+                    continue;
+                }
+                mappings.push(QueueMapping {
+                    uuid: mapping.uuid().unwrap_or_default().to_string(),
+                    spec: QueueMappingSpec {
+                        queue_arn: queue_arn.to_string(),
+                        function: function.to_string(),
+                        batch_size: mapping.batch_size().unwrap_or(10) as u32,
+                        batch_window: mapping.maximum_batching_window_in_seconds().unwrap_or(0)
+                            as u32,
+                        report_failures: mapping
+                            .function_response_types()
+                            .iter()
+                            .any(|t| t.as_str() == "ReportBatchItemFailures"),
+                    },
+                });
+            }
+        }
+        Ok(mappings)
+    }
+
+    /// The on-failure destination of `name:qualifier`'s asynchronous
+    /// invocations, if one is configured.
+    pub(crate) async fn on_failure(
+        &self,
+        name: &str,
+        qualifier: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let answer = absent(
+            self.clients
+                .lambda
+                .get_function_event_invoke_config()
+                .function_name(name)
+                .qualifier(qualifier)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk(format!("read the asynchronous settings of {name}"), &e)
+                }),
+        )?;
+        Ok(answer
+            .and_then(|a| a.destination_config)
+            .and_then(|d| d.on_failure)
+            .and_then(|f| f.destination))
+    }
+
     /// The resource-based policy (JSON text) of `name:qualifier`, if any.
     pub(crate) async fn policy(
         &self,
@@ -699,6 +826,111 @@ impl Writer {
         Ok(())
     }
 
+    pub(crate) async fn create_queue_mapping(
+        &self,
+        spec: &QueueMappingSpec,
+    ) -> Result<(), AwsError> {
+        let mut request = self
+            .clients
+            .lambda
+            .create_event_source_mapping()
+            .event_source_arn(&spec.queue_arn)
+            .function_name(&spec.function)
+            .batch_size(spec.batch_size as i32)
+            .maximum_batching_window_in_seconds(spec.batch_window as i32);
+        if spec.report_failures {
+            request = request.function_response_types(
+                aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures,
+            );
+        }
+        request.send().await.map_err(|e| {
+            AwsError::from_sdk(
+                format!("map queue {} to {}", spec.queue_arn, spec.function),
+                &e,
+            )
+        })?;
+        Ok(())
+    }
+
+    pub(crate) async fn update_queue_mapping(
+        &self,
+        uuid: &str,
+        spec: &QueueMappingSpec,
+    ) -> Result<(), AwsError> {
+        let types = if spec.report_failures {
+            vec![aws_sdk_lambda::types::FunctionResponseType::ReportBatchItemFailures]
+        } else {
+            Vec::new()
+        };
+        self.clients
+            .lambda
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .function_name(&spec.function)
+            .batch_size(spec.batch_size as i32)
+            .maximum_batching_window_in_seconds(spec.batch_window as i32)
+            .set_function_response_types(Some(types))
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(format!("update the mapping of {}", spec.queue_arn), &e)
+            })?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_queue_mapping(&self, uuid: &str) -> Result<(), AwsError> {
+        self.clients
+            .lambda
+            .delete_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete event source mapping {uuid}"), &e))?;
+        Ok(())
+    }
+
+    /// Sends `name:qualifier`'s failed asynchronous invocations to
+    /// `destination` (an SQS queue ARN), or to nowhere (`None`).
+    pub(crate) async fn set_on_failure(
+        &self,
+        name: &str,
+        qualifier: &str,
+        destination: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let step = format!("set where failed events of {name} go");
+        match destination {
+            Some(destination) => {
+                let config = aws_sdk_lambda::types::DestinationConfig::builder()
+                    .on_failure(
+                        aws_sdk_lambda::types::OnFailure::builder()
+                            .destination(destination)
+                            .build(),
+                    )
+                    .build();
+                self.clients
+                    .lambda
+                    .put_function_event_invoke_config()
+                    .function_name(name)
+                    .qualifier(qualifier)
+                    .destination_config(config)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            }
+            None => {
+                self.clients
+                    .lambda
+                    .delete_function_event_invoke_config()
+                    .function_name(name)
+                    .qualifier(qualifier)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&step, &e))?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn add_permission(&self, permission: &NewPermission) -> Result<(), AwsError> {
         self.clients
             .lambda
@@ -709,6 +941,7 @@ impl Writer {
             .action("lambda:InvokeFunction")
             .principal(&permission.principal)
             .source_arn(&permission.source_arn)
+            .set_source_account(permission.source_account.clone())
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("add the invoke permission", &e))?;

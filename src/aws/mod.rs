@@ -18,6 +18,9 @@ mod lambda;
 mod logs;
 mod metrics;
 mod retry;
+mod s3;
+mod scheduler;
+mod sqs;
 mod sts;
 
 use std::sync::Arc;
@@ -27,10 +30,14 @@ pub(crate) use code::download as download_code;
 pub(crate) use errors::{AwsError, ErrorClass};
 pub(crate) use iam::NewRole;
 pub(crate) use lambda::{
-    Canary, FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, VersionInfo,
+    Canary, FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, QueueMapping,
+    QueueMappingSpec, VersionInfo,
 };
 pub(crate) use logs::{ListedLogGroup, LogEvent, LogQuery};
 pub(crate) use retry::{Backoff, Clock, Sleeper, SystemClock, TokioSleeper, retry};
+pub(crate) use s3::{BucketNotifications, LambdaNotification};
+pub(crate) use scheduler::ScheduleSpec;
+pub(crate) use sqs::QueueInfo;
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -56,6 +63,9 @@ struct Clients {
     iam: aws_sdk_iam::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     metrics: aws_sdk_cloudwatch::Client,
+    s3: aws_sdk_s3::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    sqs: aws_sdk_sqs::Client,
     sts: aws_sdk_sts::Client,
 }
 
@@ -109,6 +119,13 @@ fn logs_client(config: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_cloudwatch
     aws_sdk_cloudwatchlogs::Client::from_conf(builder.build())
 }
 
+/// S3 addresses a bucket as a host name (`bucket.s3.amazonaws.com`); an
+/// overridden endpoint (a local emulator) is addressed by path.
+fn s3_client(config: &SdkConfig, overridden: bool) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(overridden);
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
 /// Loads the AWS configuration the way the AWS CLI does, with slx's
 /// region precedence on top, and returns the reader and the writer.
 pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), SetupError> {
@@ -141,6 +158,9 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
         iam: aws_sdk_iam::Client::new(&config),
         logs: logs_client(&config, settings.endpoint_url.as_deref()),
         metrics: aws_sdk_cloudwatch::Client::new(&config),
+        s3: s3_client(&config, config.endpoint_url().is_some()),
+        scheduler: aws_sdk_scheduler::Client::new(&config),
+        sqs: aws_sdk_sqs::Client::new(&config),
         sts: aws_sdk_sts::Client::new(&config),
     });
     let reader = Reader {

@@ -29,36 +29,6 @@ use crate::handler;
 use crate::names::StageArns;
 use crate::ui::{self, Ui};
 
-/// Deploying `[events]` is not built yet: a deploy that made the API but
-/// silently left the handlers out would look like success.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("stage `{stage}` declares event handlers ({handlers}), which this slx cannot deploy yet")]
-#[diagnostic(
-    code(slx::deploy::events),
-    help(
-        "run them with `slx invoke --local --handler NAME`; to deploy the HTTP API alone, remove the [events] tables for now"
-    )
-)]
-pub(super) struct EventsNotDeployable {
-    stage: String,
-    handlers: String,
-}
-
-pub(super) fn refuse_event_handlers(project: &Project) -> Result<(), EventsNotDeployable> {
-    if project.events.is_empty() {
-        return Ok(());
-    }
-    Err(EventsNotDeployable {
-        stage: project.stage.clone(),
-        handlers: project
-            .events
-            .iter()
-            .map(|e| e.handler.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
-}
-
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miette::Result<Outcome> {
     run_with_release(ui, global, args, None).await
 }
@@ -73,7 +43,6 @@ pub(super) async fn run_with_release(
 ) -> miette::Result<Outcome> {
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
-    refuse_event_handlers(&project)?;
     let app_dir = project_dir(&config);
     let started = Instant::now();
     let release = release.unwrap_or_else(|| release_note(&app_dir));
@@ -163,6 +132,8 @@ async fn build_while_preparing(
         let ((arns, actual), seen) = read_and_look(reader, project).await?;
         // Planned with no code: the early steps do not depend on it.
         let unbuilt = Desired::new(project, &arns, "", release.to_string());
+        // Before the first write: what AWS would refuse half-way.
+        deploy::preflight::check(&unbuilt, &actual)?;
         let early = |actual: &Actual| plan(&names, Some(&unbuilt), actual).before_build();
         if args.dry_run || early(&actual).is_empty() {
             return Ok::<_, miette::Report>((arns, actual, Applied::default(), None, seen));
@@ -242,6 +213,9 @@ async fn finish(
     let mut actual = actual;
     api::refuse_duplicates(arns.names(), &actual)?;
     let mut desired = Desired::new(&stage.project, arns, &code.sha256, release);
+    for warning in deploy::preflight::check(&desired, &actual)? {
+        ui.warn(warning);
+    }
     let checks_skipped = args.release.skip_checks && !desired.checks.is_empty();
     if checks_skipped {
         // Loud in every mode: traffic moves to untested code.
@@ -284,6 +258,7 @@ async fn finish(
         // is planned from, not overwritten blindly.
         actual = resources::read(&stage.reader, names).await?;
         api::refuse_duplicates(names, &actual)?;
+        deploy::preflight::check(&desired, &actual)?;
         full = plan(names, Some(&desired), &actual);
     }
     let done = Plan::of(prepared.steps.iter().map(|s| s.action.clone()).collect());

@@ -76,7 +76,6 @@ pub(super) async fn run(
     let config = load_config(ui, global)?;
     let source = config::resolve(&config, &args.from)?;
     let target = config::resolve(&config, &args.to)?;
-    deploy::refuse_event_handlers(&target)?;
     let names = source.names();
     // The source may live in another region or account (its own profile).
     let (reader, _) = stage::connect(ui, global, &source).await?;

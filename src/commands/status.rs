@@ -9,6 +9,7 @@ use crate::cli::{GlobalArgs, StatusArgs};
 use crate::deploy::desired::Desired;
 use crate::deploy::lease;
 use crate::deploy::plan::plan;
+use crate::deploy::resources::event_function;
 use crate::handler;
 use crate::ui::Ui;
 
@@ -58,6 +59,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
         .flat_map(|api| api.routes_to(Some(&arns.integration_uri())))
         .collect();
     let version = actual.alias.served.as_ref().map(|f| f.version.clone());
+    let handlers = event_function::deployed_handlers(arns.names(), &actual);
     let mut text = format!(
         "stage {} of {} in {}\n  function  {} ({}, {} MB, {}s)\n  alias     {} → version {}\n  code      {}{}\n  api       {}\n  url       {}\n  routes    {}\n",
         arns.stage,
@@ -84,6 +86,15 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             routes.join(", ")
         },
     );
+    for handler in &handlers {
+        text.push_str(&format!(
+            "  handler   {} → {} version {}, {}\n",
+            handler.handler,
+            handler.function,
+            handler.version.as_deref().unwrap_or("(missing)"),
+            handler.source
+        ));
+    }
     if let Some(holder) = &changing {
         text.push_str(&format!("  change    in progress: {holder}\n"));
     }
@@ -122,6 +133,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             "differences": drift,
             "change_in_progress": changing,
             "canary": actual.alias.canary,
+            "handlers": handlers,
         }),
     );
     Ok(Outcome::Success)

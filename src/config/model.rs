@@ -580,7 +580,25 @@ pub struct Project {
 impl Project {
     /// The names of this stage's AWS resources.
     pub(crate) fn names(&self) -> crate::names::StageNames {
-        crate::names::StageNames::new(&self.app, &self.stage)
+        let mut names = crate::names::StageNames::new(&self.app, &self.stage);
+        let referenced = &mut names.referenced;
+        for event in &self.events {
+            let handler = &event.handler;
+            referenced.handlers.insert(handler.name.clone());
+            match &handler.source {
+                EventSource::S3(s3) => {
+                    referenced.buckets.insert(s3.bucket.clone());
+                }
+                EventSource::Sqs(sqs) => {
+                    referenced.queues.insert(sqs.queue.clone());
+                }
+                EventSource::Schedule(_) => {}
+            }
+            if let Some(queue) = &handler.on_failure {
+                referenced.queues.insert(queue.clone());
+            }
+        }
+        names
     }
 
     /// The `[events.NAME]` handler `name` (`--handler NAME` of a command).

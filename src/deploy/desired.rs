@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::{Arch, Method, Project};
+use crate::config::{Arch, EventSource, Method, Project};
 use crate::names::StageArns;
 
 use super::checks::{self, PlannedCheck};
@@ -66,6 +66,65 @@ pub(crate) struct Desired {
     pub(crate) checks: Vec<PlannedCheck>,
     /// Release a new version as a canary (slx.toml's, or the flags').
     pub(crate) canary: Option<crate::config::CanarySpec>,
+    /// The `[events.NAME]` handlers, each its own function.
+    pub(crate) events: Vec<EventDesired>,
+}
+
+/// An event handler's function and what runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventDesired {
+    /// `NAME` of `[events.NAME]`.
+    pub(crate) handler: String,
+    /// `<app>-<stage>-NAME`.
+    pub(crate) function: String,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    /// The stage's environment, plus which handler to run.
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) source: EventSource,
+    /// The queue (ARN) failed asynchronous invocations go to.
+    pub(crate) on_failure: Option<String>,
+    /// The same queue, as slx.toml names it.
+    pub(crate) on_failure_queue: Option<String>,
+}
+
+/// One function of the stage as slx.toml wants it: the stage's code and
+/// settings, with its own name, memory, timeout and environment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted<'a> {
+    pub(crate) desired: &'a Desired,
+    pub(crate) function: &'a str,
+    /// The event handler it serves (`None`: the API's function).
+    pub(crate) handler: Option<&'a str>,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    pub(crate) env: &'a BTreeMap<String, String>,
+}
+
+impl Desired {
+    /// The API's function (`<app>-<stage>`).
+    pub(crate) fn api_function(&self) -> Wanted<'_> {
+        Wanted {
+            desired: self,
+            function: &self.arns.function,
+            handler: None,
+            memory: self.memory,
+            timeout: self.timeout,
+            env: &self.env,
+        }
+    }
+
+    /// An event handler's function.
+    pub(crate) fn event_function<'a>(&'a self, event: &'a EventDesired) -> Wanted<'a> {
+        Wanted {
+            desired: self,
+            function: &event.function,
+            handler: Some(&event.handler),
+            memory: event.memory,
+            timeout: event.timeout,
+            env: &event.env,
+        }
+    }
 }
 
 impl Desired {
@@ -75,6 +134,30 @@ impl Desired {
         code_sha256: &str,
         release: String,
     ) -> Desired {
+        let env: BTreeMap<String, String> = project
+            .env
+            .clone()
+            .into_iter()
+            .chain(crate::handler::codegen::secrets_env(&project.secrets))
+            .collect();
+        let events = project
+            .events
+            .iter()
+            .map(|event| EventDesired {
+                handler: event.handler.name.clone(),
+                function: arns.event_function(&event.handler.name),
+                memory: event.memory_mb,
+                timeout: event.timeout_s,
+                env: env
+                    .clone()
+                    .into_iter()
+                    .chain(crate::handler::codegen::event_env(&event.handler))
+                    .collect(),
+                source: event.handler.source.clone(),
+                on_failure: event.handler.on_failure.as_ref().map(|q| arns.queue_arn(q)),
+                on_failure_queue: event.handler.on_failure.clone(),
+            })
+            .collect();
         let mut routes: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
         for route in &project.routes {
             routes
@@ -88,12 +171,7 @@ impl Desired {
             code_sha256: code_sha256.to_string(),
             memory: project.memory,
             timeout: project.timeout,
-            env: project
-                .env
-                .clone()
-                .into_iter()
-                .chain(crate::handler::codegen::secrets_env(&project.secrets))
-                .collect(),
+            env,
             ephemeral_storage: project.ephemeral_storage,
             layers: project.layers.clone(),
             tracing: project.tracing,
@@ -113,6 +191,7 @@ impl Desired {
             release,
             checks: checks::plan(project),
             canary: project.canary,
+            events,
         }
     }
 
@@ -163,6 +242,7 @@ pub(crate) mod tests {
             release: "slx test".into(),
             checks: Vec::new(),
             canary: None,
+            events: Vec::new(),
             arns,
         }
     }

@@ -16,6 +16,7 @@ pub(crate) mod lease;
 pub(crate) mod openapi;
 pub(crate) mod plan;
 pub(crate) mod policy;
+pub(crate) mod preflight;
 pub(crate) mod resources;
 pub(crate) mod versions;
 

@@ -3,8 +3,8 @@
 //! `None` as desired plans the removal of everything the stage owns.
 //!
 //! A step waits for every earlier step of its own kind (a kind's actions
-//! are a chain: create the role, then set its policy) and of the kinds
-//! its action `needs`. Steps only ever wait for earlier ones, so a plan
+//! are a chain: create the role, then set its policy; or one chain per
+//! lane, e.g. per event handler) and of the kinds its action `needs`. Steps only ever wait for earlier ones, so a plan
 //! has no cycles by construction. Never performs I/O.
 
 use serde::Serialize;
@@ -40,12 +40,17 @@ impl Plan {
         for action in actions {
             let kind = action.kind();
             let needs = action.info().needs();
+            let lane = action.info().lane();
             let after = steps
                 .iter()
                 .enumerate()
                 .filter(|(_, earlier)| {
-                    let earlier = earlier.action.kind();
-                    earlier == kind || needs.contains(&earlier)
+                    let same_chain = earlier.action.kind() == kind
+                        && match (lane, earlier.action.info().lane()) {
+                            (Some(lane), Some(other)) => lane == other,
+                            _ => true,
+                        };
+                    same_chain || needs.contains(&earlier.action.kind())
                 })
                 .map(|(index, _)| index)
                 .collect();
@@ -197,6 +202,7 @@ mod tests {
             provisioned: None,
             throttle: (),
             stage_tracing: (),
+            ..Actual::default()
         }
     }
 

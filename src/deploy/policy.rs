@@ -27,6 +27,30 @@ pub(crate) fn trust_policy(arns: &StageArns) -> String {
     }))
 }
 
+/// EventBridge Scheduler may assume the stage's scheduler role, on behalf
+/// of this account only.
+// https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role
+pub(crate) fn scheduler_trust_policy(arns: &StageArns) -> String {
+    canonical(&json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": arns.scheduler_principal() },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "aws:SourceAccount": arns.account } },
+        }],
+    }))
+}
+
+/// The scheduler role may invoke exactly the stage aliases of `handlers`.
+pub(crate) fn scheduler_policy(arns: &StageArns, handlers: &[&str]) -> String {
+    let aliases: Vec<String> = handlers.iter().map(|h| arns.event_alias_arn(h)).collect();
+    canonical(&json!({
+        "Version": "2012-10-17",
+        "Statement": [allow("InvokeScheduledHandlers", &["lambda:InvokeFunction"], json!(aliases))],
+    }))
+}
+
 /// One `Allow` statement (a `Sid` names what it is for).
 fn allow(sid: &str, actions: &[&str], resources: Value) -> Value {
     json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
@@ -34,10 +58,22 @@ fn allow(sid: &str, actions: &[&str], resources: Value) -> Value {
 
 /// The role's inline policy for `project`'s stage.
 pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
+    // Every function of the stage runs with this role: the API's and
+    // each event handler's, each writing to its own log group.
+    let mut log_streams = vec![arns.log_streams_arn()];
+    log_streams.extend(
+        project
+            .events
+            .iter()
+            .map(|e| arns.event_log_streams_arn(&e.handler.name)),
+    );
     let mut statements = vec![allow(
         "OwnLogGroup",
         &["logs:CreateLogStream", "logs:PutLogEvents"],
-        json!(arns.log_streams_arn()),
+        match log_streams.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        },
     )];
     if project.tracing {
         // X-Ray's write actions have no resource-level permissions; this
@@ -94,6 +130,39 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
         if resources.as_array().is_some_and(|r| !r.is_empty()) {
             statements.push(allow(sid, &[action], resources));
         }
+    }
+    // A queue handler receives and deletes its messages (what
+    // AWSLambdaSQSQueueExecutionRole allows, on its queue only); a failed
+    // asynchronous event goes to the handler's `on_failure` queue.
+    // https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
+    // https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+    let mut consumed = std::collections::BTreeSet::new();
+    let mut failures = std::collections::BTreeSet::new();
+    for event in &project.events {
+        if let crate::config::EventSource::Sqs(source) = &event.handler.source {
+            consumed.insert(arns.queue_arn(&source.queue));
+        }
+        if let Some(queue) = &event.handler.on_failure {
+            failures.insert(arns.queue_arn(queue));
+        }
+    }
+    if !consumed.is_empty() {
+        statements.push(allow(
+            "ConsumeQueues",
+            &[
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
+            json!(consumed),
+        ));
+    }
+    if !failures.is_empty() {
+        statements.push(allow(
+            "SendFailedEvents",
+            &["sqs:SendMessage"],
+            json!(failures),
+        ));
     }
     for permission in &project.permissions {
         statements.push(json!({

@@ -11,6 +11,7 @@ mod concurrent;
 mod deploy;
 mod dev;
 mod event_shape;
+mod event_sources;
 mod events;
 mod faults;
 mod fidelity;

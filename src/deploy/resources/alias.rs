@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::function::{self, wait_ready};
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, Canary, ErrorClass, FunctionInfo, Reader, VersionInfo};
 use crate::deploy::canary::{CanaryStarted, PlannedCanary};
 use crate::deploy::checks::{self, PlannedCheck};
@@ -123,7 +123,11 @@ impl Resource for Alias {
     type Actual = AliasState;
     type Action = AliasAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         let (served, versions, canary) = tokio::try_join!(
             reader.function(&names.function, Some(&names.alias)),
             reader.versions(&names.function),
@@ -137,7 +141,9 @@ impl Resource for Alias {
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<AliasAction> {
-        let function_changes = !function::Function::plan(desired, actual).is_empty();
+        let wanted = desired.api_function();
+        let function_changes =
+            !function::plan_function(&wanted, actual.function.as_ref()).is_empty();
         // The alias must serve exactly what slx.toml and the zip describe.
         // That also finishes a deploy that updated $LATEST but died
         // before publishing.
@@ -145,7 +151,7 @@ impl Resource for Alias {
             .alias
             .served
             .as_ref()
-            .is_some_and(|served| function::matches(desired, served))
+            .is_some_and(|served| function::matches(&wanted, served))
             // A canary left running is finished by the next deploy.
             && actual.alias.canary.is_none();
         if !function_changes && alias_current {
@@ -243,12 +249,7 @@ impl Resource for Alias {
                 checks: planned,
                 canary,
             } => {
-                wait_ready(ctx, function, step).await?;
-                let version = ctx
-                    .call(step, RETRY_ALWAYS, || {
-                        w.publish_version(function, code_sha256, description)
-                    })
-                    .await?;
+                let version = publish(ctx, step, function, code_sha256, description).await?;
                 if !planned.is_empty() {
                     ctx.outputs().published_version = Some(version.clone());
                     let on = checks::On::Version(&version);
@@ -282,28 +283,7 @@ impl Resource for Alias {
                     });
                     return Ok(());
                 }
-                let created = if *alias_exists {
-                    None
-                } else {
-                    let about = format!("slx stage {alias}");
-                    let created = ctx
-                        .call(step, RETRY_ALWAYS, || {
-                            w.create_alias(function, alias, &version, &about)
-                        })
-                        .await;
-                    Some(created)
-                };
-                match created {
-                    Some(Ok(())) => {}
-                    // An earlier attempt made it: point it like any other.
-                    Some(Err(e)) if e.class != ErrorClass::AlreadyExists => return Err(e),
-                    _ => {
-                        ctx.call(step, RETRY_ALWAYS, || {
-                            w.update_alias(function, alias, &version, None)
-                        })
-                        .await?
-                    }
-                }
+                point(ctx, step, function, alias, &version, *alias_exists).await?;
                 ctx.outputs().published_version = Some(version);
                 Ok(())
             }
@@ -330,4 +310,51 @@ impl Resource for Alias {
             }
         }
     }
+}
+
+/// Publishes `$LATEST` of `function` (refused by Lambda unless its code is
+/// `code_sha256`) once it is ready; the version number.
+pub(crate) async fn publish(
+    ctx: &ApplyContext<'_>,
+    step: &str,
+    function: &str,
+    code_sha256: &str,
+    description: &str,
+) -> Result<String, AwsError> {
+    wait_ready(ctx, function, step).await?;
+    ctx.call(step, RETRY_ALWAYS, || {
+        ctx.writer
+            .publish_version(function, code_sha256, description)
+    })
+    .await
+}
+
+/// Points `alias` of `function` at `version`, creating it if it does not
+/// exist yet (or an earlier attempt created it after all).
+pub(crate) async fn point(
+    ctx: &ApplyContext<'_>,
+    step: &str,
+    function: &str,
+    alias: &str,
+    version: &str,
+    alias_exists: bool,
+) -> Result<(), AwsError> {
+    let w = ctx.writer;
+    if !alias_exists {
+        let about = format!("slx stage {alias}");
+        match ctx
+            .call(step, RETRY_ALWAYS, || {
+                w.create_alias(function, alias, version, &about)
+            })
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if e.class != ErrorClass::AlreadyExists => return Err(e),
+            Err(_) => {}
+        }
+    }
+    ctx.call(step, RETRY_ALWAYS, || {
+        w.update_alias(function, alias, version, None)
+    })
+    .await
 }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+};
 use crate::aws::{AwsError, ErrorClass, NewRestApi, Reader, StageInfo};
 use crate::config::Method;
 use crate::deploy::deployer_policy::Grant;
@@ -264,7 +266,11 @@ impl Resource for Api {
     type Actual = Option<ApiState>;
     type Action = ApiAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         let owned: Vec<_> = reader
             .rest_apis_named(&names.api)
             .await?

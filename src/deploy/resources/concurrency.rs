@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -51,7 +51,11 @@ impl Resource for Concurrency {
     type Actual = Option<u32>;
     type Action = ConcurrencyAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         reader.reserved_concurrency(&names.function).await
     }
 

@@ -9,7 +9,9 @@
 use serde::Serialize;
 
 use super::api::routes_change;
-use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -62,7 +64,7 @@ impl Resource for Deployment {
     type Actual = ();
     type Action = DeploymentAction;
 
-    async fn read(_: &Reader, _: &StageNames) -> Result<(), AwsError> {
+    async fn read(_: &Reader, _: &StageNames, _: &Found) -> Result<(), AwsError> {
         Ok(())
     }
 

@@ -12,12 +12,13 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource, not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource,
+    not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
 use crate::config::{Arch, Vpc};
 use crate::deploy::deployer_policy::Grant;
-use crate::deploy::desired::Desired;
+use crate::deploy::desired::{Desired, Wanted};
 use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Function;
@@ -46,6 +47,9 @@ fn env_names<S: Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::O
 pub(crate) enum FunctionAction {
     CreateFunction {
         function: String,
+        /// The `[events.NAME]` handler it serves (tagged `slx:handler`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        handler: Option<String>,
         role_arn: String,
         arch: Arch,
         memory: u32,
@@ -149,12 +153,13 @@ impl ActionInfo for FunctionAction {
     }
 }
 
-/// Which settings of `current` differ from `desired`.
-pub(crate) fn config_change(desired: &Desired, current: &FunctionInfo) -> ConfigChange {
+/// Which settings of `current` differ from what `wanted` describes.
+pub(crate) fn config_change(wanted: &Wanted<'_>, current: &FunctionInfo) -> ConfigChange {
+    let desired = wanted.desired;
     ConfigChange {
-        memory: (current.memory != desired.memory).then_some(desired.memory),
-        timeout: (current.timeout != desired.timeout).then_some(desired.timeout),
-        env: current.env != desired.env,
+        memory: (current.memory != wanted.memory).then_some(wanted.memory),
+        timeout: (current.timeout != wanted.timeout).then_some(wanted.timeout),
+        env: current.env != *wanted.env,
         role: current.role_arn != desired.arns.role_arn(),
         ephemeral_storage: (current.ephemeral_storage != desired.ephemeral_storage)
             .then_some(desired.ephemeral_storage),
@@ -164,18 +169,69 @@ pub(crate) fn config_change(desired: &Desired, current: &FunctionInfo) -> Config
     }
 }
 
-/// Whether `current` runs exactly the desired code and settings.
-pub(crate) fn matches(desired: &Desired, current: &FunctionInfo) -> bool {
-    current.code_sha256 == desired.code_sha256
-        && current.arch == desired.arch
-        && config_change(desired, current) == ConfigChange::default()
+/// Whether `current` runs exactly the code and settings `wanted` says.
+pub(crate) fn matches(wanted: &Wanted<'_>, current: &FunctionInfo) -> bool {
+    current.code_sha256 == wanted.desired.code_sha256
+        && current.arch == wanted.desired.arch
+        && config_change(wanted, current) == ConfigChange::default()
+}
+
+/// The actions that make `current` (`$LATEST`, if the function exists)
+/// what `wanted` describes.
+pub(crate) fn plan_function(
+    wanted: &Wanted<'_>,
+    current: Option<&FunctionInfo>,
+) -> Vec<FunctionAction> {
+    let desired = wanted.desired;
+    let function = wanted.function.to_string();
+    let Some(current) = current else {
+        return vec![FunctionAction::CreateFunction {
+            function,
+            handler: wanted.handler.map(str::to_string),
+            role_arn: desired.arns.role_arn(),
+            arch: desired.arch,
+            memory: wanted.memory,
+            timeout: wanted.timeout,
+            env: wanted.env.clone(),
+            code_sha256: desired.code_sha256.clone(),
+            ephemeral_storage: desired.ephemeral_storage,
+            layers: desired.layers.clone(),
+            tracing: desired.tracing,
+            vpc: desired.vpc.clone(),
+        }];
+    };
+    let mut actions = Vec::new();
+    if current.code_sha256 != desired.code_sha256 || current.arch != desired.arch {
+        actions.push(FunctionAction::UpdateCode {
+            function: function.clone(),
+            code_sha256: desired.code_sha256.clone(),
+            arch: desired.arch,
+            arch_change: (current.arch != desired.arch).then_some(desired.arch),
+        });
+    }
+    let change = config_change(wanted, current);
+    if change != ConfigChange::default() {
+        actions.push(FunctionAction::UpdateConfig {
+            function,
+            role_arn: change.role.then(|| desired.arns.role_arn()),
+            env: change.env.then(|| wanted.env.clone()),
+            layers: change.layers.then(|| desired.layers.clone()),
+            vpc: change.vpc.then(|| desired.vpc.clone()),
+            change,
+        });
+    }
+    actions
 }
 
 impl Resource for Function {
     type Actual = Option<FunctionInfo>;
     type Action = FunctionAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         let step = format!("read function {}", names.function);
         let Some(function) = reader.function(&names.function, None).await? else {
             return Ok(None);
@@ -188,43 +244,7 @@ impl Resource for Function {
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<FunctionAction> {
-        let function = desired.arns.function.clone();
-        let Some(current) = &actual.function else {
-            return vec![FunctionAction::CreateFunction {
-                function,
-                role_arn: desired.arns.role_arn(),
-                arch: desired.arch,
-                memory: desired.memory,
-                timeout: desired.timeout,
-                env: desired.env.clone(),
-                code_sha256: desired.code_sha256.clone(),
-                ephemeral_storage: desired.ephemeral_storage,
-                layers: desired.layers.clone(),
-                tracing: desired.tracing,
-                vpc: desired.vpc.clone(),
-            }];
-        };
-        let mut actions = Vec::new();
-        if current.code_sha256 != desired.code_sha256 || current.arch != desired.arch {
-            actions.push(FunctionAction::UpdateCode {
-                function: function.clone(),
-                code_sha256: desired.code_sha256.clone(),
-                arch: desired.arch,
-                arch_change: (current.arch != desired.arch).then_some(desired.arch),
-            });
-        }
-        let change = config_change(desired, current);
-        if change != ConfigChange::default() {
-            actions.push(FunctionAction::UpdateConfig {
-                function,
-                role_arn: change.role.then(|| desired.arns.role_arn()),
-                env: change.env.then(|| desired.env.clone()),
-                layers: change.layers.then(|| desired.layers.clone()),
-                vpc: change.vpc.then(|| desired.vpc.clone()),
-                change,
-            });
-        }
-        actions
+        plan_function(&desired.api_function(), actual.function.as_ref())
     }
 
     fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<FunctionAction> {
@@ -260,6 +280,7 @@ impl Resource for Function {
         match action {
             FunctionAction::CreateFunction {
                 function,
+                handler,
                 role_arn,
                 arch,
                 memory,
@@ -284,11 +305,14 @@ impl Resource for Function {
                     tracing: *tracing,
                     vpc: vpc.clone(),
                     description: ctx.arns.description(),
-                    tags: ctx.arns.tags(),
+                    tags: match handler {
+                        Some(handler) => ctx.arns.handler_tags(handler),
+                        None => ctx.arns.tags(),
+                    },
                 };
                 ctx.call(step, RETRY_ROLE, || w.create_function(&spec, zip))
                     .await?;
-                changed(ctx);
+                changed(ctx, function);
                 wait_ready(ctx, function, step).await
             }
             FunctionAction::UpdateCode {
@@ -301,7 +325,7 @@ impl Resource for Function {
                 wait_ready(ctx, function, step).await?;
                 ctx.call(step, RETRY_ALWAYS, || w.update_code(function, zip, *arch))
                     .await?;
-                changed(ctx);
+                changed(ctx, function);
                 wait_ready(ctx, function, step).await
             }
             FunctionAction::UpdateConfig {
@@ -325,7 +349,7 @@ impl Resource for Function {
                 };
                 ctx.call(step, RETRY_ROLE, || w.update_config(function, &update))
                     .await?;
-                changed(ctx);
+                changed(ctx, function);
                 wait_ready(ctx, function, step).await
             }
             FunctionAction::DeleteFunction { function } => {
@@ -338,8 +362,8 @@ impl Resource for Function {
     }
 }
 
-fn changed(ctx: &ApplyContext<'_>) {
-    ctx.outputs().function_ready = false;
+fn changed(ctx: &ApplyContext<'_>, function: &str) {
+    ctx.outputs().ready.remove(function);
 }
 
 /// Waits until `function` accepts the next mutation: State Active and no
@@ -349,7 +373,7 @@ pub(crate) async fn wait_ready(
     function: &str,
     step: &str,
 ) -> Result<(), AwsError> {
-    if ctx.outputs().function_ready {
+    if ctx.outputs().ready.contains(function) {
         return Ok(());
     }
     let deadline = ctx.clock.now() + Duration::from_secs(300);
@@ -373,7 +397,7 @@ pub(crate) async fn wait_ready(
             });
         }
         if readiness.ready() {
-            ctx.outputs().function_ready = true;
+            ctx.outputs().ready.insert(function.to_string());
             return Ok(());
         }
         if ctx.clock.now() > deadline {

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource, not_ours};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource, not_ours,
+};
 use crate::aws::{AwsError, ErrorClass, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -63,7 +65,11 @@ impl Resource for LogGroup {
     type Actual = Option<LogGroupState>;
     type Action = LogGroupAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         let Some(group) = reader.log_group(&names.log_group).await? else {
             return Ok(None);
         };

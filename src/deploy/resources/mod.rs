@@ -12,13 +12,18 @@
 
 pub(crate) mod alias;
 pub(crate) mod api;
+pub(crate) mod bucket_notification;
 pub(crate) mod concurrency;
 pub(crate) mod deployment;
+pub(crate) mod event_function;
 pub(crate) mod function;
 pub(crate) mod log_group;
 pub(crate) mod permission;
 pub(crate) mod provisioned;
+pub(crate) mod queue_mapping;
+pub(crate) mod retired_handler;
 pub(crate) mod role;
+pub(crate) mod schedule;
 pub(crate) mod stage_tracing;
 pub(crate) mod throttle;
 
@@ -44,6 +49,7 @@ pub(crate) trait Resource {
     fn read(
         reader: &Reader,
         names: &StageNames,
+        found: &Found,
     ) -> impl Future<Output = Result<Self::Actual, AwsError>> + Send;
 
     /// The actions that take `actual` to `desired` (pure).
@@ -80,6 +86,11 @@ pub(crate) trait ActionInfo {
     /// (earlier actions of the action's own kind always must).
     fn needs(&self) -> &'static [Kind];
     fn change(&self) -> Change;
+    /// Actions of one kind form a chain, unless each names a different
+    /// lane (one event handler's function does not wait for another's).
+    fn lane(&self) -> Option<&str> {
+        None
+    }
     /// Whether it may run while the new code is still being built: it
     /// changes nothing the stage serves, and if the build fails it leaves
     /// only tagged resources the next deploy reuses.
@@ -97,6 +108,14 @@ pub(crate) enum ApiRef {
     New,
 }
 
+/// What exists beyond the names slx.toml gives: the event handlers whose
+/// function or log group is the stage's, found before the other reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Handler names: slx.toml's, and those AWS still has.
+    pub(crate) handlers: std::collections::BTreeSet<String>,
+}
+
 /// Values one action produces and a later one uses.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Outputs {
@@ -104,8 +123,8 @@ pub(crate) struct Outputs {
     pub(crate) api_id: Option<String>,
     /// The version a publish made.
     pub(crate) published_version: Option<String>,
-    /// The function was seen ready and not changed since: skip a wait.
-    pub(crate) function_ready: bool,
+    /// Functions seen ready and not changed since: skip a wait.
+    pub(crate) ready: std::collections::BTreeSet<String>,
     /// Warnings AWS returned (e.g. from an OpenAPI import).
     pub(crate) warnings: Vec<String>,
     /// The smoke checks' verdict on the new version, when any ran.
@@ -260,8 +279,10 @@ macro_rules! registry {
 
         /// Everything that exists for the stage: every kind read at once.
         pub(crate) async fn read(reader: &Reader, names: &StageNames) -> Result<Actual, AwsError> {
+            let found = event_function::discover(reader, names).await?;
+            let found = &found;
             let ($( $field, )*) = tokio::try_join!(
-                $( <$module::$Type as Resource>::read(reader, names) ),*
+                $( <$module::$Type as Resource>::read(reader, names, found) ),*
             )?;
             Ok(Actual { $( $field ),* })
         }
@@ -324,4 +345,9 @@ registry! {
     deployment: Deployment => deployment::Deployment,
     throttle: Throttle => throttle::Throttle,
     stage_tracing: StageTracing => stage_tracing::StageTracing,
+    event_function: EventFunction => event_function::EventFunction,
+    schedule: Schedule => schedule::Schedule,
+    bucket_notification: BucketNotification => bucket_notification::BucketNotification,
+    queue_mapping: QueueMapping => queue_mapping::QueueMappingKind,
+    retired_handler: RetiredHandler => retired_handler::RetiredHandler,
 }

@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+};
 use crate::aws::{AwsError, ErrorClass, NewPermission, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -67,7 +69,11 @@ impl Resource for Permission {
     type Actual = Option<Statement>;
     type Action = PermissionAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         let policy = reader.policy(&names.function, &names.alias).await?;
         Ok(policy.as_deref().and_then(find_statement))
     }
@@ -135,6 +141,7 @@ impl Resource for Permission {
             statement_id: PERMISSION_ID.to_string(),
             principal: ctx.arns.apigateway_principal().to_string(),
             source_arn: ctx.arns.api_source_arn(&id),
+            source_account: None,
         };
         match ctx
             .call(step, RETRY_ALWAYS, || w.add_permission(&permission))

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -60,7 +60,11 @@ impl Resource for Provisioned {
     type Actual = Option<u32>;
     type Action = ProvisionedAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
         Ok(reader
             .provisioned_concurrency(&names.function, &names.alias)
             .await?

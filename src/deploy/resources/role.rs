@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource, not_ours};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource, not_ours,
+};
 use crate::aws::{AwsError, ErrorClass, NewRole, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -50,8 +52,8 @@ impl ActionInfo for RoleAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
             RoleAction::CreateRole { role, .. } => format!("create IAM role {role}"),
-            RoleAction::PutRolePolicy { .. } => "set the role's inline policy".into(),
-            RoleAction::SetTrustPolicy { .. } => "set who may assume the role".into(),
+            RoleAction::PutRolePolicy { role, .. } => format!("set the inline policy of {role}"),
+            RoleAction::SetTrustPolicy { role, .. } => format!("set who may assume {role}"),
             RoleAction::DeleteRole { role } => format!("delete IAM role {role}"),
         }
     }
@@ -59,7 +61,7 @@ impl ActionInfo for RoleAction {
     fn needs(&self) -> &'static [Kind] {
         match self {
             // A role still used by a function is not deleted first.
-            RoleAction::DeleteRole { .. } => &[Kind::Function],
+            RoleAction::DeleteRole { .. } => &[Kind::Function, Kind::EventFunction],
             _ => &[],
         }
     }
@@ -83,61 +85,89 @@ impl ActionInfo for RoleAction {
     }
 }
 
+/// The role `role` of the stage, if it exists; refused if it exists
+/// without the stage's tags.
+pub(crate) async fn read_role(
+    reader: &Reader,
+    names: &StageNames,
+    role: &str,
+) -> Result<Option<RoleState>, AwsError> {
+    let Some(info) = reader.role(role).await? else {
+        return Ok(None);
+    };
+    // A role of that name that slx did not create (no stage tags) is
+    // neither given a policy nor deleted.
+    if !names.owns(&info.tags) {
+        return Err(not_ours(
+            format!("read IAM role {role}"),
+            &format!("IAM role {role}"),
+        ));
+    }
+    let document = reader.role_policy(role, POLICY_NAME).await?;
+    Ok(Some(RoleState {
+        policy: document.and_then(|d| policy::canonical_from_iam(&d)),
+        trust_policy: info
+            .trust_policy
+            .as_deref()
+            .and_then(policy::canonical_from_iam),
+    }))
+}
+
+/// The actions that give role `role` this trust policy and inline policy.
+pub(crate) fn plan_role(
+    role: &str,
+    trust_policy: &str,
+    document: &str,
+    actual: Option<&RoleState>,
+) -> Vec<RoleAction> {
+    let put = |new_role| RoleAction::PutRolePolicy {
+        role: role.to_string(),
+        document: document.to_string(),
+        new_role,
+    };
+    match actual {
+        None => vec![
+            RoleAction::CreateRole {
+                role: role.to_string(),
+                trust_policy: trust_policy.to_string(),
+            },
+            put(true),
+        ],
+        Some(state) => {
+            let mut actions = Vec::new();
+            if state.trust_policy.as_deref() != Some(trust_policy) {
+                actions.push(RoleAction::SetTrustPolicy {
+                    role: role.to_string(),
+                    trust_policy: trust_policy.to_string(),
+                });
+            }
+            if state.policy.as_deref() != Some(document) {
+                actions.push(put(false));
+            }
+            actions
+        }
+    }
+}
+
 impl Resource for Role {
     type Actual = Option<RoleState>;
     type Action = RoleAction;
 
-    async fn read(reader: &Reader, names: &StageNames) -> Result<Self::Actual, AwsError> {
-        let Some(role) = reader.role(&names.role).await? else {
-            return Ok(None);
-        };
-        // A role of that name that slx did not create (no stage tags) is
-        // neither given a policy nor deleted.
-        if !names.owns(&role.tags) {
-            return Err(not_ours(
-                format!("read IAM role {}", names.role),
-                &format!("IAM role {}", names.role),
-            ));
-        }
-        let document = reader.role_policy(&names.role, POLICY_NAME).await?;
-        Ok(Some(RoleState {
-            policy: document.and_then(|d| policy::canonical_from_iam(&d)),
-            trust_policy: role
-                .trust_policy
-                .as_deref()
-                .and_then(policy::canonical_from_iam),
-        }))
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
+        read_role(reader, names, &names.role).await
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<RoleAction> {
-        let role = desired.arns.role.clone();
-        let put = |new_role| RoleAction::PutRolePolicy {
-            role: role.clone(),
-            document: desired.role_policy.clone(),
-            new_role,
-        };
-        match &actual.role {
-            None => vec![
-                RoleAction::CreateRole {
-                    role: role.clone(),
-                    trust_policy: desired.trust_policy.clone(),
-                },
-                put(true),
-            ],
-            Some(state) => {
-                let mut actions = Vec::new();
-                if state.trust_policy.as_deref() != Some(desired.trust_policy.as_str()) {
-                    actions.push(RoleAction::SetTrustPolicy {
-                        role: role.clone(),
-                        trust_policy: desired.trust_policy.clone(),
-                    });
-                }
-                if state.policy.as_deref() != Some(desired.role_policy.as_str()) {
-                    actions.push(put(false));
-                }
-                actions
-            }
-        }
+        plan_role(
+            &desired.arns.role,
+            &desired.trust_policy,
+            &desired.role_policy,
+            actual.role.as_ref(),
+        )
     }
 
     fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<RoleAction> {
@@ -183,8 +213,14 @@ impl Resource for Role {
                     name: role.clone(),
                     trust_policy: trust_policy.clone(),
                     description: format!(
-                        "Lambda role of slx app {} stage {}",
-                        ctx.arns.app, ctx.arns.stage
+                        "{} role of slx app {} stage {}",
+                        if *role == ctx.arns.scheduler_role {
+                            "EventBridge Scheduler"
+                        } else {
+                            "Lambda"
+                        },
+                        ctx.arns.app,
+                        ctx.arns.stage
                     ),
                     tags: ctx.arns.tags(),
                 };

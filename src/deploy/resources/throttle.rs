@@ -7,7 +7,9 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -57,7 +59,7 @@ impl Resource for Throttle {
     type Actual = ();
     type Action = ThrottleAction;
 
-    async fn read(_: &Reader, _: &StageNames) -> Result<(), AwsError> {
+    async fn read(_: &Reader, _: &StageNames, _: &Found) -> Result<(), AwsError> {
         Ok(())
     }
 

@@ -1,0 +1,230 @@
+//! S3: a bucket's notification configuration, the one document an S3
+//! event handler shares with whoever else listens to the bucket.
+//!
+//! `PutBucketNotificationConfiguration` replaces the whole document, so a
+//! write is always read-modify-write: the entries slx owns (their `Id`
+//! starts with the stage's prefix) are replaced and everything else
+//! (other teams' Lambda, queue and topic entries, EventBridge) is sent
+//! back exactly as S3 returned it. slx never creates or deletes buckets.
+//!
+//! API reference: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketNotificationConfiguration.html>
+
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
+    NotificationConfigurationFilter, S3KeyFilter,
+};
+
+use std::collections::BTreeSet;
+
+use super::{AwsError, Reader, Writer, absent};
+
+/// One Lambda entry of a bucket's notification configuration.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub(crate) struct LambdaNotification {
+    pub(crate) id: String,
+    /// The function (alias) S3 invokes.
+    pub(crate) function_arn: String,
+    /// S3's event types (`s3:ObjectCreated:*`), sorted.
+    pub(crate) events: Vec<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) suffix: Option<String>,
+}
+
+/// A bucket's notification configuration, split into the entries of one
+/// owner (by `Id` prefix) and everything else, kept as S3 returned it.
+#[derive(Debug, Clone)]
+pub(crate) struct BucketNotifications {
+    /// The owner's Lambda entries, sorted by id.
+    pub(crate) owned: Vec<LambdaNotification>,
+    /// Every entry the owner does not own, untouched.
+    others: NotificationConfiguration,
+}
+
+impl Default for BucketNotifications {
+    fn default() -> Self {
+        BucketNotifications {
+            owned: Vec::new(),
+            others: NotificationConfiguration::builder().build(),
+        }
+    }
+}
+
+impl PartialEq for BucketNotifications {
+    fn eq(&self, other: &Self) -> bool {
+        self.owned == other.owned && self.others == other.others
+    }
+}
+
+impl Eq for BucketNotifications {}
+
+impl BucketNotifications {
+    /// The rules of every entry that belongs to others (Lambda, queue
+    /// and topic), as plain data: S3 refuses a rule of ours that overlaps
+    /// one of them.
+    pub(crate) fn others(&self) -> Vec<LambdaNotification> {
+        let entry = notification;
+        let others = &self.others;
+        let lambda = others
+            .lambda_function_configurations()
+            .iter()
+            .map(|c| entry(c.id(), c.lambda_function_arn(), c.events(), c.filter()));
+        let queues = others
+            .queue_configurations()
+            .iter()
+            .map(|c| entry(c.id(), c.queue_arn(), c.events(), c.filter()));
+        let topics = others
+            .topic_configurations()
+            .iter()
+            .map(|c| entry(c.id(), c.topic_arn(), c.events(), c.filter()));
+        lambda.chain(queues).chain(topics).collect()
+    }
+
+    /// The same document with the owner's entries replaced by `owned`.
+    pub(crate) fn with_owned(&self, owned: Vec<LambdaNotification>) -> BucketNotifications {
+        BucketNotifications {
+            owned,
+            others: self.others.clone(),
+        }
+    }
+
+    fn document(&self) -> Result<NotificationConfiguration, AwsError> {
+        let mut lambda: Vec<LambdaFunctionConfiguration> =
+            self.others.lambda_function_configurations().to_vec();
+        for entry in &self.owned {
+            let rules: Vec<FilterRule> = [
+                (FilterRuleName::Prefix, &entry.prefix),
+                (FilterRuleName::Suffix, &entry.suffix),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| {
+                value
+                    .as_ref()
+                    .map(|v| FilterRule::builder().name(name).value(v).build())
+            })
+            .collect();
+            let mut built = LambdaFunctionConfiguration::builder()
+                .id(&entry.id)
+                .lambda_function_arn(&entry.function_arn)
+                .set_events(Some(
+                    entry
+                        .events
+                        .iter()
+                        .map(|e| Event::from(e.as_str()))
+                        .collect(),
+                ));
+            if !rules.is_empty() {
+                built = built.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                        .build(),
+                );
+            }
+            lambda.push(built.build().map_err(|e| {
+                AwsError::fatal(
+                    format!("write the notification entry {}", entry.id),
+                    e.to_string(),
+                    "report this as a bug in slx",
+                )
+            })?);
+        }
+        Ok(NotificationConfiguration::builder()
+            .set_topic_configurations(Some(self.others.topic_configurations().to_vec()))
+            .set_queue_configurations(Some(self.others.queue_configurations().to_vec()))
+            .set_lambda_function_configurations(Some(lambda))
+            .set_event_bridge_configuration(self.others.event_bridge_configuration().cloned())
+            .build())
+    }
+}
+
+/// An entry's rules as plain data, events sorted.
+fn notification(
+    id: Option<&str>,
+    target: &str,
+    events: &[Event],
+    filter: Option<&NotificationConfigurationFilter>,
+) -> LambdaNotification {
+    let mut events: Vec<String> = events.iter().map(|e| e.as_str().to_string()).collect();
+    events.sort();
+    LambdaNotification {
+        id: id.unwrap_or_default().to_string(),
+        function_arn: target.to_string(),
+        events,
+        prefix: rule(filter, FilterRuleName::Prefix),
+        suffix: rule(filter, FilterRuleName::Suffix),
+    }
+}
+
+fn rule(filter: Option<&NotificationConfigurationFilter>, name: FilterRuleName) -> Option<String> {
+    filter?
+        .key()?
+        .filter_rules()
+        .iter()
+        .find(|r| r.name() == Some(&name))
+        .and_then(|r| r.value().map(str::to_string))
+}
+
+impl Reader {
+    /// The notification configuration of `bucket` (`None`: no such
+    /// bucket), with the Lambda entries whose id is in `owned` apart.
+    pub(crate) async fn bucket_notifications(
+        &self,
+        bucket: &str,
+        owned: &BTreeSet<String>,
+    ) -> Result<Option<BucketNotifications>, AwsError> {
+        let answer = self
+            .clients
+            .s3
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    format!("read the notification configuration of bucket {bucket}"),
+                    &e,
+                )
+            });
+        let Some(answer) = absent(answer)? else {
+            return Ok(None);
+        };
+        let (owned, foreign): (Vec<_>, Vec<_>) = answer
+            .lambda_function_configurations()
+            .iter()
+            .cloned()
+            .partition(|entry| entry.id().is_some_and(|id| owned.contains(id)));
+        let mut owned: Vec<LambdaNotification> = owned
+            .iter()
+            .map(|c| notification(c.id(), c.lambda_function_arn(), c.events(), c.filter()))
+            .collect();
+        owned.sort();
+        let others = NotificationConfiguration::builder()
+            .set_topic_configurations(Some(answer.topic_configurations().to_vec()))
+            .set_queue_configurations(Some(answer.queue_configurations().to_vec()))
+            .set_lambda_function_configurations(Some(foreign))
+            .set_event_bridge_configuration(answer.event_bridge_configuration().cloned())
+            .build();
+        Ok(Some(BucketNotifications { owned, others }))
+    }
+}
+
+impl Writer {
+    /// Replaces `bucket`'s notification configuration with `document`.
+    pub(crate) async fn put_bucket_notifications(
+        &self,
+        bucket: &str,
+        account: &str,
+        document: &BucketNotifications,
+    ) -> Result<(), AwsError> {
+        let step = format!("write the notification configuration of bucket {bucket}");
+        self.clients
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .expected_bucket_owner(account)
+            .notification_configuration(document.document()?)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&step, &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! What a deploy refuses before its first write, and what it warns
+//! about, for the stage's event sources: the things AWS would refuse
+//! half-way through (a bucket or queue that does not exist, a queue whose
+//! visibility timeout is shorter than the function's timeout, a rule that
+//! overlaps another on the same bucket), said up front with the fix.
+//!
+//! Pure: judges `Desired` against what was read.
+
+use crate::aws::LambdaNotification;
+use crate::config::EventSource;
+
+use super::desired::Desired;
+use super::resources::Actual;
+use super::resources::bucket_notification;
+
+/// Why the stage's sources cannot be deployed as slx.toml says.
+#[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
+#[error("{problem}")]
+#[diagnostic(code(slx::deploy::sources), help("{fix}"))]
+pub(crate) struct SourceRefused {
+    pub(crate) problem: String,
+    pub(crate) fix: String,
+}
+
+/// Refuses what AWS would refuse; the warnings for what it would accept
+/// but the user should know.
+pub(crate) fn check(desired: &Desired, actual: &Actual) -> Result<Vec<String>, SourceRefused> {
+    let buckets = &actual.bucket_notification.buckets;
+    let queues = &actual.queue_mapping.queues;
+    for event in &desired.events {
+        let handler = &event.handler;
+        match &event.source {
+            EventSource::S3(source) => {
+                if !matches!(buckets.get(&source.bucket), Some(Some(_))) {
+                    return Err(SourceRefused {
+                        problem: format!(
+                            "bucket {} (handler {handler}) does not exist in this account and region's view",
+                            source.bucket
+                        ),
+                        fix: "create the bucket first: slx never creates or deletes buckets, they hold your data (or correct `bucket` in slx.toml)".into(),
+                    });
+                }
+            }
+            EventSource::Sqs(source) => match queues.get(&source.queue) {
+                Some(Some(queue)) if queue.visibility_timeout < event.timeout => {
+                    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+                    return Err(SourceRefused {
+                        problem: format!(
+                            "queue {}'s visibility timeout ({} s) is shorter than handler {handler}'s timeout ({} s): Lambda refuses the mapping, since a message could be handed out again while it is still being handled",
+                            source.queue, queue.visibility_timeout, event.timeout
+                        ),
+                        fix: format!(
+                            "raise the queue's VisibilityTimeout to at least {} s (AWS recommends six times the function's timeout: {} s), or lower the handler's `timeout`",
+                            event.timeout,
+                            event.timeout * 6
+                        ),
+                    });
+                }
+                Some(Some(_)) => {}
+                _ => return Err(missing_queue(&source.queue, handler, "its source")),
+            },
+            EventSource::Schedule(_) => {}
+        }
+        if let Some(queue) = &event.on_failure_queue
+            && !matches!(queues.get(queue), Some(Some(_)))
+        {
+            return Err(missing_queue(queue, handler, "`on_failure`"));
+        }
+    }
+    for (_, bucket, entry) in bucket_notification::wanted(desired) {
+        let Some(Some(document)) = buckets.get(&bucket) else {
+            continue;
+        };
+        if let Some(other) = document.others().iter().find(|o| overlaps(&entry, o)) {
+            // https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html
+            return Err(SourceRefused {
+                problem: format!(
+                    "handler {}'s rule on bucket {bucket} overlaps the bucket's notification `{}` (to {}): S3 refuses two rules for the same event type whose prefixes and suffixes can both match one key",
+                    entry.id.trim_start_matches(&format!("slx-{}-", desired.arns.function)),
+                    other.id,
+                    other.function_arn
+                ),
+                fix: "give the handler a `prefix` or `suffix` that the other rule cannot match, or change the other rule".into(),
+            });
+        }
+    }
+    Ok(recursion_warnings(desired))
+}
+
+fn missing_queue(queue: &str, handler: &str, role: &str) -> SourceRefused {
+    SourceRefused {
+        problem: format!("queue {queue} ({role} of handler {handler}) does not exist"),
+        fix: "create the queue first: slx never creates or deletes queues, they hold your data (or correct the name in slx.toml)".into(),
+    }
+}
+
+/// Whether S3 would consider two rules overlapping: a common event type
+/// (`s3:ObjectCreated:*` covers `s3:ObjectCreated:Put`), and a key both
+/// prefixes and both suffixes can match.
+fn overlaps(a: &LambdaNotification, b: &LambdaNotification) -> bool {
+    let family = |event: &str| {
+        event
+            .rsplit_once(':')
+            .map_or(event.to_string(), |(f, _)| f.to_string())
+    };
+    let common_event = a.events.iter().any(|x| {
+        b.events
+            .iter()
+            .any(|y| x == y || (family(x) == family(y) && (x.ends_with(":*") || y.ends_with(":*"))))
+    });
+    let one_extends_other = |x: &Option<String>, y: &Option<String>, at_start: bool| {
+        let (x, y) = (x.as_deref().unwrap_or(""), y.as_deref().unwrap_or(""));
+        if at_start {
+            x.starts_with(y) || y.starts_with(x)
+        } else {
+            x.ends_with(y) || y.ends_with(x)
+        }
+    };
+    common_event
+        && one_extends_other(&a.prefix, &b.prefix, true)
+        && one_extends_other(&a.suffix, &b.suffix, false)
+}
+
+/// S3 handlers whose role may write where their own events come from:
+/// every object they write would run them again, without end.
+// https://docs.aws.amazon.com/lambda/latest/dg/with-s3.html (recursive invocation)
+fn recursion_warnings(desired: &Desired) -> Vec<String> {
+    let Ok(policy) = serde_json::from_str::<serde_json::Value>(&desired.role_policy) else {
+        return Vec::new();
+    };
+    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+    let list = |value: &serde_json::Value| -> Vec<String> {
+        match value {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut warnings = Vec::new();
+    for event in &desired.events {
+        let EventSource::S3(source) = &event.source else {
+            continue;
+        };
+        if !source.events.contains(&crate::config::S3EventKind::Created) {
+            continue;
+        }
+        // A key the handler's own rule matches.
+        let key = format!(
+            "{}x{}",
+            source.prefix.as_deref().unwrap_or(""),
+            source.suffix.as_deref().unwrap_or("")
+        );
+        let object = format!("{}/{key}", desired.arns.bucket_arn(&source.bucket));
+        let writes = statements.iter().any(|statement| {
+            statement["Effect"] == "Allow"
+                && list(&statement["Action"])
+                    .iter()
+                    .any(|a| wildcard_match(&a.to_ascii_lowercase(), "s3:putobject"))
+                && list(&statement["Resource"])
+                    .iter()
+                    .any(|r| wildcard_match(r, &object))
+        });
+        if writes {
+            warnings.push(format!(
+                "handler {} may write to bucket {}{}, where its own events come from: each object it writes there runs it again (give what it writes another prefix, or narrow [[permissions]])",
+                event.handler,
+                source.bucket,
+                source
+                    .prefix
+                    .as_deref()
+                    .map(|p| format!(" under {p}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    warnings
+}
+
+/// IAM's wildcards: `*` any run of characters, `?` any one.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(events: &[&str], prefix: Option<&str>, suffix: Option<&str>) -> LambdaNotification {
+        LambdaNotification {
+            id: "x".into(),
+            function_arn: "arn".into(),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            prefix: prefix.map(str::to_string),
+            suffix: suffix.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn rules_overlap_as_s3_decides() {
+        let created = ["s3:ObjectCreated:*"];
+        let ours = rule(&created, Some("incoming/"), None);
+        // Another rule for every key of the same type overlaps.
+        assert!(overlaps(&ours, &rule(&created, None, None)));
+        assert!(overlaps(
+            &ours,
+            &rule(&["s3:ObjectCreated:Put"], None, None)
+        ));
+        assert!(overlaps(
+            &ours,
+            &rule(&created, Some("incoming/csv/"), None)
+        ));
+        // Disjoint prefixes, suffixes or event types do not.
+        assert!(!overlaps(&ours, &rule(&created, Some("archive/"), None)));
+        assert!(!overlaps(&ours, &rule(&["s3:ObjectRemoved:*"], None, None)));
+        let csv = rule(&created, None, Some(".csv"));
+        assert!(!overlaps(&csv, &rule(&created, None, Some(".json"))));
+        assert!(overlaps(&csv, &rule(&created, None, Some("s.csv"))));
+    }
+
+    #[test]
+    fn iam_wildcards() {
+        assert!(wildcard_match(
+            "arn:aws:s3:::uploads/*",
+            "arn:aws:s3:::uploads/incoming/x"
+        ));
+        assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("s3:put*", "s3:putobject"));
+        assert!(wildcard_match(
+            "arn:aws:s3:::up?oads/*",
+            "arn:aws:s3:::uploads/a"
+        ));
+        assert!(!wildcard_match(
+            "arn:aws:s3:::uploads/out/*",
+            "arn:aws:s3:::uploads/incoming/x"
+        ));
+        assert!(!wildcard_match("s3:getobject", "s3:putobject"));
+    }
+}

@@ -1,0 +1,566 @@
+//! The functions of the stage's `[events.NAME]` handlers: for each, a
+//! function `<app>-<stage>-NAME` (tagged `slx:handler = NAME`) from the
+//! stage's one zip, its log group, its stage alias (what the handler's
+//! source invokes), its published versions, and where its failed
+//! asynchronous invocations go (`on_failure`).
+//!
+//! A handler's function is found by name and tag like everything else;
+//! one no longer in slx.toml is found by listing the functions whose
+//! names start with the stage's (see `discover`) and removed by
+//! `retired_handler`, after its source stopped sending it events.
+//! Never touches the API's function, nor any source.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::alias::{point, publish};
+use super::function::{self, FunctionAction, wait_ready};
+use super::log_group::{LogGroup, LogGroupAction, LogGroupState};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource, not_ours,
+};
+use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::{Desired, EventDesired};
+use crate::deploy::versions;
+use crate::names::{StageArns, StageNames, TAG_HANDLER, log_group_of};
+
+pub(crate) struct EventFunction;
+
+/// One handler's function as AWS holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HandlerState {
+    /// `$LATEST`; `None` when only the log group is left.
+    pub(crate) latest: Option<FunctionInfo>,
+    /// The version the stage alias serves.
+    pub(crate) served: Option<FunctionInfo>,
+    pub(crate) versions: Vec<VersionInfo>,
+    pub(crate) log_group: Option<LogGroupState>,
+    /// The on-failure destination of the alias's asynchronous invocations.
+    pub(crate) on_failure: Option<String>,
+}
+
+/// What one handler's function needs done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum HandlerStep {
+    LogGroup(LogGroupAction),
+    Function(FunctionAction),
+    Alias(HandlerAlias),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum HandlerAlias {
+    /// Publish `$LATEST` and point the handler's stage alias at it.
+    PublishHandler {
+        function: String,
+        alias: String,
+        code_sha256: String,
+        alias_exists: bool,
+        description: String,
+    },
+    PruneHandlerVersions {
+        function: String,
+        keep: u32,
+        versions: Vec<String>,
+    },
+    /// Where failed asynchronous invocations go (`None`: nowhere).
+    SetOnFailure {
+        function: String,
+        alias: String,
+        destination: Option<String>,
+    },
+}
+
+/// A step for one handler's function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct EventFunctionAction {
+    pub(crate) handler: String,
+    #[serde(flatten)]
+    pub(crate) step: HandlerStep,
+}
+
+impl ActionInfo for EventFunctionAction {
+    fn describe(&self, names: &StageNames) -> String {
+        let what = match &self.step {
+            HandlerStep::LogGroup(action) => action.describe(names),
+            HandlerStep::Function(FunctionAction::DeleteFunction { function }) => {
+                format!("delete function {function}, its versions and alias")
+            }
+            HandlerStep::Function(action) => action.describe(names),
+            HandlerStep::Alias(HandlerAlias::PublishHandler { .. }) => {
+                "publish a version and point the stage alias at it".into()
+            }
+            HandlerStep::Alias(HandlerAlias::PruneHandlerVersions { keep, versions, .. }) => {
+                format!(
+                    "prune version{} {} (keeping the newest {keep})",
+                    if versions.len() == 1 { "" } else { "s" },
+                    versions.join(", ")
+                )
+            }
+            HandlerStep::Alias(HandlerAlias::SetOnFailure {
+                destination: Some(queue),
+                ..
+            }) => format!("send failed events to {queue}"),
+            HandlerStep::Alias(HandlerAlias::SetOnFailure {
+                destination: None, ..
+            }) => "stop sending failed events to a queue".into(),
+        };
+        format!("handler {}: {what}", self.handler)
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match &self.step {
+            HandlerStep::Function(FunctionAction::DeleteFunction { .. }) => {
+                &[Kind::Schedule, Kind::BucketNotification, Kind::QueueMapping]
+            }
+            HandlerStep::Function(_) => &[Kind::Role],
+            // The new version's first event finds the role's new policy.
+            HandlerStep::Alias(HandlerAlias::PublishHandler { .. }) => &[Kind::Role],
+            _ => &[],
+        }
+    }
+
+    fn lane(&self) -> Option<&str> {
+        Some(&self.handler)
+    }
+
+    fn change(&self) -> Change {
+        match &self.step {
+            HandlerStep::LogGroup(action) => action.change(),
+            HandlerStep::Function(action) => action.change(),
+            HandlerStep::Alias(HandlerAlias::PruneHandlerVersions { .. }) => Change::Delete,
+            HandlerStep::Alias(_) => Change::Update,
+        }
+    }
+
+    fn before_build(&self) -> bool {
+        match &self.step {
+            HandlerStep::LogGroup(action) => action.before_build(),
+            _ => false,
+        }
+    }
+}
+
+/// The stage's event handler functions that exist, found by listing the
+/// functions and log groups named like them and keeping those tagged as
+/// the stage's; plus slx.toml's handlers, whose names are known.
+pub(crate) async fn discover(reader: &Reader, names: &StageNames) -> Result<Found, AwsError> {
+    let prefix = names.event_function_prefix();
+    let group_prefix = log_group_of(&prefix);
+    let (functions, groups) = tokio::try_join!(
+        reader.functions_starting_with(&prefix),
+        reader.log_groups_under(&group_prefix),
+    )?;
+    let function_tags = functions.iter().map(|f| async {
+        let tags = reader.function_tags(&f.arn).await?;
+        Ok::<_, AwsError>((f.name.clone(), tags))
+    });
+    let group_tags = groups.iter().map(|g| async {
+        let tags = reader.log_group_tags(&g.arn).await?;
+        Ok::<_, AwsError>((g.name.clone(), tags))
+    });
+    let (function_tags, group_tags) = tokio::try_join!(
+        futures_util::future::try_join_all(function_tags),
+        futures_util::future::try_join_all(group_tags),
+    )?;
+    let mut handlers = names.referenced.handlers.clone();
+    // Another stage's resources share the prefix when its name extends
+    // this one's (`dev` and `dev-eu`): their tags tell them apart.
+    for (function, tags) in function_tags {
+        if let Some(handler) = tags.get(TAG_HANDLER)
+            && names.owns(&tags)
+            && names.event_function(handler) == function
+        {
+            handlers.insert(handler.clone());
+        }
+    }
+    for (group, tags) in group_tags {
+        if let Some(handler) = group.strip_prefix(&group_prefix)
+            && names.owns(&tags)
+            && !handler.is_empty()
+        {
+            handlers.insert(handler.to_string());
+        }
+    }
+    Ok(Found { handlers })
+}
+
+/// Reads one handler's function, log group, alias and versions.
+async fn read_handler(
+    reader: &Reader,
+    names: &StageNames,
+    handler: &str,
+) -> Result<HandlerState, AwsError> {
+    let function = names.event_function(handler);
+    let group = log_group_of(&function);
+    let (latest, log_group) =
+        tokio::try_join!(reader.function(&function, None), reader.log_group(&group))?;
+    let log_group = match log_group {
+        None => None,
+        Some(info) => {
+            let tags = match &info.arn {
+                Some(arn) => reader.log_group_tags(arn).await?,
+                None => Default::default(),
+            };
+            if !names.owns(&tags) {
+                return Err(not_ours(
+                    format!("read log group {group}"),
+                    &format!("log group {group}"),
+                ));
+            }
+            Some(LogGroupState {
+                retention_days: info.retention_days,
+            })
+        }
+    };
+    let Some(latest) = latest else {
+        return Ok(HandlerState {
+            log_group,
+            ..HandlerState::default()
+        });
+    };
+    let tags = reader.function_tags(&latest.arn).await?;
+    if !names.owns(&tags) || tags.get(TAG_HANDLER).map(String::as_str) != Some(handler) {
+        return Err(not_ours(
+            format!("read function {function}"),
+            &format!("function {function}"),
+        ));
+    }
+    let (served, versions, on_failure) = tokio::try_join!(
+        reader.function(&function, Some(&names.alias)),
+        reader.versions(&function),
+        reader.on_failure(&function, &names.alias),
+    )?;
+    Ok(HandlerState {
+        latest: Some(latest),
+        served,
+        versions,
+        log_group,
+        on_failure,
+    })
+}
+
+/// The steps that make one handler's function what slx.toml says.
+fn plan_handler(desired: &Desired, event: &EventDesired, state: &HandlerState) -> Vec<HandlerStep> {
+    let mut steps = Vec::new();
+    let group = log_group_of(&event.function);
+    let retention = LogGroupAction::SetLogRetention {
+        log_group: group.clone(),
+        days: desired.log_retention_days,
+    };
+    match &state.log_group {
+        None => {
+            steps.push(HandlerStep::LogGroup(LogGroupAction::CreateLogGroup {
+                log_group: group,
+            }));
+            steps.push(HandlerStep::LogGroup(retention));
+        }
+        Some(current) if current.retention_days != Some(desired.log_retention_days) => {
+            steps.push(HandlerStep::LogGroup(retention));
+        }
+        Some(_) => {}
+    }
+    let wanted = desired.event_function(event);
+    let function_steps = function::plan_function(&wanted, state.latest.as_ref());
+    let serves_current = state
+        .served
+        .as_ref()
+        .is_some_and(|served| function::matches(&wanted, served));
+    let function_changes = !function_steps.is_empty();
+    steps.extend(function_steps.into_iter().map(HandlerStep::Function));
+    if function_changes || !serves_current {
+        steps.push(HandlerStep::Alias(HandlerAlias::PublishHandler {
+            function: event.function.clone(),
+            alias: desired.arns.alias.clone(),
+            code_sha256: desired.code_sha256.clone(),
+            alias_exists: state.served.is_some(),
+            description: desired.release.clone(),
+        }));
+        // As for the API's function: Lambda publishes nothing new when
+        // $LATEST equals the newest version, which the alias then serves.
+        let numbers: Vec<String> = state.versions.iter().map(|v| v.version.clone()).collect();
+        let newest_matches = state
+            .versions
+            .last()
+            .is_some_and(|v| v.code_sha256 == desired.code_sha256);
+        let adds_version = function_changes || !newest_matches;
+        let keep = desired.keep_versions as usize;
+        let (room, protected) = match numbers.last() {
+            Some(newest) if !adds_version => (keep, BTreeSet::from([newest.clone()])),
+            _ => (keep.saturating_sub(1), BTreeSet::new()),
+        };
+        let prune = versions::to_prune(&numbers, room, &protected);
+        if !prune.is_empty() {
+            steps.push(HandlerStep::Alias(HandlerAlias::PruneHandlerVersions {
+                function: event.function.clone(),
+                keep: desired.keep_versions,
+                versions: prune,
+            }));
+        }
+    }
+    if state.on_failure != event.on_failure {
+        steps.push(HandlerStep::Alias(HandlerAlias::SetOnFailure {
+            function: event.function.clone(),
+            alias: desired.arns.alias.clone(),
+            destination: event.on_failure.clone(),
+        }));
+    }
+    steps
+}
+
+/// The removal of one handler's function and log group.
+pub(crate) fn plan_handler_removal(
+    names: &StageNames,
+    handler: &str,
+    state: &HandlerState,
+) -> Vec<EventFunctionAction> {
+    let function = names.event_function(handler);
+    let mut steps = Vec::new();
+    if state.latest.is_some() {
+        steps.push(HandlerStep::Function(FunctionAction::DeleteFunction {
+            function: function.clone(),
+        }));
+    }
+    if state.log_group.is_some() {
+        steps.push(HandlerStep::LogGroup(LogGroupAction::DeleteLogGroup {
+            log_group: log_group_of(&function),
+        }));
+    }
+    steps
+        .into_iter()
+        .map(|step| EventFunctionAction {
+            handler: handler.to_string(),
+            step,
+        })
+        .collect()
+}
+
+impl Resource for EventFunction {
+    /// Every handler function that exists, by handler name.
+    type Actual = BTreeMap<String, HandlerState>;
+    type Action = EventFunctionAction;
+
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        found: &Found,
+    ) -> Result<Self::Actual, AwsError> {
+        let reads = found.handlers.iter().map(|handler| async move {
+            let state = read_handler(reader, names, handler).await?;
+            Ok::<_, AwsError>((handler.clone(), state))
+        });
+        let states = futures_util::future::try_join_all(reads).await?;
+        Ok(states
+            .into_iter()
+            .filter(|(_, state)| *state != HandlerState::default())
+            .collect())
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<EventFunctionAction> {
+        let none = HandlerState::default();
+        desired
+            .events
+            .iter()
+            .flat_map(|event| {
+                let state = actual.event_function.get(&event.handler).unwrap_or(&none);
+                plan_handler(desired, event, state)
+                    .into_iter()
+                    .map(|step| EventFunctionAction {
+                        handler: event.handler.clone(),
+                        step,
+                    })
+            })
+            .collect()
+    }
+
+    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<EventFunctionAction> {
+        actual
+            .event_function
+            .iter()
+            .flat_map(|(handler, state)| plan_handler_removal(names, handler, state))
+            .collect()
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![
+            // ListFunctions is authorised on "*" only.
+            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
+            Grant::new(
+                "FindHandlerFunctions",
+                &["lambda:ListFunctions"],
+                vec!["*".into()],
+            ),
+            Grant::new(
+                "HandlerFunctions",
+                &[
+                    "lambda:GetFunction",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:ListTags",
+                    "lambda:TagResource",
+                    "lambda:CreateFunction",
+                    "lambda:UpdateFunctionCode",
+                    "lambda:UpdateFunctionConfiguration",
+                    "lambda:DeleteFunction",
+                    "lambda:ListVersionsByFunction",
+                    "lambda:PublishVersion",
+                    "lambda:GetAlias",
+                    "lambda:CreateAlias",
+                    "lambda:UpdateAlias",
+                    "lambda:GetFunctionEventInvokeConfig",
+                    "lambda:PutFunctionEventInvokeConfig",
+                    "lambda:DeleteFunctionEventInvokeConfig",
+                ],
+                arns.event_functions_arns().to_vec(),
+            ),
+            Grant::new(
+                "HandlerLogGroups",
+                &[
+                    "logs:CreateLogGroup",
+                    "logs:TagResource",
+                    "logs:TagLogGroup",
+                    "logs:ListTagsForResource",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteLogGroup",
+                ],
+                arns.event_log_groups_arns().to_vec(),
+            ),
+        ]
+    }
+
+    async fn apply(action: &EventFunctionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match &action.step {
+            HandlerStep::LogGroup(inner) => LogGroup::apply(inner, ctx).await,
+            HandlerStep::Function(inner) => function::Function::apply(inner, ctx).await,
+            HandlerStep::Alias(HandlerAlias::PublishHandler {
+                function,
+                alias,
+                code_sha256,
+                alias_exists,
+                description,
+            }) => {
+                let version = publish(ctx, step, function, code_sha256, description).await?;
+                point(ctx, step, function, alias, &version, *alias_exists).await
+            }
+            HandlerStep::Alias(HandlerAlias::PruneHandlerVersions {
+                function, versions, ..
+            }) => {
+                for version in versions {
+                    ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                        w.delete_function(function, Some(version))
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            HandlerStep::Alias(HandlerAlias::SetOnFailure {
+                function,
+                alias,
+                destination,
+            }) => {
+                wait_ready(ctx, function, step).await?;
+                // Lambda checks the role may send to the queue: a policy
+                // just written may not have reached Lambda yet.
+                let call = || w.set_on_failure(function, alias, destination.as_deref());
+                match destination {
+                    Some(_) => ctx.call(step, RETRY_ROLE, call).await,
+                    None => ctx.call_tolerating(step, ErrorClass::NotFound, call).await,
+                }
+            }
+        }
+    }
+}
+
+/// A deployed event handler, as `slx status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct DeployedHandler {
+    pub(crate) handler: String,
+    pub(crate) function: String,
+    /// The version its stage alias serves.
+    pub(crate) version: Option<String>,
+    /// What runs it, as deployed: `s3://bucket/prefix* (created)`,
+    /// `schedule rate(1 hour)`, `sqs queue (batches of up to 10)`, or
+    /// `no source`.
+    pub(crate) source: String,
+}
+
+/// Every handler function the stage has, with the source AWS holds for it.
+pub(crate) fn deployed_handlers(names: &StageNames, actual: &Actual) -> Vec<DeployedHandler> {
+    actual
+        .event_function
+        .iter()
+        .filter(|(_, state)| state.latest.is_some())
+        .map(|(handler, state)| DeployedHandler {
+            handler: handler.clone(),
+            function: names.event_function(handler),
+            version: state.served.as_ref().map(|f| f.version.clone()),
+            source: deployed_source(names, actual, handler),
+        })
+        .collect()
+}
+
+fn deployed_source(names: &StageNames, actual: &Actual, handler: &str) -> String {
+    let id = names.s3_notification_id(handler);
+    let s3 = actual
+        .bucket_notification
+        .buckets
+        .iter()
+        .find_map(|(bucket, doc)| {
+            let entry = doc.as_ref()?.owned.iter().find(|e| e.id == id)?;
+            let kinds: Vec<&str> = entry
+                .events
+                .iter()
+                .map(|e| {
+                    if e.starts_with("s3:ObjectRemoved") {
+                        "removed"
+                    } else {
+                        "created"
+                    }
+                })
+                .collect();
+            Some(format!(
+                "s3://{bucket}/{}*{} ({})",
+                entry.prefix.as_deref().unwrap_or(""),
+                entry.suffix.as_deref().unwrap_or(""),
+                kinds.join(", ")
+            ))
+        });
+    if let Some(s3) = s3 {
+        return s3;
+    }
+    if let Some(schedule) = actual.schedule.schedules.iter().find(|s| s.name == handler) {
+        return format!(
+            "schedule {}{}",
+            schedule.expression,
+            schedule
+                .timezone
+                .as_deref()
+                .filter(|tz| *tz != "UTC")
+                .map(|tz| format!(" ({tz})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(mapping) = actual
+        .queue_mapping
+        .mappings
+        .get(handler)
+        .and_then(|m| m.first())
+    {
+        return format!(
+            "sqs {} (batches of up to {})",
+            mapping
+                .spec
+                .queue_arn
+                .rsplit(':')
+                .next()
+                .unwrap_or_default(),
+            mapping.spec.batch_size
+        );
+    }
+    "no source".into()
+}

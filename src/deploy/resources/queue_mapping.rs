@@ -1,0 +1,308 @@
+//! SQS handlers' sources: one event source mapping per handler, from its
+//! queue to its stage alias (`name:alias`), with batch item failures
+//! reported when slx.toml says so (the default). A mapping has no tags: it
+//! is the stage's because it is listed under the stage's handler function,
+//! and it is found again by function and queue ARN.
+//! <https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html>
+//! Never creates, changes or deletes a queue.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource};
+use crate::aws::{AwsError, ErrorClass, QueueInfo, QueueMapping, QueueMappingSpec, Reader};
+use crate::config::EventSource;
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::Desired;
+use crate::names::{StageArns, StageNames};
+
+pub(crate) struct QueueMappingKind;
+
+/// The mappings of the stage's handlers, and the queues slx.toml names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueuesState {
+    /// Each handler's mappings.
+    pub(crate) mappings: BTreeMap<String, Vec<QueueMapping>>,
+    /// Each queue slx.toml names (sources and `on_failure`), as written:
+    /// `None` when it does not exist.
+    pub(crate) queues: BTreeMap<String, Option<QueueInfo>>,
+}
+
+/// Variant names are the plan's `action` names (`create_queue_mapping`).
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum QueueAction {
+    CreateQueueMapping {
+        handler: String,
+        mapping: QueueMappingSpec,
+    },
+    UpdateQueueMapping {
+        handler: String,
+        uuid: String,
+        mapping: QueueMappingSpec,
+    },
+    DeleteQueueMapping {
+        handler: String,
+        uuid: String,
+        queue_arn: String,
+    },
+}
+
+impl ActionInfo for QueueAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            QueueAction::CreateQueueMapping { handler, mapping } => format!(
+                "handler {handler}: receive messages of {} in batches of up to {}",
+                queue_name(&mapping.queue_arn),
+                mapping.batch_size
+            ),
+            QueueAction::UpdateQueueMapping {
+                handler, mapping, ..
+            } => format!(
+                "handler {handler}: update how it receives {} (batches of up to {}, window {}s, failures {})",
+                queue_name(&mapping.queue_arn),
+                mapping.batch_size,
+                mapping.batch_window,
+                if mapping.report_failures {
+                    "per message"
+                } else {
+                    "per batch"
+                }
+            ),
+            QueueAction::DeleteQueueMapping {
+                handler, queue_arn, ..
+            } => format!(
+                "handler {handler}: stop receiving messages of {}",
+                queue_name(queue_arn)
+            ),
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            // Lambda checks the role may receive from the queue, and maps
+            // the queue to the handler's alias.
+            QueueAction::CreateQueueMapping { .. } | QueueAction::UpdateQueueMapping { .. } => {
+                &[Kind::EventFunction, Kind::Role]
+            }
+            QueueAction::DeleteQueueMapping { .. } => &[],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            QueueAction::CreateQueueMapping { .. } => Change::Create,
+            QueueAction::UpdateQueueMapping { .. } => Change::Update,
+            QueueAction::DeleteQueueMapping { .. } => Change::Delete,
+        }
+    }
+}
+
+/// The queue's name, the last part of its ARN.
+fn queue_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// `(name, account)` of a queue slx.toml names by name or ARN.
+pub(crate) fn queue_reference(queue: &str) -> (&str, Option<&str>) {
+    match queue.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.split(':').collect();
+            match parts.as_slice() {
+                [_, "sqs", _, account, name] => (name, Some(account)),
+                _ => (queue, None),
+            }
+        }
+        None => (queue, None),
+    }
+}
+
+/// slx.toml's queue handlers and their mappings.
+pub(crate) fn wanted(
+    desired: &Desired,
+    queues: &BTreeMap<String, Option<QueueInfo>>,
+) -> Vec<(String, QueueMappingSpec)> {
+    let arns = &desired.arns;
+    desired
+        .events
+        .iter()
+        .filter_map(|event| match &event.source {
+            EventSource::Sqs(source) => Some((
+                event.handler.clone(),
+                QueueMappingSpec {
+                    queue_arn: match queues.get(&source.queue) {
+                        Some(Some(info)) => info.arn.clone(),
+                        _ => arns.queue_arn(&source.queue),
+                    },
+                    function: format!("{}:{}", event.function, arns.alias),
+                    batch_size: source.batch_size,
+                    batch_window: source.batch_window,
+                    report_failures: source.report_failures,
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn delete(handler: &str, mapping: &QueueMapping) -> QueueAction {
+    QueueAction::DeleteQueueMapping {
+        handler: handler.to_string(),
+        uuid: mapping.uuid.clone(),
+        queue_arn: mapping.spec.queue_arn.clone(),
+    }
+}
+
+impl Resource for QueueMappingKind {
+    type Actual = QueuesState;
+    type Action = QueueAction;
+
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        found: &Found,
+    ) -> Result<QueuesState, AwsError> {
+        let mappings = found.handlers.iter().map(|handler| async move {
+            let function = format!("{}:{}", names.event_function(handler), names.alias);
+            Ok::<_, AwsError>((handler.clone(), reader.queue_mappings(&function).await?))
+        });
+        let queues = names.referenced.queues.iter().map(|queue| async move {
+            let (name, account) = queue_reference(queue);
+            Ok::<_, AwsError>((queue.clone(), reader.queue(name, account).await?))
+        });
+        let (mappings, queues) = tokio::try_join!(
+            futures_util::future::try_join_all(mappings),
+            futures_util::future::try_join_all(queues),
+        )?;
+        Ok(QueuesState {
+            mappings: mappings
+                .into_iter()
+                .filter(|(_, found)| !found.is_empty())
+                .collect(),
+            queues: queues.into_iter().collect(),
+        })
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<QueueAction> {
+        let current = &actual.queue_mapping;
+        let wanted = wanted(desired, &current.queues);
+        let mut actions = Vec::new();
+        for (handler, spec) in &wanted {
+            let existing = current
+                .mappings
+                .get(handler)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match existing.iter().find(|m| m.spec.queue_arn == spec.queue_arn) {
+                None => actions.push(QueueAction::CreateQueueMapping {
+                    handler: handler.clone(),
+                    mapping: spec.clone(),
+                }),
+                Some(mapping) if mapping.spec != *spec => {
+                    actions.push(QueueAction::UpdateQueueMapping {
+                        handler: handler.clone(),
+                        uuid: mapping.uuid.clone(),
+                        mapping: spec.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+            // The handler's queue changed: the old one stops sending.
+            actions.extend(
+                existing
+                    .iter()
+                    .filter(|m| m.spec.queue_arn != spec.queue_arn)
+                    .map(|m| delete(handler, m)),
+            );
+        }
+        for (handler, mappings) in &current.mappings {
+            if !wanted.iter().any(|(h, _)| h == handler) {
+                actions.extend(mappings.iter().map(|m| delete(handler, m)));
+            }
+        }
+        actions
+    }
+
+    fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<QueueAction> {
+        actual
+            .queue_mapping
+            .mappings
+            .iter()
+            .flat_map(|(handler, mappings)| mappings.iter().map(|m| delete(handler, m)))
+            .collect()
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        vec![
+            // Event source mappings are authorised on the mapping's ARN,
+            // which is a random id; the create is scoped to the stage's
+            // functions by condition.
+            // https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html
+            Grant::new(
+                "HandlerQueueMappings",
+                &[
+                    "lambda:ListEventSourceMappings",
+                    "lambda:GetEventSourceMapping",
+                    "lambda:UpdateEventSourceMapping",
+                    "lambda:DeleteEventSourceMapping",
+                ],
+                vec![arns.event_source_mappings_arn()],
+            ),
+            {
+                let mut create = Grant::new(
+                    "CreateHandlerQueueMappings",
+                    &["lambda:CreateEventSourceMapping"],
+                    vec!["*".into()],
+                );
+                create.condition = Some(serde_json::json!({
+                    "ArnLike": { "lambda:FunctionArn": arns.event_functions_arns()[1] }
+                }));
+                create
+            },
+            Grant::new(
+                "LookUpQueues",
+                &["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                vec![arns.queue_arn("*")],
+            ),
+        ]
+    }
+
+    async fn apply(action: &QueueAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            QueueAction::CreateQueueMapping { mapping, .. } => {
+                // Lambda refuses the mapping until it sees the role may
+                // receive from the queue (IAM propagation).
+                ctx.call(step, RETRY_ROLE, || w.create_queue_mapping(mapping))
+                    .await
+            }
+            QueueAction::UpdateQueueMapping { uuid, mapping, .. } => {
+                ctx.call(step, RETRY_ROLE, || w.update_queue_mapping(uuid, mapping))
+                    .await
+            }
+            QueueAction::DeleteQueueMapping { uuid, .. } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_queue_mapping(uuid))
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_is_named_by_name_or_arn() {
+        assert_eq!(queue_reference("jobs"), ("jobs", None));
+        assert_eq!(
+            queue_reference("arn:aws:sqs:eu-west-1:123456789012:jobs.fifo"),
+            ("jobs.fifo", Some("123456789012"))
+        );
+        assert_eq!(queue_name("arn:aws:sqs:eu-west-1:1:jobs"), "jobs");
+    }
+}

@@ -1,0 +1,347 @@
+//! The stage's schedules: an EventBridge Scheduler schedule group named
+//! after the stage (tagged: schedules take no tags), one schedule per
+//! schedule handler, named after it, and the role Scheduler assumes to
+//! invoke the handlers' aliases (`<app>-<stage>-sched`), which may invoke
+//! exactly those.
+//!
+//! Scheduler rather than EventBridge rules: it reads cron and rate
+//! expressions in an IANA time zone, and its `Input` placeholders give the
+//! handler the scheduled time.
+//! <https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html>
+
+use serde::Serialize;
+
+use super::role::{self, RoleAction, RoleState};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource};
+use crate::aws::{AwsError, ErrorClass, Reader, ScheduleSpec};
+use crate::config::EventSource;
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::Desired;
+use crate::deploy::policy;
+use crate::local::source_event::schedule_payload;
+use crate::names::{StageArns, StageNames};
+
+pub(crate) struct Schedule;
+
+/// The stage's schedule group, its schedules and the scheduler role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SchedulesState {
+    pub(crate) group: bool,
+    pub(crate) schedules: Vec<ScheduleSpec>,
+    pub(crate) role: Option<RoleState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum ScheduleAction {
+    Role(RoleAction),
+    Schedule(ScheduleStep),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum ScheduleStep {
+    CreateScheduleGroup {
+        group: String,
+    },
+    PutSchedule {
+        group: String,
+        schedule: ScheduleSpec,
+        exists: bool,
+    },
+    DeleteSchedule {
+        group: String,
+        name: String,
+    },
+    /// Deletes the group with its schedules.
+    DeleteScheduleGroup {
+        group: String,
+    },
+}
+
+impl ActionInfo for ScheduleAction {
+    fn describe(&self, names: &StageNames) -> String {
+        match self {
+            ScheduleAction::Role(action) => action.describe(names),
+            ScheduleAction::Schedule(step) => match step {
+                ScheduleStep::CreateScheduleGroup { group } => {
+                    format!("create schedule group {group}")
+                }
+                ScheduleStep::PutSchedule {
+                    schedule, exists, ..
+                } => format!(
+                    "{} schedule {}: {}{}",
+                    if *exists { "update" } else { "create" },
+                    schedule.name,
+                    schedule.expression,
+                    schedule
+                        .timezone
+                        .as_deref()
+                        .filter(|tz| *tz != "UTC")
+                        .map(|tz| format!(" ({tz})"))
+                        .unwrap_or_default()
+                ),
+                ScheduleStep::DeleteSchedule { name, .. } => format!("delete schedule {name}"),
+                ScheduleStep::DeleteScheduleGroup { group } => {
+                    format!("delete schedule group {group} and its schedules")
+                }
+            },
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            // A schedule invokes its handler's alias.
+            ScheduleAction::Schedule(ScheduleStep::PutSchedule { .. }) => &[Kind::EventFunction],
+            _ => &[],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            ScheduleAction::Role(action) => action.change(),
+            ScheduleAction::Schedule(ScheduleStep::CreateScheduleGroup { .. }) => Change::Create,
+            ScheduleAction::Schedule(ScheduleStep::PutSchedule { exists, .. }) => {
+                if *exists {
+                    Change::Update
+                } else {
+                    Change::Create
+                }
+            }
+            ScheduleAction::Schedule(_) => Change::Delete,
+        }
+    }
+}
+
+/// The schedules slx.toml wants, by handler.
+pub(crate) fn wanted(desired: &Desired) -> Vec<ScheduleSpec> {
+    let arns = &desired.arns;
+    desired
+        .events
+        .iter()
+        .filter_map(|event| match &event.source {
+            EventSource::Schedule(source) => Some(ScheduleSpec {
+                name: event.handler.clone(),
+                expression: source.expression.clone(),
+                // Scheduler reads an expression without one in UTC, and
+                // says so when read back: sent explicitly, it compares.
+                timezone: Some(source.timezone.clone().unwrap_or_else(|| "UTC".into())),
+                target_arn: arns.event_alias_arn(&event.handler),
+                role_arn: arns.scheduler_role_arn(),
+                // Scheduler fills the placeholders in on every run.
+                input: schedule_payload(
+                    source,
+                    "<aws.scheduler.scheduled-time>",
+                    "<aws.scheduler.execution-id>",
+                    "<aws.scheduler.attempt-number>",
+                    "<aws.scheduler.schedule-arn>",
+                )
+                .to_string(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn removal(names: &StageNames, actual: &SchedulesState) -> Vec<ScheduleAction> {
+    let mut actions = Vec::new();
+    if actual.group {
+        actions.push(ScheduleAction::Schedule(
+            ScheduleStep::DeleteScheduleGroup {
+                group: names.schedule_group().to_string(),
+            },
+        ));
+    }
+    if actual.role.is_some() {
+        actions.push(ScheduleAction::Role(RoleAction::DeleteRole {
+            role: names.scheduler_role.clone(),
+        }));
+    }
+    actions
+}
+
+impl Resource for Schedule {
+    type Actual = SchedulesState;
+    type Action = ScheduleAction;
+
+    async fn read(
+        reader: &Reader,
+        names: &StageNames,
+        _: &Found,
+    ) -> Result<Self::Actual, AwsError> {
+        let group = names.schedule_group();
+        let (tags, role) = tokio::try_join!(
+            reader.schedule_group(group),
+            role::read_role(reader, names, &names.scheduler_role),
+        )?;
+        let Some(tags) = tags else {
+            return Ok(SchedulesState {
+                role,
+                ..SchedulesState::default()
+            });
+        };
+        if !names.owns(&tags) {
+            return Err(super::not_ours(
+                format!("read schedule group {group}"),
+                &format!("schedule group {group}"),
+            ));
+        }
+        Ok(SchedulesState {
+            group: true,
+            schedules: reader.schedules(group).await?,
+            role,
+        })
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<ScheduleAction> {
+        let arns = &desired.arns;
+        let wanted = wanted(desired);
+        let current = &actual.schedule;
+        if wanted.is_empty() {
+            return removal(arns, current);
+        }
+        let handlers: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
+        let mut actions: Vec<ScheduleAction> = role::plan_role(
+            &arns.scheduler_role,
+            &policy::scheduler_trust_policy(arns),
+            &policy::scheduler_policy(arns, &handlers),
+            current.role.as_ref(),
+        )
+        .into_iter()
+        .map(ScheduleAction::Role)
+        .collect();
+        let group = arns.schedule_group().to_string();
+        if !current.group {
+            actions.push(ScheduleAction::Schedule(
+                ScheduleStep::CreateScheduleGroup {
+                    group: group.clone(),
+                },
+            ));
+        }
+        for schedule in &wanted {
+            let existing = current.schedules.iter().find(|s| s.name == schedule.name);
+            if existing != Some(schedule) {
+                actions.push(ScheduleAction::Schedule(ScheduleStep::PutSchedule {
+                    group: group.clone(),
+                    schedule: schedule.clone(),
+                    exists: existing.is_some(),
+                }));
+            }
+        }
+        for stale in &current.schedules {
+            if !wanted.iter().any(|s| s.name == stale.name) {
+                actions.push(ScheduleAction::Schedule(ScheduleStep::DeleteSchedule {
+                    group: group.clone(),
+                    name: stale.name.clone(),
+                }));
+            }
+        }
+        actions
+    }
+
+    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<ScheduleAction> {
+        removal(names, &actual.schedule)
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        let mut pass = Grant::new(
+            "PassRoleToScheduler",
+            &["iam:PassRole"],
+            vec![arns.scheduler_role_arn()],
+        );
+        pass.condition = Some(serde_json::json!({
+            "StringEquals": { "iam:PassedToService": arns.scheduler_principal() }
+        }));
+        vec![
+            Grant::new(
+                "SchedulerRole",
+                &[
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:CreateRole",
+                    "iam:TagRole",
+                    "iam:PutRolePolicy",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:DeleteRole",
+                ],
+                vec![arns.scheduler_role_arn()],
+            ),
+            pass,
+            Grant::new(
+                "StageSchedules",
+                &[
+                    "scheduler:GetScheduleGroup",
+                    "scheduler:CreateScheduleGroup",
+                    "scheduler:DeleteScheduleGroup",
+                    "scheduler:ListTagsForResource",
+                    "scheduler:TagResource",
+                    "scheduler:GetSchedule",
+                    "scheduler:CreateSchedule",
+                    "scheduler:UpdateSchedule",
+                    "scheduler:DeleteSchedule",
+                ],
+                vec![arns.schedule_group_arn(), arns.schedules_arn()],
+            ),
+            // ListSchedules is authorised on "*" only.
+            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html
+            Grant::new(
+                "FindSchedules",
+                &["scheduler:ListSchedules"],
+                vec!["*".into()],
+            ),
+        ]
+    }
+
+    async fn apply(action: &ScheduleAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        let schedule_step = match action {
+            ScheduleAction::Role(role_action) => return role::Role::apply(role_action, ctx).await,
+            ScheduleAction::Schedule(schedule_step) => schedule_step,
+        };
+        match schedule_step {
+            ScheduleStep::CreateScheduleGroup { group } => {
+                let tags = ctx.arns.tags();
+                ctx.call_tolerating(step, ErrorClass::AlreadyExists, || {
+                    w.create_schedule_group(group, &tags)
+                })
+                .await
+            }
+            ScheduleStep::PutSchedule {
+                group,
+                schedule,
+                exists,
+            } => {
+                // Scheduler checks that it may assume the role, which a
+                // role just made may not allow yet (IAM propagation).
+                let created = ctx
+                    .call(step, RETRY_ROLE, || {
+                        w.put_schedule(group, schedule, *exists)
+                    })
+                    .await;
+                match created {
+                    // An earlier attempt made it: update it instead.
+                    Err(e) if e.class == ErrorClass::AlreadyExists && !*exists => {
+                        ctx.call(step, RETRY_ROLE, || w.put_schedule(group, schedule, true))
+                            .await
+                    }
+                    other => other,
+                }
+            }
+            ScheduleStep::DeleteSchedule { group, name } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                    w.delete_schedule(group, name)
+                })
+                .await
+            }
+            ScheduleStep::DeleteScheduleGroup { group } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                    w.delete_schedule_group(group)
+                })
+                .await
+            }
+        }
+    }
+}
