@@ -8,6 +8,7 @@ unless it is a GET (REST APIs) or a Get*/List*/Describe* action.
 
 Usage: bench_deploy.py SLX [--baseline SLX_BEFORE] [--latency-ms N]
                            [--role-propagation-s S] [--only-slx] [--realistic]
+                           [--events]
 
 --baseline adds the same slx scenarios for another slx binary (an earlier
 commit), in the same run, on the same moto. --latency-ms delays every
@@ -15,6 +16,11 @@ answer by N ms (real AWS answers in tens of ms); --role-propagation-s makes
 Lambda refuse a role for S seconds after IAM created it, with the error
 real AWS gives while IAM propagates ("The role defined for the function
 cannot be assumed by Lambda").
+
+--events measures slx deploying the events scaffold (four functions, an S3
+notification, a schedule and a queue mapping), then the routes scaffold
+(with --baseline, beside that slx: what finding removed handlers costs a
+stage without any).
 
 --realistic puts slx-sim (built next to SLX) in front of moto with real
 AWS's behaviour (about 60 ms a call, 8 s of role propagation, Pending and
@@ -65,6 +71,7 @@ parser.add_argument("--latency-ms", type=float, default=0)
 parser.add_argument("--role-propagation-s", type=float, default=0)
 parser.add_argument("--only-slx", action="store_true")
 parser.add_argument("--realistic", action="store_true")
+parser.add_argument("--events", action="store_true")
 ARGS = parser.parse_args()
 SLX = ARGS.slx
 
@@ -199,6 +206,9 @@ for service, call in (
     ("lambda", "list_functions"),
     ("apigateway", "get_rest_apis"),
     ("logs", "describe_log_groups"),
+    ("s3", "list_buckets"),
+    ("sqs", "list_queues"),
+    ("scheduler", "list_schedule_groups"),
 ):
     client = boto3.client(
         service, endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
@@ -235,6 +245,46 @@ def bench_slx(tool, binary, stage):
     rows.append((tool, "first deploy, code compiled by it", *measure(build_stage, app, build_env)))
     rows.append((tool, "no-op, no --zip", *measure(build_stage, app, build_env)))
 
+
+def bench_events(tool, binary, stage):
+    """The events scaffold: an upload handler, a nightly job and a queue
+    worker besides the API (four functions), on a bucket and queue made
+    here; then the upload handler removed from slx.toml."""
+    home = os.path.join(work, tool.replace(" ", "-") + "-events")
+    os.makedirs(home)
+    run([binary, "init", "-q", "--template", "events", "shop"], home)
+    app = os.path.join(home, "shop")
+    build_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "target"))
+    run([binary, "build", "-q"], app, build_env)
+    shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v1.zip"))
+    lib = os.path.join(app, "src/lib.rs")
+    with open(lib) as f:
+        source = f.read()
+    with open(lib, "w") as f:
+        f.write(source.replace("running job", "running the job"))
+    run([binary, "build", "-q"], app, build_env)
+    shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v2.zip"))
+    aws = dict(endpoint_url=SIM or ENDPOINT, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    boto3.client("s3", **aws).create_bucket(Bucket="shop-uploads")
+    boto3.client("sqs", **aws).create_queue(QueueName="shop-jobs", Attributes={"VisibilityTimeout": "180"})
+    deploy = [binary, "deploy", "-q", "--stage", stage]
+    for label, zip_name in (("events: first deploy", "v1.zip"), ("events: no-op", "v1.zip"), ("events: code change", "v2.zip")):
+        rows.append((tool, label, *measure(deploy + ["--zip", os.path.join(home, zip_name)], app)))
+    config = os.path.join(app, "slx.toml")
+    with open(config) as f:
+        text = f.read()
+    start = text.index("[events.on_upload]")
+    with open(config, "w") as f:
+        f.write(text[:start] + text[text.index("[events.nightly]"):])
+    rows.append((tool, "events: upload handler removed", *measure(deploy + ["--zip", os.path.join(home, "v2.zip")], app)))
+
+
+if ARGS.events:
+    bench_events("slx", SLX, "ev")
+    if ARGS.baseline:
+        bench_slx("slx (baseline)", ARGS.baseline, "base")
+    bench_slx("slx", SLX, "cur")
+    finish()
 
 if ARGS.baseline:
     bench_slx("slx (baseline)", ARGS.baseline, "base")

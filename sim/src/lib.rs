@@ -8,13 +8,16 @@
 //! propagation, Lambda's Pending / InProgress states and the conflicts
 //! they cause, API Gateway's control-plane quotas, random 5xx answers,
 //! connection resets, slow answers, lost responses and explicit faults,
-//! and answers Lambda `Invoke` by running the deployed `bootstrap`.
+//! S3's checks on a bucket's notification configuration (each Lambda
+//! destination must allow S3 first; no overlapping rules), and answers
+//! Lambda `Invoke` by running the deployed `bootstrap`.
 //!
 //! Used by slx's tests (in process, `Simulator::start`), by the
 //! benchmarks and the demo (the `slx-sim` binary). Its control API:
 //! `GET /_sim/events`, `GET|POST /_sim/behaviours`.
 
 mod behaviours;
+mod bucket_notifications;
 mod invoke;
 mod live_tail;
 mod proxy;

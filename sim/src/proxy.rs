@@ -134,7 +134,15 @@ impl Shared {
 
 /// An AWS error document in the protocol of `service`.
 fn aws_error(service: &str, status: u16, code: &str, message: &str) -> Answer {
-    let (content_type, body) = if service == "iam" || service == "sts" {
+    let (content_type, body) = if service == "s3" {
+        (
+            "application/xml",
+            format!(
+                "<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{}</RequestId></Error>",
+                uuid::Uuid::new_v4()
+            ),
+        )
+    } else if service == "iam" || service == "sts" {
         (
             "text/xml",
             format!(
@@ -323,6 +331,7 @@ pub(crate) async fn handle(
         let answer = rewrite_state(&shared, &behaviours, &call, answer);
         let answer = with_function_settings(&shared, &call, answer);
         let answer = with_binary_media_types(&shared, &call, answer);
+        let answer = with_notification_root(&call, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
         } else {
@@ -402,6 +411,18 @@ fn aws_rules(
     if call.service == "apigateway" && behaviours.apigateway_quotas {
         world.check_quota(&call.operation, behaviours, now)?;
     }
+    if call.operation == "PutBucketNotificationConfiguration" {
+        let rules = crate::bucket_notifications::rules(&String::from_utf8_lossy(body));
+        crate::bucket_notifications::check(&rules, |function, qualifier| {
+            world.s3_may_invoke(function, qualifier)
+        })?;
+    }
+    if call.service == "scheduler"
+        && call.mutating
+        && let Some(role) = json(body)["Target"]["RoleArn"].as_str()
+    {
+        world.check_scheduler_role(role, behaviours, now)?;
+    }
     if call.service != "lambda" {
         return Ok(());
     }
@@ -477,7 +498,16 @@ fn observe_success(
             if let (Some(function), Some(sid)) =
                 (&call.function, json(body)["StatementId"].as_str())
             {
-                world.statement_added(function, call.qualifier.as_deref().unwrap_or(""), sid);
+                let principal = json(body)["Principal"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                world.statement_added(
+                    function,
+                    call.qualifier.as_deref().unwrap_or(""),
+                    sid,
+                    &principal,
+                );
             }
         }
         "RemovePermission" => {
@@ -627,6 +657,24 @@ fn with_function_settings(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
         config[field] = value.clone();
     }
     Bytes::from(document.to_string())
+}
+
+/// A bucket without notifications, as S3 answers it: an empty
+/// `NotificationConfiguration` (moto names the root element
+/// `GetBucketNotificationResponse`, which SDKs refuse to parse).
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketNotificationConfiguration.html
+fn with_notification_root(call: &Call, body: Bytes) -> Bytes {
+    if call.operation != "GetBucketNotificationConfiguration" {
+        return body;
+    }
+    let text = String::from_utf8_lossy(&body);
+    if !text.contains("<GetBucketNotificationResponse") {
+        return body;
+    }
+    Bytes::from(
+        text.replace("GetBucketNotificationResponse", "NotificationConfiguration")
+            .into_bytes(),
+    )
 }
 
 /// REST APIs as AWS shows them after an import set binary media types.

@@ -90,6 +90,44 @@ fn lambda_operation(method: &Method, segments: &[&str]) -> &'static str {
     }
 }
 
+/// Lambda's event source mapping and asynchronous-settings operations,
+/// whose paths are not under `/functions/NAME` alone.
+fn lambda_other_operation(method: &Method, segments: &[&str]) -> Option<&'static str> {
+    let operation = match (method.as_str(), segments) {
+        ("POST", [_, "event-source-mappings"]) => "CreateEventSourceMapping",
+        ("GET", [_, "event-source-mappings"]) => "ListEventSourceMappings",
+        ("GET", [_, "event-source-mappings", _]) => "GetEventSourceMapping",
+        ("PUT", [_, "event-source-mappings", _]) => "UpdateEventSourceMapping",
+        ("DELETE", [_, "event-source-mappings", _]) => "DeleteEventSourceMapping",
+        ("GET", [_, "functions", _, "event-invoke-config"]) => "GetFunctionEventInvokeConfig",
+        ("PUT", [_, "functions", _, "event-invoke-config"]) => "PutFunctionEventInvokeConfig",
+        ("POST", [_, "functions", _, "event-invoke-config"]) => "UpdateFunctionEventInvokeConfig",
+        ("DELETE", [_, "functions", _, "event-invoke-config"]) => "DeleteFunctionEventInvokeConfig",
+        _ => return None,
+    };
+    Some(operation)
+}
+
+/// EventBridge Scheduler's REST operations.
+// https://docs.aws.amazon.com/scheduler/latest/APIReference/API_Operations.html
+fn scheduler_operation(method: &Method, segments: &[&str]) -> &'static str {
+    match (method.as_str(), segments) {
+        ("GET", ["schedule-groups"]) => "ListScheduleGroups",
+        ("POST", ["schedule-groups", _]) => "CreateScheduleGroup",
+        ("GET", ["schedule-groups", _]) => "GetScheduleGroup",
+        ("DELETE", ["schedule-groups", _]) => "DeleteScheduleGroup",
+        ("GET", ["schedules"]) => "ListSchedules",
+        ("POST", ["schedules", _]) => "CreateSchedule",
+        ("GET", ["schedules", _]) => "GetSchedule",
+        ("PUT", ["schedules", _]) => "UpdateSchedule",
+        ("DELETE", ["schedules", _]) => "DeleteSchedule",
+        ("GET", ["tags", ..]) => "ListTagsForResource",
+        ("POST", ["tags", ..]) => "TagResource",
+        ("DELETE", ["tags", ..]) => "UntagResource",
+        _ => "Other",
+    }
+}
+
 /// API Gateway's REST operations that the simulator treats specially.
 // https://docs.aws.amazon.com/apigateway/latest/api/API_Operations.html
 fn apigateway_operation(method: &Method, segments: &[&str]) -> String {
@@ -128,14 +166,32 @@ pub(crate) fn classify(
         let read = is_read(&action);
         (action, !read)
     } else if service == "lambda" {
-        let operation = lambda_operation(method, &segments).to_string();
+        let operation = lambda_other_operation(method, &segments)
+            .unwrap_or_else(|| lambda_operation(method, &segments))
+            .to_string();
         let mutating = *method != Method::GET && operation != "Invoke";
         (operation, mutating)
+    } else if service == "scheduler" {
+        (
+            scheduler_operation(method, &segments).to_string(),
+            *method != Method::GET,
+        )
     } else if service == "apigateway" {
         (
             apigateway_operation(method, &segments),
             *method != Method::GET,
         )
+    } else if service == "s3"
+        && query
+            .split('&')
+            .any(|p| p == "notification" || p == "notification=")
+    {
+        let operation = if *method == Method::PUT {
+            "PutBucketNotificationConfiguration"
+        } else {
+            "GetBucketNotificationConfiguration"
+        };
+        (operation.to_string(), *method == Method::PUT)
     } else {
         ("Other".to_string(), *method != Method::GET)
     };
@@ -209,6 +265,40 @@ mod tests {
 
     #[test]
     fn operations_of_each_protocol() {
+        let op = |method: Method, path: &str, query: &str, service: &str| {
+            let call = classify(&method, path, query, &headers(service, None), b"");
+            (call.operation, call.mutating)
+        };
+        assert_eq!(
+            op(Method::POST, "/schedules/nightly", "", "scheduler"),
+            ("CreateSchedule".into(), true)
+        );
+        assert_eq!(
+            op(Method::GET, "/schedule-groups/shop-dev", "", "scheduler"),
+            ("GetScheduleGroup".into(), false)
+        );
+        assert_eq!(
+            op(
+                Method::POST,
+                "/2015-03-31/event-source-mappings/",
+                "",
+                "lambda"
+            ),
+            ("CreateEventSourceMapping".into(), true)
+        );
+        assert_eq!(
+            op(
+                Method::PUT,
+                "/2019-09-25/functions/f/event-invoke-config",
+                "Qualifier=dev",
+                "lambda"
+            ),
+            ("PutFunctionEventInvokeConfig".into(), true)
+        );
+        assert_eq!(
+            op(Method::PUT, "/shop-uploads", "notification", "s3"),
+            ("PutBucketNotificationConfiguration".into(), true)
+        );
         let call = classify(
             &Method::PUT,
             "/2015-03-31/functions/shop-dev/code",

@@ -46,6 +46,8 @@ pub(crate) struct World {
     deleted_roles: HashMap<String, Instant>,
     /// Statement ids of each function's (and qualifier's) policy.
     statements: std::collections::HashSet<(String, String, String)>,
+    /// The statements among them that let S3 invoke the function.
+    s3_statements: std::collections::HashSet<(String, String, String)>,
     /// Each REST API's binary media types, as its last OpenAPI import set
     /// them (moto ignores `x-amazon-apigateway-binary-media-types`).
     binary_media_types: HashMap<String, Vec<String>>,
@@ -126,10 +128,7 @@ impl World {
         behaviours: &Behaviours,
         now: Instant,
     ) -> Result<(), Refusal> {
-        let propagated = self.roles.get(role_name(role_arn)).is_none_or(|created| {
-            now >= *created + behaviours.scaled(behaviours.role_propagation_s)
-        });
-        if propagated {
+        if self.role_propagated(role_arn, behaviours, now) {
             Ok(())
         } else {
             Err(Refusal {
@@ -138,6 +137,31 @@ impl World {
                 message: "The role defined for the function cannot be assumed by Lambda.".into(),
             })
         }
+    }
+
+    /// EventBridge Scheduler refuses a schedule whose role it cannot
+    /// assume yet (a role just made has not propagated).
+    pub(crate) fn check_scheduler_role(
+        &self,
+        role_arn: &str,
+        behaviours: &Behaviours,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        if self.role_propagated(role_arn, behaviours, now) {
+            Ok(())
+        } else {
+            Err(Refusal {
+                status: 400,
+                code: "ValidationException",
+                message: "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.".into(),
+            })
+        }
+    }
+
+    fn role_propagated(&self, role_arn: &str, behaviours: &Behaviours, now: Instant) -> bool {
+        self.roles.get(role_name(role_arn)).is_none_or(|created| {
+            now >= *created + behaviours.scaled(behaviours.role_propagation_s)
+        })
     }
 
     pub(crate) fn role_read(&mut self, name: &str, answer: Bytes) {
@@ -249,6 +273,8 @@ impl World {
             .retain(|(function, _), _| function != name);
         self.functions.remove(name);
         self.statements.retain(|(function, _, _)| function != name);
+        self.s3_statements
+            .retain(|(function, _, _)| function != name);
     }
 
     /// Lambda refuses a statement id its policy already has (moto adds a
@@ -275,14 +301,31 @@ impl World {
         Ok(())
     }
 
-    pub(crate) fn statement_added(&mut self, function: &str, qualifier: &str, sid: &str) {
-        self.statements
-            .insert((function.into(), qualifier.into(), sid.into()));
+    pub(crate) fn statement_added(
+        &mut self,
+        function: &str,
+        qualifier: &str,
+        sid: &str,
+        principal: &str,
+    ) {
+        let key = (function.to_string(), qualifier.to_string(), sid.to_string());
+        if principal == "s3.amazonaws.com" {
+            self.s3_statements.insert(key.clone());
+        }
+        self.statements.insert(key);
+    }
+
+    /// Whether `function:qualifier`'s policy lets S3 invoke it.
+    pub(crate) fn s3_may_invoke(&self, function: &str, qualifier: &str) -> bool {
+        self.s3_statements
+            .iter()
+            .any(|(f, q, _)| f == function && q == qualifier)
     }
 
     pub(crate) fn statement_removed(&mut self, function: &str, qualifier: &str, sid: &str) {
-        self.statements
-            .remove(&(function.to_string(), qualifier.to_string(), sid.to_string()));
+        let key = (function.to_string(), qualifier.to_string(), sid.to_string());
+        self.s3_statements.remove(&key);
+        self.statements.remove(&key);
     }
 
     /// Whether `$LATEST` of `name` is still being created or updated.

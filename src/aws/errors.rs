@@ -58,7 +58,17 @@ pub(crate) fn classify(
         "EntityAlreadyExists" | "ResourceAlreadyExistsException" => ErrorClass::AlreadyExists,
         "InvalidParameterValueException"
             if message.contains("cannot be assumed")
-                || message.contains("role defined for the function") =>
+                || message.contains("role defined for the function")
+                // A mapping or destination the role's new policy allows,
+                // before Lambda sees that policy.
+                || message.contains("role does not have permissions to call") =>
+        {
+            ErrorClass::RoleNotReady
+        }
+        // EventBridge Scheduler, before it may assume a new role.
+        // https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html
+        "ValidationException"
+            if message.contains("must allow AWS EventBridge Scheduler to assume the role") =>
         {
             ErrorClass::RoleNotReady
         }
@@ -315,6 +325,30 @@ mod tests {
     #[test]
     fn classifies_the_errors_a_deploy_meets() {
         let c = |code, message, status| classify(Some(code), Some(message), status);
+        assert_eq!(
+            c(
+                "ValidationException",
+                "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.",
+                Some(400)
+            ),
+            ErrorClass::RoleNotReady
+        );
+        assert_eq!(
+            c(
+                "InvalidParameterValueException",
+                "The function execution role does not have permissions to call ReceiveMessage on SQS",
+                Some(400)
+            ),
+            ErrorClass::RoleNotReady
+        );
+        assert_eq!(
+            c(
+                "NoSuchBucket",
+                "The specified bucket does not exist",
+                Some(404)
+            ),
+            ErrorClass::NotFound
+        );
         assert_eq!(
             c("ResourceNotFoundException", "Function not found", Some(404)),
             ErrorClass::NotFound

@@ -213,8 +213,10 @@ async fn finish(
     let mut actual = actual;
     api::refuse_duplicates(arns.names(), &actual)?;
     let mut desired = Desired::new(&stage.project, arns, &code.sha256, release);
+    // A handler that runs itself without end costs real money: said in
+    // every output mode.
     for warning in deploy::preflight::check(&desired, &actual)? {
-        ui.warn(warning);
+        ui.alert(warning);
     }
     let checks_skipped = args.release.skip_checks && !desired.checks.is_empty();
     if checks_skipped {

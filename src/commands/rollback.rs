@@ -10,6 +10,9 @@ use crate::aws::{Canary, Reader, VersionInfo, Writer};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::deploy::apply::Target;
 use crate::deploy::lease::{self, Lease};
+use crate::deploy::plan::Plan;
+use crate::deploy::resources::alias::AliasAction;
+use crate::deploy::resources::{Action, event_function};
 use crate::deploy::{self, versions};
 use crate::names::{StageArns, StageNames};
 use crate::ui::Ui;
@@ -47,7 +50,7 @@ pub(super) async fn run(
     let lease = stage::take_lease(ui, &reader, &writer, &names, "rollback", timeout, seen).await?;
     let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
     stage::release_lease(ui, Some(lease)).await;
-    let (names, current, to, info) = rolled?;
+    let (names, current, to, info, handlers) = rolled?;
     // The version now served, checked through the alias like after a
     // deploy: a verdict, not a gate (the alias has already moved).
     let planned = crate::deploy::checks::plan(&project);
@@ -67,12 +70,17 @@ pub(super) async fn run(
             info.as_ref()
                 .map(|i| format!("\n  {}", i.description))
                 .unwrap_or_default()
+                + &handlers
+                    .iter()
+                    .map(|h| format!("\n  handler {} now serves version {}", h.handler, h.to))
+                    .collect::<String>()
         ),
         &json!({
             "stage": names.stage,
             "from": current,
             "to": to,
             "version": info,
+            "handlers": handlers,
             "verification": verification,
         }),
     );
@@ -92,7 +100,13 @@ async fn roll_back(
     reader: &Reader,
     writer: &Writer,
     lease: &Lease,
-) -> miette::Result<(StageNames, String, String, Option<VersionInfo>)> {
+) -> miette::Result<(
+    StageNames,
+    String,
+    String,
+    Option<VersionInfo>,
+    Vec<HandlerMoved>,
+)> {
     let names = arns.names().clone();
     let canary = async {
         reader
@@ -110,9 +124,84 @@ async fn roll_back(
             names.stage
         ));
     }
-    super::point_alias(ui, &Target::new(writer, reader, arns), Some(lease), &to).await?;
     let info = listed.into_iter().find(|v| v.version == to);
-    Ok((names, current, to, info))
+    // The handlers' aliases go back with the API's: one release.
+    let handlers = match &info {
+        Some(info) => handlers_of_release(ui, reader, &names, info).await?,
+        None => Vec::new(),
+    };
+    let mut actions = vec![Action::Alias(AliasAction::PointAlias {
+        function: names.function.clone(),
+        alias: names.alias.clone(),
+        version: to.clone(),
+    })];
+    actions.extend(handlers.iter().map(|moved| {
+        Action::Alias(AliasAction::PointAlias {
+            function: names.event_function(&moved.handler),
+            alias: names.alias.clone(),
+            version: moved.to.clone(),
+        })
+    }));
+    let plan = Plan::of(actions);
+    let target = Target::new(writer, reader, arns);
+    lease
+        .fenced(crate::deploy::apply::apply(
+            &target,
+            None,
+            &plan,
+            Default::default(),
+            ui,
+        ))
+        .await?
+        .map_err(crate::deploy::apply::ApplyError::into_report)?;
+    Ok((names, current, to, info, handlers))
+}
+
+/// An event handler's alias moved by a rollback.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct HandlerMoved {
+    handler: String,
+    from: Option<String>,
+    to: String,
+}
+
+/// Where each event handler's alias goes for the release of `target`
+/// (the API's version): the handler's version of that release. A handler
+/// without one (it came later) keeps what it serves, said in a warning.
+async fn handlers_of_release(
+    ui: &Ui,
+    reader: &Reader,
+    names: &StageNames,
+    target: &VersionInfo,
+) -> miette::Result<Vec<HandlerMoved>> {
+    let handlers = event_function::discover(reader, names).await?;
+    let reads = handlers.iter().map(|handler| async move {
+        let function = names.event_function(handler);
+        let (served, listed) = tokio::try_join!(
+            reader.function(&function, Some(&names.alias)),
+            reader.versions(&function),
+        )?;
+        Ok::<_, crate::aws::AwsError>((handler.clone(), served.map(|f| f.version), listed))
+    });
+    let mut moved = Vec::new();
+    for (handler, served, listed) in futures_util::future::try_join_all(reads).await? {
+        if served.is_none() && listed.is_empty() {
+            continue;
+        }
+        match versions::same_release(target, &listed) {
+            Some(to) if Some(&to) != served.as_ref() => moved.push(HandlerMoved {
+                handler,
+                from: served,
+                to,
+            }),
+            Some(_) => {}
+            None => ui.warn(format!(
+                "handler {handler} has no version from that release (it was added later): it keeps serving version {}",
+                served.as_deref().unwrap_or("(none)")
+            )),
+        }
+    }
+    Ok(moved)
 }
 
 /// Where a rollback points the alias: with a canary in progress (a deploy

@@ -98,13 +98,28 @@ pub fn resource_name_problem(app: &str, stage: &str) -> Option<String> {
     None
 }
 
-/// Why the function of event handler `handler` cannot exist in `stage`.
-pub fn event_function_problem(app: &str, stage: &str, handler: &str) -> Option<String> {
-    let function = crate::names::StageNames::new(app, stage).event_function(handler);
-    (function.len() > FUNCTION_NAME_MAX).then(|| {
-        format!(
+/// Why the function of event handler `handler` (a schedule's, when
+/// `scheduled`: the stage then has a scheduler role too) cannot exist in
+/// `stage`.
+pub fn event_function_problem(
+    app: &str,
+    stage: &str,
+    handler: &str,
+    scheduled: bool,
+) -> Option<String> {
+    let names = crate::names::StageNames::new(app, stage);
+    let function = names.event_function(handler);
+    if function.len() > FUNCTION_NAME_MAX {
+        return Some(format!(
             "its function `{function}` is {} characters; Lambda allows {FUNCTION_NAME_MAX}",
             function.len()
+        ));
+    }
+    let role = names.scheduler_role;
+    (scheduled && role.len() > ROLE_NAME_MAX).then(|| {
+        format!(
+            "the stage's scheduler role `{role}` is {} characters; IAM allows {ROLE_NAME_MAX}",
+            role.len()
         )
     })
 }
@@ -277,6 +292,16 @@ mod tests {
         assert!(resource_name_problem(&app, &"s".repeat(19)).is_some());
         // 40 + 1 + 18 + 5 = 64: exactly at the limit.
         assert!(resource_name_problem(&app, &"s".repeat(18)).is_none());
+    }
+
+    #[test]
+    fn a_schedule_needs_room_for_the_scheduler_role_too() {
+        // `<app>-<stage>` of 59 characters: `-role` fits, `-sched` does not.
+        let (app, stage) = ("a".repeat(40), "s".repeat(18));
+        assert!(resource_name_problem(&app, &stage).is_none());
+        assert!(event_function_problem(&app, &stage, "q", false).is_none());
+        let problem = event_function_problem(&app, &stage, "q", true).unwrap();
+        assert!(problem.contains("scheduler role"), "{problem}");
     }
 
     #[test]

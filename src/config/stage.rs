@@ -85,7 +85,10 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         .and_then(|o| o.events.as_ref())
         .unwrap_or(&config.events);
     for handler in handlers {
-        if let Some(problem) = limits::event_function_problem(&config.name, stage, &handler.name) {
+        let scheduled = matches!(handler.source, crate::config::EventSource::Schedule(_));
+        if let Some(problem) =
+            limits::event_function_problem(&config.name, stage, &handler.name, scheduled)
+        {
             return Err(StageError::TooLong {
                 stage: stage.into(),
                 problem: format!("event handler `{}`: {problem}", handler.name),

@@ -140,8 +140,9 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         }
         if let Some(app) = &name {
             for handler in &app_events.handlers {
+                let scheduled = matches!(handler.source, crate::config::EventSource::Schedule(_));
                 if let Some(problem) =
-                    limits::event_function_problem(app, stage.get_ref(), &handler.name)
+                    limits::event_function_problem(app, stage.get_ref(), &handler.name, scheduled)
                 {
                     check.error(
                         handler.span.clone(),

@@ -635,3 +635,211 @@ mod tests {
         assert!(update.before_build().is_empty());
     }
 }
+
+#[cfg(test)]
+mod event_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::aws::{BucketNotifications, QueueInfo};
+    use crate::config::{EventSource, S3EventKind, S3Source, ScheduleSource, SqsSource};
+    use crate::deploy::desired::EventDesired;
+    use crate::deploy::desired::tests::desired;
+
+    fn names() -> StageNames {
+        StageNames::new("shop", "dev")
+    }
+
+    fn event(handler: &str, source: EventSource) -> EventDesired {
+        EventDesired {
+            handler: handler.into(),
+            function: format!("shop-dev-{handler}"),
+            memory: 256,
+            timeout: 30,
+            env: BTreeMap::from([("SLX_HANDLER".into(), handler.into())]),
+            source,
+            on_failure: None,
+            on_failure_queue: None,
+        }
+    }
+
+    /// The scaffold's three handlers.
+    fn with_events() -> Desired {
+        let mut desired = desired();
+        desired.events = vec![
+            event(
+                "on_upload",
+                EventSource::S3(S3Source {
+                    bucket: "uploads".into(),
+                    events: vec![S3EventKind::Created],
+                    prefix: Some("incoming/".into()),
+                    suffix: None,
+                }),
+            ),
+            event(
+                "nightly",
+                EventSource::Schedule(ScheduleSource {
+                    expression: "rate(1 hour)".into(),
+                    timezone: None,
+                    input: None,
+                }),
+            ),
+            event(
+                "on_job",
+                EventSource::Sqs(SqsSource {
+                    queue: "jobs".into(),
+                    batch_size: 10,
+                    batch_window: 0,
+                    report_failures: true,
+                }),
+            ),
+        ];
+        desired
+    }
+
+    /// Nothing of the stage exists, but the bucket and queue do.
+    fn fresh() -> Actual {
+        let mut actual = Actual::default();
+        actual
+            .bucket_notification
+            .buckets
+            .insert("uploads".into(), Some(BucketNotifications::default()));
+        actual.queue_mapping.queues.insert(
+            "jobs".into(),
+            Some(QueueInfo {
+                arn: "arn:aws:sqs:eu-west-1:123456789012:jobs".into(),
+                visibility_timeout: 180,
+            }),
+        );
+        actual
+    }
+
+    fn position(plan: &Plan, describes: &str) -> usize {
+        plan.actions()
+            .position(|a| a.info().describe(&names()).contains(describes))
+            .unwrap_or_else(|| panic!("no step `{describes}` in {plan:#?}"))
+    }
+
+    #[test]
+    fn each_source_waits_for_its_handler_and_handlers_do_not_wait_for_each_other() {
+        let plan = plan(&names(), Some(&with_events()), &fresh());
+        let publish_upload = position(&plan, "handler on_upload: publish");
+        let publish_job = position(&plan, "handler on_job: publish");
+        let create_job = position(&plan, "handler on_job: create function");
+        let permission = position(&plan, "allow bucket uploads to invoke it");
+        let notification = position(&plan, "set slx's entries in bucket uploads");
+        let schedule = position(&plan, "create schedule nightly");
+        let mapping = position(&plan, "receive messages of jobs");
+        let after = |step: usize| plan.steps[step].after.clone();
+        // S3 checks the permission when the entry is written.
+        assert!(after(notification).contains(&permission));
+        assert!(after(permission).contains(&publish_upload));
+        assert!(after(mapping).contains(&publish_job));
+        assert!(
+            after(schedule).contains(&publish_job),
+            "after every handler"
+        );
+        // One handler's function does not wait for another's.
+        assert!(!after(create_job).contains(&publish_upload));
+        assert!(after(create_job).iter().all(|&i| {
+            !plan.steps[i]
+                .action
+                .info()
+                .describe(&names())
+                .contains("on_upload")
+        }));
+    }
+
+    #[test]
+    fn a_removed_handler_goes_after_its_source_in_a_deploy_and_an_undeploy() {
+        let desired = with_events();
+        let mut actual = fresh();
+        // The upload handler exists with its entry and permission.
+        let mut with_function = crate::deploy::resources::event_function::HandlerState {
+            log_group: Some(crate::deploy::resources::log_group::LogGroupState {
+                retention_days: Some(14),
+            }),
+            ..Default::default()
+        };
+        with_function.latest = Some(crate::aws::FunctionInfo {
+            version: "$LATEST".into(),
+            code_sha256: "sha-1".into(),
+            arch: crate::config::Arch::X86_64,
+            memory: 256,
+            timeout: 30,
+            env: BTreeMap::new(),
+            role_arn: desired.arns.role_arn(),
+            arn: desired.arns.event_function_arn("on_upload"),
+            ephemeral_storage: 512,
+            layers: vec![],
+            tracing: false,
+            vpc: None,
+        });
+        actual
+            .event_function
+            .insert("on_upload".into(), with_function);
+        actual
+            .bucket_notification
+            .permissions
+            .insert("on_upload".into(), "arn:aws:s3:::uploads".into());
+        let document =
+            BucketNotifications::default().with_owned(vec![crate::aws::LambdaNotification {
+                id: "slx-shop-dev-on_upload".into(),
+                function_arn: desired.arns.event_alias_arn("on_upload"),
+                events: vec!["s3:ObjectCreated:*".into()],
+                prefix: Some("incoming/".into()),
+                suffix: None,
+            }]);
+        actual
+            .bucket_notification
+            .buckets
+            .insert("uploads".into(), Some(document));
+        let mut without = desired.clone();
+        without.events.retain(|e| e.handler != "on_upload");
+        let plan = plan(&names(), Some(&without), &actual);
+        let entries = position(&plan, "remove slx's entries from bucket uploads");
+        let delete = position(&plan, "delete function shop-dev-on_upload");
+        let group = position(&plan, "delete log group /aws/lambda/shop-dev-on_upload");
+        assert!(plan.steps[delete].after.contains(&entries));
+        assert!(plan.steps[group].after.contains(&delete));
+        assert!(
+            plan.actions()
+                .all(|a| !a.info().describe(&names()).contains("stop allowing S3")),
+            "the permission goes with the function"
+        );
+
+        // Undeploy: the entry first, the handler's function after it.
+        let removal = super::plan(&names(), None, &actual);
+        let entries = position(&removal, "remove slx's entries from bucket uploads");
+        let delete = position(&removal, "delete function shop-dev-on_upload");
+        assert!(removal.steps[delete].after.contains(&entries));
+    }
+
+    #[test]
+    fn schedules_are_sent_with_a_time_zone_and_the_scheduler_role_may_invoke_only_them() {
+        let desired = with_events();
+        let plan = plan(&names(), Some(&desired), &fresh());
+        let json = serde_json::to_value(&plan).unwrap();
+        let put = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["action"] == "put_schedule")
+            .unwrap();
+        assert_eq!(put["schedule"]["timezone"], "UTC");
+        let policy = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["action"] == "put_role_policy" && s["role"] == "shop-dev-sched")
+            .unwrap();
+        let document: serde_json::Value =
+            serde_json::from_str(policy["document"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            document["Statement"][0]["Resource"],
+            serde_json::json!([
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly:dev"
+            ])
+        );
+    }
+}

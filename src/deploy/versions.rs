@@ -71,9 +71,65 @@ pub(crate) fn rollback_target(
         .ok_or_else(|| RollbackError::NothingOlder(current.to_string()))
 }
 
+/// When a release was made: the time its description ends with
+/// (`… at 2026-11-26T19:10:59Z`), which sorts as text.
+fn released_at(description: &str) -> Option<&str> {
+    description.rsplit_once(" at ").map(|(_, at)| at)
+}
+
+/// The version of an event handler's function that belongs to the same
+/// release as `target` (a version of the API's function): the one
+/// published by the same deploy (same description), else the newest one
+/// released before it (a deploy that changed only the API's settings
+/// published no handler version). `None`: the handler did not exist yet.
+pub(crate) fn same_release(
+    target: &crate::aws::VersionInfo,
+    handler_versions: &[crate::aws::VersionInfo],
+) -> Option<String> {
+    if let Some(same) = handler_versions
+        .iter()
+        .find(|v| v.description == target.description)
+    {
+        return Some(same.version.clone());
+    }
+    let at = released_at(&target.description)?;
+    handler_versions
+        .iter()
+        .filter(|v| released_at(&v.description).is_some_and(|t| t <= at))
+        .max_by_key(|v| number(&v.version))
+        .map(|v| v.version.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn release(version: &str, at: &str) -> crate::aws::VersionInfo {
+        crate::aws::VersionInfo {
+            version: version.into(),
+            description: format!("slx 0.1.0 from git abc at {at}"),
+            last_modified: String::new(),
+            code_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_handler_goes_back_to_the_version_of_the_same_release() {
+        let handler = [
+            release("1", "2026-11-01T10:00:00Z"),
+            release("2", "2026-11-02T10:00:00Z"),
+            release("3", "2026-11-04T10:00:00Z"),
+        ];
+        // Published by the same deploy.
+        let api = release("7", "2026-11-02T10:00:00Z");
+        assert_eq!(same_release(&api, &handler).as_deref(), Some("2"));
+        // A deploy that changed only the API: the handler version before.
+        let api = release("8", "2026-11-03T10:00:00Z");
+        assert_eq!(same_release(&api, &handler).as_deref(), Some("2"));
+        // Before the handler existed.
+        let api = release("5", "2026-10-01T10:00:00Z");
+        assert_eq!(same_release(&api, &handler), None);
+    }
 
     fn v(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()

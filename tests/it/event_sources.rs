@@ -131,13 +131,19 @@ fn events_app() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let output = run(slx(temp.path()).args(["init", "--template", "events", "shop"]));
     assert!(output.status.success());
     let dir = temp.path().join("shop");
+    let zip = build(&dir, temp.path().join("v1.zip"));
+    (temp, dir, zip)
+}
+
+/// `slx build` of the app, its zip copied to `to`.
+fn build(dir: &Path, to: PathBuf) -> PathBuf {
     let built = {
         let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        run(slx(&dir).args(["build", "--output", "json"]))
+        run(slx(dir).args(["build", "--output", "json"]))
     };
     assert!(built.status.success());
-    let zip = PathBuf::from(stdout_json(&built)["zip"].as_str().unwrap());
-    (temp, dir, zip)
+    std::fs::copy(stdout_json(&built)["zip"].as_str().unwrap(), &to).unwrap();
+    to
 }
 
 fn slx_at(dir: &Path, endpoint: &str, args: &[&str]) -> std::process::Output {
@@ -167,9 +173,23 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     let moto = Moto::start();
     let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
         .expect("slx-sim starts");
-    let aws = Clients::at(&sim.endpoint);
+    // The test's own calls go to moto: the simulator sees slx's alone.
+    let aws = Clients::at(&moto.endpoint);
     let (_temp, dir, zip) = events_app();
     let zip = zip.to_str().unwrap();
+    let policy = slx_at(
+        &dir,
+        &sim.endpoint,
+        &["iam-policy", "--stage", "dev", "--output", "json"],
+    );
+    assert!(policy.status.success(), "{}", stderr(&policy));
+    let allowed: std::collections::BTreeSet<String> = stdout_json(&policy)["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
     let deploy = |extra: &[&str]| {
         let mut args = vec!["deploy", "--zip", zip, "--output", "json"];
         args.extend_from_slice(extra);
@@ -592,4 +612,346 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     assert_eq!(aws.notifications("shop-uploads").await, [foreign_entry]);
     let queues = aws.sqs.list_queues().send().await.unwrap();
     assert_eq!(queues.queue_urls().len(), 2, "{queues:?}");
+
+    // Every call slx made in all of this is in `slx iam-policy`.
+    let called: std::collections::BTreeSet<String> = sim
+        .events()
+        .iter()
+        .map(crate::fidelity::iam_action)
+        .collect();
+    let outside: Vec<&String> = called.difference(&allowed).collect();
+    assert!(
+        outside.is_empty(),
+        "calls outside `slx iam-policy`: {outside:?}"
+    );
+    for action in [
+        "s3:PutBucketNotification",
+        "scheduler:CreateSchedule",
+        "lambda:CreateEventSourceMapping",
+        "sqs:GetQueueAttributes",
+    ] {
+        assert!(called.contains(action), "{action} in {called:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_stage_keeps_to_its_own_bucket_and_a_rule_overlapping_another_stage_is_refused() {
+    let moto = Moto::start();
+    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
+        .expect("slx-sim starts");
+    let aws = Clients::at(&sim.endpoint);
+    let (_temp, dir, zip) = events_app();
+    let zip = zip.to_str().unwrap();
+    for bucket in ["shop-uploads", "shop-prod-uploads"] {
+        aws.s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    aws.queue("shop-jobs", "180").await;
+    let failed = aws.queue("shop-failed", "30").await;
+    // Prod reads another bucket; failed uploads go to a queue; the
+    // function may write to its own trigger bucket (a recursion risk).
+    edit(
+        &dir,
+        "prefix = \"incoming/\"\n",
+        "prefix = \"incoming/\"\non_failure = \"shop-failed\"\n\n[stages.prod.events.on_upload]\nbucket = \"shop-prod-uploads\"\n\n[stages.qa.events.on_upload]\nbucket = \"shop-uploads\"\nprefix = \"incoming/scans/\"\n\n[[permissions]]\nactions = [\"s3:PutObject\"]\nresources = [\"arn:aws:s3:::shop-uploads/*\"]\n",
+    );
+    let deploy = |stage: &str| {
+        slx_at(
+            &dir,
+            &sim.endpoint,
+            &["deploy", "--stage", stage, "--zip", zip, "--output", "json"],
+        )
+    };
+    let dev = deploy("dev");
+    assert!(dev.status.success(), "{}", stderr(&dev));
+    assert!(
+        stderr(&dev).contains(
+            "handler on_upload may write to bucket shop-uploads under incoming/, where its own events come from"
+        ),
+        "{}",
+        stderr(&dev)
+    );
+    let prod = deploy("prod");
+    assert!(prod.status.success(), "{}", stderr(&prod));
+    assert!(
+        !stderr(&prod).contains("may write to bucket"),
+        "{}",
+        stderr(&prod)
+    );
+    let entry = |stage: &str| {
+        (
+            format!("slx-shop-{stage}-on_upload"),
+            format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:shop-{stage}-on_upload:{stage}"
+            ),
+            "incoming/".to_string(),
+        )
+    };
+    assert_eq!(aws.notifications("shop-uploads").await, [entry("dev")]);
+    assert_eq!(
+        aws.notifications("shop-prod-uploads").await,
+        [entry("prod")]
+    );
+
+    // Failed uploads of each stage go to the queue.
+    let invoke_config = aws
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name("shop-dev-on_upload")
+        .qualifier("dev")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        invoke_config
+            .destination_config()
+            .and_then(|d| d.on_failure())
+            .and_then(|f| f.destination()),
+        Some(failed.as_str())
+    );
+
+    // qa's rule on dev's bucket could match dev's keys: S3 would refuse
+    // it, so slx does, before writing anything for qa.
+    moto.start_recording();
+    let qa = deploy("qa");
+    assert_eq!(qa.status.code(), Some(1), "{}", stderr(&qa));
+    assert!(
+        stderr(&qa).contains(
+            "handler on_upload's rule on bucket shop-uploads overlaps the bucket's notification `slx-shop-dev-on_upload`"
+        ),
+        "{}",
+        stderr(&qa)
+    );
+    assert_eq!(moto.writes(), Vec::<String>::new());
+
+    // A new release of dev (the worker's code changed), then a rollback:
+    // the handlers' aliases go back with the API's, to the same release.
+    let lib = dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, source.replace("running job", "running the job")).unwrap();
+    let v2 = build(&dir, dir.join("v2.zip"));
+    let released = slx_at(
+        &dir,
+        &sim.endpoint,
+        &["deploy", "--zip", v2.to_str().unwrap(), "--output", "json"],
+    );
+    assert!(released.status.success(), "{}", stderr(&released));
+    let served = |function: &'static str| {
+        let lambda = aws.lambda.clone();
+        async move {
+            lambda
+                .get_alias()
+                .function_name(function)
+                .name("dev")
+                .send()
+                .await
+                .unwrap()
+                .function_version()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(served("shop-dev-on_job").await, "2");
+    let rolled = slx_at(
+        &dir,
+        &sim.endpoint,
+        &["rollback", "--stage", "dev", "--output", "json"],
+    );
+    assert!(rolled.status.success(), "{}", stderr(&rolled));
+    let report = stdout_json(&rolled);
+    assert_documented("slx rollback", &report);
+    assert_eq!(report["to"], "1");
+    for function in [
+        "shop-dev",
+        "shop-dev-on_job",
+        "shop-dev-nightly",
+        "shop-dev-on_upload",
+    ] {
+        assert_eq!(served(function).await, "1", "{function}");
+    }
+    let moved: Vec<&str> = report["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["handler"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, ["nightly", "on_job", "on_upload"]);
+
+    // Undeploying prod leaves dev's entry where it is.
+    let undeployed = slx_at(
+        &dir,
+        &sim.endpoint,
+        &["undeploy", "--stage", "prod", "--yes", "--output", "json"],
+    );
+    assert!(undeployed.status.success(), "{}", stderr(&undeployed));
+    assert_eq!(aws.notifications("shop-uploads").await, [entry("dev")]);
+    assert!(aws.notifications("shop-prod-uploads").await.is_empty());
+    assert!(
+        aws.function_names()
+            .await
+            .iter()
+            .all(|f| !f.starts_with("shop-prod")),
+        "{:?}",
+        aws.function_names().await
+    );
+}
+
+/// Every `SLX_KILL_STRIDE`-th write (3 unless set; 1 for every write:
+/// `SLX_KILL_STRIDE=1 cargo test --test it killed_after`), and the last.
+fn kill_points(total: usize) -> Vec<usize> {
+    let stride = std::env::var("SLX_KILL_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &usize| *s > 0)
+        .unwrap_or(3);
+    let mut points: Vec<usize> = (1..=total).step_by(stride).collect();
+    if points.last() != Some(&total) {
+        points.push(total);
+    }
+    points
+}
+
+/// A bucket with the other team's entry, the jobs queue, the events app
+/// behind a fresh simulator.
+async fn events_stage() -> (Moto, slx_sim::Simulator, Clients, (String, String, String)) {
+    let moto = Moto::start();
+    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
+        .expect("slx-sim starts");
+    let aws = Clients::at(&sim.endpoint);
+    aws.s3
+        .create_bucket()
+        .bucket("shop-uploads")
+        .send()
+        .await
+        .unwrap();
+    aws.queue("shop-jobs", "180").await;
+    let audit = aws.queue("audit", "30").await;
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket("shop-uploads")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(
+                    aws_sdk_s3::types::QueueConfiguration::builder()
+                        .id(FOREIGN_ID)
+                        .queue_arn(&audit)
+                        .events(aws_sdk_s3::types::Event::S3ObjectRemoved)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (
+        moto,
+        sim,
+        aws,
+        (FOREIGN_ID.to_string(), audit, String::new()),
+    )
+}
+
+fn mutating_since(sim: &slx_sim::Simulator, from: usize) -> usize {
+    sim.events()
+        .iter()
+        .filter(|e| e.seq >= from && e.mutating)
+        .count()
+}
+
+/// A first deploy of the events app killed after any of its writes is
+/// finished by the next: each handler serves the zip, the bucket holds
+/// slx's one entry beside the other team's, one schedule, one mapping,
+/// and a further deploy writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_events_deploy_killed_after_any_write_is_finished_by_the_next() {
+    let (_temp, dir, zip) = events_app();
+    let zip = zip.to_str().unwrap().to_string();
+    let args = ["deploy", "--zip", zip.as_str(), "--output", "json"];
+    let total = {
+        let (_moto, sim, _, _) = events_stage().await;
+        let before = sim.events().len();
+        let output = slx_at(&dir, &sim.endpoint, &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        mutating_since(&sim, before)
+    };
+    assert!(total > 10, "{total} writes");
+    let sha = crate::common::stage::sha_of(Path::new(&zip));
+    for k in kill_points(total) {
+        let context = format!("killed after write {k} of {total}");
+        let (_moto, sim, aws, foreign) = events_stage().await;
+        sim.set_behaviours(slx_sim::Behaviours {
+            hold_after_writes: Some(k),
+            ..slx_sim::Behaviours::default()
+        });
+        let mut child = slx(&dir)
+            .args(args)
+            .args(["--endpoint-url", &sim.endpoint])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !sim.events().iter().any(|e| e.outcome == "held") {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{context}: neither held nor done"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        sim.set_behaviours(slx_sim::Behaviours::default());
+        let rerun = slx_at(&dir, &sim.endpoint, &args);
+        assert!(rerun.status.success(), "{context}: {}", stderr(&rerun));
+
+        for function in ["shop-dev-on_upload", "shop-dev-nightly", "shop-dev-on_job"] {
+            let served = aws
+                .lambda
+                .get_function()
+                .function_name(function)
+                .qualifier("dev")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{context}: {function}: {e:?}"));
+            assert_eq!(
+                served.configuration().unwrap().code_sha256(),
+                Some(sha.as_str()),
+                "{context}: {function}"
+            );
+        }
+        let notifications = aws.notifications("shop-uploads").await;
+        assert_eq!(notifications.len(), 2, "{context}: {notifications:?}");
+        assert!(notifications.contains(&foreign), "{context}");
+        let schedules = aws
+            .scheduler
+            .list_schedules()
+            .group_name("shop-dev")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(schedules.schedules().len(), 1, "{context}");
+        let mappings = aws
+            .lambda
+            .list_event_source_mappings()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mappings.event_source_mappings().len(), 1, "{context}");
+        let before = sim.events().len();
+        let again = slx_at(&dir, &sim.endpoint, &args);
+        assert!(again.status.success(), "{context}");
+        assert_eq!(
+            mutating_since(&sim, before),
+            0,
+            "{context}: a further deploy writes nothing"
+        );
+    }
 }

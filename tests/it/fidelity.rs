@@ -405,10 +405,12 @@ async fn a_stage_pinned_to_another_account_is_never_touched() {
 }
 
 /// The IAM action a recorded request needs.
-fn iam_action(event: &slx_sim::Event) -> String {
+pub(crate) fn iam_action(event: &slx_sim::Event) -> String {
     match (event.service.as_str(), event.operation.as_str()) {
         ("apigateway", _) => format!("apigateway:{}", event.method),
         ("lambda", "Invoke") => "lambda:InvokeFunction".into(),
+        // S3's IAM actions drop "Configuration".
+        ("s3", operation) => format!("s3:{}", operation.trim_end_matches("Configuration")),
         (service, operation) => format!("{service}:{operation}"),
     }
 }

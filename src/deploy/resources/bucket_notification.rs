@@ -199,7 +199,8 @@ impl Resource for BucketNotification {
         names: &StageNames,
         found: &Found,
     ) -> Result<BucketsState, AwsError> {
-        let policies = found.handlers.iter().map(|handler| async move {
+        let handlers = found.handlers(reader, names).await?;
+        let policies = handlers.iter().map(|handler| async move {
             let function = names.event_function(handler);
             let policy = reader.policy(&function, &names.alias).await?;
             Ok::<_, AwsError>((handler.clone(), policy.as_deref().and_then(s3_statement)))
@@ -216,7 +217,7 @@ impl Resource for BucketNotification {
                 .filter_map(|arn| bucket_of(arn))
                 .map(str::to_string),
         );
-        let owned = owned_ids(names, found.handlers.iter().cloned());
+        let owned = owned_ids(names, handlers.iter().cloned());
         let owned = &owned;
         let reads = buckets.into_iter().map(|bucket| async move {
             let document = reader.bucket_notifications(&bucket, owned).await?;

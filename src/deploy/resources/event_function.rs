@@ -147,7 +147,10 @@ impl ActionInfo for EventFunctionAction {
 /// The stage's event handler functions that exist, found by listing the
 /// functions and log groups named like them and keeping those tagged as
 /// the stage's; plus slx.toml's handlers, whose names are known.
-pub(crate) async fn discover(reader: &Reader, names: &StageNames) -> Result<Found, AwsError> {
+pub(crate) async fn discover(
+    reader: &Reader,
+    names: &StageNames,
+) -> Result<BTreeSet<String>, AwsError> {
     let prefix = names.event_function_prefix();
     let group_prefix = log_group_of(&prefix);
     let (functions, groups) = tokio::try_join!(
@@ -185,7 +188,7 @@ pub(crate) async fn discover(reader: &Reader, names: &StageNames) -> Result<Foun
             handlers.insert(handler.to_string());
         }
     }
-    Ok(Found { handlers })
+    Ok(handlers)
 }
 
 /// Reads one handler's function, log group, alias and versions.
@@ -348,7 +351,8 @@ impl Resource for EventFunction {
         names: &StageNames,
         found: &Found,
     ) -> Result<Self::Actual, AwsError> {
-        let reads = found.handlers.iter().map(|handler| async move {
+        let handlers = found.handlers(reader, names).await?;
+        let reads = handlers.iter().map(|handler| async move {
             let state = read_handler(reader, names, handler).await?;
             Ok::<_, AwsError>((handler.clone(), state))
         });

@@ -109,11 +109,24 @@ pub(crate) enum ApiRef {
 }
 
 /// What exists beyond the names slx.toml gives: the event handlers whose
-/// function or log group is the stage's, found before the other reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// function or log group is the stage's. Looked up once, by the first
+/// kind that asks, while the kinds that do not need it read at once.
+#[derive(Debug, Default)]
 pub(crate) struct Found {
+    handlers: tokio::sync::OnceCell<std::collections::BTreeSet<String>>,
+}
+
+impl Found {
     /// Handler names: slx.toml's, and those AWS still has.
-    pub(crate) handlers: std::collections::BTreeSet<String>,
+    pub(crate) async fn handlers(
+        &self,
+        reader: &Reader,
+        names: &StageNames,
+    ) -> Result<&std::collections::BTreeSet<String>, AwsError> {
+        self.handlers
+            .get_or_try_init(|| event_function::discover(reader, names))
+            .await
+    }
 }
 
 /// Values one action produces and a later one uses.
@@ -279,8 +292,7 @@ macro_rules! registry {
 
         /// Everything that exists for the stage: every kind read at once.
         pub(crate) async fn read(reader: &Reader, names: &StageNames) -> Result<Actual, AwsError> {
-            let found = event_function::discover(reader, names).await?;
-            let found = &found;
+            let found = &Found::default();
             let ($( $field, )*) = tokio::try_join!(
                 $( <$module::$Type as Resource>::read(reader, names, found) ),*
             )?;

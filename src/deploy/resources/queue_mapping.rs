@@ -164,7 +164,8 @@ impl Resource for QueueMappingKind {
         names: &StageNames,
         found: &Found,
     ) -> Result<QueuesState, AwsError> {
-        let mappings = found.handlers.iter().map(|handler| async move {
+        let handlers = found.handlers(reader, names).await?;
+        let mappings = handlers.iter().map(|handler| async move {
             let function = format!("{}:{}", names.event_function(handler), names.alias);
             Ok::<_, AwsError>((handler.clone(), reader.queue_mappings(&function).await?))
         });
