@@ -421,7 +421,7 @@ fn aws_rules(
         && call.mutating
         && let Some(role) = json(body)["Target"]["RoleArn"].as_str()
     {
-        world.check_scheduler_role(role, behaviours, now)?;
+        world.check_role(role, behaviours, now, Refusal::scheduler_role)?;
     }
     if call.service != "lambda" {
         return Ok(());
@@ -431,7 +431,7 @@ fn aws_rules(
         "CreateFunction" | "UpdateFunctionConfiguration"
     ) && let Some(role) = json(body)["Role"].as_str()
     {
-        world.check_role(role, behaviours, now)?;
+        world.check_role(role, behaviours, now, Refusal::lambda_role)?;
     }
     let latest = call.qualifier.as_deref().is_none_or(|q| q == "$LATEST");
     if let Some(function) = &call.function

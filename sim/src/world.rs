@@ -22,6 +22,27 @@ pub(crate) struct Refusal {
     pub(crate) message: String,
 }
 
+impl Refusal {
+    /// Lambda, given a role IAM has not propagated yet.
+    pub(crate) fn lambda_role() -> Refusal {
+        Refusal {
+            status: 400,
+            code: "InvalidParameterValueException",
+            message: "The role defined for the function cannot be assumed by Lambda.".into(),
+        }
+    }
+
+    /// EventBridge Scheduler, given a role it cannot assume yet.
+    // https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html
+    pub(crate) fn scheduler_role() -> Refusal {
+        Refusal {
+            status: 400,
+            code: "ValidationException",
+            message: "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.".into(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct FunctionWindow {
     pending_until: Option<Instant>,
@@ -121,40 +142,19 @@ impl World {
         self.deleted_roles.remove(name);
     }
 
-    /// Lambda refuses a role IAM has not yet propagated.
+    /// Lambda (or EventBridge Scheduler) refuses a role IAM has not yet
+    /// propagated, with `refusal`.
     pub(crate) fn check_role(
         &self,
         role_arn: &str,
         behaviours: &Behaviours,
         now: Instant,
+        refusal: impl FnOnce() -> Refusal,
     ) -> Result<(), Refusal> {
         if self.role_propagated(role_arn, behaviours, now) {
             Ok(())
         } else {
-            Err(Refusal {
-                status: 400,
-                code: "InvalidParameterValueException",
-                message: "The role defined for the function cannot be assumed by Lambda.".into(),
-            })
-        }
-    }
-
-    /// EventBridge Scheduler refuses a schedule whose role it cannot
-    /// assume yet (a role just made has not propagated).
-    pub(crate) fn check_scheduler_role(
-        &self,
-        role_arn: &str,
-        behaviours: &Behaviours,
-        now: Instant,
-    ) -> Result<(), Refusal> {
-        if self.role_propagated(role_arn, behaviours, now) {
-            Ok(())
-        } else {
-            Err(Refusal {
-                status: 400,
-                code: "ValidationException",
-                message: "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.".into(),
-            })
+            Err(refusal())
         }
     }
 
@@ -429,18 +429,18 @@ mod tests {
         world.role_created("shop-dev-role", t0);
         let arn = "arn:aws:iam::123456789012:role/shop-dev-role";
         let refused = world
-            .check_role(arn, &b, t0 + Duration::from_secs(3))
+            .check_role(arn, &b, t0 + Duration::from_secs(3), Refusal::lambda_role)
             .unwrap_err();
         assert_eq!(refused.code, "InvalidParameterValueException");
         // 8 s at time scale 0.5.
         assert!(
             world
-                .check_role(arn, &b, t0 + Duration::from_secs(4))
+                .check_role(arn, &b, t0 + Duration::from_secs(4), Refusal::lambda_role)
                 .is_ok()
         );
         assert!(
             world
-                .check_role("arn:aws:iam::1:role/older", &b, t0)
+                .check_role("arn:aws:iam::1:role/older", &b, t0, Refusal::lambda_role)
                 .is_ok()
         );
     }

@@ -18,6 +18,15 @@ use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Alias;
 
+/// What publishing versions and pointing an alias calls.
+pub(crate) const VERSION_ACTIONS: &[&str] = &[
+    "lambda:ListVersionsByFunction",
+    "lambda:PublishVersion",
+    "lambda:GetAlias",
+    "lambda:CreateAlias",
+    "lambda:UpdateAlias",
+];
+
 /// The alias and the function's published versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AliasState {
@@ -224,13 +233,7 @@ impl Resource for Alias {
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
         vec![Grant::new(
             "StageVersionsAndAlias",
-            &[
-                "lambda:ListVersionsByFunction",
-                "lambda:PublishVersion",
-                "lambda:GetAlias",
-                "lambda:CreateAlias",
-                "lambda:UpdateAlias",
-            ],
+            VERSION_ACTIONS,
             vec![arns.function_arn(), format!("{}:*", arns.function_arn())],
         )]
     }

@@ -399,20 +399,17 @@ impl Resource for EventFunction {
             ),
             Grant::new(
                 "HandlerFunctions",
+                function::FUNCTION_ACTIONS,
+                arns.event_functions_arns().to_vec(),
+            ),
+            Grant::new(
+                "HandlerVersionsAndAliases",
+                super::alias::VERSION_ACTIONS,
+                arns.event_functions_arns().to_vec(),
+            ),
+            Grant::new(
+                "HandlerFailureDestinations",
                 &[
-                    "lambda:GetFunction",
-                    "lambda:GetFunctionConfiguration",
-                    "lambda:ListTags",
-                    "lambda:TagResource",
-                    "lambda:CreateFunction",
-                    "lambda:UpdateFunctionCode",
-                    "lambda:UpdateFunctionConfiguration",
-                    "lambda:DeleteFunction",
-                    "lambda:ListVersionsByFunction",
-                    "lambda:PublishVersion",
-                    "lambda:GetAlias",
-                    "lambda:CreateAlias",
-                    "lambda:UpdateAlias",
                     "lambda:GetFunctionEventInvokeConfig",
                     "lambda:PutFunctionEventInvokeConfig",
                     "lambda:DeleteFunctionEventInvokeConfig",
@@ -421,14 +418,7 @@ impl Resource for EventFunction {
             ),
             Grant::new(
                 "HandlerLogGroups",
-                &[
-                    "logs:CreateLogGroup",
-                    "logs:TagResource",
-                    "logs:TagLogGroup",
-                    "logs:ListTagsForResource",
-                    "logs:PutRetentionPolicy",
-                    "logs:DeleteLogGroup",
-                ],
+                super::log_group::LOG_GROUP_ACTIONS,
                 arns.event_log_groups_arns().to_vec(),
             ),
         ]

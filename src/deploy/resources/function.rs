@@ -23,6 +23,18 @@ use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Function;
 
+/// What reading, making, changing and deleting a function calls.
+pub(crate) const FUNCTION_ACTIONS: &[&str] = &[
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:ListTags",
+    "lambda:TagResource",
+    "lambda:CreateFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:DeleteFunction",
+];
+
 /// Which function settings differ from slx.toml.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub(crate) struct ConfigChange {
@@ -259,16 +271,7 @@ impl Resource for Function {
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
         vec![Grant::new(
             "StageFunction",
-            &[
-                "lambda:GetFunction",
-                "lambda:GetFunctionConfiguration",
-                "lambda:ListTags",
-                "lambda:TagResource",
-                "lambda:CreateFunction",
-                "lambda:UpdateFunctionCode",
-                "lambda:UpdateFunctionConfiguration",
-                "lambda:DeleteFunction",
-            ],
+            FUNCTION_ACTIONS,
             vec![arns.function_arn(), format!("{}:*", arns.function_arn())],
         )]
     }

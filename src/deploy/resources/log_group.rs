@@ -13,6 +13,16 @@ use crate::names::{StageArns, StageNames};
 
 pub(crate) struct LogGroup;
 
+/// What making, tagging, keeping and deleting a log group calls.
+pub(crate) const LOG_GROUP_ACTIONS: &[&str] = &[
+    "logs:CreateLogGroup",
+    "logs:TagResource",
+    "logs:TagLogGroup",
+    "logs:ListTagsForResource",
+    "logs:PutRetentionPolicy",
+    "logs:DeleteLogGroup",
+];
+
 /// The log group as CloudWatch holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogGroupState {
@@ -123,14 +133,7 @@ impl Resource for LogGroup {
             ),
             Grant::new(
                 "StageLogGroup",
-                &[
-                    "logs:CreateLogGroup",
-                    "logs:TagResource",
-                    "logs:TagLogGroup",
-                    "logs:ListTagsForResource",
-                    "logs:PutRetentionPolicy",
-                    "logs:DeleteLogGroup",
-                ],
+                LOG_GROUP_ACTIONS,
                 vec![arns.log_group_arn(), arns.log_streams_arn()],
             ),
         ]

@@ -15,6 +15,18 @@ use crate::names::{POLICY_NAME, StageArns, StageNames};
 
 pub(crate) struct Role;
 
+/// What reading, making, changing and deleting a stage's role calls.
+pub(crate) const ROLE_ACTIONS: &[&str] = &[
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:CreateRole",
+    "iam:TagRole",
+    "iam:PutRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteRole",
+];
+
 /// The role as IAM holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RoleState {
@@ -185,20 +197,7 @@ impl Resource for Role {
             "StringEquals": { "iam:PassedToService": arns.lambda_principal() }
         }));
         vec![
-            Grant::new(
-                "StageRole",
-                &[
-                    "iam:GetRole",
-                    "iam:GetRolePolicy",
-                    "iam:CreateRole",
-                    "iam:TagRole",
-                    "iam:PutRolePolicy",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:DeleteRole",
-                ],
-                vec![arns.role_arn()],
-            ),
+            Grant::new("StageRole", ROLE_ACTIONS, vec![arns.role_arn()]),
             pass,
         ]
     }

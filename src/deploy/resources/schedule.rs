@@ -255,16 +255,7 @@ impl Resource for Schedule {
         vec![
             Grant::new(
                 "SchedulerRole",
-                &[
-                    "iam:GetRole",
-                    "iam:GetRolePolicy",
-                    "iam:CreateRole",
-                    "iam:TagRole",
-                    "iam:PutRolePolicy",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:DeleteRole",
-                ],
+                role::ROLE_ACTIONS,
                 vec![arns.scheduler_role_arn()],
             ),
             pass,

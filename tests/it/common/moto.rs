@@ -94,9 +94,11 @@ impl Moto {
         .body_mut()
         .read_to_string()
         .unwrap();
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(classify)
+        // moto's server threads may append two records with no newline
+        // between them: read a stream of JSON values, not lines.
+        serde_json::Deserializer::from_str(&text)
+            .into_iter::<serde_json::Value>()
+            .map(|record| classify(&record.unwrap()))
             .collect()
     }
 
@@ -132,8 +134,7 @@ pub(crate) fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig 
         .build()
 }
 
-fn classify(line: &str) -> Recorded {
-    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+fn classify(record: &serde_json::Value) -> Recorded {
     let headers = &record["headers"];
     let authorization = headers["Authorization"].as_str().unwrap_or_default();
     // Credential=test/20261126/us-east-1/<service>/aws4_request
