@@ -136,7 +136,8 @@ mod tests {
     fn a_destination_must_allow_s3_first() {
         let rules = rules(DOCUMENT);
         assert_eq!(rules.len(), 2);
-        assert_eq!(rules[1].prefix, "incoming/");
+        assert_eq!(rules[0].prefix, "incoming/", "Lambda entries first");
+        assert_eq!(rules[1].prefix, "reports/");
         let refused = check(&rules, |_, _| false).unwrap_err();
         assert!(refused.message.contains("function:shop-dev-up:dev"));
         assert!(check(&rules, |f, q| f == "shop-dev-up" && q == "dev").is_ok());
