@@ -38,12 +38,23 @@ pub(super) enum UndeployError {
 }
 
 /// The removal plan, keeping the log group when asked.
+/// Whether `action` deletes a log group: the API function's or a handler's.
+fn deletes_logs(action: &Action) -> bool {
+    use crate::deploy::resources::event_function::{EventFunctionAction, HandlerStep};
+    matches!(
+        action,
+        Action::LogGroup(LogGroupAction::DeleteLogGroup { .. })
+            | Action::EventFunction(EventFunctionAction {
+                step: HandlerStep::LogGroup(LogGroupAction::DeleteLogGroup { .. }),
+                ..
+            })
+    )
+}
+
 fn removal(names: &StageNames, actual: &Actual, keep_logs: bool) -> Plan {
     let actions = plan(names, None, actual)
         .actions()
-        .filter(|a| {
-            !(keep_logs && matches!(a, Action::LogGroup(LogGroupAction::DeleteLogGroup { .. })))
-        })
+        .filter(|a| !(keep_logs && deletes_logs(a)))
         .cloned()
         .collect();
     Plan::of(actions)
@@ -168,5 +179,35 @@ fn confirm(stage: &str) -> Result<(), UndeployError> {
         Err(UndeployError::Cancelled {
             stage: stage.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::resources::event_function::{EventFunctionAction, HandlerStep};
+    use crate::deploy::resources::function::FunctionAction;
+
+    #[test]
+    fn keep_logs_keeps_every_functions_log_group() {
+        let handler = |step| {
+            Action::EventFunction(EventFunctionAction {
+                handler: "on_job".into(),
+                step,
+            })
+        };
+        assert!(deletes_logs(&Action::LogGroup(LogGroupAction::DeleteLogGroup {
+            log_group: "/aws/lambda/shop-dev".into()
+        })));
+        assert!(deletes_logs(&handler(HandlerStep::LogGroup(
+            LogGroupAction::DeleteLogGroup {
+                log_group: "/aws/lambda/shop-dev-on_job".into()
+            }
+        ))));
+        assert!(!deletes_logs(&handler(HandlerStep::Function(
+            FunctionAction::DeleteFunction {
+                function: "shop-dev-on_job".into()
+            }
+        ))));
     }
 }
