@@ -18,6 +18,7 @@ pub(crate) mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cors;
 pub(crate) mod deploy;
 pub(crate) mod endpoint;
 pub mod handler;

@@ -317,7 +317,7 @@ pub(crate) async fn handle(
         &path,
         &query,
         &parts.headers,
-        body.clone(),
+        mock_integrations_for_moto(&call, body.clone()),
     )
     .await
     .map_err(|_| Dropped)?;
@@ -659,6 +659,39 @@ fn with_function_settings(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
     Bytes::from(document.to_string())
 }
 
+/// An OpenAPI import as moto can take it: moto requires `uri` and
+/// `httpMethod` on every integration, where API Gateway needs neither on
+/// a `mock` one (a CORS preflight's); they are added, empty and the
+/// method's own, before moto sees it.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-integration.html
+fn mock_integrations_for_moto(call: &Call, body: Bytes) -> Bytes {
+    if call.operation != "PutRestApi" {
+        return body;
+    }
+    let mut document = json(&body);
+    let mut changed = false;
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for operations in paths.values_mut() {
+            let Some(operations) = operations.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in operations.iter_mut() {
+                let integration = &mut operation["x-amazon-apigateway-integration"];
+                if integration["type"] == "mock" && integration.get("uri").is_none() {
+                    integration["uri"] = serde_json::json!("");
+                    integration["httpMethod"] = serde_json::json!(method.to_ascii_uppercase());
+                    changed = true;
+                }
+            }
+        }
+    }
+    if changed {
+        Bytes::from(document.to_string())
+    } else {
+        body
+    }
+}
+
 /// A bucket without notifications, as S3 answers it: an empty
 /// `NotificationConfiguration` (moto names the root element
 /// `GetBucketNotificationResponse`, which SDKs refuse to parse).
@@ -793,8 +826,9 @@ async fn forward(
         format!("{}{path}?{query}", shared.upstream)
     };
     let mut request = Request::builder().method(method.clone()).uri(uri);
+    // The body may have been rewritten for moto: its length is the body's.
     for (name, value) in headers {
-        if name != "host" {
+        if name != "host" && name != "content-length" {
             request = request.header(name, value);
         }
     }

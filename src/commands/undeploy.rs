@@ -196,9 +196,11 @@ mod tests {
                 step,
             })
         };
-        assert!(deletes_logs(&Action::LogGroup(LogGroupAction::DeleteLogGroup {
-            log_group: "/aws/lambda/shop-dev".into()
-        })));
+        assert!(deletes_logs(&Action::LogGroup(
+            LogGroupAction::DeleteLogGroup {
+                log_group: "/aws/lambda/shop-dev".into()
+            }
+        )));
         assert!(deletes_logs(&handler(HandlerStep::LogGroup(
             LogGroupAction::DeleteLogGroup {
                 log_group: "/aws/lambda/shop-dev-on_job".into()

@@ -17,6 +17,7 @@ const TOP: &[&str] = &[
     "checks",
     "events",
     "secrets",
+    "cors",
 ];
 const APP: &[&str] = &[
     "name",
@@ -59,6 +60,7 @@ const STAGE: &[&str] = &[
     "checks",
     "events",
     "secrets",
+    "cors",
 ];
 /// A `[secrets]` value written as a table.
 const SECRET: &[&str] = &["from", "kms_key"];
@@ -84,7 +86,14 @@ const EVENT: &[&str] = &[
     "on_failure",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];
-const ROUTE: &[&str] = &["handler"];
+const ROUTE: &[&str] = &["handler", "cors"];
+const CORS: &[&str] = &[
+    "origins",
+    "headers",
+    "expose_headers",
+    "credentials",
+    "max_age",
+];
 const CHECK: &[&str] = &["request", "headers", "body", "status", "contains", "json"];
 
 /// Returns one issue per key that has no meaning where it stands.
@@ -112,6 +121,12 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                             let prefix = format!("stages.{}.secrets", stage.get_ref());
                             check_named_tables(secrets.get_ref(), SECRET, &prefix, &mut issues);
                         }
+                        if let Some(cors) = section.get("cors")
+                            && let DeValue::Table(cors) = cors.get_ref()
+                        {
+                            let table = format!("[stages.{}.cors]", stage.get_ref());
+                            check_table(cors, CORS, &table, &mut issues);
+                        }
                         if let Some(events) = section.get("events") {
                             let prefix = format!("stages.{}.events", stage.get_ref());
                             check_named_tables(events.get_ref(), &EVENT[1..], &prefix, &mut issues);
@@ -125,6 +140,7 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
             ("checks", items) => check_items(items, CHECK, "[[checks]]", &mut issues),
             ("events", events) => check_named_tables(events, EVENT, "events", &mut issues),
             ("secrets", secrets) => check_named_tables(secrets, SECRET, "secrets", &mut issues),
+            ("cors", DeValue::Table(cors)) => check_table(cors, CORS, "[cors]", &mut issues),
             ("routes", DeValue::Table(routes)) => {
                 for (route, value) in routes {
                     if let DeValue::Table(table) = value.get_ref() {

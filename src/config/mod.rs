@@ -5,6 +5,7 @@
 //! `stage` (one stage resolved). Reads the file and nothing else: no AWS,
 //! no processes.
 
+pub mod cors;
 mod events;
 mod issue;
 mod keys;
@@ -22,9 +23,9 @@ use std::sync::Arc;
 pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
 pub use keys::closest as closest_match;
 pub use model::{
-    Arch, CanarySpec, Check, Config, EventFunction, EventHandler, EventSource, Method, Permission,
-    Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret, SecretSource,
-    Segment, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, Vpc,
+    Arch, CanarySpec, Check, Config, Cors, EventFunction, EventHandler, EventSource, Method,
+    Permission, Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret,
+    SecretSource, Segment, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, Vpc,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_EPHEMERAL_STORAGE_MB, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS,

@@ -157,6 +157,8 @@ pub struct Route {
     /// Name of the async fn in the app crate's `lib.rs`; `None`: the
     /// app's router (`[app] router`) serves it.
     pub handler: Option<String>,
+    /// Whether `[cors]` applies (`cors = false` in its inline table: no).
+    pub cors: bool,
     /// Where the entry stands in `slx.toml`, for errors found later.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -203,6 +205,7 @@ pub(crate) fn api_routes(declared: &[Route], router: Option<&str>) -> Vec<Route>
                 method: Method::Any,
                 path,
                 handler: None,
+                cors: true,
                 span: 0..0,
             });
         }
@@ -245,6 +248,25 @@ pub struct Settings {
     pub vpc: Option<Vpc>,
     /// Instances of the stage's alias kept initialised.
     pub provisioned_concurrency: Option<u32>,
+    /// Which browser origins may call the API (`[cors]`; a stage's
+    /// `[stages.NAME.cors]` replaces it whole).
+    pub cors: Option<Cors>,
+}
+
+/// `[cors]`: the origins a browser page may call the API from, and what
+/// such a call may send and read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cors {
+    /// `https://app.example.com`, or `*` alone.
+    pub origins: Vec<String>,
+    /// Request headers a page may send.
+    pub headers: Vec<String>,
+    /// Response headers a page may read besides the simple ones.
+    pub expose_headers: Vec<String>,
+    /// Whether cookies and credentials may go with a call.
+    pub credentials: bool,
+    /// Seconds a browser may cache a preflight answer.
+    pub max_age: u32,
 }
 
 /// The VPC a function's network interfaces are placed in.
@@ -558,6 +580,8 @@ pub struct Project {
     pub vpc: Option<Vpc>,
     /// Provisioned concurrency on the stage's alias.
     pub provisioned_concurrency: Option<u32>,
+    /// The stage's CORS (`[cors]`, or the stage's own).
+    pub cors: Option<Cors>,
     pub env: BTreeMap<String, String>,
     /// Every route the API serves: slx.toml's, and in router mode the
     /// catch-all ([`api_routes`]).
@@ -575,6 +599,9 @@ pub struct Project {
     /// then can fetch them (one zip serves every stage, and `promote`
     /// moves it between stages).
     pub fetches_secrets: bool,
+    /// Whether any stage of the app has `[cors]`: the generated handler
+    /// then can add the headers (one zip serves every stage).
+    pub serves_cors: bool,
 }
 
 impl Project {

@@ -29,6 +29,17 @@ pub(crate) struct RawFile {
     pub events: RawEvents,
     #[serde(default)]
     pub secrets: SpannedMap<RawSecret>,
+    pub cors: Option<Spanned<RawCors>>,
+}
+
+/// `[cors]` (or `[stages.NAME.cors]`). Unknown keys are `keys`' to report.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawCors {
+    pub origins: Option<Spanned<Vec<Spanned<String>>>>,
+    pub headers: Option<Vec<Spanned<String>>>,
+    pub expose_headers: Option<Vec<Spanned<String>>>,
+    pub credentials: Option<Spanned<bool>>,
+    pub max_age: Option<Spanned<i64>>,
 }
 
 /// A `[secrets]` value: `"ssm:/shop/db"`, or `{ from = "...", kms_key =
@@ -79,16 +90,22 @@ pub(crate) struct RawSection {
     pub events: Option<RawEvents>,
     /// Only in `[stages.NAME]`: secrets added or replaced for the stage.
     pub secrets: Option<Spanned<SpannedMap<RawSecret>>>,
+    /// Only in `[stages.NAME]`: the stage's CORS, replacing `[cors]`.
+    pub cors: Option<Spanned<RawCors>>,
 }
 
 /// A `[routes]` value: `"greet"`, or an inline table (`{ handler =
-/// "greet" }`, or `{}` for a route the router serves). Untagged: the
+/// "greet", cors = false }`, or `{}` for a route the router serves). Untagged: the
 /// table's own spans are lost, the entry's span locates errors.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum RawRoute {
     Handler(String),
-    Table { handler: Option<String> },
+    Table {
+        handler: Option<String>,
+        /// `cors = false`: no CORS headers for this route.
+        cors: Option<bool>,
+    },
 }
 
 /// `throttle = { rate = 50, burst = 100 }`.

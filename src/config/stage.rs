@@ -154,6 +154,7 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         tracing: layered.tracing.unwrap_or(false),
         vpc: layered.vpc,
         provisioned_concurrency: layered.provisioned_concurrency,
+        cors: layered.cors,
         env,
         routes: super::model::api_routes(&config.routes, config.router.as_deref()),
         router: config.router.clone(),
@@ -167,6 +168,8 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         events,
         secrets: secrets.into_values().collect(),
         fetches_secrets,
+        serves_cors: config.settings.cors.is_some()
+            || config.stages.values().any(|s| s.settings.cors.is_some()),
     })
 }
 
@@ -188,6 +191,7 @@ fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
         tracing: top.tracing.or(base.tracing),
         vpc: top.vpc.clone().or_else(|| base.vpc.clone()),
         provisioned_concurrency: top.provisioned_concurrency.or(base.provisioned_concurrency),
+        cors: top.cors.clone().or_else(|| base.cors.clone()),
     }
 }
 

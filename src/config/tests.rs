@@ -905,3 +905,56 @@ fn bad_secrets_get_located_errors() {
         "did you mean `from`?",
     );
 }
+
+#[test]
+fn cors_gets_located_errors_with_fixes() {
+    let found = event_problems(&app(
+        "[cors]\norigins = [\"https://app.example.com/\", \"*\"]\ncredentials = true\nmax_age = 100000\nheaders = [\"Content Type\"]\norigin = 1\n\
+         [stages.dev.cors]\norigins = []\n\
+         [routes]\n\"GET /health\" = { handler = \"health\", cors = false, api_keys = true }\n",
+    ));
+    let expect = |line, message, help| assert_problem(&found, line, message, help);
+    expect(
+        4,
+        "is not an origin: an origin has no path",
+        "https://app.example.com",
+    );
+    expect(4, "`*` allows every origin", "keep `*` alone");
+    expect(
+        5,
+        "browsers refuse credentialed answers to any origin",
+        "list the origins",
+    );
+    expect(6, "`max_age` = 100000 is out of range", "0 to 86400");
+    expect(7, "not an HTTP header name", "X-Request-Id");
+    expect(8, "origin", "did you mean `origins`?");
+    expect(10, "`origins` is empty", "at least one origin");
+    expect(12, "api_keys", "");
+}
+
+#[test]
+fn a_stages_cors_replaces_the_apps_and_routes_may_opt_out() {
+    let config = parse_text(&app(
+        "[cors]\norigins = [\"https://app.example.com\"]\n\
+         [stages.dev.cors]\norigins = [\"http://localhost:3000\"]\nmax_age = 5\n\
+         [routes]\n\"GET /health\" = \"health\"\n\"POST /hook\" = { handler = \"hook\", cors = false }\n",
+    ))
+    .unwrap();
+    let dev = resolve(&config, "dev").unwrap();
+    let cors = dev.cors.as_ref().unwrap();
+    assert_eq!(cors.origins, ["http://localhost:3000"]);
+    assert_eq!(cors.max_age, 5);
+    assert_eq!(cors.headers, ["Content-Type", "Authorization", "X-Api-Key"]);
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(
+        prod.cors.as_ref().unwrap().origins,
+        ["https://app.example.com"]
+    );
+    assert!(dev.serves_cors && prod.serves_cors);
+    let hook = dev
+        .routes
+        .iter()
+        .find(|r| r.handler.as_deref() == Some("hook"))
+        .unwrap();
+    assert!(!hook.cors);
+}

@@ -65,11 +65,16 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             Some(name) => check_app_name(&mut check, name),
         },
     };
-    let settings = raw
+    let mut settings = raw
         .app
         .as_ref()
         .map(|app| section_settings(&mut check, app.get_ref(), "app"))
         .unwrap_or_default();
+    // `[cors]` is a table of its own, beside `[app]`.
+    settings.cors = raw
+        .cors
+        .as_ref()
+        .and_then(|cors| super::cors::cors(&mut check, cors, "cors"));
     if let Some(app) = &raw.app {
         check_provisioned(&mut check, &Settings::default(), &settings, app, "app");
     }
@@ -481,6 +486,10 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
         layers,
         tracing: section.tracing.as_ref().map(|t| *t.get_ref()),
         vpc,
+        cors: section
+            .cors
+            .as_ref()
+            .and_then(|cors| super::cors::cors(check, cors, &format!("{table}.cors"))),
     }
 }
 
@@ -714,12 +723,9 @@ fn routes(
             continue;
         };
         let key_name = format!("routes.\"{}\"", key.get_ref());
-        let handler = match value.get_ref() {
-            RawRoute::Handler(name)
-            | RawRoute::Table {
-                handler: Some(name),
-            } => Some(name),
-            RawRoute::Table { handler: None } => None,
+        let (handler, cors) = match value.get_ref() {
+            RawRoute::Handler(name) => (Some(name), true),
+            RawRoute::Table { handler, cors } => (handler.as_ref(), cors.unwrap_or(true)),
         };
         match handler {
             Some(name) if !limits::is_rust_identifier(name) => {
@@ -746,6 +752,7 @@ fn routes(
             method,
             path,
             handler: handler.cloned(),
+            cors,
             span: key.span().start..value.span().end,
         };
         if let Some(existing) = routes

@@ -68,6 +68,10 @@ pub(crate) struct Desired {
     pub(crate) canary: Option<crate::config::CanarySpec>,
     /// The `[events.NAME]` handlers, each its own function.
     pub(crate) events: Vec<EventDesired>,
+    /// The stage's CORS, and the paths API Gateway answers preflights
+    /// for, with the methods each allows (`crate::cors`).
+    pub(crate) cors: Option<crate::config::Cors>,
+    pub(crate) preflights: BTreeMap<String, String>,
 }
 
 /// An event handler's function and what runs it.
@@ -158,6 +162,15 @@ impl Desired {
                 on_failure_queue: event.handler.on_failure.clone(),
             })
             .collect();
+        // The API's function also adds CORS headers to its answers.
+        let api_env: BTreeMap<String, String> = env
+            .clone()
+            .into_iter()
+            .chain(crate::cors::handler_env(
+                project.cors.as_ref(),
+                &project.routes,
+            ))
+            .collect();
         let mut routes: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
         for route in &project.routes {
             routes
@@ -171,7 +184,7 @@ impl Desired {
             code_sha256: code_sha256.to_string(),
             memory: project.memory,
             timeout: project.timeout,
-            env,
+            env: api_env,
             ephemeral_storage: project.ephemeral_storage,
             layers: project.layers.clone(),
             tracing: project.tracing,
@@ -192,6 +205,8 @@ impl Desired {
             checks: checks::plan(project),
             canary: project.canary,
             events,
+            cors: project.cors.clone(),
+            preflights: crate::cors::preflight_paths(project.cors.as_ref(), &project.routes),
         }
     }
 
@@ -243,6 +258,8 @@ pub(crate) mod tests {
             checks: Vec::new(),
             canary: None,
             events: Vec::new(),
+            cors: None,
+            preflights: BTreeMap::new(),
             arns,
         }
     }

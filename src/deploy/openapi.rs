@@ -10,7 +10,8 @@
 use serde_json::{Map, Value, json};
 
 use super::desired::Desired;
-use crate::config::Method;
+use crate::config::{Cors, Method};
+use crate::cors::{AllowOrigin, Source, gateway_error_sources, preflight_headers};
 
 /// A digest of `document` (its canonical JSON), recorded in each API
 /// deployment's description: what a stage serves can then be compared
@@ -56,6 +57,9 @@ pub(crate) fn document(desired: &Desired) -> Value {
             }
             operations.insert(key, operation);
         }
+        if let (Some(cors), Some(methods)) = (&desired.cors, desired.preflights.get(path)) {
+            operations.insert("options".into(), preflight(cors, methods));
+        }
         paths.insert(path.clone(), Value::Object(operations));
     }
     let mut document = json!({
@@ -73,7 +77,74 @@ pub(crate) fn document(desired: &Desired) -> Value {
     if !desired.binary_media_types.is_empty() {
         document["x-amazon-apigateway-binary-media-types"] = json!(desired.binary_media_types);
     }
+    if let Some(cors) = &desired.cors {
+        document["x-amazon-apigateway-gateway-responses"] = gateway_responses(cors);
+    }
     document
+}
+
+/// A path's `OPTIONS`: a mock integration that answers the preflight as
+/// `crate::cors::preflight_headers` says, without calling the function.
+/// Several origins cannot be a static header: a response template sets
+/// the request's origin when slx.toml lists it.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/enable-cors-for-resource-using-swagger-importer-tool.html
+fn preflight(cors: &Cors, methods: &str) -> Value {
+    let headers = preflight_headers(cors, methods, None);
+    let mut declared = Map::new();
+    let mut parameters = Map::new();
+    for (name, value) in &headers {
+        declared.insert(name.clone(), json!({ "schema": { "type": "string" } }));
+        parameters.insert(
+            format!("method.response.header.{name}"),
+            json!(format!("'{value}'")),
+        );
+    }
+    let mut template = String::new();
+    if let AllowOrigin::Listed(origins) = AllowOrigin::of(cors) {
+        declared.insert(
+            "Access-Control-Allow-Origin".into(),
+            json!({ "schema": { "type": "string" } }),
+        );
+        let tests: Vec<String> = origins
+            .iter()
+            .map(|o| format!("$origin == \"{o}\""))
+            .collect();
+        template = format!(
+            "#set($origin = $input.params().header.get(\"Origin\"))\n#if(\"$!origin\" == \"\")#set($origin = $input.params().header.get(\"origin\"))#end\n#if({})\n#set($context.responseOverride.header.Access-Control-Allow-Origin = $origin)\n#end",
+            tests.join(" || ")
+        );
+    }
+    json!({
+        "responses": { "204": { "description": "CORS preflight", "headers": declared } },
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "passthroughBehavior": "when_no_match",
+            "requestTemplates": { "application/json": "{\"statusCode\": 204}" },
+            "responses": {
+                "default": {
+                    "statusCode": "204",
+                    "responseParameters": parameters,
+                    "responseTemplates": { "application/json": template },
+                },
+            },
+        },
+    })
+}
+
+/// API Gateway's own 4xx and 5xx answers (no route, throttled, the
+/// function failed) with the headers a browser needs to read them.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.html
+fn gateway_responses(cors: &Cors) -> Value {
+    let mut parameters = Map::new();
+    for (name, source) in gateway_error_sources(cors) {
+        let source = match source {
+            Source::Fixed(value) => format!("'{value}'"),
+            Source::RequestOrigin => "method.request.header.origin".to_string(),
+        };
+        parameters.insert(format!("gatewayresponse.header.{name}"), json!(source));
+    }
+    let response = json!({ "responseParameters": parameters });
+    json!({ "DEFAULT_4XX": response, "DEFAULT_5XX": response })
 }
 
 #[cfg(test)]
@@ -118,5 +189,81 @@ mod tests {
         assert!(document["paths"]["/orders/{id}"]["get"].is_object());
         let any = &document["paths"]["/files/{path+}"]["x-amazon-apigateway-any-method"];
         assert_eq!(any["parameters"][0]["name"], "path");
+    }
+
+    fn cors(origins: &[&str]) -> Cors {
+        Cors {
+            origins: origins.iter().map(|o| o.to_string()).collect(),
+            headers: vec!["Content-Type".into(), "Authorization".into()],
+            expose_headers: vec![],
+            credentials: false,
+            max_age: 600,
+        }
+    }
+
+    #[test]
+    fn cors_adds_a_preflight_mock_and_gateway_responses() {
+        let mut desired = desired();
+        desired.cors = Some(cors(&["https://app.example.com"]));
+        desired.preflights = BTreeMap::from([("/greet".to_string(), "OPTIONS,POST".to_string())]);
+        let document = document(&desired);
+        let options = &document["paths"]["/greet"]["options"];
+        let integration = &options["x-amazon-apigateway-integration"];
+        assert_eq!(integration["type"], "mock");
+        let parameters = &integration["responses"]["default"]["responseParameters"];
+        assert_eq!(
+            parameters["method.response.header.Access-Control-Allow-Origin"],
+            "'https://app.example.com'"
+        );
+        assert_eq!(
+            parameters["method.response.header.Access-Control-Allow-Methods"],
+            "'OPTIONS,POST'"
+        );
+        assert_eq!(
+            parameters["method.response.header.Access-Control-Allow-Headers"],
+            "'Content-Type,Authorization'"
+        );
+        // Every header it sets is declared on the method response.
+        for name in parameters.as_object().unwrap().keys() {
+            let header = name.trim_start_matches("method.response.header.");
+            assert!(
+                options["responses"]["204"]["headers"][header].is_object(),
+                "{header}"
+            );
+        }
+        assert!(document["paths"]["/orders/{id}"]["options"].is_null());
+        let errors = &document["x-amazon-apigateway-gateway-responses"];
+        assert_eq!(
+            errors["DEFAULT_4XX"]["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"],
+            "'https://app.example.com'"
+        );
+        assert_eq!(errors["DEFAULT_5XX"], errors["DEFAULT_4XX"]);
+    }
+
+    #[test]
+    fn several_origins_are_chosen_per_request() {
+        let mut desired = desired();
+        desired.cors = Some(cors(&["https://a.example", "https://b.example"]));
+        desired.preflights = BTreeMap::from([("/greet".to_string(), "OPTIONS,POST".to_string())]);
+        let document = document(&desired);
+        let default = &document["paths"]["/greet"]["options"]["x-amazon-apigateway-integration"]["responses"]
+            ["default"];
+        let template = default["responseTemplates"]["application/json"]
+            .as_str()
+            .unwrap();
+        assert!(
+            template.contains("$origin == \"https://b.example\""),
+            "{template}"
+        );
+        assert!(template.contains("responseOverride.header.Access-Control-Allow-Origin"));
+        assert!(
+            default["responseParameters"]["method.response.header.Access-Control-Allow-Origin"]
+                .is_null()
+        );
+        let errors = &document["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"];
+        assert_eq!(
+            errors["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"],
+            "method.request.header.origin"
+        );
     }
 }

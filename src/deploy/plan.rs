@@ -482,16 +482,23 @@ mod tests {
     }
 
     #[test]
-    fn routes_imported_but_never_deployed_are_deployed() {
-        // The API's definition matches slx.toml, but the stage still
-        // serves an older one: the deploy that imported it stopped.
+    fn routes_imported_but_never_deployed_are_imported_again_and_deployed() {
+        // The API's routes match slx.toml, but the stage still serves an
+        // older definition: the deploy that imported it stopped, or the
+        // definition changed where reading the API cannot show it (CORS
+        // mocks, gateway responses). The import is sent again (it is
+        // idempotent), then deployed.
         let desired = desired();
         let mut actual = converged(&desired);
         let stage = actual.api.as_mut().unwrap().stage.as_mut().unwrap();
         stage.deployment_description = Some("slx test; routes sha256:0000".into());
         let plan = plan(&names(), Some(&desired), &actual);
-        assert_eq!(kinds(&plan), ["deploy_api"]);
-        let json = serde_json::to_value(&plan.steps[0].action).unwrap();
+        assert_eq!(kinds(&plan), ["set_routes", "deploy_api"]);
+        assert_eq!(
+            plan.steps[0].action.info().describe(&names()),
+            "set routes (the definition the stage serves differs)"
+        );
+        let json = serde_json::to_value(&plan.steps[1].action).unwrap();
         let digest = crate::deploy::openapi::digest(&crate::deploy::openapi::document(&desired));
         assert!(
             json["description"]
@@ -511,7 +518,7 @@ mod tests {
             .deployment_description = None;
         assert_eq!(
             kinds(&super::plan(&names(), Some(&desired), &actual)),
-            ["deploy_api"]
+            ["set_routes", "deploy_api"]
         );
     }
 
@@ -570,7 +577,7 @@ mod tests {
         actual.api.as_mut().unwrap().stage = None;
         assert_eq!(
             kinds(&plan(&names(), Some(&desired), &actual)),
-            ["deploy_api"]
+            ["set_routes", "deploy_api"]
         );
     }
 

@@ -72,6 +72,9 @@ pub struct CrateSpec<'a> {
     /// Whether the handler fetches `[secrets]` at cold start (any stage
     /// has some: one zip serves them all).
     pub secrets: bool,
+    /// Whether the handler adds CORS headers (any stage has `[cors]`;
+    /// `SLX_CORS` says how, per stage).
+    pub cors: bool,
 }
 
 #[derive(Serialize)]
@@ -167,6 +170,8 @@ pub fn render(spec: &CrateSpec<'_>) -> Result<Vec<(PathBuf, String)>, minijinja:
                     handler_var => HANDLER_VAR,
                     secrets => spec.secrets,
                     secrets_var => SECRETS_VAR,
+                    cors => spec.cors,
+                    cors_var => crate::cors::CORS_VAR,
                     report_failures_var => REPORT_FAILURES_VAR,
                     router => spec.router.map(|call| {
                         minijinja::Value::from(minijinja::value::Serde(RouterView {
@@ -372,6 +377,7 @@ mod tests {
             method: Method::parse(method).unwrap(),
             path: parse_path(path).unwrap(),
             handler: Some(handler.to_string()),
+            cors: true,
             span: 0..0,
         })
         .collect();
@@ -391,6 +397,7 @@ mod tests {
             router: checked.router.as_ref(),
             events: &checked.events,
             secrets: false,
+            cors: false,
         })
         .unwrap()
     }
@@ -467,6 +474,7 @@ mod tests {
             method: Method::Get,
             path: parse_path("/health").unwrap(),
             handler: Some("health".into()),
+            cors: true,
             span: 0..0,
         }];
         let checked =
@@ -480,6 +488,7 @@ mod tests {
             router: None,
             events: &checked.events,
             secrets: true,
+            cors: false,
         })
         .unwrap();
         let main = file(&files, "main.rs");

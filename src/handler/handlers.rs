@@ -667,6 +667,7 @@ mod tests {
             method: Method::parse(method).unwrap(),
             path: parse_path(path).unwrap(),
             handler: Some(handler.into()),
+            cors: true,
             span: 0..0,
         }
     }

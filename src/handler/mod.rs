@@ -228,6 +228,7 @@ fn generate(
         router: checked.router.as_ref(),
         events: &checked.events,
         secrets: project.fetches_secrets,
+        cors: project.serves_cors,
     };
     let codegen_error = |source: Box<dyn std::error::Error + Send + Sync>| BuildError::Codegen {
         dir: crate_dir.clone(),

@@ -41,8 +41,13 @@ pub fn lambda_env(
         ("LANG".into(), "en_US.UTF-8".into()),
     ];
     env.extend(project.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    if let Some(event) = event {
-        env.extend(crate::handler::codegen::event_env(&event.handler));
+    match event {
+        Some(event) => env.extend(crate::handler::codegen::event_env(&event.handler)),
+        // The API's function adds CORS headers as the deployed one does.
+        None => env.extend(crate::cors::handler_env(
+            project.cors.as_ref(),
+            &project.routes,
+        )),
     }
     env.extend(crate::handler::codegen::secrets_env(&project.secrets));
     const PASS_THROUGH: [&str; 8] = [
@@ -137,6 +142,8 @@ mod tests {
             tracing: false,
             vpc: None,
             provisioned_concurrency: None,
+            cors: None,
+            serves_cors: false,
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
             routes: vec![],
             router: None,

@@ -19,7 +19,9 @@ use super::pool::{Outcome, Pool};
 use super::quotas;
 use super::router;
 use super::runtime_api::Answer;
-use crate::config::Route;
+use std::collections::BTreeMap;
+
+use crate::config::{Cors, Method as RouteMethod, Route};
 
 /// One line per request, for the console.
 pub type AccessLog = Arc<dyn Fn(&AccessEntry) + Send + Sync>;
@@ -35,8 +37,26 @@ pub struct AccessEntry {
     pub note: Option<String>,
 }
 
+/// The stage's CORS, as API Gateway applies it by itself: preflights of
+/// these paths (with the methods each allows) and its own errors' headers.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayCors {
+    pub cors: Option<Cors>,
+    pub preflights: BTreeMap<String, String>,
+}
+
+impl GatewayCors {
+    pub fn of(project: &crate::config::Project) -> GatewayCors {
+        GatewayCors {
+            cors: project.cors.clone(),
+            preflights: crate::cors::preflight_paths(project.cors.as_ref(), &project.routes),
+        }
+    }
+}
+
 pub struct GatewayState {
     pub routes: RwLock<Vec<Route>>,
+    pub cors: RwLock<GatewayCors>,
     pub pool: RwLock<Pool>,
     pub stage: String,
     pub access_log: AccessLog,
@@ -122,28 +142,51 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let path = uri.path().to_string();
-    let (answer, note) = match admit(&method, &uri, &headers, body).await {
-        Err(refused) => refused,
-        Ok(body) => {
-            let request = HttpRequest {
-                method: method.to_string(),
-                path: path.clone(),
-                query: event::parse_query(uri.query().unwrap_or("")),
-                headers: headers
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_string(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-                body,
-                source_ip: peer.ip().to_string(),
-            };
-            serve(&state, request, &request_id).await
-        }
+    let origin = headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let preflight = match method {
+        Method::OPTIONS => preflight(&state, &path, origin.as_deref()),
+        _ => None,
     };
+    let (mut answer, note) = match preflight {
+        Some(answer) => (
+            answer,
+            Some("CORS preflight, answered by API Gateway".into()),
+        ),
+        None => match admit(&method, &uri, &headers, body).await {
+            Err(refused) => refused,
+            Ok(body) => {
+                let request = HttpRequest {
+                    method: method.to_string(),
+                    path: path.clone(),
+                    query: event::parse_query(uri.query().unwrap_or("")),
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| {
+                            (
+                                n.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    body,
+                    source_ip: peer.ip().to_string(),
+                };
+                serve(&state, request, &request_id).await
+            }
+        },
+    };
+    // API Gateway's own errors carry its gateway responses' headers.
+    if note.is_some() && answer.status >= 400 {
+        let cors = state.cors.read().expect("lock poisoned");
+        if let Some(cors) = &cors.cors {
+            answer
+                .headers
+                .extend(crate::cors::gateway_error_headers(cors, origin.as_deref()));
+        }
+    }
     let response = to_http(answer);
     (state.access_log)(&AccessEntry {
         method: method.to_string(),
@@ -154,6 +197,40 @@ async fn handle(
         note,
     });
     response
+}
+
+/// API Gateway's answer to a CORS preflight (its mock integration), when
+/// the resource `path` reaches has one.
+fn preflight(state: &GatewayState, path: &str, origin: Option<&str>) -> Option<HttpResponse> {
+    let gateway = state.cors.read().expect("lock poisoned");
+    let cors = gateway.cors.as_ref()?;
+    let mocks: Vec<Route> = gateway
+        .preflights
+        .keys()
+        .filter_map(|mock| {
+            Some(Route {
+                method: RouteMethod::Options,
+                path: crate::config::parse_path(mock).ok()?,
+                handler: None,
+                cors: true,
+                span: 0..0,
+            })
+        })
+        .collect();
+    let routes = state.routes.read().expect("lock poisoned");
+    let all: Vec<Route> = routes.iter().cloned().chain(mocks).collect();
+    let matched = router::find(&all, "OPTIONS", path)?;
+    let methods = gateway.preflights.get(&matched.resource)?;
+    if matched.route.method != RouteMethod::Options || matched.route.handler.is_some() {
+        return None;
+    }
+    Some(HttpResponse {
+        status: 204,
+        headers: std::iter::once(("content-type".to_string(), "application/json".to_string()))
+            .chain(crate::cors::preflight_headers(cors, methods, origin))
+            .collect(),
+        body: Vec::new(),
+    })
 }
 
 /// An answer API Gateway gives itself, and why (for the console).

@@ -122,6 +122,7 @@ mod tests {
                     method: Method::parse(method).unwrap(),
                     path: parse_path(path).unwrap(),
                     handler: Some(handler.to_string()),
+                    cors: true,
                     span: 0..0,
                 }
             })

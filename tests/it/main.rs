@@ -8,6 +8,7 @@ mod checks;
 mod cli;
 mod common;
 mod concurrent;
+mod cors;
 mod deploy;
 mod dev;
 mod event_shape;

@@ -102,6 +102,9 @@ impl ActionInfo for ApiAction {
             } => {
                 let mut parts: Vec<String> = add.iter().map(|r| format!("+{r}")).collect();
                 parts.extend(remove.iter().map(|r| format!("-{r}")));
+                if parts.is_empty() && binary_media_types.is_none() {
+                    parts.push("the definition the stage serves differs".into());
+                }
                 if let Some(types) = binary_media_types {
                     parts.push(match types.is_empty() {
                         true => "no binary media types".into(),
@@ -209,11 +212,18 @@ fn outcome_unknown(error: &AwsError) -> bool {
 
 /// How `api`'s routes differ from `desired`'s; `None` when they match.
 pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option<RoutesChange> {
-    let wanted: BTreeSet<String> = desired
+    let proxied: BTreeSet<String> = desired
         .routes
         .iter()
         .flat_map(|(path, methods)| methods.iter().map(move |m| format!("{m} {path}")))
         .collect();
+    // CORS preflights: mock integrations, whatever their target.
+    let preflights: BTreeSet<String> = desired
+        .preflights
+        .keys()
+        .map(|path| format!("{} {path}", Method::Options))
+        .collect();
+    let wanted: BTreeSet<String> = proxied.union(&preflights).cloned().collect();
     let Some(api) = api else {
         return Some(RoutesChange {
             add: wanted.into_iter().collect(),
@@ -225,9 +235,14 @@ pub(crate) fn routes_change(desired: &Desired, api: Option<&ApiState>) -> Option
     // A method whose integration does not reach this stage's alias counts
     // as missing: the import puts it back. The import overwrites, so every
     // method slx.toml lacks goes, wherever it points.
-    let serving = api.routes_to(Some(&desired.arns.integration_uri()));
+    let listed = api.routes_to(None);
+    let serving: BTreeSet<String> = api
+        .routes_to(Some(&desired.arns.integration_uri()))
+        .union(&listed.intersection(&preflights).cloned().collect())
+        .cloned()
+        .collect();
     let add: Vec<String> = wanted.difference(&serving).cloned().collect();
-    let remove: Vec<String> = api.routes_to(None).difference(&wanted).cloned().collect();
+    let remove: Vec<String> = listed.difference(&wanted).cloned().collect();
     // Paths left without methods (e.g. after a console edit) also differ.
     let stray = api.paths.iter().any(|(path, state)| {
         let prefix = format!("{path}/");
@@ -329,8 +344,24 @@ impl Resource for Api {
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<ApiAction> {
-        let Some(change) = routes_change(desired, actual.api.as_ref()) else {
-            return vec![];
+        let document = openapi::document(desired);
+        // What moto (and GetResources) shows back lacks CORS mocks' and
+        // gateway responses' details: the digest of the definition the
+        // stage serves says whether the import must be sent again.
+        let served = actual
+            .api
+            .as_ref()
+            .and_then(|api| api.stage.as_ref())
+            .and_then(|stage| stage.deployment_description.as_deref())
+            .and_then(super::deployment::served_digest);
+        let change = match routes_change(desired, actual.api.as_ref()) {
+            Some(change) => change,
+            None if served == Some(openapi::digest(&document).as_str()) => return vec![],
+            None => RoutesChange {
+                add: vec![],
+                remove: vec![],
+                binary_media_types: None,
+            },
         };
         let mut actions = Vec::new();
         let api = match &actual.api {
@@ -347,7 +378,7 @@ impl Resource for Api {
             add: change.add,
             remove: change.remove,
             binary_media_types: change.binary_media_types,
-            openapi: openapi::document(desired),
+            openapi: document,
         });
         actions
     }
