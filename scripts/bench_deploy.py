@@ -243,10 +243,12 @@ def without_checks(app):
         f.write(text[:start] + text[end + 2:])
 
 
-def bench_slx(tool, binary, stage):
-    home = os.path.join(work, tool.replace(" ", "-"))
+def two_builds(binary, home, init, old, new):
+    """`slx init` (with `init` arguments) in a new `home`, built as v1.zip,
+    then with `old` replaced by `new` in lib.rs as v2.zip. The app's dir,
+    its lib.rs, the original source and the build's environment."""
     os.makedirs(home)
-    run([binary, "init", "-q", "shop"], home)
+    run([binary, "init", "-q", *init, "shop"], home)
     app = os.path.join(home, "shop")
     without_checks(app)
     build_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "target"))
@@ -256,9 +258,15 @@ def bench_slx(tool, binary, stage):
     with open(lib) as f:
         source = f.read()
     with open(lib, "w") as f:
-        f.write(source.replace('"{greeting}, {}!"', '"{greeting}, dear {}!"'))
+        f.write(source.replace(old, new))
     run([binary, "build", "-q"], app, build_env)
     shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v2.zip"))
+    return app, lib, source, build_env
+
+
+def bench_slx(tool, binary, stage):
+    home = os.path.join(work, tool.replace(" ", "-"))
+    app, lib, source, build_env = two_builds(binary, home, [], '"{greeting}, {}!"', '"{greeting}, dear {}!"')
     deploy = [binary, "deploy", "-q", "--stage", stage]
     for label, zip_name in (("first deploy", "v1.zip"), ("no-op", "v1.zip"), ("code change", "v2.zip")):
         rows.append((tool, label, *measure(deploy + ["--zip", os.path.join(home, zip_name)], app)))
@@ -274,20 +282,7 @@ def bench_events(tool, binary, stage):
     worker besides the API (four functions), on a bucket and queue made
     here; then the upload handler removed from slx.toml."""
     home = os.path.join(work, tool.replace(" ", "-") + "-events")
-    os.makedirs(home)
-    run([binary, "init", "-q", "--template", "events", "shop"], home)
-    app = os.path.join(home, "shop")
-    without_checks(app)
-    build_env = dict(ENV, CARGO_TARGET_DIR=os.path.join(work, "target"))
-    run([binary, "build", "-q"], app, build_env)
-    shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v1.zip"))
-    lib = os.path.join(app, "src/lib.rs")
-    with open(lib) as f:
-        source = f.read()
-    with open(lib, "w") as f:
-        f.write(source.replace("running job", "running the job"))
-    run([binary, "build", "-q"], app, build_env)
-    shutil.copy(os.path.join(app, ".slx/build/x86_64/bootstrap.zip"), os.path.join(home, "v2.zip"))
+    app, _, _, _ = two_builds(binary, home, ["--template", "events"], "running job", "running the job")
     aws = dict(endpoint_url=SIM or ENDPOINT, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     s3 = boto3.client("s3", **aws)
     s3.create_bucket(Bucket="shop-uploads")

@@ -34,7 +34,7 @@ pub(crate) fn check(desired: &Desired, actual: &Actual) -> Result<Vec<String>, S
                 if !matches!(buckets.get(&source.bucket), Some(Some(_))) {
                     return Err(SourceRefused {
                         problem: format!(
-                            "bucket {} (handler {handler}) does not exist in this account and region's view",
+                            "bucket {} (the source of handler {handler}) does not exist",
                             source.bucket
                         ),
                         fix: "create the bucket first: slx never creates or deletes buckets, they hold your data (or correct `bucket` in slx.toml)".into(),
@@ -255,5 +255,77 @@ mod tests {
             "arn:aws:s3:::uploads/incoming/x"
         ));
         assert!(!wildcard_match("s3:getobject", "s3:putobject"));
+    }
+
+    #[test]
+    fn a_missing_bucket_or_a_short_visibility_timeout_is_refused_with_the_fix() {
+        use crate::aws::QueueInfo;
+        use crate::config::{S3Source, SqsSource};
+        use crate::deploy::desired::EventDesired;
+        let event = |handler: &str, source| EventDesired {
+            handler: handler.into(),
+            function: format!("shop-dev-{handler}"),
+            memory: 256,
+            timeout: 60,
+            env: Default::default(),
+            source,
+            on_failure: None,
+            on_failure_queue: None,
+        };
+        let mut desired = crate::deploy::desired::tests::desired();
+        desired.events = vec![event(
+            "on_upload",
+            EventSource::S3(S3Source {
+                bucket: "uploads".into(),
+                events: vec![crate::config::S3EventKind::Created],
+                prefix: None,
+                suffix: None,
+            }),
+        )];
+        let refused = check(&desired, &Actual::default()).unwrap_err();
+        assert!(
+            refused
+                .problem
+                .contains("bucket uploads (the source of handler on_upload) does not exist")
+        );
+        assert!(refused.fix.contains("slx never creates or deletes buckets"));
+
+        desired.events = vec![event(
+            "on_job",
+            EventSource::Sqs(SqsSource {
+                queue: "jobs".into(),
+                batch_size: 10,
+                batch_window: 0,
+                report_failures: true,
+            }),
+        )];
+        let mut actual = Actual::default();
+        actual.queue_mapping.queues.insert(
+            "jobs".into(),
+            Some(QueueInfo {
+                arn: "arn:aws:sqs:eu-west-1:123456789012:jobs".into(),
+                visibility_timeout: 30,
+            }),
+        );
+        let refused = check(&desired, &actual).unwrap_err();
+        assert!(
+            refused.problem.contains(
+                "visibility timeout (30 s) is shorter than handler on_job's timeout (60 s)"
+            )
+        );
+        assert!(
+            refused
+                .fix
+                .contains("six times the function's timeout: 360 s")
+        );
+        actual
+            .queue_mapping
+            .queues
+            .get_mut("jobs")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .visibility_timeout = 360;
+        assert_eq!(check(&desired, &actual), Ok(vec![]));
     }
 }
