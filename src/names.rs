@@ -21,6 +21,9 @@ pub(crate) const PERMISSION_ID: &str = "slx-apigateway-invoke";
 /// The tag key that marks a function as the stage's `[events.NAME]`
 /// handler `NAME` (its value).
 pub(crate) const TAG_HANDLER: &str = "slx:handler";
+/// What precedes the imported definition's digest in the REST API's
+/// description.
+pub(crate) const DEFINITION_MARK: &str = "definition sha256:";
 /// The statement id of the permission that lets S3 invoke a handler.
 pub(crate) const S3_PERMISSION_ID: &str = "slx-s3-invoke";
 /// The name of the role's one inline policy.
@@ -125,6 +128,13 @@ impl StageNames {
     /// `slx app shop stage dev`: the description of created resources.
     pub(crate) fn description(&self) -> String {
         format!("slx app {} stage {}", self.app, self.stage)
+    }
+
+    /// The REST API's description once a definition is imported: it
+    /// records that definition's digest (what reading the API back cannot
+    /// show whole: a CORS mock's answer, gateway responses).
+    pub(crate) fn api_description(&self, digest: &str) -> String {
+        format!("{}; {DEFINITION_MARK}{digest}", self.description())
     }
 }
 

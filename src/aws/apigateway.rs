@@ -17,6 +17,7 @@ pub(crate) struct RestApiInfo {
     pub(crate) tags: HashMap<String, String>,
     /// Content types API Gateway passes as binary (`*/*`: all).
     pub(crate) binary_media_types: Vec<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// One resource (path) of an API and its methods.
@@ -81,6 +82,7 @@ impl Reader {
                         name: name.to_string(),
                         tags: api.tags().cloned().unwrap_or_default(),
                         binary_media_types: api.binary_media_types().to_vec(),
+                        description: api.description().map(str::to_string),
                     }),
             );
             match page.position() {
@@ -237,6 +239,29 @@ impl Writer {
             .await
             .map_err(|e| AwsError::from_sdk(format!("import the routes of {api_id}"), &e))?;
         Ok(answer.warnings().to_vec())
+    }
+
+    /// Replaces the API's description.
+    pub(crate) async fn set_rest_api_description(
+        &self,
+        api_id: &str,
+        description: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .apigateway
+            .update_rest_api()
+            .rest_api_id(api_id)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path("/description")
+                    .value(description)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("describe REST API {api_id}"), &e))?;
+        Ok(())
     }
 
     /// A new deployment of the API's current definition on `stage`.

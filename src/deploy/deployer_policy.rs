@@ -231,6 +231,7 @@ mod tests {
             for resource in resources {
                 let scoped = resource.contains("shop-dev")
                     || resource.contains("/restapis")
+
                     || resource.ends_with("log-group:*")
                     // Mapping ids are random; buckets (of the account, by
                     // condition) and queues are the user's, named in

@@ -15,7 +15,7 @@ use crate::config::Method;
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::openapi;
-use crate::names::{StageArns, StageNames};
+use crate::names::{DEFINITION_MARK, StageArns, StageNames};
 
 pub(crate) struct Api;
 
@@ -36,6 +36,9 @@ pub(crate) struct ApiState {
     pub(crate) binary_media_types: Vec<String>,
     /// The API Gateway stage named after the slx stage, if it exists.
     pub(crate) stage: Option<StageInfo>,
+    /// The digest of the definition last imported (from the API's
+    /// description, `names::DEFINITION_MARK`).
+    pub(crate) definition: Option<String>,
     /// Other REST APIs with the stage's name and tags (a create that was
     /// repeated): a deploy refuses to choose, an undeploy removes them.
     pub(crate) duplicates: Vec<String>,
@@ -84,6 +87,8 @@ pub(crate) enum ApiAction {
         binary_media_types: Option<Vec<String>>,
         /// The OpenAPI document sent.
         openapi: serde_json::Value,
+        /// Its digest, recorded in the API's description once imported.
+        digest: String,
     },
     DeleteApi {
         id: String,
@@ -103,7 +108,7 @@ impl ActionInfo for ApiAction {
                 let mut parts: Vec<String> = add.iter().map(|r| format!("+{r}")).collect();
                 parts.extend(remove.iter().map(|r| format!("-{r}")));
                 if parts.is_empty() && binary_media_types.is_none() {
-                    parts.push("the definition the stage serves differs".into());
+                    parts.push("the API's definition differs".into());
                 }
                 if let Some(types) = binary_media_types {
                     parts.push(match types.is_empty() {
@@ -330,12 +335,14 @@ impl Resource for Api {
                 )
             })
             .collect();
+        let this = owned.into_iter().find(|api| api.id == id);
         Ok(Some(ApiState {
-            binary_media_types: owned
-                .into_iter()
-                .find(|api| api.id == id)
-                .map(|api| api.binary_media_types)
-                .unwrap_or_default(),
+            definition: this
+                .as_ref()
+                .and_then(|api| api.description.as_deref())
+                .and_then(|d| d.split_once(DEFINITION_MARK))
+                .map(|(_, digest)| digest.to_string()),
+            binary_media_types: this.map(|api| api.binary_media_types).unwrap_or_default(),
             id,
             paths,
             stage,
@@ -345,18 +352,18 @@ impl Resource for Api {
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<ApiAction> {
         let document = openapi::document(desired);
-        // What moto (and GetResources) shows back lacks CORS mocks' and
-        // gateway responses' details: the digest of the definition the
-        // stage serves says whether the import must be sent again.
-        let served = actual
+        let digest = openapi::digest(&document);
+        // Reading the API back shows its paths, methods and integrations,
+        // not a CORS mock's answer nor gateway responses: the digest of
+        // the definition last imported (in the API's description) says
+        // whether the import must be sent again.
+        let imported = actual
             .api
             .as_ref()
-            .and_then(|api| api.stage.as_ref())
-            .and_then(|stage| stage.deployment_description.as_deref())
-            .and_then(super::deployment::served_digest);
+            .and_then(|api| api.definition.as_deref());
         let change = match routes_change(desired, actual.api.as_ref()) {
             Some(change) => change,
-            None if served == Some(openapi::digest(&document).as_str()) => return vec![],
+            None if imported == Some(digest.as_str()) => return vec![],
             None => RoutesChange {
                 add: vec![],
                 remove: vec![],
@@ -379,6 +386,7 @@ impl Resource for Api {
             remove: change.remove,
             binary_media_types: change.binary_media_types,
             openapi: document,
+            digest,
         });
         actions
     }
@@ -423,14 +431,25 @@ impl Resource for Api {
                 ctx.outputs().api_id = Some(id);
                 Ok(())
             }
-            ApiAction::SetRoutes { api, openapi, .. } => {
+            ApiAction::SetRoutes {
+                api,
+                openapi,
+                digest,
+                ..
+            } => {
                 let id = ctx.api_id(api, step)?;
                 let body = serde_json::to_vec(openapi).unwrap_or_default();
                 let warnings = ctx
                     .call(step, RETRY_ALWAYS, || w.put_rest_api(&id, &body))
                     .await?;
                 ctx.outputs().warnings.extend(warnings);
-                Ok(())
+                // Recorded after the import: a run stopped between the
+                // two imports again, which is harmless (idempotent).
+                let description = ctx.arns.api_description(digest);
+                ctx.call(step, RETRY_ALWAYS, || {
+                    w.set_rest_api_description(&id, &description)
+                })
+                .await
             }
             ApiAction::DeleteApi { id } => {
                 ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_rest_api(id))
