@@ -467,8 +467,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn with_secrets_the_entry_point_fetches_them_before_any_thread() {
+    /// One `GET /health` route, rendered with or without secrets and CORS;
+    /// the checked handlers too, for a plain rendering to compare with.
+    fn health_crate(secrets: bool, cors: bool) -> (handlers::Handlers, Vec<(PathBuf, String)>) {
         let source = "pub async fn health() -> Health { todo!() }";
         let routes = [Route {
             method: Method::Get,
@@ -487,10 +488,16 @@ mod tests {
             routes: &checked.routes,
             router: None,
             events: &checked.events,
-            secrets: true,
-            cors: false,
+            secrets,
+            cors,
         })
         .unwrap();
+        (checked, files)
+    }
+
+    #[test]
+    fn with_secrets_the_entry_point_fetches_them_before_any_thread() {
+        let (checked, files) = health_crate(true, false);
         let main = file(&files, "main.rs");
         let load = main.find("slx_secrets::load()?;").expect("secrets loaded");
         let runtime = main.find("new_multi_thread").expect("a runtime built");
@@ -504,6 +511,20 @@ mod tests {
         let plain = render_checked(&checked);
         assert!(!file(&plain, "main.rs").contains("slx_secrets"));
         assert!(!file(&plain, "Cargo.toml").contains("hmac"));
+    }
+
+    #[test]
+    fn with_cors_every_answer_goes_through_add_cors() {
+        let (checked, files) = health_crate(false, true);
+        let main = file(&files, "main.rs");
+        let added = main.find("slx_support::add_cors(").expect("headers added");
+        assert!(added < main.find("Ok(response)").unwrap(), "{main}");
+        let support = file(&files, "slx_support.rs");
+        assert!(support.contains("std::env::var(\"SLX_CORS\")"), "{support}");
+        // Without [cors] anywhere, none of it.
+        let plain = render_checked(&checked);
+        assert!(!file(&plain, "main.rs").contains("add_cors"));
+        assert!(!file(&plain, "slx_support.rs").contains("SLX_CORS"));
     }
 
     #[test]
