@@ -224,6 +224,20 @@ pub(crate) mod tests {
     use super::*;
     use crate::names::StageNames;
 
+    /// Handler `handler`'s function, run by `source` (256 MB, 30 s).
+    pub(crate) fn event(handler: &str, source: EventSource) -> EventDesired {
+        EventDesired {
+            handler: handler.into(),
+            function: format!("shop-dev-{handler}"),
+            memory: 256,
+            timeout: 30,
+            env: BTreeMap::from([("SLX_HANDLER".into(), handler.into())]),
+            source,
+            on_failure: None,
+            on_failure_queue: None,
+        }
+    }
+
     /// A stage `shop-dev` in eu-west-1 with two POST routes.
     pub(crate) fn desired() -> Desired {
         let arns = StageArns::new(

@@ -659,24 +659,10 @@ mod event_tests {
     use super::*;
     use crate::aws::{BucketNotifications, QueueInfo};
     use crate::config::{EventSource, S3EventKind, S3Source, ScheduleSource, SqsSource};
-    use crate::deploy::desired::EventDesired;
-    use crate::deploy::desired::tests::desired;
+    use crate::deploy::desired::tests::{desired, event};
 
     fn names() -> StageNames {
         StageNames::new("shop", "dev")
-    }
-
-    fn event(handler: &str, source: EventSource) -> EventDesired {
-        EventDesired {
-            handler: handler.into(),
-            function: format!("shop-dev-{handler}"),
-            memory: 256,
-            timeout: 30,
-            env: BTreeMap::from([("SLX_HANDLER".into(), handler.into())]),
-            source,
-            on_failure: None,
-            on_failure_queue: None,
-        }
     }
 
     /// The scaffold's three handlers.

@@ -263,14 +263,8 @@ mod tests {
         use crate::config::{S3Source, SqsSource};
         use crate::deploy::desired::EventDesired;
         let event = |handler: &str, source| EventDesired {
-            handler: handler.into(),
-            function: format!("shop-dev-{handler}"),
-            memory: 256,
             timeout: 60,
-            env: Default::default(),
-            source,
-            on_failure: None,
-            on_failure_queue: None,
+            ..crate::deploy::desired::tests::event(handler, source)
         };
         let mut desired = crate::deploy::desired::tests::desired();
         desired.events = vec![event(

@@ -183,13 +183,7 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         &["iam-policy", "--stage", "dev", "--output", "json"],
     );
     assert!(policy.status.success(), "{}", stderr(&policy));
-    let allowed: std::collections::BTreeSet<String> = stdout_json(&policy)["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let allowed = crate::fidelity::policy_actions(&stdout_json(&policy));
     let deploy = |extra: &[&str]| {
         let mut args = vec!["deploy", "--zip", zip, "--output", "json"];
         args.extend_from_slice(extra);

@@ -404,6 +404,17 @@ async fn a_stage_pinned_to_another_account_is_never_touched() {
     assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
 }
 
+/// Every action an IAM policy document allows.
+pub(crate) fn policy_actions(policy: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The IAM action a recorded request needs.
 pub(crate) fn iam_action(event: &slx_sim::Event) -> String {
     match (event.service.as_str(), event.operation.as_str()) {
@@ -421,13 +432,7 @@ async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     let policy = stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
-    let allowed: std::collections::BTreeSet<String> = policy["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let allowed = policy_actions(&policy);
     // Scoped to the stage and moto's account.
     assert!(
         policy
