@@ -57,6 +57,13 @@ impl PartialEq for BucketNotifications {
 
 impl Eq for BucketNotifications {}
 
+impl LambdaNotification {
+    /// Its prefix and suffix (`None`: any).
+    pub(crate) fn key_filters(&self) -> (Option<&str>, Option<&str>) {
+        (self.prefix.as_deref(), self.suffix.as_deref())
+    }
+}
+
 impl BucketNotifications {
     /// The rules of every entry that belongs to others (Lambda, queue
     /// and topic), as plain data: S3 refuses a rule of ours that overlaps

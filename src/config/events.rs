@@ -660,12 +660,7 @@ pub(crate) fn check_overlaps(check: &mut Checker, handlers: &[EventHandler], tab
 }
 
 fn rules_overlap(a: &S3Source, b: &S3Source) -> bool {
-    let both = |x: &Option<String>, y: &Option<String>, f: fn(&str, &str) -> bool| match (x, y) {
-        (Some(x), Some(y)) => f(x, y) || f(y, x),
-        _ => true,
-    };
     a.bucket == b.bucket
         && a.events.iter().any(|kind| b.events.contains(kind))
-        && both(&a.prefix, &b.prefix, |x, y| x.starts_with(y))
-        && both(&a.suffix, &b.suffix, |x, y| x.ends_with(y))
+        && super::model::key_filters_overlap(a.key_filters(), b.key_filters())
 }

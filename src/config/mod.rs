@@ -26,6 +26,7 @@ pub use model::{
     Arch, CanarySpec, Check, Config, Cors, EventFunction, EventHandler, EventSource, Method,
     Permission, Project, Route, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret,
     SecretSource, Segment, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, Vpc,
+    key_filters_overlap,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_EPHEMERAL_STORAGE_MB, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS,

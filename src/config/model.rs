@@ -415,6 +415,11 @@ pub struct S3Source {
 }
 
 impl S3Source {
+    /// Its prefix and suffix (`None`: any).
+    pub fn key_filters(&self) -> (Option<&str>, Option<&str>) {
+        (self.prefix.as_deref(), self.suffix.as_deref())
+    }
+
     /// Whether an event of `kind` for `key` is one this source sends, as
     /// S3's notification filter decides (prefix and suffix, as written).
     pub fn matches(&self, key: &str, kind: S3EventKind) -> bool {
@@ -422,6 +427,20 @@ impl S3Source {
             && self.prefix.as_deref().is_none_or(|p| key.starts_with(p))
             && self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
     }
+}
+
+/// Whether some object key could pass both rules' key filters (a prefix
+/// and a suffix each, `None` for any): what S3 calls overlapping, for two
+/// rules that also share an event type.
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html
+pub fn key_filters_overlap(
+    (a_prefix, a_suffix): (Option<&str>, Option<&str>),
+    (b_prefix, b_suffix): (Option<&str>, Option<&str>),
+) -> bool {
+    let (a_prefix, b_prefix) = (a_prefix.unwrap_or(""), b_prefix.unwrap_or(""));
+    let (a_suffix, b_suffix) = (a_suffix.unwrap_or(""), b_suffix.unwrap_or(""));
+    (a_prefix.starts_with(b_prefix) || b_prefix.starts_with(a_prefix))
+        && (a_suffix.ends_with(b_suffix) || b_suffix.ends_with(a_suffix))
 }
 
 /// Which object events an S3 handler receives.
@@ -445,6 +464,18 @@ impl S3EventKind {
 
     pub fn as_str(self) -> &'static str {
         Self::ALL[self as usize]
+    }
+
+    /// The kind an event type of S3's notification configuration is
+    /// (`s3:ObjectCreated:Put` is `created`).
+    pub fn of_aws_event(event: &str) -> Option<S3EventKind> {
+        if event.starts_with("s3:ObjectCreated:") {
+            Some(S3EventKind::Created)
+        } else if event.starts_with("s3:ObjectRemoved:") {
+            Some(S3EventKind::Removed)
+        } else {
+            None
+        }
     }
 
     /// The event type S3's notification configuration names.

@@ -7,7 +7,7 @@
 //! Pure: judges `Desired` against what was read.
 
 use crate::aws::LambdaNotification;
-use crate::config::EventSource;
+use crate::config::{EventSource, key_filters_overlap};
 
 use super::desired::Desired;
 use super::resources::Actual;
@@ -108,17 +108,7 @@ fn overlaps(a: &LambdaNotification, b: &LambdaNotification) -> bool {
             .iter()
             .any(|y| x == y || (family(x) == family(y) && (x.ends_with(":*") || y.ends_with(":*"))))
     });
-    let one_extends_other = |x: &Option<String>, y: &Option<String>, at_start: bool| {
-        let (x, y) = (x.as_deref().unwrap_or(""), y.as_deref().unwrap_or(""));
-        if at_start {
-            x.starts_with(y) || y.starts_with(x)
-        } else {
-            x.ends_with(y) || y.ends_with(x)
-        }
-    };
-    common_event
-        && one_extends_other(&a.prefix, &b.prefix, true)
-        && one_extends_other(&a.suffix, &b.suffix, false)
+    common_event && key_filters_overlap(a.key_filters(), b.key_filters())
 }
 
 /// S3 handlers whose role may write where their own events come from:

@@ -26,6 +26,37 @@ pub(crate) fn to_prune(
         .collect()
 }
 
+/// Versions to delete after a publish of `code_sha256` (with
+/// `function_changes`: `$LATEST` was changed first), so that `keep`
+/// remain with the new one. Lambda publishes nothing new when `$LATEST`
+/// equals the newest version: that one is then the new one, and stays.
+/// `serving` (what an alias keeps serving during a canary) stays too.
+pub(crate) fn to_prune_after_publish(
+    versions: &[crate::aws::VersionInfo],
+    code_sha256: &str,
+    function_changes: bool,
+    keep: u32,
+    serving: Option<&str>,
+) -> Vec<String> {
+    let numbers: Vec<String> = versions.iter().map(|v| v.version.clone()).collect();
+    let newest_matches = versions
+        .last()
+        .is_some_and(|v| v.code_sha256 == code_sha256);
+    let adds_version = function_changes || !newest_matches;
+    let keep = keep as usize;
+    let mut protected: BTreeSet<String> = match (adds_version, numbers.last()) {
+        (false, Some(newest)) => [newest.clone()].into(),
+        _ => BTreeSet::new(),
+    };
+    protected.extend(serving.map(str::to_string));
+    let room = if adds_version {
+        keep.saturating_sub(1)
+    } else {
+        keep
+    };
+    to_prune(&numbers, room, &protected)
+}
+
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
 pub(crate) enum RollbackError {
     #[error("version {0} of this stage does not exist")]

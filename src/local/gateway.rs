@@ -42,14 +42,29 @@ pub struct AccessEntry {
 #[derive(Debug, Clone, Default)]
 pub struct GatewayCors {
     pub cors: Option<Cors>,
+    /// Each path with a preflight mock and the methods it allows.
     pub preflights: BTreeMap<String, String>,
+    /// The routes with the mocks as `OPTIONS` routes, matched as API
+    /// Gateway matches a preflight (built once, not per request).
+    routes: Vec<Route>,
 }
 
 impl GatewayCors {
     pub fn of(project: &crate::config::Project) -> GatewayCors {
+        let preflights = crate::cors::preflight_paths(project.cors.as_ref(), &project.routes);
+        let mocks = preflights.keys().filter_map(|path| {
+            Some(Route {
+                method: RouteMethod::Options,
+                path: crate::config::parse_path(path).ok()?,
+                handler: None,
+                cors: true,
+                span: 0..0,
+            })
+        });
         GatewayCors {
             cors: project.cors.clone(),
-            preflights: crate::cors::preflight_paths(project.cors.as_ref(), &project.routes),
+            routes: project.routes.iter().cloned().chain(mocks).collect(),
+            preflights,
         }
     }
 }
@@ -204,22 +219,7 @@ async fn handle(
 fn preflight(state: &GatewayState, path: &str, origin: Option<&str>) -> Option<HttpResponse> {
     let gateway = state.cors.read().expect("lock poisoned");
     let cors = gateway.cors.as_ref()?;
-    let mocks: Vec<Route> = gateway
-        .preflights
-        .keys()
-        .filter_map(|mock| {
-            Some(Route {
-                method: RouteMethod::Options,
-                path: crate::config::parse_path(mock).ok()?,
-                handler: None,
-                cors: true,
-                span: 0..0,
-            })
-        })
-        .collect();
-    let routes = state.routes.read().expect("lock poisoned");
-    let all: Vec<Route> = routes.iter().cloned().chain(mocks).collect();
-    let matched = router::find(&all, "OPTIONS", path)?;
+    let matched = router::find(&gateway.routes, "OPTIONS", path)?;
     let methods = gateway.preflights.get(&matched.resource)?;
     if matched.route.method != RouteMethod::Options || matched.route.handler.is_some() {
         return None;

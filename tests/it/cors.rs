@@ -3,46 +3,28 @@
 //! Gateway's own), and the definition a deploy sends API Gateway (the
 //! preflight mocks and gateway responses, from the recorded import).
 
-use std::time::Duration;
-
 use crate::common::app::add_extra_handlers;
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, zips};
+use crate::common::stage::{Project, plan_actions, zips};
 use crate::common::{BUILD_LOCK, scaffold, stdout_json};
 use crate::dev::Dev;
 
 const APP: &str = "https://app.example.com";
 const ADMIN: &str = "https://admin.example.com";
 
-/// One request with `headers`; status, headers (lowercase names), body.
+/// One request with `headers`; status, headers, body as text.
 fn request(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, Vec<(String, String)>, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .allow_non_standard_methods(true)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let mut builder = ureq::http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let mut response = match body {
-        Some(body) => agent.run(builder.body(body.to_string()).unwrap()),
-        None => agent.run(builder.body(()).unwrap()),
-    }
-    .unwrap();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    (response.status().as_u16(), headers, body)
+    let (status, headers, bytes) = crate::dev::send(method, url, headers, body.map(str::as_bytes));
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -182,7 +164,7 @@ async fn a_deploy_sends_the_preflight_mocks_and_gateway_responses_once() {
         document["x-amazon-apigateway-gateway-responses"]["DEFAULT_5XX"]["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Credentials"],
         "'true'"
     );
-    // The function is told its CORS (names only in slx's output).
+    // The function's configuration (SLX_CORS) and the stage match slx.toml.
     let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
     assert_eq!(status["in_sync"], true, "{status}");
 
@@ -205,12 +187,7 @@ async fn a_deploy_sends_the_preflight_mocks_and_gateway_responses_once() {
         "--zip",
         zips().v1.to_str().unwrap(),
     ]);
-    let actions: Vec<String> = stdout_json(&plan)["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap().to_string())
-        .collect();
+    let actions = plan_actions(&plan);
     assert_eq!(
         actions,
         [

@@ -8,7 +8,7 @@
 use crate::common::moto::Moto;
 use crate::common::stage::{
     Project, alias_state, alias_statements, apis_named, aws, dev_stage, log_groups_under,
-    role_policy, routes, served_config, sha_of, steps, zips,
+    plan_actions, role_policy, routes, served_config, sha_of, steps, zips,
 };
 use crate::common::{BUILD_LOCK, run, scaffold, slx, stdout_json};
 use slx_sim::{Behaviours, Fault, Simulator};
@@ -148,12 +148,7 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
         zips().v1.to_str().unwrap(),
     ]);
     assert_eq!(plan.status.code(), Some(2));
-    let actions: Vec<String> = stdout_json(&plan)["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap().to_string())
-        .collect();
+    let actions = plan_actions(&plan);
     assert_eq!(
         actions,
         // One version exists and ten are kept: nothing to prune.

@@ -99,14 +99,29 @@ pub(crate) fn call(
     url: &str,
     body: Option<(&str, &[u8])>,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let agent = agent();
-    let mut response = match (method, body) {
-        ("GET", _) => agent.get(url).header("user-agent", "dev-test").call(),
-        (_, Some((content_type, bytes))) => agent
-            .post(url)
-            .header("content-type", content_type)
-            .send(bytes),
-        (_, None) => agent.post(url).send_empty(),
+    match (method, body) {
+        ("GET", _) => send("GET", url, &[("user-agent", "dev-test")], None),
+        (_, Some((content_type, bytes))) => {
+            send("POST", url, &[("content-type", content_type)], Some(bytes))
+        }
+        (_, None) => send("POST", url, &[], Some(b"")),
+    }
+}
+
+/// Any request (method, headers, body): status, headers, body.
+pub(crate) fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut response = match body {
+        Some(body) => agent().run(builder.body(body.to_vec()).unwrap()),
+        None => agent().run(builder.body(()).unwrap()),
     }
     .unwrap();
     let headers = response

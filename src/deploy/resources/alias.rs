@@ -183,38 +183,20 @@ impl Resource for Alias {
                     serving: served.version.clone(),
                 }),
         }];
-        // Lambda publishes nothing new when $LATEST equals the newest
-        // version; then that version is the one the alias moves to.
-        let newest_matches = actual
-            .alias
-            .versions
-            .last()
-            .is_some_and(|v| v.code_sha256 == desired.code_sha256);
-        let adds_version = function_changes || !newest_matches;
-        let numbers: Vec<String> = actual
-            .alias
-            .versions
-            .iter()
-            .map(|v| v.version.clone())
-            .collect();
-        let keep = desired.keep_versions as usize;
-        let mut protected: std::collections::BTreeSet<String> = match (adds_version, numbers.last())
-        {
-            (false, Some(newest)) => [newest.clone()].into(),
-            _ => Default::default(),
-        };
         // During a canary the alias keeps serving its version.
-        if desired.canary.is_some()
-            && let Some(served) = &actual.alias.served
-        {
-            protected.insert(served.version.clone());
-        }
-        let room = if adds_version {
-            keep.saturating_sub(1)
-        } else {
-            keep
-        };
-        let prune = versions::to_prune(&numbers, room, &protected);
+        let serving = actual
+            .alias
+            .served
+            .as_ref()
+            .filter(|_| desired.canary.is_some())
+            .map(|served| served.version.as_str());
+        let prune = versions::to_prune_after_publish(
+            &actual.alias.versions,
+            &desired.code_sha256,
+            function_changes,
+            desired.keep_versions,
+            serving,
+        );
         if !prune.is_empty() {
             actions.push(AliasAction::PruneVersions {
                 function: names.function.clone(),

@@ -19,7 +19,7 @@ use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS,
 use crate::aws::{
     AwsError, BucketNotifications, ErrorClass, LambdaNotification, NewPermission, Reader,
 };
-use crate::config::EventSource;
+use crate::config::{EventSource, S3EventKind};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::names::{S3_PERMISSION_ID, StageArns, StageNames};
@@ -113,17 +113,7 @@ impl ActionInfo for BucketAction {
 
 /// `created under incoming/ → shop-dev-on_upload`.
 fn describe_entry(entry: &LambdaNotification) -> String {
-    let kinds: Vec<&str> = entry
-        .events
-        .iter()
-        .map(|e| e.trim_start_matches("s3:Object").trim_end_matches(":*"))
-        .map(|e| match e {
-            "Created" => "created",
-            "Removed" => "removed",
-            other => other,
-        })
-        .collect();
-    let mut text = kinds.join("+");
+    let mut text = kinds(entry).join("+");
     if let Some(prefix) = &entry.prefix {
         text.push_str(&format!(" under {prefix}"));
     }
@@ -135,6 +125,35 @@ fn describe_entry(entry: &LambdaNotification) -> String {
         .rsplit_once(":function:")
         .map_or(entry.function_arn.as_str(), |(_, f)| f);
     format!("{text} → {target}")
+}
+
+/// `created`, `removed`: the kinds of object event an entry sends.
+fn kinds(entry: &LambdaNotification) -> Vec<&'static str> {
+    entry
+        .events
+        .iter()
+        .filter_map(|e| S3EventKind::of_aws_event(e))
+        .map(S3EventKind::as_str)
+        .collect()
+}
+
+/// `s3://bucket/prefix*suffix (created)`: handler `handler`'s source as
+/// the bucket's notification configuration holds it, if it has one.
+pub(crate) fn deployed_source(
+    names: &StageNames,
+    state: &BucketsState,
+    handler: &str,
+) -> Option<String> {
+    let id = names.s3_notification_id(handler);
+    state.buckets.iter().find_map(|(bucket, document)| {
+        let entry = document.as_ref()?.owned.iter().find(|e| e.id == id)?;
+        Some(format!(
+            "s3://{bucket}/{}*{} ({})",
+            entry.prefix.as_deref().unwrap_or(""),
+            entry.suffix.as_deref().unwrap_or(""),
+            kinds(entry).join(", ")
+        ))
+    })
 }
 
 /// slx.toml's S3 handlers: (handler, bucket, entry).

@@ -50,7 +50,7 @@ impl ActionInfo for DeploymentAction {
 const DIGEST_MARK: &str = "routes sha256:";
 
 /// The routes digest a deployment description records, if any.
-pub(crate) fn served_digest(description: &str) -> Option<&str> {
+fn served_digest(description: &str) -> Option<&str> {
     let rest = &description[description.find(DIGEST_MARK)? + DIGEST_MARK.len()..];
     Some(
         rest.split(|c: char| !c.is_ascii_hexdigit())

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::alias::{point, publish};
 use super::function::{self, FunctionAction, wait_ready};
-use super::log_group::{LogGroup, LogGroupAction, LogGroupState};
+use super::log_group::{LogGroup, LogGroupAction, LogGroupState, plan_group, read_group};
 use super::{
     ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource, not_ours,
 };
@@ -199,26 +199,10 @@ async fn read_handler(
 ) -> Result<HandlerState, AwsError> {
     let function = names.event_function(handler);
     let group = log_group_of(&function);
-    let (latest, log_group) =
-        tokio::try_join!(reader.function(&function, None), reader.log_group(&group))?;
-    let log_group = match log_group {
-        None => None,
-        Some(info) => {
-            let tags = match &info.arn {
-                Some(arn) => reader.log_group_tags(arn).await?,
-                None => Default::default(),
-            };
-            if !names.owns(&tags) {
-                return Err(not_ours(
-                    format!("read log group {group}"),
-                    &format!("log group {group}"),
-                ));
-            }
-            Some(LogGroupState {
-                retention_days: info.retention_days,
-            })
-        }
-    };
+    let (latest, log_group) = tokio::try_join!(
+        reader.function(&function, None),
+        read_group(reader, names, &group),
+    )?;
     let Some(latest) = latest else {
         return Ok(HandlerState {
             log_group,
@@ -248,24 +232,14 @@ async fn read_handler(
 
 /// The steps that make one handler's function what slx.toml says.
 fn plan_handler(desired: &Desired, event: &EventDesired, state: &HandlerState) -> Vec<HandlerStep> {
-    let mut steps = Vec::new();
-    let group = log_group_of(&event.function);
-    let retention = LogGroupAction::SetLogRetention {
-        log_group: group.clone(),
-        days: desired.log_retention_days,
-    };
-    match &state.log_group {
-        None => {
-            steps.push(HandlerStep::LogGroup(LogGroupAction::CreateLogGroup {
-                log_group: group,
-            }));
-            steps.push(HandlerStep::LogGroup(retention));
-        }
-        Some(current) if current.retention_days != Some(desired.log_retention_days) => {
-            steps.push(HandlerStep::LogGroup(retention));
-        }
-        Some(_) => {}
-    }
+    let mut steps: Vec<HandlerStep> = plan_group(
+        &log_group_of(&event.function),
+        desired.log_retention_days,
+        state.log_group.as_ref(),
+    )
+    .into_iter()
+    .map(HandlerStep::LogGroup)
+    .collect();
     let wanted = desired.event_function(event);
     let function_steps = function::plan_function(&wanted, state.latest.as_ref());
     let serves_current = state
@@ -282,20 +256,13 @@ fn plan_handler(desired: &Desired, event: &EventDesired, state: &HandlerState) -
             alias_exists: state.served.is_some(),
             description: desired.release.clone(),
         }));
-        // As for the API's function: Lambda publishes nothing new when
-        // $LATEST equals the newest version, which the alias then serves.
-        let numbers: Vec<String> = state.versions.iter().map(|v| v.version.clone()).collect();
-        let newest_matches = state
-            .versions
-            .last()
-            .is_some_and(|v| v.code_sha256 == desired.code_sha256);
-        let adds_version = function_changes || !newest_matches;
-        let keep = desired.keep_versions as usize;
-        let (room, protected) = match numbers.last() {
-            Some(newest) if !adds_version => (keep, BTreeSet::from([newest.clone()])),
-            _ => (keep.saturating_sub(1), BTreeSet::new()),
-        };
-        let prune = versions::to_prune(&numbers, room, &protected);
+        let prune = versions::to_prune_after_publish(
+            &state.versions,
+            &desired.code_sha256,
+            function_changes,
+            desired.keep_versions,
+            None,
+        );
         if !prune.is_empty() {
             steps.push(HandlerStep::Alias(HandlerAlias::PruneHandlerVersions {
                 function: event.function.clone(),
@@ -499,62 +466,8 @@ pub(crate) fn deployed_handlers(names: &StageNames, actual: &Actual) -> Vec<Depl
 }
 
 fn deployed_source(names: &StageNames, actual: &Actual, handler: &str) -> String {
-    let id = names.s3_notification_id(handler);
-    let s3 = actual
-        .bucket_notification
-        .buckets
-        .iter()
-        .find_map(|(bucket, doc)| {
-            let entry = doc.as_ref()?.owned.iter().find(|e| e.id == id)?;
-            let kinds: Vec<&str> = entry
-                .events
-                .iter()
-                .map(|e| {
-                    if e.starts_with("s3:ObjectRemoved") {
-                        "removed"
-                    } else {
-                        "created"
-                    }
-                })
-                .collect();
-            Some(format!(
-                "s3://{bucket}/{}*{} ({})",
-                entry.prefix.as_deref().unwrap_or(""),
-                entry.suffix.as_deref().unwrap_or(""),
-                kinds.join(", ")
-            ))
-        });
-    if let Some(s3) = s3 {
-        return s3;
-    }
-    if let Some(schedule) = actual.schedule.schedules.iter().find(|s| s.name == handler) {
-        return format!(
-            "schedule {}{}",
-            schedule.expression,
-            schedule
-                .timezone
-                .as_deref()
-                .filter(|tz| *tz != "UTC")
-                .map(|tz| format!(" ({tz})"))
-                .unwrap_or_default()
-        );
-    }
-    if let Some(mapping) = actual
-        .queue_mapping
-        .mappings
-        .get(handler)
-        .and_then(|m| m.first())
-    {
-        return format!(
-            "sqs {} (batches of up to {})",
-            mapping
-                .spec
-                .queue_arn
-                .rsplit(':')
-                .next()
-                .unwrap_or_default(),
-            mapping.spec.batch_size
-        );
-    }
-    "no source".into()
+    super::bucket_notification::deployed_source(names, &actual.bucket_notification, handler)
+        .or_else(|| super::schedule::deployed_source(&actual.schedule, handler))
+        .or_else(|| super::queue_mapping::deployed_source(&actual.queue_mapping, handler))
+        .unwrap_or_else(|| "no source".into())
 }

@@ -71,6 +71,54 @@ impl ActionInfo for LogGroupAction {
     }
 }
 
+/// The log group `group` of the stage, if it exists; refused if it
+/// exists without the stage's tags (another app's logs, or logs Lambda
+/// created for a function slx does not own, are never adopted or deleted).
+pub(crate) async fn read_group(
+    reader: &Reader,
+    names: &StageNames,
+    group: &str,
+) -> Result<Option<LogGroupState>, AwsError> {
+    let Some(info) = reader.log_group(group).await? else {
+        return Ok(None);
+    };
+    let tags = match &info.arn {
+        Some(arn) => reader.log_group_tags(arn).await?,
+        None => Default::default(),
+    };
+    if !names.owns(&tags) {
+        return Err(not_ours(
+            format!("read log group {group}"),
+            &format!("log group {group}"),
+        ));
+    }
+    Ok(Some(LogGroupState {
+        retention_days: info.retention_days,
+    }))
+}
+
+/// The actions that make `group` exist with `days` of retention.
+pub(crate) fn plan_group(
+    group: &str,
+    days: u32,
+    current: Option<&LogGroupState>,
+) -> Vec<LogGroupAction> {
+    let retention = LogGroupAction::SetLogRetention {
+        log_group: group.to_string(),
+        days,
+    };
+    match current {
+        None => vec![
+            LogGroupAction::CreateLogGroup {
+                log_group: group.to_string(),
+            },
+            retention,
+        ],
+        Some(state) if state.retention_days != Some(days) => vec![retention],
+        Some(_) => vec![],
+    }
+}
+
 impl Resource for LogGroup {
     type Actual = Option<LogGroupState>;
     type Action = LogGroupAction;
@@ -80,39 +128,15 @@ impl Resource for LogGroup {
         names: &StageNames,
         _: &Found,
     ) -> Result<Self::Actual, AwsError> {
-        let Some(group) = reader.log_group(&names.log_group).await? else {
-            return Ok(None);
-        };
-        let tags = match &group.arn {
-            Some(arn) => reader.log_group_tags(arn).await?,
-            None => Default::default(),
-        };
-        // Another app's logs (or logs Lambda created for a function slx
-        // does not own) are never adopted or deleted.
-        if !names.owns(&tags) {
-            return Err(not_ours(
-                format!("read log group {}", names.log_group),
-                &format!("log group {}", names.log_group),
-            ));
-        }
-        Ok(Some(LogGroupState {
-            retention_days: group.retention_days,
-        }))
+        read_group(reader, names, &names.log_group).await
     }
 
     fn plan(desired: &Desired, actual: &Actual) -> Vec<LogGroupAction> {
-        let log_group = desired.arns.log_group.clone();
-        let retention = LogGroupAction::SetLogRetention {
-            log_group: log_group.clone(),
-            days: desired.log_retention_days,
-        };
-        match &actual.log_group {
-            None => vec![LogGroupAction::CreateLogGroup { log_group }, retention],
-            Some(state) if state.retention_days != Some(desired.log_retention_days) => {
-                vec![retention]
-            }
-            Some(_) => vec![],
-        }
+        plan_group(
+            &desired.arns.log_group,
+            desired.log_retention_days,
+            actual.log_group.as_ref(),
+        )
     }
 
     fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<LogGroupAction> {

@@ -105,6 +105,17 @@ fn queue_name(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }
 
+/// `sqs jobs (batches of up to 10)`: handler `handler`'s queue, if it
+/// has one.
+pub(crate) fn deployed_source(state: &QueuesState, handler: &str) -> Option<String> {
+    let mapping = state.mappings.get(handler)?.first()?;
+    Some(format!(
+        "sqs {} (batches of up to {})",
+        queue_name(&mapping.spec.queue_arn),
+        mapping.spec.batch_size
+    ))
+}
+
 /// `(name, account)` of a queue slx.toml names by name or ARN.
 pub(crate) fn queue_reference(queue: &str) -> (&str, Option<&str>) {
     match queue.strip_prefix("arn:") {

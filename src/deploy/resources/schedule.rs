@@ -70,16 +70,10 @@ impl ActionInfo for ScheduleAction {
                 ScheduleStep::PutSchedule {
                     schedule, exists, ..
                 } => format!(
-                    "{} schedule {}: {}{}",
+                    "{} schedule {}: {}",
                     if *exists { "update" } else { "create" },
                     schedule.name,
-                    schedule.expression,
-                    schedule
-                        .timezone
-                        .as_deref()
-                        .filter(|tz| *tz != "UTC")
-                        .map(|tz| format!(" ({tz})"))
-                        .unwrap_or_default()
+                    when(schedule)
                 ),
                 ScheduleStep::DeleteSchedule { name, .. } => format!("delete schedule {name}"),
                 ScheduleStep::DeleteScheduleGroup { group } => {
@@ -111,6 +105,20 @@ impl ActionInfo for ScheduleAction {
             ScheduleAction::Schedule(_) => Change::Delete,
         }
     }
+}
+
+/// `rate(1 hour)`, or `cron(0 3 * * ? *) (Europe/Paris)` outside UTC.
+fn when(schedule: &ScheduleSpec) -> String {
+    match schedule.timezone.as_deref() {
+        Some(zone) if zone != "UTC" => format!("{} ({zone})", schedule.expression),
+        _ => schedule.expression.clone(),
+    }
+}
+
+/// `schedule rate(1 hour)`: handler `handler`'s schedule, if it has one.
+pub(crate) fn deployed_source(state: &SchedulesState, handler: &str) -> Option<String> {
+    let schedule = state.schedules.iter().find(|s| s.name == handler)?;
+    Some(format!("schedule {}", when(schedule)))
 }
 
 /// The schedules slx.toml wants, by handler.

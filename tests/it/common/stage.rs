@@ -337,8 +337,16 @@ pub(crate) async fn routes(aws: &Aws, api_id: &str) -> Vec<(String, String)> {
 
 /// The `action` of each step of a deploy report.
 pub(crate) fn steps(report: &Value) -> Vec<String> {
-    report["steps"]
-        .as_array()
+    action_names(&report["steps"])
+}
+
+/// The `action` of each step `slx plan --output json` would take.
+pub(crate) fn plan_actions(plan: &std::process::Output) -> Vec<String> {
+    action_names(&stdout_json(plan)["actions"])
+}
+
+fn action_names(list: &Value) -> Vec<String> {
+    list.as_array()
         .unwrap()
         .iter()
         .map(|s| s["action"].as_str().unwrap().to_string())
