@@ -277,7 +277,13 @@ pub(crate) async fn handle(
         return Ok(aws_error(&call.service, 403, code, &message));
     }
     let now = Instant::now();
-    if let Err(refusal) = aws_rules(&shared, &behaviours, &call, &body, now) {
+    let refused = match call.operation.as_str() {
+        "PutBucketNotificationConfiguration" => {
+            notification_rules(&shared, &parts.headers, &body).await
+        }
+        _ => aws_rules(&shared, &behaviours, &call, &body, now),
+    };
+    if let Err(refusal) = refused {
         shared.record(&call, refusal.status, format!("refused {}", refusal.code));
         return Ok(aws_error(
             &call.service,
@@ -411,12 +417,6 @@ fn aws_rules(
     if call.service == "apigateway" && behaviours.apigateway_quotas {
         world.check_quota(&call.operation, behaviours, now)?;
     }
-    if call.operation == "PutBucketNotificationConfiguration" {
-        let rules = crate::bucket_notifications::rules(&String::from_utf8_lossy(body));
-        crate::bucket_notifications::check(&rules, |function, qualifier| {
-            world.s3_may_invoke(function, qualifier)
-        })?;
-    }
     if call.service == "scheduler"
         && call.mutating
         && let Some(role) = json(body)["Target"]["RoleArn"].as_str()
@@ -445,6 +445,59 @@ fn aws_rules(
         world.check_statement(function, call.qualifier.as_deref().unwrap_or(""), sid)?;
     }
     Ok(())
+}
+
+/// S3's checks of a new notification configuration. Whether a function
+/// lets S3 invoke it is asked of moto (its policy), not of what this
+/// simulator saw: a permission whose answer never reached the client (a
+/// killed or lost call) exists all the same, as on AWS.
+async fn notification_rules(
+    shared: &Shared,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    let rules = crate::bucket_notifications::rules(&String::from_utf8_lossy(body));
+    let region = region_of(headers);
+    let mut allowed = std::collections::HashSet::new();
+    for (name, qualifier) in rules
+        .iter()
+        .filter_map(|r| crate::bucket_notifications::function_of(r.function.as_deref()?))
+    {
+        if upstream_allows_s3(shared, &region, &name, &qualifier).await {
+            allowed.insert((name, qualifier));
+        }
+    }
+    crate::bucket_notifications::check(&rules, |function, qualifier| {
+        allowed.contains(&(function.to_string(), qualifier.to_string()))
+    })
+}
+
+/// Whether moto's policy of `name:qualifier` has a statement for S3.
+async fn upstream_allows_s3(shared: &Shared, region: &str, name: &str, qualifier: &str) -> bool {
+    // moto routes by the credential scope's service; it checks no signature.
+    let mut headers = hyper::HeaderMap::new();
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=slx-sim/20260101/{region}/lambda/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&scope) {
+        headers.insert("authorization", value);
+    }
+    let path = format!("/2015-03-31/functions/{name}/policy");
+    let query = format!("Qualifier={qualifier}");
+    let Ok((200, _, answer)) =
+        forward(shared, &Method::GET, &path, &query, &headers, Bytes::new()).await
+    else {
+        return false;
+    };
+    let policy = json(&answer)["Policy"]
+        .as_str()
+        .map(|text| serde_json::from_str::<serde_json::Value>(text).unwrap_or_default())
+        .unwrap_or_default();
+    policy["Statement"].as_array().is_some_and(|statements| {
+        statements
+            .iter()
+            .any(|s| s["Principal"]["Service"] == "s3.amazonaws.com")
+    })
 }
 
 /// Keeps the zip of a CreateFunction or UpdateFunctionCode.
@@ -498,16 +551,7 @@ fn observe_success(
             if let (Some(function), Some(sid)) =
                 (&call.function, json(body)["StatementId"].as_str())
             {
-                let principal = json(body)["Principal"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                world.statement_added(
-                    function,
-                    call.qualifier.as_deref().unwrap_or(""),
-                    sid,
-                    &principal,
-                );
+                world.statement_added(function, call.qualifier.as_deref().unwrap_or(""), sid);
             }
         }
         "RemovePermission" => {

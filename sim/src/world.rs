@@ -67,8 +67,6 @@ pub(crate) struct World {
     deleted_roles: HashMap<String, Instant>,
     /// Statement ids of each function's (and qualifier's) policy.
     statements: std::collections::HashSet<(String, String, String)>,
-    /// The statements among them that let S3 invoke the function.
-    s3_statements: std::collections::HashSet<(String, String, String)>,
     /// Each REST API's binary media types, as its last OpenAPI import set
     /// them (moto ignores `x-amazon-apigateway-binary-media-types`).
     binary_media_types: HashMap<String, Vec<String>>,
@@ -273,8 +271,6 @@ impl World {
             .retain(|(function, _), _| function != name);
         self.functions.remove(name);
         self.statements.retain(|(function, _, _)| function != name);
-        self.s3_statements
-            .retain(|(function, _, _)| function != name);
     }
 
     /// Lambda refuses a statement id its policy already has (moto adds a
@@ -301,31 +297,14 @@ impl World {
         Ok(())
     }
 
-    pub(crate) fn statement_added(
-        &mut self,
-        function: &str,
-        qualifier: &str,
-        sid: &str,
-        principal: &str,
-    ) {
-        let key = (function.to_string(), qualifier.to_string(), sid.to_string());
-        if principal == "s3.amazonaws.com" {
-            self.s3_statements.insert(key.clone());
-        }
-        self.statements.insert(key);
-    }
-
-    /// Whether `function:qualifier`'s policy lets S3 invoke it.
-    pub(crate) fn s3_may_invoke(&self, function: &str, qualifier: &str) -> bool {
-        self.s3_statements
-            .iter()
-            .any(|(f, q, _)| f == function && q == qualifier)
+    pub(crate) fn statement_added(&mut self, function: &str, qualifier: &str, sid: &str) {
+        self.statements
+            .insert((function.into(), qualifier.into(), sid.into()));
     }
 
     pub(crate) fn statement_removed(&mut self, function: &str, qualifier: &str, sid: &str) {
-        let key = (function.to_string(), qualifier.to_string(), sid.to_string());
-        self.s3_statements.remove(&key);
-        self.statements.remove(&key);
+        self.statements
+            .remove(&(function.to_string(), qualifier.to_string(), sid.to_string()));
     }
 
     /// Whether `$LATEST` of `name` is still being created or updated.
