@@ -198,6 +198,7 @@ mod tests {
             path: parse_path(route_path).unwrap(),
             handler: Some("h".into()),
             cors: on,
+            api_key: false,
             span: 0..0,
         }
     }

@@ -156,13 +156,13 @@ pub(crate) fn body_of(data: Option<&str>, base: &Path) -> Result<Vec<u8>, Reques
 
 /// The API Gateway event for a request line, body and headers.
 pub(crate) fn build_event(
-    routes: &[Route],
+    project: &crate::config::Project,
     line: &str,
     body: Vec<u8>,
     headers: &[String],
-    stage: &str,
     request_id: &str,
 ) -> Result<Value, RequestError> {
+    let (routes, stage) = (&project.routes, &project.stage);
     let event::RequestLine {
         method,
         path,
@@ -182,7 +182,7 @@ pub(crate) fn build_event(
             .ok_or_else(|| RequestError::Header(header.clone()))?;
         pairs.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
-    let route = MatchedRoute::from(matched);
+    let route = MatchedRoute::new(matched, &project.binary_media());
     let line = event::RequestLine {
         method,
         path,

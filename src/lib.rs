@@ -15,6 +15,7 @@
 //! subcommand, `ui` prints. See docs/architecture.md.
 
 pub(crate) mod aws;
+pub mod binary_media;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -133,7 +133,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
     let printer = ui.clone();
     let state = Arc::new(GatewayState {
         routes: RwLock::new(project.routes.clone()),
-        cors: RwLock::new(gateway::GatewayCors::of(&project)),
+        rules: RwLock::new(gateway::GatewayRules::of(&project)),
         pool: RwLock::new(pool),
         stage: project.stage.clone(),
         access_log: Arc::new(move |entry: &AccessEntry| {
@@ -266,8 +266,8 @@ impl Reloader {
                 // new one.
                 *self.state.pool.write().expect("lock poisoned") = pool;
                 *self.state.routes.write().expect("lock poisoned") = project.routes.clone();
-                *self.state.cors.write().expect("lock poisoned") =
-                    gateway::GatewayCors::of(&project);
+                *self.state.rules.write().expect("lock poisoned") =
+                    gateway::GatewayRules::of(&project);
                 // The old sources stop (their events in flight finish).
                 let events = start_events(
                     &project,

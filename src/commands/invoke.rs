@@ -76,11 +76,10 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: InvokeArgs) -> miett
     }
     let body = invoke::body_of(args.data.first().map(String::as_str), &base)?;
     let event = invoke::build_event(
-        &project.routes,
+        &project,
         args.request.as_deref().unwrap_or_default(),
         body,
         &args.headers,
-        &project.stage,
         &request_id,
     )?;
     if args.local {
@@ -276,7 +275,7 @@ async fn run_local(
     };
     let (outcome, log_tail) = invoke_locally(&local, None, request_id, event).await?;
     let failure = local_failure(&outcome);
-    let (response, note) = gateway::answer_for(outcome);
+    let (response, note) = gateway::answer_for(outcome, true);
     if let Some(note) = note {
         ui.warn(note);
     }

@@ -18,6 +18,7 @@ const TOP: &[&str] = &[
     "events",
     "secrets",
     "cors",
+    "usage_plan",
 ];
 const APP: &[&str] = &[
     "name",
@@ -38,6 +39,7 @@ const APP: &[&str] = &[
     "tracing",
     "vpc",
     "provisioned_concurrency",
+    "binary_media_types",
 ];
 const STAGE: &[&str] = &[
     "arch",
@@ -61,6 +63,8 @@ const STAGE: &[&str] = &[
     "events",
     "secrets",
     "cors",
+    "usage_plan",
+    "domain",
 ];
 /// A `[secrets]` value written as a table.
 const SECRET: &[&str] = &["from", "kms_key"];
@@ -86,7 +90,9 @@ const EVENT: &[&str] = &[
     "on_failure",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];
-const ROUTE: &[&str] = &["handler", "cors"];
+const ROUTE: &[&str] = &["handler", "cors", "api_key"];
+const USAGE_PLAN: &[&str] = &["rate", "burst", "quota", "per"];
+const DOMAIN: &[&str] = &["name", "certificate", "base_path", "hosted_zone"];
 const CORS: &[&str] = &[
     "origins",
     "headers",
@@ -121,11 +127,11 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                             let prefix = format!("stages.{}.secrets", stage.get_ref());
                             check_named_tables(secrets.get_ref(), SECRET, &prefix, &mut issues);
                         }
-                        if let Some(cors) = section.get("cors")
-                            && let DeValue::Table(cors) = cors.get_ref()
+                        for (key, allowed) in
+                            [("cors", CORS), ("usage_plan", USAGE_PLAN), ("domain", DOMAIN)]
                         {
-                            let table = format!("[stages.{}.cors]", stage.get_ref());
-                            check_table(cors, CORS, &table, &mut issues);
+                            let table = format!("[stages.{}.{key}]", stage.get_ref());
+                            check_subtable(section, key, allowed, &table, &mut issues);
                         }
                         if let Some(events) = section.get("events") {
                             let prefix = format!("stages.{}.events", stage.get_ref());
@@ -141,6 +147,9 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
             ("events", events) => check_named_tables(events, EVENT, "events", &mut issues),
             ("secrets", secrets) => check_named_tables(secrets, SECRET, "secrets", &mut issues),
             ("cors", DeValue::Table(cors)) => check_table(cors, CORS, "[cors]", &mut issues),
+            ("usage_plan", DeValue::Table(plan)) => {
+                check_table(plan, USAGE_PLAN, "[usage_plan]", &mut issues);
+            }
             ("routes", DeValue::Table(routes)) => {
                 for (route, value) in routes {
                     if let DeValue::Table(table) = value.get_ref() {
@@ -157,10 +166,21 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
 
 /// The `vpc` table of `[app]` or a stage, if it has one.
 fn check_vpc(section: &DeTable<'_>, where_: &str, issues: &mut Vec<ConfigIssue>) {
-    if let Some(vpc) = section.get("vpc")
-        && let DeValue::Table(vpc) = vpc.get_ref()
+    check_subtable(section, "vpc", VPC, where_, issues);
+}
+
+/// The table `key` of `section`, if it has one.
+fn check_subtable(
+    section: &DeTable<'_>,
+    key: &str,
+    allowed: &[&str],
+    where_: &str,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    if let Some(table) = section.get(key)
+        && let DeValue::Table(table) = table.get_ref()
     {
-        check_table(vpc, VPC, where_, issues);
+        check_table(table, allowed, where_, issues);
     }
 }
 

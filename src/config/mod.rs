@@ -7,6 +7,7 @@
 
 pub mod cors;
 mod events;
+pub(crate) mod gateway;
 mod issue;
 mod keys;
 pub mod limits;
@@ -118,9 +119,12 @@ fn syntax_issue(error: &toml::de::Error, source: &str) -> ConfigIssue {
         .filter(|s| !s.is_empty() && s.len() < 40)
         .unwrap_or("toml")
         .to_string();
-    let message = error.message().trim().to_string();
+    let mut message = error.message().trim().to_string();
     let help = if message.contains("invalid type") {
         "check the value's type in docs/config.md (numbers unquoted, names quoted)"
+    } else if message.contains("untagged enum RawRoute") {
+        message = "a route's value is neither a handler name nor a route table".into();
+        "write `\"greet\"`, or `{ handler = \"greet\", cors = false, api_key = true }` (`cors` and `api_key` are true or false)"
     } else {
         "fix the TOML syntax at this position"
     };

@@ -159,6 +159,9 @@ pub struct Route {
     pub handler: Option<String>,
     /// Whether `[cors]` applies (`cors = false` in its inline table: no).
     pub cors: bool,
+    /// Whether callers must send one of the stage's API keys
+    /// (`api_key = true`).
+    pub api_key: bool,
     /// Where the entry stands in `slx.toml`, for errors found later.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -175,6 +178,14 @@ impl Route {
         self.handler.as_deref().unwrap_or("the router")
     }
 }
+
+/// Every content type, as API Gateway writes it: a router's answers may
+/// be anything (images, compressed bodies), and API Gateway decodes a
+/// base64 answer only for binary media types. Text answers still pass as
+/// text, and request bodies reach the app base64-encoded, which
+/// lambda_http decodes.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+pub(super) const ROUTER_BINARY_MEDIA_TYPES: &str = "*/*";
 
 /// The greedy parameter of the router's catch-all (`/{proxy+}`), as in
 /// AWS's own proxy-resource examples.
@@ -206,6 +217,7 @@ pub(crate) fn api_routes(declared: &[Route], router: Option<&str>) -> Vec<Route>
                 path,
                 handler: None,
                 cors: true,
+                api_key: false,
                 span: 0..0,
             });
         }
@@ -251,6 +263,70 @@ pub struct Settings {
     /// Which browser origins may call the API (`[cors]`; a stage's
     /// `[stages.NAME.cors]` replaces it whole).
     pub cors: Option<Cors>,
+    /// What each API key may call (`[usage_plan]`; a stage's replaces it).
+    pub usage_plan: Option<UsagePlan>,
+    /// Only a stage's: its custom domain name.
+    pub domain: Option<Domain>,
+}
+
+/// `[usage_plan]`: the rate, burst and quota of each of the stage's API
+/// keys (API Gateway answers 429 beyond them). Unset: no limits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct UsagePlan {
+    pub rate: Option<f64>,
+    pub burst: Option<u32>,
+    pub quota: Option<Quota>,
+}
+
+// Rates come from validated, finite TOML numbers.
+impl Eq for UsagePlan {}
+
+/// Requests a key may make per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    pub limit: u32,
+    pub period: QuotaPeriod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl QuotaPeriod {
+    pub const ALL: [&'static str; 3] = ["day", "week", "month"];
+
+    pub fn parse(text: &str) -> Option<QuotaPeriod> {
+        match text {
+            "day" => Some(QuotaPeriod::Day),
+            "week" => Some(QuotaPeriod::Week),
+            "month" => Some(QuotaPeriod::Month),
+            _ => None,
+        }
+    }
+
+    /// slx.toml's word for it.
+    pub fn as_str(self) -> &'static str {
+        QuotaPeriod::ALL[self as usize]
+    }
+}
+
+/// `[stages.NAME.domain]`: a custom domain name in front of the stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Domain {
+    /// `api.example.com`.
+    pub name: String,
+    /// The ACM certificate's ARN (in the stage's region: the domain is
+    /// regional).
+    pub certificate: String,
+    /// The path the API is mapped under (`v1`); `None`: the root.
+    pub base_path: Option<String>,
+    /// A Route 53 hosted zone whose alias record slx keeps pointed at
+    /// the domain.
+    pub hosted_zone: Option<String>,
 }
 
 /// `[cors]`: the origins a browser page may call the API from, and what
@@ -577,6 +653,8 @@ pub struct Config {
     /// `[app] router`: the function of lib.rs that builds the app's
     /// router, which serves every request no handler route takes.
     pub router: Option<String>,
+    /// `[app] binary_media_types`.
+    pub binary_media_types: Vec<String>,
     pub stages: BTreeMap<String, StageOverlay>,
     pub permissions: Vec<Permission>,
     pub checks: Vec<Check>,
@@ -613,6 +691,13 @@ pub struct Project {
     pub provisioned_concurrency: Option<u32>,
     /// The stage's CORS (`[cors]`, or the stage's own).
     pub cors: Option<Cors>,
+    /// Content types API Gateway passes to and from the function as
+    /// binary (`[app] binary_media_types`).
+    pub binary_media_types: Vec<String>,
+    /// The stage's usage plan, when a route requires an API key
+    /// (`[usage_plan]`, or no limits).
+    pub usage_plan: Option<UsagePlan>,
+    pub domain: Option<Domain>,
     pub env: BTreeMap<String, String>,
     /// Every route the API serves: slx.toml's, and in router mode the
     /// catch-all ([`api_routes`]).
@@ -636,6 +721,11 @@ pub struct Project {
 }
 
 impl Project {
+    /// The API's binary media types, as API Gateway applies them.
+    pub fn binary_media(&self) -> crate::binary_media::BinaryMediaTypes {
+        crate::binary_media::BinaryMediaTypes::new(&self.binary_media_types)
+    }
+
     /// The names of this stage's AWS resources.
     pub(crate) fn names(&self) -> crate::names::StageNames {
         let mut names = crate::names::StageNames::new(&self.app, &self.stage);

@@ -30,6 +30,27 @@ pub(crate) struct RawFile {
     #[serde(default)]
     pub secrets: SpannedMap<RawSecret>,
     pub cors: Option<Spanned<RawCors>>,
+    pub usage_plan: Option<Spanned<RawUsagePlan>>,
+}
+
+/// `[usage_plan]` (or `[stages.NAME.usage_plan]`): what each API key may
+/// call. Unknown keys are `keys`' to report.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawUsagePlan {
+    pub rate: Option<Spanned<f64>>,
+    pub burst: Option<Spanned<i64>>,
+    pub quota: Option<Spanned<i64>>,
+    pub per: Option<Spanned<String>>,
+}
+
+/// `[stages.NAME.domain]`: the stage's custom domain name. Unknown keys
+/// are `keys`' to report.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawDomain {
+    pub name: Option<Spanned<String>>,
+    pub certificate: Option<Spanned<String>>,
+    pub base_path: Option<Spanned<String>>,
+    pub hosted_zone: Option<Spanned<String>>,
 }
 
 /// `[cors]` (or `[stages.NAME.cors]`). Unknown keys are `keys`' to report.
@@ -92,6 +113,13 @@ pub(crate) struct RawSection {
     pub secrets: Option<Spanned<SpannedMap<RawSecret>>>,
     /// Only in `[stages.NAME]`: the stage's CORS, replacing `[cors]`.
     pub cors: Option<Spanned<RawCors>>,
+    /// Only in `[app]`: content types API Gateway passes as binary.
+    pub binary_media_types: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Only in `[stages.NAME]`: the stage's usage plan, replacing
+    /// `[usage_plan]`.
+    pub usage_plan: Option<Spanned<RawUsagePlan>>,
+    /// Only in `[stages.NAME]`: the stage's custom domain.
+    pub domain: Option<Spanned<RawDomain>>,
 }
 
 /// A `[routes]` value: `"greet"`, or an inline table (`{ handler =
@@ -105,6 +133,8 @@ pub(crate) enum RawRoute {
         handler: Option<String>,
         /// `cors = false`: no CORS headers for this route.
         cors: Option<bool>,
+        /// `api_key = true`: callers must send one of the stage's keys.
+        api_key: Option<bool>,
     },
 }
 

@@ -155,6 +155,18 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         vpc: layered.vpc,
         provisioned_concurrency: layered.provisioned_concurrency,
         cors: layered.cors,
+        binary_media_types: match config.router {
+            Some(_) => vec![super::model::ROUTER_BINARY_MEDIA_TYPES.to_string()],
+            None => config.binary_media_types.clone(),
+        },
+        // API keys work only through a usage plan: a stage with a route
+        // that requires one gets a plan, without limits unless set.
+        usage_plan: config
+            .routes
+            .iter()
+            .any(|route| route.api_key)
+            .then(|| layered.usage_plan.unwrap_or_default()),
+        domain: layered.domain,
         env,
         routes: super::model::api_routes(&config.routes, config.router.as_deref()),
         router: config.router.clone(),
@@ -192,6 +204,8 @@ fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
         vpc: top.vpc.clone().or_else(|| base.vpc.clone()),
         provisioned_concurrency: top.provisioned_concurrency.or(base.provisioned_concurrency),
         cors: top.cors.clone().or_else(|| base.cors.clone()),
+        usage_plan: top.usage_plan.or(base.usage_plan),
+        domain: top.domain.clone().or_else(|| base.domain.clone()),
     }
 }
 
@@ -219,6 +233,7 @@ mod tests {
             ]),
             routes: vec![],
             router: None,
+            binary_media_types: vec![],
             stages: BTreeMap::from([(
                 "prod".into(),
                 StageOverlay {

@@ -958,3 +958,98 @@ fn a_stages_cors_replaces_the_apps_and_routes_may_opt_out() {
         .unwrap();
     assert!(!hook.cors);
 }
+
+#[test]
+fn api_gateway_features_get_located_errors_with_fixes() {
+    let found = event_problems(
+        "[app]\nname = \"shop\"\nregion = \"eu-west-1\"\nbinary_media_types = [\"image\", \"image/*\", \"image/*\"]\n\
+         [usage_plan]\nrate = 0\nburst = -1\nquota = 100\n\
+         [stages.prod.usage_plan]\nquota = 10\nper = \"year\"\nlimit = 3\n\
+         [stages.prod.domain]\nname = \"https://api.example.com\"\ncertificate = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\nbase_path = \"v1?\"\nhosted_zone = \"example.com\"\n\
+         [stages.dev.domain]\nname = \"api.example.com\"\n\
+         [routes]\n\"GET /health\" = { handler = \"health\", api_key = true }\n",
+    );
+    let expect = |line, message, help| assert_problem(&found, line, message, help);
+    expect(4, "`image` is not a media type: no `/`", "image/png");
+    expect(4, "`image/*` is listed twice", "keep one");
+    expect(6, "`rate` = 0 is out of range", "above 0");
+    expect(7, "`burst` = -1 is out of range", "0 to");
+    expect(8, "`quota` without `per`", "per = \"day\"");
+    expect(11, "unknown quota period `year`", "`day`, `week` or `month`");
+    expect(12, "limit", "");
+    expect(14, "is not a domain name: a host name has no scheme", "api.example.com");
+    expect(
+        15,
+        "the certificate is in us-east-1, the stage deploys to eu-west-1",
+        "in eu-west-1",
+    );
+    expect(16, "`v1?` cannot be a base path", "e.g. `v1`");
+    expect(17, "not a Route 53 hosted zone id", "Z0123456789ABCDEFGHIJ");
+    expect(18, "[stages.dev.domain] needs `name` and `certificate`", "certificate =");
+    // A type error stops parsing before validation: alone.
+    let found = event_problems(&app(
+        "[routes]\n\"GET /health\" = { handler = \"health\", api_key = 1 }\n",
+    ));
+    assert_problem(
+        &found,
+        4,
+        "neither a handler name nor a route table",
+        "api_key = true",
+    );
+}
+
+#[test]
+fn api_keys_bring_a_usage_plan_and_domains_belong_to_a_stage() {
+    let config = parse_text(&app(
+        "binary_media_types = [\"image/png\"]\n\
+         [usage_plan]\nrate = 5\nburst = 10\nquota = 1000\nper = \"month\"\n\
+         [stages.prod.usage_plan]\nrate = 50\n\
+         [stages.prod.domain]\nname = \"api.example.com\"\ncertificate = \"arn:aws:acm:eu-west-1:123456789012:certificate/abc\"\nbase_path = \"/v1/\"\n\
+         [routes]\n\"GET /health\" = \"health\"\n\"GET /reports\" = { handler = \"reports\", api_key = true }\n",
+    ))
+    .unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let dev = resolve(&config, "dev").unwrap();
+    assert_eq!(dev.binary_media_types, ["image/png"]);
+    let plan = dev.usage_plan.unwrap();
+    assert_eq!((plan.rate, plan.burst), (Some(5.0), Some(10)));
+    assert_eq!(
+        plan.quota,
+        Some(crate::config::model::Quota {
+            limit: 1000,
+            period: crate::config::model::QuotaPeriod::Month
+        })
+    );
+    assert!(dev.domain.is_none());
+    let prod = resolve(&config, "prod").unwrap();
+    // A stage's plan replaces the app's whole.
+    assert_eq!(
+        prod.usage_plan,
+        Some(crate::config::model::UsagePlan {
+            rate: Some(50.0),
+            ..Default::default()
+        })
+    );
+    let domain = prod.domain.unwrap();
+    assert_eq!(
+        (domain.name.as_str(), domain.base_path.as_deref()),
+        ("api.example.com", Some("v1"))
+    );
+    let reports = prod.routes.iter().find(|r| r.path.to_string() == "/reports").unwrap();
+    assert!(reports.api_key);
+
+    // Without a route that needs a key, a plan is pointless: a warning,
+    // and no plan.
+    let config = parse_text(&app(
+        "[usage_plan]\nrate = 5\n[routes]\n\"GET /health\" = \"health\"\n",
+    ))
+    .unwrap();
+    assert!(config.warnings[0].message.contains("no route has `api_key = true`"));
+    assert!(resolve(&config, "dev").unwrap().usage_plan.is_none());
+
+    // In router mode every type is binary already.
+    let found = event_problems(&app(
+        "router = \"router\"\nbinary_media_types = [\"image/png\"]\n",
+    ));
+    assert_problem(&found, 4, "in router mode every content type is binary already", "remove");
+}

@@ -75,6 +75,10 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .cors
         .as_ref()
         .and_then(|cors| super::cors::cors(&mut check, cors, "cors"));
+    settings.usage_plan = raw
+        .usage_plan
+        .as_ref()
+        .and_then(|plan| super::gateway::usage_plan(&mut check, plan, "usage_plan"));
     if let Some(app) = &raw.app {
         check_provisioned(&mut check, &Settings::default(), &settings, app, "app");
     }
@@ -85,6 +89,12 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .and_then(|app| app.get_ref().router.as_ref());
     let routes = routes(&mut check, &raw.routes, router_key);
     let router = router_key.map(|r| r.get_ref().clone());
+    let binary_media_types = raw
+        .app
+        .as_ref()
+        .and_then(|app| app.get_ref().binary_media_types.as_ref())
+        .map(|types| super::gateway::binary_media_types(&mut check, types, router.is_some()))
+        .unwrap_or_default();
     // What checks may request: in router mode, anything.
     let served = api_routes(&routes, router.as_deref());
     let app_secrets = super::secrets::secrets(&mut check, &raw.secrets, "secrets");
@@ -97,7 +107,11 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         check_stage_name(&mut check, stage.get_ref(), stage.span(), name.as_deref());
         let section_ref = section.get_ref();
         let table = format!("stages.{}", stage.get_ref());
-        let overlay_settings = section_settings(&mut check, section_ref, &table);
+        let mut overlay_settings = section_settings(&mut check, section_ref, &table);
+        overlay_settings.domain = section_ref.domain.as_ref().and_then(|domain| {
+            let region = overlay_settings.region.as_deref().or(settings.region.as_deref());
+            super::gateway::domain(&mut check, domain, &format!("{table}.domain"), region)
+        });
         check_provisioned(&mut check, &settings, &overlay_settings, section, &table);
         let overlay_env = match &section_ref.env {
             Some(env) => env_vars(&mut check, env.get_ref(), &format!("{table}.env")),
@@ -176,6 +190,22 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .map_or(whole_file.clone(), |k| k.span());
     check_env_size(&mut check, &env, env_span, "env");
     let app_checks = checks(&mut check, &raw.checks, "checks", &served);
+    if !routes.iter().any(|route| route.api_key) {
+        let plans = raw
+            .usage_plan
+            .iter()
+            .map(|plan| (plan.span(), "usage_plan".to_string()))
+            .chain(raw.stages.iter().filter_map(|(stage, section)| {
+                let plan = section.get_ref().usage_plan.as_ref()?;
+                Some((plan.span(), format!("stages.{}.usage_plan", stage.get_ref())))
+            }));
+        for (span, key) in plans {
+            check.warnings.push(
+                ConfigIssue::new(span, &key, "no route has `api_key = true`: the usage plan limits nothing")
+                    .with_help("require a key on the routes it should limit, e.g. `\"GET /reports\" = { handler = \"reports\", api_key = true }`"),
+            );
+        }
+    }
     if raw.routes.is_empty() && router.is_none() && raw.events.is_empty() {
         check.warnings.push(
             ConfigIssue::new(
@@ -200,6 +230,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             env,
             routes,
             router,
+            binary_media_types,
             stages,
             permissions,
             checks: app_checks,
@@ -490,6 +521,11 @@ fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> S
             .cors
             .as_ref()
             .and_then(|cors| super::cors::cors(check, cors, &format!("{table}.cors"))),
+        usage_plan: section.usage_plan.as_ref().and_then(|plan| {
+            super::gateway::usage_plan(check, plan, &format!("{table}.usage_plan"))
+        }),
+        // A stage's; its region is checked once known (`validate`).
+        domain: None,
     }
 }
 
@@ -723,9 +759,17 @@ fn routes(
             continue;
         };
         let key_name = format!("routes.\"{}\"", key.get_ref());
-        let (handler, cors) = match value.get_ref() {
-            RawRoute::Handler(name) => (Some(name), true),
-            RawRoute::Table { handler, cors } => (handler.as_ref(), cors.unwrap_or(true)),
+        let (handler, cors, api_key) = match value.get_ref() {
+            RawRoute::Handler(name) => (Some(name), true, false),
+            RawRoute::Table {
+                handler,
+                cors,
+                api_key,
+            } => (
+                handler.as_ref(),
+                cors.unwrap_or(true),
+                api_key.unwrap_or(false),
+            ),
         };
         match handler {
             Some(name) if !limits::is_rust_identifier(name) => {
@@ -753,6 +797,7 @@ fn routes(
             path,
             handler: handler.cloned(),
             cors,
+            api_key,
             span: key.span().start..value.span().end,
         };
         if let Some(existing) = routes

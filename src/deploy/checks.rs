@@ -41,7 +41,7 @@ pub(crate) fn plan(project: &Project) -> Vec<PlannedCheck> {
             let matched = router::find(&project.routes, &line.method, &line.path)?;
             Some(PlannedCheck {
                 check: check.clone(),
-                route: MatchedRoute::from(matched),
+                route: MatchedRoute::new(matched, &project.binary_media()),
                 line,
             })
         })
@@ -301,6 +301,7 @@ mod tests {
             status,
             headers: Vec::new(),
             body: body.as_bytes().to_vec(),
+            base64: false,
         })
     }
 
@@ -371,7 +372,7 @@ mod tests {
             route: MatchedRoute {
                 resource: "/orders/{id}".into(),
                 path_parameters: std::collections::BTreeMap::from([("id".into(), "42".into())]),
-                binary_bodies: false,
+                binary: Default::default(),
             },
         };
         let event = event(&planned, "prod", "req-1", 1_795_720_259_000);

@@ -20,13 +20,6 @@ pub(crate) struct Code {
     pub(crate) sha256: String,
 }
 
-/// Every content type, as API Gateway writes it: a router's answers may
-/// be anything (images, compressed bodies), and API Gateway decodes a
-/// base64 answer only for binary media types. Text answers still pass as
-/// text, and request bodies reach the app base64-encoded, which
-/// lambda_http decodes.
-// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
-pub(crate) const ROUTER_BINARY_MEDIA_TYPES: &str = "*/*";
 
 /// What the stage should look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,10 +187,7 @@ impl Desired {
             role_policy: policy::role_policy(project, arns),
             log_retention_days: project.log_retention_days,
             routes,
-            binary_media_types: match project.router {
-                Some(_) => vec![ROUTER_BINARY_MEDIA_TYPES.to_string()],
-                None => Vec::new(),
-            },
+            binary_media_types: project.binary_media_types.clone(),
             keep_versions: project.keep_versions,
             throttle: project.throttle,
             concurrency: project.concurrency,

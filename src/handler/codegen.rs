@@ -225,6 +225,9 @@ fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
             Input::JsonBody(ty) => extract.push(format!(
                 "let {variable} = slx_support::json_body(&request, {ty:?})?;"
             )),
+            Input::Bytes => extract.push(format!(
+                "let {variable} = ::std::convert::AsRef::<[u8]>::as_ref(request.body()).to_vec();"
+            )),
             Input::Request { by_ref: true } => {
                 arguments.push("&request".to_string());
                 continue;
@@ -245,6 +248,7 @@ fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
         Output::Json => format!("slx_support::json(200, &{value})"),
         Output::StatusJson => format!("slx_support::json(u16::from({value}.0), &{value}.1)"),
         Output::Raw => format!("{value}.map(::core::convert::Into::<lambda_http::Body>::into)"),
+        Output::Bytes => format!("slx_support::bytes({value})"),
     };
     let respond = if call.fallible {
         format!(
@@ -378,6 +382,7 @@ mod tests {
             path: parse_path(path).unwrap(),
             handler: Some(handler.to_string()),
             cors: true,
+            api_key: false,
             span: 0..0,
         })
         .collect();
@@ -476,6 +481,7 @@ mod tests {
             path: parse_path("/health").unwrap(),
             handler: Some("health".into()),
             cors: true,
+            api_key: false,
             span: 0..0,
         }];
         let checked =

@@ -26,6 +26,8 @@ pub enum Input {
     Request { by_ref: bool },
     /// The JSON body, deserialised into the named type.
     JsonBody(String),
+    /// The body's bytes as they are (`Vec<u8>`): an upload, an image.
+    Bytes,
 }
 
 /// How the handler's return value becomes a response.
@@ -39,6 +41,9 @@ pub enum Output {
     StatusJson,
     /// `Response<B>`: sent as it is.
     Raw,
+    /// `Vec<u8>`: 200 with `application/octet-stream`, base64-encoded
+    /// for API Gateway.
+    Bytes,
 }
 
 /// Everything codegen needs to call one handler.
@@ -383,7 +388,7 @@ fn call_for(function: &ItemFn, route: &Route) -> Result<HandlerCall, Refusal> {
     let mut bodies = Vec::new();
     for (arg_name, ty) in parameters(sig)? {
         let input = classify_input(&arg_name, ty, &path_params);
-        if let Input::JsonBody(_) = input {
+        if let Input::JsonBody(_) | Input::Bytes = input {
             bodies.push(arg_name.clone());
         }
         inputs.push(input);
@@ -396,7 +401,7 @@ fn call_for(function: &ItemFn, route: &Route) -> Result<HandlerCall, Refusal> {
         };
         return Err((
             format!(
-                "parameters {} would all be the JSON body",
+                "parameters {} would all be the body",
                 list(&bodies.iter().map(String::as_str).collect::<Vec<_>>())
             ),
             format!(
@@ -611,6 +616,9 @@ fn classify_input(name: &str, ty: &Type, path_params: &[&str]) -> Input {
     if name == "query" {
         return Input::Query;
     }
+    if !by_ref && is_byte_vec(inner) {
+        return Input::Bytes;
+    }
     Input::JsonBody(ty.to_token_stream().to_string().replace(' ', ""))
 }
 
@@ -629,8 +637,18 @@ fn classify_value(ty: &Type) -> Output {
         Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Empty,
         Type::Tuple(tuple) if tuple.elems.len() == 2 => Output::StatusJson,
         other if last_segment(other).as_deref() == Some("Response") => Output::Raw,
+        other if is_byte_vec(other) => Output::Bytes,
         _ => Output::Json,
     }
+}
+
+/// `Vec<u8>` (however its path is written).
+fn is_byte_vec(ty: &Type) -> bool {
+    let text = ty.to_token_stream().to_string().replace(' ', "");
+    matches!(
+        text.as_str(),
+        "Vec<u8>" | "std::vec::Vec<u8>" | "alloc::vec::Vec<u8>" | "::std::vec::Vec<u8>"
+    )
 }
 
 /// `T` of `Result<T, E>` (any path ending in `Result` with two arguments).
@@ -668,6 +686,7 @@ mod tests {
             path: parse_path(path).unwrap(),
             handler: Some(handler.into()),
             cors: true,
+            api_key: false,
             span: 0..0,
         }
     }
@@ -725,6 +744,28 @@ mod tests {
     }
 
     #[test]
+    fn byte_bodies_in_and_out() {
+        let calls = check_src(
+            "pub async fn thumb(id: String, image: Vec<u8>) -> Result<std::vec::Vec<u8>, String> { todo!() }",
+            &[route("POST /thumbs/{id}", "thumb")],
+        )
+        .unwrap();
+        assert_eq!(
+            calls[0].inputs,
+            vec![Input::PathParam("id".into()), Input::Bytes]
+        );
+        assert_eq!((calls[0].output.clone(), calls[0].fallible), (Output::Bytes, true));
+        let problems = problems(
+            "pub fn two(a: Vec<u8>, b: Order) {}",
+            &[route("POST /two", "two")],
+        );
+        assert!(
+            problems[0].problem.contains("`a`, `b` would all be the body"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn raw_response_and_empty_results() {
         let calls = check_src(
             "pub fn a(r: Request) -> Response<String> { todo!() }\npub async fn b() {}\npub async fn c() -> Result<(), E> { todo!() }",
@@ -774,7 +815,7 @@ mod tests {
         assert!(
             found[2]
                 .problem
-                .contains("`a`, `b` would all be the JSON body")
+                .contains("`a`, `b` would all be the body")
         );
         assert!(found[2].help.contains("`id`"));
     }

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use crate::binary_media::BinaryMediaTypes;
+
 /// An HTTP request as it reached the gateway.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpRequest {
@@ -28,9 +30,19 @@ pub struct MatchedRoute {
     /// The resource template, e.g. `/orders/{id}`.
     pub resource: String,
     pub path_parameters: BTreeMap<String, String>,
-    /// Every body is passed base64-encoded (the API's binary media types
-    /// are `*/*`, as in router mode).
-    pub binary_bodies: bool,
+    /// The API's binary media types: which bodies are passed
+    /// base64-encoded.
+    pub binary: BinaryMediaTypes,
+}
+
+impl MatchedRoute {
+    pub fn new(matched: crate::local::router::Matched<'_>, binary: &BinaryMediaTypes) -> Self {
+        MatchedRoute {
+            resource: matched.resource,
+            path_parameters: matched.path_parameters,
+            binary: binary.clone(),
+        }
+    }
 }
 
 /// Per-invocation facts the gateway adds.
@@ -92,7 +104,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &GatewayContext) -> Value {
     let (headers, multi_headers) = single_and_multi(&request.headers);
     let (query, multi_query) = single_and_multi(&request.query);
-    let (body, is_base64) = encode_body(&request.body, &request.headers, route.binary_bodies);
+    let (body, is_base64) = encode_body(&request.body, &request.headers, &route.binary);
     let path_parameters = if route.path_parameters.is_empty() {
         Value::Null
     } else {
@@ -170,32 +182,26 @@ fn header(headers: &[(String, String)], name: &str) -> Value {
         .map_or(Value::Null, |(_, v)| json!(v))
 }
 
-/// Text bodies pass as they are; anything else is base64, as API Gateway
-/// does for binary media types; with `*/*` (`all_binary`) every body is.
-fn encode_body(body: &[u8], headers: &[(String, String)], all_binary: bool) -> (Value, bool) {
+/// A body whose `Content-Type` is a binary media type is passed
+/// base64-encoded; any other as text, as API Gateway does.
+fn encode_body(body: &[u8], headers: &[(String, String)], binary: &BinaryMediaTypes) -> (Value, bool) {
     if body.is_empty() {
         return (Value::Null, false);
     }
-    if all_binary {
+    if binary.request_is_binary(header(headers, "content-type").as_str()) {
         return (
             json!(base64::engine::general_purpose::STANDARD.encode(body)),
             true,
         );
     }
-    let content_type = header(headers, "content-type");
-    let declared_binary = content_type.as_str().is_some_and(|t| {
-        !(t.starts_with("text/")
-            || t.contains("json")
-            || t.contains("xml")
-            || t.contains("x-www-form-urlencoded"))
-    });
-    match std::str::from_utf8(body) {
-        Ok(text) if !declared_binary => (json!(text), false),
-        _ => (
-            json!(base64::engine::general_purpose::STANDARD.encode(body)),
-            true,
-        ),
-    }
+    (json!(String::from_utf8_lossy(body)), false)
+}
+
+/// Whether API Gateway would damage `request`'s body: not UTF-8 text,
+/// and passed as text (its type is no binary media type).
+pub fn body_damaged(request: &HttpRequest, binary: &BinaryMediaTypes) -> bool {
+    std::str::from_utf8(&request.body).is_err()
+        && !binary.request_is_binary(header(&request.headers, "content-type").as_str())
 }
 
 /// `26/Nov/2026:19:10:59 +0000`, API Gateway's `requestTime` format.
@@ -236,6 +242,9 @@ pub struct HttpResponse {
     /// Header pairs; multi-value headers are expanded.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether the function sent the body base64-encoded
+    /// (`isBase64Encoded`).
+    pub base64: bool,
 }
 
 impl HttpResponse {
@@ -258,6 +267,16 @@ pub struct MalformedResponse(pub String);
 /// Decodes `{"statusCode", "headers", "multiValueHeaders", "body",
 /// "isBase64Encoded"}`. API Gateway answers 502 when this fails.
 pub fn decode_response(payload: &[u8]) -> Result<HttpResponse, MalformedResponse> {
+    decode_response_as(payload, true)
+}
+
+/// `decode_response`; a base64 body is decoded only when `decode_base64`
+/// (API Gateway decodes it only for a client that accepts a binary media
+/// type: `crate::binary_media`), and passed as its base64 text otherwise.
+pub fn decode_response_as(
+    payload: &[u8],
+    decode_base64: bool,
+) -> Result<HttpResponse, MalformedResponse> {
     let value: Value =
         serde_json::from_slice(payload).map_err(|e| MalformedResponse(e.to_string()))?;
     let status = value
@@ -288,9 +307,13 @@ pub fn decode_response(payload: &[u8]) -> Result<HttpResponse, MalformedResponse
     }
     let body = match value.get("body") {
         Some(Value::String(text)) if value.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
-            base64::engine::general_purpose::STANDARD
+            let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
-                .map_err(|e| MalformedResponse(format!("body is not base64: {e}")))?
+                .map_err(|e| MalformedResponse(format!("body is not base64: {e}")))?;
+            match decode_base64 {
+                true => bytes,
+                false => text.clone().into_bytes(),
+            }
         }
         Some(Value::String(text)) => text.clone().into_bytes(),
         _ => Vec::new(),
@@ -299,6 +322,7 @@ pub fn decode_response(payload: &[u8]) -> Result<HttpResponse, MalformedResponse
         status,
         headers,
         body,
+        base64: value.get("isBase64Encoded") == Some(&Value::Bool(true)),
     })
 }
 
@@ -329,7 +353,7 @@ mod tests {
         let route = MatchedRoute {
             resource: "/orders/{id}".into(),
             path_parameters: BTreeMap::from([("id".into(), "42".into())]),
-            binary_bodies: false,
+            binary: Default::default(),
         };
         let event = rest_event(&request, &route, &context());
         assert_eq!(event["resource"], "/orders/{id}");
@@ -347,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn binary_bodies_are_base64() {
+    fn bodies_of_binary_media_types_are_base64_and_others_text() {
         let request = HttpRequest {
             method: "POST".into(),
             path: "/".into(),
@@ -355,9 +379,29 @@ mod tests {
             body: vec![0, 159, 146, 150],
             ..HttpRequest::default()
         };
-        let event = rest_event(&request, &MatchedRoute::default(), &context());
+        let images = MatchedRoute {
+            binary: BinaryMediaTypes::new(&["image/*".into()]),
+            ..MatchedRoute::default()
+        };
+        let event = rest_event(&request, &images, &context());
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(event["body"], "AJ+Slg==");
+        assert!(!body_damaged(&request, &images.binary));
+        // Without the type listed, API Gateway passes the bytes as text.
+        let event = rest_event(&request, &MatchedRoute::default(), &context());
+        assert_eq!(event["isBase64Encoded"], false);
+        assert_eq!(event["body"], "\u{0}\u{fffd}\u{fffd}\u{fffd}");
+        assert!(body_damaged(&request, &BinaryMediaTypes::default()));
+    }
+
+    #[test]
+    fn a_base64_answer_is_decoded_only_when_asked() {
+        let payload = br#"{"statusCode":200,"body":"AJ+Slg==","isBase64Encoded":true}"#;
+        let decoded = decode_response_as(payload, true).unwrap();
+        assert_eq!((decoded.body, decoded.base64), (vec![0, 159, 146, 150], true));
+        let passed = decode_response_as(payload, false).unwrap();
+        assert_eq!(passed.body, b"AJ+Slg==");
+        assert!(decode_response_as(br#"{"statusCode":200,"body":"%","isBase64Encoded":true}"#, false).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use super::event::{self, GatewayContext, HttpRequest, HttpResponse, MatchedRoute};
+use crate::binary_media::BinaryMediaTypes;
 use super::pool::{Outcome, Pool};
 use super::quotas;
 use super::router;
@@ -37,20 +38,22 @@ pub struct AccessEntry {
     pub note: Option<String>,
 }
 
-/// The stage's CORS, as API Gateway applies it by itself: preflights of
-/// these paths (with the methods each allows) and its own errors' headers.
+/// What API Gateway does by itself for the stage: CORS preflights of
+/// these paths (with the methods each allows) and its own errors'
+/// headers, and which bodies it passes as binary.
 #[derive(Debug, Clone, Default)]
-pub struct GatewayCors {
+pub struct GatewayRules {
     pub cors: Option<Cors>,
     /// Each path with a preflight mock and the methods it allows.
     pub preflights: BTreeMap<String, String>,
     /// The routes with the mocks as `OPTIONS` routes, matched as API
     /// Gateway matches a preflight (built once, not per request).
     routes: Vec<Route>,
+    pub binary: BinaryMediaTypes,
 }
 
-impl GatewayCors {
-    pub fn of(project: &crate::config::Project) -> GatewayCors {
+impl GatewayRules {
+    pub fn of(project: &crate::config::Project) -> GatewayRules {
         let preflights = crate::cors::preflight_paths(project.cors.as_ref(), &project.routes);
         let mocks = preflights.keys().filter_map(|path| {
             Some(Route {
@@ -58,20 +61,22 @@ impl GatewayCors {
                 path: crate::config::parse_path(path).ok()?,
                 handler: None,
                 cors: true,
+                api_key: false,
                 span: 0..0,
             })
         });
-        GatewayCors {
+        GatewayRules {
             cors: project.cors.clone(),
             routes: project.routes.iter().cloned().chain(mocks).collect(),
             preflights,
+            binary: project.binary_media(),
         }
     }
 }
 
 pub struct GatewayState {
     pub routes: RwLock<Vec<Route>>,
-    pub cors: RwLock<GatewayCors>,
+    pub rules: RwLock<GatewayRules>,
     pub pool: RwLock<Pool>,
     pub stage: String,
     pub access_log: AccessLog,
@@ -91,15 +96,19 @@ fn gateway_answer(status: u16, message: &str) -> HttpResponse {
         body: serde_json::json!({ "message": message })
             .to_string()
             .into_bytes(),
+        base64: false,
     }
 }
 
 /// What API Gateway answers for an invocation's outcome, and a note when
 /// the answer did not come from the function. Shared by `slx dev` and
 /// `slx invoke --local`.
-pub fn answer_for(outcome: Outcome) -> (HttpResponse, Option<String>) {
+/// `decode_base64`: whether a base64-encoded answer is decoded (API
+/// Gateway's binary media rule for the client's `Accept`; always, when
+/// the function is invoked directly).
+pub fn answer_for(outcome: Outcome, decode_base64: bool) -> (HttpResponse, Option<String>) {
     match outcome {
-        Outcome::Answered(Answer::Response(payload)) => match event::decode_response(&payload) {
+        Outcome::Answered(Answer::Response(payload)) => match event::decode_response_as(&payload, decode_base64) {
             Ok(decoded) => (decoded, None),
             Err(error) => (
                 gateway_answer(502, "Internal server error"),
@@ -161,6 +170,9 @@ async fn handle(
         .get("origin")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // What the developer should know about a request the function
+    // served (not API Gateway's own answer).
+    let mut hints: Vec<String> = Vec::new();
     let preflight = match method {
         Method::OPTIONS => preflight(&state, &path, origin.as_deref()),
         _ => None,
@@ -189,19 +201,38 @@ async fn handle(
                     body,
                     source_ip: peer.ip().to_string(),
                 };
-                serve(&state, request, &request_id).await
+                let binary = state.rules.read().expect("lock poisoned").binary.clone();
+                if event::body_damaged(&request, &binary) {
+                    hints.push(damaged_body_hint(&headers));
+                }
+                let accept = headers.get("accept").and_then(|v| v.to_str().ok());
+                let decoded = binary.answer_is_decoded(accept);
+                let served = serve(&state, request, &request_id, decoded).await;
+                if !decoded && served.1.is_none() && served.0.base64 {
+                    hints.push(format!(
+                        "the function's answer is base64-encoded, and API Gateway passes it on as base64 text: the request's Accept ({}) is no binary media type; send `Accept: {}`, or add it to [app] binary_media_types",
+                        accept.unwrap_or("none"),
+                        served.0.header("content-type").unwrap_or("its type"),
+                    ));
+                }
+                served
             }
         },
     };
     // API Gateway's own errors carry its gateway responses' headers.
     if note.is_some() && answer.status >= 400 {
-        let cors = state.cors.read().expect("lock poisoned");
-        if let Some(cors) = &cors.cors {
+        let rules = state.rules.read().expect("lock poisoned");
+        if let Some(cors) = &rules.cors {
             answer
                 .headers
                 .extend(crate::cors::gateway_error_headers(cors, origin.as_deref()));
         }
     }
+    let note = match (note, hints.is_empty()) {
+        (note, true) => note,
+        (Some(note), false) => Some(format!("{note}; {}", hints.join("; "))),
+        (None, false) => Some(hints.join("; ")),
+    };
     let response = to_http(answer);
     (state.access_log)(&AccessEntry {
         method: method.to_string(),
@@ -217,7 +248,7 @@ async fn handle(
 /// API Gateway's answer to a CORS preflight (its mock integration), when
 /// the resource `path` reaches has one.
 fn preflight(state: &GatewayState, path: &str, origin: Option<&str>) -> Option<HttpResponse> {
-    let gateway = state.cors.read().expect("lock poisoned");
+    let gateway = state.rules.read().expect("lock poisoned");
     let cors = gateway.cors.as_ref()?;
     let matched = router::find(&gateway.routes, "OPTIONS", path)?;
     let methods = gateway.preflights.get(&matched.resource)?;
@@ -230,7 +261,22 @@ fn preflight(state: &GatewayState, path: &str, origin: Option<&str>) -> Option<H
             .chain(crate::cors::preflight_headers(cors, methods, origin))
             .collect(),
         body: Vec::new(),
+        base64: false,
     })
+}
+
+/// Why a body that is not UTF-8 reaches the function damaged, and the fix.
+fn damaged_body_hint(headers: &HeaderMap) -> String {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.split(';').next().unwrap_or(t).trim().to_string());
+    match content_type {
+        Some(t) => format!(
+            "the body is not UTF-8 text and {t} is no binary media type: API Gateway passes it as text and damages it; add `{t}` to [app] binary_media_types"
+        ),
+        None => "the body is not UTF-8 text and has no Content-Type: API Gateway passes it as text and damages it; send its Content-Type and list it in [app] binary_media_types".into(),
+    }
 }
 
 /// An answer API Gateway gives itself, and why (for the console).
@@ -313,10 +359,17 @@ async fn admit(
 }
 
 /// Routes an admitted request and invokes the function with its event.
-async fn serve(state: &GatewayState, request: HttpRequest, request_id: &str) -> Refusal {
+async fn serve(
+    state: &GatewayState,
+    request: HttpRequest,
+    request_id: &str,
+    decode_base64: bool,
+) -> Refusal {
     let matched = {
         let routes = state.routes.read().expect("lock poisoned");
-        router::find(&routes, &request.method, &request.path).map(MatchedRoute::from)
+        let binary = &state.rules.read().expect("lock poisoned").binary;
+        router::find(&routes, &request.method, &request.path)
+            .map(|matched| MatchedRoute::new(matched, binary))
     };
     // API Gateway's answer to a path or method it has no route for.
     let Some(route) = matched else {
@@ -350,5 +403,5 @@ async fn serve(state: &GatewayState, request: HttpRequest, request_id: &str) -> 
         );
     }
     let pool = state.pool.read().expect("lock poisoned").clone();
-    answer_for(pool.invoke(request_id, payload).await)
+    answer_for(pool.invoke(request_id, payload).await, decode_base64)
 }

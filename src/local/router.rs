@@ -16,20 +16,6 @@ pub struct Matched<'a> {
     /// The resource template, e.g. `/orders/{id}`.
     pub resource: String,
     pub path_parameters: BTreeMap<String, String>,
-    /// Whether API Gateway passes the body as binary (base64): in router
-    /// mode (a route the router serves exists) the API's binary media
-    /// types are `*/*`.
-    pub binary_bodies: bool,
-}
-
-impl From<Matched<'_>> for crate::local::event::MatchedRoute {
-    fn from(matched: Matched<'_>) -> Self {
-        crate::local::event::MatchedRoute {
-            resource: matched.resource,
-            path_parameters: matched.path_parameters,
-            binary_bodies: matched.binary_bodies,
-        }
-    }
 }
 
 /// The best route for `method` and `path` (no query string), if any.
@@ -54,7 +40,6 @@ pub fn find<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<Matched
             route,
             resource: route.path.to_string(),
             path_parameters: params,
-            binary_bodies: routes.iter().any(|r| r.handler.is_none()),
         })
 }
 
@@ -123,6 +108,7 @@ mod tests {
                     path: parse_path(path).unwrap(),
                     handler: Some(handler.to_string()),
                     cors: true,
+                    api_key: false,
                     span: 0..0,
                 }
             })

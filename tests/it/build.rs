@@ -101,7 +101,7 @@ async fn call(api: &RuntimeApi, id: &str, c: Call<'_>) -> (u16, Vec<(String, Str
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
-        binary_bodies: false,
+        binary: Default::default(),
     };
     let context = GatewayContext {
         stage: "dev".into(),
@@ -423,7 +423,7 @@ fn a_bad_signature_is_explained() {
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
-        err.contains("`order_id`, `order` would all be the JSON body"),
+        err.contains("`order_id`, `order` would all be the body"),
         "{err}"
     );
     assert!(err.contains("`id`"), "{err}");

@@ -189,15 +189,52 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
             .any(|(n, v)| n == "x-path" && v.ends_with("/raw/a/b"))
     );
 
-    // A binary body round trip (base64 both ways, as API Gateway does).
+    // Binary bodies round trip byte for byte (base64 both ways, as API
+    // Gateway does for binary_media_types and a client that accepts one).
     let bytes: Vec<u8> = (0..=255).collect();
-    let (status, _, body) = call(
-        "POST",
-        &format!("{url}/bytes"),
-        Some(("application/octet-stream", &bytes)),
+    let binary = |path: &str, content_type: &str, accept: &str| {
+        send(
+            "POST",
+            &format!("{url}{path}"),
+            &[("content-type", content_type), ("accept", accept)],
+            Some(&bytes),
+        )
+    };
+    let octets = "application/octet-stream";
+    let (status, _, body) = binary("/bytes", octets, octets);
+    assert_eq!((status, body == bytes), (200, true));
+    let (status, headers, body) = binary("/thumbs/7", "image/png", "image/png");
+    let mut expected = b"7\0".to_vec();
+    expected.extend(bytes.iter().rev());
+    assert_eq!((status, body == expected), (200, true));
+    assert!(headers.iter().any(|(n, v)| n == "content-type" && v == octets));
+    // curl's default `Accept: */*` is no binary media type here: the
+    // client gets the base64 text, as from API Gateway, and slx dev says
+    // why.
+    let (status, _, body) = binary("/bytes", octets, "*/*");
+    use base64::Engine;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            base64::engine::general_purpose::STANDARD
+                .encode(&bytes)
+                .into_bytes()
+        )
     );
+    dev.wait_for(
+        "passes it on as base64 text: the request's Accept (*/*) is no binary media type; send `Accept: application/octet-stream`",
+        Duration::from_secs(10),
+    );
+    // A type not listed reaches the function as text, damaged.
+    let (status, _, body) = binary("/bytes", "application/x-custom", octets);
     assert_eq!(status, 200);
-    assert_eq!(body, bytes);
+    assert_ne!(body, bytes);
+    assert!(String::from_utf8(body).unwrap().contains('\u{fffd}'));
+    dev.wait_for(
+        "application/x-custom is no binary media type: API Gateway passes it as text and damages it; add `application/x-custom` to [app] binary_media_types",
+        Duration::from_secs(10),
+    );
 
     // Bad JSON: the handler's 400. No route, wrong method: API Gateway's 403.
     let (status, _, body) = call(

@@ -110,7 +110,7 @@ fn slx_event_for(sample: &Value) -> Value {
     let route = MatchedRoute {
         resource: sample["resource"].as_str().unwrap().into(),
         path_parameters: serde_json::from_value(sample["pathParameters"].clone()).unwrap(),
-        binary_bodies: false,
+        binary: Default::default(),
     };
     let gateway = GatewayContext {
         stage: context["stage"].as_str().unwrap().into(),

@@ -77,6 +77,14 @@ pub async fn trace() -> String {
     std::env::var("_X_AMZN_TRACE_ID").unwrap_or_default()
 }
 
+/// A binary body in, a binary body out, by type alone.
+pub async fn thumbnail(id: String, image: Vec<u8>) -> Vec<u8> {
+    let mut out = id.into_bytes();
+    out.push(0);
+    out.extend(image.iter().rev());
+    out
+}
+
 pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8>> {
     lambda_http::Response::builder()
         .header("content-type", "application/octet-stream")
@@ -85,7 +93,7 @@ pub fn echo_bytes(request: lambda_http::Request) -> lambda_http::Response<Vec<u8
 }
 "#;
 
-pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"GET /sized\" = \"sized\"\n\"GET /cookies\" = \"cookies\"\n\"GET /garbage\" = \"garbage\"\n\"GET /trace\" = \"trace\"\n";
+pub(crate) const EXTRA_ROUTES: &str = "\"GET /search\" = \"search\"\n\"GET /raw/{rest+}\" = \"raw\"\n\"GET /boom\" = \"boom\"\n\"GET /sleepy\" = \"sleepy\"\n\"GET /crash\" = \"crash\"\n\"POST /bytes\" = \"echo_bytes\"\n\"POST /thumbs/{id}\" = \"thumbnail\"\n\"GET /sized\" = \"sized\"\n\"GET /cookies\" = \"cookies\"\n\"GET /garbage\" = \"garbage\"\n\"GET /trace\" = \"trace\"\n";
 
 /// Adds the extra handlers and routes to a scaffolded app in `dir`.
 pub(crate) fn add_extra_handlers(dir: &Path) {
@@ -107,6 +115,11 @@ pub(crate) fn add_extra_handlers(dir: &Path) {
         text.replace(
             "\"GET /health\" = \"health\"\n",
             &format!("\"GET /health\" = \"health\"\n{EXTRA_ROUTES}"),
+        )
+        .replacen(
+            "[app]\n",
+            "[app]\nbinary_media_types = [\"application/octet-stream\", \"image/*\"]\n",
+            1,
         ),
     )
     .unwrap();
