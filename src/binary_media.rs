@@ -52,7 +52,8 @@ impl BinaryMediaTypes {
             let Some((want_kind, want_subtype)) = pattern.split_once('/') else {
                 return false;
             };
-            (want_kind == "*" || want_kind == kind) && (want_subtype == "*" || want_subtype == subtype)
+            (want_kind == "*" || want_kind == kind)
+                && (want_subtype == "*" || want_subtype == subtype)
         })
     }
 

@@ -83,6 +83,9 @@ pub enum Command {
     Versions(StatusArgs),
     /// Print the IAM policy a deployer needs for this stage: every action slx calls, scoped to the stage.
     IamPolicy(StatusArgs),
+    /// Create, list and revoke the stage's API keys (for routes with `api_key = true`).
+    #[command(subcommand)]
+    Keys(KeysAction),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -253,6 +256,30 @@ pub struct UndeployArgs {
     /// Keep the CloudWatch log group and its logs.
     #[arg(long)]
     pub keep_logs: bool,
+    /// How long to wait while another slx changes this stage (`30s`,
+    /// `10m`); 0 fails at once with exit code 5.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and put it in the stage's usage plan; its value is printed once, never again.
+    Create(KeyArgs),
+    /// List the stage's keys: names, ids, creation times (never their values).
+    List(StatusArgs),
+    /// Delete a key: calls with it are refused (403) from then on.
+    Revoke(KeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The key's name (lowercase letters, digits, `-`), e.g. a partner's:
+    /// `partner-a`. API Gateway names it `<app>-<stage>-NAME`.
+    pub name: String,
+    /// The stage whose key it is.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
     /// How long to wait while another slx changes this stage (`30s`,
     /// `10m`); 0 fails at once with exit code 5.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]

@@ -21,6 +21,8 @@ pub(crate) const PERMISSION_ID: &str = "slx-apigateway-invoke";
 /// The tag key that marks a function as the stage's `[events.NAME]`
 /// handler `NAME` (its value).
 pub(crate) const TAG_HANDLER: &str = "slx:handler";
+/// The tag naming an API key as `slx keys` knows it.
+pub(crate) const TAG_KEY: &str = "slx:key";
 /// What precedes the imported definition's digest in the REST API's
 /// description.
 pub(crate) const DEFINITION_MARK: &str = "definition sha256:";
@@ -103,6 +105,31 @@ impl StageNames {
     /// The prefix every event handler's function name starts with.
     pub(crate) fn event_function_prefix(&self) -> String {
         format!("{}-", self.function)
+    }
+
+    /// `<app>-<stage>`: the stage's usage plan (tagged).
+    pub(crate) fn usage_plan(&self) -> &str {
+        &self.function
+    }
+
+    /// `<app>-<stage>-<key>`: the API key `slx keys create KEY` makes.
+    pub(crate) fn api_key(&self, key: &str) -> String {
+        format!("{}-{key}", self.function)
+    }
+
+    /// The prefix every stage key's name starts with (`GetApiKeys`
+    /// `nameQuery`).
+    pub(crate) fn api_key_prefix(&self) -> String {
+        format!("{}-", self.function)
+    }
+
+    /// The tags an API key is created with: the stage's, and its name as
+    /// `slx keys` knows it (another stage's `<app>-<stage>-...` prefix
+    /// may overlap; the tags decide).
+    pub(crate) fn api_key_tags(&self, key: &str) -> Tags {
+        let mut tags = self.tags();
+        tags.0.push((TAG_KEY.to_string(), key.to_string()));
+        tags
     }
 
     /// The tags an event handler's function is created with.
@@ -404,6 +431,19 @@ impl StageArns {
             self.partition.id, self.region
         );
         [base.clone(), format!("{base}/*")]
+    }
+
+    /// Usage plans and API keys, which a deployer's rights cannot narrow
+    /// further (their ids are made by API Gateway).
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html
+    pub(crate) fn usage_plans_and_keys_arns(&self) -> [String; 4] {
+        let base = format!("arn:{}:apigateway:{}::", self.partition.id, self.region);
+        [
+            format!("{base}/usageplans"),
+            format!("{base}/usageplans/*"),
+            format!("{base}/apikeys"),
+            format!("{base}/apikeys/*"),
+        ]
     }
 
     /// What API Gateway calls to reach the stage's alias.

@@ -281,6 +281,9 @@ pub(crate) async fn handle(
         "PutBucketNotificationConfiguration" => {
             notification_rules(&shared, &parts.headers, &body).await
         }
+        "CreateUsagePlan" | "UpdateUsagePlan" | "DeleteUsagePlan" => {
+            usage_plan_rules(&shared, &parts.headers, &call, &path, &body).await
+        }
         _ => aws_rules(&shared, &behaviours, &call, &body, now),
     };
     if let Err(refusal) = refused {
@@ -337,6 +340,7 @@ pub(crate) async fn handle(
         let answer = rewrite_state(&shared, &behaviours, &call, answer);
         let answer = with_function_settings(&shared, &call, answer);
         let answer = with_binary_media_types(&shared, &call, answer);
+        let answer = with_usage_plan_numbers(&call, &path, answer);
         let answer = with_notification_root(&call, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
@@ -472,21 +476,103 @@ async fn notification_rules(
     })
 }
 
-/// Whether moto's policy of `name:qualifier` has a statement for S3.
-async fn upstream_allows_s3(shared: &Shared, region: &str, name: &str, qualifier: &str) -> bool {
+/// What API Gateway checks of a usage plan's API stages, which moto
+/// does not: a plan may cover only a stage that exists, and a plan that
+/// still covers any cannot be deleted.
+// https://docs.aws.amazon.com/apigateway/latest/api/API_DeleteUsagePlan.html
+async fn usage_plan_rules(
+    shared: &Shared,
+    headers: &hyper::HeaderMap,
+    call: &Call,
+    path: &str,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    let region = region_of(headers);
+    let refuse = |message: String| Refusal {
+        status: 400,
+        code: "BadRequestException",
+        message,
+    };
+    let attached: Vec<(String, String)> = match call.operation.as_str() {
+        "CreateUsagePlan" => json(body)["apiStages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some((
+                    s["apiId"].as_str()?.to_string(),
+                    s["stage"].as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+        "UpdateUsagePlan" => json(body)["patchOperations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|op| op["op"] == "add" && op["path"] == "/apiStages")
+            .filter_map(|op| {
+                let (api, stage) = op["value"].as_str()?.split_once(':')?;
+                Some((api.to_string(), stage.to_string()))
+            })
+            .collect(),
+        _ => {
+            let (status, answer) = upstream_get(shared, &region, "apigateway", path, "").await;
+            let stages = json(&answer)["apiStages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if status == 200
+                && let Some(first) = stages.first()
+            {
+                let id = path.rsplit('/').next().unwrap_or_default();
+                return Err(refuse(format!(
+                    "Cannot delete Usage Plan {id} because there are API Stages associated with it, including {}:{}",
+                    first["apiId"].as_str().unwrap_or_default(),
+                    first["stage"].as_str().unwrap_or_default()
+                )));
+            }
+            return Ok(());
+        }
+    };
+    for (api, stage) in attached {
+        let stage_path = format!("/restapis/{api}/stages/{stage}");
+        let (status, _) = upstream_get(shared, &region, "apigateway", &stage_path, "").await;
+        if status != 200 {
+            return Err(refuse(format!(
+                "Invalid API Stage {{api: {api}, stage: {stage}}} specified for usageplan"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A read of moto's state, as `service` in `region`: its status and body.
+async fn upstream_get(
+    shared: &Shared,
+    region: &str,
+    service: &str,
+    path: &str,
+    query: &str,
+) -> (u16, Bytes) {
     // moto routes by the credential scope's service; it checks no signature.
     let mut headers = hyper::HeaderMap::new();
     let scope = format!(
-        "AWS4-HMAC-SHA256 Credential=slx-sim/20260101/{region}/lambda/aws4_request, SignedHeaders=host, Signature=0"
+        "AWS4-HMAC-SHA256 Credential=slx-sim/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"
     );
     if let Ok(value) = hyper::header::HeaderValue::from_str(&scope) {
         headers.insert("authorization", value);
     }
+    match forward(shared, &Method::GET, path, query, &headers, Bytes::new()).await {
+        Ok((status, _, answer)) => (status, answer),
+        Err(_) => (0, Bytes::new()),
+    }
+}
+
+/// Whether moto's policy of `name:qualifier` has a statement for S3.
+async fn upstream_allows_s3(shared: &Shared, region: &str, name: &str, qualifier: &str) -> bool {
     let path = format!("/2015-03-31/functions/{name}/policy");
     let query = format!("Qualifier={qualifier}");
-    let Ok((200, _, answer)) =
-        forward(shared, &Method::GET, &path, &query, &headers, Bytes::new()).await
-    else {
+    let (200, answer) = upstream_get(shared, region, "lambda", &path, &query).await else {
         return false;
     };
     let policy = json(&answer)["Policy"]
@@ -773,6 +859,45 @@ fn with_binary_media_types(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
         {
             api["binaryMediaTypes"] = serde_json::json!(types);
             changed = true;
+        }
+    }
+    if changed {
+        Bytes::from(document.to_string())
+    } else {
+        body
+    }
+}
+
+/// Usage plans with numbers where API Gateway has numbers: moto keeps a
+/// patched quota or throttle value as the string the patch carried,
+/// which no SDK parses.
+// https://docs.aws.amazon.com/apigateway/latest/api/API_QuotaSettings.html
+fn with_usage_plan_numbers(call: &Call, path: &str, body: Bytes) -> Bytes {
+    if call.service != "apigateway" || !path.starts_with("/usageplans") {
+        return body;
+    }
+    let mut document = json(&body);
+    let mut plans: Vec<&mut serde_json::Value> = match document.get_mut("item") {
+        Some(serde_json::Value::Array(items)) => items.iter_mut().collect(),
+        _ => vec![&mut document],
+    };
+    let mut changed = false;
+    for plan in plans.iter_mut() {
+        for (section, field) in [
+            ("quota", "limit"),
+            ("quota", "offset"),
+            ("throttle", "burstLimit"),
+            ("throttle", "rateLimit"),
+        ] {
+            let value = &mut plan[section][field];
+            if let Some(number) = value.as_str().and_then(|t| t.parse::<f64>().ok()) {
+                *value = if number.fract() == 0.0 {
+                    serde_json::json!(number as i64)
+                } else {
+                    serde_json::json!(number)
+                };
+                changed = true;
+            }
         }
     }
     if changed {

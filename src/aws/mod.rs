@@ -9,6 +9,7 @@
 //! leaves this module, so the rest of slx can be tested without AWS.
 //! Holds no deploy logic: which call to make and when is decided elsewhere.
 
+mod api_keys;
 mod apigateway;
 mod code;
 mod endpoint_host;
@@ -25,6 +26,7 @@ mod sts;
 
 use std::sync::Arc;
 
+pub(crate) use api_keys::{ApiKeyInfo, NewUsagePlan, PlanChange, PlanLimits, UsagePlanInfo};
 pub(crate) use apigateway::{NewRestApi, StageInfo};
 pub(crate) use code::download as download_code;
 pub(crate) use errors::{AwsError, ErrorClass};

@@ -97,6 +97,16 @@ pub(super) fn pool_for(
     )
 }
 
+/// The key slx dev accepts on routes with `api_key = true`:
+/// `SLX_DEV_API_KEY`, or a new random one per run (never a deployed
+/// stage's: those stay in AWS).
+fn dev_api_key() -> String {
+    std::env::var("SLX_DEV_API_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+        .unwrap_or_else(|| format!("slx-dev-{}", uuid::Uuid::new_v4().simple()))
+}
+
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::Result<Outcome> {
     let config = load_config(ui, global)?;
     let project = config::resolve(&config, &args.stage)?;
@@ -131,9 +141,10 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
         ui,
     )));
     let printer = ui.clone();
+    let api_key = dev_api_key();
     let state = Arc::new(GatewayState {
         routes: RwLock::new(project.routes.clone()),
-        rules: RwLock::new(gateway::GatewayRules::of(&project)),
+        rules: RwLock::new(gateway::GatewayRules::of(&project, &api_key)),
         pool: RwLock::new(pool),
         stage: project.stage.clone(),
         access_log: Arc::new(move |entry: &AccessEntry| {
@@ -168,6 +179,11 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             route.method.as_str(),
             route.path,
             route.served_by()
+        ));
+    }
+    if project.routes.iter().any(|route| route.api_key) {
+        banner.push_str(&format!(
+            "  API key for routes with api_key = true: {api_key}  (send it as x-api-key; SLX_DEV_API_KEY sets it)\n"
         ));
     }
     banner.push_str(&events_banner(&project, &app_dir, schedules));
@@ -266,8 +282,9 @@ impl Reloader {
                 // new one.
                 *self.state.pool.write().expect("lock poisoned") = pool;
                 *self.state.routes.write().expect("lock poisoned") = project.routes.clone();
-                *self.state.rules.write().expect("lock poisoned") =
-                    gateway::GatewayRules::of(&project);
+                let mut rules = self.state.rules.write().expect("lock poisoned");
+                *rules = gateway::GatewayRules::of(&project, &rules.api_key);
+                drop(rules);
                 // The old sources stop (their events in flight finish).
                 let events = start_events(
                     &project,

@@ -8,6 +8,7 @@ mod dev;
 mod iam_policy;
 mod init;
 mod invoke;
+mod keys;
 mod logs;
 mod promote;
 mod rollback;
@@ -53,6 +54,7 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         Command::Promote(args) => promote::run(&ui, &cli.global, args).await,
         Command::Versions(args) => versions::run(&ui, &cli.global, args).await,
         Command::IamPolicy(args) => iam_policy::run(&ui, &cli.global, args).await,
+        Command::Keys(action) => keys::run(&ui, &cli.global, action).await,
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());

@@ -118,6 +118,23 @@ pub(crate) fn usage_plan(
         }
         number.clamp(0, i64::from(u32::MAX)) as u32
     });
+    // A plan's throttle is a rate and a burst: a burst of 0 would refuse
+    // every call, so neither comes alone.
+    match (&value.rate, &value.burst) {
+        (Some(rate), None) => check.error(
+            rate.span(),
+            &key("rate"),
+            "`rate` without `burst`".into(),
+            "set both, e.g. `rate = 10` and `burst = 20` (requests at once)",
+        ),
+        (None, Some(burst)) => check.error(
+            burst.span(),
+            &key("burst"),
+            "`burst` without `rate`".into(),
+            "set both, e.g. `rate = 10` (requests per second) and `burst = 20`",
+        ),
+        _ => {}
+    }
     let period = value.per.as_ref().and_then(|per| {
         let parsed = QuotaPeriod::parse(per.get_ref());
         if parsed.is_none() {
@@ -136,10 +153,7 @@ pub(crate) fn usage_plan(
                 quota.span(),
                 &key("quota"),
                 format!("`quota` = {} is out of range", quota.get_ref()),
-                &format!(
-                    "requests per period for each key, 1 to {}",
-                    i32::MAX
-                ),
+                &format!("requests per period for each key, 1 to {}", i32::MAX),
             );
             None
         }
@@ -239,7 +253,9 @@ pub(crate) fn domain(
         let text = zone.get_ref().trim_start_matches("/hostedzone/");
         if !(text.len() <= 32
             && text.starts_with('Z')
-            && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
         {
             check.error(
                 zone.span(),
@@ -311,7 +327,9 @@ pub(crate) fn certificate_region(arn: &str) -> Option<&str> {
         && !region.is_empty()
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
-        && rest.strip_prefix("certificate/").is_some_and(|id| !id.is_empty());
+        && rest
+            .strip_prefix("certificate/")
+            .is_some_and(|id| !id.is_empty());
     ok.then_some(region)
 }
 
@@ -333,7 +351,13 @@ mod tests {
         for good in ["image/png", "image/*", "*/*", "application/vnd.ms-excel"] {
             assert_eq!(media_type_problem(good), None, "{good}");
         }
-        for bad in ["image", "image/", "*/png", "text/plain; charset=utf-8", "a b/c"] {
+        for bad in [
+            "image",
+            "image/",
+            "*/png",
+            "text/plain; charset=utf-8",
+            "a b/c",
+        ] {
             assert!(media_type_problem(bad).is_some(), "{bad}");
         }
     }
@@ -370,7 +394,10 @@ mod tests {
             certificate_region("arn:aws:iam::123456789012:server-certificate/x"),
             None
         );
-        assert_eq!(certificate_region("arn:aws:acm:eu-west-1:1234:certificate/x"), None);
+        assert_eq!(
+            certificate_region("arn:aws:acm:eu-west-1:1234:certificate/x"),
+            None
+        );
     }
 
     #[test]

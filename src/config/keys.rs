@@ -127,9 +127,11 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
                             let prefix = format!("stages.{}.secrets", stage.get_ref());
                             check_named_tables(secrets.get_ref(), SECRET, &prefix, &mut issues);
                         }
-                        for (key, allowed) in
-                            [("cors", CORS), ("usage_plan", USAGE_PLAN), ("domain", DOMAIN)]
-                        {
+                        for (key, allowed) in [
+                            ("cors", CORS),
+                            ("usage_plan", USAGE_PLAN),
+                            ("domain", DOMAIN),
+                        ] {
                             let table = format!("[stages.{}.{key}]", stage.get_ref());
                             check_subtable(section, key, allowed, &table, &mut issues);
                         }

@@ -975,9 +975,17 @@ fn api_gateway_features_get_located_errors_with_fixes() {
     expect(6, "`rate` = 0 is out of range", "above 0");
     expect(7, "`burst` = -1 is out of range", "0 to");
     expect(8, "`quota` without `per`", "per = \"day\"");
-    expect(11, "unknown quota period `year`", "`day`, `week` or `month`");
+    expect(
+        11,
+        "unknown quota period `year`",
+        "`day`, `week` or `month`",
+    );
     expect(12, "limit", "");
-    expect(14, "is not a domain name: a host name has no scheme", "api.example.com");
+    expect(
+        14,
+        "is not a domain name: a host name has no scheme",
+        "api.example.com",
+    );
     expect(
         15,
         "the certificate is in us-east-1, the stage deploys to eu-west-1",
@@ -985,7 +993,16 @@ fn api_gateway_features_get_located_errors_with_fixes() {
     );
     expect(16, "`v1?` cannot be a base path", "e.g. `v1`");
     expect(17, "not a Route 53 hosted zone id", "Z0123456789ABCDEFGHIJ");
-    expect(18, "[stages.dev.domain] needs `name` and `certificate`", "certificate =");
+    expect(
+        18,
+        "[stages.dev.domain] needs `name` and `certificate`",
+        "certificate =",
+    );
+    let found = event_problems(&app(
+        "[usage_plan]\nrate = 5\n[stages.prod.usage_plan]\nburst = 5\n",
+    ));
+    assert_problem(&found, 4, "`rate` without `burst`", "burst = 20");
+    assert_problem(&found, 6, "`burst` without `rate`", "rate = 10");
     // A type error stops parsing before validation: alone.
     let found = event_problems(&app(
         "[routes]\n\"GET /health\" = { handler = \"health\", api_key = 1 }\n",
@@ -1003,7 +1020,7 @@ fn api_keys_bring_a_usage_plan_and_domains_belong_to_a_stage() {
     let config = parse_text(&app(
         "binary_media_types = [\"image/png\"]\n\
          [usage_plan]\nrate = 5\nburst = 10\nquota = 1000\nper = \"month\"\n\
-         [stages.prod.usage_plan]\nrate = 50\n\
+         [stages.prod.usage_plan]\nrate = 50\nburst = 100\n\
          [stages.prod.domain]\nname = \"api.example.com\"\ncertificate = \"arn:aws:acm:eu-west-1:123456789012:certificate/abc\"\nbase_path = \"/v1/\"\n\
          [routes]\n\"GET /health\" = \"health\"\n\"GET /reports\" = { handler = \"reports\", api_key = true }\n",
     ))
@@ -1027,7 +1044,8 @@ fn api_keys_bring_a_usage_plan_and_domains_belong_to_a_stage() {
         prod.usage_plan,
         Some(crate::config::model::UsagePlan {
             rate: Some(50.0),
-            ..Default::default()
+            burst: Some(100),
+            quota: None,
         })
     );
     let domain = prod.domain.unwrap();
@@ -1035,21 +1053,34 @@ fn api_keys_bring_a_usage_plan_and_domains_belong_to_a_stage() {
         (domain.name.as_str(), domain.base_path.as_deref()),
         ("api.example.com", Some("v1"))
     );
-    let reports = prod.routes.iter().find(|r| r.path.to_string() == "/reports").unwrap();
+    let reports = prod
+        .routes
+        .iter()
+        .find(|r| r.path.to_string() == "/reports")
+        .unwrap();
     assert!(reports.api_key);
 
     // Without a route that needs a key, a plan is pointless: a warning,
     // and no plan.
     let config = parse_text(&app(
-        "[usage_plan]\nrate = 5\n[routes]\n\"GET /health\" = \"health\"\n",
+        "[usage_plan]\nquota = 5\nper = \"day\"\n[routes]\n\"GET /health\" = \"health\"\n",
     ))
     .unwrap();
-    assert!(config.warnings[0].message.contains("no route has `api_key = true`"));
+    assert!(
+        config.warnings[0]
+            .message
+            .contains("no route has `api_key = true`")
+    );
     assert!(resolve(&config, "dev").unwrap().usage_plan.is_none());
 
     // In router mode every type is binary already.
     let found = event_problems(&app(
         "router = \"router\"\nbinary_media_types = [\"image/png\"]\n",
     ));
-    assert_problem(&found, 4, "in router mode every content type is binary already", "remove");
+    assert_problem(
+        &found,
+        4,
+        "in router mode every content type is binary already",
+        "remove",
+    );
 }

@@ -109,7 +109,10 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         let table = format!("stages.{}", stage.get_ref());
         let mut overlay_settings = section_settings(&mut check, section_ref, &table);
         overlay_settings.domain = section_ref.domain.as_ref().and_then(|domain| {
-            let region = overlay_settings.region.as_deref().or(settings.region.as_deref());
+            let region = overlay_settings
+                .region
+                .as_deref()
+                .or(settings.region.as_deref());
             super::gateway::domain(&mut check, domain, &format!("{table}.domain"), region)
         });
         check_provisioned(&mut check, &settings, &overlay_settings, section, &table);
@@ -197,7 +200,10 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             .map(|plan| (plan.span(), "usage_plan".to_string()))
             .chain(raw.stages.iter().filter_map(|(stage, section)| {
                 let plan = section.get_ref().usage_plan.as_ref()?;
-                Some((plan.span(), format!("stages.{}.usage_plan", stage.get_ref())))
+                Some((
+                    plan.span(),
+                    format!("stages.{}.usage_plan", stage.get_ref()),
+                ))
             }));
         for (span, key) in plans {
             check.warnings.push(

@@ -231,6 +231,9 @@ mod tests {
             for resource in resources {
                 let scoped = resource.contains("shop-dev")
                     || resource.contains("/restapis")
+                    // Plan and key ids are made by API Gateway.
+                    || resource.contains("::/usageplans")
+                    || resource.contains("::/apikeys")
 
                     || resource.ends_with("log-group:*")
                     // Mapping ids are random; buckets (of the account, by

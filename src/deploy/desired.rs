@@ -20,7 +20,6 @@ pub(crate) struct Code {
     pub(crate) sha256: String,
 }
 
-
 /// What the stage should look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Desired {
@@ -65,6 +64,10 @@ pub(crate) struct Desired {
     /// for, with the methods each allows (`crate::cors`).
     pub(crate) cors: Option<crate::config::Cors>,
     pub(crate) preflights: BTreeMap<String, String>,
+    /// The routes callers must send an API key to (`path → methods`).
+    pub(crate) keyed: BTreeMap<String, BTreeSet<Method>>,
+    /// The stage's usage plan: present when any route needs a key.
+    pub(crate) usage_plan: Option<crate::config::UsagePlan>,
 }
 
 /// An event handler's function and what runs it.
@@ -165,11 +168,18 @@ impl Desired {
             ))
             .collect();
         let mut routes: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
+        let mut keyed: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
         for route in &project.routes {
             routes
                 .entry(route.path.to_string())
                 .or_default()
                 .insert(route.method);
+            if route.api_key {
+                keyed
+                    .entry(route.path.to_string())
+                    .or_default()
+                    .insert(route.method);
+            }
         }
         Desired {
             arns: arns.clone(),
@@ -197,6 +207,8 @@ impl Desired {
             events,
             cors: project.cors.clone(),
             preflights: crate::cors::preflight_paths(project.cors.as_ref(), &project.routes),
+            keyed,
+            usage_plan: project.usage_plan,
         }
     }
 
@@ -264,6 +276,8 @@ pub(crate) mod tests {
             events: Vec::new(),
             cors: None,
             preflights: BTreeMap::new(),
+            keyed: BTreeMap::new(),
+            usage_plan: None,
             arns,
         }
     }

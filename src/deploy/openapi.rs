@@ -55,6 +55,13 @@ pub(crate) fn document(desired: &Desired) -> Value {
             if !parameters.is_empty() {
                 operation["parameters"] = Value::Array(parameters);
             }
+            if desired
+                .keyed
+                .get(path)
+                .is_some_and(|keyed| keyed.contains(method))
+            {
+                operation["security"] = json!([{ API_KEY_SCHEME: [] }]);
+            }
             operations.insert(key, operation);
         }
         if let (Some(cors), Some(methods)) = (&desired.cors, desired.preflights.get(path)) {
@@ -80,8 +87,21 @@ pub(crate) fn document(desired: &Desired) -> Value {
     if let Some(cors) = &desired.cors {
         document["x-amazon-apigateway-gateway-responses"] = gateway_responses(cors);
     }
+    // Keys come in the `x-api-key` header; the usage plan says which.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-api-key-source.html
+    if !desired.keyed.is_empty() {
+        document["x-amazon-apigateway-api-key-source"] = json!("HEADER");
+        document["components"] = json!({
+            "securitySchemes": {
+                API_KEY_SCHEME: { "type": "apiKey", "name": "x-api-key", "in": "header" },
+            },
+        });
+    }
     document
 }
+
+/// The security scheme of routes that require an API key.
+const API_KEY_SCHEME: &str = "api_key";
 
 /// A path's `OPTIONS`: a mock integration that answers the preflight as
 /// `crate::cors::preflight_headers` says, without calling the function.
@@ -238,6 +258,25 @@ mod tests {
             "'https://app.example.com'"
         );
         assert_eq!(errors["DEFAULT_5XX"], errors["DEFAULT_4XX"]);
+    }
+
+    #[test]
+    fn keyed_routes_require_the_api_key_header() {
+        let mut desired = desired();
+        let before = digest(&document(&desired));
+        desired.keyed = BTreeMap::from([("/greet".to_string(), BTreeSet::from([Method::Post]))]);
+        let document = document(&desired);
+        assert_eq!(
+            document["paths"]["/greet"]["post"]["security"],
+            json!([{ "api_key": [] }])
+        );
+        assert!(document["paths"]["/orders/{id}"]["post"]["security"].is_null());
+        assert_eq!(document["x-amazon-apigateway-api-key-source"], "HEADER");
+        assert_eq!(
+            document["components"]["securitySchemes"]["api_key"],
+            json!({ "type": "apiKey", "name": "x-api-key", "in": "header" })
+        );
+        assert_ne!(digest(&document), before);
     }
 
     #[test]

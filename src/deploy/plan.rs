@@ -414,6 +414,104 @@ mod tests {
         assert_eq!(kinds(&plan), ["publish_and_point_alias"]);
     }
 
+    fn stage_key(name: &str, id: &str) -> crate::deploy::resources::usage_plan::StageKey {
+        crate::deploy::resources::usage_plan::StageKey {
+            name: name.into(),
+            info: crate::aws::ApiKeyInfo {
+                id: id.into(),
+                name: format!("shop-dev-{name}"),
+                enabled: true,
+                created: None,
+                tags: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_route_needing_a_key_brings_a_plan_after_the_stage_exists() {
+        use crate::deploy::resources::usage_plan::{PlanState, limits_of};
+        let mut desired = desired();
+        let mut actual = converged(&desired);
+        desired.keyed = BTreeMap::from([("/greet".into(), BTreeSet::from([Method::Post]))]);
+        desired.usage_plan = Some(crate::config::UsagePlan {
+            rate: Some(10.0),
+            burst: Some(20),
+            quota: None,
+        });
+        // A key made while the stage had no plan goes in the new one.
+        actual.usage_plan.keys = vec![stage_key("partner-a", "k1")];
+        let plan = plan(&names(), Some(&desired), &actual);
+        assert_eq!(
+            kinds(&plan),
+            ["set_routes", "deploy_api", "create_usage_plan"]
+        );
+        assert_eq!(
+            plan.steps[2].after,
+            [1],
+            "after the deployment made the stage"
+        );
+        let json = serde_json::to_value(&plan.steps[2].action).unwrap();
+        assert_eq!(json["keys"], serde_json::json!(["k1"]));
+        assert_eq!(
+            plan.steps[2].action.info().describe(&names()),
+            "create usage plan shop-dev (10 requests/s (bursts of 20), with the stage's 1 API key)"
+        );
+
+        // Converged: nothing. A changed limit: one update.
+        let mut converged = super::tests::converged(&desired);
+        converged.usage_plan.keys = vec![stage_key("partner-a", "k1")];
+        converged.usage_plan.plan = Some(PlanState {
+            info: crate::aws::UsagePlanInfo {
+                id: "p1".into(),
+                tags: Default::default(),
+                api_stages: vec![("api".into(), "dev".into())],
+                limits: limits_of(desired.usage_plan.as_ref().unwrap()),
+            },
+            key_ids: BTreeSet::from(["k1".to_string()]),
+        });
+        assert!(
+            super::plan(&names(), Some(&desired), &converged)
+                .steps
+                .is_empty()
+        );
+        desired.usage_plan.as_mut().unwrap().quota = Some(crate::config::Quota {
+            limit: 1000,
+            period: crate::config::QuotaPeriod::Day,
+        });
+        let changed = super::plan(&names(), Some(&desired), &converged);
+        assert_eq!(kinds(&changed), ["update_usage_plan"]);
+        assert_eq!(
+            changed.steps[0].action.info().describe(&names()),
+            "update usage plan p1 (10 requests/s (bursts of 20), 1000 a day)"
+        );
+
+        // Undeploy: the keys, then the plan (detached), then the API.
+        let removal = super::plan(&names(), None, &converged);
+        let order = kinds(&removal);
+        let at = |kind: &str| order.iter().position(|k| k == kind).unwrap();
+        assert!(at("delete_api_key") < at("delete_usage_plan"));
+        let api = at("delete_api");
+        assert!(
+            removal.steps[api].after.contains(&at("delete_usage_plan")),
+            "{order:?}"
+        );
+        let json = serde_json::to_value(&removal.steps[at("delete_usage_plan")].action).unwrap();
+        assert_eq!(json["detach"], serde_json::json!([["api", "dev"]]));
+
+        // No route needs a key any more: the plan goes, the keys stay.
+        desired.keyed.clear();
+        desired.usage_plan = None;
+        let actual = {
+            let mut actual = super::tests::converged(&desired);
+            actual.usage_plan = converged.usage_plan.clone();
+            actual
+        };
+        assert_eq!(
+            kinds(&super::plan(&names(), Some(&desired), &actual)),
+            ["delete_usage_plan"]
+        );
+    }
+
     #[test]
     fn route_added_sets_routes_and_redeploys() {
         let mut desired = desired();

@@ -754,13 +754,18 @@ mod tests {
             calls[0].inputs,
             vec![Input::PathParam("id".into()), Input::Bytes]
         );
-        assert_eq!((calls[0].output.clone(), calls[0].fallible), (Output::Bytes, true));
+        assert_eq!(
+            (calls[0].output.clone(), calls[0].fallible),
+            (Output::Bytes, true)
+        );
         let problems = problems(
             "pub fn two(a: Vec<u8>, b: Order) {}",
             &[route("POST /two", "two")],
         );
         assert!(
-            problems[0].problem.contains("`a`, `b` would all be the body"),
+            problems[0]
+                .problem
+                .contains("`a`, `b` would all be the body"),
             "{problems:?}"
         );
     }
@@ -812,11 +817,7 @@ mod tests {
         assert_eq!(found.len(), 3);
         assert!(found[0].help.contains("pub async fn hidden"));
         assert!(found[1].problem.contains("generic"));
-        assert!(
-            found[2]
-                .problem
-                .contains("`a`, `b` would all be the body")
-        );
+        assert!(found[2].problem.contains("`a`, `b` would all be the body"));
         assert!(found[2].help.contains("`id`"));
     }
 

@@ -184,7 +184,11 @@ fn header(headers: &[(String, String)], name: &str) -> Value {
 
 /// A body whose `Content-Type` is a binary media type is passed
 /// base64-encoded; any other as text, as API Gateway does.
-fn encode_body(body: &[u8], headers: &[(String, String)], binary: &BinaryMediaTypes) -> (Value, bool) {
+fn encode_body(
+    body: &[u8],
+    headers: &[(String, String)],
+    binary: &BinaryMediaTypes,
+) -> (Value, bool) {
     if body.is_empty() {
         return (Value::Null, false);
     }
@@ -398,10 +402,19 @@ mod tests {
     fn a_base64_answer_is_decoded_only_when_asked() {
         let payload = br#"{"statusCode":200,"body":"AJ+Slg==","isBase64Encoded":true}"#;
         let decoded = decode_response_as(payload, true).unwrap();
-        assert_eq!((decoded.body, decoded.base64), (vec![0, 159, 146, 150], true));
+        assert_eq!(
+            (decoded.body, decoded.base64),
+            (vec![0, 159, 146, 150], true)
+        );
         let passed = decode_response_as(payload, false).unwrap();
         assert_eq!(passed.body, b"AJ+Slg==");
-        assert!(decode_response_as(br#"{"statusCode":200,"body":"%","isBase64Encoded":true}"#, false).is_err());
+        assert!(
+            decode_response_as(
+                br#"{"statusCode":200,"body":"%","isBase64Encoded":true}"#,
+                false
+            )
+            .is_err()
+        );
     }
 
     #[test]

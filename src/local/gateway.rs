@@ -15,11 +15,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use super::event::{self, GatewayContext, HttpRequest, HttpResponse, MatchedRoute};
-use crate::binary_media::BinaryMediaTypes;
 use super::pool::{Outcome, Pool};
 use super::quotas;
 use super::router;
 use super::runtime_api::Answer;
+use crate::binary_media::BinaryMediaTypes;
 use std::collections::BTreeMap;
 
 use crate::config::{Cors, Method as RouteMethod, Route};
@@ -50,10 +50,13 @@ pub struct GatewayRules {
     /// Gateway matches a preflight (built once, not per request).
     routes: Vec<Route>,
     pub binary: BinaryMediaTypes,
+    /// The key routes with `api_key = true` accept in `x-api-key` (the
+    /// deployed stage accepts the keys of its usage plan instead).
+    pub api_key: String,
 }
 
 impl GatewayRules {
-    pub fn of(project: &crate::config::Project) -> GatewayRules {
+    pub fn of(project: &crate::config::Project, api_key: &str) -> GatewayRules {
         let preflights = crate::cors::preflight_paths(project.cors.as_ref(), &project.routes);
         let mocks = preflights.keys().filter_map(|path| {
             Some(Route {
@@ -70,6 +73,7 @@ impl GatewayRules {
             routes: project.routes.iter().cloned().chain(mocks).collect(),
             preflights,
             binary: project.binary_media(),
+            api_key: api_key.to_string(),
         }
     }
 }
@@ -108,13 +112,15 @@ fn gateway_answer(status: u16, message: &str) -> HttpResponse {
 /// the function is invoked directly).
 pub fn answer_for(outcome: Outcome, decode_base64: bool) -> (HttpResponse, Option<String>) {
     match outcome {
-        Outcome::Answered(Answer::Response(payload)) => match event::decode_response_as(&payload, decode_base64) {
-            Ok(decoded) => (decoded, None),
-            Err(error) => (
-                gateway_answer(502, "Internal server error"),
-                Some(error.to_string()),
-            ),
-        },
+        Outcome::Answered(Answer::Response(payload)) => {
+            match event::decode_response_as(&payload, decode_base64) {
+                Ok(decoded) => (decoded, None),
+                Err(error) => (
+                    gateway_answer(502, "Internal server error"),
+                    Some(error.to_string()),
+                ),
+            }
+        }
         Outcome::Answered(Answer::Error { error_type, body }) => (
             gateway_answer(502, "Internal server error"),
             Some(format!(
@@ -367,14 +373,38 @@ async fn serve(
 ) -> Refusal {
     let matched = {
         let routes = state.routes.read().expect("lock poisoned");
-        let binary = &state.rules.read().expect("lock poisoned").binary;
-        router::find(&routes, &request.method, &request.path)
-            .map(|matched| MatchedRoute::new(matched, binary))
+        let rules = state.rules.read().expect("lock poisoned");
+        router::find(&routes, &request.method, &request.path).map(|matched| {
+            let keyed = matched.route.api_key;
+            (
+                MatchedRoute::new(matched, &rules.binary),
+                keyed.then(|| rules.api_key.clone()),
+            )
+        })
     };
     // API Gateway's answer to a path or method it has no route for.
-    let Some(route) = matched else {
+    let Some((route, key)) = matched else {
         return (no_route(), Some("no route".to_string()));
     };
+    // A route that requires a key: API Gateway refuses the call before
+    // the function runs.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-key-source.html
+    if let Some(key) = key {
+        let sent = request
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("x-api-key"))
+            .map(|(_, value)| value.as_str());
+        if sent != Some(key.as_str()) {
+            let why = match sent {
+                None => {
+                    "no API key: the route has api_key = true; send the key slx dev printed as `x-api-key`"
+                }
+                Some(_) => "not a valid API key: send the key slx dev printed as `x-api-key`",
+            };
+            return (gateway_answer(403, "Forbidden"), Some(why.to_string()));
+        }
+    }
     let context = GatewayContext {
         stage: state.stage.clone(),
         request_id: request_id.to_string(),

@@ -207,7 +207,11 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
     let mut expected = b"7\0".to_vec();
     expected.extend(bytes.iter().rev());
     assert_eq!((status, body == expected), (200, true));
-    assert!(headers.iter().any(|(n, v)| n == "content-type" && v == octets));
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v == octets)
+    );
     // curl's default `Accept: */*` is no binary media type here: the
     // client gets the base64 text, as from API Gateway, and slx dev says
     // why.

@@ -1,6 +1,7 @@
 //! Every integration test of slx, in one test binary: the AWS SDK and the
 //! rest of slx's dependencies are linked once instead of once per file.
 
+mod api_keys;
 mod architecture;
 mod build;
 mod canary;

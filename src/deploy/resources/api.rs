@@ -123,7 +123,11 @@ impl ActionInfo for ApiAction {
     }
 
     fn needs(&self) -> &'static [Kind] {
-        &[]
+        match self {
+            // The usage plan stops covering the API's stage first.
+            ApiAction::DeleteApi { .. } => &[Kind::UsagePlan],
+            _ => &[],
+        }
     }
 
     fn change(&self) -> Change {

@@ -26,6 +26,7 @@ pub(crate) mod role;
 pub(crate) mod schedule;
 pub(crate) mod stage_tracing;
 pub(crate) mod throttle;
+pub(crate) mod usage_plan;
 
 use std::fmt::Debug;
 use std::sync::Mutex;
@@ -144,6 +145,25 @@ pub(crate) struct Outputs {
     pub(crate) checks: Option<crate::deploy::checks::Verdict>,
     /// The canary a publish started (the deploy watches it).
     pub(crate) canary: Option<crate::deploy::canary::CanaryStarted>,
+    /// The API key `slx keys create` made.
+    pub(crate) created_key: Option<CreatedKey>,
+}
+
+/// A new API key: its id, and its value (shown once, then never again).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CreatedKey {
+    pub(crate) id: String,
+    pub(crate) value: SecretValue,
+}
+
+/// A value never written to logs: its `Debug` hides it.
+#[derive(Clone, PartialEq)]
+pub(crate) struct SecretValue(pub(crate) String);
+
+impl Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(..)")
+    }
 }
 
 /// What applying an action may use: the only place a `Writer` is held.
@@ -357,6 +377,7 @@ registry! {
     deployment: Deployment => deployment::Deployment,
     throttle: Throttle => throttle::Throttle,
     stage_tracing: StageTracing => stage_tracing::StageTracing,
+    usage_plan: UsagePlan => usage_plan::UsagePlanKind,
     event_function: EventFunction => event_function::EventFunction,
     schedule: Schedule => schedule::Schedule,
     bucket_notification: BucketNotification => bucket_notification::BucketNotification,

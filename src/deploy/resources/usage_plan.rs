@@ -1,0 +1,496 @@
+//! The stage's usage plan (`<app>-<stage>`, tagged) and its API keys
+//! (`<app>-<stage>-NAME`, tagged with `slx:key`). API Gateway accepts a
+//! key on a route that requires one (`api_key = true`) only when the key
+//! is in a usage plan covering the API's stage, so a stage with such a
+//! route gets a plan (its limits from `[usage_plan]`, none unless set),
+//! and every key of the stage is kept in it.
+//!
+//! Keys are made and revoked by `slx keys`, never by a deploy; they go
+//! with the stage on undeploy. A plan whose routes no longer need keys
+//! is deleted, and its keys stay for when they do again.
+//! <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-usage-plans.html>
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+};
+use crate::aws::{
+    ApiKeyInfo, AwsError, ErrorClass, NewUsagePlan, PlanChange, PlanLimits, Reader, UsagePlanInfo,
+};
+use crate::config::UsagePlan;
+use crate::deploy::deployer_policy::Grant;
+use crate::deploy::desired::Desired;
+use crate::names::{StageArns, StageNames, TAG_KEY};
+
+pub(crate) struct UsagePlanKind;
+
+/// A usage plan of the stage and the keys it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlanState {
+    pub(crate) info: UsagePlanInfo,
+    pub(crate) key_ids: BTreeSet<String>,
+}
+
+/// The stage's usage plans and keys as API Gateway holds them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct UsagePlans {
+    /// The plan (the first one named and tagged as the stage's).
+    pub(crate) plan: Option<PlanState>,
+    /// Further plans named and tagged as the stage's (a create repeated
+    /// after a lost answer): removed.
+    pub(crate) duplicates: Vec<PlanState>,
+    /// The stage's keys, without their values.
+    pub(crate) keys: Vec<StageKey>,
+}
+
+/// An API key of the stage: its name as `slx keys` knows it, and as
+/// API Gateway lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageKey {
+    pub(crate) name: String,
+    pub(crate) info: ApiKeyInfo,
+}
+
+impl UsagePlans {
+    /// The stage key called `name` (as `slx keys` knows it).
+    pub(crate) fn key(&self, name: &str) -> Option<&StageKey> {
+        self.keys.iter().find(|key| key.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum UsagePlanAction {
+    CreateUsagePlan {
+        name: String,
+        api: ApiRef,
+        stage: String,
+        limits: PlanLimits,
+        /// The stage's keys, put in the new plan.
+        keys: Vec<String>,
+    },
+    UpdateUsagePlan {
+        id: String,
+        /// New limits, when they change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        limits: Option<PlanLimits>,
+        /// The API whose stage the plan must cover, when it does not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attach: Option<ApiRef>,
+        stage: String,
+        /// `(API, stage)` pairs it covers and must not.
+        detach: Vec<(String, String)>,
+        /// Keys of the stage it does not hold yet.
+        add_keys: Vec<String>,
+    },
+    /// Stops covering every API stage (API Gateway refuses to delete a
+    /// plan that covers any), then deletes the plan.
+    DeleteUsagePlan {
+        id: String,
+        detach: Vec<(String, String)>,
+    },
+    /// `slx keys create NAME`: a new key, put in the plan.
+    CreateApiKey { name: String, plan: String },
+    /// `slx keys revoke NAME`, and undeploy.
+    DeleteApiKey { id: String, name: String },
+}
+
+// Rates come from validated, finite TOML numbers.
+impl Eq for UsagePlanAction {}
+
+/// `10 requests/s (bursts of 20), 1000 a day`, or `no limits`.
+pub(crate) fn describe_limits(limits: &PlanLimits) -> String {
+    let mut parts = Vec::new();
+    if let Some((rate, burst)) = limits.throttle {
+        parts.push(format!("{rate} requests/s (bursts of {burst})"));
+    }
+    if let Some((limit, period)) = &limits.quota {
+        parts.push(format!("{limit} a {}", period.to_ascii_lowercase()));
+    }
+    if parts.is_empty() {
+        return "no limits".into();
+    }
+    parts.join(", ")
+}
+
+impl ActionInfo for UsagePlanAction {
+    fn describe(&self, _: &StageNames) -> String {
+        match self {
+            UsagePlanAction::CreateUsagePlan {
+                name, limits, keys, ..
+            } => {
+                let keys = match keys.len() {
+                    0 => String::new(),
+                    n => format!(", with the stage's {n} API key{}", plural(n)),
+                };
+                format!(
+                    "create usage plan {name} ({}{keys})",
+                    describe_limits(limits)
+                )
+            }
+            UsagePlanAction::UpdateUsagePlan {
+                id,
+                limits,
+                attach,
+                add_keys,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if let Some(limits) = limits {
+                    parts.push(describe_limits(limits));
+                }
+                if attach.is_some() {
+                    parts.push("cover the stage's API".into());
+                }
+                if !add_keys.is_empty() {
+                    let n = add_keys.len();
+                    parts.push(format!("add {n} API key{}", plural(n)));
+                }
+                if parts.is_empty() {
+                    parts.push("stop covering other API stages".into());
+                }
+                format!("update usage plan {id} ({})", parts.join(", "))
+            }
+            UsagePlanAction::DeleteUsagePlan { id, .. } => format!("delete usage plan {id}"),
+            UsagePlanAction::CreateApiKey { name, .. } => format!("create API key {name}"),
+            UsagePlanAction::DeleteApiKey { id, name } => format!("delete API key {name} ({id})"),
+        }
+    }
+
+    fn needs(&self) -> &'static [Kind] {
+        match self {
+            // The plan names the API's stage, which a deployment makes.
+            UsagePlanAction::CreateUsagePlan { .. } | UsagePlanAction::UpdateUsagePlan { .. } => {
+                &[Kind::Deployment]
+            }
+            _ => &[],
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            UsagePlanAction::CreateUsagePlan { .. } | UsagePlanAction::CreateApiKey { .. } => {
+                Change::Create
+            }
+            UsagePlanAction::UpdateUsagePlan { .. } => Change::Update,
+            UsagePlanAction::DeleteUsagePlan { .. } | UsagePlanAction::DeleteApiKey { .. } => {
+                Change::Delete
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// slx.toml's plan as API Gateway writes it.
+pub(crate) fn limits_of(plan: &UsagePlan) -> PlanLimits {
+    PlanLimits {
+        throttle: plan.rate.zip(plan.burst),
+        quota: plan
+            .quota
+            .map(|quota| (quota.limit, quota.period.as_str().to_ascii_uppercase())),
+    }
+}
+
+/// Reads the stage's usage plans (with their keys) and API keys.
+pub(crate) async fn read_plans(
+    reader: &Reader,
+    names: &StageNames,
+) -> Result<UsagePlans, AwsError> {
+    let prefix = names.api_key_prefix();
+    let (plans, keys) = tokio::try_join!(
+        reader.usage_plans_named(names.usage_plan()),
+        reader.api_keys_named(&prefix),
+    )?;
+    let owned = plans.into_iter().filter(|plan| names.owns(&plan.tags));
+    let mut states = Vec::new();
+    for info in owned {
+        let key_ids = reader.usage_plan_key_ids(&info.id).await?;
+        states.push(PlanState {
+            info,
+            key_ids: key_ids.into_iter().collect(),
+        });
+    }
+    let mut states = states.into_iter();
+    Ok(UsagePlans {
+        plan: states.next(),
+        duplicates: states.collect(),
+        keys: keys
+            .into_iter()
+            .filter(|key| names.owns(&key.tags))
+            .filter_map(|info| {
+                let name = info.tags.get(TAG_KEY)?.clone();
+                Some(StageKey { name, info })
+            })
+            .collect(),
+    })
+}
+
+fn delete_plan(plan: &PlanState) -> UsagePlanAction {
+    UsagePlanAction::DeleteUsagePlan {
+        id: plan.info.id.clone(),
+        detach: plan.info.api_stages.clone(),
+    }
+}
+
+/// `CreateUsagePlan`, never blindly repeated: when its outcome is
+/// unknown, the stage's plans are read first, and one that the lost call
+/// made is used.
+async fn create_once(
+    ctx: &ApplyContext<'_>,
+    plan: &NewUsagePlan,
+    step: &str,
+) -> Result<String, AwsError> {
+    ctx.call(step, RETRY_ALWAYS, || async {
+        match ctx.writer.create_usage_plan(plan).await {
+            Ok(id) => Ok(id),
+            Err(error)
+                if matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable) =>
+            {
+                let names = ctx.arns.names();
+                let made = ctx
+                    .reader
+                    .usage_plans_named(&plan.name)
+                    .await?
+                    .into_iter()
+                    .find(|found| names.owns(&found.tags));
+                match made {
+                    Some(made) => Ok(made.id),
+                    None => Err(AwsError {
+                        class: ErrorClass::Transient,
+                        ..error
+                    }),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    })
+    .await
+}
+
+impl Resource for UsagePlanKind {
+    type Actual = UsagePlans;
+    type Action = UsagePlanAction;
+
+    async fn read(reader: &Reader, names: &StageNames, _: &Found) -> Result<UsagePlans, AwsError> {
+        read_plans(reader, names).await
+    }
+
+    fn plan(desired: &Desired, actual: &Actual) -> Vec<UsagePlanAction> {
+        let current = &actual.usage_plan;
+        let mut actions: Vec<UsagePlanAction> =
+            current.duplicates.iter().map(delete_plan).collect();
+        let Some(wanted) = &desired.usage_plan else {
+            actions.extend(current.plan.iter().map(delete_plan));
+            return actions;
+        };
+        let limits = limits_of(wanted);
+        let stage = desired.arns.stage.clone();
+        let api = match &actual.api {
+            Some(api) => ApiRef::Existing(api.id.clone()),
+            None => ApiRef::New,
+        };
+        let keys: Vec<&StageKey> = current.keys.iter().collect();
+        let Some(plan) = &current.plan else {
+            actions.push(UsagePlanAction::CreateUsagePlan {
+                name: desired.arns.usage_plan().to_string(),
+                api,
+                stage,
+                limits,
+                keys: keys.iter().map(|key| key.info.id.clone()).collect(),
+            });
+            return actions;
+        };
+        let covered = match &api {
+            ApiRef::Existing(id) => plan
+                .info
+                .api_stages
+                .iter()
+                .any(|(api_id, s)| api_id == id && *s == stage),
+            ApiRef::New => false,
+        };
+        let detach: Vec<(String, String)> = plan
+            .info
+            .api_stages
+            .iter()
+            .filter(|(api_id, s)| {
+                !(matches!(&api, ApiRef::Existing(id) if id == api_id) && *s == stage)
+            })
+            .cloned()
+            .collect();
+        let add_keys: Vec<String> = keys
+            .iter()
+            .filter(|key| !plan.key_ids.contains(&key.info.id))
+            .map(|key| key.info.id.clone())
+            .collect();
+        let limits = (plan.info.limits != limits).then_some(limits);
+        if covered && detach.is_empty() && add_keys.is_empty() && limits.is_none() {
+            return actions;
+        }
+        actions.push(UsagePlanAction::UpdateUsagePlan {
+            id: plan.info.id.clone(),
+            limits,
+            attach: (!covered).then_some(api),
+            stage,
+            detach,
+            add_keys,
+        });
+        actions
+    }
+
+    fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<UsagePlanAction> {
+        let current = &actual.usage_plan;
+        current
+            .keys
+            .iter()
+            .map(|key| UsagePlanAction::DeleteApiKey {
+                id: key.info.id.clone(),
+                name: key.name.clone(),
+            })
+            .chain(
+                current
+                    .plan
+                    .iter()
+                    .chain(&current.duplicates)
+                    .map(delete_plan),
+            )
+            .collect()
+    }
+
+    fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
+        // API Gateway authorises by HTTP method on resource paths; a
+        // plan's or key's id is made by API Gateway, so the grant cannot
+        // name the stage's alone.
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html
+        vec![Grant::new(
+            "StageUsagePlanAndKeys",
+            &[
+                "apigateway:GET",
+                "apigateway:POST",
+                "apigateway:PATCH",
+                "apigateway:DELETE",
+            ],
+            arns.usage_plans_and_keys_arns().to_vec(),
+        )]
+    }
+
+    async fn apply(action: &UsagePlanAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
+        let step = action.describe(ctx.arns.names());
+        let step = step.as_str();
+        let w = ctx.writer;
+        match action {
+            UsagePlanAction::CreateUsagePlan {
+                name,
+                api,
+                stage,
+                limits,
+                keys,
+            } => {
+                let plan = NewUsagePlan {
+                    name: name.clone(),
+                    description: ctx.arns.description(),
+                    api_id: ctx.api_id(api, step)?,
+                    stage: stage.clone(),
+                    limits: limits.clone(),
+                    tags: ctx.arns.tags(),
+                };
+                let id = create_once(ctx, &plan, step).await?;
+                for key in keys {
+                    add_key(ctx, &id, key, step).await?;
+                }
+                Ok(())
+            }
+            UsagePlanAction::UpdateUsagePlan {
+                id,
+                limits,
+                attach,
+                stage,
+                detach,
+                add_keys,
+            } => {
+                let change = PlanChange {
+                    limits: limits.clone(),
+                    attach: match attach {
+                        Some(api) => Some((ctx.api_id(api, step)?, stage.clone())),
+                        None => None,
+                    },
+                    detach: detach.clone(),
+                };
+                ctx.call(step, RETRY_ALWAYS, || w.update_usage_plan(id, &change))
+                    .await?;
+                for key in add_keys {
+                    add_key(ctx, id, key, step).await?;
+                }
+                Ok(())
+            }
+            UsagePlanAction::DeleteUsagePlan { id, detach } => {
+                if !detach.is_empty() {
+                    let change = PlanChange {
+                        detach: detach.clone(),
+                        ..PlanChange::default()
+                    };
+                    ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                        w.update_usage_plan(id, &change)
+                    })
+                    .await?;
+                }
+                ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_usage_plan(id))
+                    .await
+            }
+            UsagePlanAction::CreateApiKey { name, plan } => {
+                let names = ctx.arns.names();
+                let full = names.api_key(name);
+                let tags = names.api_key_tags(name);
+                let description = format!("{}; slx keys create {name}", ctx.arns.description());
+                // Sent once: a repeat would make a second key. A lost
+                // answer leaves a key the next `slx keys list` shows.
+                let (id, value) = w
+                    .create_api_key(&full, &description, &tags)
+                    .await
+                    .map_err(|e| e.in_step(step))?;
+                ctx.outputs().created_key = Some(super::CreatedKey {
+                    id: id.clone(),
+                    value: super::SecretValue(value),
+                });
+                add_key(ctx, plan, &id, step).await
+            }
+            UsagePlanAction::DeleteApiKey { id, .. } => {
+                ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_api_key(id))
+                    .await
+            }
+        }
+    }
+}
+
+/// Puts `key` in `plan`; one already there (a lost answer's) is fine.
+async fn add_key(
+    ctx: &ApplyContext<'_>,
+    plan: &str,
+    key: &str,
+    step: &str,
+) -> Result<(), AwsError> {
+    ctx.call(step, RETRY_ALWAYS, || async {
+        match ctx.writer.add_usage_plan_key(plan, key).await {
+            Err(error)
+                if matches!(
+                    error.class,
+                    ErrorClass::Conflict | ErrorClass::AlreadyExists
+                ) =>
+            {
+                let held = ctx.reader.usage_plan_key_ids(plan).await?;
+                if held.iter().any(|id| id == key) {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+            other => other,
+        }
+    })
+    .await
+}
