@@ -64,6 +64,9 @@ pub(crate) struct Referenced {
     pub(crate) buckets: std::collections::BTreeSet<String>,
     /// Queues by name or ARN, as written (sources and `on_failure`).
     pub(crate) queues: std::collections::BTreeSet<String>,
+    /// The stage's custom domain and the Route 53 hosted zone of its
+    /// alias record, as slx.toml names them.
+    pub(crate) domain: Option<(String, Option<String>)>,
 }
 
 impl StageNames {
@@ -444,6 +447,29 @@ impl StageArns {
             format!("{base}/apikeys"),
             format!("{base}/apikeys/*"),
         ]
+    }
+
+    /// Custom domain names: slx.toml may name any, so the grant names
+    /// the collection.
+    pub(crate) fn domain_names_arns(&self) -> [String; 2] {
+        let base = format!(
+            "arn:{}:apigateway:{}::/domainnames",
+            self.partition.id, self.region
+        );
+        [base.clone(), format!("{base}/*")]
+    }
+
+    /// The Route 53 hosted zone slx.toml names for the stage's domain
+    /// (Route 53 is global: no region, no account).
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html
+    pub(crate) fn hosted_zone_arns(&self) -> Vec<String> {
+        self.names()
+            .referenced
+            .domain
+            .iter()
+            .filter_map(|(_, zone)| zone.as_ref())
+            .map(|zone| format!("arn:{}:route53:::hostedzone/{zone}", self.partition.id))
+            .collect()
     }
 
     /// What API Gateway calls to reach the stage's alias.

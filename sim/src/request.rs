@@ -191,6 +191,15 @@ pub(crate) fn classify(
             apigateway_operation(method, &segments),
             *method != Method::GET,
         )
+    } else if service == "route53" {
+        let operation = match (method.as_str(), segments.as_slice()) {
+            ("POST", [_, "hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+            ("GET", [_, "hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+            ("POST", [_, "hostedzone"]) => "CreateHostedZone",
+            ("GET", ..) => "Get",
+            _ => "Other",
+        };
+        (operation.to_string(), *method != Method::GET)
     } else if service == "s3"
         && query
             .split('&')

@@ -12,6 +12,7 @@
 mod api_keys;
 mod apigateway;
 mod code;
+mod domains;
 mod endpoint_host;
 mod errors;
 mod iam;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 pub(crate) use api_keys::{ApiKeyInfo, NewUsagePlan, PlanChange, PlanLimits, UsagePlanInfo};
 pub(crate) use apigateway::{NewRestApi, StageInfo};
 pub(crate) use code::download as download_code;
+pub(crate) use domains::{BasePathMapping, DomainInfo, DomainTarget};
 pub(crate) use errors::{AwsError, ErrorClass};
 pub(crate) use iam::NewRole;
 pub(crate) use lambda::{
@@ -69,6 +71,7 @@ struct Clients {
     scheduler: aws_sdk_scheduler::Client,
     sqs: aws_sdk_sqs::Client,
     sts: aws_sdk_sts::Client,
+    route53: aws_sdk_route53::Client,
 }
 
 /// Read-only AWS calls. Cheap to clone.
@@ -164,6 +167,7 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
         scheduler: aws_sdk_scheduler::Client::new(&config),
         sqs: aws_sdk_sqs::Client::new(&config),
         sts: aws_sdk_sts::Client::new(&config),
+        route53: aws_sdk_route53::Client::new(&config),
     });
     let reader = Reader {
         clients: clients.clone(),

@@ -23,6 +23,7 @@ use crate::deploy::checks;
 use crate::deploy::desired::{Code, Desired};
 use crate::deploy::lease::{self, Lease};
 use crate::deploy::plan::{Plan, plan};
+use crate::deploy::resources::domain::CustomDomain;
 use crate::deploy::resources::{self, Actual, Outputs, api};
 use crate::deploy::{self};
 use crate::handler;
@@ -324,9 +325,16 @@ async fn finish(
         ui.step(verdict.summary());
     }
     let url = public_urls.then(|| arns.invoke_url(&api_id));
-    let where_ = url
+    let custom_domain = desired
+        .domain
+        .as_ref()
+        .map(|domain| CustomDomain::of(domain, &actual.domain, outputs.domain_target.as_ref()));
+    let mut where_ = url
         .clone()
         .unwrap_or_else(|| format!("REST API {api_id} (on the endpoint above: no public URL)"));
+    if let Some(domain) = &custom_domain {
+        where_.push_str(&format!("\n{}", domain.line()));
+    }
     let changed = !full.is_empty();
     let text = if let Some(report) = canary.as_ref().filter(|_| rolled_back) {
         format!(
@@ -357,6 +365,7 @@ async fn finish(
         text,
         &json!({
             "url": url,
+            "custom_domain": custom_domain,
             "function_name": arns.function,
             "function_arn": arns.function_arn(),
             "alias_arn": arns.alias_arn(),

@@ -58,6 +58,9 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
         .iter()
         .flat_map(|api| api.routes_to(Some(&arns.integration_uri())))
         .collect();
+    let custom_domain = stage.project.domain.as_ref().map(|domain| {
+        crate::deploy::resources::domain::CustomDomain::of(domain, &actual.domain, None)
+    });
     let version = actual.alias.served.as_ref().map(|f| f.version.clone());
     let handlers = event_function::deployed_handlers(arns.names(), &actual);
     let mut text = format!(
@@ -86,6 +89,9 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             routes.join(", ")
         },
     );
+    if let Some(domain) = &custom_domain {
+        text.push_str(&format!("  domain    {}\n", domain.line()));
+    }
     for handler in &handlers {
         text.push_str(&format!(
             "  handler   {} → {} version {}, {}\n",
@@ -128,6 +134,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             "local_code_sha256": local_sha,
             "rest_api_id": api_id,
             "url": url,
+            "custom_domain": custom_domain,
             "routes": routes,
             "in_sync": drift.is_empty(),
             "differences": drift,

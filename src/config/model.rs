@@ -746,6 +746,10 @@ impl Project {
                 referenced.queues.insert(queue.clone());
             }
         }
+        referenced.domain = self
+            .domain
+            .as_ref()
+            .map(|domain| (domain.name.clone(), domain.hosted_zone.clone()));
         names
     }
 

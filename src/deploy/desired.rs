@@ -68,6 +68,8 @@ pub(crate) struct Desired {
     pub(crate) keyed: BTreeMap<String, BTreeSet<Method>>,
     /// The stage's usage plan: present when any route needs a key.
     pub(crate) usage_plan: Option<crate::config::UsagePlan>,
+    /// The stage's custom domain.
+    pub(crate) domain: Option<crate::config::Domain>,
 }
 
 /// An event handler's function and what runs it.
@@ -209,6 +211,7 @@ impl Desired {
             preflights: crate::cors::preflight_paths(project.cors.as_ref(), &project.routes),
             keyed,
             usage_plan: project.usage_plan,
+            domain: project.domain.clone(),
         }
     }
 
@@ -278,6 +281,7 @@ pub(crate) mod tests {
             preflights: BTreeMap::new(),
             keyed: BTreeMap::new(),
             usage_plan: None,
+            domain: None,
             arns,
         }
     }

@@ -84,6 +84,7 @@ pub(crate) fn check(desired: &Desired, actual: &Actual) -> Result<Vec<String>, S
             });
         }
     }
+    check_domain(desired, actual)?;
     Ok(recursion_warnings(desired))
 }
 
@@ -114,6 +115,56 @@ fn overlaps(a: &LambdaNotification, b: &LambdaNotification) -> bool {
 /// S3 handlers whose role may write where their own events come from:
 /// every object they write would run them again, without end.
 // https://docs.aws.amazon.com/lambda/latest/dg/with-s3.html (recursive invocation)
+/// The custom domain: its certificate must be in the stage's region
+/// (a regional domain's is; slx.toml may not name the region), and a
+/// base path of someone else's domain that serves another API is not
+/// slx's to take.
+fn check_domain(desired: &Desired, actual: &Actual) -> Result<(), SourceRefused> {
+    let Some(domain) = &desired.domain else {
+        return Ok(());
+    };
+    let region = &desired.arns.region;
+    if let Some(found) = crate::config::gateway::certificate_region(&domain.certificate)
+        && found != region
+    {
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html
+        return Err(SourceRefused {
+            problem: format!(
+                "the certificate of {} is in {found}, the stage deploys to {region}: a regional custom domain needs a certificate in its own region",
+                domain.name
+            ),
+            fix: format!(
+                "request or import a certificate for {} in {region} (ACM, region {region}) and set its ARN as `certificate`",
+                domain.name
+            ),
+        });
+    }
+    let names = desired.arns.names();
+    let Some(existing) = actual.domain.named(&domain.name) else {
+        return Ok(());
+    };
+    if names.owns(&existing.info.tags) {
+        return Ok(());
+    }
+    let base_path = domain.base_path.clone().unwrap_or_default();
+    let api = actual.api.as_ref().map(|api| api.id.as_str());
+    match existing.mappings.iter().find(|m| m.base_path == base_path) {
+        Some(mapping) if !(Some(mapping.rest_api_id.as_str()) == api && mapping.stage == names.stage) => {
+            Err(SourceRefused {
+                problem: format!(
+                    "{} already serves REST API {} (stage {}); {} was not created by slx, so slx will not take that mapping over",
+                    super::resources::domain::custom_url(&domain.name, &base_path),
+                    mapping.rest_api_id,
+                    mapping.stage,
+                    domain.name
+                ),
+                fix: "choose another `base_path` in [stages.NAME.domain], or remove that mapping in the API Gateway console".into(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn recursion_warnings(desired: &Desired) -> Vec<String> {
     let Ok(policy) = serde_json::from_str::<serde_json::Value>(&desired.role_policy) else {
         return Vec::new();

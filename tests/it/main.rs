@@ -12,6 +12,7 @@ mod concurrent;
 mod cors;
 mod deploy;
 mod dev;
+mod domains;
 mod event_shape;
 mod event_sources;
 mod events;

@@ -124,8 +124,9 @@ impl ActionInfo for ApiAction {
 
     fn needs(&self) -> &'static [Kind] {
         match self {
-            // The usage plan stops covering the API's stage first.
-            ApiAction::DeleteApi { .. } => &[Kind::UsagePlan],
+            // The usage plan stops covering the API's stage, and custom
+            // domains stop mapping it, first.
+            ApiAction::DeleteApi { .. } => &[Kind::UsagePlan, Kind::Domain],
             _ => &[],
         }
     }

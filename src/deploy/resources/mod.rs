@@ -15,6 +15,7 @@ pub(crate) mod api;
 pub(crate) mod bucket_notification;
 pub(crate) mod concurrency;
 pub(crate) mod deployment;
+pub(crate) mod domain;
 pub(crate) mod event_function;
 pub(crate) mod function;
 pub(crate) mod log_group;
@@ -147,6 +148,8 @@ pub(crate) struct Outputs {
     pub(crate) canary: Option<crate::deploy::canary::CanaryStarted>,
     /// The API key `slx keys create` made.
     pub(crate) created_key: Option<CreatedKey>,
+    /// Where the custom domain a `CreateDomain` made must be pointed.
+    pub(crate) domain_target: Option<crate::aws::DomainTarget>,
 }
 
 /// A new API key: its id, and its value (shown once, then never again).
@@ -378,6 +381,7 @@ registry! {
     throttle: Throttle => throttle::Throttle,
     stage_tracing: StageTracing => stage_tracing::StageTracing,
     usage_plan: UsagePlan => usage_plan::UsagePlanKind,
+    domain: Domain => domain::Domain,
     event_function: EventFunction => event_function::EventFunction,
     schedule: Schedule => schedule::Schedule,
     bucket_notification: BucketNotification => bucket_notification::BucketNotification,
