@@ -505,3 +505,155 @@ impl Resource for Domain {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::api::ApiState;
+
+    const CERT: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/c1";
+
+    fn target() -> DomainTarget {
+        DomainTarget {
+            dns_name: "d-1.execute-api.eu-west-1.amazonaws.com".into(),
+            hosted_zone_id: "ZREGIONAL".into(),
+        }
+    }
+
+    fn domain_state(tags: HashMap<String, String>, mappings: &[(&str, &str, &str)]) -> DomainState {
+        DomainState {
+            info: DomainInfo {
+                name: "api.example.com".into(),
+                tags,
+                target: target(),
+                certificate: Some(CERT.into()),
+            },
+            mappings: mappings
+                .iter()
+                .map(|(path, api, stage)| BasePathMapping {
+                    base_path: path.to_string(),
+                    rest_api_id: api.to_string(),
+                    stage: stage.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn with_api() -> Actual {
+        Actual {
+            api: Some(ApiState {
+                id: "api".into(),
+                paths: Default::default(),
+                binary_media_types: vec![],
+                stage: None,
+                definition: None,
+                duplicates: vec![],
+            }),
+            ..Actual::default()
+        }
+    }
+
+    fn wanted() -> Desired {
+        let mut desired = desired();
+        desired.domain = Some(crate::config::Domain {
+            name: "api.example.com".into(),
+            certificate: CERT.into(),
+            base_path: Some("v1".into()),
+            hosted_zone: Some("ZONE".into()),
+        });
+        desired
+    }
+
+    fn kinds(actions: &[DomainAction]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| {
+                serde_json::to_value(a).unwrap()["action"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_domain_is_created_mapped_and_pointed_at() {
+        let desired = wanted();
+        let actions = Domain::plan(&desired, &with_api());
+        assert_eq!(
+            kinds(&actions),
+            ["create_domain", "map_base_path", "point_record"]
+        );
+        assert_eq!(
+            actions[1].describe(desired.arns.names()),
+            "map https://api.example.com/v1 to the stage"
+        );
+        assert_eq!(actions[1].needs(), [Kind::Deployment]);
+        assert!(matches!(
+            &actions[2],
+            DomainAction::PointRecord { target: None, .. }
+        ));
+    }
+
+    #[test]
+    fn a_converged_domain_plans_nothing_and_a_new_certificate_one_step() {
+        let mut desired = wanted();
+        let mut actual = with_api();
+        let ours = desired.arns.names().tags().0.into_iter().collect();
+        actual.domain = Domains {
+            domains: vec![domain_state(ours, &[("v1", "api", "dev")])],
+            record: Some(("ZONE".into(), Some(target()))),
+        };
+        assert!(Domain::plan(&desired, &actual).is_empty());
+        desired.domain.as_mut().unwrap().certificate = CERT.replace("c1", "c2");
+        assert_eq!(kinds(&Domain::plan(&desired, &actual)), ["set_certificate"]);
+    }
+
+    #[test]
+    fn someone_elses_domain_gets_only_the_mapping_and_keeps_its_own() {
+        let desired = wanted();
+        let mut actual = with_api();
+        actual.domain.domains = vec![domain_state(HashMap::new(), &[("legacy", "other", "prod")])];
+        let actions = Domain::plan(&desired, &actual);
+        assert_eq!(kinds(&actions), ["map_base_path", "point_record"]);
+        assert!(
+            actions[0]
+                .describe(desired.arns.names())
+                .ends_with("(api.example.com is not slx's: only this mapping is)")
+        );
+        // Removal: its mapping only.
+        actual.domain.domains[0].mappings.push(BasePathMapping {
+            base_path: "v1".into(),
+            rest_api_id: "api".into(),
+            stage: "dev".into(),
+        });
+        actual.domain.record = Some(("ZONE".into(), Some(target())));
+        let removal = Domain::plan_removal(desired.arns.names(), &actual);
+        assert_eq!(kinds(&removal), ["unmap_base_path"]);
+    }
+
+    #[test]
+    fn slxs_domain_goes_with_its_record_unless_something_else_is_mapped() {
+        let desired = wanted();
+        let mut actual = with_api();
+        let ours: HashMap<String, String> = desired.arns.names().tags().0.into_iter().collect();
+        actual.domain = Domains {
+            domains: vec![domain_state(ours.clone(), &[("v1", "api", "dev")])],
+            record: Some(("ZONE".into(), Some(target()))),
+        };
+        let removal = Domain::plan_removal(desired.arns.names(), &actual);
+        assert_eq!(
+            kinds(&removal),
+            ["unmap_base_path", "delete_record", "delete_domain"]
+        );
+        actual.domain.domains = vec![domain_state(
+            ours,
+            &[("v1", "api", "dev"), ("v2", "other", "prod")],
+        )];
+        let removal = Domain::plan_removal(desired.arns.names(), &actual);
+        assert_eq!(kinds(&removal), ["unmap_base_path"]);
+    }
+}
