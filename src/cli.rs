@@ -138,6 +138,15 @@ pub struct DevArgs {
     /// (bucket folders still run the S3 handlers).
     #[arg(long)]
     pub no_schedules: bool,
+    /// Check the signatures of Cognito tokens (routes with a Cognito
+    /// authorizer) against this JWKS file: the user pool's
+    /// `.well-known/jwks.json`.
+    #[arg(long, value_name = "FILE", conflicts_with = "trust_jwt")]
+    pub jwks: Option<std::path::PathBuf>,
+    /// Accept Cognito tokens without checking their signature (issuer,
+    /// expiry and scopes are still checked). For local development only.
+    #[arg(long)]
+    pub trust_jwt: bool,
 }
 
 /// How a new version takes a stage's traffic: `deploy` and `promote`.

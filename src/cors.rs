@@ -199,6 +199,7 @@ mod tests {
             handler: Some("h".into()),
             cors: on,
             api_key: false,
+            auth: None,
             span: 0..0,
         }
     }

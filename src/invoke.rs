@@ -137,6 +137,28 @@ pub(crate) fn source_event(
             }
             Ok(source_event::schedule_event(source, name, &origin))
         }
+        EventSource::Authorizer(source) => {
+            if s3_key.is_some() || data.len() > 1 {
+                return Err(flags(
+                    format!("`{name}` is an authorizer: its event carries one token"),
+                    "give the token with `--data` (it arrives in its header)",
+                ));
+            }
+            let token = data
+                .first()
+                .map(|token| String::from_utf8_lossy(token).into_owned())
+                .unwrap_or_default();
+            let call = source_event::AuthorizedCall {
+                api_id: "invoke".into(),
+                method: "GET".into(),
+                path: "/".into(),
+                resource: "/".into(),
+                headers: vec![(source.header.clone(), token)],
+                query: vec![],
+                source_ip: "127.0.0.1".into(),
+            };
+            Ok(source_event::authorizer_event(source, &call, &origin))
+        }
     }
 }
 

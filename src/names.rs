@@ -28,6 +28,8 @@ pub(crate) const TAG_KEY: &str = "slx:key";
 pub(crate) const DEFINITION_MARK: &str = "definition sha256:";
 /// The statement id of the permission that lets S3 invoke a handler.
 pub(crate) const S3_PERMISSION_ID: &str = "slx-s3-invoke";
+/// The statement id that lets the stage's API ask a function authorizer.
+pub(crate) const AUTHORIZER_PERMISSION_ID: &str = "slx-apigateway-authorizer";
 /// The name of the role's one inline policy.
 pub(crate) const POLICY_NAME: &str = "slx";
 
@@ -64,6 +66,9 @@ pub(crate) struct Referenced {
     pub(crate) buckets: std::collections::BTreeSet<String>,
     /// Queues by name or ARN, as written (sources and `on_failure`).
     pub(crate) queues: std::collections::BTreeSet<String>,
+    /// The handlers that are function authorizers (a subset of
+    /// `handlers`).
+    pub(crate) authorizers: std::collections::BTreeSet<String>,
     /// The stage's custom domain and the Route 53 hosted zone of its
     /// alias record, as slx.toml names them.
     pub(crate) domain: Option<(String, Option<String>)>,
@@ -475,11 +480,18 @@ impl StageArns {
     /// What API Gateway calls to reach the stage's alias.
     // https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
     pub(crate) fn integration_uri(&self) -> String {
+        self.invocation_uri(&self.alias_arn())
+    }
+
+    /// What API Gateway calls to invoke a Lambda authorizer's alias.
+    pub(crate) fn authorizer_uri(&self, authorizer: &str) -> String {
+        self.invocation_uri(&self.event_alias_arn(authorizer))
+    }
+
+    fn invocation_uri(&self, function_arn: &str) -> String {
         format!(
-            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
-            self.partition.id,
-            self.region,
-            self.alias_arn()
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+            self.partition.id, self.region
         )
     }
 
@@ -487,6 +499,16 @@ impl StageArns {
     /// the one invoke permission.
     pub(crate) fn api_source_arn(&self, api_id: &str) -> String {
         self.arn("execute-api", &self.region, &format!("{api_id}/*"))
+    }
+
+    /// Every authorizer of REST API `api_id`: the source of the statement
+    /// that lets it invoke a function authorizer.
+    pub(crate) fn authorizers_source_arn(&self, api_id: &str) -> String {
+        self.arn(
+            "execute-api",
+            &self.region,
+            &format!("{api_id}/authorizers/*"),
+        )
     }
 
     /// The stage's public URL.

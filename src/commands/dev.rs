@@ -97,6 +97,39 @@ pub(super) fn pool_for(
     )
 }
 
+/// How slx dev checks Cognito tokens: against `--jwks FILE`, or, with
+/// `--trust-jwt`, not at all (said on every start).
+fn token_signatures(
+    args: &DevArgs,
+    ui: &Ui,
+) -> miette::Result<Option<crate::local::jwt::Signatures>> {
+    use crate::local::jwt::{Jwks, Signatures};
+    if let Some(path) = &args.jwks {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            miette::miette!(
+                help = "download it from https://cognito-idp.REGION.amazonaws.com/POOL_ID/.well-known/jwks.json",
+                "cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        let jwks = Jwks::parse(&text).map_err(|e| {
+            miette::miette!(
+                help = "use the pool's .well-known/jwks.json as Cognito serves it",
+                "{} is not a JWKS: {e}",
+                path.display()
+            )
+        })?;
+        return Ok(Some(Signatures::Verified(jwks)));
+    }
+    if args.trust_jwt {
+        ui.alert(
+            "--trust-jwt: Cognito tokens are accepted WITHOUT checking their signature; their issuer, expiry and scopes are still checked. Never expose this server",
+        );
+        return Ok(Some(Signatures::Trusted));
+    }
+    Ok(None)
+}
+
 /// The key slx dev accepts on routes with `api_key = true`:
 /// `SLX_DEV_API_KEY`, or a new random one per run (never a deployed
 /// stage's: those stay in AWS).
@@ -142,10 +175,16 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
     )));
     let printer = ui.clone();
     let api_key = dev_api_key();
+    let signatures = token_signatures(&args, ui)?;
     let state = Arc::new(GatewayState {
         routes: RwLock::new(project.routes.clone()),
-        rules: RwLock::new(gateway::GatewayRules::of(&project, &api_key)),
+        rules: RwLock::new(gateway::GatewayRules::of(
+            &project,
+            &api_key,
+            signatures.as_ref(),
+        )),
         pool: RwLock::new(pool),
+        authorizers: Default::default(),
         stage: project.stage.clone(),
         access_log: Arc::new(move |entry: &AccessEntry| {
             let note = entry
@@ -159,6 +198,10 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             ));
         }),
     });
+    state.authorizers.set(
+        authorizer_pools(&local, &binary, args.concurrency),
+        local_arns(&project, global),
+    );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| {
@@ -174,12 +217,41 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
         project.app, project.stage
     );
     for route in &project.routes {
+        let mut guards = Vec::new();
+        match &route.auth {
+            Some(crate::config::RouteAuth::Iam) => guards.push("IAM".to_string()),
+            Some(crate::config::RouteAuth::Authorizer { name, .. }) => {
+                guards.push(format!("authorizer {name}"))
+            }
+            None => {}
+        }
+        if route.api_key {
+            guards.push("API key".into());
+        }
         banner.push_str(&format!(
-            "  {:<7} http://{address}{}  → {}\n",
+            "  {:<7} http://{address}{}  → {}{}\n",
             route.method.as_str(),
             route.path,
-            route.served_by()
+            route.served_by(),
+            match guards.is_empty() {
+                true => String::new(),
+                false => format!("  ({})", guards.join(", ")),
+            }
         ));
+    }
+    let cognito = project
+        .authorizers
+        .iter()
+        .any(|a| matches!(a.kind, crate::config::AuthorizerKind::Cognito { .. }));
+    if cognito && signatures == Some(crate::local::jwt::Signatures::Trusted) {
+        banner.push_str(
+            "  Cognito tokens are accepted WITHOUT checking their signature (--trust-jwt)\n",
+        );
+    }
+    if cognito && signatures.is_none() {
+        banner.push_str(
+            "  Cognito tokens cannot be checked: their routes answer 401 until slx dev runs with --jwks FILE (the pool's JWKS) or --trust-jwt\n",
+        );
     }
     if project.routes.iter().any(|route| route.api_key) {
         banner.push_str(&format!(
@@ -281,9 +353,14 @@ impl Reloader {
                 // its processes) until they finish; new requests use the
                 // new one.
                 *self.state.pool.write().expect("lock poisoned") = pool;
+                self.state.authorizers.set(
+                    authorizer_pools(&local, &binary, concurrency),
+                    local_arns(&project, global),
+                );
                 *self.state.routes.write().expect("lock poisoned") = project.routes.clone();
                 let mut rules = self.state.rules.write().expect("lock poisoned");
-                *rules = gateway::GatewayRules::of(&project, &rules.api_key);
+                *rules =
+                    gateway::GatewayRules::of(&project, &rules.api_key, rules.signatures.as_ref());
                 drop(rules);
                 // The old sources stop (their events in flight finish).
                 let events = start_events(
@@ -356,6 +433,24 @@ fn start_events(
     }
 }
 
+/// A pool per function authorizer, which the gateway asks about calls.
+fn authorizer_pools(
+    local: &Local<'_>,
+    binary: &Path,
+    concurrency: usize,
+) -> std::collections::BTreeMap<String, Pool> {
+    local
+        .project
+        .events
+        .iter()
+        .filter(|event| matches!(event.handler.source, config::EventSource::Authorizer(_)))
+        .map(|event| {
+            let pool = pool_for(local, Some(event), binary.to_path_buf(), concurrency, None);
+            (event.handler.name.clone(), pool)
+        })
+        .collect()
+}
+
 /// The banner's lines for the event handlers: where each is triggered.
 fn events_banner(project: &Project, app_dir: &Path, schedules: bool) -> String {
     let now = jiff::Timestamp::now();
@@ -390,6 +485,10 @@ fn events_banner(project: &Project, app_dir: &Path, schedules: bool) -> String {
             config::EventSource::Sqs(source) => format!(
                 "  SQS      {}  → {name}  (a batch: slx invoke --local --handler {name} --data ...)",
                 source.queue
+            ),
+            config::EventSource::Authorizer(_) => format!(
+                "  authorizer {name}  → {}  (asked about each call of its routes)",
+                event.handler.handler
             ),
         };
         text.push_str(&line);

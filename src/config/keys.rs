@@ -19,6 +19,7 @@ const TOP: &[&str] = &[
     "secrets",
     "cors",
     "usage_plan",
+    "authorizers",
 ];
 const APP: &[&str] = &[
     "name",
@@ -90,7 +91,8 @@ const EVENT: &[&str] = &[
     "on_failure",
 ];
 const PERMISSION: &[&str] = &["actions", "resources"];
-const ROUTE: &[&str] = &["handler", "cors", "api_key"];
+const ROUTE: &[&str] = &["handler", "cors", "api_key", "auth", "scopes"];
+const AUTHORIZER: &[&str] = &["cognito", "function", "type", "header", "ttl"];
 const USAGE_PLAN: &[&str] = &["rate", "burst", "quota", "per"];
 const DOMAIN: &[&str] = &["name", "certificate", "base_path", "hosted_zone"];
 const CORS: &[&str] = &[
@@ -149,6 +151,9 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
             ("events", events) => check_named_tables(events, EVENT, "events", &mut issues),
             ("secrets", secrets) => check_named_tables(secrets, SECRET, "secrets", &mut issues),
             ("cors", DeValue::Table(cors)) => check_table(cors, CORS, "[cors]", &mut issues),
+            ("authorizers", authorizers) => {
+                check_named_tables(authorizers, AUTHORIZER, "authorizers", &mut issues);
+            }
             ("usage_plan", DeValue::Table(plan)) => {
                 check_table(plan, USAGE_PLAN, "[usage_plan]", &mut issues);
             }

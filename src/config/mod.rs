@@ -5,6 +5,7 @@
 //! `stage` (one stage resolved). Reads the file and nothing else: no AWS,
 //! no processes.
 
+mod auth;
 pub mod cors;
 mod events;
 pub(crate) mod gateway;
@@ -24,10 +25,11 @@ use std::sync::Arc;
 pub use issue::{ConfigIssue, ConfigReport, LocatedIssue, line_col};
 pub use keys::closest as closest_match;
 pub use model::{
-    Arch, CanarySpec, Check, Config, Cors, Domain, EventFunction, EventHandler, EventSource,
-    Method, Permission, Project, Quota, QuotaPeriod, Route, RoutePath, S3EventKind, S3Source,
-    ScheduleSource, Secret, SecretSource, Segment, Settings, SqsSource, StageOverlay, Throttle,
-    UnknownHandler, UsagePlan, Vpc, key_filters_overlap,
+    Arch, Authorizer, AuthorizerKind, AuthorizerSource, CanarySpec, Check, Config, Cors, Domain,
+    EventFunction, EventHandler, EventSource, Method, Permission, Project, Quota, QuotaPeriod,
+    Route, RouteAuth, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret, SecretSource,
+    Segment, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, UsagePlan, Vpc,
+    key_filters_overlap,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_EPHEMERAL_STORAGE_MB, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS,

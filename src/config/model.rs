@@ -162,6 +162,8 @@ pub struct Route {
     /// Whether callers must send one of the stage's API keys
     /// (`api_key = true`).
     pub api_key: bool,
+    /// Who may call it: `iam`, or an `[authorizers.NAME]`.
+    pub auth: Option<RouteAuth>,
     /// Where the entry stands in `slx.toml`, for errors found later.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -218,6 +220,7 @@ pub(crate) fn api_routes(declared: &[Route], router: Option<&str>) -> Vec<Route>
                 handler: None,
                 cors: true,
                 api_key: false,
+                auth: None,
                 span: 0..0,
             });
         }
@@ -267,6 +270,36 @@ pub struct Settings {
     pub usage_plan: Option<UsagePlan>,
     /// Only a stage's: its custom domain name.
     pub domain: Option<Domain>,
+}
+
+/// A route's `auth`: IAM (SigV4-signed calls), or an authorizer of
+/// slx.toml with the OAuth scopes a Cognito one requires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RouteAuth {
+    Iam,
+    Authorizer { name: String, scopes: Vec<String> },
+}
+
+/// `[authorizers.NAME]`: how API Gateway decides who may call a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authorizer {
+    pub name: String,
+    pub kind: AuthorizerKind,
+    /// The request header the token comes in.
+    pub header: String,
+    /// Seconds API Gateway caches a verdict for one token (0: never).
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuthorizerKind {
+    /// JWTs of these Cognito user pools (ARNs).
+    Cognito { user_pools: Vec<String> },
+    /// A function of lib.rs, run as its own Lambda function; `request`:
+    /// it gets the request's headers, query and path, not a token alone.
+    Function { function: String, request: bool },
 }
 
 /// `[usage_plan]`: the rate, burst and quota of each of the stage's API
@@ -456,17 +489,33 @@ pub enum EventSource {
     Schedule(ScheduleSource),
     S3(S3Source),
     Sqs(SqsSource),
+    /// An `[authorizers.NAME]` with `function`: API Gateway asks it
+    /// about each caller of the routes with `auth = "NAME"`.
+    Authorizer(AuthorizerSource),
 }
 
 impl EventSource {
-    /// `schedule`, `s3` or `sqs`: how docs and output name the kind.
+    /// `schedule`, `s3`, `sqs` or `authorizer`: how docs and output name
+    /// the kind.
     pub fn kind(&self) -> &'static str {
         match self {
             EventSource::Schedule(_) => "schedule",
             EventSource::S3(_) => "s3",
             EventSource::Sqs(_) => "sqs",
+            EventSource::Authorizer(_) => "authorizer",
         }
     }
+}
+
+/// What API Gateway hands a function authorizer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorizerSource {
+    /// `true`: the request's headers, query and path (a `REQUEST`
+    /// authorizer); `false`: the token in `header` (`TOKEN`).
+    pub request: bool,
+    pub header: String,
+    /// Seconds API Gateway caches a verdict.
+    pub ttl: u32,
 }
 
 /// `schedule = "rate(1 hour)"`: an EventBridge Scheduler expression
@@ -655,6 +704,8 @@ pub struct Config {
     pub router: Option<String>,
     /// `[app] binary_media_types`.
     pub binary_media_types: Vec<String>,
+    /// `[authorizers.NAME]`.
+    pub authorizers: Vec<Authorizer>,
     pub stages: BTreeMap<String, StageOverlay>,
     pub permissions: Vec<Permission>,
     pub checks: Vec<Check>,
@@ -698,6 +749,8 @@ pub struct Project {
     /// (`[usage_plan]`, or no limits).
     pub usage_plan: Option<UsagePlan>,
     pub domain: Option<Domain>,
+    /// The authorizers routes name (`[authorizers.NAME]`).
+    pub authorizers: Vec<Authorizer>,
     pub env: BTreeMap<String, String>,
     /// Every route the API serves: slx.toml's, and in router mode the
     /// catch-all ([`api_routes`]).
@@ -741,6 +794,9 @@ impl Project {
                     referenced.queues.insert(sqs.queue.clone());
                 }
                 EventSource::Schedule(_) => {}
+                EventSource::Authorizer(_) => {
+                    referenced.authorizers.insert(handler.name.clone());
+                }
             }
             if let Some(queue) = &handler.on_failure {
                 referenced.queues.insert(queue.clone());

@@ -31,6 +31,20 @@ pub(crate) struct RawFile {
     pub secrets: SpannedMap<RawSecret>,
     pub cors: Option<Spanned<RawCors>>,
     pub usage_plan: Option<Spanned<RawUsagePlan>>,
+    #[serde(default)]
+    pub authorizers: BTreeMap<Spanned<String>, Spanned<RawAuthorizer>>,
+}
+
+/// `[authorizers.NAME]`: who may call the routes with `auth = "NAME"`.
+/// Unknown keys are `keys`' to report.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawAuthorizer {
+    pub cognito: Option<Spanned<Vec<Spanned<String>>>>,
+    pub function: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    pub header: Option<Spanned<String>>,
+    pub ttl: Option<Spanned<i64>>,
 }
 
 /// `[usage_plan]` (or `[stages.NAME.usage_plan]`): what each API key may
@@ -135,6 +149,10 @@ pub(crate) enum RawRoute {
         cors: Option<bool>,
         /// `api_key = true`: callers must send one of the stage's keys.
         api_key: Option<bool>,
+        /// `auth = "NAME"` (an `[authorizers.NAME]`) or `"iam"`.
+        auth: Option<String>,
+        /// OAuth scopes a Cognito authorizer requires of the caller.
+        scopes: Option<Vec<String>>,
     },
 }
 

@@ -81,10 +81,16 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
     if let Some(overlay) = overlay {
         env.extend(overlay.env.clone());
     }
-    let handlers = overlay
+    // Function authorizers are event handlers too: each its own
+    // function, called by API Gateway.
+    let handlers: Vec<crate::config::EventHandler> = overlay
         .and_then(|o| o.events.as_ref())
-        .unwrap_or(&config.events);
-    for handler in handlers {
+        .unwrap_or(&config.events)
+        .iter()
+        .cloned()
+        .chain(authorizer_handlers(config))
+        .collect();
+    for handler in &handlers {
         let scheduled = matches!(handler.source, crate::config::EventSource::Schedule(_));
         if let Some(problem) =
             limits::event_function_problem(&config.name, stage, &handler.name, scheduled)
@@ -167,6 +173,7 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
             .any(|route| route.api_key)
             .then(|| layered.usage_plan.unwrap_or_default()),
         domain: layered.domain,
+        authorizers: config.authorizers.clone(),
         env,
         routes: super::model::api_routes(&config.routes, config.router.as_deref()),
         router: config.router.clone(),
@@ -182,6 +189,29 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         fetches_secrets,
         serves_cors: config.settings.cors.is_some()
             || config.stages.values().any(|s| s.settings.cors.is_some()),
+    })
+}
+
+/// The `[authorizers.NAME]` with `function`, as the event handlers that
+/// serve them.
+fn authorizer_handlers(config: &Config) -> impl Iterator<Item = crate::config::EventHandler> + '_ {
+    config.authorizers.iter().filter_map(|authorizer| {
+        let crate::config::AuthorizerKind::Function { function, request } = &authorizer.kind else {
+            return None;
+        };
+        Some(crate::config::EventHandler {
+            name: authorizer.name.clone(),
+            handler: function.clone(),
+            source: crate::config::EventSource::Authorizer(crate::config::AuthorizerSource {
+                request: *request,
+                header: authorizer.header.clone(),
+                ttl: authorizer.ttl,
+            }),
+            memory: None,
+            timeout: None,
+            on_failure: None,
+            span: 0..0,
+        })
     })
 }
 
@@ -234,6 +264,7 @@ mod tests {
             routes: vec![],
             router: None,
             binary_media_types: vec![],
+            authorizers: vec![],
             stages: BTreeMap::from([(
                 "prod".into(),
                 StageOverlay {

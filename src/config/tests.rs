@@ -1084,3 +1084,103 @@ fn api_keys_bring_a_usage_plan_and_domains_belong_to_a_stage() {
         "remove",
     );
 }
+
+#[test]
+fn authorizers_and_route_auth_get_located_errors_with_fixes() {
+    let found = event_problems(&app(
+        "[authorizers.users]\ncognito = [\"eu-west-1_Abc\"]\ntype = \"token\"\n\
+         [authorizers.both]\ncognito = [\"arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc\"]\nfunction = \"check\"\n\
+         [authorizers.partners]\nfunction = \"check-token\"\ntype = \"jwt\"\nttl = 7200\nheader = \"X Token\"\n\
+         [authorizers.iam]\nfunction = \"check\"\n\
+         [authorizers.none]\nttl = 5\n\
+         [routes]\n\"GET /a\" = { handler = \"a\", auth = \"user\" }\n\"GET /b\" = { handler = \"b\", scopes = [\"x\"] }\n\"GET /c\" = { handler = \"c\", auth = \"iam\", scopes = [\"x\"] }\n",
+    ));
+    let expect = |line, message, help| assert_problem(&found, line, message, help);
+    expect(
+        4,
+        "is not a Cognito user pool ARN",
+        "arn:aws:cognito-idp:REGION",
+    );
+    expect(5, "`type` is for function authorizers", "remove it");
+    expect(
+        8,
+        "a Cognito user pool or a function, not both",
+        "keep `cognito`",
+    );
+    expect(
+        10,
+        "`check-token` is not a Rust function name",
+        "check_token",
+    );
+    expect(11, "unknown authorizer type `jwt`", "`token`");
+    expect(12, "`ttl` = 7200 is out of range", "0 (never) to 3600");
+    expect(
+        13,
+        "`X Token` is not an HTTP header name",
+        "X-Partner-Token",
+    );
+    expect(14, "`iam` is IAM authorization itself", "auth = \"iam\"");
+    expect(16, "says neither `cognito` nor `function`", "cognito = [");
+    expect(19, "no authorizer `user`", "did you mean `users`?");
+    expect(20, "`scopes` without `auth`", "auth = \"NAME\"");
+    expect(21, "IAM has no OAuth scopes", "remove `scopes`");
+}
+
+#[test]
+fn routes_name_their_authorizer() {
+    let config = parse_text(&app(
+        "[authorizers.users]\ncognito = [\"arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc\"]\n\
+         [authorizers.partners]\nfunction = \"check_token\"\ntype = \"request\"\nheader = \"X-Partner-Token\"\nttl = 0\n\
+         [routes]\n\"GET /me\" = { handler = \"me\", auth = \"users\", scopes = [\"orders/read\"] }\n\"GET /feed\" = { handler = \"feed\", auth = \"partners\" }\n\"GET /ops\" = { handler = \"ops\", auth = \"iam\" }\n\"GET /health\" = \"health\"\n\
+         \"GET /scoped\" = { handler = \"scoped\", auth = \"partners\", scopes = [\"x\"] }\n",
+    ));
+    let problems = config.unwrap_err().located();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .contains("which is a function: only a Cognito authorizer checks scopes")
+    );
+    let config = parse_text(&app(
+        "[authorizers.users]\ncognito = [\"arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc\"]\n\
+         [authorizers.partners]\nfunction = \"check_token\"\ntype = \"request\"\nheader = \"X-Partner-Token\"\nttl = 0\n\
+         [routes]\n\"GET /me\" = { handler = \"me\", auth = \"users\", scopes = [\"orders/read\"] }\n\"GET /feed\" = { handler = \"feed\", auth = \"partners\" }\n\"GET /ops\" = { handler = \"ops\", auth = \"iam\" }\n\"GET /health\" = \"health\"\n",
+    ))
+    .unwrap();
+    let dev = resolve(&config, "dev").unwrap();
+    let auth = |path: &str| {
+        dev.routes
+            .iter()
+            .find(|r| r.path.to_string() == path)
+            .unwrap()
+            .auth
+            .clone()
+    };
+    assert_eq!(
+        auth("/me"),
+        Some(crate::config::RouteAuth::Authorizer {
+            name: "users".into(),
+            scopes: vec!["orders/read".into()]
+        })
+    );
+    assert_eq!(auth("/ops"), Some(crate::config::RouteAuth::Iam));
+    assert_eq!(auth("/health"), None);
+    let partners = dev
+        .authorizers
+        .iter()
+        .find(|a| a.name == "partners")
+        .unwrap();
+    assert_eq!(
+        (partners.header.as_str(), partners.ttl),
+        ("X-Partner-Token", 0)
+    );
+    assert_eq!(
+        partners.kind,
+        crate::config::AuthorizerKind::Function {
+            function: "check_token".into(),
+            request: true
+        }
+    );
+    let users = dev.authorizers.iter().find(|a| a.name == "users").unwrap();
+    assert_eq!((users.header.as_str(), users.ttl), ("Authorization", 300));
+}

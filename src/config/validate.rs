@@ -87,7 +87,14 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .app
         .as_ref()
         .and_then(|app| app.get_ref().router.as_ref());
-    let routes = routes(&mut check, &raw.routes, router_key);
+    let authorizers = super::auth::authorizers(&mut check, &raw.authorizers);
+    let routes = routes(
+        &mut check,
+        &raw.routes,
+        router_key,
+        &raw.authorizers,
+        &authorizers,
+    );
     let router = router_key.map(|r| r.get_ref().clone());
     let binary_media_types = raw
         .app
@@ -101,6 +108,23 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     let secrets_span = raw.secrets.keys().next().map_or(0..0, |k| k.span());
     super::secrets::check_clash(&mut check, &env, &app_secrets, secrets_span, "secrets");
     let app_events = super::events::app_events(&mut check, &raw.events);
+    // A function authorizer is a function `<app>-<stage>-NAME` too.
+    for (name, table) in &raw.authorizers {
+        if table.get_ref().function.is_some()
+            && raw.events.keys().any(|event| event.get_ref() == name.get_ref())
+        {
+            check.error(
+                name.span(),
+                &format!("authorizers.{}", name.get_ref()),
+                format!(
+                    "`{}` names both an authorizer and an [events] table: each is its own function `<app>-<stage>-{}`",
+                    name.get_ref(),
+                    name.get_ref()
+                ),
+                "rename one of them",
+            );
+        }
+    }
     super::events::check_overlaps(&mut check, &app_events.handlers, "events");
     let mut stages = BTreeMap::new();
     for (stage, section) in &raw.stages {
@@ -237,6 +261,7 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             routes,
             router,
             binary_media_types,
+            authorizers,
             stages,
             permissions,
             checks: app_checks,
@@ -758,23 +783,49 @@ fn routes(
     check: &mut Checker,
     raw: &SpannedMap<RawRoute>,
     router: Option<&Spanned<String>>,
+    declared: &BTreeMap<Spanned<String>, Spanned<super::schema::RawAuthorizer>>,
+    valid: &[crate::config::Authorizer],
 ) -> Vec<Route> {
+    // Every declared name (`true`: Cognito), valid or not: a route naming
+    // a broken authorizer is not reported twice.
+    let authorizers: BTreeMap<String, bool> = declared
+        .iter()
+        .map(|(name, table)| {
+            let cognito = valid
+                .iter()
+                .find(|a| a.name == *name.get_ref())
+                .map_or(table.get_ref().cognito.is_some(), |a| {
+                    matches!(a.kind, crate::config::AuthorizerKind::Cognito { .. })
+                });
+            (name.get_ref().clone(), cognito)
+        })
+        .collect();
     let mut routes: Vec<Route> = Vec::new();
     for (key, value) in raw {
         let Some((method, path)) = parse_route_key(check, key) else {
             continue;
         };
         let key_name = format!("routes.\"{}\"", key.get_ref());
-        let (handler, cors, api_key) = match value.get_ref() {
-            RawRoute::Handler(name) => (Some(name), true, false),
+        let (handler, cors, api_key, auth) = match value.get_ref() {
+            RawRoute::Handler(name) => (Some(name), true, false, None),
             RawRoute::Table {
                 handler,
                 cors,
                 api_key,
+                auth,
+                scopes,
             } => (
                 handler.as_ref(),
                 cors.unwrap_or(true),
                 api_key.unwrap_or(false),
+                super::auth::route_auth(
+                    check,
+                    auth.as_ref(),
+                    scopes.as_ref(),
+                    &authorizers,
+                    value.span(),
+                    &key_name,
+                ),
             ),
         };
         match handler {
@@ -804,6 +855,7 @@ fn routes(
             handler: handler.cloned(),
             cors,
             api_key,
+            auth,
             span: key.span().start..value.span().end,
         };
         if let Some(existing) = routes

@@ -70,6 +70,9 @@ pub(crate) struct Desired {
     pub(crate) usage_plan: Option<crate::config::UsagePlan>,
     /// The stage's custom domain.
     pub(crate) domain: Option<crate::config::Domain>,
+    /// Who may call each route that is not public (`path → method →`).
+    pub(crate) auth: BTreeMap<String, BTreeMap<Method, crate::config::RouteAuth>>,
+    pub(crate) authorizers: Vec<crate::config::Authorizer>,
 }
 
 /// An event handler's function and what runs it.
@@ -171,6 +174,8 @@ impl Desired {
             .collect();
         let mut routes: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
         let mut keyed: BTreeMap<String, BTreeSet<Method>> = BTreeMap::new();
+        let mut auth: BTreeMap<String, BTreeMap<Method, crate::config::RouteAuth>> =
+            BTreeMap::new();
         for route in &project.routes {
             routes
                 .entry(route.path.to_string())
@@ -181,6 +186,11 @@ impl Desired {
                     .entry(route.path.to_string())
                     .or_default()
                     .insert(route.method);
+            }
+            if let Some(rule) = &route.auth {
+                auth.entry(route.path.to_string())
+                    .or_default()
+                    .insert(route.method, rule.clone());
             }
         }
         Desired {
@@ -212,6 +222,8 @@ impl Desired {
             keyed,
             usage_plan: project.usage_plan,
             domain: project.domain.clone(),
+            auth,
+            authorizers: project.authorizers.clone(),
         }
     }
 
@@ -282,6 +294,8 @@ pub(crate) mod tests {
             keyed: BTreeMap::new(),
             usage_plan: None,
             domain: None,
+            auth: BTreeMap::new(),
+            authorizers: Vec::new(),
             arns,
         }
     }

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use super::desired::Desired;
-use crate::config::{Cors, Method};
+use crate::config::{AuthorizerKind, Cors, Method, RouteAuth};
 use crate::cors::{AllowOrigin, Source, gateway_error_sources, preflight_headers};
 
 /// A digest of `document` (its canonical JSON), recorded in each API
@@ -55,12 +55,27 @@ pub(crate) fn document(desired: &Desired) -> Value {
             if !parameters.is_empty() {
                 operation["parameters"] = Value::Array(parameters);
             }
+            // One requirement: every scheme in it must pass (a key AND
+            // the authorizer's verdict).
+            let mut requirement = Map::new();
             if desired
                 .keyed
                 .get(path)
                 .is_some_and(|keyed| keyed.contains(method))
             {
-                operation["security"] = json!([{ API_KEY_SCHEME: [] }]);
+                requirement.insert(API_KEY_SCHEME.into(), json!([]));
+            }
+            match desired.auth.get(path).and_then(|rules| rules.get(method)) {
+                Some(RouteAuth::Iam) => {
+                    requirement.insert(SIGV4_SCHEME.into(), json!([]));
+                }
+                Some(RouteAuth::Authorizer { name, scopes }) => {
+                    requirement.insert(name.clone(), json!(scopes));
+                }
+                None => {}
+            }
+            if !requirement.is_empty() {
+                operation["security"] = json!([requirement]);
             }
             operations.insert(key, operation);
         }
@@ -91,17 +106,86 @@ pub(crate) fn document(desired: &Desired) -> Value {
     // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-api-key-source.html
     if !desired.keyed.is_empty() {
         document["x-amazon-apigateway-api-key-source"] = json!("HEADER");
-        document["components"] = json!({
-            "securitySchemes": {
-                API_KEY_SCHEME: { "type": "apiKey", "name": "x-api-key", "in": "header" },
-            },
-        });
+    }
+    let schemes = security_schemes(desired);
+    if !schemes.is_empty() {
+        document["components"] = json!({ "securitySchemes": schemes });
     }
     document
 }
 
 /// The security scheme of routes that require an API key.
 const API_KEY_SCHEME: &str = "api_key";
+/// The security scheme of routes with `auth = "iam"`.
+const SIGV4_SCHEME: &str = "sigv4";
+
+/// The schemes the routes use: API keys, IAM, and each authorizer a
+/// route names.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-authorizer.html
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-authtype.html
+fn security_schemes(desired: &Desired) -> Map<String, Value> {
+    let mut schemes = Map::new();
+    if !desired.keyed.is_empty() {
+        schemes.insert(
+            API_KEY_SCHEME.into(),
+            json!({ "type": "apiKey", "name": "x-api-key", "in": "header" }),
+        );
+    }
+    let used: Vec<&RouteAuth> = desired
+        .auth
+        .values()
+        .flat_map(|rules| rules.values())
+        .collect();
+    if used.contains(&&RouteAuth::Iam) {
+        schemes.insert(
+            SIGV4_SCHEME.into(),
+            json!({
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "x-amazon-apigateway-authtype": "awsSigv4",
+            }),
+        );
+    }
+    for authorizer in &desired.authorizers {
+        let named = |rule: &&RouteAuth| matches!(rule, RouteAuth::Authorizer { name, .. } if *name == authorizer.name);
+        if !used.iter().any(named) {
+            continue;
+        }
+        let identity = format!("method.request.header.{}", authorizer.header);
+        let (authtype, definition) = match &authorizer.kind {
+            AuthorizerKind::Cognito { user_pools } => (
+                "cognito_user_pools",
+                json!({
+                    "type": "cognito_user_pools",
+                    "providerARNs": user_pools,
+                    "identitySource": identity,
+                    "authorizerResultTtlInSeconds": authorizer.ttl,
+                }),
+            ),
+            AuthorizerKind::Function { request, .. } => (
+                "custom",
+                json!({
+                    "type": if *request { "request" } else { "token" },
+                    "authorizerUri": desired.arns.authorizer_uri(&authorizer.name),
+                    "identitySource": identity,
+                    "authorizerResultTtlInSeconds": authorizer.ttl,
+                }),
+            ),
+        };
+        schemes.insert(
+            authorizer.name.clone(),
+            json!({
+                "type": "apiKey",
+                "name": authorizer.header,
+                "in": "header",
+                "x-amazon-apigateway-authtype": authtype,
+                "x-amazon-apigateway-authorizer": definition,
+            }),
+        );
+    }
+    schemes
+}
 
 /// A path's `OPTIONS`: a mock integration that answers the preflight as
 /// `crate::cors::preflight_headers` says, without calling the function.
@@ -277,6 +361,100 @@ mod tests {
             json!({ "type": "apiKey", "name": "x-api-key", "in": "header" })
         );
         assert_ne!(digest(&document), before);
+    }
+
+    #[test]
+    fn authorizers_and_iam_become_security_schemes_of_their_routes() {
+        use crate::config::{Authorizer, AuthorizerKind, RouteAuth};
+        let mut desired = desired();
+        let pool = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc";
+        desired.authorizers = vec![
+            Authorizer {
+                name: "users".into(),
+                kind: AuthorizerKind::Cognito {
+                    user_pools: vec![pool.into()],
+                },
+                header: "Authorization".into(),
+                ttl: 300,
+            },
+            Authorizer {
+                name: "partners".into(),
+                kind: AuthorizerKind::Function {
+                    function: "check_token".into(),
+                    request: false,
+                },
+                header: "X-Partner-Token".into(),
+                ttl: 60,
+            },
+            Authorizer {
+                name: "unused".into(),
+                kind: AuthorizerKind::Cognito {
+                    user_pools: vec![pool.into()],
+                },
+                header: "Authorization".into(),
+                ttl: 300,
+            },
+        ];
+        desired.auth = BTreeMap::from([
+            (
+                "/greet".to_string(),
+                BTreeMap::from([(
+                    Method::Post,
+                    RouteAuth::Authorizer {
+                        name: "users".into(),
+                        scopes: vec!["orders/write".into()],
+                    },
+                )]),
+            ),
+            (
+                "/orders/{id}".to_string(),
+                BTreeMap::from([(Method::Post, RouteAuth::Iam)]),
+            ),
+        ]);
+        desired.keyed = BTreeMap::from([("/greet".to_string(), BTreeSet::from([Method::Post]))]);
+        let document = document(&desired);
+        // A key and the user pool, both required.
+        assert_eq!(
+            document["paths"]["/greet"]["post"]["security"],
+            json!([{ "api_key": [], "users": ["orders/write"] }])
+        );
+        assert_eq!(
+            document["paths"]["/orders/{id}"]["post"]["security"],
+            json!([{ "sigv4": [] }])
+        );
+        let schemes = &document["components"]["securitySchemes"];
+        assert_eq!(schemes["sigv4"]["x-amazon-apigateway-authtype"], "awsSigv4");
+        let users = &schemes["users"]["x-amazon-apigateway-authorizer"];
+        assert_eq!(users["type"], "cognito_user_pools");
+        assert_eq!(users["providerARNs"], json!([pool]));
+        assert!(schemes["partners"].is_null(), "no route uses it");
+        assert!(schemes["unused"].is_null());
+
+        desired.auth.insert(
+            "/health".into(),
+            BTreeMap::from([(
+                Method::Get,
+                RouteAuth::Authorizer {
+                    name: "partners".into(),
+                    scopes: vec![],
+                },
+            )]),
+        );
+        let document = super::document(&desired);
+        let partners = &document["components"]["securitySchemes"]["partners"];
+        assert_eq!(partners["name"], "X-Partner-Token");
+        assert_eq!(partners["x-amazon-apigateway-authtype"], "custom");
+        let definition = &partners["x-amazon-apigateway-authorizer"];
+        assert_eq!(definition["type"], "token");
+        assert_eq!(definition["authorizerResultTtlInSeconds"], 60);
+        assert_eq!(
+            definition["identitySource"],
+            "method.request.header.X-Partner-Token"
+        );
+        assert_eq!(
+            definition["authorizerUri"],
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-partners:dev/invocations"
+        );
     }
 
     #[test]

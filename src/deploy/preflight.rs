@@ -59,7 +59,7 @@ pub(crate) fn check(desired: &Desired, actual: &Actual) -> Result<Vec<String>, S
                 Some(Some(_)) => {}
                 _ => return Err(missing_queue(&source.queue, handler, "its source")),
             },
-            EventSource::Schedule(_) => {}
+            EventSource::Schedule(_) | EventSource::Authorizer(_) => {}
         }
         if let Some(queue) = &event.on_failure_queue
             && !matches!(queues.get(queue), Some(Some(_)))

@@ -87,6 +87,8 @@ struct EventView {
     describe: &'static str,
     /// Takes the whole event (else: once per record).
     whole: bool,
+    /// A function authorizer's verdict on one call.
+    authorizer: bool,
     extract: Vec<String>,
     call: String,
     finish: String,
@@ -225,6 +227,12 @@ fn route_view(index: usize, route: &Route, call: &HandlerCall) -> RouteView {
             Input::JsonBody(ty) => extract.push(format!(
                 "let {variable} = slx_support::json_body(&request, {ty:?})?;"
             )),
+            Input::Caller(ty) => extract.push(format!(
+                "let {variable} = slx_support::caller(&request, {ty:?})?;"
+            )),
+            Input::Identity(ty) => extract.push(format!(
+                "let {variable} = slx_support::identity(&request, {ty:?})?;"
+            )),
             Input::Bytes => extract.push(format!(
                 "let {variable} = ::std::convert::AsRef::<[u8]>::as_ref(request.body()).to_vec();"
             )),
@@ -324,16 +332,22 @@ fn event_view(index: usize, call: &EventCall) -> EventView {
     }
     let awaited = if call.is_async { ".await" } else { "" };
     let call_expr = format!("app::{}({}){awaited}", call.function, arguments.join(", "));
-    let finish = match (whole, call.fallible) {
-        (true, true) => "slx_events::respond(output.map_err(slx_events::failure)?)".to_string(),
-        (true, false) => "slx_events::respond(output)".to_string(),
-        (false, true) => "output.map_err(slx_events::failure)".to_string(),
-        (false, false) => "Ok(output)".to_string(),
+    let authorizer = call.kind == EventKind::Authorizer && !whole;
+    let finish = match (whole, authorizer, call.fallible) {
+        (true, _, true) => "slx_events::respond(output.map_err(slx_events::failure)?)".to_string(),
+        (true, _, false) => "slx_events::respond(output)".to_string(),
+        (false, true, true) => {
+            "slx_events::verdict(output.map_err(slx_events::failure)?)".to_string()
+        }
+        (false, true, false) => "slx_events::verdict(output)".to_string(),
+        (false, false, true) => "output.map_err(slx_events::failure)".to_string(),
+        (false, false, false) => "Ok(output)".to_string(),
     };
     let (kind, describe) = match call.kind {
         EventKind::S3 => ("S3", "S3: once per object record"),
         EventKind::Sqs => ("Sqs", "SQS: once per message"),
         EventKind::Schedule => ("Schedule", "a schedule: once per run"),
+        EventKind::Authorizer => ("Authorizer", "an authorizer: once per call"),
     };
     EventView {
         name: call.name.clone(),
@@ -346,6 +360,7 @@ fn event_view(index: usize, call: &EventCall) -> EventView {
             describe
         },
         whole,
+        authorizer,
         extract,
         call: call_expr,
         finish,
@@ -383,6 +398,7 @@ mod tests {
             handler: Some(handler.to_string()),
             cors: true,
             api_key: false,
+            auth: None,
             span: 0..0,
         })
         .collect();
@@ -482,6 +498,7 @@ mod tests {
             handler: Some("health".into()),
             cors: true,
             api_key: false,
+            auth: None,
             span: 0..0,
         }];
         let checked =

@@ -28,6 +28,12 @@ pub enum Input {
     JsonBody(String),
     /// The body's bytes as they are (`Vec<u8>`): an upload, an image.
     Bytes,
+    /// What the route's authorizer says of the caller (`caller`):
+    /// a Lambda authorizer's context, or a Cognito token's `claims`.
+    Caller(String),
+    /// The caller as API Gateway identifies it (`identity`): with
+    /// `auth = "iam"`, its `userArn`, `accountId`, `caller`.
+    Identity(String),
 }
 
 /// How the handler's return value becomes a response.
@@ -72,6 +78,8 @@ pub enum EventKind {
     Schedule,
     S3,
     Sqs,
+    /// A function authorizer: its verdict on one call.
+    Authorizer,
 }
 
 impl EventKind {
@@ -80,6 +88,7 @@ impl EventKind {
             EventSource::Schedule(_) => EventKind::Schedule,
             EventSource::S3(_) => EventKind::S3,
             EventSource::Sqs(_) => EventKind::Sqs,
+            EventSource::Authorizer(_) => EventKind::Authorizer,
         }
     }
 
@@ -90,6 +99,15 @@ impl EventKind {
             EventKind::S3 => &["bucket", "key", "size", "kind", "etag", "time"],
             EventKind::Sqs => &["message_id", "receive_count"],
             EventKind::Schedule => &["time", "input"],
+            EventKind::Authorizer => &[
+                "token",
+                "headers",
+                "query",
+                "method",
+                "path",
+                "method_arn",
+                "source_ip",
+            ],
         }
     }
 
@@ -99,6 +117,7 @@ impl EventKind {
             EventKind::S3 => "object record",
             EventKind::Sqs => "message",
             EventKind::Schedule => "run",
+            EventKind::Authorizer => "call",
         }
     }
 }
@@ -425,6 +444,7 @@ fn example_parameters(kind: EventKind) -> &'static str {
         EventKind::S3 => "bucket: String, key: String",
         EventKind::Sqs => "job: Job",
         EventKind::Schedule => "time: String",
+        EventKind::Authorizer => "token: String",
     }
 }
 
@@ -520,6 +540,27 @@ fn event_call_for(
         ));
     }
     let (fallible, output) = classify_output(&sig.output);
+    if kind == EventKind::Authorizer && !whole {
+        // Its verdict: `Some(context)` lets the call through (the route
+        // handler's `caller` is that context), `None` refuses it.
+        if !returns_option(&sig.output) {
+            return Err((
+                "an authorizer returns its verdict: `Option<T>` (or `Result<Option<T>, E>`)".into(),
+                format!(
+                    "write `pub async fn {name}(token: String) -> Option<Caller>`: `Some(caller)` lets the call through with `caller` as its context, `None` refuses it (403), an `Err` answers 401"
+                ),
+            ));
+        }
+        return Ok(EventCall {
+            name: event.name.clone(),
+            function: name,
+            kind,
+            is_async: sig.asyncness.is_some(),
+            inputs,
+            fallible,
+            responds: true,
+        });
+    }
     if output != Output::Empty && !whole {
         return Err((
             format!(
@@ -546,6 +587,7 @@ fn kind_name(kind: EventKind) -> &'static str {
         EventKind::S3 => "an S3",
         EventKind::Sqs => "a queue",
         EventKind::Schedule => "a schedule",
+        EventKind::Authorizer => "an authorizer",
     }
 }
 
@@ -616,6 +658,13 @@ fn classify_input(name: &str, ty: &Type, path_params: &[&str]) -> Input {
     if name == "query" {
         return Input::Query;
     }
+    let type_name = || ty.to_token_stream().to_string().replace(' ', "");
+    if name == "caller" {
+        return Input::Caller(type_name());
+    }
+    if name == "identity" {
+        return Input::Identity(type_name());
+    }
     if !by_ref && is_byte_vec(inner) {
         return Input::Bytes;
     }
@@ -649,6 +698,15 @@ fn is_byte_vec(ty: &Type) -> bool {
         text.as_str(),
         "Vec<u8>" | "std::vec::Vec<u8>" | "alloc::vec::Vec<u8>" | "::std::vec::Vec<u8>"
     )
+}
+
+/// Whether the function returns `Option<T>` or `Result<Option<T>, E>`.
+fn returns_option(output: &ReturnType) -> bool {
+    let ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    let value = result_ok_type(ty).unwrap_or(ty);
+    last_segment(value).as_deref() == Some("Option")
 }
 
 /// `T` of `Result<T, E>` (any path ending in `Result` with two arguments).
@@ -687,6 +745,7 @@ mod tests {
             handler: Some(handler.into()),
             cors: true,
             api_key: false,
+            auth: None,
             span: 0..0,
         }
     }
@@ -741,6 +800,23 @@ mod tests {
         );
         assert_eq!(calls[0].output, Output::StatusJson);
         assert!(!calls[0].fallible);
+    }
+
+    #[test]
+    fn the_caller_and_its_identity_come_by_name() {
+        let calls = check_src(
+            "pub async fn me(caller: Caller, identity: serde_json::Value, order: Order) -> Caller { todo!() }",
+            &[route("POST /me", "me")],
+        )
+        .unwrap();
+        assert_eq!(
+            calls[0].inputs,
+            vec![
+                Input::Caller("Caller".into()),
+                Input::Identity("serde_json::Value".into()),
+                Input::JsonBody("Order".into()),
+            ]
+        );
     }
 
     #[test]

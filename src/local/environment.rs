@@ -146,6 +146,7 @@ mod tests {
             binary_media_types: vec![],
             usage_plan: None,
             domain: None,
+            authorizers: vec![],
             serves_cors: false,
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
             routes: vec![],

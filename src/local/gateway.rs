@@ -53,10 +53,18 @@ pub struct GatewayRules {
     /// The key routes with `api_key = true` accept in `x-api-key` (the
     /// deployed stage accepts the keys of its usage plan instead).
     pub api_key: String,
+    pub authorizers: Vec<crate::config::Authorizer>,
+    /// How Cognito tokens are checked (`--jwks`, `--trust-jwt`); `None`:
+    /// they cannot be.
+    pub signatures: Option<super::jwt::Signatures>,
 }
 
 impl GatewayRules {
-    pub fn of(project: &crate::config::Project, api_key: &str) -> GatewayRules {
+    pub fn of(
+        project: &crate::config::Project,
+        api_key: &str,
+        signatures: Option<&super::jwt::Signatures>,
+    ) -> GatewayRules {
         let preflights = crate::cors::preflight_paths(project.cors.as_ref(), &project.routes);
         let mocks = preflights.keys().filter_map(|path| {
             Some(Route {
@@ -65,6 +73,7 @@ impl GatewayRules {
                 handler: None,
                 cors: true,
                 api_key: false,
+                auth: None,
                 span: 0..0,
             })
         });
@@ -74,13 +83,34 @@ impl GatewayRules {
             preflights,
             binary: project.binary_media(),
             api_key: api_key.to_string(),
+            authorizers: project.authorizers.clone(),
+            signatures: signatures.cloned(),
         }
+    }
+}
+
+/// The function authorizers slx dev runs: a pool per authorizer, the
+/// stage's ARNs for their events, and their verdicts for each `ttl`.
+#[derive(Default)]
+pub struct FunctionAuthorizers {
+    pools: RwLock<BTreeMap<String, Pool>>,
+    arns: RwLock<Option<crate::names::StageArns>>,
+    verdicts: std::sync::Mutex<super::authorizer::VerdictCache>,
+}
+
+impl FunctionAuthorizers {
+    /// Serves the authorizers with `pools` from now on (a reload).
+    pub(crate) fn set(&self, pools: BTreeMap<String, Pool>, arns: crate::names::StageArns) {
+        *self.pools.write().expect("lock poisoned") = pools;
+        *self.arns.write().expect("lock poisoned") = Some(arns);
+        self.verdicts.lock().expect("lock poisoned").clear();
     }
 }
 
 pub struct GatewayState {
     pub routes: RwLock<Vec<Route>>,
     pub rules: RwLock<GatewayRules>,
+    pub authorizers: FunctionAuthorizers,
     pub pool: RwLock<Pool>,
     pub stage: String,
     pub access_log: AccessLog,
@@ -271,6 +301,259 @@ fn preflight(state: &GatewayState, path: &str, origin: Option<&str>) -> Option<H
     })
 }
 
+/// What API Gateway learnt of an authorized caller, for the event's
+/// `requestContext`.
+struct Granted {
+    /// `requestContext.authorizer` (a Cognito token's `claims`).
+    authorizer: Option<serde_json::Value>,
+    /// `requestContext.identity.accessKey` of a SigV4-signed call.
+    access_key: Option<String>,
+}
+
+impl Granted {
+    fn describe(self, context: &mut serde_json::Value) {
+        if let Some(authorizer) = self.authorizer {
+            context["authorizer"] = authorizer;
+        }
+        if let Some(key) = self.access_key {
+            context["identity"]["accessKey"] = serde_json::json!(key);
+        }
+    }
+}
+
+fn header_of<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// API Gateway's verdict on the caller of a route with `auth`: what it
+/// passes on, or its refusal.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html
+async fn authorize(
+    state: &GatewayState,
+    rule: &crate::config::RouteAuth,
+    request: &HttpRequest,
+    resource: &str,
+    request_id: &str,
+) -> Result<Granted, Refusal> {
+    use crate::config::{AuthorizerKind, RouteAuth};
+    if let RouteAuth::Authorizer { name, .. } = rule {
+        let function = {
+            let rules = state.rules.read().expect("lock poisoned");
+            rules
+                .authorizers
+                .iter()
+                .find(|a| a.name == *name)
+                .and_then(|a| {
+                    let AuthorizerKind::Function { request, .. } = a.kind else {
+                        return None;
+                    };
+                    Some(crate::config::AuthorizerSource {
+                        request,
+                        header: a.header.clone(),
+                        ttl: a.ttl,
+                    })
+                })
+        };
+        if let Some(source) = function {
+            return ask_function(state, name, &source, request, resource, request_id).await;
+        }
+    }
+    let rules = state.rules.read().expect("lock poisoned");
+    match rule {
+        RouteAuth::Iam => {
+            // slx dev cannot check a signature: it takes any SigV4 one.
+            let signed = header_of(request, "authorization")
+                .and_then(|value| value.strip_prefix("AWS4-HMAC-SHA256 "));
+            let Some(signed) = signed else {
+                return Err((
+                    gateway_answer(403, "Missing Authentication Token"),
+                    Some("the route has auth = \"iam\": sign the request with SigV4 (slx dev does not verify the signature)".into()),
+                ));
+            };
+            let access_key = signed
+                .split("Credential=")
+                .nth(1)
+                .and_then(|scope| scope.split('/').next())
+                .map(str::to_string);
+            Ok(Granted {
+                authorizer: None,
+                access_key,
+            })
+        }
+        RouteAuth::Authorizer { name, scopes } => {
+            let Some(authorizer) = rules.authorizers.iter().find(|a| a.name == *name) else {
+                return Err((
+                    gateway_answer(500, "Internal server error"),
+                    Some(format!("no authorizer `{name}`")),
+                ));
+            };
+            let AuthorizerKind::Cognito { user_pools } = &authorizer.kind else {
+                return Err((
+                    gateway_answer(500, "Internal server error"),
+                    Some(format!(
+                        "authorizer `{name}` is a function, which slx dev does not run yet"
+                    )),
+                ));
+            };
+            let unauthorized = |why: String| (gateway_answer(401, "Unauthorized"), Some(why));
+            let Some(token) = header_of(request, &authorizer.header) else {
+                return Err(unauthorized(format!(
+                    "no `{}` header: authorizer `{name}` takes a Cognito token there",
+                    authorizer.header
+                )));
+            };
+            let Some(signatures) = &rules.signatures else {
+                return Err(unauthorized(format!(
+                    "slx dev cannot check tokens of authorizer `{name}`: start it with `--jwks FILE` (the pool's JWKS) or `--trust-jwt`"
+                )));
+            };
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            match super::jwt::check(token, signatures, user_pools, scopes, now) {
+                Ok(claims) => Ok(Granted {
+                    authorizer: Some(serde_json::json!({ "claims": claims })),
+                    access_key: None,
+                }),
+                Err(why) => Err(unauthorized(format!(
+                    "authorizer `{name}` refused the token: {why}"
+                ))),
+            }
+        }
+    }
+}
+
+/// API Gateway's verdict from function authorizer `name` on a call: its
+/// cached answer for the token, or a new one from running it.
+async fn ask_function(
+    state: &GatewayState,
+    name: &str,
+    source: &crate::config::AuthorizerSource,
+    request: &HttpRequest,
+    resource: &str,
+    request_id: &str,
+) -> Result<Granted, Refusal> {
+    use super::authorizer::judge;
+    use super::source_event::{AuthorizedCall, Origin, authorizer_event};
+    // Without its identity source, API Gateway answers 401 itself.
+    let Some(token) = header_of(request, &source.header).map(str::to_string) else {
+        return Err((
+            gateway_answer(401, "Unauthorized"),
+            Some(format!(
+                "no `{}` header: authorizer `{name}` reads it",
+                source.header
+            )),
+        ));
+    };
+    let arns = state
+        .authorizers
+        .arns
+        .read()
+        .expect("lock poisoned")
+        .clone();
+    let pool = state
+        .authorizers
+        .pools
+        .read()
+        .expect("lock poisoned")
+        .get(name)
+        .cloned();
+    let (Some(arns), Some(pool)) = (arns, pool) else {
+        return Err((
+            gateway_answer(500, "Internal server error"),
+            Some(format!("authorizer `{name}` is not running")),
+        ));
+    };
+    let call = AuthorizedCall {
+        api_id: "local".into(),
+        method: request.method.clone(),
+        path: request.path.clone(),
+        resource: resource.to_string(),
+        headers: request.headers.clone(),
+        query: request.query.clone(),
+        source_ip: request.source_ip.clone(),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let origin = Origin {
+        arns: &arns,
+        now_ms,
+        id: request_id,
+    };
+    let event = authorizer_event(source, &call, &origin);
+    let method_arn = event["methodArn"].as_str().unwrap_or_default().to_string();
+    let ttl = std::time::Duration::from_secs(u64::from(source.ttl));
+    let cached = state
+        .authorizers
+        .verdicts
+        .lock()
+        .expect("lock poisoned")
+        .get(name, &token, ttl, Instant::now());
+    let answer = match cached {
+        Some(answer) => answer,
+        None => {
+            let payload = serde_json::to_vec(&event).unwrap_or_default();
+            let answer = match pool.invoke(&format!("{request_id}-auth"), payload).await {
+                Outcome::Answered(Answer::Response(body)) => {
+                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null)
+                }
+                Outcome::Answered(Answer::Error { body, .. }) => {
+                    let error: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    return Err(match error["errorMessage"].as_str() {
+                        // The one message API Gateway answers 401 for.
+                        Some("Unauthorized") => (
+                            gateway_answer(401, "Unauthorized"),
+                            Some(format!("authorizer `{name}` answered Unauthorized")),
+                        ),
+                        other => (
+                            gateway_answer(500, "Internal server error"),
+                            Some(format!(
+                                "authorizer `{name}` failed: {}",
+                                other.unwrap_or("no message")
+                            )),
+                        ),
+                    });
+                }
+                Outcome::TimedOut | Outcome::Crashed(_) => {
+                    return Err((
+                        gateway_answer(500, "Internal server error"),
+                        Some(format!("authorizer `{name}` did not answer")),
+                    ));
+                }
+            };
+            if ttl > std::time::Duration::ZERO {
+                state
+                    .authorizers
+                    .verdicts
+                    .lock()
+                    .expect("lock poisoned")
+                    .keep(name, &token, answer.clone(), Instant::now());
+            }
+            answer
+        }
+    };
+    match judge(&answer, &method_arn) {
+        Ok(context) => Ok(Granted {
+            authorizer: Some(context),
+            access_key: None,
+        }),
+        Err(refused) => {
+            let (status, message) = refused.answer();
+            let why = match refused {
+                super::authorizer::Refused::Malformed(why) => why,
+                _ => format!("authorizer `{name}` refused the call"),
+            };
+            Err((gateway_answer(status, message), Some(why)))
+        }
+    }
+}
+
 /// Why a body that is not UTF-8 reaches the function damaged, and the fix.
 fn damaged_body_hint(headers: &HeaderMap) -> String {
     let content_type = headers
@@ -376,15 +659,25 @@ async fn serve(
         let rules = state.rules.read().expect("lock poisoned");
         router::find(&routes, &request.method, &request.path).map(|matched| {
             let keyed = matched.route.api_key;
+            let auth = matched.route.auth.clone();
             (
                 MatchedRoute::new(matched, &rules.binary),
                 keyed.then(|| rules.api_key.clone()),
+                auth,
             )
         })
     };
     // API Gateway's answer to a path or method it has no route for.
-    let Some((route, key)) = matched else {
+    let Some((route, key, auth)) = matched else {
         return (no_route(), Some("no route".to_string()));
+    };
+    // Who the caller is, before anything else (API keys included).
+    let granted = match auth {
+        Some(rule) => match authorize(state, &rule, &request, &route.resource, request_id).await {
+            Ok(granted) => Some(granted),
+            Err(refusal) => return refusal,
+        },
+        None => None,
     };
     // A route that requires a key: API Gateway refuses the call before
     // the function runs.
@@ -414,7 +707,10 @@ async fn serve(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let event = event::rest_event(&request, &route, &context);
+    let mut event = event::rest_event(&request, &route, &context);
+    if let Some(granted) = granted {
+        granted.describe(&mut event["requestContext"]);
+    }
     let payload = serde_json::to_vec(&event).unwrap_or_default();
     if payload.len() > quotas::MAX_EVENT_BYTES {
         return (

@@ -3,10 +3,12 @@
 //!
 //! Never talks to AWS. Processes are started by callers, not here.
 
+pub mod authorizer;
 pub mod environment;
 pub mod event;
 pub(crate) mod event_sources;
 pub mod gateway;
+pub mod jwt;
 pub mod pool;
 pub mod quotas;
 pub mod router;

@@ -109,6 +109,7 @@ mod tests {
                     handler: Some(handler.to_string()),
                     cors: true,
                     api_key: false,
+                    auth: None,
                     span: 0..0,
                 }
             })

@@ -166,6 +166,79 @@ pub(crate) fn schedule_event(source: &ScheduleSource, handler: &str, origin: &Or
     )
 }
 
+/// The call a function authorizer is asked about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AuthorizedCall {
+    pub(crate) api_id: String,
+    pub(crate) method: String,
+    /// The request's path (`/orders/42`) and the resource it matched
+    /// (`/orders/{id}`).
+    pub(crate) path: String,
+    pub(crate) resource: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) source_ip: String,
+}
+
+/// The event API Gateway sends a function authorizer about `call`: a
+/// `TOKEN` event with the header's value, or a `REQUEST` event with the
+/// request's headers, query and path.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-input.html
+pub(crate) fn authorizer_event(
+    source: &crate::config::AuthorizerSource,
+    call: &AuthorizedCall,
+    origin: &Origin<'_>,
+) -> Value {
+    let arns = origin.arns;
+    let method_arn = format!(
+        "arn:{}:execute-api:{}:{}:{}/{}/{}/{}",
+        arns.partition.id,
+        arns.region,
+        arns.account,
+        call.api_id,
+        arns.stage,
+        call.method,
+        call.path.trim_start_matches('/')
+    );
+    if !source.request {
+        let token = call
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&source.header))
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        return json!({
+            "type": "TOKEN",
+            "authorizationToken": token,
+            "methodArn": method_arn,
+        });
+    }
+    let single = |pairs: &[(String, String)]| -> serde_json::Map<String, Value> {
+        pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
+    };
+    json!({
+        "type": "REQUEST",
+        "methodArn": method_arn,
+        "resource": call.resource,
+        "path": call.path,
+        "httpMethod": call.method,
+        "headers": single(&call.headers),
+        "queryStringParameters": single(&call.query),
+        "pathParameters": {},
+        "stageVariables": {},
+        "requestContext": {
+            "accountId": arns.account,
+            "apiId": call.api_id,
+            "httpMethod": call.method,
+            "path": format!("/{}{}", arns.stage, call.path),
+            "resourcePath": call.resource,
+            "stage": arns.stage,
+            "requestId": origin.id,
+            "identity": { "sourceIp": call.source_ip },
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

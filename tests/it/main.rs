@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod architecture;
+mod authorizers;
 mod build;
 mod canary;
 mod checks;

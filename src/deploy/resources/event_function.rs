@@ -469,5 +469,12 @@ fn deployed_source(names: &StageNames, actual: &Actual, handler: &str) -> String
     super::bucket_notification::deployed_source(names, &actual.bucket_notification, handler)
         .or_else(|| super::schedule::deployed_source(&actual.schedule, handler))
         .or_else(|| super::queue_mapping::deployed_source(&actual.queue_mapping, handler))
+        .or_else(|| {
+            let statement = actual.authorizer_permission.get(handler)?.as_ref()?;
+            Some(format!(
+                "authorizer of the API ({})",
+                statement.source_arn.as_deref().unwrap_or("no source")
+            ))
+        })
         .unwrap_or_else(|| "no source".into())
 }

@@ -12,6 +12,7 @@
 
 pub(crate) mod alias;
 pub(crate) mod api;
+pub(crate) mod authorizer_permission;
 pub(crate) mod bucket_notification;
 pub(crate) mod concurrency;
 pub(crate) mod deployment;
@@ -383,6 +384,7 @@ registry! {
     usage_plan: UsagePlan => usage_plan::UsagePlanKind,
     domain: Domain => domain::Domain,
     event_function: EventFunction => event_function::EventFunction,
+    authorizer_permission: AuthorizerPermission => authorizer_permission::AuthorizerPermission,
     schedule: Schedule => schedule::Schedule,
     bucket_notification: BucketNotification => bucket_notification::BucketNotification,
     queue_mapping: QueueMapping => queue_mapping::QueueMappingKind,

@@ -53,11 +53,16 @@ impl ActionInfo for PermissionAction {
 
 /// slx's statement in a function policy document, if there is one.
 fn find_statement(policy: &str) -> Option<Statement> {
+    find_statement_with(policy, PERMISSION_ID)
+}
+
+/// The statement `sid` of a function policy document, if there is one.
+pub(crate) fn find_statement_with(policy: &str, sid: &str) -> Option<Statement> {
     let document: serde_json::Value = serde_json::from_str(policy).ok()?;
     let statement = document["Statement"]
         .as_array()?
         .iter()
-        .find(|statement| statement["Sid"] == PERMISSION_ID)?;
+        .find(|statement| statement["Sid"] == sid)?;
     Some(Statement {
         source_arn: statement["Condition"]["ArnLike"]["AWS:SourceArn"]
             .as_str()
@@ -121,7 +126,6 @@ impl Resource for Permission {
     async fn apply(action: &PermissionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
         let step = action.describe(ctx.arns.names());
         let step = step.as_str();
-        let w = ctx.writer;
         let PermissionAction::AddInvokePermission {
             function,
             alias,
@@ -129,12 +133,6 @@ impl Resource for Permission {
             replace,
         } = action;
         let id = ctx.api_id(api, step)?;
-        if *replace {
-            ctx.call_tolerating(step, ErrorClass::NotFound, || {
-                w.remove_permission(function, alias, PERMISSION_ID)
-            })
-            .await?;
-        }
         let permission = NewPermission {
             function_name: function.clone(),
             qualifier: alias.clone(),
@@ -143,35 +141,60 @@ impl Resource for Permission {
             source_arn: ctx.arns.api_source_arn(&id),
             source_account: None,
         };
-        match ctx
-            .call(step, RETRY_ALWAYS, || w.add_permission(&permission))
-            .await
-        {
-            Ok(()) => Ok(()),
-            // Lambda refuses a statement id that exists: an earlier
-            // attempt whose answer was lost may have added it. Done if it
-            // names this API; replaced if not.
-            Err(error) if error.class == ErrorClass::AlreadyExists => {
-                let policy = ctx
-                    .reader
-                    .policy(function, alias)
-                    .await
-                    .map_err(|e| e.in_step(step))?;
-                let current = policy.as_deref().and_then(find_statement);
-                if current.is_some_and(|s| {
-                    s.source_arn.as_deref() == Some(permission.source_arn.as_str())
-                }) {
-                    return Ok(());
-                }
-                ctx.call_tolerating(step, ErrorClass::NotFound, || {
-                    w.remove_permission(function, alias, PERMISSION_ID)
-                })
-                .await?;
-                ctx.call(step, RETRY_ALWAYS, || w.add_permission(&permission))
-                    .await
+        put_statement(ctx, step, &permission, *replace).await
+    }
+}
+
+/// Adds `permission` to its alias's policy; `replace` first drops a
+/// statement of the same id (naming another source).
+pub(crate) async fn put_statement(
+    ctx: &ApplyContext<'_>,
+    step: &str,
+    permission: &NewPermission,
+    replace: bool,
+) -> Result<(), AwsError> {
+    let w = ctx.writer;
+    let (function, alias, sid) = (
+        &permission.function_name,
+        &permission.qualifier,
+        permission.statement_id.as_str(),
+    );
+    if replace {
+        ctx.call_tolerating(step, ErrorClass::NotFound, || {
+            w.remove_permission(function, alias, sid)
+        })
+        .await?;
+    }
+    match ctx
+        .call(step, RETRY_ALWAYS, || w.add_permission(permission))
+        .await
+    {
+        Ok(()) => Ok(()),
+        // Lambda refuses a statement id that exists: an earlier
+        // attempt whose answer was lost may have added it. Done if it
+        // names this source; replaced if not.
+        Err(error) if error.class == ErrorClass::AlreadyExists => {
+            let policy = ctx
+                .reader
+                .policy(function, alias)
+                .await
+                .map_err(|e| e.in_step(step))?;
+            let current = policy
+                .as_deref()
+                .and_then(|policy| find_statement_with(policy, sid));
+            if current
+                .is_some_and(|s| s.source_arn.as_deref() == Some(permission.source_arn.as_str()))
+            {
+                return Ok(());
             }
-            Err(error) => Err(error),
+            ctx.call_tolerating(step, ErrorClass::NotFound, || {
+                w.remove_permission(function, alias, sid)
+            })
+            .await?;
+            ctx.call(step, RETRY_ALWAYS, || w.add_permission(permission))
+                .await
         }
+        Err(error) => Err(error),
     }
 }
 
