@@ -111,7 +111,10 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     // A function authorizer is a function `<app>-<stage>-NAME` too.
     for (name, table) in &raw.authorizers {
         if table.get_ref().function.is_some()
-            && raw.events.keys().any(|event| event.get_ref() == name.get_ref())
+            && raw
+                .events
+                .keys()
+                .any(|event| event.get_ref() == name.get_ref())
         {
             check.error(
                 name.span(),

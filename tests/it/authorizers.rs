@@ -266,7 +266,7 @@ fn slx_dev_checks_cognito_tokens_and_iam_signatures_and_hands_over_the_caller() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
     let moto = Moto::start();
-    let (_sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     project.edit(
         "[routes]",
         &format!("[authorizers.users]\ncognito = [\"{POOL}\"]\nttl = 60\n\n[routes]"),
@@ -303,7 +303,14 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
         import["paths"]["/orders/{id}"]["post"]["security"],
         serde_json::json!([{ "sigv4": [] }])
     );
-    assert!(import["paths"]["/health"]["get"]["security"].is_null());
+    assert_eq!(
+        import["paths"]["/health"]["get"]["security"],
+        serde_json::json!([{ "partners": [] }])
+    );
+    assert!(
+        import["paths"]["/greet"]["options"].is_null(),
+        "no CORS here"
+    );
     let users = &import["components"]["securitySchemes"]["users"];
     assert_eq!(users["x-amazon-apigateway-authtype"], "cognito_user_pools");
     assert_eq!(
@@ -358,4 +365,40 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
     moto.start_recording();
     assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
     assert_eq!(moto.writes(), Vec::<String>::new());
+
+    // Status names the authorizer's function and what calls it.
+    let status = crate::common::stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    let handler = &status["handlers"][0];
+    assert_eq!(handler["function"], "shop-dev-partners", "{status}");
+    assert!(
+        handler["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("authorizer of the API (arn:aws:execute-api:"),
+        "{status}"
+    );
+    // Undeploy takes it away with the rest; every call was allowed by
+    // `slx iam-policy`.
+    let gone = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(gone.status.success());
+    assert!(
+        aws.lambda
+            .get_function()
+            .function_name("shop-dev-partners")
+            .send()
+            .await
+            .is_err()
+    );
+    let policy = crate::common::stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
+    let allowed = crate::fidelity::policy_actions(&policy);
+    let called: std::collections::BTreeSet<String> = sim
+        .events()
+        .iter()
+        .map(crate::fidelity::iam_action)
+        .collect();
+    let outside: Vec<&String> = called.difference(&allowed).collect();
+    assert!(
+        outside.is_empty(),
+        "calls outside `slx iam-policy`: {outside:?}"
+    );
 }
