@@ -19,6 +19,7 @@ mod event_sources;
 mod events;
 mod faults;
 mod fidelity;
+mod going_to_production;
 mod killed;
 mod logs;
 mod operate;
