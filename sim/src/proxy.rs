@@ -330,6 +330,7 @@ pub(crate) async fn handle(
     )
     .await
     .map_err(|_| Dropped)?;
+    let (status, answer) = no_mappings_yet(&shared, &parts, &path, status, answer).await;
     let answer = if (200..300).contains(&status) {
         if call.operation == "GetRole"
             && let Some(name) = form_field(&body, "RoleName")
@@ -904,6 +905,34 @@ fn with_usage_plan_numbers(call: &Call, path: &str, body: Bytes) -> Bytes {
         Bytes::from(document.to_string())
     } else {
         body
+    }
+}
+
+/// A custom domain without base path mappings, as API Gateway answers
+/// it: an empty list (moto fails with 500 until the first mapping).
+// https://docs.aws.amazon.com/apigateway/latest/api/API_GetBasePathMappings.html
+async fn no_mappings_yet(
+    shared: &Shared,
+    parts: &hyper::http::request::Parts,
+    path: &str,
+    status: u16,
+    answer: Bytes,
+) -> (u16, Bytes) {
+    let Some(domain) = path
+        .strip_prefix("/domainnames/")
+        .and_then(|rest| rest.strip_suffix("/basepathmappings"))
+    else {
+        return (status, answer);
+    };
+    if status != 500 || parts.method != Method::GET {
+        return (status, answer);
+    }
+    let region = region_of(&parts.headers);
+    let (exists, _) =
+        upstream_get(shared, &region, "apigateway", &format!("/domainnames/{domain}"), "").await;
+    match exists {
+        200 => (200, Bytes::from_static(br#"{"item": []}"#)),
+        _ => (status, answer),
     }
 }
 

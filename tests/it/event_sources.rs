@@ -791,18 +791,6 @@ async fn each_stage_keeps_to_its_own_bucket_and_a_rule_overlapping_another_stage
 
 /// Every `SLX_KILL_STRIDE`-th write (3 unless set; 1 for every write:
 /// `SLX_KILL_STRIDE=1 cargo test --test it killed_after`), and the last.
-fn kill_points(total: usize) -> Vec<usize> {
-    let stride = std::env::var("SLX_KILL_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|s: &usize| *s > 0)
-        .unwrap_or(3);
-    let mut points: Vec<usize> = (1..=total).step_by(stride).collect();
-    if points.last() != Some(&total) {
-        points.push(total);
-    }
-    points
-}
 
 /// A bucket with the other team's entry, the jobs queue, the events app
 /// behind a fresh simulator.
@@ -870,7 +858,7 @@ async fn an_events_deploy_killed_after_any_write_is_finished_by_the_next() {
     };
     assert!(total > 10, "{total} writes");
     let sha = crate::common::stage::sha_of(Path::new(&zip));
-    for k in kill_points(total) {
+    for k in crate::common::kill_points(total) {
         let context = format!("killed after write {k} of {total}");
         let (_moto, sim, aws, foreign) = events_stage().await;
         sim.set_behaviours(slx_sim::Behaviours {

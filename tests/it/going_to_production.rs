@@ -15,7 +15,7 @@ use crate::common::{BUILD_LOCK, scaffold, stdout_json};
 use crate::dev::{Dev, send};
 
 /// The ```toml blocks of the README's "Going to production" section.
-fn production_blocks(dir: &Path) -> Vec<String> {
+pub(crate) fn production_blocks(dir: &Path) -> Vec<String> {
     let readme = std::fs::read_to_string(dir.join("README.md")).expect("the scaffold has a README");
     let section = readme
         .split("## Going to production")
@@ -30,7 +30,7 @@ fn production_blocks(dir: &Path) -> Vec<String> {
 
 /// slx.toml with the README's tables added and its route lines in place
 /// of the scaffold's.
-fn as_the_readme_says(slx_toml: &str, blocks: &[String]) -> String {
+pub(crate) fn as_the_readme_says(slx_toml: &str, blocks: &[String]) -> String {
     assert_eq!(blocks.len(), 2, "tables, then routes: {blocks:#?}");
     let mut text = slx_toml.replace("[routes]", &format!("{}\n[routes]", blocks[0]));
     for line in blocks[1].lines().filter(|l| l.starts_with('"')) {

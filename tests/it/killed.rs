@@ -21,6 +21,9 @@ enum Scenario {
     CodeChange,
     RouteChange,
     Undeploy,
+    /// A first deploy to prod of the scaffold README's production setup:
+    /// a custom domain, a usage plan, API keys, CORS, a Cognito route.
+    Production,
 }
 
 struct Stage {
@@ -41,12 +44,37 @@ impl Scenario {
         if self == Scenario::RouteChange {
             project.edit("\"GET /health\"", "\"GET /healthz\"");
         }
+        if self == Scenario::Production {
+            let blocks = crate::going_to_production::production_blocks(&project.dir);
+            let config = project.dir.join("slx.toml");
+            let text = crate::going_to_production::as_the_readme_says(
+                &std::fs::read_to_string(&config).unwrap(),
+                &blocks,
+            );
+            std::fs::write(&config, text).unwrap();
+        }
         let aws = aws(&moto).await;
         Stage {
             _moto: moto,
             sim,
             project,
             aws,
+        }
+    }
+
+    fn stage(self) -> &'static str {
+        match self {
+            Scenario::Production => "prod",
+            _ => "dev",
+        }
+    }
+
+    /// The write numbers to stop at: every one, or every few (a long
+    /// plan; `SLX_KILL_STRIDE=1` runs every one).
+    fn kill_points(self, total: usize) -> Vec<usize> {
+        match self {
+            Scenario::Production => crate::common::kill_points(total),
+            _ => (1..=total).collect(),
         }
     }
 
@@ -65,7 +93,7 @@ impl Scenario {
             _ => vec![
                 "deploy".into(),
                 "--stage".into(),
-                "dev".into(),
+                self.stage().into(),
                 "--zip".into(),
                 zip.to_str().unwrap().into(),
             ],
@@ -88,7 +116,8 @@ fn writes(sim: &Simulator, from: usize) -> usize {
 
 /// Whether the stage is exactly what the scenario leads to.
 async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
-    let ours = apis_named(&stage.aws, "shop-dev").await.len();
+    let name = format!("shop-{}", scenario.stage());
+    let ours = apis_named(&stage.aws, &name).await.len();
     if scenario == Scenario::Undeploy {
         assert_eq!(ours, 0, "{context}: API left");
         assert!(!function_exists(&stage.aws, "shop-dev").await, "{context}");
@@ -118,13 +147,17 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
         Some(expected.as_str()),
         "{context}: alias serves the new code"
     );
-    assert_eq!(
-        alias_statements(&stage.aws).await.len(),
-        1,
-        "{context}: one permission"
-    );
+    if scenario == Scenario::Production {
+        assert_production(stage, context).await;
+    } else {
+        assert_eq!(
+            alias_statements(&stage.aws).await.len(),
+            1,
+            "{context}: one permission"
+        );
+    }
     // Routes *deployed* on the stage, config, alias: what status compares.
-    let status = stdout_json(&stage.project.slx(&["status", "--stage", "dev"]));
+    let status = stdout_json(&stage.project.slx(&["status", "--stage", scenario.stage()]));
     assert_eq!(status["in_sync"], true, "{context}: {status}");
     // And nothing left to do.
     let before = stage.sim.events().len();
@@ -138,6 +171,41 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
     );
 }
 
+/// One usage plan covering the stage, one mapping of the domain to it.
+async fn assert_production(stage: &Stage, context: &str) {
+    let api = apis_named(&stage.aws, "shop-prod").await[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let plans = stage.aws.apigateway.get_usage_plans().send().await.unwrap();
+    let plans: Vec<_> = plans
+        .items()
+        .iter()
+        .filter(|p| p.name() == Some("shop-prod"))
+        .collect();
+    assert_eq!(plans.len(), 1, "{context}: one usage plan");
+    let covered: Vec<(Option<&str>, Option<&str>)> = plans[0]
+        .api_stages()
+        .iter()
+        .map(|s| (s.api_id(), s.stage()))
+        .collect();
+    assert_eq!(covered, [(Some(api.as_str()), Some("prod"))], "{context}");
+    let mappings = stage
+        .aws
+        .apigateway
+        .get_base_path_mappings()
+        .domain_name("api.example.com")
+        .send()
+        .await
+        .unwrap();
+    let mapped: Vec<(Option<&str>, Option<&str>)> = mappings
+        .items()
+        .iter()
+        .map(|m| (m.rest_api_id(), m.stage()))
+        .collect();
+    assert_eq!(mapped, [(Some(api.as_str()), Some("prod"))], "{context}");
+}
+
 /// How many writes the scenario's command makes, undisturbed.
 async fn writes_of(scenario: Scenario) -> usize {
     let stage = scenario.prepare().await;
@@ -149,7 +217,7 @@ async fn writes_of(scenario: Scenario) -> usize {
 async fn killed_after_each_write(scenario: Scenario) {
     let total = writes_of(scenario).await;
     assert!(total >= 1, "{scenario:?} writes");
-    for k in 1..=total {
+    for k in scenario.kill_points(total) {
         let stage = scenario.prepare().await;
         stage.sim.set_behaviours(Behaviours {
             hold_after_writes: Some(k),
@@ -194,7 +262,7 @@ async fn killed_after_each_write(scenario: Scenario) {
 
 async fn answer_lost_for_each_write(scenario: Scenario) {
     let total = writes_of(scenario).await;
-    for k in 1..=total {
+    for k in scenario.kill_points(total) {
         let stage = scenario.prepare().await;
         stage.sim.set_behaviours(Behaviours {
             lose_write: Some(k),
@@ -247,4 +315,10 @@ async fn a_lost_answer_to_any_write_of_a_first_deploy_converges() {
 async fn a_lost_answer_to_any_write_of_a_code_change_or_undeploy_converges() {
     answer_lost_for_each_write(Scenario::CodeChange).await;
     answer_lost_for_each_write(Scenario::Undeploy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_setup_killed_or_unanswered_at_any_write_converges() {
+    killed_after_each_write(Scenario::Production).await;
+    answer_lost_for_each_write(Scenario::Production).await;
 }

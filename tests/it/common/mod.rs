@@ -155,3 +155,18 @@ pub(crate) fn assert_documented(row: &str, value: &serde_json::Value) {
         "`{row}` printed other fields than docs/output.md lists"
     );
 }
+
+/// The write numbers a long kill test stops at: every third, and the
+/// last (`SLX_KILL_STRIDE=N` for every Nth; 1 runs them all).
+pub(crate) fn kill_points(total: usize) -> Vec<usize> {
+    let stride = std::env::var("SLX_KILL_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &usize| *s > 0)
+        .unwrap_or(3);
+    let mut points: Vec<usize> = (1..=total).step_by(stride).collect();
+    if points.last() != Some(&total) {
+        points.push(total);
+    }
+    points
+}
