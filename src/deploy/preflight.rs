@@ -1,8 +1,10 @@
 //! What a deploy refuses before its first write, and what it warns
-//! about, for the stage's event sources: the things AWS would refuse
-//! half-way through (a bucket or queue that does not exist, a queue whose
-//! visibility timeout is shorter than the function's timeout, a rule that
-//! overlaps another on the same bucket), said up front with the fix.
+//! about, for the stage's event sources and custom domain: the things AWS
+//! would refuse half-way through (a bucket or queue that does not exist, a
+//! queue whose visibility timeout is shorter than the function's timeout,
+//! a rule that overlaps another on the same bucket, a certificate in
+//! another region) or that slx must not do (take over a base path of
+//! someone else's domain), said up front with the fix.
 //!
 //! Pure: judges `Desired` against what was read.
 
