@@ -928,8 +928,14 @@ async fn no_mappings_yet(
         return (status, answer);
     }
     let region = region_of(&parts.headers);
-    let (exists, _) =
-        upstream_get(shared, &region, "apigateway", &format!("/domainnames/{domain}"), "").await;
+    let (exists, _) = upstream_get(
+        shared,
+        &region,
+        "apigateway",
+        &format!("/domainnames/{domain}"),
+        "",
+    )
+    .await;
     match exists {
         200 => (200, Bytes::from_static(br#"{"item": []}"#)),
         _ => (status, answer),

@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(json["keys"], serde_json::json!(["k1"]));
         assert_eq!(
             plan.steps[2].action.info().describe(&names()),
-            "create usage plan shop-dev (10 requests/s (bursts of 20), with the stage's 1 API key)"
+            "create usage plan shop-dev (10 requests/s (bursts of 20), with the stage's 1 API key); it and the stage's keys go with `slx undeploy`"
         );
 
         // Converged: nothing. A changed limit: one update.

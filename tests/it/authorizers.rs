@@ -287,6 +287,16 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
         "[routes]",
         "[authorizers.partners]\nfunction = \"check_partner\"\nheader = \"X-Partner-Token\"\n\n[routes]",
     );
+    // Every other API feature too: the no-op below holds with all of them.
+    project.edit(
+        "\"GET /health\" = { handler = \"health\", auth = \"partners\" }",
+        "\"GET /health\" = { handler = \"health\", auth = \"partners\", api_key = true }",
+    );
+    project.edit(
+        "[routes]",
+        "[cors]\norigins = [\"https://app.example.com\"]\n\n[stages.dev.domain]\nname = \"api.example.com\"\ncertificate = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\n\n[routes]",
+    );
+    project.edit("[app]\n", "[app]\nbinary_media_types = [\"image/png\"]\n");
     moto.start_recording();
     project.deploy("dev", &zips().v1);
     let import: serde_json::Value = moto
@@ -305,11 +315,17 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
     );
     assert_eq!(
         import["paths"]["/health"]["get"]["security"],
-        serde_json::json!([{ "partners": [] }])
+        serde_json::json!([{ "partners": [], "api_key": [] }])
     );
-    assert!(
-        import["paths"]["/greet"]["options"].is_null(),
-        "no CORS here"
+    // The preflight needs no authorizer: browsers send no credentials.
+    assert_eq!(
+        import["paths"]["/greet"]["options"]["x-amazon-apigateway-integration"]["type"],
+        "mock"
+    );
+    assert!(import["paths"]["/greet"]["options"]["security"].is_null());
+    assert_eq!(
+        import["x-amazon-apigateway-binary-media-types"],
+        serde_json::json!(["image/png"])
     );
     let users = &import["components"]["securitySchemes"]["users"];
     assert_eq!(users["x-amazon-apigateway-authtype"], "cognito_user_pools");

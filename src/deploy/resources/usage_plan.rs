@@ -127,7 +127,7 @@ impl ActionInfo for UsagePlanAction {
                     n => format!(", with the stage's {n} API key{}", plural(n)),
                 };
                 format!(
-                    "create usage plan {name} ({}{keys})",
+                    "create usage plan {name} ({}{keys}); it and the stage's keys go with `slx undeploy`",
                     describe_limits(limits)
                 )
             }
