@@ -182,8 +182,17 @@ mod tests {
         let names: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
         assert_eq!(
             names,
-            [".gitignore", "Cargo.toml", "slx.toml", "src/lib.rs"]
+            [
+                ".gitignore",
+                "Cargo.toml",
+                "README.md",
+                "slx.toml",
+                "src/lib.rs"
+            ]
         );
+        let readme = std::fs::read_to_string(dir.path().join("shop/README.md")).unwrap();
+        assert!(readme.starts_with("# shop\n"), "{readme}");
+        assert!(readme.contains("## Going to production"));
         let toml = std::fs::read_to_string(dir.path().join("shop/slx.toml")).unwrap();
         assert!(toml.contains("name = \"shop\""));
         let config = crate::config::load(&dir.path().join("shop/slx.toml")).unwrap();

@@ -789,9 +789,6 @@ async fn each_stage_keeps_to_its_own_bucket_and_a_rule_overlapping_another_stage
     );
 }
 
-/// Every `SLX_KILL_STRIDE`-th write (3 unless set; 1 for every write:
-/// `SLX_KILL_STRIDE=1 cargo test --test it killed_after`), and the last.
-
 /// A bucket with the other team's entry, the jobs queue, the events app
 /// behind a fresh simulator.
 async fn events_stage() -> (Moto, slx_sim::Simulator, Clients, (String, String, String)) {
