@@ -11,7 +11,13 @@ use crate::ui::{ColorChoice, OutputFormat};
 ///
 /// Guides: docs/ in the slx repository (config.md, handlers.md, deploy.md, dev.md).
 #[derive(Debug, Parser)]
-#[command(name = "slx", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "slx",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = crate::exit::Exit::help_table()
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -56,6 +62,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new app: slx.toml, a handler crate and its tests.
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Check slx.toml and report every problem with its line.
     Validate(ValidateArgs),
@@ -66,12 +73,15 @@ pub enum Command {
     /// Show what `slx deploy` would change, without changing anything.
     Plan(DeployArgs),
     /// Build, then create or update the stage's function and REST API.
+    #[command(after_help = DEPLOY_EXAMPLES)]
     Deploy(DeployArgs),
     /// Show what is deployed for a stage and whether it matches local.
     Status(StatusArgs),
     /// Send one request through the deployed stage (Lambda Invoke, API Gateway's event shape).
+    #[command(after_help = INVOKE_EXAMPLES)]
     Invoke(InvokeArgs),
     /// Show the stage's logs (CloudWatch), oldest first; `-f` to follow.
+    #[command(after_help = LOGS_EXAMPLES)]
     Logs(LogsArgs),
     /// Remove everything a stage owns in AWS.
     Undeploy(UndeployArgs),
@@ -86,9 +96,55 @@ pub enum Command {
     /// Create, list and revoke the stage's API keys (for routes with `api_key = true`).
     #[command(subcommand)]
     Keys(KeysAction),
-    /// Print a shell completion script.
+    /// Check this machine and account for slx: toolchain, targets, AWS credentials, region, pinned accounts.
+    Doctor(DoctorArgs),
+    /// Print a shell completion script (see the after-help for installing it).
+    #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
+    /// Print slx's man page (roff), generated from this help: `slx man > slx.1`.
+    Man,
 }
+
+const INIT_EXAMPLES: &str = "Examples:
+  slx init shop                      # ./shop: routes in slx.toml, one function each
+  slx init --template router shop    # an axum app serving every path
+  slx init --template events shop    # S3, schedule and SQS handlers
+  slx init                           # in the current directory, named after it";
+
+const DEPLOY_EXAMPLES: &str = "Examples:
+  slx deploy                                   # stage dev
+  slx deploy --stage prod                      # build, check, release, print the URL
+  slx deploy --stage prod --canary 10% --for 5m
+  slx deploy --stage prod --output json        # the URL and every step, for CI
+  slx plan --stage prod --detailed-exitcode    # exit 2 when prod would change";
+
+const INVOKE_EXAMPLES: &str = "Examples:
+  slx invoke \"GET /health\"
+  slx invoke --stage prod \"POST /greet\" --data '{\"name\": \"Ada\"}'
+  slx invoke --local \"POST /orders/42\" --data @order.json -H \"x-api-key: k\"
+  slx invoke --local --handler on_upload --s3-key \"incoming/photo.jpg\"
+  slx invoke --local --handler on_job --data '{\"job\": \"resize\"}'";
+
+const LOGS_EXAMPLES: &str = "Examples:
+  slx logs --stage prod                  # the last 10 minutes
+  slx logs --stage prod -f               # follow, live
+  slx logs --since 2h --filter ERROR
+  slx logs --request-id 0f1e2d3c-...     # one request's lines
+  slx logs --handler on_job --since 1d   # an event handler's function";
+
+const COMPLETIONS_HELP: &str = "Install:
+  bash:  slx completions bash > ~/.local/share/bash-completion/completions/slx
+  zsh:   slx completions zsh > ~/.zfunc/_slx   # with fpath+=(~/.zfunc) before compinit in ~/.zshrc
+  fish:  slx completions fish > ~/.config/fish/completions/slx.fish
+Then open a new shell.";
+
+/// The `after_help` examples, for the test that they parse.
+pub const EXAMPLES: [&str; 4] = [
+    INIT_EXAMPLES,
+    DEPLOY_EXAMPLES,
+    INVOKE_EXAMPLES,
+    LOGS_EXAMPLES,
+];
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -325,19 +381,90 @@ pub struct PromoteArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The stage whose settings (profile, region) the AWS checks use.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     pub shell: clap_complete::Shell,
 }
 
+/// Splits a command line as a POSIX shell would, for checking documented
+/// examples (help texts, docs/examples): single and double quotes, a
+/// trailing `  # comment` dropped; no expansion.
+pub fn split_command_line(line: &str) -> Vec<String> {
+    let line = line.split("  #").next().unwrap_or(line).trim();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, ' ') => {
+                if started || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            (None, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started || !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     use super::*;
 
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_help_example_is_a_valid_command_line() {
+        for examples in EXAMPLES {
+            for line in examples
+                .lines()
+                .filter(|l| l.trim_start().starts_with("slx "))
+            {
+                let args = split_command_line(line);
+                if let Err(error) = Cli::try_parse_from(&args) {
+                    panic!("`{line}` does not parse: {error}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn example_lines_split_like_a_shell() {
+        assert_eq!(
+            split_command_line(r#"slx invoke "POST /greet" --data '{"name": "Ada"}'  # x"#),
+            [
+                "slx",
+                "invoke",
+                "POST /greet",
+                "--data",
+                r#"{"name": "Ada"}"#
+            ]
+        );
     }
 }

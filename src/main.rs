@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use slx::cli::Cli;
 use slx::commands::{self, Outcome};
+use slx::exit::Exit;
 use slx::ui::ColorChoice;
 
 fn main() -> ExitCode {
@@ -12,7 +13,18 @@ fn main() -> ExitCode {
     if let Some(code) = slx::handler::reproducible::run_as_rustc_wrapper() {
         return ExitCode::from(u8::try_from(code).unwrap_or(101));
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Help and version are answers, not errors; a wrong command
+            // line gets its own code (clap's 2 means "changed" here).
+            return ExitCode::from(match error.exit_code() {
+                0 => Exit::Success.code(),
+                _ => Exit::Usage.code(),
+            });
+        }
+    };
     install_error_hook(cli.global.color);
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -24,12 +36,12 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(Exit::Error.code());
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::Changed) => ExitCode::from(2),
+        Ok(Outcome::Success) => ExitCode::from(Exit::Success.code()),
+        Ok(Outcome::Changed) => ExitCode::from(Exit::Changed.code()),
         Err(report) => {
             eprintln!("{report:?}");
             ExitCode::from(commands::exit_code(&report))

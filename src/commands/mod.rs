@@ -5,6 +5,7 @@
 mod build;
 mod deploy;
 mod dev;
+mod doctor;
 mod iam_policy;
 mod init;
 mod invoke;
@@ -55,6 +56,13 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
         Command::Versions(args) => versions::run(&ui, &cli.global, args).await,
         Command::IamPolicy(args) => iam_policy::run(&ui, &cli.global, args).await,
         Command::Keys(action) => keys::run(&ui, &cli.global, action).await,
+        Command::Doctor(args) => doctor::run(&ui, &cli.global, args).await,
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            page.render(&mut std::io::stdout())
+                .map_err(|e| miette::miette!("cannot write the man page: {e}"))?;
+            Ok(Outcome::Success)
+        }
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "slx", &mut std::io::stdout());
@@ -68,15 +76,16 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
 /// another slx process held the stage for longer than `--lock-timeout`,
 /// 1 for every other error.
 pub fn exit_code(report: &miette::Report) -> u8 {
+    use crate::exit::Exit;
     if report.downcast_ref::<ChecksFailed>().is_some() {
-        return 3;
+        return Exit::ChecksFailed.code();
     }
     if report.downcast_ref::<deploy::CanaryRolledBack>().is_some() {
-        return 4;
+        return Exit::CanaryRolledBack.code();
     }
     match report.downcast_ref::<crate::deploy::lease::LeaseError>() {
-        Some(crate::deploy::lease::LeaseError::Busy { .. }) => 5,
-        _ => 1,
+        Some(crate::deploy::lease::LeaseError::Busy { .. }) => Exit::StageBusy.code(),
+        _ => Exit::Error.code(),
     }
 }
 

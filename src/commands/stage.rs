@@ -68,6 +68,30 @@ pub(super) async fn connect(
     global: &GlobalArgs,
     project: &Project,
 ) -> miette::Result<(Reader, Writer)> {
+    connect_with(ui, global, &aws_settings(global, project)).await
+}
+
+/// `connect` without slx.toml: the flags' and the environment's profile
+/// and region only.
+pub(super) async fn connect_bare(ui: &Ui, global: &GlobalArgs) -> miette::Result<(Reader, Writer)> {
+    let settings = AwsSettings {
+        profile: profile_for(
+            global.profile.as_deref(),
+            std::env::var("AWS_PROFILE").ok().as_deref(),
+            None,
+        ),
+        region_flag: global.region.clone(),
+        region_config: None,
+        endpoint_url: global.endpoint_url.clone(),
+    };
+    connect_with(ui, global, &settings).await
+}
+
+async fn connect_with(
+    ui: &Ui,
+    global: &GlobalArgs,
+    settings: &AwsSettings,
+) -> miette::Result<(Reader, Writer)> {
     let announce = |source_name: String, url: String| -> miette::Result<()> {
         if endpoint::insecure(&url) && !global.insecure_endpoint {
             return Err(InsecureEndpoint { url, source_name }.into());
@@ -84,7 +108,7 @@ pub(super) async fn connect(
     }
     // A profile's `endpoint_url` is known once the configuration is
     // loaded, which sends nothing: still before any request.
-    let (reader, writer) = aws::connect(&aws_settings(global, project)).await?;
+    let (reader, writer) = aws::connect(settings).await?;
     if let Some(url) = reader.endpoint()
         && !found.iter().any(|(_, known)| known == url)
     {

@@ -21,7 +21,7 @@ fn init_refuses_to_overwrite_and_names_the_files() {
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(
-        text.contains("refusing to overwrite 4 existing files"),
+        text.contains("refusing to overwrite 5 existing files"),
         "{text}"
     );
     assert!(text.contains("slx.toml"));
@@ -135,4 +135,123 @@ fn color_is_off_unless_asked_and_on_when_asked() {
     assert!(!stderr(&["validate"]).contains('\u{1b}'));
     assert!(!stderr(&["--color", "never", "validate"]).contains('\u{1b}'));
     assert!(stderr(&["--color", "always", "validate"]).contains("\u{1b}["));
+}
+
+#[test]
+fn a_wrong_command_line_exits_64_and_help_lists_every_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(slx(dir.path()).args(["deploy", "--no-such-flag"]));
+    assert_eq!(
+        output.status.code(),
+        Some(64),
+        "not 2: that means `changed`"
+    );
+    let help = run(slx(dir.path()).arg("--help"));
+    assert_eq!(help.status.code(), Some(0));
+    // Compared with its lines unwrapped (help wraps at the terminal).
+    let text = String::from_utf8_lossy(&help.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for exit in slx::exit::Exit::ALL {
+        assert!(
+            text.contains(&format!("{} {}", exit.code(), exit.meaning())),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn doctor_names_the_deployer_and_each_stage_account_with_fixes() {
+    let moto = crate::common::moto::Moto::start();
+    let (_temp, dir) = scaffold("shop");
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "[stages.prod]",
+            "[stages.dev]\naccount = \"999999999999\"\n\n[stages.prod]\naccount = \"123456789012\"",
+        ),
+    )
+    .unwrap();
+    let doctor = |creds: bool| {
+        let mut command = slx(&dir);
+        command
+            .args(["doctor", "--output", "json", "--stage", "prod"])
+            .args(["--endpoint-url", &moto.endpoint])
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", dir.join("no-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
+            .env_remove("AWS_PROFILE");
+        if creds {
+            command
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test");
+        } else {
+            command
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY")
+                .env_remove("AWS_SESSION_TOKEN");
+        }
+        run(&mut command)
+    };
+    let check = |report: &serde_json::Value, name: &str| -> serde_json::Value {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check `{name}`: {report}"))
+    };
+    let output = doctor(true);
+    let report = stdout_json(&output);
+    crate::common::assert_documented("slx doctor", &report);
+    assert_eq!(check(&report, "cargo")["status"], "ok");
+    let credentials = check(&report, "AWS credentials");
+    assert_eq!(credentials["status"], "ok");
+    assert!(
+        credentials["detail"]
+            .as_str()
+            .unwrap()
+            .contains("account 123456789012")
+    );
+    assert_eq!(check(&report, "AWS region")["detail"], "us-east-1");
+    assert_eq!(check(&report, "stage prod")["status"], "ok");
+    let dev = check(&report, "stage dev");
+    assert_eq!(dev["status"], "fail");
+    assert!(dev["fix"].as_str().unwrap().contains("--profile"), "{dev}");
+    // A failed check fails the command.
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(report["ok"], false);
+
+    // No credentials at all: said, with what to do.
+    let report = stdout_json(&doctor(false));
+    let credentials = check(&report, "AWS credentials");
+    assert_eq!(credentials["status"], "fail", "{report}");
+    assert!(credentials["fix"].as_str().is_some_and(|f| !f.is_empty()));
+}
+
+#[test]
+fn the_man_page_renders_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(slx(dir.path()).arg("man"));
+    assert!(output.status.success());
+    let page = String::from_utf8_lossy(&output.stdout);
+    // A roff page: its title line and the sections man shows.
+    assert!(page.contains(".TH slx 1"), "{page}");
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH DESCRIPTION",
+        ".SH OPTIONS",
+        ".SH SUBCOMMANDS",
+    ] {
+        assert!(page.contains(section), "no {section}: {page}");
+    }
+    for command in ["deploy", "keys", "doctor", "undeploy"] {
+        assert!(page.contains(command), "no `{command}` in the man page");
+    }
 }

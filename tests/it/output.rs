@@ -138,7 +138,13 @@ fn every_command_prints_the_json_fields_docs_output_md_lists() {
     // Checked by tests/it/events.rs, which has an app with event handlers.
     checked.rows.insert("slx invoke --handler".into());
     // Checked by tests/it/api_keys.rs, whose app has keyed routes.
-    for row in ["slx keys create", "slx keys list", "slx keys revoke"] {
+    // And by tests/it/cli.rs, which checks the doctor against moto.
+    for row in [
+        "slx keys create",
+        "slx keys list",
+        "slx keys revoke",
+        "slx doctor",
+    ] {
         checked.rows.insert(row.into());
     }
     let documented: BTreeSet<String> = documented_outputs().into_keys().collect();
