@@ -11,6 +11,7 @@ use aws_sdk_apigateway::types::{
     ApiStage, Op, PatchOperation, QuotaPeriodType, QuotaSettings, ThrottleSettings,
 };
 
+use super::apigateway::every_page;
 use super::{AwsError, Reader, Tags, Writer};
 
 /// A usage plan's limits for each key: a steady rate (requests per
@@ -83,97 +84,83 @@ impl Reader {
         &self,
         name: &str,
     ) -> Result<Vec<UsagePlanInfo>, AwsError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
                 .get_usage_plans()
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("list usage plans", &e))?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter(|plan| plan.name() == Some(name))
-                    .map(|plan| UsagePlanInfo {
-                        id: plan.id().unwrap_or_default().to_string(),
-                        tags: plan.tags().cloned().unwrap_or_default(),
-                        api_stages: plan
-                            .api_stages()
-                            .iter()
-                            .map(|s| {
-                                (
-                                    s.api_id().unwrap_or_default().to_string(),
-                                    s.stage().unwrap_or_default().to_string(),
-                                )
-                            })
-                            .collect(),
-                        limits: PlanLimits {
-                            throttle: plan
-                                .throttle()
-                                .filter(|t| t.rate_limit() > 0.0 || t.burst_limit() > 0)
-                                .map(|t| (t.rate_limit(), t.burst_limit().max(0) as u32)),
-                            quota: plan.quota().filter(|q| q.limit() > 0).map(|q| {
-                                (
-                                    q.limit().max(0) as u32,
-                                    q.period()
-                                        .map(|p| p.as_str().to_string())
-                                        .unwrap_or_default(),
-                                )
-                            }),
-                        },
-                    }),
-            );
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(found),
-            }
-        }
+            let items = page
+                .items()
+                .iter()
+                .filter(|plan| plan.name() == Some(name))
+                .map(|plan| UsagePlanInfo {
+                    id: plan.id().unwrap_or_default().to_string(),
+                    tags: plan.tags().cloned().unwrap_or_default(),
+                    api_stages: plan
+                        .api_stages()
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.api_id().unwrap_or_default().to_string(),
+                                s.stage().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect(),
+                    limits: PlanLimits {
+                        throttle: plan
+                            .throttle()
+                            .filter(|t| t.rate_limit() > 0.0 || t.burst_limit() > 0)
+                            .map(|t| (t.rate_limit(), t.burst_limit().max(0) as u32)),
+                        quota: plan.quota().filter(|q| q.limit() > 0).map(|q| {
+                            (
+                                q.limit().max(0) as u32,
+                                q.period()
+                                    .map(|p| p.as_str().to_string())
+                                    .unwrap_or_default(),
+                            )
+                        }),
+                    },
+                })
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 
     /// The ids of the keys plan `plan_id` holds.
     pub(crate) async fn usage_plan_key_ids(&self, plan_id: &str) -> Result<Vec<String>, AwsError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
                 .get_usage_plan_keys()
                 .usage_plan_id(plan_id)
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| {
                     AwsError::from_sdk(format!("list the keys of usage plan {plan_id}"), &e)
                 })?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter_map(|k| k.id().map(str::to_string)),
-            );
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(found),
-            }
-        }
+            let items = page
+                .items()
+                .iter()
+                .filter_map(|k| k.id().map(str::to_string))
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 
     /// Every API key whose name starts with `prefix`, with its tags and
     /// never its value (`includeValues` stays off).
     pub(crate) async fn api_keys_named(&self, prefix: &str) -> Result<Vec<ApiKeyInfo>, AwsError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
@@ -181,29 +168,25 @@ impl Reader {
                 .name_query(prefix)
                 .include_values(false)
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("list API keys", &e))?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter(|key| key.name().is_some_and(|n| n.starts_with(prefix)))
-                    .map(|key| ApiKeyInfo {
-                        id: key.id().unwrap_or_default().to_string(),
-                        name: key.name().unwrap_or_default().to_string(),
-                        enabled: key.enabled(),
-                        created: key.created_date().map(|d| d.secs()),
-                        tags: key.tags().cloned().unwrap_or_default(),
-                    }),
-            );
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(found),
-            }
-        }
+            let items = page
+                .items()
+                .iter()
+                .filter(|key| key.name().is_some_and(|n| n.starts_with(prefix)))
+                .map(|key| ApiKeyInfo {
+                    id: key.id().unwrap_or_default().to_string(),
+                    name: key.name().unwrap_or_default().to_string(),
+                    enabled: key.enabled(),
+                    created: key.created_date().map(|d| d.secs()),
+                    tags: key.tags().cloned().unwrap_or_default(),
+                })
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 }
 

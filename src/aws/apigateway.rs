@@ -57,49 +57,63 @@ pub(crate) struct NewRestApi {
     pub(crate) tags: Tags,
 }
 
+/// Every item of an API Gateway listing, page by page: `page(position)`
+/// fetches one page and returns its items and the next position. Stops
+/// when there is none (or it repeats, as moto's may).
+pub(super) async fn every_page<T, Fut>(
+    mut page: impl FnMut(Option<String>) -> Fut,
+) -> Result<Vec<T>, AwsError>
+where
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut found = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let (items, next) = page(position.clone()).await?;
+        found.extend(items);
+        match next {
+            Some(next) if Some(&next) != position.as_ref() => position = Some(next),
+            _ => return Ok(found),
+        }
+    }
+}
+
 impl Reader {
     /// Every REST API called `name`, with its tags (ownership is the
     /// caller's decision). Pages through `GetRestApis`.
     pub(crate) async fn rest_apis_named(&self, name: &str) -> Result<Vec<RestApiInfo>, AwsError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
                 .get_rest_apis()
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("list REST APIs", &e))?;
-            found.extend(
-                page.items()
-                    .iter()
-                    .filter(|api| api.name() == Some(name))
-                    .map(|api| RestApiInfo {
-                        id: api.id().unwrap_or_default().to_string(),
-                        name: name.to_string(),
-                        tags: api.tags().cloned().unwrap_or_default(),
-                        binary_media_types: api.binary_media_types().to_vec(),
-                        description: api.description().map(str::to_string),
-                    }),
-            );
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(found),
-            }
-        }
+            let items = page
+                .items()
+                .iter()
+                .filter(|api| api.name() == Some(name))
+                .map(|api| RestApiInfo {
+                    id: api.id().unwrap_or_default().to_string(),
+                    name: name.to_string(),
+                    tags: api.tags().cloned().unwrap_or_default(),
+                    binary_media_types: api.binary_media_types().to_vec(),
+                    description: api.description().map(str::to_string),
+                })
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 
     /// Every resource of the API with its methods and their integrations.
     pub(crate) async fn api_resources(&self, api_id: &str) -> Result<Vec<ApiResource>, AwsError> {
         let step = format!("read the routes of REST API {api_id}");
-        let mut resources = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        let step = step.as_str();
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
@@ -107,36 +121,33 @@ impl Reader {
                 .rest_api_id(api_id)
                 .embed("methods")
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk(&step, &e))?;
-            for resource in page.items() {
-                let methods = resource
-                    .resource_methods()
-                    .into_iter()
-                    .flatten()
-                    .map(|(name, method)| ApiMethod {
-                        http_method: name.clone(),
-                        integration_uri: method
-                            .method_integration()
-                            .and_then(|i| i.uri())
-                            .map(str::to_string),
-                    })
-                    .collect();
-                resources.push(ApiResource {
+                .map_err(|e| AwsError::from_sdk(step, &e))?;
+            let items = page
+                .items()
+                .iter()
+                .map(|resource| ApiResource {
                     id: resource.id().unwrap_or_default().to_string(),
                     path: resource.path().unwrap_or("/").to_string(),
-                    methods,
-                });
-            }
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(resources),
-            }
-        }
+                    methods: resource
+                        .resource_methods()
+                        .into_iter()
+                        .flatten()
+                        .map(|(name, method)| ApiMethod {
+                            http_method: name.clone(),
+                            integration_uri: method
+                                .method_integration()
+                                .and_then(|i| i.uri())
+                                .map(str::to_string),
+                        })
+                        .collect(),
+                })
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 
     /// The stage `stage` of the API and what its deployment says of

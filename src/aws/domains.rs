@@ -14,6 +14,7 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
 };
 
+use super::apigateway::every_page;
 use super::{AwsError, Reader, Tags, Writer};
 
 /// A custom domain name as `GetDomainNames` lists it.
@@ -63,20 +64,20 @@ fn fqdn(name: &str) -> String {
 impl Reader {
     /// Every custom domain name of the account and region, with its tags.
     pub(crate) async fn domain_names(&self) -> Result<Vec<DomainInfo>, AwsError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
                 .get_domain_names()
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("list custom domain names", &e))?;
-            found.extend(page.items().iter().map(|domain| {
-                DomainInfo {
+            let items = page
+                .items()
+                .iter()
+                .map(|domain| DomainInfo {
                     name: domain.domain_name().unwrap_or_default().to_string(),
                     tags: domain.tags().cloned().unwrap_or_default(),
                     target: DomainTarget {
@@ -90,15 +91,11 @@ impl Reader {
                             .to_string(),
                     },
                     certificate: domain.regional_certificate_arn().map(str::to_string),
-                }
-            }));
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(found),
-            }
-        }
+                })
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 
     /// The base path mappings of domain `domain`.
@@ -106,36 +103,34 @@ impl Reader {
         &self,
         domain: &str,
     ) -> Result<Vec<BasePathMapping>, AwsError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
+        every_page(|position| async move {
             let page = self
                 .clients
                 .apigateway
                 .get_base_path_mappings()
                 .domain_name(domain)
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| {
                     AwsError::from_sdk(format!("read the base path mappings of {domain}"), &e)
                 })?;
-            found.extend(page.items().iter().map(|mapping| BasePathMapping {
-                base_path: match mapping.base_path() {
-                    None | Some(ROOT) => String::new(),
-                    Some(path) => path.to_string(),
-                },
-                rest_api_id: mapping.rest_api_id().unwrap_or_default().to_string(),
-                stage: mapping.stage().unwrap_or_default().to_string(),
-            }));
-            match page.position() {
-                Some(next) if Some(next) != position.as_deref() => {
-                    position = Some(next.to_string())
-                }
-                _ => return Ok(found),
-            }
-        }
+            let items = page
+                .items()
+                .iter()
+                .map(|mapping| BasePathMapping {
+                    base_path: match mapping.base_path() {
+                        None | Some(ROOT) => String::new(),
+                        Some(path) => path.to_string(),
+                    },
+                    rest_api_id: mapping.rest_api_id().unwrap_or_default().to_string(),
+                    stage: mapping.stage().unwrap_or_default().to_string(),
+                })
+                .collect();
+            Ok((items, page.position().map(str::to_string)))
+        })
+        .await
     }
 
     /// The alias `A` record of `name` in hosted zone `zone`, if any: the

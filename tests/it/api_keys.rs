@@ -38,12 +38,7 @@ async fn keys_belong_to_the_stage_plan_and_leave_with_it() {
 
     moto.start_recording();
     project.deploy("dev", &zips().v1);
-    let import: serde_json::Value = moto
-        .recorded()
-        .into_iter()
-        .find(|r| r.action.starts_with("PUT /restapis/"))
-        .map(|r| serde_json::from_str(&r.body).unwrap())
-        .unwrap();
+    let import = moto.recorded_imports().remove(0);
     assert_eq!(
         import["paths"]["/greet"]["post"]["security"],
         serde_json::json!([{ "api_key": [] }])
@@ -208,18 +203,7 @@ async fn keys_belong_to_the_stage_plan_and_leave_with_it() {
     );
 
     // Every call made is in `slx iam-policy`.
-    let policy = stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
-    let allowed = crate::fidelity::policy_actions(&policy);
-    let called: BTreeSet<String> = sim
-        .events()
-        .iter()
-        .map(crate::fidelity::iam_action)
-        .collect();
-    let outside: Vec<&String> = called.difference(&allowed).collect();
-    assert!(
-        outside.is_empty(),
-        "calls outside `slx iam-policy`: {outside:?}"
-    );
+    crate::fidelity::assert_iam_policy_covers(&project, &sim, "dev");
 }
 
 #[test]

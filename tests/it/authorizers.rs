@@ -299,12 +299,7 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
     project.edit("[app]\n", "[app]\nbinary_media_types = [\"image/png\"]\n");
     moto.start_recording();
     project.deploy("dev", &zips().v1);
-    let import: serde_json::Value = moto
-        .recorded()
-        .into_iter()
-        .find(|r| r.action.starts_with("PUT /restapis/"))
-        .map(|r| serde_json::from_str(&r.body).unwrap())
-        .unwrap();
+    let import = moto.recorded_imports().remove(0);
     assert_eq!(
         import["paths"]["/greet"]["post"]["security"],
         serde_json::json!([{ "users": ["greet/write"] }])
@@ -405,16 +400,5 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
             .await
             .is_err()
     );
-    let policy = crate::common::stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
-    let allowed = crate::fidelity::policy_actions(&policy);
-    let called: std::collections::BTreeSet<String> = sim
-        .events()
-        .iter()
-        .map(crate::fidelity::iam_action)
-        .collect();
-    let outside: Vec<&String> = called.difference(&allowed).collect();
-    assert!(
-        outside.is_empty(),
-        "calls outside `slx iam-policy`: {outside:?}"
-    );
+    crate::fidelity::assert_iam_policy_covers(&project, &sim, "dev");
 }

@@ -142,12 +142,7 @@ async fn a_deploy_sends_the_preflight_mocks_and_gateway_responses_once() {
     moto.start_recording();
     let first = project.deploy("dev", &zips().v1);
     assert_eq!(first["changed"], true);
-    let imports: Vec<serde_json::Value> = moto
-        .recorded()
-        .into_iter()
-        .filter(|r| r.action.starts_with("PUT /restapis/"))
-        .map(|r| serde_json::from_str(&r.body).unwrap())
-        .collect();
+    let imports = moto.recorded_imports();
     assert_eq!(imports.len(), 1, "one import");
     let document = &imports[0];
     let options = &document["paths"]["/greet"]["options"];

@@ -229,17 +229,5 @@ async fn a_stage_gets_its_domain_mapping_and_dns_record_and_leaves_others_alone(
     );
 
     // Every call made is in `slx iam-policy`.
-    let policy = stdout_json(&project.slx(&["iam-policy", "--stage", "dev"]));
-    let allowed = crate::fidelity::policy_actions(&policy);
-    let called: BTreeSet<String> = sim
-        .events()
-        .iter()
-        .filter(|e| e.operation != "CreateHostedZone")
-        .map(crate::fidelity::iam_action)
-        .collect();
-    let outside: Vec<&String> = called.difference(&allowed).collect();
-    assert!(
-        outside.is_empty(),
-        "calls outside `slx iam-policy`: {outside:?}"
-    );
+    crate::fidelity::assert_iam_policy_covers(&project, &sim, "dev");
 }

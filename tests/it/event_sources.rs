@@ -608,16 +608,7 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     assert_eq!(queues.queue_urls().len(), 2, "{queues:?}");
 
     // Every call slx made in all of this is in `slx iam-policy`.
-    let called: std::collections::BTreeSet<String> = sim
-        .events()
-        .iter()
-        .map(crate::fidelity::iam_action)
-        .collect();
-    let outside: Vec<&String> = called.difference(&allowed).collect();
-    assert!(
-        outside.is_empty(),
-        "calls outside `slx iam-policy`: {outside:?}"
-    );
+    let called = crate::fidelity::assert_policy_covers(&sim, &allowed);
     for action in [
         "s3:PutBucketNotification",
         "scheduler:CreateSchedule",

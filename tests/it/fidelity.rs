@@ -415,6 +415,31 @@ pub(crate) fn policy_actions(policy: &serde_json::Value) -> std::collections::BT
         .collect()
 }
 
+/// The IAM actions of every call `sim` saw that `allowed` (the actions
+/// of `slx iam-policy`) lacks: none, or the test fails naming them.
+pub(crate) fn assert_policy_covers(
+    sim: &slx_sim::Simulator,
+    allowed: &std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    let called: std::collections::BTreeSet<String> = sim.events().iter().map(iam_action).collect();
+    let outside: Vec<&String> = called.difference(allowed).collect();
+    assert!(
+        outside.is_empty(),
+        "calls outside `slx iam-policy`: {outside:?}"
+    );
+    called
+}
+
+/// `slx iam-policy --stage STAGE` of `project` covers every call `sim` saw.
+pub(crate) fn assert_iam_policy_covers(
+    project: &crate::common::stage::Project,
+    sim: &slx_sim::Simulator,
+    stage: &str,
+) {
+    let policy = crate::common::stdout_json(&project.slx(&["iam-policy", "--stage", stage]));
+    assert_policy_covers(sim, &policy_actions(&policy));
+}
+
 /// The IAM action a recorded request needs.
 pub(crate) fn iam_action(event: &slx_sim::Event) -> String {
     match (event.service.as_str(), event.operation.as_str()) {
@@ -465,12 +490,7 @@ async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
         let output = project.slx(&command);
         assert!(output.status.success(), "{command:?}");
     }
-    let called: std::collections::BTreeSet<String> = sim.events().iter().map(iam_action).collect();
-    let outside: Vec<&String> = called.difference(&allowed).collect();
-    assert!(
-        outside.is_empty(),
-        "calls outside `slx iam-policy`: {outside:?}"
-    );
+    let called = assert_policy_covers(&sim, &allowed);
     // The lifecycle did exercise the policy.
     assert!(called.len() >= 25, "{called:?}");
 }

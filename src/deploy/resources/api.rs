@@ -178,46 +178,29 @@ pub(crate) fn refuse_duplicates(names: &StageNames, actual: &Actual) -> Result<(
     ))
 }
 
-/// `CreateRestApi`, never blindly repeated: when its outcome is unknown
-/// (no answer, or a server error), the stage's APIs are read first, and
-/// one that the lost call made is used; otherwise the shared retry sends
-/// it again.
-async fn create_once(
+/// `CreateRestApi`, never blindly repeated: a lost call's API, found by
+/// name and tags, is used (`super::create_once`).
+async fn create_api(
     ctx: &ApplyContext<'_>,
     api: &NewRestApi,
     step: &str,
 ) -> Result<String, AwsError> {
-    ctx.call(step, RETRY_ALWAYS, || async {
-        match ctx.writer.create_rest_api(api).await {
-            Ok(id) => Ok(id),
-            Err(error) if outcome_unknown(&error) => {
-                let names = ctx.arns.names();
-                let made = ctx
-                    .reader
-                    .rest_apis_named(&api.name)
-                    .await?
-                    .into_iter()
-                    .find(|found| names.owns(&found.tags));
-                match made {
-                    Some(made) => Ok(made.id),
-                    // Not made: safe to send again.
-                    None => Err(AwsError {
-                        class: ErrorClass::Transient,
-                        ..error
-                    }),
-                }
-            }
-            Err(error) => Err(error),
-        }
-    })
+    super::create_once(
+        ctx,
+        step,
+        || ctx.writer.create_rest_api(api),
+        || async {
+            let names = ctx.arns.names();
+            Ok(ctx
+                .reader
+                .rest_apis_named(&api.name)
+                .await?
+                .into_iter()
+                .find(|found| names.owns(&found.tags))
+                .map(|made| made.id))
+        },
+    )
     .await
-}
-
-/// Whether a failed call may have been carried out anyway: no answer, or
-/// a server error (throttling is a definite refusal).
-fn outcome_unknown(error: &AwsError) -> bool {
-    matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable)
-        && error.code.as_deref() != Some("TooManyRequestsException")
 }
 
 /// How `api`'s routes differ from `desired`'s; `None` when they match.
@@ -432,7 +415,7 @@ impl Resource for Api {
                     description: ctx.arns.description(),
                     tags: ctx.arns.tags(),
                 };
-                let id = create_once(ctx, &api, step).await?;
+                let id = create_api(ctx, &api, step).await?;
                 ctx.outputs().api_id = Some(id);
                 Ok(())
             }

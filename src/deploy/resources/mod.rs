@@ -269,6 +269,44 @@ impl ApplyContext<'_> {
     }
 }
 
+/// A create that must not be blindly repeated (a resend after a lost
+/// answer makes a second one): when its outcome is unknown (no answer,
+/// or a server error), `find` looks for what the lost call made, which
+/// is used; otherwise the shared retry sends it again.
+pub(crate) async fn create_once<Create, Find>(
+    ctx: &ApplyContext<'_>,
+    step: &str,
+    create: impl Fn() -> Create,
+    find: impl Fn() -> Find,
+) -> Result<String, AwsError>
+where
+    Create: Future<Output = Result<String, AwsError>>,
+    Find: Future<Output = Result<Option<String>, AwsError>>,
+{
+    ctx.call(step, RETRY_ALWAYS, || async {
+        match create().await {
+            Ok(id) => Ok(id),
+            Err(error) if outcome_unknown(&error) => match find().await? {
+                Some(made) => Ok(made),
+                // Not made: safe to send again.
+                None => Err(AwsError {
+                    class: ErrorClass::Transient,
+                    ..error
+                }),
+            },
+            Err(error) => Err(error),
+        }
+    })
+    .await
+}
+
+/// Whether a failed call may have been carried out anyway: no answer, or
+/// a server error (throttling is a definite refusal).
+fn outcome_unknown(error: &AwsError) -> bool {
+    matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable)
+        && error.code.as_deref() != Some("TooManyRequestsException")
+}
+
 /// The error for a resource that has the stage's name but not its tags:
 /// slx never adopts, changes or deletes what it did not create.
 pub(crate) fn not_ours(step: impl Into<String>, what: &str) -> AwsError {

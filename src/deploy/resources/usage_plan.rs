@@ -238,38 +238,28 @@ fn delete_plan(plan: &PlanState) -> UsagePlanAction {
     }
 }
 
-/// `CreateUsagePlan`, never blindly repeated: when its outcome is
-/// unknown, the stage's plans are read first, and one that the lost call
-/// made is used.
-async fn create_once(
+/// `CreateUsagePlan`, never blindly repeated: a lost call's plan, found
+/// by name and tags, is used (`super::create_once`).
+async fn create_plan(
     ctx: &ApplyContext<'_>,
     plan: &NewUsagePlan,
     step: &str,
 ) -> Result<String, AwsError> {
-    ctx.call(step, RETRY_ALWAYS, || async {
-        match ctx.writer.create_usage_plan(plan).await {
-            Ok(id) => Ok(id),
-            Err(error)
-                if matches!(error.class, ErrorClass::Transient | ErrorClass::Unreachable) =>
-            {
-                let names = ctx.arns.names();
-                let made = ctx
-                    .reader
-                    .usage_plans_named(&plan.name)
-                    .await?
-                    .into_iter()
-                    .find(|found| names.owns(&found.tags));
-                match made {
-                    Some(made) => Ok(made.id),
-                    None => Err(AwsError {
-                        class: ErrorClass::Transient,
-                        ..error
-                    }),
-                }
-            }
-            Err(error) => Err(error),
-        }
-    })
+    super::create_once(
+        ctx,
+        step,
+        || ctx.writer.create_usage_plan(plan),
+        || async {
+            let names = ctx.arns.names();
+            Ok(ctx
+                .reader
+                .usage_plans_named(&plan.name)
+                .await?
+                .into_iter()
+                .find(|found| names.owns(&found.tags))
+                .map(|made| made.id))
+        },
+    )
     .await
 }
 
@@ -399,7 +389,7 @@ impl Resource for UsagePlanKind {
                     limits: limits.clone(),
                     tags: ctx.arns.tags(),
                 };
-                let id = create_once(ctx, &plan, step).await?;
+                let id = create_plan(ctx, &plan, step).await?;
                 for key in keys {
                     add_key(ctx, &id, key, step).await?;
                 }

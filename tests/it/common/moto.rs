@@ -83,6 +83,16 @@ impl Moto {
     }
 
     /// Stops recording and returns what was recorded.
+    /// The OpenAPI documents imported (`PutRestApi`) since recording
+    /// started, in order (stops the recording).
+    pub(crate) fn recorded_imports(&self) -> Vec<serde_json::Value> {
+        self.recorded()
+            .into_iter()
+            .filter(|r| r.action.starts_with("PUT /restapis/"))
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect()
+    }
+
     pub(crate) fn recorded(&self) -> Vec<Recorded> {
         self.post("/moto-api/recorder/stop-recording");
         let text = ureq::get(&format!(
