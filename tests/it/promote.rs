@@ -44,7 +44,10 @@ fn promote_deploys_the_bytes_another_stage_serves_with_the_targets_settings() {
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("promoting shop-staging version 1 (slx 0.1.0 from "),
+        stderr.contains(&format!(
+            "promoting shop-staging version 1 (slx {} from ",
+            env!("CARGO_PKG_VERSION")
+        )),
         "says what it promotes: {stderr}"
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("is up to date"));
