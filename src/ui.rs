@@ -5,7 +5,9 @@
 //! It never decides exit codes.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 use serde::Serialize;
@@ -33,6 +35,42 @@ pub struct Ui {
     pub format: OutputFormat,
     quiet: bool,
     color: bool,
+    /// What is running now, shown on one redrawn line on a terminal.
+    live: Option<Arc<Live>>,
+}
+
+/// The steps running now, and whether a thread is redrawing them.
+#[derive(Debug, Default)]
+struct Live {
+    running: Mutex<Vec<(String, Instant)>>,
+    ticking: AtomicBool,
+}
+
+/// How often the live line is redrawn.
+const TICK: Duration = Duration::from_millis(120);
+const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// The live line for `running` (oldest first, with how long each has
+/// run): the oldest step and its time, and how many more run beside it.
+pub fn live_line(running: &[(String, Duration)], frame: usize, width: usize) -> String {
+    let Some((first, took)) = running.first() else {
+        return String::new();
+    };
+    let more = match running.len() - 1 {
+        0 => String::new(),
+        n => format!("  (+{n} more)"),
+    };
+    let line = format!(
+        "{} {first} ({}){more}",
+        FRAMES[frame % FRAMES.len()],
+        seconds_whole(*took)
+    );
+    line.chars().take(width.max(20)).collect()
+}
+
+/// `4 s`: whole seconds, for a line redrawn several times a second.
+fn seconds_whole(took: Duration) -> String {
+    format!("{} s", took.as_secs())
 }
 
 impl Ui {
@@ -44,11 +82,73 @@ impl Ui {
                 std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
             }
         };
+        // A live line only where a person watches: stderr a terminal,
+        // text output, not `-q`.
+        let live = (std::io::stderr().is_terminal() && format == OutputFormat::Text && !quiet)
+            .then(|| Arc::new(Live::default()));
         Ui {
             format,
             quiet,
             color,
+            live,
         }
+    }
+
+    /// A long step starts: on a terminal, a redrawn line shows it with
+    /// its elapsed time until `stopped`; elsewhere nothing (plain lines
+    /// come when steps finish).
+    pub fn running(&self, description: &str) {
+        let Some(live) = &self.live else { return };
+        {
+            // `ticking` is read and set under the lock the thread clears
+            // it under: a step never waits for a thread about to stop.
+            let mut running = live.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.push((description.to_string(), Instant::now()));
+            if live.ticking.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+        let live = live.clone();
+        std::thread::spawn(move || {
+            let width = terminal_width();
+            let mut frame = 0;
+            loop {
+                let line = {
+                    let running = live.running.lock().unwrap_or_else(|p| p.into_inner());
+                    let now = Instant::now();
+                    let shown: Vec<(String, Duration)> = running
+                        .iter()
+                        .map(|(d, at)| (d.clone(), now.duration_since(*at)))
+                        .collect();
+                    if shown.is_empty() {
+                        // Cleared under the lock: a step that starts now
+                        // sees it and starts a new thread.
+                        live.ticking.store(false, Ordering::SeqCst);
+                        eprint!("\r\x1b[2K");
+                        return;
+                    }
+                    live_line(&shown, frame, width)
+                };
+                // Shown once a step has run for a moment: quick steps
+                // print only their finished line.
+                if frame > 3 {
+                    eprint!("\r\x1b[2K{line}");
+                }
+                frame += 1;
+                std::thread::sleep(TICK);
+            }
+        });
+    }
+
+    /// A step that `running` showed is over.
+    pub fn stopped(&self, description: &str) {
+        let Some(live) = &self.live else { return };
+        let mut running = live.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = running.iter().position(|(d, _)| d == description) {
+            running.remove(at);
+        }
+        // The finished line goes where the live line was.
+        eprint!("\r\x1b[2K");
     }
 
     pub fn color(&self) -> bool {
@@ -114,6 +214,14 @@ impl Ui {
     }
 }
 
+/// The terminal's width (`COLUMNS`), or 80.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(80)
+}
+
 /// `0.4s`, `12.0s`, `2m05s`.
 pub fn seconds(took: Duration) -> String {
     let secs = took.as_secs_f64();
@@ -136,6 +244,30 @@ pub fn bytes(size: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_line_shows_the_oldest_step_its_time_and_the_rest() {
+        assert_eq!(live_line(&[], 0, 80), "");
+        let running = [
+            (
+                "create function shop-dev".to_string(),
+                Duration::from_millis(4_300),
+            ),
+            (
+                "create REST API shop-dev".to_string(),
+                Duration::from_millis(900),
+            ),
+        ];
+        assert_eq!(
+            live_line(&running, 0, 80),
+            "⠋ create function shop-dev (4 s)  (+1 more)"
+        );
+        assert_eq!(
+            live_line(&running[..1], 1, 80),
+            "⠙ create function shop-dev (4 s)"
+        );
+        assert_eq!(live_line(&running, 0, 20).chars().count(), 20);
+    }
 
     #[test]
     fn durations_and_sizes_read_naturally() {

@@ -208,7 +208,16 @@ pub(super) async fn release_lease(ui: &Ui, lease: Option<Lease>) {
 }
 
 impl StepReporter for Ui {
+    fn step_started(&self, description: &str) {
+        self.running(description);
+    }
+
+    fn step_failed(&self, description: &str) {
+        self.stopped(description);
+    }
+
     fn step_done(&self, step: &StepReport) {
+        self.stopped(&step.description);
         self.done(&step.description, Duration::from_secs_f64(step.seconds));
     }
 }

@@ -24,6 +24,10 @@ use crate::names::StageArns;
 
 /// Receives each finished step (the CLI prints it).
 pub(crate) trait StepReporter: Sync {
+    /// A step starts (its description); a terminal shows it running.
+    fn step_started(&self, _description: &str) {}
+    /// A step failed; the error is reported by the caller.
+    fn step_failed(&self, _description: &str) {}
     fn step_done(&self, step: &StepReport);
 }
 
@@ -92,6 +96,7 @@ pub(crate) async fn execute(
             } else if after.iter().all(|&d| state[d] == State::Done) {
                 state[index] = State::Running;
                 let action = &plan.steps[index].action;
+                reporter.step_started(&runner.describe(action));
                 running.push(async move {
                     let started = began.elapsed();
                     let result = runner.run(action).await;
@@ -117,6 +122,7 @@ pub(crate) async fn execute(
             }
             Err(failure) => {
                 state[index] = State::Failed;
+                reporter.step_failed(&report.description);
                 error.get_or_insert(failure);
             }
         }

@@ -238,3 +238,64 @@ fn remote_invoke_reports_function_errors_as_the_stage_would() {
         "{answer}"
     );
 }
+
+/// On a terminal, a step that takes a while is shown running with its
+/// elapsed time on one redrawn line; in a pipe (CI), never.
+#[test]
+fn a_terminal_sees_long_steps_running_and_a_pipe_does_not() {
+    let moto = Moto::start();
+    let behaviours = Behaviours {
+        role_propagation_s: 3.0,
+        ..Behaviours::default()
+    };
+    let (_sim, project) = Project::behind_simulator(&moto, behaviours);
+    let zip = crate::common::stage::zips()
+        .v1
+        .to_str()
+        .unwrap()
+        .to_string();
+    let command = project.command(&[
+        "deploy", "--stage", "dev", "--zip", &zip, "--output", "text",
+    ]);
+    // Python's pty module gives slx a terminal (no `script` needed).
+    let argv: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let envs: Vec<(String, Option<String>)> = command
+        .get_envs()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.map(|v| v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    let mut python = std::process::Command::new("python3");
+    python
+        .args([
+            "-c",
+            "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
+        ])
+        .args(&argv)
+        .current_dir(command.get_current_dir().unwrap());
+    for (key, value) in envs {
+        match value {
+            Some(value) => python.env(key, value),
+            None => python.env_remove(key),
+        };
+    }
+    let output = crate::common::run(&mut python);
+    assert!(output.status.success(), "deploy under a terminal");
+    let seen = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        seen.contains("\r\x1b[2K⠋") || seen.contains("\r\x1b[2K⠙") || seen.contains("\r\x1b[2K⠹"),
+        "no live line: {seen}"
+    );
+    assert!(seen.contains("create function shop-dev ("), "{seen}");
+    // The same in a pipe: plain lines only.
+    let piped = project.slx(&[
+        "deploy", "--stage", "dev", "--zip", &zip, "--output", "text",
+    ]);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains('\x1b'));
+}
