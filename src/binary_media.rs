@@ -32,10 +32,6 @@ impl BinaryMediaTypes {
         self.0.iter().any(|t| t == "*/*")
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether `value` (a header value: parameters and further entries
     /// after `;` or `,` are ignored) is one of the types.
     pub fn matches(&self, value: &str) -> bool {

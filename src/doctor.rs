@@ -85,11 +85,21 @@ pub struct Findings {
     pub identity: Identity,
     /// `account` of each stage that pins one.
     pub pinned: BTreeMap<String, String>,
+    /// Why slx.toml cannot be used, when there is one and it cannot.
+    pub config_problem: Option<String>,
 }
 
 /// The verdicts, in the order a newcomer fixes them.
 pub fn checks(found: &Findings) -> Vec<Check> {
     let mut checks = Vec::new();
+    if let Some(problem) = &found.config_problem {
+        checks.push(Check::not(
+            Status::Fail,
+            "slx.toml",
+            problem.clone(),
+            "run `slx validate`: it shows each problem at its line, with the fix",
+        ));
+    }
     checks.push(match &found.cargo {
         Some(version) => Check::ok("cargo", version.clone()),
         None => Check::not(
@@ -216,6 +226,7 @@ mod tests {
                 region: "eu-west-1".into(),
             },
             pinned: BTreeMap::from([("prod".into(), "123456789012".into())]),
+            config_problem: None,
         }
     }
 
@@ -252,6 +263,10 @@ mod tests {
         );
         assert_eq!(status_of(&checks, "stage dev"), Status::Fail);
         assert_eq!(status_of(&checks, "stage prod"), Status::Ok);
+
+        found.config_problem = Some("slx.toml has 1 problem".into());
+        assert_eq!(status_of(&super::checks(&found), "slx.toml"), Status::Fail);
+        found.config_problem = None;
 
         found.archs = vec![Arch::X86_64];
         let checks = super::checks(&found);

@@ -306,23 +306,27 @@ impl Writer {
         target: &DomainTarget,
         delete: bool,
     ) -> Result<(), AwsError> {
+        // The builders fail only on a missing required field, which the
+        // code below always sets.
+        let unbuildable = |e: aws_sdk_route53::error::BuildError| {
+            AwsError::fatal(
+                "build a Route 53 change",
+                e.to_string(),
+                "report this as a bug",
+            )
+        };
+        let alias = AliasTarget::builder()
+            .dns_name(&target.dns_name)
+            .hosted_zone_id(&target.hosted_zone_id)
+            .evaluate_target_health(false)
+            .build()
+            .map_err(unbuildable)?;
         let set = ResourceRecordSet::builder()
             .name(fqdn(name))
             .r#type(RrType::A)
-            .alias_target(
-                AliasTarget::builder()
-                    .dns_name(&target.dns_name)
-                    .hosted_zone_id(&target.hosted_zone_id)
-                    .evaluate_target_health(false)
-                    .build()
-                    .map_err(|e| {
-                        AwsError::fatal("build a DNS record", e.to_string(), "report this as a bug")
-                    })?,
-            )
+            .alias_target(alias)
             .build()
-            .map_err(|e| {
-                AwsError::fatal("build a DNS record", e.to_string(), "report this as a bug")
-            })?;
+            .map_err(unbuildable)?;
         let action = if delete {
             ChangeAction::Delete
         } else {
@@ -332,21 +336,16 @@ impl Writer {
             .action(action)
             .resource_record_set(set)
             .build()
-            .map_err(|e| {
-                AwsError::fatal("build a DNS change", e.to_string(), "report this as a bug")
-            })?;
+            .map_err(unbuildable)?;
+        let batch = ChangeBatch::builder()
+            .changes(change)
+            .build()
+            .map_err(unbuildable)?;
         self.clients
             .route53
             .change_resource_record_sets()
             .hosted_zone_id(zone)
-            .change_batch(
-                ChangeBatch::builder()
-                    .changes(change)
-                    .build()
-                    .map_err(|e| {
-                        AwsError::fatal("build a DNS change", e.to_string(), "report this as a bug")
-                    })?,
-            )
+            .change_batch(batch)
             .send()
             .await
             .map_err(|e| {

@@ -401,12 +401,11 @@ fn start_events(
     global: &GlobalArgs,
     ui: &Ui,
 ) -> Option<EventSources> {
-    if project.events.is_empty() {
-        return None;
-    }
+    // Authorizers have no source: the gateway asks them (`authorizer_pools`).
     let handlers = project
         .events
         .iter()
+        .filter(|event| !matches!(event.handler.source, config::EventSource::Authorizer(_)))
         .map(|event| {
             let local = Local {
                 project,
@@ -417,7 +416,10 @@ fn start_events(
             let pool = pool_for(&local, Some(event), binary.to_path_buf(), concurrency, None);
             (event.clone(), pool)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if handlers.is_empty() {
+        return None;
+    }
     let printer = ui.clone();
     let runner = event_sources::Runner {
         handlers,

@@ -35,8 +35,13 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DoctorArgs) -> miett
     let tools = tokio::task::spawn_blocking(crate::handler::toolchain::detect);
     let cargo = tokio::task::spawn_blocking(cargo_version);
     let glibc = tokio::task::spawn_blocking(host_glibc);
-    // slx.toml, when there is one: its archs and pinned accounts.
-    let config = super::load_config(ui, global).ok();
+    // slx.toml, when there is one: its archs and pinned accounts. One
+    // that cannot be read is a failed check, not a missing file.
+    let (config, config_problem) = match super::load_config(ui, global) {
+        Ok(config) => (Some(config), None),
+        Err(config::ConfigError::NotFound { .. }) => (None, None),
+        Err(error) => (None, Some(error.to_string())),
+    };
     let (archs, pinned) = match &config {
         Some(config) => stage_facts(config),
         None => (vec![Arch::X86_64], BTreeMap::new()),
@@ -49,12 +54,13 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DoctorArgs) -> miett
         archs,
         identity,
         pinned,
+        config_problem,
     };
     let checks = checks(&found);
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let text = checks.iter().map(line).collect::<Vec<_>>().join("\n");
     let text = match (&config, failed) {
-        (None, _) => {
+        (None, _) if found.config_problem.is_none() => {
             format!("{text}\n(no slx.toml here: checked for x86_64 and no pinned accounts)")
         }
         (Some(_), 0) => format!("{text}\nready: slx can build and deploy this app"),

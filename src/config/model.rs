@@ -292,6 +292,32 @@ pub struct Authorizer {
     pub ttl: u32,
 }
 
+impl Authorizer {
+    /// A Cognito authorizer's user pools (none for a function).
+    pub fn user_pools(&self) -> &[String] {
+        match &self.kind {
+            AuthorizerKind::Cognito { user_pools } => user_pools,
+            AuthorizerKind::Function { .. } => &[],
+        }
+    }
+
+    /// A function authorizer's function of lib.rs and what API Gateway
+    /// hands it; `None` for a Cognito one.
+    pub fn function(&self) -> Option<(&str, AuthorizerSource)> {
+        let AuthorizerKind::Function { function, request } = &self.kind else {
+            return None;
+        };
+        Some((
+            function,
+            AuthorizerSource {
+                request: *request,
+                header: self.header.clone(),
+                ttl: self.ttl,
+            },
+        ))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AuthorizerKind {

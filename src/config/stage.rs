@@ -196,17 +196,11 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
 /// serve them.
 fn authorizer_handlers(config: &Config) -> impl Iterator<Item = crate::config::EventHandler> + '_ {
     config.authorizers.iter().filter_map(|authorizer| {
-        let crate::config::AuthorizerKind::Function { function, request } = &authorizer.kind else {
-            return None;
-        };
+        let (function, source) = authorizer.function()?;
         Some(crate::config::EventHandler {
             name: authorizer.name.clone(),
-            handler: function.clone(),
-            source: crate::config::EventSource::Authorizer(crate::config::AuthorizerSource {
-                request: *request,
-                header: authorizer.header.clone(),
-                ttl: authorizer.ttl,
-            }),
+            handler: function.to_string(),
+            source: crate::config::EventSource::Authorizer(source),
             memory: None,
             timeout: None,
             on_failure: None,

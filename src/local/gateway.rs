@@ -339,91 +339,82 @@ async fn authorize(
     resource: &str,
     request_id: &str,
 ) -> Result<Granted, Refusal> {
-    use crate::config::{AuthorizerKind, RouteAuth};
-    if let RouteAuth::Authorizer { name, .. } = rule {
-        let function = {
-            let rules = state.rules.read().expect("lock poisoned");
-            rules
-                .authorizers
-                .iter()
-                .find(|a| a.name == *name)
-                .and_then(|a| {
-                    let AuthorizerKind::Function { request, .. } = a.kind else {
-                        return None;
-                    };
-                    Some(crate::config::AuthorizerSource {
-                        request,
-                        header: a.header.clone(),
-                        ttl: a.ttl,
-                    })
-                })
-        };
-        if let Some(source) = function {
-            return ask_function(state, name, &source, request, resource, request_id).await;
+    use crate::config::RouteAuth;
+    let RouteAuth::Authorizer { name, scopes } = rule else {
+        return sigv4_caller(request);
+    };
+    let (authorizer, signatures) = {
+        let rules = state.rules.read().expect("lock poisoned");
+        let found = rules.authorizers.iter().find(|a| a.name == *name).cloned();
+        (found, rules.signatures.clone())
+    };
+    let Some(authorizer) = authorizer else {
+        return Err((
+            gateway_answer(500, "Internal server error"),
+            Some(format!("no authorizer `{name}`")),
+        ));
+    };
+    match authorizer.function() {
+        Some((_, source)) => {
+            ask_function(state, name, &source, request, resource, request_id).await
         }
+        None => cognito_caller(&authorizer, scopes, signatures.as_ref(), request),
     }
-    let rules = state.rules.read().expect("lock poisoned");
-    match rule {
-        RouteAuth::Iam => {
-            // slx dev cannot check a signature: it takes any SigV4 one.
-            let signed = header_of(request, "authorization")
-                .and_then(|value| value.strip_prefix("AWS4-HMAC-SHA256 "));
-            let Some(signed) = signed else {
-                return Err((
-                    gateway_answer(403, "Missing Authentication Token"),
-                    Some("the route has auth = \"iam\": sign the request with SigV4 (slx dev does not verify the signature)".into()),
-                ));
-            };
-            let access_key = signed
-                .split("Credential=")
-                .nth(1)
-                .and_then(|scope| scope.split('/').next())
-                .map(str::to_string);
-            Ok(Granted {
-                authorizer: None,
-                access_key,
-            })
-        }
-        RouteAuth::Authorizer { name, scopes } => {
-            let Some(authorizer) = rules.authorizers.iter().find(|a| a.name == *name) else {
-                return Err((
-                    gateway_answer(500, "Internal server error"),
-                    Some(format!("no authorizer `{name}`")),
-                ));
-            };
-            let AuthorizerKind::Cognito { user_pools } = &authorizer.kind else {
-                return Err((
-                    gateway_answer(500, "Internal server error"),
-                    Some(format!(
-                        "authorizer `{name}` is a function, which slx dev does not run yet"
-                    )),
-                ));
-            };
-            let unauthorized = |why: String| (gateway_answer(401, "Unauthorized"), Some(why));
-            let Some(token) = header_of(request, &authorizer.header) else {
-                return Err(unauthorized(format!(
-                    "no `{}` header: authorizer `{name}` takes a Cognito token there",
-                    authorizer.header
-                )));
-            };
-            let Some(signatures) = &rules.signatures else {
-                return Err(unauthorized(format!(
-                    "slx dev cannot check tokens of authorizer `{name}`: start it with `--jwks FILE` (the pool's JWKS) or `--trust-jwt`"
-                )));
-            };
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            match super::jwt::check(token, signatures, user_pools, scopes, now) {
-                Ok(claims) => Ok(Granted {
-                    authorizer: Some(serde_json::json!({ "claims": claims })),
-                    access_key: None,
-                }),
-                Err(why) => Err(unauthorized(format!(
-                    "authorizer `{name}` refused the token: {why}"
-                ))),
-            }
-        }
+}
+
+/// A route with `auth = "iam"`: slx dev cannot check a SigV4 signature,
+/// so it takes any signed call, and passes on its access key.
+fn sigv4_caller(request: &HttpRequest) -> Result<Granted, Refusal> {
+    let signed = header_of(request, "authorization")
+        .and_then(|value| value.strip_prefix("AWS4-HMAC-SHA256 "));
+    let Some(signed) = signed else {
+        return Err((
+            gateway_answer(403, "Missing Authentication Token"),
+            Some("the route has auth = \"iam\": sign the request with SigV4 (slx dev does not verify the signature)".into()),
+        ));
+    };
+    let access_key = signed
+        .split("Credential=")
+        .nth(1)
+        .and_then(|scope| scope.split('/').next())
+        .map(str::to_string);
+    Ok(Granted {
+        authorizer: None,
+        access_key,
+    })
+}
+
+/// A Cognito authorizer's verdict: the token's claims, or a 401.
+fn cognito_caller(
+    authorizer: &crate::config::Authorizer,
+    scopes: &[String],
+    signatures: Option<&super::jwt::Signatures>,
+    request: &HttpRequest,
+) -> Result<Granted, Refusal> {
+    let name = &authorizer.name;
+    let unauthorized = |why: String| (gateway_answer(401, "Unauthorized"), Some(why));
+    let Some(token) = header_of(request, &authorizer.header) else {
+        return Err(unauthorized(format!(
+            "no `{}` header: authorizer `{name}` takes a Cognito token there",
+            authorizer.header
+        )));
+    };
+    let Some(signatures) = signatures else {
+        return Err(unauthorized(format!(
+            "slx dev cannot check tokens of authorizer `{name}`: start it with `--jwks FILE` (the pool's JWKS) or `--trust-jwt`"
+        )));
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match super::jwt::check(token, signatures, authorizer.user_pools(), scopes, now) {
+        Ok(claims) => Ok(Granted {
+            authorizer: Some(serde_json::json!({ "claims": claims })),
+            access_key: None,
+        }),
+        Err(why) => Err(unauthorized(format!(
+            "authorizer `{name}` refused the token: {why}"
+        ))),
     }
 }
 

@@ -232,6 +232,14 @@ fn doctor_names_the_deployer_and_each_stage_account_with_fixes() {
     let credentials = check(&report, "AWS credentials");
     assert_eq!(credentials["status"], "fail", "{report}");
     assert!(credentials["fix"].as_str().is_some_and(|f| !f.is_empty()));
+
+    // A broken slx.toml is a failed check, not a missing one.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("memory = 256", "memroy = 256")).unwrap();
+    let report = stdout_json(&doctor(true));
+    let toml = check(&report, "slx.toml");
+    assert_eq!(toml["status"], "fail", "{report}");
+    assert!(toml["fix"].as_str().unwrap().contains("slx validate"));
 }
 
 #[test]

@@ -285,39 +285,30 @@ impl Resource for UsagePlanKind {
             Some(api) => ApiRef::Existing(api.id.clone()),
             None => ApiRef::New,
         };
-        let keys: Vec<&StageKey> = current.keys.iter().collect();
+        let key_ids = current.keys.iter().map(|key| key.info.id.clone());
         let Some(plan) = &current.plan else {
             actions.push(UsagePlanAction::CreateUsagePlan {
                 name: desired.arns.usage_plan().to_string(),
                 api,
                 stage,
                 limits,
-                keys: keys.iter().map(|key| key.info.id.clone()).collect(),
+                keys: key_ids.collect(),
             });
             return actions;
         };
-        let covered = match &api {
-            ApiRef::Existing(id) => plan
-                .info
-                .api_stages
-                .iter()
-                .any(|(api_id, s)| api_id == id && *s == stage),
-            ApiRef::New => false,
+        // The stage's API stage (a new API's is covered by no plan yet).
+        let serves = |(api_id, s): &(String, String)| {
+            matches!(&api, ApiRef::Existing(id) if id == api_id) && *s == stage
         };
+        let covered = plan.info.api_stages.iter().any(serves);
         let detach: Vec<(String, String)> = plan
             .info
             .api_stages
             .iter()
-            .filter(|(api_id, s)| {
-                !(matches!(&api, ApiRef::Existing(id) if id == api_id) && *s == stage)
-            })
+            .filter(|pair| !serves(pair))
             .cloned()
             .collect();
-        let add_keys: Vec<String> = keys
-            .iter()
-            .filter(|key| !plan.key_ids.contains(&key.info.id))
-            .map(|key| key.info.id.clone())
-            .collect();
+        let add_keys: Vec<String> = key_ids.filter(|id| !plan.key_ids.contains(id)).collect();
         let limits = (plan.info.limits != limits).then_some(limits);
         if covered && detach.is_empty() && add_keys.is_empty() && limits.is_none() {
             return actions;
