@@ -60,11 +60,19 @@ pub fn live_line(running: &[(String, Duration)], frame: usize, width: usize) -> 
         0 => String::new(),
         n => format!("  (+{n} more)"),
     };
-    let line = format!(
-        "{} {first} ({}){more}",
-        FRAMES[frame % FRAMES.len()],
-        seconds_whole(*took)
-    );
+    // A line wider than the terminal would wrap and never be redrawn in
+    // place; the step's description gives way first, so the elapsed
+    // time (what says it is not hung) always shows.
+    let frame = FRAMES[frame % FRAMES.len()];
+    let tail = format!(" ({}){more}", seconds_whole(*took));
+    let room = width.max(20).saturating_sub(2 + tail.chars().count());
+    let description = if first.chars().count() <= room {
+        first.clone()
+    } else {
+        let kept: String = first.chars().take(room.saturating_sub(1)).collect();
+        format!("{kept}…")
+    };
+    let line = format!("{frame} {description}{tail}");
     line.chars().take(width.max(20)).collect()
 }
 
@@ -266,7 +274,13 @@ mod tests {
             live_line(&running[..1], 1, 80),
             "⠙ create function shop-dev (4 s)"
         );
-        assert_eq!(live_line(&running, 0, 20).chars().count(), 20);
+        // Too wide: the description is cut, the time stays.
+        assert_eq!(
+            live_line(&running[..1], 0, 26),
+            "⠋ create function s… (4 s)"
+        );
+        let narrow = live_line(&running, 0, 20);
+        assert_eq!(narrow.chars().count(), 20, "{narrow}");
     }
 
     #[test]

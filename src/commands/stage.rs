@@ -165,6 +165,9 @@ pub(super) async fn take_lease(
     timeout: Duration,
     seen: Option<lease::Found>,
 ) -> Result<Lease, LeaseError> {
+    // The wait, as the live line shows it (a terminal only) until the
+    // lease is taken or the wait gives up.
+    let live = std::sync::Mutex::new(None::<String>);
     // On stderr in every mode: a CI job that waits must not look hung.
     let waiting = |holder: &lease::Holder| {
         ui.alert(format!(
@@ -173,6 +176,10 @@ pub(super) async fn take_lease(
             names.stage,
             humantime::format_duration(timeout)
         ));
+        // The stage first: a narrow terminal cuts the end.
+        let description = format!("waiting for stage {}: {}", names.stage, holder.describe());
+        ui.running(&description);
+        *live.lock().unwrap_or_else(|p| p.into_inner()) = Some(description);
     };
     let taken = lease::take(
         reader,
@@ -185,7 +192,11 @@ pub(super) async fn take_lease(
         },
         seen,
     )
-    .await?;
+    .await;
+    if let Some(description) = live.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        ui.stopped(&description);
+    }
+    let taken = taken?;
     if !taken.waited.is_zero() {
         ui.done(
             format!("stage {} is free; planning again", names.stage),

@@ -158,6 +158,36 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     let waited = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "1s"]);
     assert_eq!(waited.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&waited.stderr).contains("waited"));
+    // On a terminal, the wait is a live line with its elapsed time,
+    // cleared when the wait gives up.
+    let zip = zips().v1.to_str().unwrap().to_string();
+    let on_terminal = crate::common::under_terminal(&project.command(&[
+        "deploy",
+        "--stage",
+        "dev",
+        "--zip",
+        &zip,
+        "--output",
+        "text",
+        "--lock-timeout",
+        "2s",
+    ]));
+    assert_eq!(on_terminal.status.code(), Some(5));
+    let seen = String::from_utf8_lossy(&on_terminal.stdout);
+    let live = crate::common::live_lines(&seen);
+    assert!(
+        live.iter().any(
+            |line| line.contains("waiting for stage dev: the deploy started")
+                && line.ends_with(" s)")
+        ),
+        "{seen}"
+    );
+    let after_last = seen.rsplit(live[live.len() - 1]).next().unwrap();
+    assert!(
+        after_last.starts_with("\r\x1b[2K")
+            && after_last.contains("another change to stage dev is in progress"),
+        "the live line is cleared before the error: {seen}"
+    );
     let rollback = project.slx(&["rollback", "--stage", "dev", "--lock-timeout", "0"]);
     assert_eq!(rollback.status.code(), Some(5));
     let undeploy = project.slx(&["undeploy", "--stage", "dev", "--yes", "--lock-timeout", "0"]);

@@ -21,6 +21,7 @@ mod events;
 mod faults;
 mod fidelity;
 mod going_to_production;
+mod install;
 mod killed;
 mod logs;
 mod operate;

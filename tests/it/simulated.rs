@@ -257,44 +257,13 @@ fn a_terminal_sees_long_steps_running_and_a_pipe_does_not() {
     let command = project.command(&[
         "deploy", "--stage", "dev", "--zip", &zip, "--output", "text",
     ]);
-    // Python's pty module gives slx a terminal (no `script` needed).
-    let argv: Vec<String> = std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let envs: Vec<(String, Option<String>)> = command
-        .get_envs()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.map(|v| v.to_string_lossy().into_owned()),
-            )
-        })
-        .collect();
-    let mut python = std::process::Command::new("python3");
-    python
-        .args([
-            "-c",
-            "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
-        ])
-        .args(&argv)
-        .current_dir(command.get_current_dir().unwrap());
-    for (key, value) in envs {
-        match value {
-            Some(value) => python.env(key, value),
-            None => python.env_remove(key),
-        };
-    }
-    let output = crate::common::run(&mut python);
+    let output = crate::common::under_terminal(&command);
     assert!(output.status.success(), "deploy under a terminal");
     let seen = String::from_utf8_lossy(&output.stdout);
     // A redrawn line: cleared, then a spinner frame (whichever the
     // step had reached).
-    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     assert!(
-        seen.split("\r\x1b[2K")
-            .skip(1)
-            .any(|drawn| drawn.starts_with(frames)),
+        !crate::common::live_lines(&seen).is_empty(),
         "no live line: {seen}"
     );
     assert!(seen.contains("create function shop-dev ("), "{seen}");

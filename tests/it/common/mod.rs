@@ -170,3 +170,37 @@ pub(crate) fn kill_points(total: usize) -> Vec<usize> {
     }
     points
 }
+
+/// Runs `command` with a terminal for its standard streams (Python's pty
+/// module: no `script` needed); stdout and stderr both come back in
+/// `stdout`, as a terminal shows them.
+pub(crate) fn under_terminal(command: &Command) -> Output {
+    let mut python = Command::new("python3");
+    python
+        .args([
+            "-c",
+            "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
+        ])
+        .arg(command.get_program())
+        .args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        python.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => python.env(key, value),
+            None => python.env_remove(key),
+        };
+    }
+    run(&mut python)
+}
+
+/// The redrawn live lines in what a terminal showed: each starts after a
+/// line clear with a spinner frame (whichever the step had reached).
+pub(crate) fn live_lines(seen: &str) -> Vec<&str> {
+    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    seen.split("\r\x1b[2K")
+        .skip(1)
+        .filter(|drawn| drawn.starts_with(frames))
+        .collect()
+}
