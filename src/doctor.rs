@@ -89,6 +89,24 @@ pub struct Findings {
     pub config_problem: Option<String>,
 }
 
+/// The glibc version on the first line `ldd --version` prints: the last
+/// word, when the line names glibc. Distributions word it differently
+/// ("ldd (GNU libc) 2.38" on Fedora, "ldd (Debian GLIBC 2.36-9) 2.36" on
+/// Debian, "ldd (Ubuntu GLIBC 2.35-0ubuntu3) 2.35" on Ubuntu); musl's ldd
+/// names musl (and prints to stderr).
+pub fn glibc_of_ldd(first_line: &str) -> Option<String> {
+    let lower = first_line.to_ascii_lowercase();
+    if !(lower.contains("gnu libc") || lower.contains("glibc")) {
+        return None;
+    }
+    let version = first_line.trim().rsplit(' ').next()?;
+    version
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit())
+        .then(|| version.to_string())
+}
+
 /// The verdicts, in the order a newcomer fixes them.
 pub fn checks(found: &Findings) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -285,5 +303,18 @@ mod tests {
             checks.iter().all(|c| !c.check.starts_with("stage ")),
             "no account to compare"
         );
+    }
+
+    #[test]
+    fn glibc_is_read_from_each_distributions_ldd() {
+        for (line, version) in [
+            ("ldd (GNU libc) 2.38", Some("2.38")),
+            ("ldd (Debian GLIBC 2.36-9+deb12u14) 2.36", Some("2.36")),
+            ("ldd (Ubuntu GLIBC 2.35-0ubuntu3.8) 2.35", Some("2.35")),
+            ("musl libc (x86_64)", None),
+            ("ldd (GNU libc)", None),
+        ] {
+            assert_eq!(glibc_of_ldd(line).as_deref(), version, "{line}");
+        }
     }
 }

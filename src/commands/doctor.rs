@@ -102,12 +102,7 @@ fn cargo_version() -> Option<String> {
 /// The version `ldd --version` names on its first line (glibc's ldd).
 fn host_glibc() -> Option<String> {
     let output = Command::new("ldd").arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let first = text.lines().next()?;
-    first
-        .contains("GNU libc")
-        .then(|| first.rsplit(' ').next().map(str::to_string))
-        .flatten()
+    crate::doctor::glibc_of_ldd(String::from_utf8_lossy(&output.stdout).lines().next()?)
 }
 
 /// The archs slx.toml's stages build for, and each stage's pinned account.

@@ -89,3 +89,214 @@ fn command_lines_end_at_shell_operators() {
         ["slx plan --detailed-exitcode"]
     );
 }
+
+fn repository() -> String {
+    let manifest: toml::Table = toml::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap(),
+    )
+    .unwrap();
+    manifest["package"]["repository"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The examples install a release binary (seconds) pinned to this
+/// version of slx, from the repository's release page: a version bump
+/// that forgets them fails here.
+#[test]
+fn the_examples_install_this_release_with_its_installer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pinned = format!(
+        "curl -fsSL {}/releases/download/v{}/install.sh | sh",
+        repository(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut seen = 0;
+    for file in ["deploy.yml", "plan.yml", "promote.yml"] {
+        let text = std::fs::read_to_string(root.join("docs/examples").join(file)).unwrap();
+        for line in text.lines().filter(|l| l.contains("install.sh")) {
+            assert_eq!(line.trim(), pinned, "{file}");
+            seen += 1;
+        }
+        assert!(
+            !text.contains("cargo install"),
+            "{file}: compiling slx costs every run minutes"
+        );
+        assert!(
+            text.contains("$HOME/.local/bin\" >> \"$GITHUB_PATH\""),
+            "{file}"
+        );
+    }
+    assert_eq!(seen, 3);
+}
+
+/// The named step of the deploy job: its `run` script, or its `with`.
+fn step<'a>(workflow: &'a Yaml, name: &str) -> &'a Yaml {
+    workflow["jobs"]["deploy"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|step| {
+            step["name"].as_str() == Some(name)
+                || step["uses"]
+                    .as_str()
+                    .is_some_and(|uses| uses.starts_with(name))
+        })
+        .unwrap_or_else(|| panic!("deploy.yml has no step `{name}`"))
+}
+
+/// docs/examples/deploy.yml's own steps, run as a GitHub runner runs
+/// them (`bash -e`, `$GITHUB_OUTPUT`), against slx-sim in front of moto.
+/// The credentials are what `configure-aws-credentials` gets from OIDC:
+/// STS AssumeRoleWithWebIdentity for the role the workflow names, in its
+/// region (temporary keys with a session token, and nothing stored).
+/// The stage pins the account, as docs/ci.md asks. The steps that fetch
+/// from the internet are replaced: slx is this build's (tests/it/
+/// install.rs tests the installer), the toolchain is this machine's, and
+/// the smoke test's curl of the AWS URL is `slx invoke` of the same path.
+#[test]
+fn the_deploy_workflow_deploys_with_oidc_credentials_as_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/examples/deploy.yml")).unwrap();
+    let workflow = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let credentials = &step(workflow, "aws-actions/configure-aws-credentials")["with"];
+    let role = credentials["role-to-assume"].as_str().unwrap();
+    let region = credentials["aws-region"].as_str().unwrap();
+    let account = role.split(':').nth(4).unwrap();
+
+    let moto = crate::common::moto::Moto::start();
+    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
+        .expect("slx-sim starts");
+    // What the action does with the job's OIDC token.
+    let assumed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = crate::common::moto::sdk_config(&sim.endpoint, region);
+        aws_sdk_sts::Client::new(&config)
+            .assume_role_with_web_identity()
+            .role_arn(role)
+            .role_session_name("GitHubActions")
+            .web_identity_token("eyJhbGciOiJSUzI1NiJ9.github-oidc-token.signature")
+            .send()
+            .await
+            .expect("AssumeRoleWithWebIdentity")
+            .credentials
+            .expect("temporary credentials")
+    });
+    assert!(!assumed.session_token().is_empty());
+
+    let (_temp, app) = crate::common::scaffold("shop");
+    let toml_path = app.join("slx.toml");
+    let config = std::fs::read_to_string(&toml_path).unwrap();
+    let pinned: Vec<String> = config
+        .lines()
+        .flat_map(|line| {
+            let mut lines = vec![line.to_string()];
+            if line.starts_with("[stages.prod]") {
+                lines.push(format!("account = \"{account}\""));
+            }
+            lines
+        })
+        .collect();
+    assert!(pinned.len() > config.lines().count(), "no [stages.prod]");
+    std::fs::write(&toml_path, pinned.join("\n") + "\n").unwrap();
+
+    let runner = tempfile::tempdir().unwrap();
+    let github_output = runner.path().join("output");
+    std::fs::write(&github_output, "").unwrap();
+    let slx_dir = Path::new(env!("CARGO_BIN_EXE_slx")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        slx_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run_step = |name: &str| {
+        let script = step(workflow, name)["run"].as_str().unwrap().to_string();
+        // GitHub runs `run` with `bash -e {0}`; its expressions are
+        // filled in before.
+        // The environment the other tests give slx (the shared handler
+        // target dir and its test profile).
+        let like_slx = crate::common::slx(&app);
+        let mut command = std::process::Command::new("bash");
+        command.args(["-e", "-c", &script]).current_dir(&app);
+        for (key, value) in like_slx.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+            .env("PATH", &path)
+            .env("GITHUB_OUTPUT", &github_output)
+            .env("AWS_ENDPOINT_URL", &sim.endpoint)
+            .env("AWS_REGION", region)
+            .env("AWS_DEFAULT_REGION", region)
+            .env("AWS_ACCESS_KEY_ID", assumed.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", assumed.secret_access_key())
+            .env("AWS_SESSION_TOKEN", assumed.session_token())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE");
+        crate::common::run(&mut command)
+    };
+
+    let doctor = run_step("Check the machine and the account");
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "stage prod: pinned to account {account}: these credentials"
+        )),
+        "{said}"
+    );
+
+    let deployed = {
+        let _build = crate::common::BUILD_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        run_step("Deploy")
+    };
+    assert!(deployed.status.success());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(app.join("deploy.json")).unwrap()).unwrap();
+    // Deployed as the role's account, in the workflow's region.
+    assert_eq!(report["stage"], "prod");
+    assert_eq!(report["region"], region);
+    assert!(
+        report["function_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "arn:aws:lambda:{region}:{account}:function:shop-prod"
+            )),
+        "{report:#}"
+    );
+    assert_eq!(report["checks"]["passed"], 1, "{report:#}");
+    // The job's `url` output is the report's URL. (With an endpoint
+    // override slx prints no amazonaws.com URL: docs/output.md.)
+    let outputs = std::fs::read_to_string(&github_output).unwrap();
+    let url = report["url"].as_str().unwrap_or("null");
+    assert_eq!(outputs, format!("url={url}\n"), "the job's `url` output");
+
+    // The smoke test's request, through the deployed stage.
+    let smoke = step(workflow, "Smoke test the URL")["run"]
+        .as_str()
+        .unwrap();
+    assert!(
+        smoke.contains("steps.deploy.outputs.url }}/health"),
+        "{smoke}"
+    );
+    let health = crate::common::run(
+        crate::common::slx(&app)
+            .args(["invoke", "--stage", "prod", "GET /health"])
+            .env("AWS_ENDPOINT_URL", &sim.endpoint)
+            .env("AWS_REGION", region)
+            .env("AWS_ACCESS_KEY_ID", assumed.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", assumed.secret_access_key())
+            .env("AWS_SESSION_TOKEN", assumed.session_token())
+            .env("AWS_EC2_METADATA_DISABLED", "true"),
+    );
+    let answer = String::from_utf8_lossy(&health.stdout);
+    assert!(
+        health.status.success() && answer.starts_with("HTTP 200"),
+        "{answer}"
+    );
+}

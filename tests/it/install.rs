@@ -190,6 +190,13 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     assert_eq!(sums, format!("{}  {archive_name}\n", sha256_hex(&archive)));
 
+    // The README's one line fetches this install.sh from the repository's
+    // latest release.
+    let repository = url.split("/releases/").next().unwrap();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let one_line = format!("curl -fsSL {repository}/releases/latest/download/install.sh | sh");
+    assert!(readme.contains(&one_line), "README lacks `{one_line}`");
+
     // The released install.sh fetches exactly binstall's URL by default.
     let install_sh = dist.join("install.sh");
     let home = work.path().join("home");
