@@ -454,6 +454,35 @@ mod tests {
         }
     }
 
+    /// What a newcomer reads in `--help`: every command says what it
+    /// does, and every flag and argument what it is for.
+    #[test]
+    fn every_command_and_flag_is_explained() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() && path != "slx" {
+                missing.push(format!("`{path}`"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("`{path}` {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "slx", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+
     #[test]
     fn example_lines_split_like_a_shell() {
         assert_eq!(
