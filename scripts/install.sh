@@ -99,7 +99,10 @@ sha256_of() {
 }
 
 work=$(mktemp -d 2>/dev/null || mktemp -d -t slx-install)
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+# A trapped signal would otherwise let the script carry on: stop there.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 echo "downloading $base/$archive"
 download "$base/$archive" "$work/$archive"
@@ -122,7 +125,9 @@ cp "$work/$folder/slx" "$install_dir/.slx.new" \
 chmod 755 "$install_dir/.slx.new"
 mv -f "$install_dir/.slx.new" "$install_dir/slx"
 
-echo "installed $("$install_dir/slx" --version) to $install_dir/slx"
+said=$("$install_dir/slx" --version 2>&1) \
+  || fail "installed $install_dir/slx, but it does not run here ($said): report it with the output of uname -a"
+echo "installed $said to $install_dir/slx"
 case ":${PATH:-}:" in
   *":$install_dir:"*) ;;
   *) echo "$install_dir is not on your PATH; add it: export PATH=\"$install_dir:\$PATH\"" ;;
