@@ -92,7 +92,7 @@ pub enum Command {
     /// List the stage's published versions: when, and from which commit.
     Versions(StatusArgs),
     /// Print the IAM policy a deployer needs for this stage: every action slx calls, scoped to the stage.
-    IamPolicy(StatusArgs),
+    IamPolicy(IamPolicyArgs),
     /// Create, list and revoke the stage's API keys (for routes with `api_key = true`).
     #[command(subcommand)]
     Keys(KeysAction),
@@ -253,6 +253,18 @@ pub struct StatusArgs {
     /// The stage to inspect.
     #[arg(long, short, default_value = "dev")]
     pub stage: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The stage the policy is for.
+    #[arg(long, short, default_value = "dev")]
+    pub stage: String,
+    /// Only what `slx plan`, `status`, `versions`, `logs` and `doctor`
+    /// need: reads, no write and no invoke. For a pull request's CI role,
+    /// which must never change the stage.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Args)]

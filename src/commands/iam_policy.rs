@@ -1,14 +1,19 @@
 //! `slx iam-policy`: the IAM policy a deployer needs for one stage, to
-//! attach to the CI role or user that runs slx.
+//! attach to the CI role or user that runs slx; `--read-only` for a role
+//! that may only look (a pull request's plan).
 
 use super::Outcome;
 use super::stage;
-use crate::cli::{GlobalArgs, StatusArgs};
+use crate::cli::{GlobalArgs, IamPolicyArgs};
 use crate::deploy::deployer_policy;
 use crate::names::StageArns;
 use crate::ui::Ui;
 
-pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miette::Result<Outcome> {
+pub(super) async fn run(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: IamPolicyArgs,
+) -> miette::Result<Outcome> {
     let (project, _) = stage::resolve(ui, global, &args.stage)?;
     // The account: slx.toml's `account` if the stage is pinned, else the
     // caller's, else a wildcard (the policy is still scoped by name).
@@ -43,7 +48,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
     };
     let region = region.unwrap_or_else(|| "*".into());
     let arns = StageArns::new(project.names(), &region, &account, &caller_arn);
-    let document = deployer_policy::document(&arns, &project);
+    let document = deployer_policy::document(&arns, &project, args.read_only);
     let text = serde_json::to_string_pretty(&document).unwrap_or_default();
     ui.result(text, &document);
     Ok(Outcome::Success)

@@ -297,6 +297,8 @@ async fn invoke_locally(
     let outcome = pool
         .invoke(request_id, serde_json::to_vec(event).unwrap_or_default())
         .await;
+    // Lines printed before the answer may still be in the pipe.
+    pool.shutdown().await;
     Ok((outcome, tail_of(&book)))
 }
 

@@ -149,15 +149,44 @@ pub(crate) fn actions(
         .collect()
 }
 
-/// The policy document.
-pub(crate) fn document(arns: &StageArns, project: &Project) -> Value {
+/// Whether `action` only reads: API Gateway's `GET`, and every other
+/// service's `Get*`, `List*` and `Describe*` and the log reads. (IAM's
+/// own access levels put these under Read or List.)
+// https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
+pub(crate) fn is_read(action: &str) -> bool {
+    let Some((service, verb)) = action.split_once(':') else {
+        return false;
+    };
+    match service {
+        "apigateway" => verb == "GET",
+        _ => {
+            ["Get", "List", "Describe"]
+                .iter()
+                .any(|prefix| verb.starts_with(prefix))
+                || matches!(verb, "FilterLogEvents" | "StartLiveTail")
+        }
+    }
+}
+
+/// The policy document: every grant, or with `read_only` only their
+/// reads (statements left with no action are dropped).
+pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> Value {
     let statements: Vec<Value> = grants(arns, project)
         .into_iter()
-        .map(|grant| {
+        .filter_map(|grant| {
+            let actions: Vec<&str> = grant
+                .actions
+                .iter()
+                .copied()
+                .filter(|action| !read_only || is_read(action))
+                .collect();
+            (!actions.is_empty()).then_some((grant, actions))
+        })
+        .map(|(grant, actions)| {
             let mut statement = json!({
                 "Sid": grant.sid,
                 "Effect": "Allow",
-                "Action": grant.actions,
+                "Action": actions,
                 "Resource": grant.resources,
             });
             if let Some(condition) = grant.condition {
@@ -196,7 +225,7 @@ mod tests {
     fn every_statement_is_scoped_to_the_stage_where_aws_allows() {
         let arns = desired().arns;
         let project = project();
-        let document = document(&arns, &project);
+        let document = document(&arns, &project, false);
         let statements = document["Statement"].as_array().unwrap();
         let sids: std::collections::BTreeSet<&str> = statements
             .iter()
@@ -268,5 +297,50 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly"
             ])
         );
+    }
+
+    #[test]
+    fn the_read_only_policy_keeps_only_reads_and_leaves_no_empty_statement() {
+        let arns = desired().arns;
+        let project = project();
+        let full = document(&arns, &project, false);
+        let read = document(&arns, &project, true);
+        let actions_of = |document: &Value| -> std::collections::BTreeSet<String> {
+            document["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["Action"].as_array().unwrap().clone())
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect()
+        };
+        let (all, reads) = (actions_of(&full), actions_of(&read));
+        assert!(reads.is_subset(&all));
+        for action in &reads {
+            assert!(is_read(action), "{action}");
+        }
+        for needed in [
+            "sts:GetCallerIdentity",
+            "lambda:GetFunction",
+            "apigateway:GET",
+            "logs:FilterLogEvents",
+            "iam:GetRole",
+        ] {
+            assert!(reads.contains(needed), "{needed} missing: {reads:?}");
+        }
+        for write in [
+            "lambda:UpdateFunctionCode",
+            "lambda:InvokeFunction",
+            "apigateway:PUT",
+            "iam:PassRole",
+            "logs:CreateLogGroup",
+        ] {
+            assert!(all.contains(write) && !reads.contains(write), "{write}");
+        }
+        for statement in read["Statement"].as_array().unwrap() {
+            assert!(!statement["Action"].as_array().unwrap().is_empty());
+        }
+        assert!(!is_read("apigateway:PATCH") && !is_read("s3:PutBucketNotification"));
+        assert!(is_read("s3:GetBucketNotification") && is_read("ec2:DescribeVpcs"));
     }
 }

@@ -164,13 +164,15 @@ fn watch_buckets(
     })
     .map_err(|e| WatchError::new("the bucket folders", e))?;
     let mut folders = Vec::new();
-    let mut known = BTreeSet::new();
+    let mut known = Objects::default();
     for bucket in buckets {
         let dir = bucket_dir(app_dir, bucket);
         std::fs::create_dir_all(&dir)
             .map_err(|e| WatchError::new(&dir.display().to_string(), e))?;
         // Objects already there were uploaded before: no events for them.
-        known.extend(files_under(&dir));
+        for file in files_under(&dir) {
+            known.settled(&file);
+        }
         watcher
             .watch(&dir, RecursiveMode::Recursive)
             .map_err(|e| WatchError::new(&dir.display().to_string(), e))?;
@@ -200,7 +202,7 @@ fn watch_buckets(
                         let changed = if path.is_dir() {
                             files_under(&path)
                                 .into_iter()
-                                .filter(|file| !known.contains(file))
+                                .filter(|file| !known.holds(file))
                                 .collect()
                         } else {
                             vec![path]
@@ -209,13 +211,7 @@ fn watch_buckets(
                             let Some((bucket, key)) = object_of(&folders, &path) else {
                                 continue;
                             };
-                            let kind = if path.is_file() {
-                                known.insert(path.clone());
-                                S3EventKind::Created
-                            } else if known.remove(&path) {
-                                S3EventKind::Removed
-                            } else {
-                                // Gone before it settled: never uploaded.
+                            let Some(kind) = known.settled(&path) else {
                                 continue;
                             };
                             let content = match kind {
@@ -233,6 +229,39 @@ fn watch_buckets(
 }
 
 /// Every file under `dir`.
+/// The bucket folders' objects as slx dev last announced them: a file's
+/// size and modification time. S3 sends one event per finished upload,
+/// so a file that settles again unchanged (the watcher can report one
+/// write in parts spread over more than [`SETTLED`] when the machine is
+/// busy) sends nothing.
+#[derive(Debug, Default)]
+struct Objects(BTreeMap<PathBuf, Option<(u64, std::time::SystemTime)>>);
+
+impl Objects {
+    fn holds(&self, path: &Path) -> bool {
+        self.0.contains_key(path)
+    }
+
+    /// The event `path` settling means: created (new or changed),
+    /// removed (it was an object), or none.
+    fn settled(&mut self, path: &Path) -> Option<S3EventKind> {
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| (m.len(), m.modified().ok()));
+        match stamp {
+            Some((len, modified)) => {
+                let stamp = modified.map(|at| (len, at));
+                let before = self.0.insert(path.to_path_buf(), stamp);
+                // An unknown time never counts as unchanged.
+                (before != Some(stamp) || stamp.is_none()).then_some(S3EventKind::Created)
+            }
+            // Gone before it settled: never uploaded.
+            None => self.0.remove(path).map(|_| S3EventKind::Removed),
+        }
+    }
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -315,6 +344,26 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_settling_again_unchanged_is_not_a_second_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("report.csv");
+        let mut objects = Objects::default();
+        std::fs::write(&file, b"a,b\n").unwrap();
+        assert_eq!(objects.settled(&file), Some(S3EventKind::Created));
+        // The same write reported late: nothing.
+        assert_eq!(objects.settled(&file), None);
+        // Overwritten: a new upload, even with the same size.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, b"c,d\n").unwrap();
+        assert_eq!(objects.settled(&file), Some(S3EventKind::Created));
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(objects.settled(&file), Some(S3EventKind::Removed));
+        assert_eq!(objects.settled(&file), None, "removed once");
+        // Written and gone before it settled: never an object.
+        assert_eq!(objects.settled(&dir.path().join("tmp.part")), None);
+    }
 
     #[test]
     fn a_path_in_a_bucket_folder_is_that_bucket_and_key() {

@@ -47,6 +47,21 @@ struct Worker {
     child: Child,
     api: RuntimeApi,
     serving: Arc<Mutex<Option<String>>>,
+    /// The tasks passing its stdout and stderr to the sink.
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Kills the process and waits until what it printed has reached the
+    /// sink (its pipes at end of file). A process's own child may hold a
+    /// pipe open: never more than a moment.
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        for forwarder in self.forwarders {
+            let _ = tokio::time::timeout(Duration::from_secs(2), forwarder).await;
+        }
+    }
 }
 
 struct Shared {
@@ -114,13 +129,22 @@ impl Pool {
         // still be in the pipe, and belong to this request.
         match outcome {
             Outcome::Answered(_) => self.release(worker),
-            _ => {
-                // A timed-out or crashed process is never reused.
-                let _ = worker.child.start_kill();
-                let _ = worker.child.wait().await;
-            }
+            // A timed-out or crashed process is never reused; its last
+            // lines (a panic's message) are this request's.
+            _ => worker.stop().await,
         }
         outcome
+    }
+
+    /// Stops every idle process, with all they printed passed to the
+    /// sink: a one-shot run (`slx invoke --local`) reads its log tail
+    /// after this, as lines printed before the answer may still be in
+    /// the pipe when the answer arrives.
+    pub async fn shutdown(&self) {
+        let idle = std::mem::take(&mut *self.shared.idle.lock().expect("lock poisoned"));
+        for worker in idle {
+            worker.stop().await;
+        }
     }
 
     fn take_idle(&self) -> Option<Worker> {
@@ -161,17 +185,19 @@ impl Pool {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let serving = Arc::new(Mutex::new(None));
+        let mut forwarders = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            forward(stdout, serving.clone(), config.sink.clone());
+            forwarders.push(forward(stdout, serving.clone(), config.sink.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            forward(stderr, serving.clone(), config.sink.clone());
+            forwarders.push(forward(stderr, serving.clone(), config.sink.clone()));
         }
         Ok(Worker {
             generation,
             child,
             api,
             serving,
+            forwarders,
         })
     }
 }
@@ -180,12 +206,12 @@ fn forward(
     stream: impl AsyncRead + Unpin + Send + 'static,
     serving: Arc<Mutex<Option<String>>>,
     sink: LogSink,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let id = serving.lock().expect("lock poisoned").clone();
             sink(id.as_deref(), &line);
         }
-    });
+    })
 }

@@ -471,6 +471,39 @@ async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
     project.edit("memory = 256", "memory = 512");
     project.edit("\"GET /health\"", "\"GET /healthz\"");
     project.deploy("dev", &zips().v2);
+
+    // A pull request's role (`--read-only`) can run every command that
+    // only looks, and its policy holds no write.
+    let read_only = stdout_json(&project.slx(&["iam-policy", "--stage", "dev", "--read-only"]));
+    let readable = policy_actions(&read_only);
+    assert!(readable.is_subset(&allowed) && readable.len() < allowed.len());
+    let before = sim.events().len();
+    for command in [
+        vec!["plan", "--stage", "dev", "--zip", v1.as_str()],
+        vec!["status", "--stage", "dev"],
+        vec!["versions", "--stage", "dev"],
+        vec!["logs", "--stage", "dev"],
+        vec!["doctor", "--stage", "dev"],
+    ] {
+        let output = project.slx(&command);
+        assert!(output.status.success(), "{command:?}");
+    }
+    let events = sim.events();
+    let looked: std::collections::BTreeSet<String> =
+        events[before..].iter().map(iam_action).collect();
+    let outside: Vec<&String> = looked.difference(&readable).collect();
+    assert!(
+        outside.is_empty(),
+        "calls outside the read-only policy: {outside:?}"
+    );
+    assert!(looked.len() >= 10, "{looked:?}");
+    let writes: Vec<&String> = events[before..]
+        .iter()
+        .filter(|e| e.mutating)
+        .map(|e| &e.operation)
+        .collect();
+    assert!(writes.is_empty(), "looking wrote: {writes:?}");
+
     for command in [
         vec!["plan", "--stage", "dev", "--zip", v1.as_str()],
         vec!["status", "--stage", "dev"],
