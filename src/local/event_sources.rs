@@ -228,7 +228,6 @@ fn watch_buckets(
     Ok((watcher, task))
 }
 
-/// Every file under `dir`.
 /// The bucket folders' objects as slx dev last announced them: a file's
 /// size and modification time. S3 sends one event per finished upload,
 /// so a file that settles again unchanged (the watcher can report one
@@ -262,6 +261,7 @@ impl Objects {
     }
 }
 
+/// Every file under `dir`.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
