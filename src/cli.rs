@@ -257,9 +257,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
-    /// The stage the policy is for.
-    #[arg(long, short, default_value = "dev")]
-    pub stage: String,
+    #[command(flatten)]
+    pub target: StatusArgs,
     /// Only what `slx plan`, `status`, `versions`, `logs` and `doctor`
     /// need: reads, no write and no invoke. For a pull request's CI role,
     /// which must never change the stage.

@@ -14,7 +14,7 @@ pub(super) async fn run(
     global: &GlobalArgs,
     args: IamPolicyArgs,
 ) -> miette::Result<Outcome> {
-    let (project, _) = stage::resolve(ui, global, &args.stage)?;
+    let (project, _) = stage::resolve(ui, global, &args.target.stage)?;
     // The account: slx.toml's `account` if the stage is pinned, else the
     // caller's, else a wildcard (the policy is still scoped by name).
     let (region, account, caller_arn) = match &project.account {

@@ -167,7 +167,7 @@ pub(super) async fn take_lease(
 ) -> Result<Lease, LeaseError> {
     // The wait, as the live line shows it (a terminal only) until the
     // lease is taken or the wait gives up.
-    let live = std::sync::Mutex::new(None::<String>);
+    let live = std::sync::OnceLock::<String>::new();
     // On stderr in every mode: a CI job that waits must not look hung.
     let waiting = |holder: &lease::Holder| {
         ui.alert(format!(
@@ -179,7 +179,7 @@ pub(super) async fn take_lease(
         // The stage first: a narrow terminal cuts the end.
         let description = format!("waiting for stage {}: {}", names.stage, holder.describe());
         ui.running(&description);
-        *live.lock().unwrap_or_else(|p| p.into_inner()) = Some(description);
+        let _ = live.set(description);
     };
     let taken = lease::take(
         reader,
@@ -193,7 +193,7 @@ pub(super) async fn take_lease(
         seen,
     )
     .await;
-    if let Some(description) = live.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(description) = live.into_inner() {
         ui.stopped(&description);
     }
     let taken = taken?;

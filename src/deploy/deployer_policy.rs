@@ -180,9 +180,9 @@ pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> 
                 .copied()
                 .filter(|action| !read_only || is_read(action))
                 .collect();
-            (!actions.is_empty()).then_some((grant, actions))
-        })
-        .map(|(grant, actions)| {
+            if actions.is_empty() {
+                return None;
+            }
             let mut statement = json!({
                 "Sid": grant.sid,
                 "Effect": "Allow",
@@ -192,7 +192,7 @@ pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> 
             if let Some(condition) = grant.condition {
                 statement["Condition"] = condition;
             }
-            statement
+            Some(statement)
         })
         .collect();
     json!({ "Version": "2012-10-17", "Statement": statements })

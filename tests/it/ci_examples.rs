@@ -90,17 +90,6 @@ fn command_lines_end_at_shell_operators() {
     );
 }
 
-fn repository() -> String {
-    let manifest: toml::Table = toml::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap(),
-    )
-    .unwrap();
-    manifest["package"]["repository"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// The examples install a release binary (seconds) pinned to this
 /// version of slx, from the repository's release page: a version bump
 /// that forgets them fails here.
@@ -109,7 +98,7 @@ fn the_examples_install_this_release_with_its_installer() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let pinned = format!(
         "curl -fsSL {}/releases/download/v{}/install.sh | sh",
-        repository(),
+        env!("CARGO_PKG_REPOSITORY"),
         env!("CARGO_PKG_VERSION")
     );
     let mut seen = 0;
@@ -209,24 +198,10 @@ fn the_deploy_workflow_deploys_with_oidc_credentials_as_documented() {
         slx_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run_step = |name: &str| {
-        let script = step(workflow, name)["run"].as_str().unwrap().to_string();
-        // GitHub runs `run` with `bash -e {0}`; its expressions are
-        // filled in before.
-        // The environment the other tests give slx (the shared handler
-        // target dir and its test profile).
-        let like_slx = crate::common::slx(&app);
-        let mut command = std::process::Command::new("bash");
-        command.args(["-e", "-c", &script]).current_dir(&app);
-        for (key, value) in like_slx.get_envs() {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
+    // What configure-aws-credentials leaves the job's later steps (the
+    // endpoint is this test's stand-in for AWS).
+    let job_credentials = |command: &mut std::process::Command| {
         command
-            .env("PATH", &path)
-            .env("GITHUB_OUTPUT", &github_output)
             .env("AWS_ENDPOINT_URL", &sim.endpoint)
             .env("AWS_REGION", region)
             .env("AWS_DEFAULT_REGION", region)
@@ -235,6 +210,19 @@ fn the_deploy_workflow_deploys_with_oidc_credentials_as_documented() {
             .env("AWS_SESSION_TOKEN", assumed.session_token())
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE");
+    };
+    let run_step = |name: &str| {
+        let script = step(workflow, name)["run"].as_str().unwrap().to_string();
+        // GitHub runs `run` with `bash -e {0}`; its expressions are
+        // filled in before. slx gets the environment the other tests
+        // give it (the shared handler target dir and its test profile).
+        let mut command = std::process::Command::new("bash");
+        command.args(["-e", "-c", &script]).current_dir(&app);
+        crate::common::copy_env(&crate::common::slx(&app), &mut command);
+        job_credentials(&mut command);
+        command
+            .env("PATH", &path)
+            .env("GITHUB_OUTPUT", &github_output);
         crate::common::run(&mut command)
     };
 
@@ -284,16 +272,10 @@ fn the_deploy_workflow_deploys_with_oidc_credentials_as_documented() {
         smoke.contains("steps.deploy.outputs.url }}/health"),
         "{smoke}"
     );
-    let health = crate::common::run(
-        crate::common::slx(&app)
-            .args(["invoke", "--stage", "prod", "GET /health"])
-            .env("AWS_ENDPOINT_URL", &sim.endpoint)
-            .env("AWS_REGION", region)
-            .env("AWS_ACCESS_KEY_ID", assumed.access_key_id())
-            .env("AWS_SECRET_ACCESS_KEY", assumed.secret_access_key())
-            .env("AWS_SESSION_TOKEN", assumed.session_token())
-            .env("AWS_EC2_METADATA_DISABLED", "true"),
-    );
+    let mut invoke = crate::common::slx(&app);
+    invoke.args(["invoke", "--stage", "prod", "GET /health"]);
+    job_credentials(&mut invoke);
+    let health = crate::common::run(&mut invoke);
     let answer = String::from_utf8_lossy(&health.stdout);
     assert!(
         health.status.success() && answer.starts_with("HTTP 200"),

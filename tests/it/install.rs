@@ -72,7 +72,7 @@ fn binstall_names(target: &str) -> (String, String) {
     assert_eq!(binstall["pkg-fmt"].as_str(), Some("tgz"));
     let expand = |template: &str| {
         template
-            .replace("{ repo }", package["repository"].as_str().unwrap())
+            .replace("{ repo }", env!("CARGO_PKG_REPOSITORY"))
             .replace("{ name }", "slx")
             .replace("{ bin }", "slx")
             .replace("{ version }", env!("CARGO_PKG_VERSION"))

@@ -186,13 +186,19 @@ pub(crate) fn under_terminal(command: &Command) -> Output {
     if let Some(dir) = command.get_current_dir() {
         python.current_dir(dir);
     }
-    for (key, value) in command.get_envs() {
+    copy_env(command, &mut python);
+    run(&mut python)
+}
+
+/// Gives `to` the environment changes `from` makes (set and removed
+/// variables), e.g. a wrapper process around a prepared `slx` command.
+pub(crate) fn copy_env(from: &Command, to: &mut Command) {
+    for (key, value) in from.get_envs() {
         match value {
-            Some(value) => python.env(key, value),
-            None => python.env_remove(key),
+            Some(value) => to.env(key, value),
+            None => to.env_remove(key),
         };
     }
-    run(&mut python)
 }
 
 /// The redrawn live lines in what a terminal showed: each starts after a
