@@ -229,12 +229,42 @@ fn watch_buckets(
 }
 
 /// The bucket folders' objects as slx dev last announced them: a file's
-/// size and modification time. S3 sends one event per finished upload,
-/// so a file that settles again unchanged (the watcher can report one
-/// write in parts spread over more than [`SETTLED`] when the machine is
-/// busy) sends nothing.
+/// size, modification time and content digest. S3 sends one event per
+/// finished upload, so a file that settles again unchanged (the watcher
+/// can report one write in parts spread over more than [`SETTLED`] when
+/// the machine is busy) sends nothing; a rewrite sends one even when it
+/// keeps the size and falls within one tick of the file system's clock
+/// (the content tells it apart).
 #[derive(Debug, Default)]
-struct Objects(BTreeMap<PathBuf, Option<(u64, std::time::SystemTime)>>);
+struct Objects(BTreeMap<PathBuf, Option<Stamp>>);
+
+/// What tells one upload of a file from the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: std::time::SystemTime,
+    digest: [u8; 32],
+}
+
+impl Stamp {
+    /// `None` when the file is gone, or its time or content unreadable
+    /// (then it never counts as unchanged).
+    fn of(path: &Path) -> Option<Option<Stamp>> {
+        use sha2::Digest;
+        let metadata = std::fs::metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)?;
+        let stamp = metadata.modified().ok().and_then(|modified| {
+            let content = std::fs::read(path).ok()?;
+            Some(Stamp {
+                len: metadata.len(),
+                modified,
+                digest: sha2::Sha256::digest(&content).into(),
+            })
+        });
+        Some(stamp)
+    }
+}
 
 impl Objects {
     fn holds(&self, path: &Path) -> bool {
@@ -244,16 +274,11 @@ impl Objects {
     /// The event `path` settling means: created (new or changed),
     /// removed (it was an object), or none.
     fn settled(&mut self, path: &Path) -> Option<S3EventKind> {
-        let stamp = std::fs::metadata(path)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .map(|m| (m.len(), m.modified().ok()));
-        match stamp {
-            Some((len, modified)) => {
-                let stamp = modified.map(|at| (len, at));
-                let before = self.0.insert(path.to_path_buf(), stamp);
-                // An unknown time never counts as unchanged.
-                (before != Some(stamp) || stamp.is_none()).then_some(S3EventKind::Created)
+        match Stamp::of(path) {
+            Some(stamp) => {
+                let unknown = stamp.is_none();
+                let before = self.0.insert(path.to_path_buf(), stamp.clone());
+                (before != Some(stamp) || unknown).then_some(S3EventKind::Created)
             }
             // Gone before it settled: never uploaded.
             None => self.0.remove(path).map(|_| S3EventKind::Removed),
@@ -354,10 +379,18 @@ mod tests {
         assert_eq!(objects.settled(&file), Some(S3EventKind::Created));
         // The same write reported late: nothing.
         assert_eq!(objects.settled(&file), None);
-        // Overwritten: a new upload, even with the same size.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Overwritten: a new upload, even with the same size and within
+        // one tick of the file system's clock (the time is put back).
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
         std::fs::write(&file, b"c,d\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
         assert_eq!(objects.settled(&file), Some(S3EventKind::Created));
+        assert_eq!(objects.settled(&file), None, "announced once");
         std::fs::remove_file(&file).unwrap();
         assert_eq!(objects.settled(&file), Some(S3EventKind::Removed));
         assert_eq!(objects.settled(&file), None, "removed once");
