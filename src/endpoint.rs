@@ -43,14 +43,18 @@ pub(crate) fn insecure(url: &str) -> bool {
     if !plain {
         return false;
     }
+    !loopback(url)
+}
+
+/// Whether `url` addresses this machine (a local AWS such as moto).
+pub(crate) fn loopback(url: &str) -> bool {
     let host = host(url).to_ascii_lowercase();
-    let loopback = host == "localhost"
+    host == "localhost"
         || host.ends_with(".localhost")
         || host == "::1"
         || host
             .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    !loopback
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

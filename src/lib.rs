@@ -30,5 +30,6 @@ pub mod local;
 pub mod logging;
 pub(crate) mod logs;
 pub(crate) mod names;
+pub(crate) mod pace;
 pub(crate) mod scaffold;
 pub mod ui;

@@ -26,6 +26,7 @@ mod sqs;
 mod sts;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub(crate) use api_keys::{ApiKeyInfo, NewUsagePlan, PlanChange, PlanLimits, UsagePlanInfo};
 pub(crate) use apigateway::{NewRestApi, StageInfo};
@@ -38,11 +39,12 @@ pub(crate) use lambda::{
     QueueMappingSpec, VersionInfo,
 };
 pub(crate) use logs::{ListedLogGroup, LogEvent, LogQuery};
-pub(crate) use retry::{Backoff, Clock, Sleeper, SystemClock, TokioSleeper, retry};
+pub(crate) use retry::{Backoff, retry};
 pub(crate) use s3::{BucketNotifications, LambdaNotification};
 pub(crate) use scheduler::ScheduleSpec;
 pub(crate) use sqs::QueueInfo;
 
+use crate::pace::Pace;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -82,6 +84,9 @@ pub(crate) struct Reader {
     /// The endpoint every service is sent to, when overridden (flag,
     /// `AWS_ENDPOINT_URL`, or the profile's `endpoint_url`).
     endpoint: Option<String>,
+    /// How fast waits for this AWS pass (real time but for the test
+    /// suite's local AWS).
+    pace: Pace,
 }
 
 /// Every AWS call that changes something. Only `deploy::apply` and the
@@ -101,6 +106,11 @@ impl Reader {
     /// The endpoint override in force, from wherever it was set.
     pub(crate) fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
+    }
+
+    /// The clock and sleeper of every wait for this AWS.
+    pub(crate) fn pace(&self) -> Pace {
+        self.pace
     }
 }
 
@@ -157,6 +167,18 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
     };
     let region = region.ok_or(SetupError::NoRegion)?;
     let config: SdkConfig = loader.region(region.clone()).load().await;
+    // The endpoint a profile may set is known only once loaded: the pace
+    // follows the endpoint the clients really use.
+    let pace = Pace::for_endpoint(config.endpoint_url());
+    let config = if pace.scale() < 1.0 {
+        // The SDK's own backoff between attempts, at the same pace.
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_initial_backoff(pace.real_duration(Duration::from_secs(1)))
+            .with_max_backoff(pace.real_duration(Duration::from_secs(20)));
+        config.into_builder().retry_config(retry).build()
+    } else {
+        config
+    };
     let clients = Arc::new(Clients {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigateway: aws_sdk_apigateway::Client::new(&config),
@@ -173,6 +195,7 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
         clients: clients.clone(),
         region: region.to_string(),
         endpoint: config.endpoint_url().map(str::to_string),
+        pace,
     };
     Ok((reader, Writer { clients }))
 }

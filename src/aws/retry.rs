@@ -1,51 +1,14 @@
 //! Retrying the errors AWS asks callers to retry: throttling, conflicts
 //! with an update in progress, a new role that is not yet assumable.
 //!
-//! Sleeping goes through `Sleeper` and reading the time through `Clock`,
-//! so tests run without waiting and deadlines can be tested.
+//! Sleeping goes through `Sleeper` (crate::pace), so tests run without
+//! waiting and at the test suite's pace.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use super::errors::{AwsError, ErrorClass};
-
-/// A wait in progress.
-pub(crate) type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The seam for waits (object-safe: handed around as `&dyn Sleeper`).
-pub(crate) trait Sleeper: Send + Sync {
-    fn sleep(&self, duration: Duration) -> Sleep;
-}
-
-/// The seam for reading time: deadlines (`now`) and wall-clock windows
-/// (`wall`, e.g. a log follow's look-back).
-pub(crate) trait Clock: Sync {
-    fn now(&self) -> Instant;
-    fn wall(&self) -> SystemTime;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn wall(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TokioSleeper;
-
-impl Sleeper for TokioSleeper {
-    fn sleep(&self, duration: Duration) -> Sleep {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
+use crate::pace::Sleeper;
 
 /// Exponential backoff, capped, with a total time budget per class.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +73,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::pace::Sleep;
 
     #[derive(Default)]
     struct RecordingSleeper(Mutex<Vec<Duration>>);

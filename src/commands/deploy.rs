@@ -28,6 +28,7 @@ use crate::deploy::resources::{self, Actual, Outputs, api};
 use crate::deploy::{self};
 use crate::handler;
 use crate::names::StageArns;
+use crate::pace::{Clock, Sleeper};
 use crate::ui::{self, Ui};
 
 pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DeployArgs) -> miette::Result<Outcome> {
@@ -511,8 +512,14 @@ async fn watch_canary(
 ) -> miette::Result<CanaryReport> {
     let arns = &stage.arns;
     let since = SystemTime::now();
-    let begun = Instant::now();
+    let pace = stage.reader.pace();
+    let begun = pace.now();
     let every = canary::poll_interval(started.spec.watch);
+    // Ctrl-C is ours from before the watch is announced (the first poll
+    // installs the handler): a signal sent once the line is out always
+    // reaches the question below instead of killing the process.
+    let mut interrupt = Box::pin(futures_util::FutureExt::fuse(tokio::signal::ctrl_c()));
+    let _ = futures_util::FutureExt::now_or_never(interrupt.as_mut());
     ui.step(format!(
         "canary: version {} gets {}% of stage {} for {} (version {} keeps the rest); watching its errors, throttles and checks",
         started.version,
@@ -524,14 +531,14 @@ async fn watch_canary(
     let mut seen = canary::Observation::default();
     let decision = loop {
         let interrupted = tokio::select! {
-            _ = tokio::time::sleep(every) => false,
-            _ = tokio::signal::ctrl_c() => true,
+            () = pace.sleep(every) => false,
+            _ = &mut interrupt => true,
         };
         if interrupted {
             break ask_after_interrupt(ui, started).await;
         }
         seen = observe(stage, started, checks, since).await?;
-        match canary::decide(&seen, begun.elapsed(), started.spec.watch) {
+        match canary::decide(&seen, pace.now() - begun, started.spec.watch) {
             canary::Decision::Watch => continue,
             decided => break decided,
         }
@@ -559,7 +566,7 @@ async fn watch_canary(
         reason,
         errors: seen.total_errors(),
         throttles: seen.total_throttles(),
-        seconds: begun.elapsed().as_secs_f64(),
+        seconds: (pace.now() - begun).as_secs_f64(),
     })
 }
 

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use super::{Outcome, load_config, stage};
-use crate::aws::{LogQuery, SystemClock, TokioSleeper};
+use crate::aws::LogQuery;
 use crate::cli::{GlobalArgs, LogsArgs};
 use crate::config;
 use crate::logs::{self, EventSink, RawEvent, Renderer};
@@ -32,14 +32,8 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: LogsArgs) -> miette:
         request_id: args.request_id.as_deref(),
         renderer: Renderer::default(),
     };
-    let following = logs::follow(
-        &reader,
-        query,
-        args.follow,
-        &mut printer,
-        &SystemClock,
-        &TokioSleeper,
-    );
+    let pace = reader.pace();
+    let following = logs::follow(&reader, query, args.follow, &mut printer, &pace, &pace);
     let exists = tokio::select! {
         result = following => result?,
         _ = tokio::signal::ctrl_c() => true,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::stage::{Stage, open_and_read, print_plan, release_lease, take_lease};
-use crate::aws::{AwsError, Clock, Sleeper, SystemClock, TokioSleeper};
+use crate::aws::AwsError;
 use crate::cli::{GlobalArgs, UndeployArgs};
 use crate::deploy::apply::{self, ApplyError};
 use crate::deploy::lease;
@@ -16,6 +16,7 @@ use crate::deploy::plan::{Plan, plan};
 use crate::deploy::resources::log_group::LogGroupAction;
 use crate::deploy::resources::{self, Action, Actual};
 use crate::names::StageNames;
+use crate::pace::{Clock, Sleeper};
 use crate::ui::Ui;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -106,8 +107,10 @@ pub(super) async fn run(
             .fenced(apply::apply(&target, None, &plan, Default::default(), ui))
             .await?
             .map_err(ApplyError::into_report)?;
-        let leftovers =
-            leftovers_after(&stage, args.keep_logs, &SystemClock, &TokioSleeper).await?;
+        let leftovers = {
+            let pace = stage.reader.pace();
+            leftovers_after(&stage, args.keep_logs, &pace, &pace).await?
+        };
         Ok::<_, miette::Report>((applied, leftovers))
     }
     .await;

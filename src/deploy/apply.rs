@@ -10,7 +10,6 @@
 //! runner applies actions through the `Writer`; tests use a fake.
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -19,8 +18,9 @@ use serde::Serialize;
 use super::desired::Code;
 use super::plan::Plan;
 use super::resources::{self, Action, ApplyContext, Outputs};
-use crate::aws::{AwsError, Clock, Reader, Sleeper, Writer};
+use crate::aws::{AwsError, Reader, Writer};
 use crate::names::StageArns;
+use crate::pace::Pace;
 
 /// Receives each finished step (the CLI prints it).
 pub(crate) trait StepReporter: Sync {
@@ -75,7 +75,8 @@ pub(crate) async fn execute(
     runner: &impl StepRunner,
     reporter: &dyn StepReporter,
 ) -> Execution {
-    let began = Instant::now();
+    // tokio's clock: the same as the system's, but paused time in tests.
+    let began = tokio::time::Instant::now();
     let mut state = vec![State::Waiting; plan.len()];
     let mut reports: Vec<Option<StepReport>> = vec![None; plan.len()];
     let mut error: Option<AwsError> = None;
@@ -153,19 +154,18 @@ pub(crate) struct Target<'a> {
     pub(crate) writer: &'a Writer,
     pub(crate) reader: &'a Reader,
     pub(crate) arns: &'a StageArns,
-    pub(crate) sleeper: &'a dyn Sleeper,
-    pub(crate) clock: &'a dyn Clock,
+    /// Waits and deadlines: at the pace of the reader's AWS.
+    pub(crate) pace: Pace,
 }
 
 impl<'a> Target<'a> {
-    /// A target that waits and reads the time for real.
+    /// A target that waits at the pace of `reader`'s AWS.
     pub(crate) fn new(writer: &'a Writer, reader: &'a Reader, arns: &'a StageArns) -> Target<'a> {
         Target {
             writer,
             reader,
             arns,
-            sleeper: &crate::aws::TokioSleeper,
-            clock: &crate::aws::SystemClock,
+            pace: reader.pace(),
         }
     }
 }
@@ -199,8 +199,8 @@ pub(crate) async fn apply(
             reader: target.reader,
             arns: target.arns,
             code,
-            sleeper: target.sleeper,
-            clock: target.clock,
+            sleeper: &target.pace,
+            clock: &target.pace,
             outputs: Mutex::new(outputs),
         },
     };
@@ -294,8 +294,10 @@ mod tests {
         }
     }
 
-    /// Records `start x` / `end x` in order; each step takes a little
-    /// time so that overlap is visible; `fail` names a failing step.
+    /// Records `start x` / `end x` in order; each step takes 20 ms of
+    /// paused tokio time (the tests run with `start_paused`: time moves
+    /// only when every task waits, so the order is deterministic) so
+    /// that overlap is visible; `fail` names a failing step.
     #[derive(Default)]
     struct FakeWriter {
         log: Mutex<Vec<String>>,
@@ -328,7 +330,7 @@ mod tests {
         writer.log.lock().unwrap().clone()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn independent_steps_overlap_and_dependants_wait() {
         // role → function; log group and api independent; deploy waits
         // for function and api.
@@ -361,7 +363,7 @@ mod tests {
         assert!(execution.steps[1].started < execution.steps[0].seconds);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_failure_stops_its_dependants_only() {
         let plan = plan(&[
             ("role", &[]),
@@ -394,7 +396,7 @@ mod tests {
         assert!(!log.iter().any(|e| e.contains("function")), "{log:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_empty_plan_runs_nothing() {
         let writer = FakeWriter::default();
         let execution = execute(&Plan::default(), &writer, &Quiet).await;

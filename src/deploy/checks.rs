@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::{Backoff, ErrorClass, InvokeAnswer, Reader, TokioSleeper, retry};
+use crate::aws::{Backoff, ErrorClass, InvokeAnswer, Reader, retry};
 use crate::config::{Check, Project};
 use crate::local::event::{self, HttpResponse, MatchedRoute, RequestLine};
 use crate::local::router;
@@ -251,7 +251,7 @@ pub(crate) async fn run(
             // A throttle, a 5xx or a function still settling is retried; what
             // the function itself answers is judged as it is.
             let invoked = retry(
-                &TokioSleeper,
+                &reader.pace(),
                 Backoff::default(),
                 &[ErrorClass::Transient, ErrorClass::Conflict],
                 || reader.invoke(function, qualifier, payload.clone()),

@@ -44,11 +44,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use crate::aws::{
-    AwsError, Backoff, ErrorClass, ListedLogGroup, Reader, Sleeper, Tags, TokioSleeper, Writer,
-    retry,
-};
+use crate::aws::{AwsError, Backoff, ErrorClass, ListedLogGroup, Reader, Tags, Writer, retry};
 use crate::names::StageNames;
+use crate::pace::{Clock, Pace, Sleeper};
 
 /// How long after CloudWatch created it a generation binds others.
 pub(crate) const TTL: Duration = Duration::from_secs(120);
@@ -240,15 +238,17 @@ pub(crate) enum Standing {
 
 /// Pure: the standing of a generation created at `created_ms` (by
 /// CloudWatch's clock) and held by `holder` (`None` when its tags could
-/// not be read: then only time frees it).
+/// not be read: then only time frees it), which expires `ttl` (in real
+/// time: [`TTL`] at the command's pace) after its creation.
 pub(crate) fn standing(
     created_ms: i64,
     holder: Option<&Holder>,
     now_ms: i64,
+    ttl: Duration,
     host: &str,
     runs: impl Fn(u32) -> bool,
 ) -> Standing {
-    if now_ms.saturating_sub(created_ms) > TTL.as_millis() as i64 {
+    if now_ms.saturating_sub(created_ms) > ttl.as_millis() as i64 {
         return Standing::Expired;
     }
     match holder {
@@ -318,6 +318,7 @@ struct Held {
 pub(crate) struct Lease {
     names: StageNames,
     writer: Writer,
+    pace: Pace,
     held: Arc<Mutex<Held>>,
     lost: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
@@ -339,7 +340,8 @@ pub(crate) async fn take(
 ) -> Result<Lease, LeaseError> {
     let names = terms.names;
     let holder = Holder::this_process(terms.command);
-    let started = tokio::time::Instant::now();
+    let pace = reader.pace();
+    let started = pace.now();
     let mut told = false;
     let mut pause = Duration::from_millis(500);
     let step = format!("take the deploy lease of stage {}", names.stage);
@@ -376,7 +378,7 @@ pub(crate) async fn take(
                         // Time spent waiting for another holder, not
                         // the calls that took it.
                         if told {
-                            started.elapsed()
+                            pace.now() - started
                         } else {
                             Duration::ZERO
                         },
@@ -390,14 +392,15 @@ pub(crate) async fn take(
                     || "a process whose lease carries no owner".to_string(),
                     Holder::describe,
                 );
-                if started.elapsed() + pause > terms.timeout {
+                let waited = pace.now() - started;
+                if waited + pause > terms.timeout {
                     return Err(LeaseError::Busy {
                         stage: names.stage.clone(),
                         holder: described,
                         waited: if terms.timeout.is_zero() {
                             "did not wait (--lock-timeout 0)".into()
                         } else {
-                            format!("waited {}", crate::ui::seconds(started.elapsed()))
+                            format!("waited {}", crate::ui::seconds(waited))
                         },
                         ttl: TTL.as_secs(),
                     });
@@ -408,7 +411,7 @@ pub(crate) async fn take(
                     }
                     told = true;
                 }
-                TokioSleeper.sleep(pause).await;
+                pace.sleep(pause).await;
                 pause = (pause * 3 / 2).min(Duration::from_secs(3));
             }
         }
@@ -431,9 +434,10 @@ pub(crate) async fn inspect(
     names: &StageNames,
     host: &str,
 ) -> Result<Option<Found>, AwsError> {
+    let pace = reader.pace();
     let generations = generations(
         &names.lease_prefix,
-        retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
+        retry_reads(pace, || reader.log_groups_under(&names.lease_prefix)).await?,
     );
     let Some(newest) = generations.last() else {
         return Ok(Some(Found {
@@ -441,7 +445,7 @@ pub(crate) async fn inspect(
             newest: None,
         }));
     };
-    let owner = match retry_reads(|| reader.log_group_tags(&newest.arn)).await {
+    let owner = match retry_reads(pace, || reader.log_group_tags(&newest.arn)).await {
         Ok(tags) => Holder::from_tags(&tags),
         Err(error) if error.class == ErrorClass::NotFound => return Ok(None),
         Err(error) => return Err(error),
@@ -450,6 +454,7 @@ pub(crate) async fn inspect(
         newest.created_ms,
         owner.as_ref(),
         now_ms(),
+        pace.real_duration(TTL),
         host,
         process_runs,
     );
@@ -488,17 +493,11 @@ pub(crate) async fn current_holder(
 }
 
 /// Read calls retried while AWS throttles or fails transiently.
-async fn retry_reads<T, Fut>(call: impl FnMut() -> Fut) -> Result<T, AwsError>
+async fn retry_reads<T, Fut>(pace: Pace, call: impl FnMut() -> Fut) -> Result<T, AwsError>
 where
     Fut: Future<Output = Result<T, AwsError>>,
 {
-    retry(
-        &TokioSleeper,
-        Backoff::default(),
-        &[ErrorClass::Transient],
-        call,
-    )
-    .await
+    retry(&pace, Backoff::default(), &[ErrorClass::Transient], call).await
 }
 
 /// A generation this process now holds, and the older ones it found.
@@ -524,8 +523,9 @@ async fn claim_generation(
 ) -> Result<Option<Claimed>, AwsError> {
     let name = generation_name(&names.lease_prefix, number);
     let tags = holder.tags(names);
+    let pace = reader.pace();
     let created = retry(
-        &TokioSleeper,
+        &pace,
         Backoff::default(),
         &[ErrorClass::Transient],
         || async {
@@ -539,11 +539,11 @@ async fn claim_generation(
     match created {
         Ok(()) => {}
         Err(error) if error.class == ErrorClass::AlreadyExists => {
-            let made = retry_reads(|| reader.log_groups_under(&name)).await?;
+            let made = retry_reads(pace, || reader.log_groups_under(&name)).await?;
             let Some(group) = made.into_iter().find(|g| g.name == name) else {
                 return Ok(None);
             };
-            match retry_reads(|| reader.log_group_tags(&group.arn)).await {
+            match retry_reads(pace, || reader.log_group_tags(&group.arn)).await {
                 Ok(tags) if Holder::from_tags(&tags).is_some_and(|h| h.token == holder.token) => {}
                 Ok(_) => return Ok(None),
                 Err(error) if error.class == ErrorClass::NotFound => return Ok(None),
@@ -554,7 +554,7 @@ async fn claim_generation(
     }
     let listed = generations(
         &names.lease_prefix,
-        retry_reads(|| reader.log_groups_under(&names.lease_prefix)).await?,
+        retry_reads(pace, || reader.log_groups_under(&names.lease_prefix)).await?,
     );
     if listed.iter().any(|g| g.number > number) {
         let _ = writer.delete_log_group(&name).await;
@@ -595,6 +595,7 @@ impl Lease {
         Lease {
             names: names.clone(),
             writer: writer.clone(),
+            pace: reader.pace(),
             held,
             lost,
             stop,
@@ -638,7 +639,7 @@ impl Lease {
             let (writer, step) = (&self.writer, step.as_str());
             async move {
                 match retry(
-                    &TokioSleeper,
+                    &self.pace,
                     Backoff::default(),
                     &[ErrorClass::Transient],
                     || async {
@@ -683,10 +684,11 @@ async fn renew(
     mut stop: watch::Receiver<bool>,
 ) {
     let step = format!("renew the deploy lease of stage {}", names.stage);
+    let pace = reader.pace();
     loop {
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,
-            () = tokio::time::sleep(RENEW_EVERY) => {}
+            () = pace.sleep(RENEW_EVERY) => {}
         }
         let previous = held
             .lock()
@@ -746,16 +748,16 @@ mod tests {
         let fresh = now - 5_000;
         let h = holder("laptop", 42);
         assert_eq!(
-            standing(fresh, Some(&h), now, "laptop", |_| true),
+            standing(fresh, Some(&h), now, TTL, "laptop", |_| true),
             Standing::Held
         );
         // Another host: its processes cannot be seen, only time frees it.
         assert_eq!(
-            standing(fresh, Some(&h), now, "runner", |_| false),
+            standing(fresh, Some(&h), now, TTL, "runner", |_| false),
             Standing::Held
         );
         assert_eq!(
-            standing(fresh, None, now, "laptop", |_| false),
+            standing(fresh, None, now, TTL, "laptop", |_| false),
             Standing::Held
         );
     }
@@ -765,22 +767,22 @@ mod tests {
         let now = 1_000_000_000;
         let h = holder("laptop", 42);
         assert_eq!(
-            standing(now - 1_000, Some(&h), now, "laptop", |pid| pid != 42),
+            standing(now - 1_000, Some(&h), now, TTL, "laptop", |pid| pid != 42),
             Standing::HolderGone
         );
         let old = now - TTL.as_millis() as i64 - 1;
         assert_eq!(
-            standing(old, Some(&h), now, "runner", |_| true),
+            standing(old, Some(&h), now, TTL, "runner", |_| true),
             Standing::Expired
         );
         assert_eq!(
-            standing(old, None, now, "runner", |_| true),
+            standing(old, None, now, TTL, "runner", |_| true),
             Standing::Expired
         );
         // Exactly at the TTL it still binds: renewals come well before.
         let edge = now - TTL.as_millis() as i64;
         assert_eq!(
-            standing(edge, Some(&h), now, "runner", |_| true),
+            standing(edge, Some(&h), now, TTL, "runner", |_| true),
             Standing::Held
         );
         assert!(

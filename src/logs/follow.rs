@@ -9,7 +9,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{RawEvent, Seen, fetch};
-use crate::aws::{AwsError, Clock, LogQuery, Reader, Sleeper};
+use crate::aws::{AwsError, LogQuery, Reader};
+use crate::pace::{Clock, Sleeper};
 
 /// How far back each poll looks, for events CloudWatch indexes late (an
 /// event can become searchable tens of seconds after its timestamp).

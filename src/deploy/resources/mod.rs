@@ -38,8 +38,9 @@ use serde::Serialize;
 
 use super::deployer_policy::Grant;
 use super::desired::{Code, Desired};
-use crate::aws::{AwsError, Backoff, Clock, ErrorClass, Reader, Sleeper, Writer, retry};
+use crate::aws::{AwsError, Backoff, ErrorClass, Reader, Writer, retry};
 use crate::names::{StageArns, StageNames};
+use crate::pace::{Clock, Sleeper};
 
 /// What a resource kind provides to the planner and the applier.
 pub(crate) trait Resource {
