@@ -19,7 +19,8 @@ pub struct Latency {
 
 /// A fabricated AWS error for requests that match, `times` times; with
 /// `status` 0, a lost response instead (moto does the work, the
-/// connection drops before the answer).
+/// connection drops before the answer), or with `status` 0 and `code`
+/// [`Fault::RESET`], a connection dropped before moto sees the request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     /// HTTP method (`POST`), or `*`.
@@ -31,6 +32,11 @@ pub struct Fault {
     pub code: String,
     pub message: String,
     pub times: usize,
+}
+
+impl Fault {
+    /// The `code` of a fault that drops the connection before moto.
+    pub const RESET: &'static str = "connection-reset";
 }
 
 /// Everything the simulator can do to the traffic.
@@ -84,6 +90,10 @@ pub struct Behaviours {
     /// Lose the answer of the n-th mutating request (1-based): moto does
     /// the work, the connection drops.
     pub lose_write: Option<usize>,
+    /// Hold every request to this service (its signing name: `lambda`)
+    /// until the behaviours change, then carry it out: a test acts at a
+    /// known point between a client's calls.
+    pub hold_service: Option<String>,
     /// Report a function that is not being created or updated as
     /// `State: Inactive`, as Lambda does after weeks without invocations.
     pub inactive_when_idle: bool,
@@ -119,6 +129,7 @@ impl Default for Behaviours {
             import_warnings: Vec::new(),
             hold_after_writes: None,
             lose_write: None,
+            hold_service: None,
             inactive_when_idle: false,
             live_tail: true,
             live_tail_session_s: 3.0 * 3600.0,

@@ -106,6 +106,25 @@ impl Simulator {
             .sum()
     }
 
+    /// Waits until no request is being handled (a request whose client
+    /// went away is still carried out and recorded), for up to `within`;
+    /// whether it came to rest.
+    pub fn wait_idle(&self, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while self
+            .shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
     /// Replaces the behaviours (and reseeds).
     pub fn set_behaviours(&self, behaviours: Behaviours) {
         self.shared.set_behaviours(behaviours);
@@ -138,8 +157,12 @@ async fn serve(
                 let Ok((stream, _)) = accepted else { continue };
                 let shared = shared.clone();
                 tokio::spawn(async move {
+                    // Each request is handled in a task of its own: as on
+                    // AWS, a client that goes away (killed, timed out)
+                    // does not stop what it asked for.
                     let service = hyper::service::service_fn(move |request| {
-                        proxy::handle(shared.clone(), request)
+                        let handling = tokio::spawn(proxy::handle(shared.clone(), request));
+                        async move { handling.await.unwrap_or(Err(proxy::Dropped)) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)

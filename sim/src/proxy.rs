@@ -35,6 +35,9 @@ pub struct Event {
     pub method: String,
     pub service: String,
     pub operation: String,
+    /// What the request names, where the simulator reads it: a Lambda
+    /// function, or a log group (or name prefix) for CloudWatch Logs.
+    pub target: Option<String>,
     pub mutating: bool,
     /// The HTTP status answered (0 when the connection was dropped).
     pub status: u16,
@@ -42,7 +45,9 @@ pub struct Event {
     /// milliseconds since the simulator started.
     pub started_ms: f64,
     pub ended_ms: f64,
-    /// `forwarded`, `slow` (forwarded late), `invoked`, `fault <code>`, `error <code>`,
+    /// `forwarded`, `slow` (forwarded late), `state <State>` (forwarded,
+    /// with a function state moto does not have: `Pending`, `InProgress`,
+    /// `Inactive`), `invoked`, `fault <code>`, `error <code>`,
     /// `refused <code>` (an AWS rule), `reset`, `lost` (moto acted, the
     /// answer was dropped), `stale` (an eventually consistent read),
     /// `denied` (an action in `Behaviours::denied`), `held` (after
@@ -64,6 +69,24 @@ pub(crate) struct Shared {
     generation: tokio::sync::watch::Sender<u64>,
     /// When the simulator started (event times count from here).
     began: Instant,
+    /// Requests being handled now (held ones included).
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as in flight for as long as it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The connection is dropped without an answer.
@@ -103,6 +126,7 @@ impl Shared {
             admitted_writes: std::sync::atomic::AtomicUsize::new(0),
             generation: tokio::sync::watch::Sender::new(0),
             began: Instant::now(),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -125,6 +149,7 @@ impl Shared {
             method: call.method.clone(),
             service: call.service.clone(),
             operation: call.operation.clone(),
+            target: call.function.clone().or_else(|| call.log_group.clone()),
             mutating: call.mutating,
             status,
             outcome: outcome.into(),
@@ -207,6 +232,7 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
 ) -> Result<Answer, Dropped> {
+    let _in_flight = InFlight::enter(&shared.in_flight);
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
     let path = parts.uri.path().to_string();
@@ -216,7 +242,13 @@ pub(crate) async fn handle(
     }
     let mut call = classify(&parts.method, &path, &query, &parts.headers, &body);
     call.started_ms = shared.began.elapsed().as_secs_f64() * 1000.0;
-    let behaviours = lock(&shared.behaviours).clone();
+    let mut behaviours = lock(&shared.behaviours).clone();
+    if behaviours.hold_service.as_deref() == Some(call.service.as_str()) {
+        // Carried out once the behaviours change, as they are then.
+        let mut changed = shared.generation.subscribe();
+        let _ = changed.changed().await;
+        behaviours = lock(&shared.behaviours).clone();
+    }
     let mut lose_this = false;
     if call.mutating {
         let mut changed = shared.generation.subscribe();
@@ -241,6 +273,10 @@ pub(crate) async fn handle(
     }
     let mut lose = draw.lost || lose_this;
     match explicit_fault(&shared, &parts.method, &path, &parts.headers, &body) {
+        Some(fault) if fault.status == 0 && fault.code == crate::Fault::RESET => {
+            shared.record(&call, 0, "reset");
+            return Err(Dropped);
+        }
         // Status 0: a lost response, after moto did the work.
         Some(fault) if fault.status == 0 => lose = true,
         Some(fault) => {
@@ -331,6 +367,7 @@ pub(crate) async fn handle(
     .await
     .map_err(|_| Dropped)?;
     let (status, answer) = no_mappings_yet(&shared, &parts, &path, status, answer).await;
+    let mut state = None;
     let answer = if (200..300).contains(&status) {
         if call.operation == "GetRole"
             && let Some(name) = form_field(&body, "RoleName")
@@ -338,7 +375,8 @@ pub(crate) async fn handle(
             lock(&shared.world).role_read(&name, answer.clone());
         }
         observe_success(&shared, &behaviours, &call, &body, Instant::now());
-        let answer = rewrite_state(&shared, &behaviours, &call, answer);
+        let (answer, reported) = rewrite_state(&shared, &behaviours, &call, answer);
+        state = reported;
         let answer = with_function_settings(&shared, &call, answer);
         let answer = with_binary_media_types(&shared, &call, answer);
         let answer = with_usage_plan_numbers(&call, &path, answer);
@@ -367,7 +405,12 @@ pub(crate) async fn handle(
         shared.record(&call, 0, "lost");
         return Err(Dropped);
     }
-    shared.record(&call, status, if draw.slow { "slow" } else { "forwarded" });
+    let outcome = match (draw.slow, state) {
+        (true, _) => "slow".to_string(),
+        (false, Some(state)) => format!("state {state}"),
+        (false, None) => "forwarded".to_string(),
+    };
+    shared.record(&call, status, outcome);
     Ok(build(status, &headers, answer))
 }
 
@@ -966,8 +1009,14 @@ fn without_tags(body: Bytes) -> Bytes {
 }
 
 /// Reports `Pending` / `InProgress` where moto says `Active` /
-/// `Successful`, and `Inactive` for an idle function when asked to.
-fn rewrite_state(shared: &Shared, behaviours: &Behaviours, call: &Call, body: Bytes) -> Bytes {
+/// `Successful`, and `Inactive` for an idle function when asked to; with
+/// the state it reported instead of moto's, if any.
+fn rewrite_state(
+    shared: &Shared,
+    behaviours: &Behaviours,
+    call: &Call,
+    body: Bytes,
+) -> (Bytes, Option<&'static str>) {
     let named = match call.operation.as_str() {
         "CreateFunction" => json(&body)["FunctionName"].as_str().map(str::to_string),
         "GetFunction"
@@ -978,7 +1027,7 @@ fn rewrite_state(shared: &Shared, behaviours: &Behaviours, call: &Call, body: By
     };
     let latest = call.qualifier.as_deref().is_none_or(|q| q == "$LATEST");
     let Some(name) = named.filter(|_| latest) else {
-        return body;
+        return (body, None);
     };
     let busy = lock(&shared.world).busy(&name, Instant::now());
     let reads = matches!(
@@ -986,7 +1035,7 @@ fn rewrite_state(shared: &Shared, behaviours: &Behaviours, call: &Call, body: By
         "GetFunction" | "GetFunctionConfiguration"
     );
     if busy.is_none() && !(behaviours.inactive_when_idle && reads) {
-        return body;
+        return (body, None);
     }
     let mut document = json(&body);
     let config = if call.operation == "GetFunction" {
@@ -995,25 +1044,28 @@ fn rewrite_state(shared: &Shared, behaviours: &Behaviours, call: &Call, body: By
         &mut document
     };
     if !config.is_object() {
-        return body;
+        return (body, None);
     }
-    match busy {
+    let reported = match busy {
         None => {
             config["State"] = "Inactive".into();
             config["StateReason"] = "The function is inactive.".into();
             config["StateReasonCode"] = "Idle".into();
+            "Inactive"
         }
         Some(Busy::Pending) => {
             config["State"] = "Pending".into();
             config["StateReason"] = "The function is being created.".into();
             config["StateReasonCode"] = "Creating".into();
+            "Pending"
         }
         Some(Busy::InProgress) => {
             config["LastUpdateStatus"] = "InProgress".into();
             config["LastUpdateStatusReason"] = "The function is being updated.".into();
+            "InProgress"
         }
-    }
-    Bytes::from(document.to_string())
+    };
+    (Bytes::from(document.to_string()), Some(reported))
 }
 
 async fn forward(

@@ -19,6 +19,8 @@ pub(crate) struct Call {
     pub(crate) function: Option<String>,
     /// The `Qualifier` query parameter of a Lambda request.
     pub(crate) qualifier: Option<String>,
+    /// The log group (or name prefix) a CloudWatch Logs request names.
+    pub(crate) log_group: Option<String>,
     /// The last path segment (a statement id for `RemovePermission`).
     pub(crate) path_tail: Option<String>,
     /// When it arrived (set by the proxy).
@@ -226,6 +228,14 @@ pub(crate) fn classify(
     let function = (service == "lambda" && segments.get(1) == Some(&"functions"))
         .then(|| segments.get(2).map(|s| percent_decode(s)))
         .flatten();
+    let log_group = (service == "logs")
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
+        .and_then(|request| {
+            ["logGroupName", "logGroupNamePrefix", "logGroupIdentifier"]
+                .iter()
+                .find_map(|key| request[*key].as_str().map(str::to_string))
+        });
     Call {
         method: method.as_str().to_string(),
         service,
@@ -233,6 +243,7 @@ pub(crate) fn classify(
         mutating,
         function,
         qualifier: query_param(query, "Qualifier"),
+        log_group,
         path_tail: segments.last().map(|s| percent_decode(s)),
         started_ms: 0.0,
     }
