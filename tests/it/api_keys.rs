@@ -19,6 +19,7 @@ fn stderr(output: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_belong_to_the_stage_plan_and_leave_with_it() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     project.edit(
@@ -208,6 +209,7 @@ async fn keys_belong_to_the_stage_plan_and_leave_with_it() {
 
 #[test]
 fn slx_dev_refuses_a_keyed_route_without_the_key() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     let config = dir.join("slx.toml");

@@ -89,6 +89,7 @@ fn uses_sdk_path(code: &str) -> bool {
 
 #[test]
 fn only_src_aws_calls_the_sdk() {
+    let _timing = crate::common::timing();
     assert!(uses_sdk_path("use aws_sdk_lambda::types::Runtime;"));
     assert!(uses_sdk_path("x: aws_smithy_types::Blob"));
     assert!(!uses_sdk_path(
@@ -126,6 +127,7 @@ fn writer_methods() -> Vec<String> {
 /// guards them) creates and deletes its own log groups.
 #[test]
 fn only_resource_modules_and_the_lease_call_the_writer() {
+    let _timing = crate::common::timing();
     let methods = writer_methods();
     assert!(
         methods.iter().any(|m| m == "create_function") && methods.len() > 10,
@@ -149,4 +151,47 @@ fn only_resource_modules_and_the_lease_call_the_writer() {
             && inside.iter().any(|f| f == "deploy/lease.rs"),
         "{inside:?}"
     );
+}
+
+/// The tests in `dir` (file, name) whose body does not begin with the
+/// timing line that scripts/test's per-group times come from.
+fn untimed_tests(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for path in rust_files(dir) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            if !(line.starts_with("#[test]") || line.starts_with("#[tokio::test")) {
+                continue;
+            }
+            // The signature may span lines; the body's first line follows
+            // the line that opens it.
+            let Some(open) = (at + 1..lines.len()).find(|&l| lines[l].trim_end().ends_with('{'))
+            else {
+                continue;
+            };
+            if lines.get(open + 1).map(|l| l.trim())
+                != Some("let _timing = crate::common::timing();")
+            {
+                let name = lines[at + 1..=open].join(" ");
+                found.push(format!("{}: {}", path.display(), name.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_integration_test_is_timed() {
+    let _timing = crate::common::timing();
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    assert_eq!(untimed_tests(&tests), Vec::<String>::new());
+    // The rule is checked against something: a test without the line.
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(
+        scratch.path().join("t.rs"),
+        "#[test]\nfn forgot() {\n    assert!(true);\n}\n",
+    )
+    .unwrap();
+    assert_eq!(untimed_tests(scratch.path()).len(), 1);
 }

@@ -103,6 +103,7 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
 
 #[test]
 fn slx_dev_checks_cognito_tokens_and_iam_signatures_and_hands_over_the_caller() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     add_extra_handlers(&dir);
@@ -265,6 +266,7 @@ fn slx_dev_checks_cognito_tokens_and_iam_signatures_and_hands_over_the_caller() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     project.edit(

@@ -19,6 +19,7 @@ fn served_greeting(project: &Project) -> String {
 
 #[test]
 fn a_version_that_fails_its_checks_never_takes_the_stage() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, Behaviours::default());
 

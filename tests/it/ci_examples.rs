@@ -44,6 +44,7 @@ fn slx_lines(script: &str) -> Vec<String> {
 
 #[test]
 fn every_ci_example_is_a_workflow_whose_slx_commands_parse() {
+    let _timing = crate::common::timing();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
     let mut checked = 0;
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -80,6 +81,7 @@ fn every_ci_example_is_a_workflow_whose_slx_commands_parse() {
 
 #[test]
 fn command_lines_end_at_shell_operators() {
+    let _timing = crate::common::timing();
     assert_eq!(
         slx_lines("slx deploy --stage prod --output json > deploy.json\necho hi"),
         ["slx deploy --stage prod --output json"]
@@ -95,6 +97,7 @@ fn command_lines_end_at_shell_operators() {
 /// that forgets them fails here.
 #[test]
 fn the_examples_install_this_release_with_its_installer() {
+    let _timing = crate::common::timing();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let pinned = format!(
         "curl -fsSL {}/releases/download/v{}/install.sh | sh",
@@ -146,6 +149,7 @@ fn step<'a>(workflow: &'a Yaml, name: &str) -> &'a Yaml {
 /// the smoke test's curl of the AWS URL is `slx invoke` of the same path.
 #[test]
 fn the_deploy_workflow_deploys_with_oidc_credentials_as_documented() {
+    let _timing = crate::common::timing();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("docs/examples/deploy.yml")).unwrap();
     let workflow = &YamlLoader::load_from_str(&text).unwrap()[0];

@@ -4,6 +4,7 @@ use crate::common::{run, scaffold, slx, stdout_json};
 
 #[test]
 fn init_then_validate_succeeds_with_a_summary() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let output = run(slx(&dir).arg("validate"));
     assert!(output.status.success());
@@ -16,6 +17,7 @@ fn init_then_validate_succeeds_with_a_summary() {
 
 #[test]
 fn init_refuses_to_overwrite_and_names_the_files() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let output = run(slx(&dir).arg("init"));
     assert_eq!(output.status.code(), Some(1));
@@ -29,6 +31,7 @@ fn init_refuses_to_overwrite_and_names_the_files() {
 
 #[test]
 fn validate_points_at_a_misspelt_key_with_the_fix() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let path = dir.join("slx.toml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -51,6 +54,7 @@ fn validate_points_at_a_misspelt_key_with_the_fix() {
 
 #[test]
 fn validate_resolves_a_named_stage() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let output = run(slx(&dir).args(["validate", "--stage", "Bad_Stage"]));
     assert_eq!(output.status.code(), Some(1));
@@ -59,6 +63,7 @@ fn validate_resolves_a_named_stage() {
 
 #[test]
 fn validate_outside_a_project_says_how_to_start_one() {
+    let _timing = crate::common::timing();
     let temp = tempfile::tempdir().unwrap();
     let output = run(slx(temp.path()).arg("validate"));
     assert_eq!(output.status.code(), Some(1));
@@ -67,6 +72,7 @@ fn validate_outside_a_project_says_how_to_start_one() {
 
 #[test]
 fn version_and_completions() {
+    let _timing = crate::common::timing();
     let temp = tempfile::tempdir().unwrap();
     let output = run(slx(temp.path()).arg("--version"));
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("slx "));
@@ -83,6 +89,7 @@ fn version_and_completions() {
 /// The scaffold's own unit tests pass with plain `cargo test`.
 #[test]
 fn scaffold_tests_pass_with_cargo_test() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let output = run(std::process::Command::new(env!("CARGO"))
         .arg("test")
@@ -97,6 +104,7 @@ fn scaffold_tests_pass_with_cargo_test() {
 
 #[test]
 fn init_takes_a_path_and_names_the_app_after_its_last_part() {
+    let _timing = crate::common::timing();
     let temp = tempfile::tempdir().unwrap();
     let output = run(slx(temp.path()).args(["init", "apps/shop"]));
     assert!(output.status.success());
@@ -108,6 +116,7 @@ fn init_takes_a_path_and_names_the_app_after_its_last_part() {
 
 #[test]
 fn slx_toml_is_found_in_a_parent_directory_or_named_with_config() {
+    let _timing = crate::common::timing();
     let (temp, dir) = scaffold("shop");
     let output = run(slx(&dir.join("src")).arg("validate"));
     assert!(output.status.success());
@@ -122,6 +131,7 @@ fn slx_toml_is_found_in_a_parent_directory_or_named_with_config() {
 
 #[test]
 fn color_is_off_unless_asked_and_on_when_asked() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let path = dir.join("slx.toml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -139,6 +149,7 @@ fn color_is_off_unless_asked_and_on_when_asked() {
 
 #[test]
 fn a_wrong_command_line_exits_64_and_help_lists_every_exit_code() {
+    let _timing = crate::common::timing();
     let dir = tempfile::tempdir().unwrap();
     let output = run(slx(dir.path()).args(["deploy", "--no-such-flag"]));
     assert_eq!(
@@ -163,6 +174,7 @@ fn a_wrong_command_line_exits_64_and_help_lists_every_exit_code() {
 
 #[test]
 fn doctor_names_the_deployer_and_each_stage_account_with_fixes() {
+    let _timing = crate::common::timing();
     let moto = crate::common::moto::Moto::start();
     let (_temp, dir) = scaffold("shop");
     let config = dir.join("slx.toml");
@@ -244,6 +256,7 @@ fn doctor_names_the_deployer_and_each_stage_account_with_fixes() {
 
 #[test]
 fn the_man_page_renders_every_command() {
+    let _timing = crate::common::timing();
     let dir = tempfile::tempdir().unwrap();
     let output = run(slx(dir.path()).arg("man"));
     assert!(output.status.success());

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use slx_sim::Behaviours;
 
 use crate::common::moto::Moto;
+use crate::common::process::Watched;
 use crate::common::stage::{
-    Aws, Project, apis_named, aws, function_exists, log_groups_under, routes, served_config,
+    Aws, Project, apis_named, aws, function_exists, log_groups_under, paced, routes, served_config,
     sha_of, zips,
 };
 use crate::common::stdout_json;
@@ -65,15 +66,20 @@ async fn served(aws: &Aws) -> (String, i32, Vec<String>) {
     )
 }
 
+/// The first deploy takes the lease, and the simulator then holds its
+/// next write: the second, started only now, must find the stage held,
+/// say that it waits (the readiness line), and apply once the first is
+/// done, planning from what the first left. No timing decides the order.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
-    // Real AWS's waits at a third: each deploy takes seconds, so the two
-    // really overlap.
     let (sim, first) = Project::behind_simulator(
         &moto,
         Behaviours {
-            time_scale: 0.3,
+            // The lease's CreateLogGroup goes through; the next write
+            // waits until the test lets it.
+            hold_after_writes: Some(1),
             ..Behaviours::realistic()
         },
     );
@@ -81,11 +87,28 @@ async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() 
     second.endpoint = sim.endpoint.clone();
     second.edit("memory = 256", "memory = 384");
     second.edit("\"GET /health\"", "\"GET /healthz\"");
-    let (a, b) = (
-        first.spawn_deploy("dev", &zips().v1, &[]),
-        second.spawn_deploy("dev", &zips().v2, &[]),
+    let aws = aws(&moto).await;
+    let a = Watched::spawn(&mut first.deploy_command("dev", &zips().v1, &[]), "[first]");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sim.events().iter().any(|e| e.outcome == "held") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first never wrote past its lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000001")]);
+    let b = Watched::spawn(
+        &mut second.deploy_command("dev", &zips().v2, &[]),
+        "[second]",
     );
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    b.wait_for(
+        "waiting for the deploy started",
+        std::time::Duration::from_secs(60),
+    );
+    // The first carries on (its held write is retried) and releases.
+    sim.set_behaviours(paced(Behaviours::realistic()));
+    let (a, b) = (a.finish(), b.finish());
     for (name, output) in [("first", &a), ("second", &b)] {
         assert!(
             output.status.success(),
@@ -94,45 +117,29 @@ async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() 
         );
     }
     let (report_a, report_b) = (stdout_json(&a), stdout_json(&b));
-    let waits = [
-        report_a["lease_wait_seconds"].as_f64().unwrap(),
-        report_b["lease_wait_seconds"].as_f64().unwrap(),
-    ];
-    // One held the stage while the other waited for it (and said so).
+    assert_eq!(report_a["lease_wait_seconds"].as_f64(), Some(0.0));
     assert!(
-        waits.iter().filter(|w| **w > 0.5).count() == 1 && waits.contains(&0.0),
-        "waits {waits:?}"
+        report_b["lease_wait_seconds"].as_f64().unwrap() > 0.0,
+        "{report_b}"
     );
-    let waited = if waits[0] > waits[1] { &a } else { &b };
-    assert!(String::from_utf8_lossy(&waited.stderr).contains("waiting for the deploy started"));
 
-    let aws = aws(&moto).await;
-    let (code, memory, routes) = served(&aws).await;
     // The state of the one that applied last, entirely.
-    let (winner, loser) = if waits[0] > waits[1] {
-        (&first, &second)
-    } else {
-        (&second, &first)
-    };
-    let expected = if std::ptr::eq(winner, &first) {
-        (sha_of(&zips().v1), 256, "GET /health")
-    } else {
-        (sha_of(&zips().v2), 384, "GET /healthz")
-    };
-    assert_eq!(code, expected.0);
-    assert_eq!(memory, expected.1);
-    assert!(routes.iter().any(|r| r == expected.2), "{routes:?}");
+    let (code, memory, routes) = served(&aws).await;
+    assert_eq!(code, sha_of(&zips().v2));
+    assert_eq!(memory, 384);
+    assert!(routes.iter().any(|r| r == "GET /healthz"), "{routes:?}");
     assert_eq!(routes.len(), 3, "{routes:?}");
     let status = |project: &Project| {
         stdout_json(&project.slx(&["status", "--stage", "dev"]))["in_sync"].clone()
     };
-    assert_eq!(status(winner), true);
-    assert_eq!(status(loser), false);
+    assert_eq!(status(&second), true);
+    assert_eq!(status(&first), false);
     assert!(leases(&aws).await.is_empty(), "both released the lease");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stages() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let aws = aws(&moto).await;
@@ -169,8 +176,10 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
         &zip,
         "--output",
         "text",
+        // 3 s of real time at the suite's pace: the live line is drawn
+        // after half a second.
         "--lock-timeout",
-        "2s",
+        "30s",
     ]));
     assert_eq!(on_terminal.status.code(), Some(5));
     let seen = String::from_utf8_lossy(&on_terminal.stdout);
@@ -247,7 +256,7 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
 
 /// A first deploy that IAM keeps waiting for `role_propagation_s` (the
 /// role is not assumable): longer than the lease's renewal interval
-/// (30 s).
+/// (30 s), both at the suite's pace.
 fn slow_first_deploy(
     moto: &Moto,
     role_propagation_s: f64,
@@ -265,14 +274,10 @@ fn slow_first_deploy(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_deploy_renews_its_lease_and_releases_it() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let aws = aws(&moto).await;
-    let (_sim, _project, mut child) = slow_first_deploy(&moto, 40.0);
-    let mut seen = std::collections::BTreeSet::new();
-    while child.try_wait().unwrap().is_none() {
-        seen.extend(leases(&aws).await);
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let (sim, _project, child) = slow_first_deploy(&moto, 60.0);
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -280,18 +285,25 @@ async fn a_long_deploy_renews_its_lease_and_releases_it() {
         String::from_utf8_lossy(&output.stderr)
     );
     // Generation 1 when taken, generation 2 after 30 s (and 3 after 60 s
-    // on a machine slow enough to take that long); all gone now.
-    let seen: Vec<String> = seen.into_iter().collect();
-    assert!(seen.len() >= 2, "renewed at least once: {seen:?}");
-    let expected: Vec<String> = (1..=seen.len())
+    // on a machine slow enough to take that long), as the simulator saw
+    // them made; all gone now.
+    let made: Vec<String> = sim
+        .events()
+        .into_iter()
+        .filter(|e| e.operation == "CreateLogGroup" && e.outcome == "forwarded")
+        .filter_map(|e| e.target.filter(|group| group.starts_with(PREFIX)))
+        .collect();
+    assert!(made.len() >= 2, "renewed at least once: {made:?}");
+    let expected: Vec<String> = (1..=made.len())
         .map(|generation| format!("{PREFIX}{generation:010}"))
         .collect();
-    assert_eq!(seen, expected, "one generation after another");
+    assert_eq!(made, expected, "one generation after another");
     assert!(leases(&aws).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let aws = aws(&moto).await;
     // IAM would hold the deploy for 80 s (within its 90 s wait for a
@@ -328,32 +340,55 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
 /// than the one this deploy then creates, the deploy does not hold it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lease_taken_from_a_stale_look_backs_off_for_a_newer_holder() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let aws = aws(&moto).await;
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("dev", &zips().v1);
-    // Lambda's reads take 3 s: the look (CloudWatch Logs) is long done
-    // when the plan asks for the lease.
-    sim.set_behaviours(Behaviours {
-        latency_by_service: vec![(
-            "lambda".into(),
-            slx_sim::Latency {
-                fixed_ms: 3000.0,
-                jitter_ms: 0.0,
-            },
-        )],
+    // Lambda's reads wait until the test has acted: the look (CloudWatch
+    // Logs) is done, the plan cannot ask for the lease yet.
+    sim.set_behaviours(paced(Behaviours {
+        hold_service: Some("lambda".into()),
         ..Behaviours::default()
-    });
+    }));
+    let before = sim.events().len();
     let child = project.spawn_deploy("dev", &zips().v2, &["--lock-timeout", "0"]);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let looked = |sim: &slx_sim::Simulator| {
+        sim.events()[before..]
+            .iter()
+            .any(|e| e.operation == "DescribeLogGroups" && e.target.as_deref() == Some(PREFIX))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !looked(&sim) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deploy never looked at its lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // Meanwhile another process holds generation 2 (its generation 1
     // already released).
     hold_as(&aws, 2, "ci-runner-7", 4242).await;
+    sim.set_behaviours(paced(Behaviours::default()));
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("bob@ci-runner-7 (pid 4242)"), "{stderr}");
-    // It removed the generation it made, and changed nothing.
+    // It made generation 1 from its stale look, found the newer one,
+    // removed its own, and changed nothing else.
+    let writes: Vec<(String, Option<String>)> = sim.events()[before..]
+        .iter()
+        .filter(|e| e.mutating)
+        .map(|e| (e.operation.clone(), e.target.clone()))
+        .collect();
+    let first = format!("{PREFIX}0000000001");
+    assert_eq!(
+        writes,
+        [
+            ("CreateLogGroup".to_string(), Some(first.clone())),
+            ("DeleteLogGroup".to_string(), Some(first))
+        ]
+    );
     assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
     assert_eq!(
         served_config(&aws).await.code_sha256(),

@@ -38,6 +38,7 @@ const CORS: &str = "[cors]\norigins = [\"https://app.example.com\", \"https://ad
 
 #[test]
 fn slx_dev_answers_preflights_and_every_answer_carries_the_origin() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     add_extra_handlers(&dir);
@@ -134,6 +135,7 @@ fn slx_dev_answers_preflights_and_every_answer_carries_the_origin() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_sends_the_preflight_mocks_and_gateway_responses_once() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     // Through the simulator: moto refuses a mock integration without a
     // `uri`, which API Gateway does not need (docs/simulator.md).

@@ -15,6 +15,7 @@ use slx_sim::{Behaviours, Fault, Simulator};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_deploy_creates_everything_wired_and_tagged() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let report = project.deploy("dev", &zips().v1);
@@ -101,6 +102,7 @@ async fn first_deploy_creates_everything_wired_and_tagged() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_deploy_sends_no_mutating_request_even_from_a_fresh_checkout() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
@@ -136,6 +138,7 @@ async fn second_deploy_sends_no_mutating_request_even_from_a_fresh_checkout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
@@ -191,6 +194,7 @@ async fn memory_change_updates_config_only_and_code_change_uploads_code_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_added_and_removed_follow_slx_toml() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let first = project.deploy("dev", &zips().v1);
@@ -243,6 +247,7 @@ async fn routes_added_and_removed_follow_slx_toml() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_stages_live_side_by_side_isolated() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let dev = project.deploy("dev", &zips().v1);
@@ -278,6 +283,7 @@ async fn two_stages_live_side_by_side_isolated() {
 /// the next deploy must finish the job.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let first = project.deploy("dev", &zips().v1);
@@ -358,6 +364,7 @@ async fn a_deploy_that_stopped_half_way_is_completed_by_the_next() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn build_and_deploy_end_to_end_then_status() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let output = {
@@ -426,6 +433,7 @@ async fn build_and_deploy_end_to_end_then_status() {
 /// no path of either in the binary: a deploy from the second is a no-op.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_checkouts_of_one_app_build_the_same_zip_and_the_second_deploys_nothing() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let first = Project::new(&moto);
     let second = Project::nested(&moto, 3);
@@ -483,6 +491,7 @@ async fn two_checkouts_of_one_app_build_the_same_zip_and_the_second_deploys_noth
 /// tagged, and the next deploy reuses them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_build_leaves_only_tagged_resources_that_the_next_deploy_reuses() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let lib = project.dir.join("src/lib.rs");
@@ -568,6 +577,7 @@ async fn a_failed_build_leaves_only_tagged_resources_that_the_next_deploy_reuses
 
 #[test]
 fn missing_region_and_unreachable_endpoint_are_explained() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let output = run(slx(&dir)
         .args([
@@ -635,6 +645,7 @@ fn missing_region_and_unreachable_endpoint_are_explained() {
 
 #[test]
 fn a_prebuilt_zip_for_the_wrong_arch_is_refused() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = scaffold("shop");
     let config = dir.join("slx.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -664,6 +675,7 @@ fn a_prebuilt_zip_for_the_wrong_arch_is_refused() {
 /// name, and the next deploy completes exactly what is missing.
 #[tokio::test(flavor = "multi_thread")]
 async fn injected_throttling_and_conflicts_are_retried_and_a_failed_step_is_finished_next_time() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let fault = |method: &str, url_part: &str, status, code: &str, message: &str, times| Fault {
         method: method.into(),
@@ -759,6 +771,7 @@ fn how_built(project: &Project, env: &[(&str, &str)]) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_build_is_reused_and_each_kind_of_input_change_rebuilds() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let dir = project.dir.clone();
@@ -815,6 +828,7 @@ async fn an_unchanged_build_is_reused_and_each_kind_of_input_change_rebuilds() {
 /// `--detailed-exitcode`, and no write; `-q` leaves only the result.
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_prints_the_plan_and_writes_nothing_and_quiet_prints_only_the_result() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let v1 = zips().v1.to_str().unwrap();
@@ -887,6 +901,7 @@ fn granting<'a>(policy: &'a serde_json::Value, action: &str) -> Vec<&'a serde_js
 
 #[tokio::test(flavor = "multi_thread")]
 async fn permissions_in_slx_toml_reach_the_role_policy_and_leave_with_them() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let table = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
@@ -953,6 +968,7 @@ fn unusable_zip(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_refuses_a_too_new_glibc_and_an_oversized_zip_before_any_write() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let scratch = tempfile::tempdir().unwrap();

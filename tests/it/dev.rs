@@ -2,27 +2,18 @@
 //! handlers) built natively, served through the local API Gateway and the
 //! per-process Runtime APIs, exercised over real HTTP.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::app::add_extra_handlers;
+use crate::common::process::Watched;
 use crate::common::{BUILD_LOCK, run, scaffold, shared_target_dir, slx, stdout_json};
 
 pub(crate) struct Dev {
-    child: Child,
-    lines: Receiver<String>,
+    process: Watched,
     pub(crate) url: String,
     banner: String,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Dev {
@@ -31,58 +22,30 @@ impl Dev {
     }
 
     pub(crate) fn start_with(dir: &Path, args: &[&str]) -> Dev {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slx"))
-            .current_dir(dir)
-            .args(["dev", "--port", "0"])
-            .args(args)
-            .env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[slx dev] {line}");
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut dev = Dev {
-            child,
-            lines,
-            url: String::new(),
-            banner: String::new(),
-        };
-        dev.banner = dev.wait_for("slx dev: ", Duration::from_secs(600));
-        dev.url = dev.banner.rsplit(" on ").next().unwrap().to_string();
-        dev
+        let process = Watched::spawn(
+            Command::new(env!("CARGO_BIN_EXE_slx"))
+                .current_dir(dir)
+                .args(["dev", "--port", "0"])
+                .args(args)
+                .env("CARGO_TARGET_DIR", shared_target_dir())
+                .env("NO_COLOR", "1"),
+            "[slx dev]",
+        );
+        let banner = process.wait_for("slx dev: ", Duration::from_secs(600));
+        Dev {
+            url: banner.rsplit(" on ").next().unwrap().to_string(),
+            banner,
+            process,
+        }
     }
 
     pub(crate) fn wait_for(&self, needle: &str, within: Duration) -> String {
-        self.lines_until(needle, within).pop().unwrap_or_default()
+        self.process.wait_for(needle, within)
     }
 
     /// Every line printed until one containing `needle` (included).
     pub(crate) fn lines_until(&self, needle: &str, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    seen.push(line);
-                    if found {
-                        return seen;
-                    }
-                }
-                Err(_) => panic!("slx dev never printed `{needle}`"),
-            }
-        }
+        self.process.lines_until(needle, within)
     }
 }
 
@@ -140,6 +103,7 @@ fn json(bytes: &[u8]) -> serde_json::Value {
 
 #[test]
 fn dev_serves_every_route_with_api_gateway_semantics() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     add_extra_handlers(&dir);
@@ -457,6 +421,7 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
 /// built and ignores edits.
 #[test]
 fn dev_serves_a_named_stage_and_no_watch_ignores_edits() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     let dev = Dev::start_with(&dir, &["--stage", "prod", "--no-watch"]);
@@ -496,20 +461,17 @@ fn dev_serves_a_named_stage_and_no_watch_ignores_edits() {
     .unwrap();
     // A watching slx dev reacts within its debounce (well under a second);
     // this one must print nothing and keep serving what it built.
-    let quiet = Instant::now() + Duration::from_secs(3);
-    while let Some(left) = quiet.checked_duration_since(Instant::now()) {
-        if let Ok(line) = dev.lines.recv_timeout(left) {
-            assert!(
-                !line.contains("change detected"),
-                "--no-watch reacted to an edit: {line}"
-            );
-        }
-    }
+    let printed = dev.process.lines_during(Duration::from_secs(3));
+    assert!(
+        !printed.iter().any(|line| line.contains("change detected")),
+        "--no-watch reacted to an edit: {printed:?}"
+    );
     assert_eq!(greet(), "hi, Ada!");
 }
 
 #[test]
 fn invoke_local_runs_one_request_and_fails_on_5xx() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     let output = run(slx(&dir).args([
@@ -567,6 +529,7 @@ fn raw_json(answer: &str) -> serde_json::Value {
 
 #[test]
 fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_serving() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     add_extra_handlers(&dir);
@@ -723,6 +686,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// copy of the workspace elsewhere, and serves it with `slx dev`.
 #[test]
 fn an_app_in_a_cargo_workspace_builds_reproducibly_and_serves_locally() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let temp = tempfile::tempdir().unwrap();
     let workspace = temp.path().join("ws");

@@ -52,6 +52,7 @@ async fn mappings(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stage_gets_its_domain_mapping_and_dns_record_and_leaves_others_alone() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     let aws = aws(&moto).await;

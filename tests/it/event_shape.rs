@@ -124,6 +124,7 @@ fn slx_event_for(sample: &Value) -> Value {
 
 #[test]
 fn slx_sends_every_field_of_the_published_rest_proxy_event_with_its_type() {
+    let _timing = crate::common::timing();
     let published: Value = serde_json::from_str(PUBLISHED).unwrap();
     let ours = slx_event_for(&published);
     let (mut theirs_shape, mut our_shape) = (BTreeSet::new(), BTreeSet::new());
@@ -221,6 +222,7 @@ fn slx_sends_every_field_of_the_published_rest_proxy_event_with_its_type() {
 
 #[test]
 fn repeated_query_keys_keep_every_value_and_the_single_map_keeps_the_last() {
+    let _timing = crate::common::timing();
     let published: Value = serde_json::from_str(PUBLISHED_MULTI_VALUE).unwrap();
     let ours = slx_event_for(&published);
     assert_eq!(
@@ -241,6 +243,7 @@ fn repeated_query_keys_keep_every_value_and_the_single_map_keeps_the_last() {
 
 #[test]
 fn slx_events_deserialize_into_the_runtime_types() {
+    let _timing = crate::common::timing();
     let published: Value = serde_json::from_str(PUBLISHED).unwrap();
     let event = slx_event_for(&published);
     let parsed: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();

@@ -5,12 +5,17 @@
 //! deployed handler also runs for real, and S3's rules (permission before
 //! notification, no overlapping rules) are enforced as AWS does.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::Value;
+use slx_sim::{Behaviours, Simulator};
 
+use crate::common::kill::{self, Scenario};
 use crate::common::moto::{Moto, sdk_config};
-use crate::common::{BUILD_LOCK, assert_documented, run, slx, stdout_json};
+use crate::common::stage::{events_zips, paced};
+use crate::common::{assert_documented, run, slx, stdout_json};
 
 /// The other team's entry on the bucket: it must survive every deploy and
 /// the undeploy exactly as it was.
@@ -125,25 +130,14 @@ impl Clients {
     }
 }
 
-/// The events scaffold, built once: its zip.
-fn events_app() -> (tempfile::TempDir, PathBuf, PathBuf) {
+/// A fresh `slx init --template events` app; its builds are
+/// [`events_zips`], made once.
+fn events_app() -> (tempfile::TempDir, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
     let output = run(slx(temp.path()).args(["init", "--template", "events", "shop"]));
     assert!(output.status.success());
     let dir = temp.path().join("shop");
-    let zip = build(&dir, temp.path().join("v1.zip"));
-    (temp, dir, zip)
-}
-
-/// `slx build` of the app, its zip copied to `to`.
-fn build(dir: &Path, to: PathBuf) -> PathBuf {
-    let built = {
-        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        run(slx(dir).args(["build", "--output", "json"]))
-    };
-    assert!(built.status.success());
-    std::fs::copy(stdout_json(&built)["zip"].as_str().unwrap(), &to).unwrap();
-    to
+    (temp, dir)
 }
 
 fn slx_at(dir: &Path, endpoint: &str, args: &[&str]) -> std::process::Output {
@@ -168,30 +162,10 @@ fn edit(dir: &Path, from: &str, to: &str) {
     std::fs::write(&path, text.replace(from, to)).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() {
-    let moto = Moto::start();
-    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
-        .expect("slx-sim starts");
-    // The test's own calls go to moto: the simulator sees slx's alone.
-    let aws = Clients::at(&moto.endpoint);
-    let (_temp, dir, zip) = events_app();
-    let zip = zip.to_str().unwrap();
-    let policy = slx_at(
-        &dir,
-        &sim.endpoint,
-        &["iam-policy", "--stage", "dev", "--output", "json"],
-    );
-    assert!(policy.status.success(), "{}", stderr(&policy));
-    let allowed = crate::fidelity::policy_actions(&stdout_json(&policy));
-    let deploy = |extra: &[&str]| {
-        let mut args = vec!["deploy", "--zip", zip, "--output", "json"];
-        args.extend_from_slice(extra);
-        slx_at(&dir, &sim.endpoint, &args)
-    };
-
-    // The bucket exists and already notifies another team's queue of its
-    // reports; the jobs queue does not exist yet.
+/// The bucket slx's upload handler is wired to (it already notifies the
+/// other team's queue of its reports) and the other team's queue: the
+/// other team's entry, as `Clients::notifications` lists it.
+async fn bucket_with_foreign_entry(aws: &Clients) -> (String, String, String) {
     aws.s3
         .create_bucket()
         .bucket("shop-uploads")
@@ -230,15 +204,113 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         .send()
         .await
         .unwrap();
-    let foreign_entry = (
-        FOREIGN_ID.to_string(),
-        audit.clone(),
-        "reports/".to_string(),
-    );
+    (FOREIGN_ID.to_string(), audit, "reports/".to_string())
+}
 
-    // A queue that does not exist is refused before anything is written.
-    moto.start_recording();
-    let refused = deploy(&[]);
+/// The events app's stage dev behind a simulator over one moto: the
+/// bucket with the other team's entry, the jobs queue (long enough a
+/// visibility timeout), and what `slx iam-policy` allows.
+struct EventsStage {
+    moto: Moto,
+    sim: Simulator,
+    _temp: tempfile::TempDir,
+    dir: PathBuf,
+    jobs: String,
+    foreign: (String, String, String),
+    allowed: BTreeSet<String>,
+}
+
+impl EventsStage {
+    async fn new() -> EventsStage {
+        let moto = Moto::start();
+        let sim =
+            Simulator::start(&moto.endpoint, paced(Behaviours::default())).expect("slx-sim starts");
+        // The test's own calls go to moto: the simulator sees slx's alone.
+        let aws = Clients::at(&moto.endpoint);
+        let (temp, dir) = events_app();
+        let foreign = bucket_with_foreign_entry(&aws).await;
+        let jobs = aws.queue("shop-jobs", "180").await;
+        let policy = slx_at(
+            &dir,
+            &sim.endpoint,
+            &["iam-policy", "--stage", "dev", "--output", "json"],
+        );
+        assert!(policy.status.success(), "{}", stderr(&policy));
+        let allowed = crate::fidelity::policy_actions(&stdout_json(&policy));
+        EventsStage {
+            moto,
+            sim,
+            _temp: temp,
+            dir,
+            jobs,
+            foreign,
+            allowed,
+        }
+    }
+
+    /// The stage with the events app's v1 deployed.
+    async fn deployed() -> EventsStage {
+        let stage = EventsStage::new().await;
+        let first = stage.deploy(&[]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        stage
+    }
+
+    /// Clients of moto itself (the test's calls stay out of the simulator's
+    /// record of slx's).
+    fn aws(&self) -> Clients {
+        Clients::at(&self.moto.endpoint)
+    }
+
+    fn slx(&self, args: &[&str]) -> std::process::Output {
+        slx_at(&self.dir, &self.sim.endpoint, args)
+    }
+
+    /// `slx deploy` of v1 (stage dev unless `extra` names one).
+    fn deploy(&self, extra: &[&str]) -> std::process::Output {
+        let zip = events_zips().v1.to_str().unwrap();
+        let mut args = vec!["deploy", "--zip", zip, "--output", "json"];
+        args.extend_from_slice(extra);
+        self.slx(&args)
+    }
+
+    /// Every call slx made so far is in `slx iam-policy`: the actions
+    /// called.
+    fn assert_policy_covers(&self) -> BTreeSet<String> {
+        crate::fidelity::assert_policy_covers(&self.sim, &self.allowed)
+    }
+}
+
+/// One deployed events stage that the cases which only look share (none
+/// of them writes): deployed on its own thread and runtime, so that each
+/// test's runtime makes its own clients.
+fn shared() -> &'static EventsStage {
+    static SHARED: OnceLock<EventsStage> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(EventsStage::deployed())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+fn alias(handler: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-{handler}:dev")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_that_does_not_exist_is_refused_before_any_write() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let sim = Simulator::start(&moto.endpoint, paced(Behaviours::default())).unwrap();
+    let aws = Clients::at(&moto.endpoint);
+    let (_temp, dir) = events_app();
+    bucket_with_foreign_entry(&aws).await;
+    let zip = events_zips().v1.to_str().unwrap();
+    let refused = slx_at(&dir, &sim.endpoint, &["deploy", "--zip", zip]);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("queue shop-jobs (its source of handler on_job) does not exist"),
@@ -246,12 +318,26 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         stderr(&refused)
     );
     assert!(stderr(&refused).contains("slx never creates or deletes queues"));
-    assert_eq!(moto.writes(), Vec::<String>::new(), "nothing was written");
+    assert!(
+        sim.events().iter().all(|e| !e.mutating),
+        "nothing was written: {:?}",
+        sim.events()
+    );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visibility_timeout_shorter_than_the_workers_timeout_is_refused_first() {
+    let _timing = crate::common::timing();
     // A queue whose visibility timeout is shorter than the worker's
     // timeout: Lambda would refuse the mapping; slx says so first.
-    let jobs = aws.queue("shop-jobs", "20").await;
-    let refused = deploy(&[]);
+    let moto = Moto::start();
+    let sim = Simulator::start(&moto.endpoint, paced(Behaviours::default())).unwrap();
+    let aws = Clients::at(&moto.endpoint);
+    let (_temp, dir) = events_app();
+    bucket_with_foreign_entry(&aws).await;
+    aws.queue("shop-jobs", "20").await;
+    let zip = events_zips().v1.to_str().unwrap();
+    let refused = slx_at(&dir, &sim.endpoint, &["deploy", "--zip", zip]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
         stderr(&refused).contains(
@@ -260,32 +346,15 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         "{}",
         stderr(&refused)
     );
-    aws.sqs
-        .set_queue_attributes()
-        .queue_url(
-            aws.sqs
-                .get_queue_url()
-                .queue_name("shop-jobs")
-                .send()
-                .await
-                .unwrap()
-                .queue_url
-                .unwrap(),
-        )
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "180",
-        )
-        .send()
-        .await
-        .unwrap();
+    assert!(sim.events().iter().all(|e| !e.mutating));
+}
 
-    // The plan names each source.
-    let plan = slx_at(
-        &dir,
-        &sim.endpoint,
-        &["plan", "--zip", zip, "--output", "text"],
-    );
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plan_names_each_source() {
+    let _timing = crate::common::timing();
+    let stage = EventsStage::new().await;
+    let zip = events_zips().v1.to_str().unwrap();
+    let plan = stage.slx(&["plan", "--zip", zip, "--output", "text"]);
     assert!(plan.status.success(), "{}", stderr(&plan));
     let text = String::from_utf8_lossy(&plan.stdout);
     for line in [
@@ -297,12 +366,15 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     ] {
         assert!(text.contains(line), "plan lacks `{line}`:\n{text}");
     }
+    stage.assert_policy_covers();
+}
 
-    let first = deploy(&[]);
-    assert!(first.status.success(), "{}", stderr(&first));
-
-    // Three handler functions besides the API's, tagged with their
-    // handler, each told which handler it runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_handler_is_its_own_tagged_function_told_which_handler_it_runs() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    let aws = stage.aws();
+    // Three handler functions besides the API's.
     assert_eq!(
         aws.function_names().await,
         [
@@ -326,16 +398,28 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     assert_eq!(env["SLX_REPORT_BATCH_FAILURES"], "true");
     assert_eq!(config.timeout(), Some(30));
     assert_eq!(on_job.tags().unwrap()["slx:handler"], "on_job");
+    let called = stage.assert_policy_covers();
+    for action in [
+        "s3:PutBucketNotification",
+        "scheduler:CreateSchedule",
+        "lambda:CreateEventSourceMapping",
+        "sqs:GetQueueAttributes",
+    ] {
+        assert!(called.contains(action), "{action} in {called:?}");
+    }
+}
 
-    // S3: slx's entry beside the other team's, untouched; the permission
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upload_handler_is_notified_beside_the_other_teams_entry_for_its_bucket_only() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    let aws = stage.aws();
+    // slx's entry beside the other team's, untouched; the permission
     // names the bucket and the account.
-    let alias = |handler: &str| {
-        format!("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-{handler}:dev")
-    };
     assert_eq!(
         aws.notifications("shop-uploads").await,
         [
-            foreign_entry.clone(),
+            stage.foreign.clone(),
             (
                 "slx-shop-dev-on_upload".to_string(),
                 alias("on_upload"),
@@ -368,9 +452,16 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         statement["Condition"]["StringEquals"]["AWS:SourceAccount"],
         "123456789012"
     );
+    stage.assert_policy_covers();
+}
 
-    // The schedule: in the stage's tagged group, run by the scheduler
-    // role, with Scheduler's placeholders for the time.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nightly_job_runs_from_the_stages_tagged_group_by_its_own_role() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    let aws = stage.aws();
+    // In the stage's tagged group, run by the scheduler role, with
+    // Scheduler's placeholders for the time.
     let schedule = aws
         .scheduler
         .get_schedule()
@@ -429,9 +520,16 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         "{scheduler_policy}"
     );
     assert!(!scheduler_policy.contains("on_job"), "{scheduler_policy}");
+    stage.assert_policy_covers();
+}
 
-    // SQS: one mapping, failures reported per message; the role may
-    // receive from exactly that queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_worker_gets_batches_reporting_failures_per_message_from_its_queue_only() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    let aws = stage.aws();
+    // One mapping, failures reported per message; the role may receive
+    // from exactly that queue.
     let mappings = aws
         .lambda
         .list_event_source_mappings()
@@ -441,7 +539,7 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         .unwrap();
     let mapping = &mappings.event_source_mappings()[0];
     assert_eq!(mappings.event_source_mappings().len(), 1);
-    assert_eq!(mapping.event_source_arn(), Some(jobs.as_str()));
+    assert_eq!(mapping.event_source_arn(), Some(stage.jobs.as_str()));
     assert_eq!(mapping.batch_size(), Some(10));
     assert_eq!(
         mapping
@@ -472,7 +570,7 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         .find(|s| s["Sid"] == "ConsumeQueues")
         .unwrap()
         .clone();
-    assert_eq!(consume["Resource"], serde_json::json!([jobs]));
+    assert_eq!(consume["Resource"], serde_json::json!([stage.jobs]));
     assert_eq!(
         consume["Action"],
         serde_json::json!([
@@ -481,31 +579,42 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
             "sqs:ReceiveMessage"
         ])
     );
+    stage.assert_policy_covers();
+}
 
-    // Nothing to do the second time: zero writes.
-    moto.start_recording();
-    let again = deploy(&[]);
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_deploy_of_the_events_app_writes_nothing() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    let before = stage.sim.events().len();
+    let again = stage.deploy(&[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(stdout_json(&again)["steps"], serde_json::json!([]));
-    assert_eq!(moto.writes(), Vec::<String>::new());
+    let writes: Vec<String> = stage.sim.events()[before..]
+        .iter()
+        .filter(|e| e.mutating)
+        .map(|e| e.operation.clone())
+        .collect();
+    assert_eq!(writes, Vec::<String>::new());
+    stage.assert_policy_covers();
+}
 
-    // The deployed worker runs for real (the simulator's Lambda runs the
-    // zip), and fails only the bad message.
-    let invoked = slx_at(
-        &dir,
-        &sim.endpoint,
-        &[
-            "invoke",
-            "--handler",
-            "on_job",
-            "--data",
-            r#"{"job": "resize"}"#,
-            "--data",
-            "not json",
-            "--output",
-            "json",
-        ],
-    );
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployed_worker_runs_and_fails_only_the_bad_message() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    // The simulator's Lambda runs the zip.
+    let invoked = stage.slx(&[
+        "invoke",
+        "--handler",
+        "on_job",
+        "--data",
+        r#"{"job": "resize"}"#,
+        "--data",
+        "not json",
+        "--output",
+        "json",
+    ]);
     assert_eq!(invoked.status.code(), Some(1), "{}", stderr(&invoked));
     let report = stdout_json(&invoked);
     assert_documented("slx invoke --handler", &report);
@@ -517,9 +626,14 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     let tail = report["log_tail"].as_str().unwrap_or_default();
     assert!(tail.contains("running job `resize`"), "{tail}");
     assert!(tail.contains("the body is not a `Job`"), "{tail}");
+    stage.assert_policy_covers();
+}
 
-    // `slx status` shows each source.
-    let status = slx_at(&dir, &sim.endpoint, &["status", "--output", "json"]);
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_each_handlers_source() {
+    let _timing = crate::common::timing();
+    let stage = shared();
+    let status = stage.slx(&["status", "--output", "json"]);
     assert!(status.status.success(), "{}", stderr(&status));
     let status = stdout_json(&status);
     assert_documented("slx status", &status);
@@ -539,19 +653,26 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
     );
     assert_eq!(source("nightly"), "schedule rate(1 hour)");
     assert_eq!(source("on_job"), "sqs shop-jobs (batches of up to 10)");
+    stage.assert_policy_covers();
+}
 
-    // The upload handler goes from slx.toml: its entry, function and log
-    // group go; the other team's entry and the bucket stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_removed_from_slx_toml_leaves_with_its_entry_function_and_logs() {
+    let _timing = crate::common::timing();
+    let stage = EventsStage::deployed().await;
+    let aws = stage.aws();
+    // Its entry, function and log group go; the other team's entry and
+    // the bucket stay.
     edit(
-        &dir,
+        &stage.dir,
         "[events.on_upload]         # each object created under incoming/\n# A placeholder: bucket names are global, so use a bucket of your own.\nbucket = \"shop-uploads\"\nprefix = \"incoming/\"",
         "",
     );
-    let removed = deploy(&[]);
+    let removed = stage.deploy(&[]);
     assert!(removed.status.success(), "{}", stderr(&removed));
     assert_eq!(
         aws.notifications("shop-uploads").await,
-        std::slice::from_ref(&foreign_entry)
+        std::slice::from_ref(&stage.foreign)
     );
     assert!(
         !aws.function_names()
@@ -566,14 +687,15 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
         .await
         .unwrap();
     assert!(groups.log_groups().is_empty(), "{groups:?}");
+    stage.assert_policy_covers();
+}
 
-    // Undeploy: every source and function goes; the bucket, its other
-    // entry and the queues stay.
-    let undeployed = slx_at(
-        &dir,
-        &sim.endpoint,
-        &["undeploy", "--stage", "dev", "--yes", "--output", "json"],
-    );
+#[tokio::test(flavor = "multi_thread")]
+async fn undeploy_removes_every_source_and_function_but_not_the_bucket_or_queues() {
+    let _timing = crate::common::timing();
+    let stage = EventsStage::deployed().await;
+    let aws = stage.aws();
+    let undeployed = stage.slx(&["undeploy", "--stage", "dev", "--yes", "--output", "json"]);
     assert!(undeployed.status.success(), "{}", stderr(&undeployed));
     assert!(aws.function_names().await.is_empty());
     assert!(
@@ -603,30 +725,24 @@ async fn an_upload_handler_a_nightly_job_and_a_queue_worker_deploy_run_and_go() 
             .event_source_mappings()
             .is_empty()
     );
-    assert_eq!(aws.notifications("shop-uploads").await, [foreign_entry]);
+    assert_eq!(
+        aws.notifications("shop-uploads").await,
+        std::slice::from_ref(&stage.foreign)
+    );
     let queues = aws.sqs.list_queues().send().await.unwrap();
     assert_eq!(queues.queue_urls().len(), 2, "{queues:?}");
-
-    // Every call slx made in all of this is in `slx iam-policy`.
-    let called = crate::fidelity::assert_policy_covers(&sim, &allowed);
-    for action in [
-        "s3:PutBucketNotification",
-        "scheduler:CreateSchedule",
-        "lambda:CreateEventSourceMapping",
-        "sqs:GetQueueAttributes",
-    ] {
-        assert!(called.contains(action), "{action} in {called:?}");
-    }
+    stage.assert_policy_covers();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_stage_keeps_to_its_own_bucket_and_a_rule_overlapping_another_stage_is_refused() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
-    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
-        .expect("slx-sim starts");
+    let sim =
+        Simulator::start(&moto.endpoint, paced(Behaviours::default())).expect("slx-sim starts");
     let aws = Clients::at(&sim.endpoint);
-    let (_temp, dir, zip) = events_app();
-    let zip = zip.to_str().unwrap();
+    let (_temp, dir) = events_app();
+    let zip = events_zips().v1.to_str().unwrap();
     for bucket in ["shop-uploads", "shop-prod-uploads"] {
         aws.s3.create_bucket().bucket(bucket).send().await.unwrap();
     }
@@ -710,10 +826,7 @@ async fn each_stage_keeps_to_its_own_bucket_and_a_rule_overlapping_another_stage
 
     // A new release of dev (the worker's code changed), then a rollback:
     // the handlers' aliases go back with the API's, to the same release.
-    let lib = dir.join("src/lib.rs");
-    let source = std::fs::read_to_string(&lib).unwrap();
-    std::fs::write(&lib, source.replace("running job", "running the job")).unwrap();
-    let v2 = build(&dir, dir.join("v2.zip"));
+    let v2 = &events_zips().v2;
     let released = slx_at(
         &dir,
         &sim.endpoint,
@@ -780,108 +893,36 @@ async fn each_stage_keeps_to_its_own_bucket_and_a_rule_overlapping_another_stage
     );
 }
 
-/// A bucket with the other team's entry, the jobs queue, the events app
-/// behind a fresh simulator.
-async fn events_stage() -> (Moto, slx_sim::Simulator, Clients, (String, String, String)) {
-    let moto = Moto::start();
-    let sim = slx_sim::Simulator::start(&moto.endpoint, slx_sim::Behaviours::default())
-        .expect("slx-sim starts");
-    let aws = Clients::at(&sim.endpoint);
-    aws.s3
-        .create_bucket()
-        .bucket("shop-uploads")
-        .send()
-        .await
-        .unwrap();
-    aws.queue("shop-jobs", "180").await;
-    let audit = aws.queue("audit", "30").await;
-    aws.s3
-        .put_bucket_notification_configuration()
-        .bucket("shop-uploads")
-        .notification_configuration(
-            aws_sdk_s3::types::NotificationConfiguration::builder()
-                .queue_configurations(
-                    aws_sdk_s3::types::QueueConfiguration::builder()
-                        .id(FOREIGN_ID)
-                        .queue_arn(&audit)
-                        .events(aws_sdk_s3::types::Event::S3ObjectRemoved)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    (
-        moto,
-        sim,
-        aws,
-        (FOREIGN_ID.to_string(), audit, String::new()),
-    )
-}
+/// A first deploy of the events app, killed after any of its writes or
+/// with the answer to any write lost: each handler serves the zip, the
+/// bucket holds slx's one entry beside the other team's, one schedule,
+/// one mapping, and a further deploy writes nothing.
+impl Scenario for EventsStage {
+    fn name(&self) -> String {
+        "events first deploy".into()
+    }
 
-fn mutating_since(sim: &slx_sim::Simulator, from: usize) -> usize {
-    sim.events()
-        .iter()
-        .filter(|e| e.seq >= from && e.mutating)
-        .count()
-}
+    fn sim(&self) -> &Simulator {
+        &self.sim
+    }
 
-/// A first deploy of the events app killed after any of its writes is
-/// finished by the next: each handler serves the zip, the bucket holds
-/// slx's one entry beside the other team's, one schedule, one mapping,
-/// and a further deploy writes nothing.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_events_deploy_killed_after_any_write_is_finished_by_the_next() {
-    let (_temp, dir, zip) = events_app();
-    let zip = zip.to_str().unwrap().to_string();
-    let args = ["deploy", "--zip", zip.as_str(), "--output", "json"];
-    let total = {
-        let (_moto, sim, _, _) = events_stage().await;
-        let before = sim.events().len();
-        let output = slx_at(&dir, &sim.endpoint, &args);
-        assert!(output.status.success(), "{}", stderr(&output));
-        mutating_since(&sim, before)
-    };
-    assert!(total > 10, "{total} writes");
-    let sha = crate::common::stage::sha_of(Path::new(&zip));
-    for k in crate::common::kill_points(total) {
-        let context = format!("killed after write {k} of {total}");
-        let (_moto, sim, aws, foreign) = events_stage().await;
-        sim.set_behaviours(slx_sim::Behaviours {
-            hold_after_writes: Some(k),
-            ..slx_sim::Behaviours::default()
-        });
-        let mut child = slx(&dir)
-            .args(args)
-            .args(["--endpoint-url", &sim.endpoint])
+    fn command(&self) -> std::process::Command {
+        let zip = events_zips().v1.to_str().unwrap().to_string();
+        let mut command = slx(&self.dir);
+        command
+            .args(["deploy", "--zip", &zip, "--output", "json"])
+            .args(["--endpoint-url", &self.sim.endpoint])
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !sim.events().iter().any(|e| e.outcome == "held") {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{context}: neither held nor done"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        sim.set_behaviours(slx_sim::Behaviours::default());
-        let rerun = slx_at(&dir, &sim.endpoint, &args);
-        assert!(rerun.status.success(), "{context}: {}", stderr(&rerun));
+            .env_remove("AWS_PROFILE");
+        command
+    }
 
+    async fn assert_converged(&self, context: &str) {
+        let aws = self.aws();
+        let sha = crate::common::stage::sha_of(&events_zips().v1);
         for function in ["shop-dev-on_upload", "shop-dev-nightly", "shop-dev-on_job"] {
             let served = aws
                 .lambda
@@ -899,7 +940,7 @@ async fn an_events_deploy_killed_after_any_write_is_finished_by_the_next() {
         }
         let notifications = aws.notifications("shop-uploads").await;
         assert_eq!(notifications.len(), 2, "{context}: {notifications:?}");
-        assert!(notifications.contains(&foreign), "{context}");
+        assert!(notifications.contains(&self.foreign), "{context}");
         let schedules = aws
             .scheduler
             .list_schedules()
@@ -915,13 +956,16 @@ async fn an_events_deploy_killed_after_any_write_is_finished_by_the_next() {
             .await
             .unwrap();
         assert_eq!(mappings.event_source_mappings().len(), 1, "{context}");
-        let before = sim.events().len();
-        let again = slx_at(&dir, &sim.endpoint, &args);
-        assert!(again.status.success(), "{context}");
-        assert_eq!(
-            mutating_since(&sim, before),
-            0,
-            "{context}: a further deploy writes nothing"
-        );
     }
+
+    async fn restore(&self) {
+        let undeployed = self.slx(&["undeploy", "--stage", "dev", "--yes"]);
+        assert!(undeployed.status.success(), "restore: undeploy");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_events_deploy_killed_after_any_write_is_finished_by_the_next() {
+    let _timing = crate::common::timing();
+    kill::killed_after_each_write(&EventsStage::new().await).await;
 }

@@ -48,6 +48,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = events_app("shop");
 
     // Its own tests pass with plain cargo.
@@ -179,6 +180,7 @@ fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
 
 #[test]
 fn slx_dev_runs_the_s3_handler_for_a_file_in_its_bucket_folder_and_a_due_schedule() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = events_app("shop");
     // Build once, so `slx dev` starts at once and the schedule below is
     // still ahead when it does.
@@ -366,14 +368,9 @@ fn sqs_batch() -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages() {
+    let _timing = crate::common::timing();
     let (_temp, dir) = events_app("shop");
-    let built = {
-        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        run(slx(&dir).args(["build", "--output", "json"]))
-    };
-    assert!(built.status.success());
-    let zip = PathBuf::from(stdout_json(&built)["zip"].as_str().unwrap());
-    let binary = unzip_bootstrap(&zip);
+    let binary = unzip_bootstrap(&crate::common::stage::events_zips().v1);
     let bootstrap = dir.join("bootstrap");
     std::fs::write(&bootstrap, &binary).unwrap();
     use std::os::unix::fs::PermissionsExt;

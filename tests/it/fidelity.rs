@@ -19,6 +19,7 @@ fn decoded(document: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_or_log_group_slx_did_not_create_is_never_adopted_or_deleted() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let aws = aws(&moto).await;
@@ -78,6 +79,7 @@ async fn a_role_or_log_group_slx_did_not_create_is_never_adopted_or_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_lambda_acting_for_this_account_may_assume_the_role() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
@@ -121,6 +123,7 @@ async fn only_lambda_acting_for_this_account_may_assume_the_role() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recreated_api_replaces_the_permission_the_deleted_one_left() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let first = project.deploy("dev", &zips().v1);
@@ -151,6 +154,7 @@ async fn a_recreated_api_replaces_the_permission_the_deleted_one_left() {
 
 #[test]
 fn an_endpoint_override_is_announced_and_plain_http_elsewhere_is_refused() {
+    let _timing = crate::common::timing();
     // No region and no credentials: had slx not refused first, it would
     // have failed before any request left this machine.
     let (_temp, dir) = scaffold("shop");
@@ -178,6 +182,7 @@ fn an_endpoint_override_is_announced_and_plain_http_elsewhere_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stage_on_another_endpoint_is_announced_and_gets_no_aws_url() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let output = project.deploy_output("dev", &zips().v1, &["--output", "text"]);
@@ -198,6 +203,7 @@ async fn a_stage_on_another_endpoint_is_announced_and_gets_no_aws_url() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verbose_logs_never_show_environment_values_or_the_session_token() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.edit(
@@ -234,6 +240,7 @@ async fn verbose_logs_never_show_environment_values_or_the_session_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
+    let _timing = crate::common::timing();
     use slx_sim::{Behaviours, Fault};
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
@@ -282,6 +289,7 @@ async fn routes_imported_but_never_deployed_are_deployed_by_the_next_deploy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deployer_without_list_tags_is_told_the_missing_permission_not_that_the_function_is_foreign()
  {
+    let _timing = crate::common::timing();
     use slx_sim::Behaviours;
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(
@@ -305,6 +313,7 @@ async fn a_deployer_without_list_tags_is_told_the_missing_permission_not_that_th
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_create_rest_api_answer_makes_no_second_api() {
+    let _timing = crate::common::timing();
     use slx_sim::{Behaviours, Fault};
     let moto = Moto::start();
     let lost = Fault {
@@ -336,6 +345,7 @@ async fn a_lost_create_rest_api_answer_makes_no_second_api() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_apis_tagged_as_the_stage_are_refused_by_deploy_and_removed_by_undeploy() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let first = project.deploy("dev", &zips().v1);
@@ -371,6 +381,7 @@ async fn two_apis_tagged_as_the_stage_are_refused_by_deploy_and_removed_by_undep
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stage_pinned_to_another_account_is_never_touched() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
@@ -453,6 +464,7 @@ pub(crate) fn iam_action(event: &slx_sim::Event) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
+    let _timing = crate::common::timing();
     use slx_sim::Behaviours;
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
@@ -530,6 +542,7 @@ async fn iam_policy_covers_every_call_of_a_whole_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stage_is_guarded_by_a_throttle_and_a_concurrency_limit() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.edit(
@@ -586,6 +599,7 @@ async fn a_stage_is_guarded_by_a_throttle_and_a_concurrency_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_warnings_from_api_gateway_are_shown() {
+    let _timing = crate::common::timing();
     use slx_sim::Behaviours;
     let moto = Moto::start();
     let warning = "Ignoring response model for 200 response on method 'POST /greet'";
@@ -607,6 +621,7 @@ async fn import_warnings_from_api_gateway_are_shown() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stage_in_china_uses_the_aws_cn_partition_throughout() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let output = project.deploy_output("dev", &zips().v1, &["--region", "cn-north-1"]);
@@ -652,6 +667,7 @@ async fn a_stage_in_china_uses_the_aws_cn_partition_throughout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endpoint_set_by_the_profile_is_announced_too() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let config = project.dir.join("aws-config");
@@ -700,6 +716,7 @@ async fn an_endpoint_set_by_the_profile_is_announced_too() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_aws_error_quoting_environment_values_is_shown_without_them() {
+    let _timing = crate::common::timing();
     use slx_sim::{Behaviours, Fault};
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());

@@ -64,6 +64,7 @@ fn token() -> String {
 
 #[test]
 fn the_readme_production_setup_works_locally() {
+    let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (_temp, dir) = scaffold("shop");
     let blocks = production_blocks(&dir);
@@ -138,6 +139,7 @@ fn the_readme_production_setup_works_locally() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_production_setup_deploys_to_prod() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     let (_temp, scaffolded) = scaffold("shop");

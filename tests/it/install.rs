@@ -136,6 +136,7 @@ fn sha256_hex(path: &Path) -> String {
 
 #[test]
 fn one_line_installs_a_release_binary_checked_against_its_sha256() {
+    let _timing = crate::common::timing();
     let host = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
     let listed = String::from_utf8(release(&["targets"]).stdout).unwrap();
     let targets: Vec<&str> = listed.lines().collect();

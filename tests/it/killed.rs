@@ -3,11 +3,9 @@
 //! serves exactly the new state, nothing is duplicated or orphaned, and a
 //! further deploy sends no write. Runs every k for each scenario.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use slx_sim::{Behaviours, Simulator};
 
+use crate::common::kill::{self, Scenario};
 use crate::common::moto::Moto;
 use crate::common::stage::{
     Aws, Project, alias_statements, apis_named, aws, function_exists, log_groups_under,
@@ -16,7 +14,7 @@ use crate::common::stage::{
 use crate::common::stdout_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scenario {
+enum Kind {
     FirstDeploy,
     CodeChange,
     RouteChange,
@@ -26,25 +24,28 @@ enum Scenario {
     Production,
 }
 
+/// A scenario's stage: one moto, one simulator, one project, prepared
+/// once and brought back to the start after each point.
 struct Stage {
+    kind: Kind,
     _moto: Moto,
     sim: Simulator,
     project: Project,
     aws: Aws,
 }
 
-impl Scenario {
+impl Kind {
     /// A stage in the state the scenario starts from, behind a simulator.
     async fn prepare(self) -> Stage {
         let moto = Moto::start();
         let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
-        if self != Scenario::FirstDeploy {
+        if self != Kind::FirstDeploy {
             project.deploy("dev", &zips().v1);
         }
-        if self == Scenario::RouteChange {
+        if self == Kind::RouteChange {
             project.edit("\"GET /health\"", "\"GET /healthz\"");
         }
-        if self == Scenario::Production {
+        if self == Kind::Production {
             let blocks = crate::going_to_production::production_blocks(&project.dir);
             let config = project.dir.join("slx.toml");
             let text = crate::going_to_production::as_the_readme_says(
@@ -55,6 +56,7 @@ impl Scenario {
         }
         let aws = aws(&moto).await;
         Stage {
+            kind: self,
             _moto: moto,
             sim,
             project,
@@ -64,27 +66,18 @@ impl Scenario {
 
     fn stage(self) -> &'static str {
         match self {
-            Scenario::Production => "prod",
+            Kind::Production => "prod",
             _ => "dev",
-        }
-    }
-
-    /// The write numbers to stop at: every one, or every few (a long
-    /// plan; `SLX_KILL_STRIDE=1` runs every one).
-    fn kill_points(self, total: usize) -> Vec<usize> {
-        match self {
-            Scenario::Production => crate::common::kill_points(total),
-            _ => (1..=total).collect(),
         }
     }
 
     fn args(self) -> Vec<String> {
         let zip = match self {
-            Scenario::CodeChange => &zips().v2,
+            Kind::CodeChange => &zips().v2,
             _ => &zips().v1,
         };
         match self {
-            Scenario::Undeploy => vec![
+            Kind::Undeploy => vec![
                 "undeploy".into(),
                 "--stage".into(),
                 "dev".into(),
@@ -99,26 +92,58 @@ impl Scenario {
             ],
         }
     }
+}
 
-    fn run(self, project: &Project) -> std::process::Output {
-        let args = self.args();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        project.slx(&args)
+impl Scenario for Stage {
+    fn name(&self) -> String {
+        format!("{:?}", self.kind)
+    }
+
+    fn sim(&self) -> &Simulator {
+        &self.sim
+    }
+
+    fn command(&self) -> std::process::Command {
+        let args = self.kind.args();
+        self.project
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The first deploy is the scenario whose every write is a point.
+    fn every_write(&self) -> bool {
+        self.kind == Kind::FirstDeploy
+    }
+
+    async fn assert_converged(&self, context: &str) {
+        assert_converged(self, context).await;
+    }
+
+    async fn restore(&self) {
+        let project = &self.project;
+        match self.kind {
+            Kind::FirstDeploy | Kind::Production => {
+                let stage = self.kind.stage();
+                let undeploy = project.slx(&["undeploy", "--stage", stage, "--yes"]);
+                assert!(undeploy.status.success(), "restore: undeploy");
+            }
+            Kind::CodeChange | Kind::Undeploy => {
+                project.deploy("dev", &zips().v1);
+            }
+            Kind::RouteChange => {
+                project.edit("\"GET /healthz\"", "\"GET /health\"");
+                project.deploy("dev", &zips().v1);
+                project.edit("\"GET /health\"", "\"GET /healthz\"");
+            }
+        }
     }
 }
 
-fn writes(sim: &Simulator, from: usize) -> usize {
-    sim.events()
-        .iter()
-        .filter(|e| e.seq >= from && e.mutating)
-        .count()
-}
-
 /// Whether the stage is exactly what the scenario leads to.
-async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
+async fn assert_converged(stage: &Stage, context: &str) {
+    let scenario = stage.kind;
     let name = format!("shop-{}", scenario.stage());
     let ours = apis_named(&stage.aws, &name).await.len();
-    if scenario == Scenario::Undeploy {
+    if scenario == Kind::Undeploy {
         assert_eq!(ours, 0, "{context}: API left");
         assert!(!function_exists(&stage.aws, "shop-dev").await, "{context}");
         assert!(!role_exists(&stage.aws, "shop-dev-role").await, "{context}");
@@ -138,7 +163,7 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
     }
     assert_eq!(ours, 1, "{context}: exactly one API");
     let expected_zip = match scenario {
-        Scenario::CodeChange => &zips().v2,
+        Kind::CodeChange => &zips().v2,
         _ => &zips().v1,
     };
     let expected = sha_of(expected_zip);
@@ -147,7 +172,7 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
         Some(expected.as_str()),
         "{context}: alias serves the new code"
     );
-    if scenario == Scenario::Production {
+    if scenario == Kind::Production {
         assert_production(stage, context).await;
     } else {
         assert_eq!(
@@ -159,16 +184,6 @@ async fn assert_converged(scenario: Scenario, stage: &Stage, context: &str) {
     // Routes *deployed* on the stage, config, alias: what status compares.
     let status = stdout_json(&stage.project.slx(&["status", "--stage", scenario.stage()]));
     assert_eq!(status["in_sync"], true, "{context}: {status}");
-    // And nothing left to do.
-    let before = stage.sim.events().len();
-    let again = scenario.run(&stage.project);
-    assert!(again.status.success(), "{context}");
-    assert_eq!(stdout_json(&again)["changed"], false, "{context}");
-    assert_eq!(
-        writes(&stage.sim, before),
-        0,
-        "{context}: a further deploy writes nothing"
-    );
 }
 
 /// One usage plan covering the stage, one mapping of the domain to it.
@@ -206,119 +221,64 @@ async fn assert_production(stage: &Stage, context: &str) {
     assert_eq!(mapped, [(Some(api.as_str()), Some("prod"))], "{context}");
 }
 
-/// How many writes the scenario's command makes, undisturbed.
-async fn writes_of(scenario: Scenario) -> usize {
-    let stage = scenario.prepare().await;
-    let before = stage.sim.events().len();
-    assert!(scenario.run(&stage.project).status.success());
-    writes(&stage.sim, before)
+async fn killed_after_each_write(kind: Kind) {
+    kill::killed_after_each_write(&kind.prepare().await).await;
 }
 
-async fn killed_after_each_write(scenario: Scenario) {
-    let total = writes_of(scenario).await;
-    assert!(total >= 1, "{scenario:?} writes");
-    for k in scenario.kill_points(total) {
-        let stage = scenario.prepare().await;
-        stage.sim.set_behaviours(Behaviours {
-            hold_after_writes: Some(k),
-            ..Behaviours::default()
-        });
-        let args = scenario.args();
-        let mut child = stage
-            .project
-            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Wait until slx wants a write beyond the k-th (or is done).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !stage.sim.events().iter().any(|e| e.outcome == "held") {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{scenario:?} k={k}: neither held nor done"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        stage.sim.set_behaviours(Behaviours::default());
-        let rerun = scenario.run(&stage.project);
-        assert!(
-            rerun.status.success(),
-            "{scenario:?} killed after write {k}: rerun failed"
-        );
-        assert_converged(
-            scenario,
-            &stage,
-            &format!("{scenario:?} killed after write {k} of {total}"),
-        )
-        .await;
-    }
-}
-
-async fn answer_lost_for_each_write(scenario: Scenario) {
-    let total = writes_of(scenario).await;
-    for k in scenario.kill_points(total) {
-        let stage = scenario.prepare().await;
-        stage.sim.set_behaviours(Behaviours {
-            lose_write: Some(k),
-            ..Behaviours::default()
-        });
-        // The run may succeed (slx re-read or retried) or stop with an
-        // error naming the step; the next run finishes either way.
-        let _ = scenario.run(&stage.project);
-        stage.sim.set_behaviours(Behaviours::default());
-        let rerun = scenario.run(&stage.project);
-        assert!(
-            rerun.status.success(),
-            "{scenario:?} answer {k} lost: rerun failed"
-        );
-        assert_converged(
-            scenario,
-            &stage,
-            &format!("{scenario:?} answer to write {k} of {total} lost"),
-        )
-        .await;
-    }
+async fn answer_lost_for_each_write(kind: Kind) {
+    kill::answer_lost_for_each_write(&kind.prepare().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_deploy_killed_after_any_write_is_finished_by_the_next() {
-    killed_after_each_write(Scenario::FirstDeploy).await;
+    let _timing = crate::common::timing();
+    killed_after_each_write(Kind::FirstDeploy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_code_change_killed_after_any_write_is_finished_by_the_next() {
-    killed_after_each_write(Scenario::CodeChange).await;
+    let _timing = crate::common::timing();
+    killed_after_each_write(Kind::CodeChange).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_route_change_killed_after_any_write_is_finished_by_the_next() {
-    killed_after_each_write(Scenario::RouteChange).await;
+    let _timing = crate::common::timing();
+    killed_after_each_write(Kind::RouteChange).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undeploy_killed_after_any_write_is_finished_by_the_next() {
-    killed_after_each_write(Scenario::Undeploy).await;
+    let _timing = crate::common::timing();
+    killed_after_each_write(Kind::Undeploy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_answer_to_any_write_of_a_first_deploy_converges() {
-    answer_lost_for_each_write(Scenario::FirstDeploy).await;
+    let _timing = crate::common::timing();
+    answer_lost_for_each_write(Kind::FirstDeploy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_lost_answer_to_any_write_of_a_code_change_or_undeploy_converges() {
-    answer_lost_for_each_write(Scenario::CodeChange).await;
-    answer_lost_for_each_write(Scenario::Undeploy).await;
+async fn a_lost_answer_to_any_write_of_a_code_change_converges() {
+    let _timing = crate::common::timing();
+    answer_lost_for_each_write(Kind::CodeChange).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_production_setup_killed_or_unanswered_at_any_write_converges() {
-    killed_after_each_write(Scenario::Production).await;
-    answer_lost_for_each_write(Scenario::Production).await;
+async fn a_lost_answer_to_any_write_of_an_undeploy_converges() {
+    let _timing = crate::common::timing();
+    answer_lost_for_each_write(Kind::Undeploy).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_setup_killed_at_any_write_converges() {
+    let _timing = crate::common::timing();
+    killed_after_each_write(Kind::Production).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_setup_unanswered_at_any_write_converges() {
+    let _timing = crate::common::timing();
+    answer_lost_for_each_write(Kind::Production).await;
 }

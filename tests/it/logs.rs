@@ -71,6 +71,7 @@ fn text(project: &Project, args: &[&str]) -> std::process::Output {
 /// `--handler NAME`: the event handler's own function's log group.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_handlers_logs_come_from_its_own_function() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let config = project.dir.join("slx.toml");
@@ -106,6 +107,7 @@ async fn an_event_handlers_logs_come_from_its_own_function() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_by_time_filter_and_request_id() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let now = now_ms();
@@ -175,6 +177,7 @@ async fn logs_by_time_filter_and_request_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_streams_new_events_and_a_closed_pipe_ends_it_quietly() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     seed(&moto, "s1", &[(now_ms() - 1000, "first line")]).await;
@@ -245,6 +248,7 @@ async fn follow_streams_new_events_and_a_closed_pipe_ends_it_quietly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_group_is_friendly_and_bad_since_is_an_error() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let output = text(&project, &[]);
@@ -267,6 +271,7 @@ async fn missing_group_is_friendly_and_bad_since_is_an_error() {
 /// only Live Tail (which goes by ingestion) can.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_receives_a_new_event_through_live_tail() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     seed(&moto, "s1", &[(now_ms() - 1000, "first line")]).await;
@@ -337,6 +342,7 @@ async fn follow_receives_a_new_event_through_live_tail() {
 /// following by polling.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_tail_session_that_times_out_falls_back_to_polling() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let behaviours = slx_sim::Behaviours {
         live_tail_session_s: 2.0,

@@ -39,6 +39,7 @@ async fn leftovers(moto: &Moto, app: &str, stage: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn undeploy_removes_everything_and_only_that_stage() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
@@ -62,6 +63,7 @@ async fn undeploy_removes_everything_and_only_that_stage() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn undeploy_can_keep_logs_and_refuses_without_yes_when_not_interactive() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
@@ -79,6 +81,7 @@ async fn undeploy_can_keep_logs_and_refuses_without_yes_when_not_interactive() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_moves_the_alias_without_uploading() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let v1 = project.deploy("dev", &zips().v1);
@@ -148,6 +151,7 @@ async fn rollback_moves_the_alias_without_uploading() {
 /// `deploy::versions`.
 #[tokio::test(flavor = "multi_thread")]
 async fn versions_list_their_commit_and_old_ones_are_pruned() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.edit("timeout = 10", "timeout = 10\nkeep_versions = 2");
@@ -191,6 +195,7 @@ async fn versions_list_their_commit_and_old_ones_are_pruned() {
 /// the work tree had uncommitted changes.
 #[tokio::test(flavor = "multi_thread")]
 async fn versions_name_the_commit_and_a_dirty_tree() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let git = |args: &[&str]| {
@@ -238,6 +243,7 @@ async fn versions_name_the_commit_and_a_dirty_tree() {
 /// through the simulator in tests/it/simulated.rs.
 #[tokio::test(flavor = "multi_thread")]
 async fn invoke_sends_the_api_gateway_event_to_the_alias() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);

@@ -30,6 +30,7 @@ impl Checked {
 
 #[test]
 fn every_command_prints_the_json_fields_docs_output_md_lists() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     let zips = zips();

@@ -20,6 +20,7 @@ fn files_under(root: &Path, dir: &Path, found: &mut BTreeSet<String>) {
 
 #[test]
 fn the_crate_package_holds_what_the_binary_embeds_and_no_ci_or_build_output() {
+    let _timing = crate::common::timing();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = crate::common::run(
         std::process::Command::new(env!("CARGO"))

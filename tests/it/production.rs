@@ -69,6 +69,7 @@ async fn layer(moto: &Moto) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_settings_land_change_one_field_and_revert_when_removed() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     let vpc = ec2(
@@ -203,6 +204,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
 /// with the function.
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioned_concurrency_stays_on_the_alias_and_leaves_with_the_stage() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     project.edit(
@@ -292,6 +294,7 @@ async fn provisioned_concurrency_stays_on_the_alias_and_leaves_with_the_stage() 
 /// per invocation), so an X-Ray or OpenTelemetry client joins the trace.
 #[tokio::test(flavor = "multi_thread")]
 async fn each_invocation_s_trace_id_reaches_the_app() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
     project.edit(

@@ -10,6 +10,7 @@ use crate::common::stdout_json;
 
 #[test]
 fn promote_deploys_the_bytes_another_stage_serves_with_the_targets_settings() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("staging", &zips().v2);

@@ -251,6 +251,7 @@ fn assert_served(project: &Project, stage: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its_tests_say() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let aws = aws(&moto).await;
     let (sim, project) = router_project(&moto);

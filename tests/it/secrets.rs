@@ -71,6 +71,7 @@ async fn greet(api: &RuntimeApi, id: &str) -> Answer {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_reaches_the_handler_and_nothing_slx_writes() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     put_parameter(&moto, "/shop/greeting", MARKER);
     let project = Project::new(&moto);

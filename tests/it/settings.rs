@@ -60,6 +60,7 @@ fn signer(
 
 #[test]
 fn region_and_profile_precedence_with_a_real_config_file() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let project = Project::new(&moto);
     let files = tempfile::tempdir().unwrap();

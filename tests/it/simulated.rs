@@ -7,17 +7,15 @@ use serde_json::Value;
 use slx_sim::{Behaviours, Simulator};
 
 use crate::common::moto::Moto;
-use crate::common::stage::{Project, steps, zips};
+use crate::common::stage::{Project, paced, steps, zips};
 use crate::common::stdout_json;
 
-/// Real AWS's timing at a quarter of its waits: a role propagates in 2 s,
-/// a new function is Pending for 0.4 s, an update InProgress for 0.25 s,
-/// CreateDeployment is allowed once every 1.25 s.
-fn real_aws_quartered() -> Behaviours {
-    Behaviours {
-        time_scale: 0.25,
-        ..Behaviours::realistic()
-    }
+/// Real AWS's timing at the suite's pace (a tenth): a role propagates in
+/// 0.8 s, a new function is Pending for 0.15 s, an update InProgress for
+/// 0.1 s, CreateDeployment is allowed once every 0.5 s; slx's own waits
+/// are scaled alike.
+fn real_aws_paced() -> Behaviours {
+    paced(Behaviours::realistic())
 }
 
 fn outcomes(sim: &Simulator, outcome: &str) -> usize {
@@ -35,8 +33,9 @@ pub(crate) fn writes_since(sim: &Simulator, seq: usize) -> Vec<String> {
 
 #[test]
 fn a_stage_converges_through_real_aws_timing_states_and_quotas() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
-    let (sim, project) = Project::behind_simulator(&moto, real_aws_quartered());
+    let (sim, project) = Project::behind_simulator(&moto, real_aws_paced());
 
     let first = project.deploy("dev", &zips().v1);
     assert_eq!(first["version"], "1");
@@ -55,8 +54,15 @@ fn a_stage_converges_through_real_aws_timing_states_and_quotas() {
     let config = project.deploy("dev", &zips().v2);
     assert_eq!(config["version"], "3");
     assert!(steps(&config).contains(&"deploy_api".to_string()));
-    // slx waits for a function to be ready before changing it: Lambda
+    // Lambda showed the new function Pending and each update InProgress,
+    // and slx waited for it to be ready before changing it again: Lambda
     // never had to refuse a mutation of a busy function.
+    assert!(outcomes(&sim, "state Pending") >= 1, "{:?}", sim.injected());
+    assert!(
+        outcomes(&sim, "state InProgress") >= 2,
+        "{:?}",
+        sim.injected()
+    );
     assert_eq!(
         outcomes(&sim, "refused ResourceConflictException"),
         0,
@@ -85,6 +91,7 @@ fn invoke(project: &Project, request: &str, data: Option<&str>) -> Value {
 
 #[test]
 fn remote_invoke_runs_the_code_the_stage_serves() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("dev", &zips().v1);
@@ -143,6 +150,7 @@ fn remote_invoke_runs_the_code_the_stage_serves() {
 
 #[test]
 fn undeploy_waits_out_iam_still_showing_a_deleted_role() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(
         &moto,
@@ -164,6 +172,7 @@ fn undeploy_waits_out_iam_still_showing_a_deleted_role() {
 
 #[test]
 fn an_idle_inactive_function_is_updated_without_waiting_for_active() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     project.deploy("dev", &zips().v1);
@@ -184,6 +193,7 @@ fn an_idle_inactive_function_is_updated_without_waiting_for_active() {
 /// environment.
 #[test]
 fn remote_invoke_reports_function_errors_as_the_stage_would() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let (_sim, project) = Project::behind_simulator(&moto, Behaviours::default());
     // v2 has the test handlers compiled in; these routes reach them.
@@ -243,6 +253,7 @@ fn remote_invoke_reports_function_errors_as_the_stage_would() {
 /// elapsed time on one redrawn line; in a pipe (CI), never.
 #[test]
 fn a_terminal_sees_long_steps_running_and_a_pipe_does_not() {
+    let _timing = crate::common::timing();
     let moto = Moto::start();
     let behaviours = Behaviours {
         role_propagation_s: 3.0,

@@ -10,10 +10,57 @@ use std::sync::Mutex;
 /// Handler builds share one target dir, and cargo uplifts every build's
 /// binary to the same `bootstrap` path: run them one at a time.
 pub(crate) mod app;
+pub(crate) mod kill;
 pub(crate) mod moto;
+pub(crate) mod process;
 pub(crate) mod stage;
 
 pub(crate) static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Every test's first line: when it ends, its name (the test thread's),
+/// its seconds and its outcome go to the file `SLX_TEST_TIMES` names, if
+/// any, from which scripts/test prints the time of each group. libtest
+/// reports times only with unstable flags; the architecture test keeps
+/// this line in every test.
+pub(crate) fn timing() -> Timing {
+    Timing {
+        started: std::time::Instant::now(),
+    }
+}
+
+pub(crate) struct Timing {
+    started: std::time::Instant,
+}
+
+impl Drop for Timing {
+    fn drop(&mut self) {
+        let Some(file) = std::env::var_os("SLX_TEST_TIMES") else {
+            return;
+        };
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let outcome = if std::thread::panicking() {
+            "failed"
+        } else {
+            "ok"
+        };
+        let line = format!(
+            "{name}\t{:.3}\t{outcome}\n",
+            self.started.elapsed().as_secs_f64()
+        );
+        // One short append per test: lines of parallel tests never mix.
+        use std::io::Write;
+        if let Ok(mut out) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
+}
 
 pub(crate) fn shared_target_dir() -> PathBuf {
     std::env::var_os("SLX_TEST_TARGET_DIR")
@@ -33,12 +80,20 @@ pub(crate) const TEST_PROFILE: [(&str, &str); 3] = [
     ("CARGO_PROFILE_LAMBDA_R1_OPT_LEVEL", "1"),
 ];
 
+/// The one pace of the suite's AWS: slx-sim scales AWS's delays by it
+/// (role propagation, function states, quotas) and every slx the tests
+/// run waits at it against a local AWS (`SLX_TEST_TIME_SCALE`: backoff,
+/// lease renewal and expiry, canary polling, undeploy's wait), so real
+/// AWS's timings keep their proportions at a tenth of their length.
+pub(crate) const TIME_SCALE: f64 = 0.1;
+
 pub(crate) fn slx(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_slx"));
     command
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", shared_target_dir())
         .env("NO_COLOR", "1")
+        .env("SLX_TEST_TIME_SCALE", TIME_SCALE.to_string())
         .env_remove("SLX_COMPILER")
         .envs(TEST_PROFILE);
     command
@@ -154,21 +209,6 @@ pub(crate) fn assert_documented(row: &str, value: &serde_json::Value) {
         printed, expected,
         "`{row}` printed other fields than docs/output.md lists"
     );
-}
-
-/// The write numbers a long kill test stops at: every third, and the
-/// last (`SLX_KILL_STRIDE=N` for every Nth; 1 runs them all).
-pub(crate) fn kill_points(total: usize) -> Vec<usize> {
-    let stride = std::env::var("SLX_KILL_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|s: &usize| *s > 0)
-        .unwrap_or(3);
-    let mut points: Vec<usize> = (1..=total).step_by(stride).collect();
-    if points.last() != Some(&total) {
-        points.push(total);
-    }
-    points
 }
 
 /// Runs `command` with a terminal for its standard streams (Python's pty

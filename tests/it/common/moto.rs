@@ -1,27 +1,140 @@
-//! A private moto server per test (stock `moto_server`, real HTTP), the
-//! SDK clients pointed at it, and a count of the requests slx sent,
+//! A moto server per test at a time (stock `moto_server`, real HTTP),
+//! the SDK clients pointed at it, and a count of the requests slx sent,
 //! through moto's own request recorder.
+//!
+//! Servers are pooled: a test takes one (started only when none is
+//! free, so there are at most as many as tests run at once), and gives
+//! it back when it ends; the next test gets it emptied by moto's own
+//! reset (every backend of every account and region) and a fresh
+//! recording. A test that panics gives back nothing: its server is
+//! stopped, so a process it left behind cannot write into another
+//! test's AWS.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use base64::Engine;
 
-pub(crate) struct Moto {
+/// One running `moto_server`.
+struct Server {
     child: Child,
-    pub endpoint: String,
+    endpoint: String,
     /// moto's recorder appends to one file per server; a shared default
     /// file would mix the requests of tests running in parallel.
     _workdir: tempfile::TempDir,
 }
 
-impl Drop for Moto {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `moto_server`, as a program that also exits once the test binary
+/// that started it is gone: the pool's servers live until the process
+/// ends, and no destructor runs then.
+const UNTIL_PARENT_EXITS: &str = "\
+import os, sys, threading, time
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+";
+
+/// The Python that runs `moto_server` (the one on PATH: scripts/test
+/// puts .venv/bin first).
+fn python_beside_moto() -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .find(|dir| dir.join("moto_server").is_file())
+        .map(|dir| dir.join("python3"))
+        .expect("moto_server must be on PATH: run the tests through scripts/test (it installs moto into .venv)")
+}
+
+/// Servers no test holds.
+static IDLE: Mutex<Vec<Server>> = Mutex::new(Vec::new());
+
+impl Server {
+    fn start() -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let workdir = tempfile::tempdir().unwrap();
+        let child = Command::new(python_beside_moto())
+            .args([
+                "-c",
+                UNTIL_PARENT_EXITS,
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .current_dir(workdir.path())
+            .env(
+                "MOTO_RECORDER_FILEPATH",
+                workdir.path().join("recording.jsonl"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto's Python starts");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while ureq::get(&format!("{endpoint}/moto-api/data.json"))
+            .call()
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            child,
+            endpoint,
+            _workdir: workdir,
+        }
+    }
+
+    /// Empties every backend and the recording: as good as a new server.
+    fn reset(&self) {
+        for path in [
+            "/moto-api/reset",
+            "/moto-api/recorder/stop-recording",
+            "/moto-api/recorder/reset-recording",
+        ] {
+            ureq::post(&format!("{}{path}", self.endpoint))
+                .send_empty()
+                .unwrap();
+        }
+    }
+}
+
+/// The moto server a test holds, empty when it got it.
+pub(crate) struct Moto {
+    server: Option<Server>,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take()
+            && !std::thread::panicking()
+        {
+            IDLE.lock().unwrap_or_else(|p| p.into_inner()).push(server);
+        }
     }
 }
 
@@ -37,37 +150,19 @@ pub(crate) struct Recorded {
 }
 
 impl Moto {
+    /// An empty moto: an idle server of the pool, reset, or a new one.
     pub(crate) fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let workdir = tempfile::tempdir().unwrap();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .current_dir(workdir.path())
-            .env("MOTO_RECORDER_FILEPATH", workdir.path().join("recording.jsonl"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server must be on PATH: run the tests through scripts/test (it installs moto into .venv)");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while ureq::get(&format!("{endpoint}/moto-api/data.json"))
-            .call()
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let idle = IDLE.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let server = match idle {
+            Some(server) => {
+                server.reset();
+                server
+            }
+            None => Server::start(),
+        };
         Moto {
-            child,
-            endpoint,
-            _workdir: workdir,
+            endpoint: server.endpoint.clone(),
+            server: Some(server),
         }
     }
 

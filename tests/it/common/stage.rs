@@ -25,15 +25,7 @@ pub(crate) fn zips() -> &'static Zips {
     ZIPS.get_or_init(|| {
         let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let (keep, dir) = scaffold("shop");
-        let build = |name: &str| {
-            let output = run(slx(&dir).args(["build", "--output", "json"]));
-            assert!(output.status.success());
-            let from = PathBuf::from(stdout_json(&output)["zip"].as_str().unwrap());
-            let to = keep.path().join(name);
-            std::fs::copy(&from, &to).unwrap();
-            to
-        };
-        let v1 = build("v1.zip");
+        let v1 = build_to(&dir, keep.path().join("v1.zip"));
         // v2 also serves the test handlers (crash, sleepy, ...) for the
         // routes a test adds to its slx.toml; the scaffold's routes answer
         // as in v1 but for the greeting.
@@ -45,7 +37,40 @@ pub(crate) fn zips() -> &'static Zips {
             text.replace("\"{greeting}, {}!\"", "\"{greeting}, dear {}!\""),
         )
         .unwrap();
-        let v2 = build("v2.zip");
+        let v2 = build_to(&dir, keep.path().join("v2.zip"));
+        Zips {
+            v1,
+            v2,
+            _keep: keep,
+        }
+    })
+}
+
+/// `slx build` of the app in `dir` (the caller holds [`BUILD_LOCK`]), its
+/// zip copied to `to`.
+pub(crate) fn build_to(dir: &Path, to: PathBuf) -> PathBuf {
+    let output = run(slx(dir).args(["build", "--output", "json"]));
+    assert!(output.status.success(), "slx build");
+    std::fs::copy(stdout_json(&output)["zip"].as_str().unwrap(), &to).unwrap();
+    to
+}
+
+/// The events scaffold (`slx init --template events`) built once and
+/// shared: v1, and v2 whose worker logs "running the job" instead.
+pub(crate) fn events_zips() -> &'static Zips {
+    static ZIPS: OnceLock<Zips> = OnceLock::new();
+    ZIPS.get_or_init(|| {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let keep = tempfile::tempdir().unwrap();
+        let output = run(slx(keep.path()).args(["init", "--template", "events", "shop"]));
+        assert!(output.status.success());
+        let dir = keep.path().join("shop");
+        let v1 = build_to(&dir, keep.path().join("v1.zip"));
+        let lib = dir.join("src/lib.rs");
+        let source = std::fs::read_to_string(&lib).unwrap();
+        assert!(source.contains("running job"));
+        std::fs::write(&lib, source.replace("running job", "running the job")).unwrap();
+        let v2 = build_to(&dir, keep.path().join("v2.zip"));
         Zips {
             v1,
             v2,
@@ -103,12 +128,14 @@ impl Project {
         project
     }
 
-    /// A project whose AWS is moto behind a simulator with `behaviours`.
+    /// A project whose AWS is moto behind a simulator with `behaviours`,
+    /// at the suite's [`TIME_SCALE`](crate::common::TIME_SCALE).
     pub(crate) fn behind_simulator(
         moto: &Moto,
         behaviours: slx_sim::Behaviours,
     ) -> (slx_sim::Simulator, Project) {
-        let sim = slx_sim::Simulator::start(&moto.endpoint, behaviours).expect("slx-sim starts");
+        let sim =
+            slx_sim::Simulator::start(&moto.endpoint, paced(behaviours)).expect("slx-sim starts");
         let mut project = Project::with_checks(moto);
         // The tests rename `GET /health` to change routes without a
         // rebuild (the zip keeps serving /health only): the check asks a
@@ -163,6 +190,18 @@ impl Project {
         self.slx(&args)
     }
 
+    /// The command `slx deploy --stage STAGE --zip ZIP` plus `extra`.
+    pub(crate) fn deploy_command(
+        &self,
+        stage: &str,
+        zip: &Path,
+        extra: &[&str],
+    ) -> std::process::Command {
+        let mut args = vec!["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.command(&args)
+    }
+
     /// `slx deploy --stage STAGE --zip ZIP` plus `extra`, started and left
     /// running, its output piped.
     pub(crate) fn spawn_deploy(
@@ -171,9 +210,7 @@ impl Project {
         zip: &Path,
         extra: &[&str],
     ) -> std::process::Child {
-        let mut args = vec!["deploy", "--stage", stage, "--zip", zip.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        self.command(&args)
+        self.deploy_command(stage, zip, extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -192,6 +229,15 @@ impl Project {
         let output = self.deploy_output(stage, zip, &[]);
         assert!(output.status.success(), "deploy failed");
         stdout_json(&output)
+    }
+}
+
+/// `behaviours` at the suite's [`TIME_SCALE`](crate::common::TIME_SCALE):
+/// AWS's delays in the same proportion to slx's waits as on real AWS.
+pub(crate) fn paced(behaviours: slx_sim::Behaviours) -> slx_sim::Behaviours {
+    slx_sim::Behaviours {
+        time_scale: crate::common::TIME_SCALE,
+        ..behaviours
     }
 }
 
