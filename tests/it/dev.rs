@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::common::app::add_extra_handlers;
@@ -38,14 +39,14 @@ impl Dev {
             process,
         }
     }
+}
 
-    pub(crate) fn wait_for(&self, needle: &str, within: Duration) -> String {
-        self.process.wait_for(needle, within)
-    }
+/// Its stderr's lines, as [`Watched`] reads them.
+impl std::ops::Deref for Dev {
+    type Target = Watched;
 
-    /// Every line printed until one containing `needle` (included).
-    pub(crate) fn lines_until(&self, needle: &str, within: Duration) -> Vec<String> {
-        self.process.lines_until(needle, within)
+    fn deref(&self) -> &Watched {
+        &self.process
     }
 }
 
@@ -101,18 +102,30 @@ fn json(bytes: &[u8]) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
 }
 
-#[test]
-fn dev_serves_every_route_with_api_gateway_semantics() {
-    let _timing = crate::common::timing();
-    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let (_temp, dir) = scaffold("shop");
-    add_extra_handlers(&dir);
-    let config = dir.join("slx.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
-    let dev = Dev::start(&dir);
-    let url = dev.url.clone();
+/// The scaffold with the test handlers (timeout 2 s) served by one
+/// `slx dev` that the cases which only send requests share: none edits
+/// the app, so it never rebuilds, and the build lock is held only while
+/// it starts. Each case waits for lines after its own `mark`.
+fn served() -> &'static Dev {
+    static SERVED: OnceLock<(tempfile::TempDir, Dev)> = OnceLock::new();
+    let (_, dev) = SERVED.get_or_init(|| {
+        let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let (temp, dir) = scaffold("shop");
+        add_extra_handlers(&dir);
+        let config = dir.join("slx.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
+        let dev = Dev::start(&dir);
+        (temp, dev)
+    });
+    dev
+}
 
+#[test]
+fn dev_serves_every_route_with_its_path_parameters_and_the_stages_env() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
     // Every route, path parameters, the stage's env.
     let (status, headers, body) = call(
         "POST",
@@ -134,7 +147,13 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
     assert_eq!((status, json(&body)["id"].as_str()), (200, Some("42")));
     let (status, _, body) = call("GET", &format!("{url}/health"), None);
     assert_eq!((status, json(&body)["status"].as_str()), (200, Some("ok")));
+}
 
+#[test]
+fn dev_passes_query_strings_and_headers_and_returns_the_handlers_status() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
     // Query strings and headers reach the handler; its status comes back.
     let (status, _, body) = call("GET", &format!("{url}/search?page=7"), None);
     assert_eq!(status, 206);
@@ -152,7 +171,14 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
             .iter()
             .any(|(n, v)| n == "x-path" && v.ends_with("/raw/a/b"))
     );
+}
 
+#[test]
+fn dev_passes_binary_bodies_as_api_gateway_does_and_says_why_when_not() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
+    let mark = dev.mark();
     // Binary bodies round trip byte for byte (base64 both ways, as API
     // Gateway does for binary_media_types and a client that accepts one).
     let bytes: Vec<u8> = (0..=255).collect();
@@ -190,7 +216,8 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
                 .into_bytes()
         )
     );
-    dev.wait_for(
+    dev.wait_for_after(
+        mark,
         "passes it on as base64 text: the request's Accept (*/*) is no binary media type; send `Accept: application/octet-stream`",
         Duration::from_secs(10),
     );
@@ -199,11 +226,18 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
     assert_eq!(status, 200);
     assert_ne!(body, bytes);
     assert!(String::from_utf8(body).unwrap().contains('\u{fffd}'));
-    dev.wait_for(
+    dev.wait_for_after(
+        mark,
         "application/x-custom is no binary media type: API Gateway passes it as text and damages it; add `application/x-custom` to [app] binary_media_types",
         Duration::from_secs(10),
     );
+}
 
+#[test]
+fn dev_answers_bad_json_with_the_handlers_400_and_unknown_routes_with_403() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
     // Bad JSON: the handler's 400. No route, wrong method: API Gateway's 403.
     let (status, _, body) = call(
         "POST",
@@ -224,7 +258,13 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
     );
     let (status, _, _) = call("GET", &format!("{url}/greet"), None);
     assert_eq!(status, 403);
+}
 
+#[test]
+fn dev_answers_a_handler_error_or_panic_with_a_500_that_leaks_nothing() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
     // A handler error and a panic: 500 with the request id only.
     let (status, _, body) = call(
         "POST",
@@ -235,7 +275,14 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
     assert_eq!(json(&body)["message"], "Internal server error");
     let (status, _, _) = call("GET", &format!("{url}/boom"), None);
     assert_eq!(status, 500);
+}
 
+#[test]
+fn dev_stops_a_handler_at_its_timeout_with_504_and_serves_the_next() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
+    let mark = dev.mark();
     // The timeout (2 s here) is enforced: 504, and the next request works.
     let started = Instant::now();
     let (status, _, body) = call("GET", &format!("{url}/sleepy"), None);
@@ -247,7 +294,7 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         started.elapsed() < Duration::from_secs(20),
         "the process was stopped at the timeout"
     );
-    let sleepy = dev.wait_for("sleepy pid", Duration::from_secs(10));
+    let sleepy = dev.wait_for_after(mark, "sleepy pid", Duration::from_secs(10));
     let pid: u32 = sleepy.rsplit(' ').next().unwrap().parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while Path::new(&format!("/proc/{pid}")).exists() {
@@ -258,7 +305,14 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
+}
 
+#[test]
+fn dev_replaces_a_crashed_handler_and_shows_its_output_with_the_request_id() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
+    let mark = dev.mark();
     // A crash: 502, its output is shown with the request id, and a new
     // process serves the next request.
     let (status, _, body) = call("GET", &format!("{url}/crash"), None);
@@ -266,15 +320,21 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         (status, json(&body)["message"].as_str()),
         (502, Some("Internal server error"))
     );
-    let crash_line = dev.wait_for("about to crash", Duration::from_secs(10));
+    let crash_line = dev.wait_for_after(mark, "about to crash", Duration::from_secs(10));
     let id = crash_line.trim().split(" | ").next().unwrap().to_string();
-    let access = dev.wait_for("GET /crash → 502", Duration::from_secs(10));
+    let access = dev.wait_for_after(mark, "GET /crash → 502", Duration::from_secs(10));
     assert!(
         access.contains(&format!("[{id}]")) && id.len() >= 32,
         "the crash's output carries its request's id: {crash_line} / {access}"
     );
     assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
+}
 
+#[test]
+fn dev_sends_multi_value_headers_one_by_one() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
     // Multi-value response headers reach the client one by one.
     let (status, headers, _) = call("GET", &format!("{url}/cookies"), None);
     let cookies: Vec<_> = headers
@@ -283,6 +343,14 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!((status, cookies), (200, vec!["a=1; Path=/", "b=2; Path=/"]));
+}
+
+#[test]
+fn dev_answers_a_malformed_proxy_response_with_502_and_says_why() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
+    let mark = dev.mark();
     // A runtime that answers with something that is not a proxy response:
     // 502, and slx dev says why.
     let (status, _, body) = call("GET", &format!("{url}/garbage"), None);
@@ -290,10 +358,16 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         (status, json(&body)["message"].as_str()),
         (502, Some("Internal server error"))
     );
-    let why = dev.wait_for("GET /garbage → 502", Duration::from_secs(10));
+    let why = dev.wait_for_after(mark, "GET /garbage → 502", Duration::from_secs(10));
     assert!(why.contains("malformed Lambda proxy response"), "{why}");
     assert_eq!(call("GET", &format!("{url}/health"), None).0, 200);
+}
 
+#[test]
+fn dev_answers_fifty_requests_at_once() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let url = dev.url.clone();
     // 50 concurrent requests, all answered.
     let answered: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..50)
@@ -314,6 +388,21 @@ fn dev_serves_every_route_with_api_gateway_semantics() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(answered, vec![200; 50]);
+}
+
+/// Its own server: it bounds the handler processes (no other test may
+/// use them meanwhile) and edits the app.
+#[test]
+fn dev_bounds_its_processes_and_reloads_after_edits() {
+    let _timing = crate::common::timing();
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (_temp, dir) = scaffold("shop");
+    add_extra_handlers(&dir);
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
+    let dev = Dev::start(&dir);
+    let url = dev.url.clone();
 
     // `--concurrency 8` bounds the handler processes: twelve requests that
     // each hold one for its whole timeout never see a ninth.
@@ -461,7 +550,7 @@ fn dev_serves_a_named_stage_and_no_watch_ignores_edits() {
     .unwrap();
     // A watching slx dev reacts within its debounce (well under a second);
     // this one must print nothing and keep serving what it built.
-    let printed = dev.process.lines_during(Duration::from_secs(3));
+    let printed = dev.lines_during(Duration::from_secs(3));
     assert!(
         !printed.iter().any(|line| line.contains("change detected")),
         "--no-watch reacted to an edit: {printed:?}"
@@ -530,11 +619,9 @@ fn raw_json(answer: &str) -> serde_json::Value {
 #[test]
 fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_serving() {
     let _timing = crate::common::timing();
-    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let (_temp, dir) = scaffold("shop");
-    add_extra_handlers(&dir);
-    let dev = Dev::start(&dir);
+    let dev = served();
     let url = dev.url.clone();
+    let mark = dev.mark();
     let healthy = || {
         let (status, _, _) = call("GET", &format!("{url}/health"), None);
         assert_eq!(status, 200, "still serving");
@@ -594,7 +681,7 @@ fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_se
         raw_json(&answer)["message"],
         "Request Header Fields Too Large"
     );
-    dev.wait_for("API Gateway accepts 10240", Duration::from_secs(10));
+    dev.wait_for_after(mark, "API Gateway accepts 10240", Duration::from_secs(10));
     // Far beyond (1 MB of headers): refused before any routing.
     assert_eq!(padded(1024 * 1024).0, 431);
     healthy();
@@ -629,7 +716,7 @@ fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_se
         (status, json(&body)["message"].clone()),
         (413, "Request Too Large".into())
     );
-    dev.wait_for("the Lambda event is", Duration::from_secs(10));
+    dev.wait_for_after(mark, "the Lambda event is", Duration::from_secs(10));
     let (status, _, _) = greet(EVENT + 1);
     assert_eq!(status, 413);
     let (status, _, body) = greet(10 * 1024 * 1024);
@@ -658,7 +745,11 @@ fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_se
         (status, json(&body)["message"].clone()),
         (502, "Internal server error".into())
     );
-    dev.wait_for("Function.ResponseSizeTooLarge", Duration::from_secs(10));
+    dev.wait_for_after(
+        mark,
+        "Function.ResponseSizeTooLarge",
+        Duration::from_secs(10),
+    );
     healthy();
 }
 

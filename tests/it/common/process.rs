@@ -1,26 +1,38 @@
 //! A child process whose stderr the test reads line by line as it comes:
 //! a line the process prints when it reaches a point is the test's
 //! readiness signal, instead of a sleep that hopes the point was reached.
+//!
+//! Every line is kept. A test reading alone moves a cursor (each
+//! `wait_for` starts after the last line it matched); tests sharing one
+//! process (one `slx dev` for several cases) take a `mark` before they
+//! act and wait for a line after it, without taking lines from others.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// The lines so far, and whether the stream ended.
+#[derive(Default)]
+struct Log {
+    lines: Mutex<(Vec<String>, bool)>,
+    grew: Condvar,
+}
+
 pub(crate) struct Watched {
-    child: Child,
-    lines: Receiver<String>,
-    /// Every stderr line so far, for the output when it ends.
-    stderr: Arc<Mutex<Vec<String>>>,
-    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    child: Mutex<Child>,
+    log: Arc<Log>,
+    /// Where the next `wait_for` of a test reading alone starts.
+    cursor: Mutex<usize>,
+    stdout: Mutex<Option<std::thread::JoinHandle<Vec<u8>>>>,
 }
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -35,17 +47,17 @@ impl Watched {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        let kept = Arc::new(Mutex::new(Vec::new()));
-        let keep = kept.clone();
+        let log = Arc::new(Log::default());
+        let writer = log.clone();
         let label = label.to_string();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("{label} {line}");
-                keep.lock().unwrap().push(line.clone());
-                // The test may stop listening; the lines are still kept.
-                let _ = sender.send(line);
+                writer.lines.lock().unwrap().0.push(line);
+                writer.grew.notify_all();
             }
+            writer.lines.lock().unwrap().1 = true;
+            writer.grew.notify_all();
         });
         let stdout = std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -53,60 +65,77 @@ impl Watched {
             bytes
         });
         Watched {
-            child,
-            lines,
-            stderr: kept,
-            stdout: Some(stdout),
+            child: Mutex::new(child),
+            log,
+            cursor: Mutex::new(0),
+            stdout: Mutex::new(Some(stdout)),
         }
     }
 
     pub(crate) fn id(&self) -> u32 {
-        self.child.id()
+        self.child.lock().unwrap().id()
     }
 
-    /// The first line from now on that contains `needle`.
+    /// How many lines were printed so far: a later `wait_for_after` sees
+    /// only what comes after.
+    pub(crate) fn mark(&self) -> usize {
+        self.log.lines.lock().unwrap().0.len()
+    }
+
+    /// The lines from `from` until the first containing `needle`
+    /// (included), and where that one is; fails the test after `within`
+    /// or when the process ends without printing it.
+    fn until(&self, from: usize, needle: &str, within: Duration) -> (Vec<String>, usize) {
+        let deadline = Instant::now() + within;
+        let mut log = self.log.lines.lock().unwrap();
+        loop {
+            if let Some(at) = log.0.iter().skip(from).position(|l| l.contains(needle)) {
+                return (log.0[from..=from + at].to_vec(), from + at);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !log.1 && !left.is_zero(),
+                "the process never printed `{needle}`; after line {from} it printed {:?}",
+                &log.0[from.min(log.0.len())..]
+            );
+            log = self.log.grew.wait_timeout(log, left).unwrap().0;
+        }
+    }
+
+    /// The first line after line `mark` that contains `needle`.
+    pub(crate) fn wait_for_after(&self, mark: usize, needle: &str, within: Duration) -> String {
+        self.until(mark, needle, within).0.pop().unwrap_or_default()
+    }
+
+    /// The next line that contains `needle`, for a test reading alone.
     pub(crate) fn wait_for(&self, needle: &str, within: Duration) -> String {
         self.lines_until(needle, within).pop().unwrap_or_default()
     }
 
-    /// Every line printed from now on until one containing `needle`
-    /// (included); fails the test after `within` or when the process
-    /// ends without printing it.
+    /// Every line from the cursor until one containing `needle`
+    /// (included), for a test reading alone.
     pub(crate) fn lines_until(&self, needle: &str, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    seen.push(line);
-                    if found {
-                        return seen;
-                    }
-                }
-                Err(_) => panic!("the process never printed `{needle}`; it printed {seen:?}"),
-            }
-        }
+        let mut cursor = self.cursor.lock().unwrap();
+        let (lines, at) = self.until(*cursor, needle, within);
+        *cursor = at + 1;
+        lines
     }
 
     /// Every line printed during the next `window` (to show that
     /// something did not happen).
     pub(crate) fn lines_during(&self, window: Duration) -> Vec<String> {
-        let end = Instant::now() + window;
-        let mut seen = Vec::new();
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            if let Ok(line) = self.lines.recv_timeout(left) {
-                seen.push(line);
-            }
-        }
-        seen
+        std::thread::sleep(window);
+        let log = self.log.lines.lock().unwrap();
+        let mut cursor = self.cursor.lock().unwrap();
+        let lines = log.0[*cursor..].to_vec();
+        *cursor = log.0.len();
+        lines
     }
 
     /// Sends `signal` (`-INT`, `-STOP`, ...) to the process.
     pub(crate) fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
+            .args([signal, &self.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success(), "kill {signal}");
@@ -114,13 +143,22 @@ impl Watched {
 
     /// Waits for the process to end: its status, stdout and every
     /// stderr line.
-    pub(crate) fn finish(mut self) -> Output {
-        let status: ExitStatus = self.child.wait().unwrap();
-        let stdout = self.stdout.take().unwrap().join().unwrap();
+    pub(crate) fn finish(self) -> Output {
+        let status = self.child.lock().unwrap().wait().unwrap();
+        let stdout = self.stdout.lock().unwrap().take().unwrap().join().unwrap();
         // The reader stops at the pipe's end, which came with the exit
-        // (or, when a process it started holds the pipe, give up).
-        while self.lines.recv_timeout(Duration::from_secs(10)).is_ok() {}
-        let stderr = self.stderr.lock().unwrap().join("\n").into_bytes();
+        // (unless a process it started still holds the pipe).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut log = self.log.lines.lock().unwrap();
+        while !log.1 && Instant::now() < deadline {
+            log = self
+                .log
+                .grew
+                .wait_timeout(log, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+        let stderr = log.0.join("\n").into_bytes();
         Output {
             status,
             stdout,
