@@ -34,9 +34,6 @@ pub(crate) struct Timing {
 
 impl Drop for Timing {
     fn drop(&mut self) {
-        let Some(file) = std::env::var_os("SLX_TEST_TIMES") else {
-            return;
-        };
         let name = std::thread::current()
             .name()
             .unwrap_or("unnamed")
@@ -46,19 +43,25 @@ impl Drop for Timing {
         } else {
             "ok"
         };
-        let line = format!(
-            "{name}\t{:.3}\t{outcome}\n",
-            self.started.elapsed().as_secs_f64()
-        );
-        // One short append per test: lines of parallel tests never mix.
-        use std::io::Write;
-        if let Ok(mut out) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-        {
-            let _ = out.write_all(line.as_bytes());
-        }
+        record_time(&name, self.started.elapsed(), outcome);
+    }
+}
+
+/// Appends `what`'s time to the file `SLX_TEST_TIMES` names, if any: a
+/// test's, or how long a moto server took to start.
+pub(crate) fn record_time(what: &str, took: std::time::Duration, outcome: &str) {
+    let Some(file) = std::env::var_os("SLX_TEST_TIMES") else {
+        return;
+    };
+    let line = format!("{what}\t{:.3}\t{outcome}\n", took.as_secs_f64());
+    // One short append per line: lines of parallel tests never mix.
+    use std::io::Write;
+    if let Ok(mut out) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = out.write_all(line.as_bytes());
     }
 }
 

@@ -101,6 +101,7 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        super::record_time("moto server started", started.elapsed(), "started");
         Server {
             child,
             endpoint,
