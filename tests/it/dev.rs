@@ -102,6 +102,17 @@ fn json(bytes: &[u8]) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
 }
 
+/// The scaffold with the test handlers (crash, sleepy, ...), its
+/// functions' timeout 2 s.
+fn with_test_handlers() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (temp, dir) = scaffold("shop");
+    add_extra_handlers(&dir);
+    let config = dir.join("slx.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
+    (temp, dir)
+}
+
 /// The scaffold with the test handlers (timeout 2 s) served by one
 /// `slx dev` that the cases which only send requests share: none edits
 /// the app, so it never rebuilds, and the build lock is held only while
@@ -110,11 +121,7 @@ fn served() -> &'static Dev {
     static SERVED: OnceLock<(tempfile::TempDir, Dev)> = OnceLock::new();
     let (_, dev) = SERVED.get_or_init(|| {
         let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let (temp, dir) = scaffold("shop");
-        add_extra_handlers(&dir);
-        let config = dir.join("slx.toml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
+        let (temp, dir) = with_test_handlers();
         let dev = Dev::start(&dir);
         (temp, dev)
     });
@@ -396,11 +403,8 @@ fn dev_answers_fifty_requests_at_once() {
 fn dev_bounds_its_processes_and_reloads_after_edits() {
     let _timing = crate::common::timing();
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let (_temp, dir) = scaffold("shop");
-    add_extra_handlers(&dir);
+    let (_temp, dir) = with_test_handlers();
     let config = dir.join("slx.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("timeout = 10", "timeout = 2")).unwrap();
     let dev = Dev::start(&dir);
     let url = dev.url.clone();
 

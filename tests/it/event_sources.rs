@@ -301,16 +301,27 @@ fn alias(handler: &str) -> String {
     format!("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-{handler}:dev")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_queue_that_does_not_exist_is_refused_before_any_write() {
-    let _timing = crate::common::timing();
+/// A first deploy of the events app over the other team's bucket, with
+/// the jobs queue at `visibility` (none: no queue): its output, and
+/// whether it wrote anything.
+async fn first_deploy_with_queue(visibility: Option<&str>) -> (std::process::Output, bool) {
     let moto = Moto::start();
     let sim = Simulator::start(&moto.endpoint, paced(Behaviours::default())).unwrap();
     let aws = Clients::at(&moto.endpoint);
     let (_temp, dir) = events_app();
     bucket_with_foreign_entry(&aws).await;
+    if let Some(visibility) = visibility {
+        aws.queue("shop-jobs", visibility).await;
+    }
     let zip = events_zips().v1.to_str().unwrap();
-    let refused = slx_at(&dir, &sim.endpoint, &["deploy", "--zip", zip]);
+    let output = slx_at(&dir, &sim.endpoint, &["deploy", "--zip", zip]);
+    (output, sim.events().iter().any(|e| e.mutating))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_that_does_not_exist_is_refused_before_any_write() {
+    let _timing = crate::common::timing();
+    let (refused, wrote) = first_deploy_with_queue(None).await;
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("queue shop-jobs (its source of handler on_job) does not exist"),
@@ -318,26 +329,14 @@ async fn a_queue_that_does_not_exist_is_refused_before_any_write() {
         stderr(&refused)
     );
     assert!(stderr(&refused).contains("slx never creates or deletes queues"));
-    assert!(
-        sim.events().iter().all(|e| !e.mutating),
-        "nothing was written: {:?}",
-        sim.events()
-    );
+    assert!(!wrote, "nothing was written");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_visibility_timeout_shorter_than_the_workers_timeout_is_refused_first() {
     let _timing = crate::common::timing();
-    // A queue whose visibility timeout is shorter than the worker's
-    // timeout: Lambda would refuse the mapping; slx says so first.
-    let moto = Moto::start();
-    let sim = Simulator::start(&moto.endpoint, paced(Behaviours::default())).unwrap();
-    let aws = Clients::at(&moto.endpoint);
-    let (_temp, dir) = events_app();
-    bucket_with_foreign_entry(&aws).await;
-    aws.queue("shop-jobs", "20").await;
-    let zip = events_zips().v1.to_str().unwrap();
-    let refused = slx_at(&dir, &sim.endpoint, &["deploy", "--zip", zip]);
+    // Lambda would refuse the mapping; slx says so first.
+    let (refused, wrote) = first_deploy_with_queue(Some("20")).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(
         stderr(&refused).contains(
@@ -346,7 +345,7 @@ async fn a_visibility_timeout_shorter_than_the_workers_timeout_is_refused_first(
         "{}",
         stderr(&refused)
     );
-    assert!(sim.events().iter().all(|e| !e.mutating));
+    assert!(!wrote, "nothing was written");
 }
 
 #[tokio::test(flavor = "multi_thread")]
