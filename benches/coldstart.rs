@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
+use slx::contract::proxy::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
 fn rss_kib(pid: u32) -> Option<u64> {

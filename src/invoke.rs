@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use crate::aws::{AwsError, InvokeAnswer, Reader};
 use crate::config::{EventFunction, EventSource, Route, S3EventKind};
-use crate::local::event::{self, GatewayContext, HttpRequest, MatchedRoute};
-use crate::local::router;
-use crate::local::source_event::{self, Origin};
+use crate::contract::proxy::{self, GatewayContext, HttpRequest, MatchedRoute};
+use crate::contract::routes;
+use crate::contract::source_events::{self, Origin};
 use crate::names::{StageArns, StageNames};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub(crate) fn source_event(
                 S3EventKind::Removed
             };
             let content = data.first().map_or(&[][..], Vec::as_slice);
-            Ok(source_event::s3_event(
+            Ok(source_events::s3_event(
                 source, name, key, content, kind, &origin,
             ))
         }
@@ -124,7 +124,7 @@ pub(crate) fn source_event(
                 .iter()
                 .map(|body| String::from_utf8_lossy(body).into_owned())
                 .collect();
-            Ok(source_event::sqs_event(source, &bodies, &origin))
+            Ok(source_events::sqs_event(source, &bodies, &origin))
         }
         EventSource::Schedule(source) => {
             if s3_key.is_some() || !data.is_empty() {
@@ -135,7 +135,7 @@ pub(crate) fn source_event(
                     "its input is slx.toml's `input`; or give a whole event with `--event FILE`",
                 ));
             }
-            Ok(source_event::schedule_event(source, name, &origin))
+            Ok(source_events::schedule_event(source, name, &origin))
         }
         EventSource::Authorizer(source) => {
             if s3_key.is_some() || data.len() > 1 {
@@ -148,7 +148,7 @@ pub(crate) fn source_event(
                 .first()
                 .map(|token| String::from_utf8_lossy(token).into_owned())
                 .unwrap_or_default();
-            let call = source_event::AuthorizedCall {
+            let call = source_events::AuthorizedCall {
                 api_id: "invoke".into(),
                 method: "GET".into(),
                 path: "/".into(),
@@ -157,7 +157,7 @@ pub(crate) fn source_event(
                 query: vec![],
                 source_ip: "127.0.0.1".into(),
             };
-            Ok(source_event::authorizer_event(source, &call, &origin))
+            Ok(source_events::authorizer_event(source, &call, &origin))
         }
     }
 }
@@ -185,12 +185,12 @@ pub(crate) fn build_event(
     request_id: &str,
 ) -> Result<Value, RequestError> {
     let (routes, stage) = (&project.routes, &project.stage);
-    let event::RequestLine {
+    let proxy::RequestLine {
         method,
         path,
         query,
-    } = event::parse_request_line(line).map_err(RequestError::Line)?;
-    let Some(matched) = router::find(routes, &method, &path) else {
+    } = proxy::parse_request_line(line).map_err(RequestError::Line)?;
+    let Some(matched) = routes::find(routes, &method, &path) else {
         return Err(RequestError::NoRoute {
             method,
             path,
@@ -205,7 +205,7 @@ pub(crate) fn build_event(
         pairs.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
     let route = MatchedRoute::new(matched, &project.binary_media());
-    let line = event::RequestLine {
+    let line = proxy::RequestLine {
         method,
         path,
         query,
@@ -223,7 +223,7 @@ pub(crate) fn build_event(
 /// (lower-case names; each replaces a default of the same name). Pure:
 /// the time is given. `slx invoke` and the smoke checks share it.
 pub(crate) fn event_for(
-    line: event::RequestLine,
+    line: proxy::RequestLine,
     route: &MatchedRoute,
     body: Vec<u8>,
     headers: &[(String, String)],
@@ -260,7 +260,7 @@ pub(crate) fn event_for(
         api_id: "slx-invoke".into(),
         time_epoch_ms: now_ms,
     };
-    event::rest_event(&request, route, &context)
+    proxy::rest_event(&request, route, &context)
 }
 
 /// Sends `event` to the stage's alias through Lambda's Invoke API: of

@@ -19,6 +19,7 @@ pub mod binary_media;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod contract;
 pub mod cors;
 pub(crate) mod deploy;
 pub mod doctor;

@@ -12,6 +12,8 @@
 //! own delays by the same factor. Against any other endpoint the
 //! variable is ignored: real AWS is only ever waited for in real time.
 //!
+//! Also how a duration reads when slx prints it (`readable`).
+//!
 //! Must never: read the variable anywhere but [`Pace::for_endpoint`], or
 //! scale wall-clock readings (they are compared with AWS's timestamps).
 
@@ -101,6 +103,16 @@ impl Pace {
         } else {
             duration.mul_f64(self.scale)
         }
+    }
+}
+
+/// A duration as slx prints it: `0.4s`, `12.0s`, `2m05s`.
+pub(crate) fn readable(took: Duration) -> String {
+    let secs = took.as_secs_f64();
+    if secs < 120.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}m{:02}s", took.as_secs() / 60, took.as_secs() % 60)
     }
 }
 

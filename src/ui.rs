@@ -232,12 +232,7 @@ fn terminal_width() -> usize {
 
 /// `0.4s`, `12.0s`, `2m05s`.
 pub fn seconds(took: Duration) -> String {
-    let secs = took.as_secs_f64();
-    if secs < 120.0 {
-        format!("{secs:.1}s")
-    } else {
-        format!("{}m{:02}s", took.as_secs() / 60, took.as_secs() % 60)
-    }
+    crate::pace::readable(took)
 }
 
 /// `1.9 MB`, `940 KB`, `512 B`.

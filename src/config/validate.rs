@@ -1097,7 +1097,7 @@ fn one_check(
     };
     let key = format!("{table}.request");
     let text = request.get_ref().trim();
-    let line = match crate::local::event::parse_request_line(text) {
+    let line = match crate::contract::proxy::parse_request_line(text) {
         Ok(line) if Method::parse(&line.method).is_some_and(|m| m != Method::Any) => line,
         Ok(line) => {
             check.error(
@@ -1118,7 +1118,7 @@ fn one_check(
             return None;
         }
     };
-    if crate::local::router::find(routes, &line.method, &line.path).is_none() {
+    if crate::contract::routes::find(routes, &line.method, &line.path).is_none() {
         let served: Vec<String> = routes.iter().map(Route::key).collect();
         check.error(
             request.span(),

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::aws::{Backoff, ErrorClass, InvokeAnswer, Reader, retry};
 use crate::config::{Check, Project};
-use crate::local::event::{self, HttpResponse, MatchedRoute, RequestLine};
-use crate::local::router;
+use crate::contract::proxy::{self, HttpResponse, MatchedRoute, RequestLine};
+use crate::contract::routes;
 use crate::names::StageNames;
 
 /// A check with its request parsed and the route it reaches, resolved
@@ -37,8 +37,8 @@ pub(crate) fn plan(project: &Project) -> Vec<PlannedCheck> {
         .checks
         .iter()
         .filter_map(|check| {
-            let line = event::parse_request_line(&check.request).ok()?;
-            let matched = router::find(&project.routes, &line.method, &line.path)?;
+            let line = proxy::parse_request_line(&check.request).ok()?;
+            let matched = routes::find(&project.routes, &line.method, &line.path)?;
             Some(PlannedCheck {
                 check: check.clone(),
                 route: MatchedRoute::new(matched, &project.binary_media()),
@@ -87,7 +87,7 @@ impl Observed {
                 kind: kind.clone(),
                 detail: String::from_utf8_lossy(&answer.payload).into_owned(),
             },
-            None => match event::decode_response(&answer.payload) {
+            None => match proxy::decode_response(&answer.payload) {
                 Ok(response) => Observed::Response(response),
                 Err(error) => Observed::Malformed(error.0),
             },
@@ -368,7 +368,7 @@ mod tests {
                 body: Some(r#"{"item":"tea"}"#.into()),
                 ..check(201)
             },
-            line: event::parse_request_line(request).unwrap(),
+            line: proxy::parse_request_line(request).unwrap(),
             route: MatchedRoute {
                 resource: "/orders/{id}".into(),
                 path_parameters: std::collections::BTreeMap::from([("id".into(), "42".into())]),

@@ -143,7 +143,7 @@ impl Desired {
             .env
             .clone()
             .into_iter()
-            .chain(crate::handler::codegen::secrets_env(&project.secrets))
+            .chain(crate::contract::handler_env::secrets_env(&project.secrets))
             .collect();
         let events = project
             .events
@@ -156,7 +156,7 @@ impl Desired {
                 env: env
                     .clone()
                     .into_iter()
-                    .chain(crate::handler::codegen::event_env(&event.handler))
+                    .chain(crate::contract::handler_env::event_env(&event.handler))
                     .collect(),
                 source: event.handler.source.clone(),
                 on_failure: event.handler.on_failure.as_ref().map(|q| arns.queue_arn(q)),

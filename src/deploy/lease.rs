@@ -400,7 +400,7 @@ pub(crate) async fn take(
                         waited: if terms.timeout.is_zero() {
                             "did not wait (--lock-timeout 0)".into()
                         } else {
-                            format!("waited {}", crate::ui::seconds(waited))
+                            format!("waited {}", crate::pace::readable(waited))
                         },
                         ttl: TTL.as_secs(),
                     });

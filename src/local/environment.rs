@@ -42,14 +42,14 @@ pub fn lambda_env(
     ];
     env.extend(project.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     match event {
-        Some(event) => env.extend(crate::handler::codegen::event_env(&event.handler)),
+        Some(event) => env.extend(crate::contract::handler_env::event_env(&event.handler)),
         // The API's function adds CORS headers as the deployed one does.
         None => env.extend(crate::cors::handler_env(
             project.cors.as_ref(),
             &project.routes,
         )),
     }
-    env.extend(crate::handler::codegen::secrets_env(&project.secrets));
+    env.extend(crate::contract::handler_env::secrets_env(&project.secrets));
     const PASS_THROUGH: [&str; 8] = [
         "PATH",
         "HOME",
@@ -94,7 +94,7 @@ pub fn with_local_secrets(
     mut env: Vec<(String, String)>,
     values: &std::collections::BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
-    let var = crate::handler::codegen::SECRETS_VAR;
+    let var = crate::contract::handler_env::SECRETS_VAR;
     let Some(position) = env.iter().position(|(name, _)| name == var) else {
         return env;
     };

@@ -18,10 +18,10 @@ use notify::{RecursiveMode, Watcher};
 
 use super::pool::{Outcome, Pool};
 use super::runtime_api::Answer;
-use super::source_event::{self, Origin};
 use super::watch::WatchError;
 use crate::config::schedule;
 use crate::config::{EventFunction, EventSource, S3EventKind};
+use crate::contract::source_events::{self, Origin};
 use crate::names::StageArns;
 
 /// How long a file must be left alone before its event is sent: a file
@@ -131,7 +131,7 @@ async fn run_schedule(runner: &Runner, handler: &EventFunction, pool: &Pool) {
             now_ms: next.as_millisecond() as u64,
             id: &request_id,
         };
-        let event = source_event::schedule_event(source, &handler.handler.name, &origin);
+        let event = source_events::schedule_event(source, &handler.handler.name, &origin);
         send(
             runner,
             handler,
@@ -333,7 +333,7 @@ async fn object_event(runner: &Runner, bucket: &str, key: &str, content: &[u8], 
             id: &request_id,
         };
         let event =
-            source_event::s3_event(source, &handler.handler.name, key, content, kind, &origin);
+            source_events::s3_event(source, &handler.handler.name, key, content, kind, &origin);
         let what = format!("s3://{bucket}/{key} ({})", kind.as_str());
         send(runner, handler, pool, &request_id, event, what).await;
     }

@@ -14,12 +14,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 
-use super::event::{self, GatewayContext, HttpRequest, HttpResponse, MatchedRoute};
 use super::pool::{Outcome, Pool};
 use super::quotas;
-use super::router;
 use super::runtime_api::Answer;
 use crate::binary_media::BinaryMediaTypes;
+use crate::contract::proxy::{self, GatewayContext, HttpRequest, HttpResponse, MatchedRoute};
+use crate::contract::routes;
 use std::collections::BTreeMap;
 
 use crate::config::{Cors, Method as RouteMethod, Route};
@@ -143,7 +143,7 @@ fn gateway_answer(status: u16, message: &str) -> HttpResponse {
 pub fn answer_for(outcome: Outcome, decode_base64: bool) -> (HttpResponse, Option<String>) {
     match outcome {
         Outcome::Answered(Answer::Response(payload)) => {
-            match event::decode_response_as(&payload, decode_base64) {
+            match proxy::decode_response_as(&payload, decode_base64) {
                 Ok(decoded) => (decoded, None),
                 Err(error) => (
                     gateway_answer(502, "Internal server error"),
@@ -224,7 +224,7 @@ async fn handle(
                 let request = HttpRequest {
                     method: method.to_string(),
                     path: path.clone(),
-                    query: event::parse_query(uri.query().unwrap_or("")),
+                    query: proxy::parse_query(uri.query().unwrap_or("")),
                     headers: headers
                         .iter()
                         .map(|(n, v)| {
@@ -238,7 +238,7 @@ async fn handle(
                     source_ip: peer.ip().to_string(),
                 };
                 let binary = state.rules.read().expect("lock poisoned").binary.clone();
-                if event::body_damaged(&request, &binary) {
+                if proxy::body_damaged(&request, &binary) {
                     hints.push(damaged_body_hint(&headers));
                 }
                 let accept = headers.get("accept").and_then(|v| v.to_str().ok());
@@ -286,7 +286,7 @@ async fn handle(
 fn preflight(state: &GatewayState, path: &str, origin: Option<&str>) -> Option<HttpResponse> {
     let gateway = state.rules.read().expect("lock poisoned");
     let cors = gateway.cors.as_ref()?;
-    let matched = router::find(&gateway.routes, "OPTIONS", path)?;
+    let matched = routes::find(&gateway.routes, "OPTIONS", path)?;
     let methods = gateway.preflights.get(&matched.resource)?;
     if matched.route.method != RouteMethod::Options || matched.route.handler.is_some() {
         return None;
@@ -429,7 +429,7 @@ async fn ask_function(
     request_id: &str,
 ) -> Result<Granted, Refusal> {
     use super::authorizer::judge;
-    use super::source_event::{AuthorizedCall, Origin, authorizer_event};
+    use crate::contract::source_events::{AuthorizedCall, Origin, authorizer_event};
     // Without its identity source, API Gateway answers 401 itself.
     let Some(token) = header_of(request, &source.header).map(str::to_string) else {
         return Err((
@@ -648,7 +648,7 @@ async fn serve(
     let matched = {
         let routes = state.routes.read().expect("lock poisoned");
         let rules = state.rules.read().expect("lock poisoned");
-        router::find(&routes, &request.method, &request.path).map(|matched| {
+        routes::find(&routes, &request.method, &request.path).map(|matched| {
             let keyed = matched.route.api_key;
             let auth = matched.route.auth.clone();
             (
@@ -698,7 +698,7 @@ async fn serve(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let mut event = event::rest_event(&request, &route, &context);
+    let mut event = proxy::rest_event(&request, &route, &context);
     if let Some(granted) = granted {
         granted.describe(&mut event["requestContext"]);
     }

@@ -1,17 +1,16 @@
-//! Local Lambda: a Runtime API emulator that real handler binaries talk
-//! to, and the API Gateway REST (v1) event shape they receive.
+//! Local Lambda for `slx dev` and `slx invoke --local`: a Runtime API
+//! emulator that real handler binaries talk to, handler processes with
+//! Lambda's semantics, a local API Gateway and the event sources. The
+//! event shapes themselves are `crate::contract`'s.
 //!
 //! Never talks to AWS. Processes are started by callers, not here.
 
 pub mod authorizer;
 pub mod environment;
-pub mod event;
 pub(crate) mod event_sources;
 pub mod gateway;
 pub mod jwt;
 pub mod pool;
 pub mod quotas;
-pub mod router;
 pub mod runtime_api;
-pub(crate) mod source_event;
 pub(crate) mod watch;

@@ -195,3 +195,129 @@ fn every_integration_test_is_timed() {
     .unwrap();
     assert_eq!(untimed_tests(scratch.path()).len(), 1);
 }
+
+/// The files of `src/<layer>` (a directory or a single `.rs` file) whose
+/// code names `crate::<module>`.
+fn reaching(layer: &str, module: &str) -> Vec<String> {
+    let needle = format!("crate::{module}");
+    offenders(&[], |code| {
+        code.match_indices(&needle).any(|(at, _)| {
+            // `crate::local` but not `crate::localized`.
+            !code[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+    })
+    .into_iter()
+    .filter(|file| file == &format!("{layer}.rs") || file.starts_with(&format!("{layer}/")))
+    .collect()
+}
+
+/// What several layers share sits below them (src/contract), so that no
+/// layer reaches up or sideways for it: the config layer never into the
+/// local server or the code generator, the deploy engine never into the
+/// local server or the terminal, the local server never into the code
+/// generator, the shared contracts into none of their users.
+#[test]
+fn layers_import_only_what_is_below_them() {
+    let _timing = crate::common::timing();
+    let rules: &[(&str, &[&str])] = &[
+        (
+            "config",
+            &["local", "handler", "deploy", "commands", "ui", "invoke"],
+        ),
+        (
+            "contract",
+            &["local", "handler", "deploy", "commands", "ui", "invoke"],
+        ),
+        ("deploy", &["local", "ui", "commands"]),
+        ("local", &["handler::codegen", "deploy", "commands"]),
+    ];
+    let mut found = Vec::new();
+    for (layer, below_it) in rules {
+        for module in *below_it {
+            for file in reaching(layer, module) {
+                found.push(format!("src/{file} imports crate::{module}"));
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new());
+    // The rule is checked against something: the local server does use
+    // the contracts, and the commands the deploy engine.
+    assert!(!reaching("local", "contract").is_empty());
+    assert!(!reaching("commands", "deploy").is_empty());
+}
+
+/// The paths in the first column of docs/architecture.md's module table.
+fn documented_modules() -> Vec<String> {
+    let docs = include_str!("../../docs/architecture.md");
+    let table = docs
+        .split("\n## Modules\n")
+        .nth(1)
+        .expect("docs/architecture.md has a `## Modules` section");
+    table
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| line.split('|').nth(1))
+        // A cell may name several: `src/a.rs`, `src/b.rs`.
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The rows of `documented` that name nothing in the tree, and the
+/// files of `src/` that no row covers (a file's own row, or its
+/// directory's; a directory's `mod.rs` is covered by any row inside it).
+fn undocumented(documented: &[String]) -> (Vec<String>, Vec<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stale = documented
+        .iter()
+        .filter(|row| !root.join(row).exists())
+        .cloned()
+        .collect();
+    let uncovered = rust_files(&src())
+        .into_iter()
+        .map(|path| {
+            path.strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .filter(|file| {
+            let covered = |row: &String| {
+                row == file || (row.ends_with('/') && file.starts_with(row.as_str()))
+            };
+            let module_root = file
+                .strip_suffix("mod.rs")
+                .is_some_and(|dir| documented.iter().any(|row| row.starts_with(dir)));
+            !documented.iter().any(covered) && !module_root
+        })
+        .collect();
+    (stale, uncovered)
+}
+
+#[test]
+fn docs_architecture_lists_every_module_and_nothing_else() {
+    let _timing = crate::common::timing();
+    let documented = documented_modules();
+    assert!(documented.len() > 30, "{documented:?}");
+    assert_eq!(
+        undocumented(&documented),
+        (Vec::new(), Vec::new()),
+        "(rows naming nothing, files no row covers) in docs/architecture.md's module table"
+    );
+    // The rule is checked against something: without its row, a module
+    // is reported, and a row for a file that does not exist too.
+    let mut fewer: Vec<String> = documented
+        .iter()
+        .filter(|row| row.as_str() != "src/pace.rs")
+        .cloned()
+        .collect();
+    fewer.push("src/gone.rs".into());
+    assert_eq!(
+        undocumented(&fewer),
+        (
+            vec!["src/gone.rs".to_string()],
+            vec!["src/pace.rs".to_string()]
+        )
+    );
+}

@@ -14,8 +14,10 @@ use crate::common::{
 };
 use serde_json::{Value, json};
 use slx::config::Arch;
+use slx::contract::proxy::{
+    GatewayContext, HttpRequest, MatchedRoute, decode_response, rest_event,
+};
 use slx::handler::elf;
-use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, decode_response, rest_event};
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
 fn build_json(dir: &Path, extra: &[&str]) -> Value {

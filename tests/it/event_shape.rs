@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use serde_json::Value;
-use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
+use slx::contract::proxy::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
 
 const PUBLISHED: &str = include_str!("fixtures/aws/apigw-rest-proxy-request.json");
 const PUBLISHED_MULTI_VALUE: &str =

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use slx::local::event::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
+use slx::contract::proxy::{GatewayContext, HttpRequest, MatchedRoute, rest_event};
 use slx::local::runtime_api::{Answer, RuntimeApi};
 
 use crate::common::moto::Moto;

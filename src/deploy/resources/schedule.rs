@@ -15,10 +15,10 @@ use super::role::{self, RoleAction, RoleState};
 use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource};
 use crate::aws::{AwsError, ErrorClass, Reader, ScheduleSpec};
 use crate::config::EventSource;
+use crate::contract::source_events::schedule_payload;
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::deploy::policy;
-use crate::local::source_event::schedule_payload;
 use crate::names::{StageArns, StageNames};
 
 pub(crate) struct Schedule;

@@ -36,7 +36,7 @@ pub struct MatchedRoute {
 }
 
 impl MatchedRoute {
-    pub fn new(matched: crate::local::router::Matched<'_>, binary: &BinaryMediaTypes) -> Self {
+    pub fn new(matched: crate::contract::routes::Matched<'_>, binary: &BinaryMediaTypes) -> Self {
         MatchedRoute {
             resource: matched.resource,
             path_parameters: matched.path_parameters,
