@@ -233,22 +233,30 @@ async fn apply(
     action: UsagePlanAction,
     timeout: std::time::Duration,
 ) -> miette::Result<Outputs> {
-    let names = arns.names();
-    let lease = stage::take_lease(ui, reader, writer, names, "keys", timeout, None).await?;
+    let ask = crate::deploy::lease::Ask {
+        reader,
+        writer,
+        names: arns.names(),
+        command: "keys",
+        timeout,
+        seen: None,
+    };
     let plan = Plan::of(vec![Action::UsagePlan(action)]);
     let target = Target::new(writer, reader, arns);
-    let applied = lease
-        .fenced(crate::deploy::apply::apply(
-            &target,
-            None,
-            &plan,
-            Default::default(),
-            ui,
-        ))
-        .await;
-    stage::release_lease(ui, Some(lease)).await;
-    let applied = applied?.map_err(crate::deploy::apply::ApplyError::into_report)?;
-    Ok(applied.outputs)
+    crate::deploy::lease::with_lease(ui, ask, async |lease| {
+        let applied = lease
+            .fenced(crate::deploy::apply::apply(
+                &target,
+                None,
+                &plan,
+                Default::default(),
+                ui,
+            ))
+            .await?
+            .map_err(crate::deploy::apply::ApplyError::into_report)?;
+        Ok(applied.outputs)
+    })
+    .await
 }
 
 #[cfg(test)]

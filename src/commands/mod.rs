@@ -133,30 +133,6 @@ impl ChecksFailed {
     }
 }
 
-/// Points the stage's alias at `version` (ending any canary), as a
-/// one-step plan applied under `lease`: `rollback` and a canary's end.
-pub(crate) async fn point_alias(
-    ui: &Ui,
-    target: &crate::deploy::apply::Target<'_>,
-    lease: Option<&crate::deploy::lease::Lease>,
-    version: &str,
-) -> miette::Result<()> {
-    use crate::deploy::resources::{Action, alias::AliasAction};
-    let names = target.arns.names();
-    let plan = crate::deploy::plan::Plan::of(vec![Action::Alias(AliasAction::PointAlias {
-        function: names.function.clone(),
-        alias: names.alias.clone(),
-        version: version.to_string(),
-    })]);
-    let apply = crate::deploy::apply::apply(target, None, &plan, Default::default(), ui);
-    match lease {
-        Some(lease) => lease.fenced(apply).await?,
-        None => apply.await,
-    }
-    .map_err(crate::deploy::apply::ApplyError::into_report)?;
-    Ok(())
-}
-
 /// The slx.toml to use: `--config`, else the nearest one upwards.
 pub(crate) fn config_path(global: &GlobalArgs) -> Result<PathBuf, ConfigError> {
     if let Some(path) = &global.config {

@@ -47,10 +47,18 @@ pub(super) async fn run(
     let numbers: Vec<String> = listed.iter().map(|v| v.version.clone()).collect();
     rollback_to(&numbers, &current, canary.as_ref(), args.to.as_deref())?;
     let timeout = args.lock_timeout;
-    let lease = stage::take_lease(ui, &reader, &writer, &names, "rollback", timeout, seen).await?;
-    let rolled = roll_back(ui, &args, &arns, &reader, &writer, &lease).await;
-    stage::release_lease(ui, Some(lease)).await;
-    let (names, current, to, info, handlers) = rolled?;
+    let ask = lease::Ask {
+        reader: &reader,
+        writer: &writer,
+        names: &names,
+        command: "rollback",
+        timeout,
+        seen,
+    };
+    let (names, current, to, info, handlers) = lease::with_lease(ui, ask, async |lease| {
+        roll_back(ui, &args, &arns, &reader, &writer, lease).await
+    })
+    .await?;
     // The version now served, checked through the alias like after a
     // deploy: a verdict, not a gate (the alias has already moved).
     let planned = crate::deploy::checks::plan(&project);

@@ -12,31 +12,16 @@ use super::{load_config, project_dir};
 use crate::aws::{self, AwsSettings, Reader, Writer};
 use crate::cli::GlobalArgs;
 use crate::config::{self, Project};
-use crate::deploy::apply::{StepReport, StepReporter, Target};
-use crate::deploy::lease::{self, Lease, LeaseError};
+use crate::deploy::Stage;
+use crate::deploy::apply::{StepReport, StepReporter};
+use crate::deploy::canary::{CanaryStarted, Decision};
+use crate::deploy::narrator::{Narrator, Waiting};
 use crate::deploy::plan::{self, Plan};
 use crate::deploy::resources::Actual;
 use crate::deploy::{self};
 use crate::endpoint::{self, InsecureEndpoint};
-use crate::names::{StageArns, StageNames};
+use crate::names::StageNames;
 use crate::ui::Ui;
-
-/// A stage opened for a command.
-pub(super) struct Stage {
-    pub(super) project: Project,
-    /// Where slx.toml and the app crate are.
-    pub(super) app_dir: PathBuf,
-    pub(super) reader: Reader,
-    pub(super) writer: Writer,
-    pub(super) arns: StageArns,
-}
-
-impl Stage {
-    /// What `apply` needs to change this stage.
-    pub(super) fn target(&self) -> Target<'_> {
-        Target::new(&self.writer, &self.reader, &self.arns)
-    }
-}
 
 /// The AWS settings: flags, then slx.toml's region, then the profile.
 fn aws_settings(global: &GlobalArgs, project: &Project) -> AwsSettings {
@@ -154,70 +139,6 @@ pub(super) fn resolve(
     Ok((project, project_dir(&config)))
 }
 
-/// Takes `names`' deploy lease for `command`, saying so while it waits
-/// for another slx process.
-pub(super) async fn take_lease(
-    ui: &Ui,
-    reader: &Reader,
-    writer: &Writer,
-    names: &StageNames,
-    command: &str,
-    timeout: Duration,
-    seen: Option<lease::Found>,
-) -> Result<Lease, LeaseError> {
-    // The wait, as the live line shows it (a terminal only) until the
-    // lease is taken or the wait gives up.
-    let live = std::sync::OnceLock::<String>::new();
-    // On stderr in every mode: a CI job that waits must not look hung.
-    let waiting = |holder: &lease::Holder| {
-        ui.alert(format!(
-            "waiting for {} to finish with stage {} (up to {}, --lock-timeout)",
-            holder.describe(),
-            names.stage,
-            humantime::format_duration(timeout)
-        ));
-        // The stage first: a narrow terminal cuts the end.
-        let description = format!("waiting for stage {}: {}", names.stage, holder.describe());
-        ui.running(&description);
-        let _ = live.set(description);
-    };
-    let taken = lease::take(
-        reader,
-        writer,
-        &lease::Terms {
-            names,
-            command,
-            timeout,
-            waiting: &waiting,
-        },
-        seen,
-    )
-    .await;
-    if let Some(description) = live.into_inner() {
-        ui.stopped(&description);
-    }
-    let taken = taken?;
-    if !taken.waited.is_zero() {
-        ui.done(
-            format!("stage {} is free; planning again", names.stage),
-            taken.waited,
-        );
-    }
-    Ok(taken)
-}
-
-/// Releases `lease`; what cannot be released is a warning, not a failure
-/// (it binds nobody once it expires, and a rerun here takes it at once).
-pub(super) async fn release_lease(ui: &Ui, lease: Option<Lease>) {
-    let Some(lease) = lease else { return };
-    if let Err(error) = lease.release().await {
-        ui.warn(format!(
-            "{error}: a rerun on this machine takes the lease over at once; elsewhere it expires within {} s",
-            lease::TTL.as_secs()
-        ));
-    }
-}
-
 impl StepReporter for Ui {
     fn step_started(&self, description: &str) {
         self.running(description);
@@ -230,6 +151,74 @@ impl StepReporter for Ui {
     fn step_done(&self, step: &StepReport) {
         self.stopped(&step.description);
         self.done(&step.description, Duration::from_secs_f64(step.seconds));
+    }
+}
+
+/// The engine speaks to the terminal (or the JSON consumer) through the
+/// `Ui`; a canary's watch is interrupted by Ctrl-C, and a terminal is
+/// asked what to do then.
+impl Narrator for Ui {
+    fn steps(&self) -> &dyn StepReporter {
+        self
+    }
+
+    fn step(&self, line: &str) {
+        Ui::step(self, line);
+    }
+
+    fn done(&self, line: &str, took: Duration) {
+        Ui::done(self, line, took);
+    }
+
+    fn alert(&self, line: &str) {
+        Ui::alert(self, line);
+    }
+
+    fn warn(&self, line: &str) {
+        Ui::warn(self, line);
+    }
+
+    fn waiting(&self, description: &str) {
+        self.running(description);
+    }
+
+    fn waited(&self, description: &str) {
+        self.stopped(description);
+    }
+
+    fn build_progress(&self) -> Box<dyn crate::handler::Progress + Send> {
+        Box::new(self.clone())
+    }
+
+    fn interrupt(&self) -> Waiting<'static, ()> {
+        Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+
+    fn after_interrupt<'a>(&'a self, started: &'a CanaryStarted) -> Waiting<'a, Decision> {
+        Box::pin(ask_after_interrupt(self, started))
+    }
+}
+
+/// Ctrl-C during a canary's watch: ask on a terminal, roll back otherwise.
+async fn ask_after_interrupt(ui: &Ui, started: &CanaryStarted) -> Decision {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Decision::RollBack("interrupted, with no terminal to ask".into());
+    }
+    ui.alert(format!(
+        "interrupted: promote version {} to all traffic (p) or roll back to version {} (r)? [r] ",
+        started.version, started.previous
+    ));
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    match answer {
+        Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("p") => Decision::Promote,
+        _ => Decision::RollBack("interrupted; the user chose to roll back".into()),
     }
 }
 

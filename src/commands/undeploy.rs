@@ -7,11 +7,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Outcome;
-use super::stage::{Stage, open_and_read, print_plan, release_lease, take_lease};
+use super::stage::{open_and_read, print_plan};
 use crate::aws::AwsError;
 use crate::cli::{GlobalArgs, UndeployArgs};
+use crate::deploy::Stage;
 use crate::deploy::apply::{self, ApplyError};
 use crate::deploy::lease;
+use crate::deploy::lease::{Ask, with_lease};
 use crate::deploy::plan::{Plan, plan};
 use crate::deploy::resources::log_group::LogGroupAction;
 use crate::deploy::resources::{self, Action, Actual};
@@ -88,17 +90,17 @@ pub(super) async fn run(
     if !args.yes {
         confirm(&names.stage)?;
     }
-    let lease = take_lease(
-        ui,
-        &stage.reader,
-        &stage.writer,
+    let ask = Ask {
+        reader: &stage.reader,
+        writer: &stage.writer,
         names,
-        "undeploy",
-        args.lock_timeout,
+        command: "undeploy",
+        timeout: args.lock_timeout,
         seen,
-    )
-    .await?;
-    let under_lease = async {
+    };
+    // The lease's release deletes every generation, the superseded ones
+    // (a killed slx's) too.
+    let (applied, leftovers) = with_lease(ui, ask, async |lease| {
         // Read again under the lease: a deploy may have run meanwhile.
         let actual = resources::read(&stage.reader, names).await?;
         let plan = removal(names, &actual, args.keep_logs);
@@ -107,16 +109,11 @@ pub(super) async fn run(
             .fenced(apply::apply(&target, None, &plan, Default::default(), ui))
             .await?
             .map_err(ApplyError::into_report)?;
-        let leftovers = {
-            let pace = stage.reader.pace();
-            leftovers_after(&stage, args.keep_logs, &pace, &pace).await?
-        };
-        Ok::<_, miette::Report>((applied, leftovers))
-    }
-    .await;
-    // Its release deletes every generation, the superseded ones too.
-    release_lease(ui, Some(lease)).await;
-    let (applied, leftovers) = under_lease?;
+        let pace = stage.reader.pace();
+        let leftovers = leftovers_after(&stage, args.keep_logs, &pace, &pace).await?;
+        Ok((applied, leftovers))
+    })
+    .await?;
     if !leftovers.is_empty() {
         return Err(UndeployError::Leftovers {
             leftovers: leftovers.join("; "),

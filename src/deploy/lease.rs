@@ -44,6 +44,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use super::narrator::Narrator;
 use crate::aws::{AwsError, Backoff, ErrorClass, ListedLogGroup, Reader, Tags, Writer, retry};
 use crate::names::StageNames;
 use crate::pace::{Clock, Pace, Sleeper};
@@ -294,7 +295,7 @@ pub(crate) enum LeaseError {
 }
 
 /// How a command takes a stage's lease.
-pub(crate) struct Terms<'a> {
+struct Terms<'a> {
     pub(crate) names: &'a StageNames,
     /// The command, for others' messages.
     pub(crate) command: &'a str,
@@ -332,7 +333,7 @@ pub(crate) struct Lease {
 /// saves a round trip); used only when it shows the stage free, as the
 /// generation to try first: creating it decides, and the command reads
 /// again once it holds the lease.
-pub(crate) async fn take(
+async fn take(
     reader: &Reader,
     writer: &Writer,
     terms: &Terms<'_>,
@@ -620,7 +621,8 @@ impl Lease {
 
     /// Stops renewing and deletes this process's generations. An error
     /// names what is left: it expires, or a rerun here takes it over.
-    pub(crate) async fn release(mut self) -> Result<(), AwsError> {
+    /// Only [`with_lease`] releases.
+    async fn release(mut self) -> Result<(), AwsError> {
         let _ = self.stop.send(true);
         if let Some(renewal) = self.renewal.take() {
             // Lets a renewal in flight finish, so its generation is known.
@@ -662,6 +664,78 @@ impl Lease {
             .collect::<Result<Vec<()>, AwsError>>()
             .map(|_| ())
     }
+}
+
+/// How a command asks for a stage's lease.
+pub(crate) struct Ask<'a> {
+    pub(crate) reader: &'a Reader,
+    pub(crate) writer: &'a Writer,
+    pub(crate) names: &'a StageNames,
+    /// The command, for others' messages.
+    pub(crate) command: &'a str,
+    /// How long to wait for another holder (`--lock-timeout`).
+    pub(crate) timeout: Duration,
+    /// What a look taken with the command's first read found, if any.
+    pub(crate) seen: Option<Found>,
+}
+
+/// Takes the stage's lease (saying so while it waits for another slx
+/// process), runs `work` holding it, and releases it on every path, a
+/// failure of `work` included: the only way a command holds a lease. A
+/// release that fails is a warning, not a failure (the lease binds nobody
+/// once it expires, and a rerun on this machine takes it at once).
+pub(crate) async fn with_lease<T>(
+    narrator: &dyn Narrator,
+    ask: Ask<'_>,
+    work: impl AsyncFnOnce(&Lease) -> miette::Result<T>,
+) -> miette::Result<T> {
+    let lease = take_narrated(narrator, ask).await?;
+    let done = work(&lease).await;
+    if let Err(error) = lease.release().await {
+        narrator.warn(&format!(
+            "{error}: a rerun on this machine takes the lease over at once; elsewhere it expires within {} s",
+            TTL.as_secs()
+        ));
+    }
+    done
+}
+
+/// [`take`], with the wait shown: an alert when it starts (on stderr in
+/// every mode: a CI job that waits must not look hung) and a live line
+/// on a terminal until the lease is taken or the wait gives up.
+async fn take_narrated(narrator: &dyn Narrator, ask: Ask<'_>) -> Result<Lease, LeaseError> {
+    let names = ask.names;
+    let live = std::sync::OnceLock::<String>::new();
+    let waiting = |holder: &Holder| {
+        narrator.alert(&format!(
+            "waiting for {} to finish with stage {} (up to {}, --lock-timeout)",
+            holder.describe(),
+            names.stage,
+            humantime::format_duration(ask.timeout)
+        ));
+        // The stage first: a narrow terminal cuts the end.
+        let description = format!("waiting for stage {}: {}", names.stage, holder.describe());
+        narrator.waiting(&description);
+        let _ = live.set(description);
+    };
+    let terms = Terms {
+        names,
+        command: ask.command,
+        timeout: ask.timeout,
+        waiting: &waiting,
+    };
+    let taken = take(ask.reader, ask.writer, &terms, ask.seen).await;
+    if let Some(description) = live.into_inner() {
+        narrator.waited(&description);
+    }
+    let taken = taken?;
+    if !taken.waited.is_zero() {
+        narrator.done(
+            &format!("stage {} is free; planning again", names.stage),
+            taken.waited,
+        );
+    }
+    Ok(taken)
 }
 
 impl Drop for Lease {

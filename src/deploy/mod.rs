@@ -1,7 +1,7 @@
 //! Deploying a stage, in the pipeline's order: `resources::read` what AWS
 //! holds, `plan` (pure) the actions from `desired` and actual, `apply`
 //! them (the only code that mutates AWS, concurrently in dependency
-//! order).
+//! order); `run` is a whole deploy, step by step.
 //!
 //! AWS is the source of truth: resources are found by deterministic names
 //! (`crate::names`) and `slx:app` / `slx:stage` tags, never through local
@@ -13,17 +13,39 @@ pub(crate) mod checks;
 pub(crate) mod deployer_policy;
 pub(crate) mod desired;
 pub(crate) mod lease;
+pub(crate) mod narrator;
 pub(crate) mod openapi;
 pub(crate) mod plan;
 pub(crate) mod policy;
 pub(crate) mod preflight;
 pub(crate) mod resources;
+pub(crate) mod run;
 pub(crate) mod versions;
 
-use crate::aws::{AwsError, Reader};
+use std::path::PathBuf;
+
+use crate::aws::{AwsError, Reader, Writer};
 use crate::config::Project;
 use crate::names::StageArns;
 use resources::Actual;
+
+/// A stage opened for a command: slx.toml's stage resolved, the app's
+/// directory, its AWS, and where it lives (account, partition).
+pub(crate) struct Stage {
+    pub(crate) project: Project,
+    /// Where slx.toml and the app crate are.
+    pub(crate) app_dir: PathBuf,
+    pub(crate) reader: Reader,
+    pub(crate) writer: Writer,
+    pub(crate) arns: StageArns,
+}
+
+impl Stage {
+    /// What `apply` needs to change this stage.
+    pub(crate) fn target(&self) -> apply::Target<'_> {
+        apply::Target::new(&self.writer, &self.reader, &self.arns)
+    }
+}
 
 /// The stage's ARNs: the caller's account and partition placed on the
 /// project's names. Refuses credentials for another account than the one
