@@ -107,21 +107,15 @@ fn host_glibc() -> Option<String> {
 
 /// The archs slx.toml's stages build for, and each stage's pinned account.
 fn stage_facts(config: &config::Config) -> (Vec<Arch>, BTreeMap<String, String>) {
-    let mut archs = vec![config.settings.arch.unwrap_or(Arch::X86_64)];
+    let mut archs = vec![config.settings.resolved().arch];
     let mut pinned = BTreeMap::new();
-    for (name, overlay) in &config.stages {
-        if let Some(arch) = overlay.settings.arch
-            && !archs.contains(&arch)
-        {
-            archs.push(arch);
+    for name in config.stages.keys() {
+        let settings = config.settings_of(name).resolved();
+        if !archs.contains(&settings.arch) {
+            archs.push(settings.arch);
         }
-        if let Some(account) = overlay
-            .settings
-            .account
-            .as_ref()
-            .or(config.settings.account.as_ref())
-        {
-            pinned.insert(name.clone(), account.clone());
+        if let Some(account) = settings.account {
+            pinned.insert(name.clone(), account);
         }
     }
     (archs, pinned)

@@ -184,15 +184,37 @@ pub(crate) fn usage_plan(
     (check.errors.len() == errors_before).then_some(UsagePlan { rate, burst, quota })
 }
 
-/// `[stages.NAME.domain]`, if valid. `region`: the stage's, when
-/// slx.toml sets it (the certificate must be there; a region from the
-/// environment is checked before deploying).
-pub(crate) fn domain(
+/// A regional domain's certificate must be in the stage's region:
+/// `region`, when slx.toml sets it (a region from the environment is
+/// checked before deploying).
+pub(crate) fn check_certificate_region(
     check: &mut Checker,
     raw: &Spanned<RawDomain>,
     table: &str,
-    region: Option<&str>,
-) -> Option<Domain> {
+    region: &str,
+) {
+    let Some(certificate) = &raw.get_ref().certificate else {
+        return;
+    };
+    if let Some(found) = certificate_region(certificate.get_ref())
+        && found != region
+    {
+        check.error(
+            certificate.span(),
+            &format!("{table}.certificate"),
+            format!(
+                "the certificate is in {found}, the stage deploys to {region}: a regional domain needs a certificate in its own region"
+            ),
+            &format!(
+                "request or import a certificate for the domain in {region} (ACM console, region {region}) and use its ARN"
+            ),
+        );
+    }
+}
+
+/// `[stages.NAME.domain]`, if valid (its certificate's region against the
+/// stage's: [`check_certificate_region`]).
+pub(crate) fn domain(check: &mut Checker, raw: &Spanned<RawDomain>, table: &str) -> Option<Domain> {
     let errors_before = check.errors.len();
     let value = raw.get_ref();
     let key = |name: &str| format!("{table}.{name}");
@@ -213,29 +235,13 @@ pub(crate) fn domain(
             "write the host name clients will call, e.g. `api.example.com` (lowercase, no scheme, no path)",
         );
     }
-    match certificate_region(certificate.get_ref()) {
-        None => check.error(
+    if certificate_region(certificate.get_ref()).is_none() {
+        check.error(
             certificate.span(),
             &key("certificate"),
             format!("`{}` is not an ACM certificate ARN", certificate.get_ref()),
             "copy the ARN from the ACM console: `arn:aws:acm:REGION:ACCOUNT:certificate/ID`",
-        ),
-        Some(found) => {
-            if let Some(region) = region
-                && found != region
-            {
-                check.error(
-                    certificate.span(),
-                    &key("certificate"),
-                    format!(
-                        "the certificate is in {found}, the stage deploys to {region}: a regional domain needs a certificate in its own region"
-                    ),
-                    &format!(
-                        "request or import a certificate for the domain in {region} (ACM console, region {region}) and use its ARN"
-                    ),
-                );
-            }
-        }
+        );
     }
     let base_path = value.base_path.as_ref().and_then(|path| {
         let text = path.get_ref().trim_matches('/');

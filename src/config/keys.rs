@@ -1,5 +1,7 @@
 //! Finds every key `slx.toml` does not define, before typed parsing, so a
-//! user sees all misspellings at once, each with a "did you mean".
+//! user sees all misspellings at once, each with a "did you mean". The
+//! keys of `[app]` and `[stages.NAME]` come from their one declaration
+//! (`settings`).
 //!
 //! Works on the spanned document tree only; it never reads values.
 
@@ -7,6 +9,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::issue::ConfigIssue;
+use super::settings::{self, Table};
 
 const TOP: &[&str] = &[
     "app",
@@ -20,52 +23,6 @@ const TOP: &[&str] = &[
     "cors",
     "usage_plan",
     "authorizers",
-];
-const APP: &[&str] = &[
-    "name",
-    "router",
-    "arch",
-    "memory",
-    "timeout",
-    "region",
-    "account",
-    "profile",
-    "log_retention_days",
-    "keep_versions",
-    "throttle",
-    "concurrency",
-    "canary",
-    "ephemeral_storage",
-    "layers",
-    "tracing",
-    "vpc",
-    "provisioned_concurrency",
-    "binary_media_types",
-];
-const STAGE: &[&str] = &[
-    "arch",
-    "memory",
-    "timeout",
-    "region",
-    "account",
-    "profile",
-    "log_retention_days",
-    "keep_versions",
-    "throttle",
-    "concurrency",
-    "canary",
-    "ephemeral_storage",
-    "layers",
-    "tracing",
-    "vpc",
-    "provisioned_concurrency",
-    "env",
-    "checks",
-    "events",
-    "secrets",
-    "cors",
-    "usage_plan",
-    "domain",
 ];
 /// A `[secrets]` value written as a table.
 const SECRET: &[&str] = &["from", "kms_key"];
@@ -111,14 +68,14 @@ pub(crate) fn unknown_keys(doc: &DeTable<'_>) -> Vec<ConfigIssue> {
     for (key, value) in doc {
         match (key.get_ref().as_ref(), value.get_ref()) {
             ("app", DeValue::Table(app)) => {
-                check_table(app, APP, "[app]", &mut issues);
+                check_table(app, &settings::keys(Table::App), "[app]", &mut issues);
                 check_vpc(app, "[app.vpc]", &mut issues);
             }
             ("stages", DeValue::Table(stages)) => {
                 for (stage, section) in stages {
                     if let DeValue::Table(section) = section.get_ref() {
                         let table = format!("[stages.{}]", stage.get_ref());
-                        check_table(section, STAGE, &table, &mut issues);
+                        check_table(section, &settings::keys(Table::Stage), &table, &mut issues);
                         let vpc = format!("[stages.{}.vpc]", stage.get_ref());
                         check_vpc(section, &vpc, &mut issues);
                         if let Some(checks) = section.get("checks") {
@@ -271,7 +228,7 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// Where a correctly spelt key that was put in the wrong table belongs.
 fn home_of(name: &str) -> Option<&'static str> {
-    if APP.contains(&name) {
+    if settings::keys(Table::App).contains(&name) {
         Some("[app]")
     } else if TOP.contains(&name) {
         Some("the top level")

@@ -16,8 +16,11 @@ mod model;
 pub(crate) mod schedule;
 mod schema;
 mod secrets;
+pub mod settings;
 mod stage;
+mod stage_check;
 mod validate;
+mod values;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +31,8 @@ pub use model::{
     Arch, Authorizer, AuthorizerKind, AuthorizerSource, CanarySpec, Check, Config, Cors, Domain,
     EventFunction, EventHandler, EventSource, Method, Permission, Project, Quota, QuotaPeriod,
     Route, RouteAuth, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret, SecretSource,
-    Segment, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, UsagePlan, Vpc,
+    Resolved, Segment, Set, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, UsagePlan,
+    Vpc,
     key_filters_overlap,
 };
 pub use stage::{

@@ -235,42 +235,7 @@ pub struct Permission {
     pub resources: Vec<String>,
 }
 
-/// Settings that `[app]` sets and each `[stages.NAME]` may override.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    pub arch: Option<Arch>,
-    pub memory: Option<u32>,
-    pub timeout: Option<u32>,
-    pub region: Option<String>,
-    /// The only AWS account the stage may be deployed to or removed from.
-    pub account: Option<String>,
-    /// The AWS profile for the stage (below `--profile`).
-    pub profile: Option<String>,
-    pub log_retention_days: Option<u32>,
-    pub keep_versions: Option<u32>,
-    /// The stage's request rate limit (API Gateway, every route).
-    pub throttle: Option<Throttle>,
-    /// Reserved concurrency of the function: at most this many at once.
-    pub concurrency: Option<u32>,
-    /// Deploys of this stage release as canaries by default.
-    pub canary: Option<CanarySpec>,
-    /// `/tmp` of the function, in MB.
-    pub ephemeral_storage: Option<u32>,
-    /// Lambda layer version ARNs, in order.
-    pub layers: Option<Vec<String>>,
-    /// X-Ray active tracing on the function and the API stage.
-    pub tracing: Option<bool>,
-    pub vpc: Option<Vpc>,
-    /// Instances of the stage's alias kept initialised.
-    pub provisioned_concurrency: Option<u32>,
-    /// Which browser origins may call the API (`[cors]`; a stage's
-    /// `[stages.NAME.cors]` replaces it whole).
-    pub cors: Option<Cors>,
-    /// What each API key may call (`[usage_plan]`; a stage's replaces it).
-    pub usage_plan: Option<UsagePlan>,
-    /// Only a stage's: its custom domain name.
-    pub domain: Option<Domain>,
-}
+pub use super::settings::{Resolved, Set, Settings};
 
 /// A route's `auth`: IAM (SigV4-signed calls), or an authorizer of
 /// slx.toml with the OAuth scopes a Cognito one requires.
@@ -743,38 +708,33 @@ pub struct Config {
     pub warnings: Vec<super::ConfigIssue>,
 }
 
+impl Config {
+    /// Stage `stage`'s settings: its `[stages.NAME]` table's over
+    /// `[app]`'s (a stage without a table has `[app]`'s).
+    pub fn settings_of(&self, stage: &str) -> Settings {
+        match self.stages.get(stage) {
+            Some(overlay) => self.settings.beneath(&overlay.settings),
+            None => self.settings.clone(),
+        }
+    }
+}
+
 /// One stage of the app, every setting resolved: what build and deploy use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Project {
     pub app: String,
     pub stage: String,
-    pub arch: Arch,
-    pub memory: u32,
-    pub timeout: u32,
-    pub region: Option<String>,
-    pub account: Option<String>,
-    pub profile: Option<String>,
-    pub log_retention_days: u32,
-    pub keep_versions: u32,
-    pub throttle: Option<Throttle>,
-    pub concurrency: Option<u32>,
-    pub canary: Option<CanarySpec>,
-    /// `/tmp` size in MB (Lambda's default: 512).
-    pub ephemeral_storage: u32,
-    pub layers: Vec<String>,
-    pub tracing: bool,
-    pub vpc: Option<Vpc>,
-    /// Provisioned concurrency on the stage's alias.
-    pub provisioned_concurrency: Option<u32>,
-    /// The stage's CORS (`[cors]`, or the stage's own).
-    pub cors: Option<Cors>,
+    /// The stage's settings (`crate::config::settings`), read as the
+    /// project's own fields (`project.memory`): `Project` derefs to them.
+    #[serde(flatten)]
+    pub settings: Resolved,
     /// Content types API Gateway passes to and from the function as
     /// binary (`[app] binary_media_types`).
     pub binary_media_types: Vec<String>,
     /// The stage's usage plan, when a route requires an API key
-    /// (`[usage_plan]`, or no limits).
+    /// (`[usage_plan]`, or no limits); it shadows the setting, which only
+    /// sets the limits.
     pub usage_plan: Option<UsagePlan>,
-    pub domain: Option<Domain>,
     /// The authorizers routes name (`[authorizers.NAME]`).
     pub authorizers: Vec<Authorizer>,
     pub env: BTreeMap<String, String>,
@@ -797,6 +757,14 @@ pub struct Project {
     /// Whether any stage of the app has `[cors]`: the generated handler
     /// then can add the headers (one zip serves every stage).
     pub serves_cors: bool,
+}
+
+impl std::ops::Deref for Project {
+    type Target = Resolved;
+
+    fn deref(&self) -> &Resolved {
+        &self.settings
+    }
 }
 
 impl Project {

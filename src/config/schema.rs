@@ -92,49 +92,7 @@ pub(crate) enum RawSecret {
 /// `[events.NAME]` tables by name.
 pub(crate) type RawEvents = BTreeMap<Spanned<String>, Spanned<RawEvent>>;
 
-/// Unknown keys are found by `keys` (all at once, with suggestions), so
-/// these structs accept any key and serde reports only type errors.
-///
-/// `[app]` and every `[stages.NAME]` share this shape; which keys each
-/// table may hold is enforced by `keys`, before serde runs.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct RawSection {
-    pub name: Option<Spanned<String>>,
-    /// Only in `[app]`: the function of lib.rs that builds the router.
-    pub router: Option<Spanned<String>>,
-    pub arch: Option<Spanned<String>>,
-    pub memory: Option<Spanned<i64>>,
-    pub timeout: Option<Spanned<i64>>,
-    pub region: Option<Spanned<String>>,
-    pub account: Option<Spanned<String>>,
-    pub profile: Option<Spanned<String>>,
-    pub log_retention_days: Option<Spanned<i64>>,
-    pub keep_versions: Option<Spanned<i64>>,
-    pub throttle: Option<Spanned<RawThrottle>>,
-    pub concurrency: Option<Spanned<i64>>,
-    pub canary: Option<Spanned<RawCanary>>,
-    pub ephemeral_storage: Option<Spanned<i64>>,
-    pub layers: Option<Spanned<Vec<Spanned<String>>>>,
-    pub tracing: Option<Spanned<bool>>,
-    pub vpc: Option<Spanned<RawVpc>>,
-    pub provisioned_concurrency: Option<Spanned<i64>>,
-    pub env: Option<Spanned<SpannedMap<String>>>,
-    /// Only in `[stages.NAME]` (`keys` refuses it in `[app]`).
-    pub checks: Option<Vec<Spanned<RawCheck>>>,
-    /// Only in `[stages.NAME]`: what the stage changes of `[events.NAME]`.
-    pub events: Option<RawEvents>,
-    /// Only in `[stages.NAME]`: secrets added or replaced for the stage.
-    pub secrets: Option<Spanned<SpannedMap<RawSecret>>>,
-    /// Only in `[stages.NAME]`: the stage's CORS, replacing `[cors]`.
-    pub cors: Option<Spanned<RawCors>>,
-    /// Only in `[app]`: content types API Gateway passes as binary.
-    pub binary_media_types: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Only in `[stages.NAME]`: the stage's usage plan, replacing
-    /// `[usage_plan]`.
-    pub usage_plan: Option<Spanned<RawUsagePlan>>,
-    /// Only in `[stages.NAME]`: the stage's custom domain.
-    pub domain: Option<Spanned<RawDomain>>,
-}
+pub(crate) use super::settings::RawSection;
 
 /// A `[routes]` value: `"greet"`, or an inline table (`{ handler =
 /// "greet", cors = false }`, or `{}` for a route the router serves). Untagged: the

@@ -4,7 +4,8 @@
 use thiserror::Error;
 
 use super::limits;
-use super::model::{Arch, Config, EventFunction, Project, Settings};
+use super::model::{Arch, Config, EventFunction, Project};
+use super::stage_check::{self, Refusal};
 
 pub const DEFAULT_ARCH: Arch = Arch::X86_64;
 pub const DEFAULT_MEMORY_MB: u32 = 128;
@@ -58,25 +59,42 @@ pub enum StageError {
     },
 }
 
+impl StageError {
+    /// The error that refuses stage `stage`.
+    pub(crate) fn of(stage: &str, refusal: Refusal) -> StageError {
+        let stage = stage.to_string();
+        match refusal {
+            Refusal::BadName { problem } => StageError::BadName { stage, problem },
+            Refusal::TooLong { problem } => StageError::TooLong { stage, problem },
+            Refusal::HandlerTooLong {
+                handler, problem, ..
+            } => StageError::TooLong {
+                stage,
+                problem: format!("event handler `{handler}`: {problem}"),
+            },
+            Refusal::EnvTooLarge { size } => StageError::EnvTooLarge {
+                stage,
+                size,
+                limit: limits::ENV_BYTES,
+            },
+            Refusal::ProvisionedAboveReserved {
+                provisioned,
+                reserved,
+                ..
+            } => StageError::ProvisionedAboveReserved {
+                stage,
+                provisioned,
+                reserved,
+            },
+        }
+    }
+}
+
 /// The settings of `stage`, every layer applied. Stages that have no
 /// `[stages.NAME]` table get `[app]` as it is.
 pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
-    if let Some(problem) = limits::name_problem(stage) {
-        return Err(StageError::BadName {
-            stage: stage.into(),
-            problem,
-        });
-    }
-    if let Some(problem) = limits::resource_name_problem(&config.name, stage) {
-        return Err(StageError::TooLong {
-            stage: stage.into(),
-            problem,
-        });
-    }
+    let settings = config.settings_of(stage);
     let overlay = config.stages.get(stage);
-    let layered = overlay.map_or(config.settings.clone(), |o| {
-        overlay_settings(&config.settings, &o.settings)
-    });
     let mut env = config.env.clone();
     if let Some(overlay) = overlay {
         env.extend(overlay.env.clone());
@@ -88,38 +106,24 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         .unwrap_or(&config.events)
         .iter()
         .cloned()
-        .chain(authorizer_handlers(config))
+        .chain(authorizer_handlers(&config.authorizers))
         .collect();
-    for handler in &handlers {
-        let scheduled = matches!(handler.source, crate::config::EventSource::Schedule(_));
-        if let Some(problem) =
-            limits::event_function_problem(&config.name, stage, &handler.name, scheduled)
-        {
-            return Err(StageError::TooLong {
-                stage: stage.into(),
-                problem: format!("event handler `{}`: {problem}", handler.name),
-            });
-        }
+    let checked = stage_check::Stage {
+        app: Some(&config.name),
+        name: Some(stage),
+        settings: &settings,
+        env: &env,
+        handlers: &handlers,
+    };
+    if let Some(refusal) = stage_check::refusals(&checked).into_iter().next() {
+        return Err(StageError::of(stage, refusal));
     }
-    // Lambda refuses provisioned concurrency above the reservation.
-    // https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
-    if let (Some(provisioned), Some(reserved)) =
-        (layered.provisioned_concurrency, layered.concurrency)
-        && provisioned > reserved
-    {
-        return Err(StageError::ProvisionedAboveReserved {
-            stage: stage.into(),
-            provisioned,
-            reserved,
-        });
-    }
-    let memory = layered.memory.unwrap_or(DEFAULT_MEMORY_MB);
-    let timeout = layered.timeout.unwrap_or(DEFAULT_TIMEOUT_S);
+    let settings = settings.resolved();
     let events = handlers
         .iter()
         .map(|handler| EventFunction {
-            memory_mb: handler.memory.unwrap_or(memory),
-            timeout_s: handler.timeout.unwrap_or(timeout),
+            memory_mb: handler.memory.unwrap_or(settings.memory),
+            timeout_s: handler.timeout.unwrap_or(settings.timeout),
             handler: handler.clone(),
         })
         .collect();
@@ -129,38 +133,9 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
     }
     let fetches_secrets =
         !config.secrets.is_empty() || config.stages.values().any(|s| !s.secrets.is_empty());
-    let size = limits::env_size(&env);
-    if size > limits::ENV_BYTES {
-        return Err(StageError::EnvTooLarge {
-            stage: stage.into(),
-            size,
-            limit: limits::ENV_BYTES,
-        });
-    }
     Ok(Project {
         app: config.name.clone(),
         stage: stage.to_string(),
-        arch: layered.arch.unwrap_or(DEFAULT_ARCH),
-        memory,
-        timeout,
-        region: layered.region,
-        account: layered.account,
-        profile: layered.profile,
-        log_retention_days: layered
-            .log_retention_days
-            .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
-        keep_versions: layered.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
-        throttle: layered.throttle,
-        concurrency: layered.concurrency,
-        canary: layered.canary,
-        ephemeral_storage: layered
-            .ephemeral_storage
-            .unwrap_or(DEFAULT_EPHEMERAL_STORAGE_MB),
-        layers: layered.layers.unwrap_or_default(),
-        tracing: layered.tracing.unwrap_or(false),
-        vpc: layered.vpc,
-        provisioned_concurrency: layered.provisioned_concurrency,
-        cors: layered.cors,
         binary_media_types: match config.router {
             Some(_) => vec![super::model::ROUTER_BINARY_MEDIA_TYPES.to_string()],
             None => config.binary_media_types.clone(),
@@ -171,8 +146,8 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
             .routes
             .iter()
             .any(|route| route.api_key)
-            .then(|| layered.usage_plan.unwrap_or_default()),
-        domain: layered.domain,
+            .then(|| settings.usage_plan.unwrap_or_default()),
+        settings,
         authorizers: config.authorizers.clone(),
         env,
         routes: super::model::api_routes(&config.routes, config.router.as_deref()),
@@ -194,8 +169,10 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
 
 /// The `[authorizers.NAME]` with `function`, as the event handlers that
 /// serve them.
-fn authorizer_handlers(config: &Config) -> impl Iterator<Item = crate::config::EventHandler> + '_ {
-    config.authorizers.iter().filter_map(|authorizer| {
+pub(crate) fn authorizer_handlers(
+    authorizers: &[crate::config::Authorizer],
+) -> impl Iterator<Item = crate::config::EventHandler> + '_ {
+    authorizers.iter().filter_map(|authorizer| {
         let (function, source) = authorizer.function()?;
         Some(crate::config::EventHandler {
             name: authorizer.name.clone(),
@@ -209,37 +186,18 @@ fn authorizer_handlers(config: &Config) -> impl Iterator<Item = crate::config::E
     })
 }
 
-fn overlay_settings(base: &Settings, top: &Settings) -> Settings {
-    Settings {
-        arch: top.arch.or(base.arch),
-        memory: top.memory.or(base.memory),
-        timeout: top.timeout.or(base.timeout),
-        region: top.region.clone().or_else(|| base.region.clone()),
-        account: top.account.clone().or_else(|| base.account.clone()),
-        profile: top.profile.clone().or_else(|| base.profile.clone()),
-        log_retention_days: top.log_retention_days.or(base.log_retention_days),
-        keep_versions: top.keep_versions.or(base.keep_versions),
-        throttle: top.throttle.or(base.throttle),
-        concurrency: top.concurrency.or(base.concurrency),
-        canary: top.canary.or(base.canary),
-        ephemeral_storage: top.ephemeral_storage.or(base.ephemeral_storage),
-        layers: top.layers.clone().or_else(|| base.layers.clone()),
-        tracing: top.tracing.or(base.tracing),
-        vpc: top.vpc.clone().or_else(|| base.vpc.clone()),
-        provisioned_concurrency: top.provisioned_concurrency.or(base.provisioned_concurrency),
-        cors: top.cors.clone().or_else(|| base.cors.clone()),
-        usage_plan: top.usage_plan.or(base.usage_plan),
-        domain: top.domain.clone().or_else(|| base.domain.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::model::StageOverlay;
+    use crate::config::model::{Set, Settings, StageOverlay};
+
+    /// A value a table set (where does not matter here).
+    fn set<T>(value: T) -> Option<Set<T>> {
+        Some(Set { value, span: 0..0 })
+    }
 
     fn config() -> Config {
         Config {
@@ -247,8 +205,8 @@ mod tests {
             source: Arc::new(String::new()),
             name: "shop".into(),
             settings: Settings {
-                memory: Some(256),
-                region: Some("eu-west-1".into()),
+                memory: set(256),
+                region: set("eu-west-1".into()),
                 ..Settings::default()
             },
             env: BTreeMap::from([
@@ -263,8 +221,8 @@ mod tests {
                 "prod".into(),
                 StageOverlay {
                     settings: Settings {
-                        memory: Some(512),
-                        arch: Some(Arch::Arm64),
+                        memory: set(512),
+                        arch: set(Arch::Arm64),
                         ..Settings::default()
                     },
                     env: BTreeMap::from([("GREETING".into(), "hi".into())]),

@@ -50,7 +50,8 @@ fn the_documented_example_is_valid() {
     let config = parse_text(GOOD).unwrap();
     assert_eq!(config.name, "shop");
     assert_eq!(config.routes.len(), 3);
-    assert_eq!(config.stages["prod"].settings.memory, Some(512));
+    let overlay = &config.stages["prod"].settings;
+    assert_eq!(overlay.memory.as_ref().map(|set| set.value), Some(512));
     assert_eq!(config.permissions[0].actions, ["dynamodb:GetItem"]);
     let prod = resolve(&config, "prod").unwrap();
     assert_eq!(prod.memory, 512);
@@ -787,7 +788,7 @@ fn production_settings_are_read_per_stage() {
         (
             plain.ephemeral_storage,
             plain.tracing,
-            plain.vpc,
+            plain.vpc.clone(),
             plain.layers.len()
         ),
         (512, false, None, 0)
@@ -1048,7 +1049,7 @@ fn api_keys_bring_a_usage_plan_and_domains_belong_to_a_stage() {
             quota: None,
         })
     );
-    let domain = prod.domain.unwrap();
+    let domain = prod.domain.clone().unwrap();
     assert_eq!(
         (domain.name.as_str(), domain.base_path.as_deref()),
         ("api.example.com", Some("v1"))

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::issue::ConfigIssue;
-use super::keys::closest;
 use super::limits;
 use super::model::{
-    Arch, CanarySpec, Check, Config, Method, Permission, Route, RoutePath, Segment, Settings,
-    StageOverlay, Throttle, Vpc, api_routes,
+    Check, Config, Method, Permission, Route, RoutePath, Segment, Set, Settings, StageOverlay,
+    api_routes,
 };
-use super::schema::{RawCheck, RawFile, RawPermission, RawRoute, RawSection, RawVpc, SpannedMap};
+use super::schema::{RawCheck, RawFile, RawPermission, RawRoute, RawSection, SpannedMap};
+use super::stage_check::{self, Refusal};
 
 /// Everything validation learned: the config if there were no errors.
 pub(crate) struct Outcome {
@@ -68,19 +68,26 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     let mut settings = raw
         .app
         .as_ref()
-        .map(|app| section_settings(&mut check, app.get_ref(), "app"))
+        .map(|app| Settings::checked(&mut check, app.get_ref(), "app"))
         .unwrap_or_default();
-    // `[cors]` is a table of its own, beside `[app]`.
-    settings.cors = raw
-        .cors
-        .as_ref()
-        .and_then(|cors| super::cors::cors(&mut check, cors, "cors"));
-    settings.usage_plan = raw
-        .usage_plan
-        .as_ref()
-        .and_then(|plan| super::gateway::usage_plan(&mut check, plan, "usage_plan"));
+    // `[cors]` and `[usage_plan]` are tables of their own, beside `[app]`.
+    settings.cors = raw.cors.as_ref().and_then(|cors| {
+        let value = super::cors::cors(&mut check, cors, "cors")?;
+        Some(Set {
+            value,
+            span: cors.span(),
+        })
+    });
+    settings.usage_plan = raw.usage_plan.as_ref().and_then(|plan| {
+        let value = super::gateway::usage_plan(&mut check, plan, "usage_plan")?;
+        Some(Set {
+            value,
+            span: plan.span(),
+        })
+    });
     if let Some(app) = &raw.app {
-        check_provisioned(&mut check, &Settings::default(), &settings, app, "app");
+        let region = settings.region.as_ref().map(|set| set.value.as_str());
+        check_regions(&mut check, app.get_ref(), "app", region);
     }
     let env = env_vars(&mut check, &raw.env, "env");
     let router_key = raw
@@ -131,18 +138,15 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     super::events::check_overlaps(&mut check, &app_events.handlers, "events");
     let mut stages = BTreeMap::new();
     for (stage, section) in &raw.stages {
-        check_stage_name(&mut check, stage.get_ref(), stage.span(), name.as_deref());
         let section_ref = section.get_ref();
         let table = format!("stages.{}", stage.get_ref());
-        let mut overlay_settings = section_settings(&mut check, section_ref, &table);
-        overlay_settings.domain = section_ref.domain.as_ref().and_then(|domain| {
-            let region = overlay_settings
-                .region
-                .as_deref()
-                .or(settings.region.as_deref());
-            super::gateway::domain(&mut check, domain, &format!("{table}.domain"), region)
-        });
-        check_provisioned(&mut check, &settings, &overlay_settings, section, &table);
+        let overlay_settings = Settings::checked(&mut check, section_ref, &table);
+        let region = overlay_settings
+            .region
+            .as_ref()
+            .or(settings.region.as_ref())
+            .map(|set| set.value.as_str());
+        check_regions(&mut check, section_ref, &table, region);
         let overlay_env = match &section_ref.env {
             Some(env) => env_vars(&mut check, env.get_ref(), &format!("{table}.env")),
             None => BTreeMap::new(),
@@ -153,12 +157,6 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             .env
             .as_ref()
             .map_or(stage.span(), |env| env.span());
-        check_env_size(
-            &mut check,
-            &merged,
-            env_span.clone(),
-            &format!("{table}.env"),
-        );
         let stage_secrets = section_ref
             .secrets
             .as_ref()
@@ -167,7 +165,10 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             });
         let mut all_secrets = app_secrets.clone();
         all_secrets.extend(stage_secrets.clone());
-        let clash_span = section_ref.secrets.as_ref().map_or(env_span, |s| s.span());
+        let clash_span = section_ref
+            .secrets
+            .as_ref()
+            .map_or(env_span.clone(), |s| s.span());
         super::secrets::check_clash(
             &mut check,
             &merged,
@@ -187,19 +188,36 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         if let Some(handlers) = &stage_events {
             super::events::check_overlaps(&mut check, handlers, &format!("{table}.events"));
         }
-        if let Some(app) = &name {
-            for handler in &app_events.handlers {
-                let scheduled = matches!(handler.source, crate::config::EventSource::Schedule(_));
-                if let Some(problem) =
-                    limits::event_function_problem(app, stage.get_ref(), &handler.name, scheduled)
-                {
-                    check.error(
-                        handler.span.clone(),
-                        &format!("events.{}", handler.name),
-                        format!("`{}` cannot be deployed to stage `{}`: {problem}", handler.name, stage.get_ref()),
-                        "shorten the handler's table name (set `handler = \"...\"` to keep the function), the app name or the stage name",
-                    );
-                }
+        let handlers: Vec<_> = stage_events
+            .as_ref()
+            .unwrap_or(&app_events.handlers)
+            .iter()
+            .cloned()
+            .chain(super::stage::authorizer_handlers(&authorizers))
+            .collect();
+        // Every refusal of the stage as a whole, once its tables are
+        // layered; a provisioned count the stage inherits is `[app]`'s
+        // to answer for, reported there.
+        let layered = settings.beneath(&overlay_settings);
+        let stage_check = stage_check::Stage {
+            app: name.as_deref(),
+            name: Some(stage.get_ref()),
+            settings: &layered,
+            env: &merged,
+            handlers: &handlers,
+        };
+        let own_concurrency = overlay_settings.provisioned_concurrency.is_some()
+            || overlay_settings.concurrency.is_some();
+        let at = Located {
+            stage: stage.get_ref(),
+            stage_span: stage.span(),
+            env_span: env_span.clone(),
+            table: &table,
+        };
+        for refusal in stage_check::refusals(&stage_check) {
+            let inherited = matches!(refusal, Refusal::ProvisionedAboveReserved { .. }) && !own_concurrency;
+            if !inherited {
+                report(&mut check, refusal, &at);
             }
         }
         stages.insert(
@@ -218,7 +236,24 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         .keys()
         .next()
         .map_or(whole_file.clone(), |k| k.span());
-    check_env_size(&mut check, &env, env_span, "env");
+    // `[app]` and `[env]` on their own: what every stage without a table
+    // of its own gets.
+    let app_alone = stage_check::Stage {
+        app: name.as_deref(),
+        name: None,
+        settings: &settings,
+        env: &env,
+        handlers: &[],
+    };
+    let at = Located {
+        stage: "",
+        stage_span: whole_file.clone(),
+        env_span,
+        table: "app",
+    };
+    for refusal in stage_check::refusals(&app_alone) {
+        report(&mut check, refusal, &at);
+    }
     let app_checks = checks(&mut check, &raw.checks, "checks", &served);
     if !routes.iter().any(|route| route.api_key) {
         let plans = raw
@@ -296,448 +331,95 @@ fn check_app_name(check: &mut Checker, name: &Spanned<String>) -> Option<String>
     }
 }
 
-fn check_stage_name(check: &mut Checker, stage: &str, span: Range<usize>, app: Option<&str>) {
-    if let Some(problem) = limits::name_problem(stage) {
-        check.error(
-            span,
-            "stages",
-            format!("invalid stage name `{stage}`: {problem}"),
-            "use lowercase letters, digits and `-`, starting with a letter, e.g. `prod`",
-        );
-        return;
-    }
-    if let Some(app) = app
-        && let Some(problem) = limits::resource_name_problem(app, stage)
-    {
-        check.error(
-            span,
-            "stages",
-            problem,
-            "shorten the app name or the stage name",
-        );
-    }
+/// Where a stage's refusals are reported.
+struct Located<'a> {
+    /// Its name (empty for `[app]` alone).
+    stage: &'a str,
+    stage_span: Range<usize>,
+    /// Where its environment is set.
+    env_span: Range<usize>,
+    /// `app` or `stages.NAME`.
+    table: &'a str,
 }
 
-fn section_settings(check: &mut Checker, section: &RawSection, table: &str) -> Settings {
-    let arch = section.arch.as_ref().and_then(|arch| {
-        let parsed = Arch::parse(arch.get_ref());
-        if parsed.is_none() {
-            let spelled = arch.get_ref().to_lowercase();
-            let alias = match spelled.as_str() {
-                "aarch64" | "arm" | "graviton" => Some("arm64"),
-                "amd64" | "x86-64" | "x64" | "intel" => Some("x86_64"),
-                _ => None,
-            };
-            let hint = match alias.or_else(|| closest(&spelled, &Arch::ALL)) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => "use `x86_64` or `arm64`".into(),
-            };
-            check.error(
-                arch.span(),
-                &format!("{table}.arch"),
-                format!("unknown arch `{}`", arch.get_ref()),
-                &hint,
-            );
-        }
-        parsed
-    });
-    let memory = ranged(
-        check,
-        &section.memory,
-        table,
-        "memory",
-        limits::MEMORY_MB,
-        "MB",
-    );
-    let timeout = ranged(
-        check,
-        &section.timeout,
-        table,
-        "timeout",
-        limits::TIMEOUT_S,
-        "seconds",
-    );
-    if let (Some(timeout), Some(raw)) = (timeout, &section.timeout)
-        && timeout > limits::API_GATEWAY_TIMEOUT_S
-    {
-        check.warnings.push(
-            ConfigIssue::new(
-                raw.span(),
-                &format!("{table}.timeout"),
-                format!("timeout {timeout}s is above API Gateway's 29s integration limit"),
-            )
-            .with_help("callers through the API get a 504 after 29s; the function itself keeps running up to the timeout"),
-        );
-    }
-    let log_retention_days = section.log_retention_days.as_ref().and_then(|days| {
-        let value = *days.get_ref();
-        if limits::RETENTION_DAYS
-            .iter()
-            .any(|d| i64::from(*d) == value)
-        {
-            Some(value as u32)
-        } else {
-            let nearest = limits::RETENTION_DAYS
-                .iter()
-                .min_by_key(|d| (i64::from(**d) - value).abs())
-                .copied()
-                .unwrap_or(14);
-            check.error(
-                days.span(),
-                &format!("{table}.log_retention_days"),
-                format!("CloudWatch does not accept a retention of {value} days"),
-                &format!(
-                    "the nearest accepted value is {nearest}; accepted: {}",
-                    limits::RETENTION_DAYS.map(|d| d.to_string()).join(", ")
-                ),
-            );
-            None
-        }
-    });
-    let keep_versions = ranged(
-        check,
-        &section.keep_versions,
-        table,
-        "keep_versions",
-        limits::KEEP_VERSIONS,
-        "versions",
-    );
-    let region = section.region.as_ref().and_then(|region| {
-        if limits::region_looks_valid(region.get_ref()) {
-            Some(region.get_ref().clone())
-        } else {
-            check.error(
-                region.span(),
-                &format!("{table}.region"),
-                format!("`{}` is not an AWS region name", region.get_ref()),
-                "use a region code such as `eu-west-1` or `us-east-1`",
-            );
-            None
-        }
-    });
-    let account = section.account.as_ref().and_then(|account| {
-        if limits::account_looks_valid(account.get_ref()) {
-            Some(account.get_ref().clone())
-        } else {
-            check.error(
-                account.span(),
-                &format!("{table}.account"),
-                format!("`{}` is not an AWS account id", account.get_ref()),
-                "an account id is 12 digits, e.g. \"123456789012\" (quoted: leading zeros count)",
-            );
-            None
-        }
-    });
-    let profile = section.profile.as_ref().and_then(|profile| {
-        let name = profile.get_ref();
-        if !name.is_empty() && !name.chars().any(char::is_whitespace) {
-            Some(name.clone())
-        } else {
-            check.error(
-                profile.span(),
-                &format!("{table}.profile"),
-                format!("`{name}` is not an AWS profile name"),
-                "use the name of a profile in ~/.aws/config, e.g. \"prod\"",
-            );
-            None
-        }
-    });
-    let concurrency = ranged(
-        check,
-        &section.concurrency,
-        table,
-        "concurrency",
-        limits::CONCURRENCY,
-        "concurrent executions",
-    );
-    let throttle = section.throttle.as_ref().and_then(|throttle| {
-        let inner = throttle.get_ref();
-        let rate = *inner.rate.get_ref();
-        let burst = *inner.burst.get_ref();
-        let mut ok = true;
-        if !(rate.is_finite() && rate > 0.0 && rate <= limits::THROTTLE_RATE_MAX) {
-            ok = false;
-            check.error(
-                inner.rate.span(),
-                &format!("{table}.throttle.rate"),
-                format!("`rate` = {rate} is out of range"),
-                &format!(
-                    "requests per second, above 0 and at most {} (API Gateway's account default)",
-                    limits::THROTTLE_RATE_MAX
-                ),
-            );
-        }
-        if !(0..=i64::from(limits::THROTTLE_BURST_MAX)).contains(&burst) {
-            ok = false;
-            check.error(
-                inner.burst.span(),
-                &format!("{table}.throttle.burst"),
-                format!("`burst` = {burst} is out of range"),
-                &format!(
-                    "requests at once, 0 to {} (API Gateway's account default)",
-                    limits::THROTTLE_BURST_MAX
-                ),
-            );
-        }
-        ok.then_some(Throttle {
-            rate,
-            burst: burst as u32,
-        })
-    });
-    let canary = section.canary.as_ref().and_then(|canary| {
-        let inner = canary.get_ref();
-        let share = CanarySpec::parse_share(inner.share.get_ref()).map_err(|problem| {
-            check.error(
-                inner.share.span(),
-                &format!("{table}.canary.share"),
-                problem,
-                "the new version's share while it is watched, e.g. \"10%\"",
-            );
-        });
-        let watch = match &inner.watch {
-            None => Ok(CanarySpec::DEFAULT_WATCH),
-            Some(text) => CanarySpec::parse_watch(text.get_ref()).map_err(|problem| {
-                check.error(
-                    text.span(),
-                    &format!("{table}.canary.for"),
-                    problem,
-                    "how long to watch before promoting, e.g. \"5m\"",
-                );
-            }),
-        };
-        Some(CanarySpec {
-            percent: share.ok()?,
-            watch: watch.ok()?,
-        })
-    });
-    let ephemeral_storage = ranged(
-        check,
-        &section.ephemeral_storage,
-        table,
-        "ephemeral_storage",
-        limits::EPHEMERAL_STORAGE_MB,
-        "MB",
-    );
-    let layers = section
-        .layers
-        .as_ref()
-        .and_then(|layers| check_layers(check, layers, table, region.as_deref()));
-    let vpc = section
-        .vpc
-        .as_ref()
-        .and_then(|vpc| check_vpc(check, vpc, table));
-    let provisioned_concurrency = ranged(
-        check,
-        &section.provisioned_concurrency,
-        table,
-        "provisioned_concurrency",
-        limits::CONCURRENCY,
-        "instances",
-    );
-    Settings {
-        arch,
-        memory,
-        timeout,
-        region,
-        account,
-        profile,
-        log_retention_days,
-        keep_versions,
-        throttle,
-        concurrency,
-        canary,
-        provisioned_concurrency,
-        ephemeral_storage,
-        layers,
-        tracing: section.tracing.as_ref().map(|t| *t.get_ref()),
-        vpc,
-        cors: section
-            .cors
-            .as_ref()
-            .and_then(|cors| super::cors::cors(check, cors, &format!("{table}.cors"))),
-        usage_plan: section.usage_plan.as_ref().and_then(|plan| {
-            super::gateway::usage_plan(check, plan, &format!("{table}.usage_plan"))
-        }),
-        // A stage's; its region is checked once known (`validate`).
-        domain: None,
-    }
-}
-
-/// Lambda refuses more provisioned than reserved concurrency; checked on
-/// what the stage ends up with (either may come from `[app]`).
-// https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
-fn check_provisioned(
-    check: &mut Checker,
-    app: &Settings,
-    stage: &Settings,
-    section: &Spanned<RawSection>,
-    table: &str,
-) {
-    let provisioned = stage
-        .provisioned_concurrency
-        .or(app.provisioned_concurrency);
-    let reserved = stage.concurrency.or(app.concurrency);
-    if let (Some(provisioned), Some(reserved)) = (provisioned, reserved)
-        && provisioned > reserved
-    {
-        let span = section
-            .get_ref()
-            .provisioned_concurrency
-            .as_ref()
-            .map_or(section.span(), |p| p.span());
-        check.error(
-            span,
-            &format!("{table}.provisioned_concurrency"),
-            format!("{provisioned} instances kept warm, but `concurrency` reserves only {reserved}"),
-            "Lambda refuses more provisioned than reserved concurrency: raise `concurrency` or lower `provisioned_concurrency`",
-        );
-    }
-}
-
-/// `layers = [...]`: layer version ARNs, at most Lambda's 5, of the
-/// table's region when it names one (the deploy checks the region it
-/// deploys to).
-fn check_layers(
-    check: &mut Checker,
-    layers: &Spanned<Vec<Spanned<String>>>,
-    table: &str,
-    region: Option<&str>,
-) -> Option<Vec<String>> {
-    let key = format!("{table}.layers");
-    let errors_before = check.errors.len();
-    if layers.get_ref().len() > limits::LAYERS_MAX {
-        check.error(
-            layers.span(),
-            &key,
-            format!(
-                "{} layers; Lambda attaches at most {}",
-                layers.get_ref().len(),
-                limits::LAYERS_MAX
-            ),
-            "merge layers, or move what they hold into the app",
-        );
-    }
-    for layer in layers.get_ref() {
-        match limits::layer_region(layer.get_ref()) {
-            None => check.error(
-                layer.span(),
-                &key,
-                format!("`{}` is not a layer version ARN", layer.get_ref()),
-                "a layer version ARN: arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
-            ),
-            Some(layer_region) if region.is_some_and(|r| r != layer_region) => check.error(
-                layer.span(),
-                &key,
-                format!(
-                    "layer `{}` is in {layer_region}, the function in {}",
-                    layer.get_ref(),
-                    region.unwrap_or_default()
-                ),
-                "Lambda attaches only layers of the function's region: publish the layer there",
-            ),
-            Some(_) => {}
-        }
-    }
-    let mut seen = Vec::new();
-    for layer in layers.get_ref() {
-        let name = layer.get_ref().rsplit_once(':').map(|(n, _)| n);
-        if name.is_some() && seen.contains(&name) {
-            check.error(
-                layer.span(),
-                &key,
-                format!("two versions of layer `{}`", name.unwrap_or_default()),
-                "a function takes one version of each layer",
-            );
-        }
-        seen.push(name);
-    }
-    (check.errors.len() == errors_before).then(|| {
-        layers
-            .get_ref()
-            .iter()
-            .map(|l| l.get_ref().clone())
-            .collect()
-    })
-}
-
-/// `vpc = { subnets, security_groups }`: ids of the right shape, at
-/// least one of each (Lambda names an id that does not exist itself).
-fn check_vpc(check: &mut Checker, vpc: &Spanned<RawVpc>, table: &str) -> Option<Vpc> {
-    let raw = vpc.get_ref();
-    let errors_before = check.errors.len();
-    let lists = [
-        ("subnets", &raw.subnets, "subnet-", limits::VPC_SUBNETS_MAX),
-        (
-            "security_groups",
-            &raw.security_groups,
-            "sg-",
-            limits::VPC_SECURITY_GROUPS_MAX,
+/// Reports `refusal` at the line that caused it.
+fn report(check: &mut Checker, refusal: Refusal, at: &Located<'_>) {
+    let (span, key, message, help) = match refusal {
+        Refusal::BadName { problem } => (
+            at.stage_span.clone(),
+            "stages".to_string(),
+            format!("invalid stage name `{}`: {problem}", at.stage),
+            "use lowercase letters, digits and `-`, starting with a letter, e.g. `prod`".to_string(),
         ),
-    ];
-    for (key, ids, prefix, max) in lists {
-        let key_name = format!("{table}.vpc.{key}");
-        if ids.is_empty() {
-            check.error(
-                vpc.span(),
-                &key_name,
-                format!("`vpc` needs at least one of `{key}`"),
-                &format!("list the ids, e.g. `{key} = [\"{prefix}0123456789abcdef0\"]`"),
-            );
-        }
-        if ids.len() > max {
-            check.error(
-                vpc.span(),
-                &key_name,
-                format!("{} {key}; Lambda takes at most {max}", ids.len()),
-                "list fewer",
-            );
-        }
-        for id in ids {
-            if !limits::ec2_id_looks_valid(id.get_ref(), prefix) {
+        Refusal::TooLong { problem } => (
+            at.stage_span.clone(),
+            "stages".to_string(),
+            problem,
+            "shorten the app name or the stage name".to_string(),
+        ),
+        Refusal::HandlerTooLong {
+            handler,
+            problem,
+            span,
+        } => (
+            span,
+            format!("events.{handler}"),
+            format!("`{handler}` cannot be deployed to stage `{}`: {problem}", at.stage),
+            "shorten the handler's table name (set `handler = \"...\"` to keep the function), the app name or the stage name".to_string(),
+        ),
+        Refusal::EnvTooLarge { size } => (
+            at.env_span.clone(),
+            if at.table == "app" {
+                "env".to_string()
+            } else {
+                format!("{}.env", at.table)
+            },
+            format!(
+                "environment is {size} bytes; Lambda allows {} in total",
+                limits::ENV_BYTES
+            ),
+            "move large values to SSM Parameter Store or Secrets Manager and read them at start-up".to_string(),
+        ),
+        Refusal::ProvisionedAboveReserved {
+            provisioned,
+            reserved,
+            span,
+        } => (
+            span,
+            format!("{}.provisioned_concurrency", at.table),
+            format!("{provisioned} instances kept warm, but `concurrency` reserves only {reserved}"),
+            "Lambda refuses more provisioned than reserved concurrency: raise `concurrency` or lower `provisioned_concurrency`".to_string(),
+        ),
+    };
+    check.error(span, &key, message, &help);
+}
+
+/// What a table's values mean only together with the region: each
+/// layer is in the table's own region (when it names one), and a
+/// stage's domain certificate in the stage's region.
+fn check_regions(check: &mut Checker, section: &RawSection, table: &str, stage_region: Option<&str>) {
+    if let (Some(layers), Some(region)) = (&section.layers, &section.region) {
+        let key = format!("{table}.layers");
+        for layer in layers.get_ref() {
+            if let Some(layer_region) = limits::layer_region(layer.get_ref())
+                && layer_region != region.get_ref()
+            {
                 check.error(
-                    id.span(),
-                    &key_name,
-                    format!("`{}` is not a {prefix}... id", id.get_ref()),
-                    &format!("EC2 ids look like `{prefix}0123456789abcdef0` (8 or 17 hex digits)"),
+                    layer.span(),
+                    &key,
+                    format!(
+                        "layer `{}` is in {layer_region}, the function in {}",
+                        layer.get_ref(),
+                        region.get_ref()
+                    ),
+                    "Lambda attaches only layers of the function's region: publish the layer there",
                 );
             }
         }
     }
-    if check.errors.len() > errors_before {
-        return None;
+    if let (Some(domain), Some(region)) = (&section.domain, stage_region) {
+        super::gateway::check_certificate_region(check, domain, &format!("{table}.domain"), region);
     }
-    check.warnings.push(
-        ConfigIssue::new(vpc.span(), &format!("{table}.vpc"), "a function in a VPC reaches AWS APIs and the internet only through the VPC")
-            .with_help("give its subnets a NAT gateway, or VPC endpoints for the services it calls (and CloudWatch Logs is reached by Lambda itself)"),
-    );
-    let ids = |list: &[Spanned<String>]| list.iter().map(|i| i.get_ref().clone()).collect();
-    Some(Vpc {
-        subnets: ids(&raw.subnets),
-        security_groups: ids(&raw.security_groups),
-    })
-}
-
-fn ranged(
-    check: &mut Checker,
-    value: &Option<Spanned<i64>>,
-    table: &str,
-    key: &str,
-    range: (u32, u32),
-    unit: &str,
-) -> Option<u32> {
-    let value = value.as_ref()?;
-    let number = *value.get_ref();
-    let (low, high) = range;
-    if number < i64::from(low) || number > i64::from(high) {
-        check.error(
-            value.span(),
-            &format!("{table}.{key}"),
-            format!("`{key}` = {number} is out of range"),
-            &format!("use a value from {low} to {high} {unit}"),
-        );
-        return None;
-    }
-    Some(number as u32)
 }
 
 fn env_vars(
@@ -760,26 +442,6 @@ fn env_vars(
         out.insert(name.clone(), value.get_ref().clone());
     }
     out
-}
-
-fn check_env_size(
-    check: &mut Checker,
-    env: &BTreeMap<String, String>,
-    span: Range<usize>,
-    table: &str,
-) {
-    let size = limits::env_size(env);
-    if size > limits::ENV_BYTES {
-        check.error(
-            span,
-            table,
-            format!(
-                "environment is {size} bytes; Lambda allows {} in total",
-                limits::ENV_BYTES
-            ),
-            "move large values to SSM Parameter Store or Secrets Manager and read them at start-up",
-        );
-    }
 }
 
 fn routes(

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::{Arch, EventSource, Method, Project};
+use crate::config::{EventSource, Method, Project, Resolved};
 use crate::names::StageArns;
 
 use super::checks::{self, PlannedCheck};
@@ -23,53 +23,43 @@ pub(crate) struct Code {
 /// What the stage should look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Desired {
+    /// The stage's settings as slx.toml resolves them, read as
+    /// `desired.memory` (`Desired` derefs to them); the fields below are
+    /// what is derived from the project, the build and the flags.
+    pub(crate) settings: Resolved,
     pub(crate) arns: StageArns,
-    pub(crate) arch: Arch,
     /// CodeSha256 of the zip to serve.
     pub(crate) code_sha256: String,
-    pub(crate) memory: u32,
-    pub(crate) timeout: u32,
+    /// The API function's environment: slx.toml's, the secrets to fetch,
+    /// CORS.
     pub(crate) env: BTreeMap<String, String>,
-    pub(crate) ephemeral_storage: u32,
-    pub(crate) layers: Vec<String>,
-    /// X-Ray active tracing (the function, and the API stage).
-    pub(crate) tracing: bool,
-    pub(crate) vpc: Option<crate::config::Vpc>,
-    /// Instances of the stage's alias kept initialised.
-    pub(crate) provisioned_concurrency: Option<u32>,
     /// The role's trust policy and inline policy (canonical JSON).
     pub(crate) trust_policy: String,
     pub(crate) role_policy: String,
-    pub(crate) log_retention_days: u32,
     /// `path → methods`, paths as API Gateway writes them (`/orders/{id}`).
     pub(crate) routes: BTreeMap<String, BTreeSet<Method>>,
     /// Content types API Gateway passes as binary: every one (`*/*`) in
     /// router mode, so the app's binary answers (images, gzip) survive.
     pub(crate) binary_media_types: Vec<String>,
-    /// Published versions to keep; older ones are pruned after a publish.
-    pub(crate) keep_versions: u32,
-    pub(crate) throttle: Option<crate::config::Throttle>,
-    pub(crate) concurrency: Option<u32>,
     /// Description of a published version and an API deployment: which
     /// slx, commit and time made it.
     pub(crate) release: String,
     /// Run against a new version before the alias moves to it (empty with
     /// `--skip-checks`). Never a reason to change anything by itself.
     pub(crate) checks: Vec<PlannedCheck>,
-    /// Release a new version as a canary (slx.toml's, or the flags').
+    /// Release a new version as a canary (slx.toml's, or the flags':
+    /// it shadows the setting).
     pub(crate) canary: Option<crate::config::CanarySpec>,
     /// The `[events.NAME]` handlers, each its own function.
     pub(crate) events: Vec<EventDesired>,
-    /// The stage's CORS, and the paths API Gateway answers preflights
-    /// for, with the methods each allows (`crate::cors`).
-    pub(crate) cors: Option<crate::config::Cors>,
+    /// The paths API Gateway answers CORS preflights for, with the
+    /// methods each allows (`crate::cors`).
     pub(crate) preflights: BTreeMap<String, String>,
     /// The routes callers must send an API key to (`path → methods`).
     pub(crate) keyed: BTreeMap<String, BTreeSet<Method>>,
-    /// The stage's usage plan: present when any route needs a key.
+    /// The stage's usage plan: present when any route needs a key (it
+    /// shadows the setting, which only sets the limits).
     pub(crate) usage_plan: Option<crate::config::UsagePlan>,
-    /// The stage's custom domain.
-    pub(crate) domain: Option<crate::config::Domain>,
     /// Who may call each route that is not public (`path → method →`).
     pub(crate) auth: BTreeMap<String, BTreeMap<Method, crate::config::RouteAuth>>,
     pub(crate) authorizers: Vec<crate::config::Authorizer>,
@@ -104,6 +94,20 @@ pub(crate) struct Wanted<'a> {
     pub(crate) memory: u32,
     pub(crate) timeout: u32,
     pub(crate) env: &'a BTreeMap<String, String>,
+}
+
+impl std::ops::Deref for Desired {
+    type Target = Resolved;
+
+    fn deref(&self) -> &Resolved {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for Desired {
+    fn deref_mut(&mut self) -> &mut Resolved {
+        &mut self.settings
+    }
 }
 
 impl Desired {
@@ -194,34 +198,21 @@ impl Desired {
             }
         }
         Desired {
+            settings: project.settings.clone(),
             arns: arns.clone(),
-            arch: project.arch,
             code_sha256: code_sha256.to_string(),
-            memory: project.memory,
-            timeout: project.timeout,
             env: api_env,
-            ephemeral_storage: project.ephemeral_storage,
-            layers: project.layers.clone(),
-            tracing: project.tracing,
-            vpc: project.vpc.clone(),
-            provisioned_concurrency: project.provisioned_concurrency,
             trust_policy: policy::trust_policy(arns),
             role_policy: policy::role_policy(project, arns),
-            log_retention_days: project.log_retention_days,
             routes,
             binary_media_types: project.binary_media_types.clone(),
-            keep_versions: project.keep_versions,
-            throttle: project.throttle,
-            concurrency: project.concurrency,
             release,
             checks: checks::plan(project),
             canary: project.canary,
             events,
-            cors: project.cors.clone(),
             preflights: crate::cors::preflight_paths(project.cors.as_ref(), &project.routes),
             keyed,
             usage_plan: project.usage_plan,
-            domain: project.domain.clone(),
             auth,
             authorizers: project.authorizers.clone(),
         }
@@ -264,36 +255,27 @@ pub(crate) mod tests {
             "arn:aws:iam::123456789012:user/ci",
         );
         Desired {
-            arch: Arch::X86_64,
+            settings: Resolved {
+                memory: 256,
+                log_retention_days: 14,
+                ..Resolved::default()
+            },
             code_sha256: "sha-1".into(),
-            memory: 256,
-            timeout: 10,
             env: BTreeMap::from([("GREETING".into(), "hello".into())]),
-            ephemeral_storage: 512,
-            layers: Vec::new(),
-            tracing: false,
-            vpc: None,
-            provisioned_concurrency: None,
             trust_policy: policy::trust_policy(&arns),
             role_policy: "{policy}".into(),
-            log_retention_days: 14,
             routes: BTreeMap::from([
                 ("/greet".into(), BTreeSet::from([Method::Post])),
                 ("/orders/{id}".into(), BTreeSet::from([Method::Post])),
             ]),
             binary_media_types: Vec::new(),
-            keep_versions: 10,
-            throttle: None,
-            concurrency: None,
             release: "slx test".into(),
             checks: Vec::new(),
             canary: None,
             events: Vec::new(),
-            cors: None,
             preflights: BTreeMap::new(),
             keyed: BTreeMap::new(),
             usage_plan: None,
-            domain: None,
             auth: BTreeMap::new(),
             authorizers: Vec::new(),
             arns,

@@ -119,33 +119,20 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::config::Arch;
 
     #[test]
     fn lambda_variables_then_stage_env_then_credentials() {
         let project = Project {
             app: "shop".into(),
             stage: "dev".into(),
-            arch: Arch::X86_64,
-            memory: 256,
-            timeout: 3,
-            region: None,
-            account: None,
-            profile: None,
-            log_retention_days: 14,
-            keep_versions: 10,
-            throttle: None,
-            concurrency: None,
-            canary: None,
-            ephemeral_storage: 512,
-            layers: vec![],
-            tracing: false,
-            vpc: None,
-            provisioned_concurrency: None,
-            cors: None,
+            settings: crate::config::Resolved {
+                memory: 256,
+                timeout: 3,
+                log_retention_days: 14,
+                ..Default::default()
+            },
             binary_media_types: vec![],
             usage_plan: None,
-            domain: None,
             authorizers: vec![],
             serves_cors: false,
             env: BTreeMap::from([("GREETING".into(), "hi".into())]),
