@@ -165,11 +165,22 @@ impl StageNames {
         format!("slx app {} stage {}", self.app, self.stage)
     }
 
-    /// The REST API's description once a definition is imported: it
-    /// records that definition's digest (what reading the API back cannot
-    /// show whole: a CORS mock's answer, gateway responses).
-    pub(crate) fn api_description(&self, digest: &str) -> String {
-        format!("{}; {DEFINITION_MARK}{digest}", self.description())
+    /// What a function or the API says it is: slx.toml's `description`
+    /// beside slx's own words (`Orders API (slx app shop stage dev)`),
+    /// or slx's alone.
+    pub(crate) fn described(&self, description: Option<&str>) -> String {
+        match description {
+            Some(text) => format!("{text} ({})", self.description()),
+            None => self.description(),
+        }
+    }
+
+    /// The REST API's description once a definition is imported (`text`:
+    /// what [`described`](Self::described) gives): it records that
+    /// definition's digest (what reading the API back cannot show whole:
+    /// a CORS mock's answer, gateway responses).
+    pub(crate) fn api_description(&self, text: &str, digest: &str) -> String {
+        format!("{text}; {DEFINITION_MARK}{digest}")
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct FunctionInfo {
     pub(crate) tracing: bool,
     /// `None`: not in a VPC (Lambda reports empty lists).
     pub(crate) vpc: Option<Vpc>,
+    /// `$LATEST`'s description, or a version's (its release's).
+    pub(crate) description: String,
 }
 
 /// Whether a function accepts the next mutation (GetFunctionConfiguration).
@@ -106,6 +108,7 @@ pub(crate) struct FunctionUpdate {
     pub(crate) tracing: Option<bool>,
     /// `Some(None)`: take the function out of its VPC.
     pub(crate) vpc: Option<Option<Vpc>>,
+    pub(crate) description: Option<String>,
 }
 
 /// One `AddPermission` statement on a qualified function.
@@ -224,6 +227,7 @@ pub(super) fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
             .unwrap_or_default(),
         role_arn: config.role().unwrap_or_default().to_string(),
         arn: config.function_arn().unwrap_or_default().to_string(),
+        description: config.description().unwrap_or_default().to_string(),
         // Lambda's default when it does not say.
         ephemeral_storage: config
             .ephemeral_storage()
@@ -659,6 +663,7 @@ impl Writer {
             .set_layers(update.layers.clone())
             .set_tracing_config(update.tracing.map(tracing_config))
             .set_vpc_config(update.vpc.as_ref().map(|vpc| vpc_config(vpc.as_ref())))
+            .set_description(update.description.clone())
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("update the settings of {name}"), &e))?;

@@ -29,6 +29,9 @@ pub const THROTTLE_BURST_MAX: u32 = 5_000;
 pub const API_GATEWAY_TIMEOUT_S: u32 = 29;
 /// Lambda's limit on the total size of a function's environment.
 pub const ENV_BYTES: usize = 4096;
+/// Characters of `description`: Lambda takes 256 for a function's
+/// description, and slx adds ` (slx app APP stage STAGE)`, at most 75.
+pub const DESCRIPTION_MAX: usize = 180;
 /// The longest IAM role name; `<app>-<stage>-role` must fit.
 pub const ROLE_NAME_MAX: usize = 64;
 /// The longest Lambda function name.

@@ -30,10 +30,9 @@ pub use keys::closest as closest_match;
 pub use model::{
     Arch, Authorizer, AuthorizerKind, AuthorizerSource, CanarySpec, Check, Config, Cors, Domain,
     EventFunction, EventHandler, EventSource, Method, Permission, Project, Quota, QuotaPeriod,
-    Route, RouteAuth, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret, SecretSource,
-    Resolved, Segment, Set, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler, UsagePlan,
-    Vpc,
-    key_filters_overlap,
+    Resolved, Route, RouteAuth, RoutePath, S3EventKind, S3Source, ScheduleSource, Secret,
+    SecretSource, Segment, Set, Settings, SqsSource, StageOverlay, Throttle, UnknownHandler,
+    UsagePlan, Vpc, key_filters_overlap,
 };
 pub use stage::{
     DEFAULT_ARCH, DEFAULT_EPHEMERAL_STORAGE_MB, DEFAULT_KEEP_VERSIONS, DEFAULT_LOG_RETENTION_DAYS,

@@ -55,7 +55,8 @@ macro_rules! resolved_value {
         $set.as_ref().map(|set| set.value.clone())
     };
     ($set:expr, $default:expr) => {
-        $set.as_ref().map_or_else(|| $default, |set| set.value.clone())
+        $set.as_ref()
+            .map_or_else(|| $default, |set| set.value.clone())
     };
 }
 
@@ -181,6 +182,9 @@ sections! {
         usage_plan: RawUsagePlan => UsagePlan, in [Stage], by super::gateway::usage_plan;
         /// The stage's custom domain name.
         domain: RawDomain => Domain, in [Stage], by super::gateway::domain;
+        /// What the app is, shown on its functions and its API beside
+        /// slx's own words there.
+        description: String => String, in [App Stage], by values::description;
     }
     other {
         /// Only in `[app]`: the app's name.

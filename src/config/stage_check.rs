@@ -16,16 +16,22 @@ use super::model::{EventHandler, EventSource, Settings};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// The stage's name itself.
-    BadName { problem: &'static str },
+    BadName {
+        problem: &'static str,
+    },
     /// The stage's resources' names would be too long.
-    TooLong { problem: String },
+    TooLong {
+        problem: String,
+    },
     /// An event handler's function name would be too long.
     HandlerTooLong {
         handler: String,
         problem: String,
         span: Range<usize>,
     },
-    EnvTooLarge { size: usize },
+    EnvTooLarge {
+        size: usize,
+    },
     /// Lambda refuses more provisioned than reserved concurrency.
     // https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
     ProvisionedAboveReserved {
@@ -68,7 +74,8 @@ pub(crate) fn refusals(stage: &Stage<'_>) -> Vec<Refusal> {
         }
         for handler in stage.handlers.iter().filter(|_| stage.app.is_some()) {
             let scheduled = matches!(handler.source, EventSource::Schedule(_));
-            if let Some(problem) = limits::event_function_problem(app, name, &handler.name, scheduled)
+            if let Some(problem) =
+                limits::event_function_problem(app, name, &handler.name, scheduled)
             {
                 found.push(Refusal::HandlerTooLong {
                     handler: handler.name.clone(),
@@ -102,10 +109,7 @@ mod tests {
     use crate::config::model::Set;
 
     fn set<T>(value: T) -> Option<Set<T>> {
-        Some(Set {
-            value,
-            span: 3..4,
-        })
+        Some(Set { value, span: 3..4 })
     }
 
     #[test]

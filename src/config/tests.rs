@@ -1185,3 +1185,30 @@ fn routes_name_their_authorizer() {
     let users = dev.authorizers.iter().find(|a| a.name == "users").unwrap();
     assert_eq!((users.header.as_str(), users.ttl), ("Authorization", 300));
 }
+
+#[test]
+fn a_description_is_the_apps_unless_a_stage_sets_its_own_and_stays_one_short_line() {
+    let config = parse_text(&app(
+        "description = \"Orders API\"\n[stages.dev]\ndescription = \"Orders (dev)\"\n",
+    ))
+    .unwrap();
+    let described = |stage: &str| resolve(&config, stage).unwrap().description.clone();
+    assert_eq!(described("prod").as_deref(), Some("Orders API"));
+    assert_eq!(described("dev").as_deref(), Some("Orders (dev)"));
+    let none = parse_text(&app("")).unwrap();
+    assert_eq!(resolve(&none, "dev").unwrap().description, None);
+    let found: Vec<(usize, String, String)> = problems(&app(&format!(
+        "description = \"{}\"\n[stages.dev]\ndescription = \"a\\tb\"\n",
+        "x".repeat(181)
+    )))
+    .into_iter()
+    .map(|issue| (issue.line, issue.message, issue.help.unwrap_or_default()))
+    .collect();
+    assert_problem(
+        &found,
+        3,
+        "is 181 characters; at most 180",
+        "one short line",
+    );
+    assert_problem(&found, 5, "holds a control character", "one short line");
+}

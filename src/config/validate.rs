@@ -215,7 +215,8 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             table: &table,
         };
         for refusal in stage_check::refusals(&stage_check) {
-            let inherited = matches!(refusal, Refusal::ProvisionedAboveReserved { .. }) && !own_concurrency;
+            let inherited =
+                matches!(refusal, Refusal::ProvisionedAboveReserved { .. }) && !own_concurrency;
             if !inherited {
                 report(&mut check, refusal, &at);
             }
@@ -397,7 +398,12 @@ fn report(check: &mut Checker, refusal: Refusal, at: &Located<'_>) {
 /// What a table's values mean only together with the region: each
 /// layer is in the table's own region (when it names one), and a
 /// stage's domain certificate in the stage's region.
-fn check_regions(check: &mut Checker, section: &RawSection, table: &str, stage_region: Option<&str>) {
+fn check_regions(
+    check: &mut Checker,
+    section: &RawSection,
+    table: &str,
+    stage_region: Option<&str>,
+) {
     if let (Some(layers), Some(region)) = (&section.layers, &section.region) {
         let key = format!("{table}.layers");
         for layer in layers.get_ref() {

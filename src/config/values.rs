@@ -156,7 +156,13 @@ pub(crate) fn profile(check: &mut Checker, raw: &Spanned<String>, key: &str) -> 
 }
 
 pub(crate) fn concurrency(check: &mut Checker, raw: &Spanned<i64>, key: &str) -> Option<u32> {
-    ranged(check, raw, key, limits::CONCURRENCY, "concurrent executions")
+    ranged(
+        check,
+        raw,
+        key,
+        limits::CONCURRENCY,
+        "concurrent executions",
+    )
 }
 
 pub(crate) fn provisioned_concurrency(
@@ -169,6 +175,39 @@ pub(crate) fn provisioned_concurrency(
 
 pub(crate) fn ephemeral_storage(check: &mut Checker, raw: &Spanned<i64>, key: &str) -> Option<u32> {
     ranged(check, raw, key, limits::EPHEMERAL_STORAGE_MB, "MB")
+}
+
+/// A person's words for what the app is: printable, and short enough
+/// that with slx's own (`slx app APP stage STAGE`) it stays within
+/// Lambda's 256 characters for a function's description.
+// https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html#lambda-CreateFunction-request-Description
+pub(crate) fn description(check: &mut Checker, raw: &Spanned<String>, key: &str) -> Option<String> {
+    let text = raw.get_ref().trim();
+    let problem = if text.is_empty() {
+        Some("is empty".to_string())
+    } else if text.chars().count() > limits::DESCRIPTION_MAX {
+        Some(format!(
+            "is {} characters; at most {} fit beside slx's own words",
+            text.chars().count(),
+            limits::DESCRIPTION_MAX
+        ))
+    } else if text.chars().any(char::is_control) {
+        Some("holds a control character (a line break, a tab)".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => {
+            check.error(
+                raw.span(),
+                key,
+                format!("the description {problem}"),
+                "one short line, e.g. `description = \"Orders API of the shop\"`",
+            );
+            None
+        }
+        None => Some(text.to_string()),
+    }
 }
 
 pub(crate) fn tracing(_: &mut Checker, raw: &Spanned<bool>, _: &str) -> Option<bool> {

@@ -111,6 +111,11 @@ impl std::ops::DerefMut for Desired {
 }
 
 impl Desired {
+    /// What the stage's functions and API say they are.
+    pub(crate) fn described(&self) -> String {
+        self.arns.described(self.description.as_deref())
+    }
+
     /// The API's function (`<app>-<stage>`).
     pub(crate) fn api_function(&self) -> Wanted<'_> {
         Wanted {

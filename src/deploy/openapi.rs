@@ -88,7 +88,7 @@ pub(crate) fn document(desired: &Desired) -> Value {
         "openapi": "3.0.1",
         "info": {
             "title": arns.api,
-            "description": arns.description(),
+            "description": desired.described(),
             "version": env!("CARGO_PKG_VERSION"),
         },
         "paths": paths,

@@ -141,6 +141,7 @@ mod tests {
             layers: desired.layers.clone(),
             tracing: desired.tracing,
             vpc: desired.vpc.clone(),
+            description: desired.described(),
         }
     }
 
@@ -346,6 +347,42 @@ mod tests {
         let json = serde_json::to_value(update).unwrap();
         assert_eq!(json["change"]["memory"], 512);
         assert_eq!(json["change"]["env"], false);
+    }
+
+    #[test]
+    fn a_description_change_updates_the_function_and_reimports_the_api() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.description = Some("Orders API".into());
+        let changes = plan(&names(), Some(&desired), &actual);
+        assert_eq!(
+            kinds(&changes),
+            [
+                "update_config",
+                "publish_and_point_alias",
+                "set_routes",
+                "deploy_api"
+            ]
+        );
+        let Action::Function(update) = &changes.steps[0].action else {
+            panic!("{changes:?}")
+        };
+        let json = serde_json::to_value(update).unwrap();
+        assert_eq!(
+            json["change"]["description"],
+            "Orders API (slx app shop stage dev)"
+        );
+        assert_eq!(json["change"]["memory"], serde_json::Value::Null);
+        // A published version's description is its release's: what the
+        // alias serves is judged without it.
+        let mut published = converged(&desired);
+        if let Some(served) = published.alias.served.as_mut() {
+            served.description = "slx 0.2.0 from git abc at 2026-12-06T00:00:00Z".into();
+        }
+        assert_eq!(
+            kinds(&plan(&names(), Some(&desired), &published)),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -874,6 +911,7 @@ mod event_tests {
             layers: vec![],
             tracing: false,
             vpc: None,
+            description: desired.described(),
         });
         actual
             .event_function

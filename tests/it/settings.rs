@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::common::moto::Moto;
 use crate::common::run;
-use crate::common::stage::Project;
+use crate::common::stage::{Project, zips};
 
 const CONFIG: &str = "[default]\nregion = us-west-1\n\n[profile team]\nregion = eu-west-2\n";
 const CREDENTIALS: &str = "[default]\naws_access_key_id = AKIADEFAULTKEY\naws_secret_access_key = default-secret\n\n[team]\naws_access_key_id = AKIATEAMKEY\naws_secret_access_key = team-secret\n";
@@ -121,4 +121,55 @@ fn region_and_profile_precedence_with_a_real_config_file() {
         signer(&project, &moto, files, &[], &[("AWS_PROFILE", "default")]),
         pair("AKIADEFAULTKEY", "ca-central-1")
     );
+}
+
+/// `[app] description` (a stage may override it) is what the stage's
+/// functions and API say they are, beside slx's own words; changing it
+/// updates them (a version is published: a configuration change), and
+/// the next deploy has nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_description_is_shown_on_the_function_and_the_api() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let aws = crate::common::stage::aws(&moto).await;
+    let described = async |text: &str| {
+        let function = crate::common::stage::latest_config(&aws, "shop-dev").await;
+        assert_eq!(
+            function.description(),
+            Some(format!("{text} (slx app shop stage dev)").as_str())
+        );
+        let apis = crate::common::stage::apis_named(&aws, "shop-dev").await;
+        let api = apis[0].description().unwrap_or_default().to_string();
+        assert!(
+            api.starts_with(&format!(
+                "{text} (slx app shop stage dev); definition sha256:"
+            )),
+            "{api}"
+        );
+    };
+    project.edit(
+        "timeout = 10 ",
+        "timeout = 10\ndescription = \"Orders API of the shop\" ",
+    );
+    project.deploy("dev", &zips().v1);
+    described("Orders API of the shop").await;
+
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\ndescription = \"Orders API (try it here)\"\n\n[stages.prod]",
+    );
+    let changed = project.deploy("dev", &zips().v1);
+    assert_eq!(
+        crate::common::stage::steps(&changed),
+        [
+            "update_config",
+            "publish_and_point_alias",
+            "set_routes",
+            "deploy_api"
+        ]
+    );
+    described("Orders API (try it here)").await;
+    let again = project.deploy("dev", &zips().v1);
+    assert_eq!(again["changed"], false, "{again}");
 }

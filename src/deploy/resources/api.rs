@@ -432,8 +432,10 @@ impl Resource for Api {
                     .await?;
                 ctx.outputs().warnings.extend(warnings);
                 // Recorded after the import: a run stopped between the
-                // two imports again, which is harmless (idempotent).
-                let description = ctx.arns.api_description(digest);
+                // two imports again, which is harmless (idempotent). The
+                // words are the document's own (slx.toml's description).
+                let text = openapi["info"]["description"].as_str().unwrap_or_default();
+                let description = ctx.arns.api_description(text, digest);
                 ctx.call(step, RETRY_ALWAYS, || {
                     w.set_rest_api_description(&id, &description)
                 })

@@ -46,6 +46,8 @@ pub(crate) struct ConfigChange {
     pub(crate) layers: bool,
     pub(crate) tracing: Option<bool>,
     pub(crate) vpc: bool,
+    /// The new description (slx.toml's `description` beside slx's words).
+    pub(crate) description: Option<String>,
 }
 
 /// Environment variables in a plan: names only. Values may be secrets,
@@ -73,6 +75,7 @@ pub(crate) enum FunctionAction {
         layers: Vec<String>,
         tracing: bool,
         vpc: Option<Vpc>,
+        description: String,
     },
     /// Upload the zip (also how the architecture changes).
     UpdateCode {
@@ -138,6 +141,9 @@ impl ActionInfo for FunctionAction {
                 if change.vpc {
                     parts.push("VPC".into());
                 }
+                if change.description.is_some() {
+                    parts.push("description".into());
+                }
                 format!("update configuration ({})", parts.join(", "))
             }
             FunctionAction::DeleteFunction { function } => {
@@ -178,6 +184,9 @@ pub(crate) fn config_change(wanted: &Wanted<'_>, current: &FunctionInfo) -> Conf
         layers: current.layers != desired.layers,
         tracing: (current.tracing != desired.tracing).then_some(desired.tracing),
         vpc: current.vpc != desired.vpc,
+        // `$LATEST`'s only: a published version's description is its
+        // release's, so what an alias serves is never judged by it.
+        description: None,
     }
 }
 
@@ -210,6 +219,7 @@ pub(crate) fn plan_function(
             layers: desired.layers.clone(),
             tracing: desired.tracing,
             vpc: desired.vpc.clone(),
+            description: desired.described(),
         }];
     };
     let mut actions = Vec::new();
@@ -221,7 +231,9 @@ pub(crate) fn plan_function(
             arch_change: (current.arch != desired.arch).then_some(desired.arch),
         });
     }
-    let change = config_change(wanted, current);
+    let mut change = config_change(wanted, current);
+    change.description =
+        Some(desired.described()).filter(|described| *described != current.description);
     if change != ConfigChange::default() {
         actions.push(FunctionAction::UpdateConfig {
             function,
@@ -294,6 +306,7 @@ impl Resource for Function {
                 layers,
                 tracing,
                 vpc,
+                description,
             } => {
                 let zip = ctx.zip(code_sha256, step)?;
                 let spec = FunctionSpec {
@@ -307,7 +320,7 @@ impl Resource for Function {
                     layers: layers.clone(),
                     tracing: *tracing,
                     vpc: vpc.clone(),
-                    description: ctx.arns.description(),
+                    description: description.clone(),
                     tags: match handler {
                         Some(handler) => ctx.arns.handler_tags(handler),
                         None => ctx.arns.tags(),
@@ -349,6 +362,7 @@ impl Resource for Function {
                     layers: layers.clone(),
                     tracing: change.tracing,
                     vpc: vpc.clone(),
+                    description: change.description.clone(),
                 };
                 ctx.call(step, RETRY_ROLE, || w.update_config(function, &update))
                     .await?;
