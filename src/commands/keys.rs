@@ -244,17 +244,7 @@ async fn apply(
     let plan = Plan::of(vec![Action::UsagePlan(action)]);
     let target = Target::new(writer, reader, arns);
     crate::deploy::lease::with_lease(ui, ask, async |lease| {
-        let applied = lease
-            .fenced(crate::deploy::apply::apply(
-                &target,
-                None,
-                &plan,
-                Default::default(),
-                ui,
-            ))
-            .await?
-            .map_err(crate::deploy::apply::ApplyError::into_report)?;
-        Ok(applied.outputs)
+        Ok(lease.apply(&target, &plan, ui).await?.outputs)
     })
     .await
 }

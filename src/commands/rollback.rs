@@ -152,16 +152,7 @@ async fn roll_back(
     }));
     let plan = Plan::of(actions);
     let target = Target::new(writer, reader, arns);
-    lease
-        .fenced(crate::deploy::apply::apply(
-            &target,
-            None,
-            &plan,
-            Default::default(),
-            ui,
-        ))
-        .await?
-        .map_err(crate::deploy::apply::ApplyError::into_report)?;
+    lease.apply(&target, &plan, ui).await?;
     Ok((names, current, to, info, handlers))
 }
 

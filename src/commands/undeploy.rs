@@ -11,7 +11,6 @@ use super::stage::{open_and_read, print_plan};
 use crate::aws::AwsError;
 use crate::cli::{GlobalArgs, UndeployArgs};
 use crate::deploy::Stage;
-use crate::deploy::apply::{self, ApplyError};
 use crate::deploy::lease;
 use crate::deploy::lease::{Ask, with_lease};
 use crate::deploy::plan::{Plan, plan};
@@ -105,10 +104,7 @@ pub(super) async fn run(
         let actual = resources::read(&stage.reader, names).await?;
         let plan = removal(names, &actual, args.keep_logs);
         let target = stage.target();
-        let applied = lease
-            .fenced(apply::apply(&target, None, &plan, Default::default(), ui))
-            .await?
-            .map_err(ApplyError::into_report)?;
+        let applied = lease.apply(&target, &plan, ui).await?;
         let pace = stage.reader.pace();
         let leftovers = leftovers_after(&stage, args.keep_logs, &pace, &pace).await?;
         Ok((applied, leftovers))

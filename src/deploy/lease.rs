@@ -619,6 +619,21 @@ impl Lease {
         }
     }
 
+    /// Applies `plan` (no code to upload, nothing produced before) while
+    /// the lease is held: a command's few writes (a rollback, an API key,
+    /// an undeploy).
+    pub(crate) async fn apply(
+        &self,
+        target: &super::apply::Target<'_>,
+        plan: &super::plan::Plan,
+        reporter: &dyn super::apply::StepReporter,
+    ) -> miette::Result<super::apply::Applied> {
+        let apply = super::apply::apply(target, None, plan, Default::default(), reporter);
+        self.fenced(apply)
+            .await?
+            .map_err(super::apply::ApplyError::into_report)
+    }
+
     /// Stops renewing and deletes this process's generations. An error
     /// names what is left: it expires, or a rerun here takes it over.
     /// Only [`with_lease`] releases.
