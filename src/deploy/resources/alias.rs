@@ -132,6 +132,12 @@ impl Resource for Alias {
     type Actual = AliasState;
     type Action = AliasAction;
 
+    type Reads<'a> = Option<&'a FunctionInfo>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        actual.function.as_ref()
+    }
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -149,20 +155,18 @@ impl Resource for Alias {
         })
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<AliasAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, reads: Self::Reads<'_>) -> Vec<AliasAction> {
         let wanted = desired.api_function();
-        let function_changes =
-            !function::plan_function(&wanted, actual.function.as_ref()).is_empty();
+        let function_changes = !function::plan_function(&wanted, reads).is_empty();
         // The alias must serve exactly what slx.toml and the zip describe.
         // That also finishes a deploy that updated $LATEST but died
         // before publishing.
-        let alias_current = actual
-            .alias
+        let alias_current = own
             .served
             .as_ref()
             .is_some_and(|served| function::matches(&wanted, served))
             // A canary left running is finished by the next deploy.
-            && actual.alias.canary.is_none();
+            && own.canary.is_none();
         if !function_changes && alias_current {
             return vec![];
         }
@@ -171,27 +175,26 @@ impl Resource for Alias {
             function: names.function.clone(),
             alias: names.alias.clone(),
             code_sha256: desired.code_sha256.clone(),
-            alias_exists: actual.alias.served.is_some(),
+            alias_exists: own.served.is_some(),
             description: desired.release.clone(),
             checks: desired.checks.clone(),
             // A first deploy has nothing to compare the new version with.
             canary: desired
                 .canary
-                .zip(actual.alias.served.as_ref())
+                .zip(own.served.as_ref())
                 .map(|(spec, served)| PlannedCanary {
                     spec,
                     serving: served.version.clone(),
                 }),
         }];
         // During a canary the alias keeps serving its version.
-        let serving = actual
-            .alias
+        let serving = own
             .served
             .as_ref()
             .filter(|_| desired.canary.is_some())
             .map(|served| served.version.as_str());
         let prune = versions::to_prune_after_publish(
-            &actual.alias.versions,
+            &own.versions,
             &desired.code_sha256,
             function_changes,
             desired.keep_versions,
@@ -207,7 +210,7 @@ impl Resource for Alias {
         actions
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<AliasAction> {
+    fn plan_removal(_: &StageNames, _: &Self::Actual, _: Self::Reads<'_>) -> Vec<AliasAction> {
         // Versions and the alias go with the function.
         vec![]
     }

@@ -274,6 +274,10 @@ impl Resource for Api {
     type Actual = Option<ApiState>;
     type Action = ApiAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -338,18 +342,15 @@ impl Resource for Api {
         }))
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<ApiAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ApiAction> {
         let document = openapi::document(desired);
         let digest = openapi::digest(&document);
         // Reading the API back shows its paths, methods and integrations,
         // not a CORS mock's answer nor gateway responses: the digest of
         // the definition last imported (in the API's description) says
         // whether the import must be sent again.
-        let imported = actual
-            .api
-            .as_ref()
-            .and_then(|api| api.definition.as_deref());
-        let change = match routes_change(desired, actual.api.as_ref()) {
+        let imported = own.as_ref().and_then(|api| api.definition.as_deref());
+        let change = match routes_change(desired, own.as_ref()) {
             Some(change) => change,
             None if imported == Some(digest.as_str()) => return vec![],
             None => RoutesChange {
@@ -359,7 +360,7 @@ impl Resource for Api {
             },
         };
         let mut actions = Vec::new();
-        let api = match &actual.api {
+        let api = match own {
             Some(api) => ApiRef::Existing(api.id.clone()),
             None => {
                 actions.push(ApiAction::CreateApi {
@@ -379,10 +380,8 @@ impl Resource for Api {
         actions
     }
 
-    fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<ApiAction> {
-        actual
-            .api
-            .iter()
+    fn plan_removal(_: &StageNames, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ApiAction> {
+        own.iter()
             .flat_map(|api| std::iter::once(&api.id).chain(&api.duplicates))
             .map(|id| ApiAction::DeleteApi { id: id.clone() })
             .collect()

@@ -5,6 +5,7 @@
 //! the statement goes with the function.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-lambda-authorizer-lambda-function-create.html>
 
+use super::api::ApiState;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -59,6 +60,12 @@ impl Resource for AuthorizerPermission {
     type Actual = BTreeMap<String, Option<Statement>>;
     type Action = AuthorizerPermissionAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -82,8 +89,12 @@ impl Resource for AuthorizerPermission {
             .collect())
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<AuthorizerPermissionAction> {
-        let api = match &actual.api {
+    fn plan(
+        desired: &Desired,
+        own: &Self::Actual,
+        reads: Self::Reads<'_>,
+    ) -> Vec<AuthorizerPermissionAction> {
+        let api = match reads {
             Some(api) => ApiRef::Existing(api.id.clone()),
             None => ApiRef::New,
         };
@@ -92,11 +103,7 @@ impl Resource for AuthorizerPermission {
             .iter()
             .filter(|event| matches!(event.source, EventSource::Authorizer(_)))
             .filter_map(|event| {
-                let current = actual
-                    .authorizer_permission
-                    .get(&event.handler)
-                    .cloned()
-                    .flatten();
+                let current = own.get(&event.handler).cloned().flatten();
                 let serves = match (&api, &current) {
                     (ApiRef::Existing(id), Some(statement)) => {
                         statement.source_arn.as_deref()
@@ -115,7 +122,11 @@ impl Resource for AuthorizerPermission {
             .collect()
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<AuthorizerPermissionAction> {
+    fn plan_removal(
+        _: &StageNames,
+        _: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<AuthorizerPermissionAction> {
         // It goes with the authorizer's function.
         vec![]
     }

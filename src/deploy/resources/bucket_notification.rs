@@ -11,6 +11,7 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/how-to-enable-disable-notification-intro.html>
 //! Never creates, changes or deletes a bucket.
 
+use super::event_function::HandlerState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -213,6 +214,12 @@ impl Resource for BucketNotification {
     type Actual = BucketsState;
     type Action = BucketAction;
 
+    type Reads<'a> = &'a BTreeMap<String, HandlerState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.event_function
+    }
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -251,9 +258,9 @@ impl Resource for BucketNotification {
         })
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<BucketAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, reads: Self::Reads<'_>) -> Vec<BucketAction> {
         let arns = &desired.arns;
-        let current = &actual.bucket_notification;
+        let current = own;
         let wanted = wanted(desired);
         let mut actions = Vec::new();
         for (handler, bucket, _) in &wanted {
@@ -275,7 +282,7 @@ impl Resource for BucketNotification {
                 .events
                 .iter()
                 .map(|e| e.handler.clone())
-                .chain(actual.event_function.keys().cloned())
+                .chain(reads.keys().cloned())
                 .chain(current.permissions.keys().cloned()),
         );
         for (bucket, document) in &current.buckets {
@@ -311,15 +318,15 @@ impl Resource for BucketNotification {
         actions
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<BucketAction> {
-        let current = &actual.bucket_notification;
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        reads: Self::Reads<'_>,
+    ) -> Vec<BucketAction> {
+        let current = own;
         let owned = owned_ids(
             names,
-            actual
-                .event_function
-                .keys()
-                .chain(current.permissions.keys())
-                .cloned(),
+            reads.keys().chain(current.permissions.keys()).cloned(),
         );
         current
             .buckets

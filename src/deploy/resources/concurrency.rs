@@ -51,6 +51,10 @@ impl Resource for Concurrency {
     type Actual = Option<u32>;
     type Action = ConcurrencyAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -59,8 +63,8 @@ impl Resource for Concurrency {
         reader.reserved_concurrency(&names.function).await
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<ConcurrencyAction> {
-        if actual.concurrency == desired.concurrency {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ConcurrencyAction> {
+        if *own == desired.concurrency {
             return vec![];
         }
         vec![ConcurrencyAction::SetConcurrency {
@@ -69,7 +73,11 @@ impl Resource for Concurrency {
         }]
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<ConcurrencyAction> {
+    fn plan_removal(
+        _: &StageNames,
+        _: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<ConcurrencyAction> {
         // It goes with the function.
         vec![]
     }

@@ -6,6 +6,7 @@
 //! stopped before deploying them are deployed by the next one.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-deploy-api.html>
 
+use super::api::ApiState;
 use serde::Serialize;
 
 use super::api::routes_change;
@@ -64,12 +65,18 @@ impl Resource for Deployment {
     type Actual = ();
     type Action = DeploymentAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(_: &Reader, _: &StageNames, _: &Found) -> Result<(), AwsError> {
         Ok(())
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<DeploymentAction> {
-        let api = actual.api.as_ref();
+    fn plan(desired: &Desired, _: &Self::Actual, reads: Self::Reads<'_>) -> Vec<DeploymentAction> {
+        let api = reads.as_ref();
         let digest = openapi::digest(&openapi::document(desired));
         let served = api
             .and_then(|api| api.stage.as_ref())
@@ -88,7 +95,7 @@ impl Resource for Deployment {
         }]
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<DeploymentAction> {
+    fn plan_removal(_: &StageNames, _: &Self::Actual, _: Self::Reads<'_>) -> Vec<DeploymentAction> {
         // It goes with the API.
         vec![]
     }

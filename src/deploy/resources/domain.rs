@@ -11,6 +11,7 @@
 //! record) only when slx created it and nothing else is mapped on it.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-custom-domains.html>
 
+use super::api::ApiState;
 use serde::Serialize;
 
 use super::{
@@ -272,6 +273,12 @@ impl Resource for Domain {
     type Actual = Domains;
     type Action = DomainAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(reader: &Reader, names: &StageNames, _: &Found) -> Result<Domains, AwsError> {
         let record = async {
             match &names.referenced.domain {
@@ -293,10 +300,10 @@ impl Resource for Domain {
         Ok(Domains { domains, record })
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<DomainAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, reads: Self::Reads<'_>) -> Vec<DomainAction> {
         let names = desired.arns.names();
-        let current = &actual.domain;
-        let api_id = actual.api.as_ref().map(|api| api.id.as_str());
+        let current = own;
+        let api_id = reads.as_ref().map(|api| api.id.as_str());
         let Some(want) = &desired.domain else {
             return remove_except(names, current, api_id, None);
         };
@@ -350,9 +357,13 @@ impl Resource for Domain {
         actions
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<DomainAction> {
-        let api_id = actual.api.as_ref().map(|api| api.id.as_str());
-        remove_except(names, &actual.domain, api_id, None)
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        reads: Self::Reads<'_>,
+    ) -> Vec<DomainAction> {
+        let api_id = reads.as_ref().map(|api| api.id.as_str());
+        remove_except(names, own, api_id, None)
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
@@ -567,6 +578,16 @@ mod tests {
         desired
     }
 
+    /// This kind's plan, from everything read.
+    fn planned(desired: &Desired, actual: &Actual) -> Vec<DomainAction> {
+        Domain::plan(desired, &actual.domain, Domain::reads(actual))
+    }
+
+    /// This kind's removal, from everything read.
+    fn removed(names: &StageNames, actual: &Actual) -> Vec<DomainAction> {
+        Domain::plan_removal(names, &actual.domain, Domain::reads(actual))
+    }
+
     fn kinds(actions: &[DomainAction]) -> Vec<String> {
         actions
             .iter()
@@ -582,7 +603,7 @@ mod tests {
     #[test]
     fn a_new_domain_is_created_mapped_and_pointed_at() {
         let desired = wanted();
-        let actions = Domain::plan(&desired, &with_api());
+        let actions = planned(&desired, &with_api());
         assert_eq!(
             kinds(&actions),
             ["create_domain", "map_base_path", "point_record"]
@@ -607,9 +628,9 @@ mod tests {
             domains: vec![domain_state(ours, &[("v1", "api", "dev")])],
             record: Some(("ZONE".into(), Some(target()))),
         };
-        assert!(Domain::plan(&desired, &actual).is_empty());
+        assert!(planned(&desired, &actual).is_empty());
         desired.domain.as_mut().unwrap().certificate = CERT.replace("c1", "c2");
-        assert_eq!(kinds(&Domain::plan(&desired, &actual)), ["set_certificate"]);
+        assert_eq!(kinds(&planned(&desired, &actual)), ["set_certificate"]);
     }
 
     #[test]
@@ -617,7 +638,7 @@ mod tests {
         let desired = wanted();
         let mut actual = with_api();
         actual.domain.domains = vec![domain_state(HashMap::new(), &[("legacy", "other", "prod")])];
-        let actions = Domain::plan(&desired, &actual);
+        let actions = planned(&desired, &actual);
         assert_eq!(kinds(&actions), ["map_base_path", "point_record"]);
         assert!(
             actions[0]
@@ -631,7 +652,7 @@ mod tests {
             stage: "dev".into(),
         });
         actual.domain.record = Some(("ZONE".into(), Some(target())));
-        let removal = Domain::plan_removal(desired.arns.names(), &actual);
+        let removal = removed(desired.arns.names(), &actual);
         assert_eq!(kinds(&removal), ["unmap_base_path"]);
     }
 
@@ -644,7 +665,7 @@ mod tests {
             domains: vec![domain_state(ours.clone(), &[("v1", "api", "dev")])],
             record: Some(("ZONE".into(), Some(target()))),
         };
-        let removal = Domain::plan_removal(desired.arns.names(), &actual);
+        let removal = removed(desired.arns.names(), &actual);
         assert_eq!(
             kinds(&removal),
             ["unmap_base_path", "delete_record", "delete_domain"]
@@ -653,7 +674,7 @@ mod tests {
             ours,
             &[("v1", "api", "dev"), ("v2", "other", "prod")],
         )];
-        let removal = Domain::plan_removal(desired.arns.names(), &actual);
+        let removal = removed(desired.arns.names(), &actual);
         assert_eq!(kinds(&removal), ["unmap_base_path"]);
     }
 }

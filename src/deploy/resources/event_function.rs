@@ -313,6 +313,10 @@ impl Resource for EventFunction {
     type Actual = BTreeMap<String, HandlerState>;
     type Action = EventFunctionAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -330,13 +334,13 @@ impl Resource for EventFunction {
             .collect())
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<EventFunctionAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<EventFunctionAction> {
         let none = HandlerState::default();
         desired
             .events
             .iter()
             .flat_map(|event| {
-                let state = actual.event_function.get(&event.handler).unwrap_or(&none);
+                let state = own.get(&event.handler).unwrap_or(&none);
                 plan_handler(desired, event, state)
                     .into_iter()
                     .map(|step| EventFunctionAction {
@@ -347,10 +351,12 @@ impl Resource for EventFunction {
             .collect()
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<EventFunctionAction> {
-        actual
-            .event_function
-            .iter()
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<EventFunctionAction> {
+        own.iter()
             .flat_map(|(handler, state)| plan_handler_removal(names, handler, state))
             .collect()
     }

@@ -251,6 +251,10 @@ impl Resource for Function {
     type Actual = Option<FunctionInfo>;
     type Action = FunctionAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -267,12 +271,16 @@ impl Resource for Function {
         Ok(Some(function))
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<FunctionAction> {
-        plan_function(&desired.api_function(), actual.function.as_ref())
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<FunctionAction> {
+        plan_function(&desired.api_function(), own.as_ref())
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<FunctionAction> {
-        match &actual.function {
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<FunctionAction> {
+        match own {
             Some(_) => vec![FunctionAction::DeleteFunction {
                 function: names.function.clone(),
             }],

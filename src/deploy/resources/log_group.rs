@@ -123,6 +123,10 @@ impl Resource for LogGroup {
     type Actual = Option<LogGroupState>;
     type Action = LogGroupAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -131,16 +135,20 @@ impl Resource for LogGroup {
         read_group(reader, names, &names.log_group).await
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<LogGroupAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<LogGroupAction> {
         plan_group(
             &desired.arns.log_group,
             desired.log_retention_days,
-            actual.log_group.as_ref(),
+            own.as_ref(),
         )
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<LogGroupAction> {
-        match &actual.log_group {
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<LogGroupAction> {
+        match own {
             Some(_) => vec![LogGroupAction::DeleteLogGroup {
                 log_group: names.log_group.clone(),
             }],

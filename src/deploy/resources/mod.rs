@@ -2,8 +2,10 @@
 //! by the registry at the bottom of this file.
 //!
 //! Each module says, for its kind: how it is read into plain data
-//! (`Resource::read`, read-only calls through the `Reader`), how desired
-//! vs actual becomes actions that carry their data (`plan`, pure), and how
+//! (`Resource::read`, read-only calls through the `Reader`), which other
+//! kinds' state its plan reads (`Reads`, declared), how desired vs its
+//! own state and those becomes actions that carry their data (`plan`,
+//! pure), and how
 //! each of its actions is applied (`apply`, through the `Writer`). Each
 //! action says what it waits for (`ActionInfo::needs`) and whether it is
 //! harmless before the new code exists (`before_build`).
@@ -56,11 +58,23 @@ pub(crate) trait Resource {
         found: &Found,
     ) -> impl Future<Output = Result<Self::Actual, AwsError>> + Send;
 
-    /// The actions that take `actual` to `desired` (pure).
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<Self::Action>;
+    /// What this kind's plan reads of other kinds' state (`()`:
+    /// nothing): its dependencies on them, declared.
+    type Reads<'a>;
+
+    /// The other kinds' state this kind reads, out of all that was read.
+    fn reads(actual: &Actual) -> Self::Reads<'_>;
+
+    /// The actions that take `own` (this kind's state) to `desired`
+    /// (pure).
+    fn plan(desired: &Desired, own: &Self::Actual, reads: Self::Reads<'_>) -> Vec<Self::Action>;
 
     /// The actions that remove what exists (pure).
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<Self::Action>;
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        reads: Self::Reads<'_>,
+    ) -> Vec<Self::Action>;
 
     /// What a deployer must be allowed, for this kind: every AWS action
     /// its `read` and `apply` call, on the stage's resources.
@@ -373,18 +387,26 @@ macro_rules! registry {
                 Some(desired) => {
                     let mut actions = Vec::new();
                     $( actions.extend(
-                        <$module::$Type as Resource>::plan(desired, actual)
-                            .into_iter()
-                            .map(Action::$Kind),
+                        <$module::$Type as Resource>::plan(
+                            desired,
+                            &actual.$field,
+                            <$module::$Type as Resource>::reads(actual),
+                        )
+                        .into_iter()
+                        .map(Action::$Kind),
                     ); )*
                     actions
                 }
                 None => {
                     let mut groups: Vec<Vec<Action>> = vec![ $(
-                        <$module::$Type as Resource>::plan_removal(names, actual)
-                            .into_iter()
-                            .map(Action::$Kind)
-                            .collect()
+                        <$module::$Type as Resource>::plan_removal(
+                            names,
+                            &actual.$field,
+                            <$module::$Type as Resource>::reads(actual),
+                        )
+                        .into_iter()
+                        .map(Action::$Kind)
+                        .collect()
                     ),* ];
                     groups.reverse();
                     groups.into_iter().flatten().collect()

@@ -4,6 +4,7 @@
 //! limited to 20 KB).
 //! <https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html>
 
+use super::api::ApiState;
 use serde::Serialize;
 
 use super::{
@@ -74,6 +75,12 @@ impl Resource for Permission {
     type Actual = Option<Statement>;
     type Action = PermissionAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -83,12 +90,16 @@ impl Resource for Permission {
         Ok(policy.as_deref().and_then(find_statement))
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<PermissionAction> {
-        let api = match &actual.api {
+    fn plan(
+        desired: &Desired,
+        own: &Self::Actual,
+        reads: Self::Reads<'_>,
+    ) -> Vec<PermissionAction> {
+        let api = match reads {
             Some(api) => ApiRef::Existing(api.id.clone()),
             None => ApiRef::New,
         };
-        let current = match (&api, &actual.permission) {
+        let current = match (&api, own) {
             (ApiRef::Existing(id), Some(statement)) => {
                 statement.source_arn.as_deref() == Some(desired.arns.api_source_arn(id).as_str())
             }
@@ -102,11 +113,11 @@ impl Resource for Permission {
             alias: desired.arns.alias.clone(),
             api,
             // A statement for an older API keeps the fixed id: drop it.
-            replace: actual.permission.is_some(),
+            replace: own.is_some(),
         }]
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<PermissionAction> {
+    fn plan_removal(_: &StageNames, _: &Self::Actual, _: Self::Reads<'_>) -> Vec<PermissionAction> {
         // It goes with the function.
         vec![]
     }

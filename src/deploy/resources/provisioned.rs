@@ -60,6 +60,10 @@ impl Resource for Provisioned {
     type Actual = Option<u32>;
     type Action = ProvisionedAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -71,8 +75,8 @@ impl Resource for Provisioned {
             .map(|(requested, _)| requested))
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<ProvisionedAction> {
-        if actual.provisioned == desired.provisioned_concurrency {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ProvisionedAction> {
+        if *own == desired.provisioned_concurrency {
             return vec![];
         }
         vec![ProvisionedAction::SetProvisionedConcurrency {
@@ -82,7 +86,11 @@ impl Resource for Provisioned {
         }]
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<ProvisionedAction> {
+    fn plan_removal(
+        _: &StageNames,
+        _: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<ProvisionedAction> {
         // It goes with the function.
         vec![]
     }

@@ -170,6 +170,10 @@ impl Resource for QueueMappingKind {
     type Actual = QueuesState;
     type Action = QueueAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -197,8 +201,8 @@ impl Resource for QueueMappingKind {
         })
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<QueueAction> {
-        let current = &actual.queue_mapping;
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<QueueAction> {
+        let current = own;
         let wanted = wanted(desired, &current.queues);
         let mut actions = Vec::new();
         for (handler, spec) in &wanted {
@@ -237,10 +241,8 @@ impl Resource for QueueMappingKind {
         actions
     }
 
-    fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<QueueAction> {
-        actual
-            .queue_mapping
-            .mappings
+    fn plan_removal(_: &StageNames, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<QueueAction> {
+        own.mappings
             .iter()
             .flat_map(|(handler, mappings)| mappings.iter().map(|m| delete(handler, m)))
             .collect()

@@ -3,6 +3,9 @@
 //! source kind in the registry, so a deploy removes them last). An
 //! undeploy removes every handler through `event_function`.
 
+use std::collections::BTreeMap;
+
+use super::event_function::HandlerState;
 use serde::Serialize;
 
 use super::event_function::{self, EventFunction, EventFunctionAction};
@@ -41,13 +44,18 @@ impl Resource for RetiredHandler {
     type Actual = ();
     type Action = RetireAction;
 
+    type Reads<'a> = &'a BTreeMap<String, HandlerState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.event_function
+    }
+
     async fn read(_: &Reader, _: &StageNames, _: &Found) -> Result<(), AwsError> {
         Ok(())
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<RetireAction> {
-        actual
-            .event_function
+    fn plan(desired: &Desired, _: &Self::Actual, reads: Self::Reads<'_>) -> Vec<RetireAction> {
+        reads
             .iter()
             .filter(|(handler, _)| !desired.events.iter().any(|e| &e.handler == *handler))
             .flat_map(|(handler, state)| {
@@ -57,7 +65,7 @@ impl Resource for RetiredHandler {
             .collect()
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<RetireAction> {
+    fn plan_removal(_: &StageNames, _: &Self::Actual, _: Self::Reads<'_>) -> Vec<RetireAction> {
         Vec::new()
     }
 

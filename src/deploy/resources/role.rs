@@ -165,6 +165,10 @@ impl Resource for Role {
     type Actual = Option<RoleState>;
     type Action = RoleAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -173,17 +177,17 @@ impl Resource for Role {
         read_role(reader, names, &names.role).await
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<RoleAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<RoleAction> {
         plan_role(
             &desired.arns.role,
             &desired.trust_policy,
             &desired.role_policy,
-            actual.role.as_ref(),
+            own.as_ref(),
         )
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<RoleAction> {
-        match &actual.role {
+    fn plan_removal(names: &StageNames, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<RoleAction> {
+        match own {
             Some(_) => vec![RoleAction::DeleteRole {
                 role: names.role.clone(),
             }],

@@ -172,6 +172,10 @@ impl Resource for Schedule {
     type Actual = SchedulesState;
     type Action = ScheduleAction;
 
+    type Reads<'a> = ();
+
+    fn reads(_: &Actual) -> Self::Reads<'_> {}
+
     async fn read(
         reader: &Reader,
         names: &StageNames,
@@ -201,10 +205,10 @@ impl Resource for Schedule {
         })
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<ScheduleAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ScheduleAction> {
         let arns = &desired.arns;
         let wanted = wanted(desired);
-        let current = &actual.schedule;
+        let current = own;
         if wanted.is_empty() {
             return removal(arns, current);
         }
@@ -247,8 +251,12 @@ impl Resource for Schedule {
         actions
     }
 
-    fn plan_removal(names: &StageNames, actual: &Actual) -> Vec<ScheduleAction> {
-        removal(names, &actual.schedule)
+    fn plan_removal(
+        names: &StageNames,
+        own: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<ScheduleAction> {
+        removal(names, own)
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {

@@ -3,6 +3,7 @@
 //! trace starts at API Gateway). Without the key, it is turned off.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-enabling-xray.html>
 
+use super::api::ApiState;
 use serde::Serialize;
 
 use super::{
@@ -50,12 +51,22 @@ impl Resource for StageTracing {
     type Actual = ();
     type Action = StageTracingAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(_: &Reader, _: &StageNames, _: &Found) -> Result<(), AwsError> {
         Ok(())
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<StageTracingAction> {
-        let api = actual.api.as_ref();
+    fn plan(
+        desired: &Desired,
+        _: &Self::Actual,
+        reads: Self::Reads<'_>,
+    ) -> Vec<StageTracingAction> {
+        let api = reads.as_ref();
         let current = api
             .and_then(|api| api.stage.as_ref())
             .is_some_and(|stage| stage.tracing);
@@ -72,7 +83,11 @@ impl Resource for StageTracing {
         }]
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<StageTracingAction> {
+    fn plan_removal(
+        _: &StageNames,
+        _: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<StageTracingAction> {
         // It goes with the API.
         vec![]
     }

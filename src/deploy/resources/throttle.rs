@@ -5,6 +5,7 @@
 //! settings; without the key, those are removed.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html>
 
+use super::api::ApiState;
 use serde::Serialize;
 
 use super::{
@@ -59,15 +60,21 @@ impl Resource for Throttle {
     type Actual = ();
     type Action = ThrottleAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(_: &Reader, _: &StageNames, _: &Found) -> Result<(), AwsError> {
         Ok(())
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<ThrottleAction> {
+    fn plan(desired: &Desired, _: &Self::Actual, reads: Self::Reads<'_>) -> Vec<ThrottleAction> {
         let wanted = desired
             .throttle
             .map(|throttle| (throttle.rate, throttle.burst));
-        let api = actual.api.as_ref();
+        let api = reads.as_ref();
         let current = api
             .and_then(|api| api.stage.as_ref())
             .and_then(|stage| stage.throttle)
@@ -85,7 +92,7 @@ impl Resource for Throttle {
         }]
     }
 
-    fn plan_removal(_: &StageNames, _: &Actual) -> Vec<ThrottleAction> {
+    fn plan_removal(_: &StageNames, _: &Self::Actual, _: Self::Reads<'_>) -> Vec<ThrottleAction> {
         // It goes with the API.
         vec![]
     }

@@ -10,6 +10,7 @@
 //! is deleted, and its keys stay for when they do again.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-usage-plans.html>
 
+use super::api::ApiState;
 use std::collections::BTreeSet;
 
 use serde::Serialize;
@@ -267,12 +268,18 @@ impl Resource for UsagePlanKind {
     type Actual = UsagePlans;
     type Action = UsagePlanAction;
 
+    type Reads<'a> = &'a Option<ApiState>;
+
+    fn reads(actual: &Actual) -> Self::Reads<'_> {
+        &actual.api
+    }
+
     async fn read(reader: &Reader, names: &StageNames, _: &Found) -> Result<UsagePlans, AwsError> {
         read_plans(reader, names).await
     }
 
-    fn plan(desired: &Desired, actual: &Actual) -> Vec<UsagePlanAction> {
-        let current = &actual.usage_plan;
+    fn plan(desired: &Desired, own: &Self::Actual, reads: Self::Reads<'_>) -> Vec<UsagePlanAction> {
+        let current = own;
         let mut actions: Vec<UsagePlanAction> =
             current.duplicates.iter().map(delete_plan).collect();
         let Some(wanted) = &desired.usage_plan else {
@@ -281,7 +288,7 @@ impl Resource for UsagePlanKind {
         };
         let limits = limits_of(wanted);
         let stage = desired.arns.stage.clone();
-        let api = match &actual.api {
+        let api = match reads {
             Some(api) => ApiRef::Existing(api.id.clone()),
             None => ApiRef::New,
         };
@@ -324,8 +331,12 @@ impl Resource for UsagePlanKind {
         actions
     }
 
-    fn plan_removal(_: &StageNames, actual: &Actual) -> Vec<UsagePlanAction> {
-        let current = &actual.usage_plan;
+    fn plan_removal(
+        _: &StageNames,
+        own: &Self::Actual,
+        _: Self::Reads<'_>,
+    ) -> Vec<UsagePlanAction> {
+        let current = own;
         current
             .keys
             .iter()
