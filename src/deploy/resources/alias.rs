@@ -346,3 +346,35 @@ pub(crate) async fn point(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::{action_names, converged, function};
+
+    fn planned(desired: &Desired, actual: &Actual) -> Vec<AliasAction> {
+        Alias::plan(desired, &actual.alias, Alias::reads(actual))
+    }
+
+    #[test]
+    fn the_alias_moves_only_to_what_slx_toml_and_the_zip_describe() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        assert_eq!(planned(&desired, &actual), Vec::new());
+        // New code (the function's plan uploads it first): published.
+        desired.code_sha256 = "sha-2".into();
+        assert_eq!(
+            action_names(&planned(&desired, &actual)),
+            ["publish_and_point_alias"]
+        );
+        // `$LATEST` already holds it, the alias still serves the old
+        // version (a deploy stopped before publishing): published.
+        let mut half = converged(&desired);
+        half.alias.served = Some(function(&crate::deploy::desired::tests::desired(), "1"));
+        assert_eq!(
+            action_names(&planned(&desired, &half)),
+            ["publish_and_point_alias"]
+        );
+    }
+}

@@ -5,11 +5,11 @@
 //! the statement goes with the function.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-lambda-authorizer-lambda-function-create.html>
 
-use super::api::ApiState;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::permission::{Statement, find_statement_with, put_statement};
 use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Resource};
 use crate::aws::{AwsError, NewPermission, Reader};

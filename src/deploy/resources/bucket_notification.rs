@@ -11,11 +11,11 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/how-to-enable-disable-notification-intro.html>
 //! Never creates, changes or deletes a bucket.
 
-use super::event_function::HandlerState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::event_function::HandlerState;
 use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
 use crate::aws::{
     AwsError, BucketNotifications, ErrorClass, LambdaNotification, NewPermission, Reader,

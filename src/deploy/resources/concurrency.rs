@@ -103,3 +103,34 @@ impl Resource for Concurrency {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+
+    #[test]
+    fn the_reservation_follows_slx_toml_and_goes_with_the_function() {
+        let mut desired = desired();
+        assert_eq!(Concurrency::plan(&desired, &None, ()), Vec::new());
+        desired.concurrency = Some(5);
+        assert_eq!(
+            Concurrency::plan(&desired, &None, ()),
+            [ConcurrencyAction::SetConcurrency {
+                function: "shop-dev".into(),
+                count: Some(5)
+            }]
+        );
+        assert_eq!(Concurrency::plan(&desired, &Some(5), ()), Vec::new());
+        desired.concurrency = None;
+        assert_eq!(
+            Concurrency::plan(&desired, &Some(5), ()),
+            [ConcurrencyAction::SetConcurrency {
+                function: "shop-dev".into(),
+                count: None
+            }]
+        );
+        let names = StageNames::new("shop", "dev");
+        assert_eq!(Concurrency::plan_removal(&names, &Some(5), ()), Vec::new());
+    }
+}

@@ -6,9 +6,9 @@
 //! stopped before deploying them are deployed by the next one.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-deploy-api.html>
 
-use super::api::ApiState;
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::api::routes_change;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,

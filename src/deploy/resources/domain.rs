@@ -11,9 +11,9 @@
 //! record) only when slx created it and nothing else is mapped on it.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-custom-domains.html>
 
-use super::api::ApiState;
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
 };

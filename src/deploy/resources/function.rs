@@ -438,3 +438,53 @@ pub(crate) async fn wait_ready(
         delay = (delay * 2).min(Duration::from_secs(3));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::{action_names, converged, names};
+
+    fn planned(desired: &Desired, actual: &Actual) -> Vec<FunctionAction> {
+        Function::plan(desired, &actual.function, ())
+    }
+
+    #[test]
+    fn a_new_function_is_created_with_every_setting_and_a_matching_one_is_left_alone() {
+        let desired = desired();
+        let created = planned(&desired, &Actual::default());
+        assert_eq!(action_names(&created), ["create_function"]);
+        let json = serde_json::to_value(&created[0]).unwrap();
+        assert_eq!(
+            (json["memory"].as_u64(), json["role_arn"].as_str()),
+            (
+                Some(256),
+                Some("arn:aws:iam::123456789012:role/shop-dev-role")
+            )
+        );
+        assert_eq!(planned(&desired, &converged(&desired)), Vec::new());
+    }
+
+    #[test]
+    fn new_code_uploads_and_a_new_setting_updates_only_what_changed() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        desired.code_sha256 = "sha-2".into();
+        desired.timeout = 30;
+        let actions = planned(&desired, &actual);
+        assert_eq!(action_names(&actions), ["update_code", "update_config"]);
+        let FunctionAction::UpdateConfig { change, env, .. } = &actions[1] else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            change,
+            &ConfigChange {
+                timeout: Some(30),
+                ..ConfigChange::default()
+            }
+        );
+        assert_eq!(env, &None, "the environment is sent only when it changed");
+        let removal = Function::plan_removal(&names(), &actual.function, ());
+        assert_eq!(action_names(&removal), ["delete_function"]);
+    }
+}

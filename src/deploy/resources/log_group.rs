@@ -197,3 +197,37 @@ impl Resource for LogGroup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::{action_names, converged, names};
+
+    fn planned(desired: &Desired, actual: &Actual) -> Vec<LogGroupAction> {
+        LogGroup::plan(desired, &actual.log_group, ())
+    }
+
+    #[test]
+    fn the_log_group_is_made_with_its_retention_and_kept_to_it() {
+        let desired = desired();
+        assert_eq!(
+            action_names(&planned(&desired, &Actual::default())),
+            ["create_log_group", "set_log_retention"]
+        );
+        let mut actual = converged(&desired);
+        assert_eq!(planned(&desired, &actual), Vec::new());
+        actual.log_group = Some(LogGroupState {
+            retention_days: Some(90),
+        });
+        assert_eq!(
+            planned(&desired, &actual),
+            [LogGroupAction::SetLogRetention {
+                log_group: "/aws/lambda/shop-dev".into(),
+                days: 14
+            }]
+        );
+        let removal = LogGroup::plan_removal(&names(), &actual.log_group, ());
+        assert_eq!(action_names(&removal), ["delete_log_group"]);
+    }
+}

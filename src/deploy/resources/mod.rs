@@ -20,6 +20,8 @@ pub(crate) mod concurrency;
 pub(crate) mod deployment;
 pub(crate) mod domain;
 pub(crate) mod event_function;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub(crate) mod function;
 pub(crate) mod log_group;
 pub(crate) mod permission;

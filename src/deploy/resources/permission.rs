@@ -4,9 +4,9 @@
 //! limited to 20 KB).
 //! <https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html>
 
-use super::api::ApiState;
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
 };

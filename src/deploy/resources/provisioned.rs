@@ -121,3 +121,25 @@ impl Resource for Provisioned {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+
+    #[test]
+    fn warm_instances_follow_slx_toml_on_the_alias() {
+        let mut desired = desired();
+        assert_eq!(Provisioned::plan(&desired, &None, ()), Vec::new());
+        desired.provisioned_concurrency = Some(2);
+        let set = |count| ProvisionedAction::SetProvisionedConcurrency {
+            function: "shop-dev".into(),
+            alias: "dev".into(),
+            count,
+        };
+        assert_eq!(Provisioned::plan(&desired, &None, ()), [set(Some(2))]);
+        assert_eq!(Provisioned::plan(&desired, &Some(2), ()), Vec::new());
+        desired.provisioned_concurrency = None;
+        assert_eq!(Provisioned::plan(&desired, &Some(2), ()), [set(None)]);
+    }
+}

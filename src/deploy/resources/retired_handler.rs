@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::event_function::HandlerState;
 use serde::Serialize;
 
+use super::event_function::HandlerState;
 use super::event_function::{self, EventFunction, EventFunctionAction};
 use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, Resource};
 use crate::aws::{AwsError, Reader};

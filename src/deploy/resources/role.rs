@@ -254,3 +254,41 @@ impl Resource for Role {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::{action_names, converged, names};
+
+    fn planned(desired: &Desired, actual: &Actual) -> Vec<RoleAction> {
+        Role::plan(desired, &actual.role, ())
+    }
+
+    #[test]
+    fn a_role_is_made_with_its_policy_and_left_alone_once_it_matches() {
+        let desired = desired();
+        assert_eq!(
+            action_names(&planned(&desired, &Actual::default())),
+            ["create_role", "put_role_policy"]
+        );
+        assert_eq!(planned(&desired, &converged(&desired)), Vec::new());
+    }
+
+    #[test]
+    fn a_changed_policy_or_trust_is_written_again_and_removal_deletes_the_role() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        if let Some(role) = actual.role.as_mut() {
+            role.policy = Some("{older}".into());
+            role.trust_policy = Some("{older}".into());
+        }
+        assert_eq!(
+            action_names(&planned(&desired, &actual)),
+            ["set_trust_policy", "put_role_policy"]
+        );
+        let removal = Role::plan_removal(&names(), &actual.role, ());
+        assert_eq!(action_names(&removal), ["delete_role"]);
+        assert_eq!(Role::plan_removal(&names(), &None, ()), Vec::new());
+    }
+}

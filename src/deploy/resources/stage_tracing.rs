@@ -3,9 +3,9 @@
 //! trace starts at API Gateway). Without the key, it is turned off.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-enabling-xray.html>
 
-use super::api::ApiState;
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
 };
@@ -109,5 +109,28 @@ impl Resource for StageTracing {
             ctx.writer.set_stage_tracing(&id, stage, *enabled)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::converged;
+
+    #[test]
+    fn the_stage_is_traced_when_slx_toml_says_so() {
+        let mut desired = desired();
+        let actual = converged(&desired);
+        assert_eq!(StageTracing::plan(&desired, &(), &actual.api), Vec::new());
+        desired.tracing = true;
+        assert_eq!(
+            StageTracing::plan(&desired, &(), &actual.api),
+            [StageTracingAction::SetStageTracing {
+                api: ApiRef::Existing("api".into()),
+                stage: "dev".into(),
+                enabled: true
+            }]
+        );
     }
 }

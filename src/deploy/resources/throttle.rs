@@ -5,9 +5,9 @@
 //! settings; without the key, those are removed.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html>
 
-use super::api::ApiState;
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
 };
@@ -110,5 +110,46 @@ impl Resource for Throttle {
             ctx.writer.set_stage_throttle(&id, stage, *limits)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::converged;
+
+    #[test]
+    fn the_stage_throttle_follows_slx_toml_on_the_api_it_reads() {
+        let mut desired = desired();
+        let mut actual = converged(&desired);
+        assert_eq!(Throttle::plan(&desired, &(), &actual.api), Vec::new());
+        desired.throttle = Some(crate::config::Throttle {
+            rate: 50.0,
+            burst: 100,
+        });
+        let set = |api: ApiRef, limits| ThrottleAction::SetThrottle {
+            api,
+            stage: "dev".into(),
+            limits,
+        };
+        assert_eq!(
+            Throttle::plan(&desired, &(), &actual.api),
+            [set(ApiRef::Existing("api".into()), Some((50.0, 100)))]
+        );
+        // On a first deploy the API is the one the plan creates.
+        assert_eq!(
+            Throttle::plan(&desired, &(), &None),
+            [set(ApiRef::New, Some((50.0, 100)))]
+        );
+        if let Some(stage) = actual.api.as_mut().and_then(|api| api.stage.as_mut()) {
+            stage.throttle = Some((50.0, 100));
+        }
+        assert_eq!(Throttle::plan(&desired, &(), &actual.api), Vec::new());
+        desired.throttle = None;
+        assert_eq!(
+            Throttle::plan(&desired, &(), &actual.api),
+            [set(ApiRef::Existing("api".into()), None)]
+        );
     }
 }

@@ -10,11 +10,11 @@
 //! is deleted, and its keys stay for when they do again.
 //! <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-usage-plans.html>
 
-use super::api::ApiState;
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::api::ApiState;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
 };
