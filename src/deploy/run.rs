@@ -188,7 +188,6 @@ pub(crate) async fn deploy(
         timeout: request.lock_timeout,
         seen,
     };
-    let since = Since(started);
     if !request.dry_run && !early(&actual).is_empty() {
         // While cargo compiles, what cannot change what the stage serves
         // is created: under the lease, held until the deploy ends.
@@ -196,24 +195,15 @@ pub(crate) async fn deploy(
             let actual = resources::read(&stage.reader, names).await?;
             let target = stage.target();
             let early = early(&actual);
-            let prepared = lease
-                .fenced(apply::apply(
-                    &target,
-                    None,
-                    &early,
-                    Outputs::default(),
-                    narrator.steps(),
-                ))
-                .await?
-                .map_err(apply::ApplyError::into_report)?;
+            let prepared = lease.apply(&target, &early, narrator.steps()).await?;
             let code = build.finish(!prepared.steps.is_empty(), narrator).await?;
-            let planned = planned(&stage, request, code, actual, since, narrator)?;
+            let planned = planned(&stage, request, code, actual, started, narrator)?;
             apply_rest(&stage, planned, prepared, Some(lease), narrator).await
         })
         .await;
     }
     let code = build.finish(false, narrator).await?;
-    let planned = planned(&stage, request, code, actual, since, narrator)?;
+    let planned = planned(&stage, request, code, actual, started, narrator)?;
     if request.dry_run {
         return Ok(Deployed::Planned(planned.full));
     }
@@ -230,10 +220,6 @@ pub(crate) async fn deploy(
     })
     .await
 }
-
-/// When the deploy started: the report's durations count from it.
-#[derive(Clone, Copy)]
-struct Since(Instant);
 
 /// The stage located (account, partition), what AWS holds for it and (at
 /// once, saving a round trip when the lease is taken later) a look at
@@ -262,7 +248,8 @@ struct Planned {
     actual: Actual,
     full: Plan,
     checks_skipped: bool,
-    started: Since,
+    /// When the deploy started: the report's durations count from it.
+    started: Instant,
 }
 
 /// Plans with the code: what would refuse the deploy, `--skip-checks`
@@ -272,7 +259,7 @@ fn planned(
     request: &Request,
     code: Code,
     actual: Actual,
-    started: Since,
+    started: Instant,
     narrator: &dyn Narrator,
 ) -> miette::Result<Planned> {
     let arns = &stage.arns;
@@ -302,7 +289,7 @@ fn planned(
             arns.region,
             full.len()
         ),
-        started.0.elapsed(),
+        started.elapsed(),
     );
     Ok(Planned {
         code,
@@ -422,7 +409,7 @@ async fn apply_rest(
         canary,
         refused,
         custom_domain,
-        took: started.0.elapsed(),
+        took: started.elapsed(),
     })))
 }
 
