@@ -28,6 +28,8 @@ pub(crate) enum Refusal {
         handler: String,
         problem: String,
         span: Range<usize>,
+        /// A function authorizer's function (else an event handler's).
+        authorizer: bool,
     },
     EnvTooLarge {
         size: usize,
@@ -81,6 +83,7 @@ pub(crate) fn refusals(stage: &Stage<'_>) -> Vec<Refusal> {
                     handler: handler.name.clone(),
                     problem,
                     span: handler.span.clone(),
+                    authorizer: matches!(handler.source, EventSource::Authorizer(_)),
                 });
             }
         }

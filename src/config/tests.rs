@@ -1212,3 +1212,23 @@ fn a_description_is_the_apps_unless_a_stage_sets_its_own_and_stays_one_short_lin
     );
     assert_problem(&found, 5, "holds a control character", "one short line");
 }
+
+#[test]
+fn a_function_authorizer_too_long_for_a_stage_is_refused_at_its_table() {
+    // `shop-<stage>-<name>` is a function name: at most 64 characters.
+    let name = "a".repeat(54);
+    let found: Vec<(usize, String, String)> = problems(&app(&format!(
+        "[routes]\n\"GET /me\" = {{ handler = \"me\", auth = \"{name}\" }}\n\
+         [authorizers.{name}]\nfunction = \"check\"\n\
+         [stages.staging]\nmemory = 256\n"
+    )))
+    .into_iter()
+    .map(|issue| (issue.line, issue.message, issue.help.unwrap_or_default()))
+    .collect();
+    assert_problem(
+        &found,
+        5,
+        &format!("`{name}` cannot be deployed to stage `staging`"),
+        "shorten the authorizer's name",
+    );
+}

@@ -193,7 +193,19 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             .unwrap_or(&app_events.handlers)
             .iter()
             .cloned()
-            .chain(super::stage::authorizer_handlers(&authorizers))
+            .chain(
+                super::stage::authorizer_handlers(&authorizers).map(|mut handler| {
+                    // Located at its `[authorizers.NAME]` table.
+                    if let Some((key, _)) = raw
+                        .authorizers
+                        .iter()
+                        .find(|(key, _)| *key.get_ref() == handler.name)
+                    {
+                        handler.span = key.span();
+                    }
+                    handler
+                }),
+            )
             .collect();
         // Every refusal of the stage as a whole, once its tables are
         // layered; a provisioned count the stage inherits is `[app]`'s
@@ -362,11 +374,20 @@ fn report(check: &mut Checker, refusal: Refusal, at: &Located<'_>) {
             handler,
             problem,
             span,
+            authorizer,
         } => (
             span,
-            format!("events.{handler}"),
+            if authorizer {
+                format!("authorizers.{handler}")
+            } else {
+                format!("events.{handler}")
+            },
             format!("`{handler}` cannot be deployed to stage `{}`: {problem}", at.stage),
-            "shorten the handler's table name (set `handler = \"...\"` to keep the function), the app name or the stage name".to_string(),
+            if authorizer {
+                "shorten the authorizer's name, the app name or the stage name".to_string()
+            } else {
+                "shorten the handler's table name (set `handler = \"...\"` to keep the function), the app name or the stage name".to_string()
+            },
         ),
         Refusal::EnvTooLarge { size } => (
             at.env_span.clone(),
