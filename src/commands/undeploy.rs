@@ -190,6 +190,7 @@ mod tests {
             Action::EventFunction(EventFunctionAction {
                 handler: "on_job".into(),
                 step,
+                retired: false,
             })
         };
         assert!(deletes_logs(&Action::LogGroup(

@@ -4,8 +4,9 @@
 //!
 //! A step waits for every earlier step of its own kind (a kind's actions
 //! are a chain: create the role, then set its policy; or one chain per
-//! lane, e.g. per event handler) and of the kinds its action `needs`. Steps only ever wait for earlier ones, so a plan
-//! has no cycles by construction. Never performs I/O.
+//! instance, e.g. per event handler) and for the steps its action
+//! `needs`, of all of a kind or of one instance; the steps are ordered so
+//! that each comes after what it waits for. Never performs I/O.
 
 use serde::Serialize;
 
@@ -34,28 +35,57 @@ pub(crate) fn plan(names: &StageNames, desired: Option<&Desired>, actual: &Actua
 }
 
 impl Plan {
-    /// Orders `actions` as given and derives what each waits for.
+    /// Orders `actions` so that every action comes after what it waits
+    /// for, keeping the given order otherwise, and records those waits.
+    ///
+    /// An action waits for the earlier actions of its own kind (on its
+    /// instance) and for the actions its `needs` name, wherever they are
+    /// in `actions`: a handler's function that is retired waits for its
+    /// sources' removal even though sources are planned after functions.
+    /// A cycle is a defect of the kinds' `needs` (the plan tests of every
+    /// kind together would show it), never of the user's input.
     pub(crate) fn of(actions: Vec<Action>) -> Plan {
-        let mut steps: Vec<Step> = Vec::with_capacity(actions.len());
-        for action in actions {
-            let kind = action.kind();
-            let needs = action.info().needs();
-            let lane = action.info().lane();
-            let after = steps
-                .iter()
-                .enumerate()
-                .filter(|(_, earlier)| {
-                    let same_chain = earlier.action.kind() == kind
-                        && match (lane, earlier.action.info().lane()) {
-                            (Some(lane), Some(other)) => lane == other,
-                            _ => true,
-                        };
-                    same_chain || needs.contains(&earlier.action.kind())
-                })
-                .map(|(index, _)| index)
-                .collect();
-            steps.push(Step { action, after });
+        let waits: Vec<Vec<usize>> = actions
+            .iter()
+            .enumerate()
+            .map(|(index, action)| {
+                let needs = action.info().needs();
+                actions
+                    .iter()
+                    .enumerate()
+                    .filter(|&(other, candidate)| {
+                        (other < index && same_chain(action, candidate))
+                            || (other != index && needs.iter().any(|n| n.matches(candidate)))
+                    })
+                    .map(|(other, _)| other)
+                    .collect()
+            })
+            .collect();
+        // Kahn's algorithm, always taking the first ready action: stable.
+        let mut position: Vec<Option<usize>> = vec![None; actions.len()];
+        let mut order = Vec::with_capacity(actions.len());
+        while order.len() < actions.len() {
+            let Some(next) = (0..actions.len()).find(|&index| {
+                position[index].is_none() && waits[index].iter().all(|&w| position[w].is_some())
+            }) else {
+                panic!("the plan's actions wait for each other in a cycle: {actions:?}");
+            };
+            position[next] = Some(order.len());
+            order.push(next);
         }
+        let mut actions: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
+        let steps = order
+            .into_iter()
+            .map(|index| {
+                let mut after: Vec<usize> =
+                    waits[index].iter().filter_map(|&w| position[w]).collect();
+                after.sort_unstable();
+                Step {
+                    action: actions[index].take().expect("each action is placed once"),
+                    after,
+                }
+            })
+            .collect();
         Plan { steps }
     }
 
@@ -98,6 +128,16 @@ impl Plan {
                 .collect(),
         )
     }
+}
+
+/// Whether `later` continues `earlier`'s chain: the same kind, on the
+/// same instance or one of them on none.
+fn same_chain(later: &Action, earlier: &Action) -> bool {
+    later.kind() == earlier.kind()
+        && match (later.info().instance(), earlier.info().instance()) {
+            (Some(one), Some(other)) => one == other,
+            _ => true,
+        }
 }
 
 /// `+`, `~` or `-` before a plan line.
@@ -775,10 +815,17 @@ mod event_tests {
         assert!(after(notification).contains(&permission));
         assert!(after(permission).contains(&publish_upload));
         assert!(after(mapping).contains(&publish_job));
-        assert!(
-            after(schedule).contains(&publish_job),
-            "after every handler"
-        );
+        let publish_nightly = position(&plan, "handler nightly: publish");
+        assert!(after(schedule).contains(&publish_nightly));
+        // A source waits for its own handler only.
+        for (source, other) in [
+            (schedule, publish_job),
+            (mapping, publish_upload),
+            (permission, publish_job),
+            (notification, publish_nightly),
+        ] {
+            assert!(!after(source).contains(&other), "{:?}", plan.steps[source]);
+        }
         // One handler's function does not wait for another's.
         assert!(!after(create_job).contains(&publish_upload));
         assert!(after(create_job).iter().all(|&i| {
@@ -843,6 +890,11 @@ mod event_tests {
         let group = position(&plan, "delete log group /aws/lambda/shop-dev-on_upload");
         assert!(plan.steps[delete].after.contains(&entries));
         assert!(plan.steps[group].after.contains(&delete));
+        // Not after the other handlers' sources.
+        let schedule = position(&plan, "create schedule nightly");
+        let mapping = position(&plan, "receive messages of jobs");
+        assert!(!plan.steps[delete].after.contains(&schedule));
+        assert!(!plan.steps[delete].after.contains(&mapping));
         assert!(
             plan.actions()
                 .all(|a| !a.info().describe(&names()).contains("stop allowing S3")),

@@ -7,7 +7,9 @@
 use serde::Serialize;
 
 use super::function::{self, wait_ready};
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
+};
 use crate::aws::{AwsError, Canary, ErrorClass, FunctionInfo, Reader, VersionInfo};
 use crate::deploy::canary::{CanaryStarted, PlannedCanary};
 use crate::deploy::checks::{self, PlannedCheck};
@@ -107,16 +109,16 @@ impl ActionInfo for AliasAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // The new version runs with the role's new policy from its
             // first request. Its first invocation (a check, or traffic)
             // must find the stage's tagged log group: Lambda creates a
             // missing one itself, untagged, which slx then refuses to own.
             AliasAction::PublishAndPointAlias { .. } => {
-                &[Kind::Function, Kind::Role, Kind::LogGroup]
+                all_of(&[Kind::Function, Kind::Role, Kind::LogGroup])
             }
-            AliasAction::PruneVersions { .. } | AliasAction::PointAlias { .. } => &[],
+            AliasAction::PruneVersions { .. } | AliasAction::PointAlias { .. } => Vec::new(),
         }
     }
 

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{AwsError, ErrorClass, NewRestApi, Reader, StageInfo};
 use crate::config::Method;
@@ -122,12 +123,12 @@ impl ActionInfo for ApiAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // The usage plan stops covering the API's stage, and custom
             // domains stop mapping it, first.
-            ApiAction::DeleteApi { .. } => &[Kind::UsagePlan, Kind::Domain],
-            _ => &[],
+            ApiAction::DeleteApi { .. } => all_of(&[Kind::UsagePlan, Kind::Domain]),
+            _ => Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::api::ApiState;
 use super::permission::{Statement, find_statement_with, put_statement};
-use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Resource};
+use super::{ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, Resource};
 use crate::aws::{AwsError, NewPermission, Reader};
 use crate::config::EventSource;
 use crate::deploy::deployer_policy::Grant;
@@ -40,16 +40,17 @@ impl ActionInfo for AuthorizerPermissionAction {
         format!("allow the API to ask authorizer {handler}")
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         // The statement lives on the authorizer's alias and names the API.
-        &[Kind::EventFunction, Kind::Api]
+        let AuthorizerPermissionAction::AllowAuthorizer { handler, .. } = self;
+        vec![Need::on(Kind::EventFunction, handler), Need::all(Kind::Api)]
     }
 
     fn change(&self) -> Change {
         Change::Create
     }
 
-    fn lane(&self) -> Option<&str> {
+    fn instance(&self) -> Option<&str> {
         let AuthorizerPermissionAction::AllowAuthorizer { handler, .. } = self;
         Some(handler)
     }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::event_function::HandlerState;
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource};
 use crate::aws::{
     AwsError, BucketNotifications, ErrorClass, LambdaNotification, NewPermission, Reader,
 };
@@ -56,6 +56,9 @@ pub(crate) enum BucketAction {
         entries: Vec<LambdaNotification>,
         /// The ids that are slx's in this stage: what is replaced.
         owned: BTreeSet<String>,
+        /// The handlers `entries` invoke: what it waits for.
+        #[serde(skip)]
+        handlers: BTreeSet<String>,
     },
     RemoveS3Permission {
         handler: String,
@@ -90,13 +93,28 @@ impl ActionInfo for BucketAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
-            // Both name the handler's alias.
-            BucketAction::AddS3Permission { .. } | BucketAction::SetBucketNotifications { .. } => {
-                &[Kind::EventFunction]
+            // Both name the handlers' aliases.
+            BucketAction::AddS3Permission { handler, .. } => {
+                vec![Need::on(Kind::EventFunction, handler)]
             }
-            BucketAction::RemoveS3Permission { .. } => &[],
+            BucketAction::SetBucketNotifications { handlers, .. } => handlers
+                .iter()
+                .map(|handler| Need::on(Kind::EventFunction, handler))
+                .collect(),
+            BucketAction::RemoveS3Permission { .. } => Vec::new(),
+        }
+    }
+
+    /// A permission is one handler's; a bucket's configuration serves
+    /// all of its handlers (no instance: it waits for, and is waited
+    /// for by, every handler's step of this kind).
+    fn instance(&self) -> Option<&str> {
+        match self {
+            BucketAction::AddS3Permission { handler, .. }
+            | BucketAction::RemoveS3Permission { handler, .. } => Some(handler),
+            BucketAction::SetBucketNotifications { .. } => None,
         }
     }
 
@@ -289,17 +307,16 @@ impl Resource for BucketNotification {
             // A missing bucket slx.toml names is refused before the plan
             // runs; one a removed handler listened to has nothing left.
             let Some(document) = document else { continue };
-            let mut entries: Vec<LambdaNotification> = wanted
-                .iter()
-                .filter(|(_, b, _)| b == bucket)
-                .map(|(_, _, entry)| entry.clone())
-                .collect();
+            let on_bucket = || wanted.iter().filter(|(_, b, _)| b == bucket);
+            let mut entries: Vec<LambdaNotification> =
+                on_bucket().map(|(_, _, entry)| entry.clone()).collect();
             entries.sort();
             if entries != document.owned {
                 actions.push(BucketAction::SetBucketNotifications {
                     bucket: bucket.clone(),
                     entries,
                     owned: owned.clone(),
+                    handlers: on_bucket().map(|(handler, _, _)| handler.clone()).collect(),
                 });
             }
         }
@@ -337,6 +354,7 @@ impl Resource for BucketNotification {
                     bucket: bucket.clone(),
                     entries: Vec::new(),
                     owned: owned.clone(),
+                    handlers: BTreeSet::new(),
                 })
             })
             .collect()
@@ -403,6 +421,7 @@ impl Resource for BucketNotification {
                 bucket,
                 entries,
                 owned,
+                ..
             } => {
                 // Read again right before writing: whatever others changed
                 // since the plan's read is kept too.

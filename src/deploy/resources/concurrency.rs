@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
+};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -37,8 +39,8 @@ impl ActionInfo for ConcurrencyAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
-        &[Kind::Function]
+    fn needs(&self) -> Vec<Need<'_>> {
+        all_of(&[Kind::Function])
     }
 
     fn change(&self) -> Change {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::api::ApiState;
 use super::api::routes_change;
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -37,9 +38,9 @@ impl ActionInfo for DeploymentAction {
         "deploy the API to its stage".into()
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         // Live routes must reach an alias that exists and may be invoked.
-        &[Kind::Api, Kind::Permission, Kind::Alias]
+        all_of(&[Kind::Api, Kind::Permission, Kind::Alias])
     }
 
     fn change(&self) -> Change {

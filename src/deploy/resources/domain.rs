@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use super::api::ApiState;
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{AwsError, BasePathMapping, DomainInfo, DomainTarget, ErrorClass, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -193,11 +194,11 @@ impl ActionInfo for DomainAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // A mapping names the API's stage, which a deployment makes.
-            DomainAction::MapBasePath { .. } => &[Kind::Deployment],
-            _ => &[],
+            DomainAction::MapBasePath { .. } => all_of(&[Kind::Deployment]),
+            _ => Vec::new(),
         }
     }
 
@@ -612,7 +613,7 @@ mod tests {
             actions[1].describe(desired.arns.names()),
             "map https://api.example.com/v1 to the stage"
         );
-        assert_eq!(actions[1].needs(), [Kind::Deployment]);
+        assert_eq!(actions[1].needs(), [Need::all(Kind::Deployment)]);
         assert!(matches!(
             &actions[2],
             DomainAction::PointRecord { target: None, .. }

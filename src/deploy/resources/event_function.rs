@@ -6,8 +6,8 @@
 //!
 //! A handler's function is found by name and tag like everything else;
 //! one no longer in slx.toml is found by listing the functions whose
-//! names start with the stage's (see `discover`) and removed by
-//! `retired_handler`, after its source stopped sending it events.
+//! names start with the stage's (see `discover`) and removed, after its
+//! source stopped sending it events.
 //! Never touches the API's function, nor any source.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +18,8 @@ use super::alias::{point, publish};
 use super::function::{self, FunctionAction, wait_ready};
 use super::log_group::{LogGroup, LogGroupAction, LogGroupState, plan_group, read_group};
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource, not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource, all_of,
+    not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
 use crate::deploy::deployer_policy::Grant;
@@ -80,6 +81,11 @@ pub(crate) struct EventFunctionAction {
     pub(crate) handler: String,
     #[serde(flatten)]
     pub(crate) step: HandlerStep,
+    /// Part of removing a handler slx.toml no longer has (said in the
+    /// plan line; a stage's undeploy removes every handler and says so
+    /// once).
+    #[serde(skip)]
+    pub(crate) retired: bool,
 }
 
 impl ActionInfo for EventFunctionAction {
@@ -108,22 +114,31 @@ impl ActionInfo for EventFunctionAction {
                 destination: None, ..
             }) => "stop sending failed events to a queue".into(),
         };
-        format!("handler {}: {what}", self.handler)
+        let retired = if self.retired {
+            " (no longer in slx.toml)"
+        } else {
+            ""
+        };
+        format!("handler {}: {what}{retired}", self.handler)
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match &self.step {
+            // Its sources stop sending it events first.
             HandlerStep::Function(FunctionAction::DeleteFunction { .. }) => {
-                &[Kind::Schedule, Kind::BucketNotification, Kind::QueueMapping]
+                [Kind::Schedule, Kind::BucketNotification, Kind::QueueMapping]
+                    .into_iter()
+                    .map(|source| Need::on(source, &self.handler))
+                    .collect()
             }
-            HandlerStep::Function(_) => &[Kind::Role],
+            HandlerStep::Function(_) => all_of(&[Kind::Role]),
             // The new version's first event finds the role's new policy.
-            HandlerStep::Alias(HandlerAlias::PublishHandler { .. }) => &[Kind::Role],
-            _ => &[],
+            HandlerStep::Alias(HandlerAlias::PublishHandler { .. }) => all_of(&[Kind::Role]),
+            _ => Vec::new(),
         }
     }
 
-    fn lane(&self) -> Option<&str> {
+    fn instance(&self) -> Option<&str> {
         Some(&self.handler)
     }
 
@@ -281,11 +296,13 @@ fn plan_handler(desired: &Desired, event: &EventDesired, state: &HandlerState) -
     steps
 }
 
-/// The removal of one handler's function and log group.
-pub(crate) fn plan_handler_removal(
+/// The removal of one handler's function and log group (`retired`: of
+/// one slx.toml no longer has, in a deploy).
+fn plan_handler_removal(
     names: &StageNames,
     handler: &str,
     state: &HandlerState,
+    retired: bool,
 ) -> Vec<EventFunctionAction> {
     let function = names.event_function(handler);
     let mut steps = Vec::new();
@@ -304,6 +321,7 @@ pub(crate) fn plan_handler_removal(
         .map(|step| EventFunctionAction {
             handler: handler.to_string(),
             step,
+            retired,
         })
         .collect()
 }
@@ -334,21 +352,26 @@ impl Resource for EventFunction {
             .collect())
     }
 
+    /// Each handler's function as slx.toml says; those it no longer has
+    /// are removed, after their sources stopped sending them events
+    /// (their removal `needs` those sources' steps).
     fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<EventFunctionAction> {
         let none = HandlerState::default();
-        desired
-            .events
+        let declared = desired.events.iter().flat_map(|event| {
+            let state = own.get(&event.handler).unwrap_or(&none);
+            plan_handler(desired, event, state)
+                .into_iter()
+                .map(|step| EventFunctionAction {
+                    handler: event.handler.clone(),
+                    step,
+                    retired: false,
+                })
+        });
+        let retired = own
             .iter()
-            .flat_map(|event| {
-                let state = own.get(&event.handler).unwrap_or(&none);
-                plan_handler(desired, event, state)
-                    .into_iter()
-                    .map(|step| EventFunctionAction {
-                        handler: event.handler.clone(),
-                        step,
-                    })
-            })
-            .collect()
+            .filter(|(handler, _)| !desired.events.iter().any(|e| &e.handler == *handler))
+            .flat_map(|(handler, state)| plan_handler_removal(&desired.arns, handler, state, true));
+        declared.chain(retired).collect()
     }
 
     fn plan_removal(
@@ -357,7 +380,7 @@ impl Resource for EventFunction {
         _: Self::Reads<'_>,
     ) -> Vec<EventFunctionAction> {
         own.iter()
-            .flat_map(|(handler, state)| plan_handler_removal(names, handler, state))
+            .flat_map(|(handler, state)| plan_handler_removal(names, handler, state, false))
             .collect()
     }
 

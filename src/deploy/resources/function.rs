@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, RETRY_ROLE, Resource,
-    not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, RETRY_ROLE,
+    Resource, all_of, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
 use crate::config::{Arch, Vpc};
@@ -152,13 +152,13 @@ impl ActionInfo for FunctionAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
-            FunctionAction::CreateFunction { .. } => &[Kind::Role],
-            FunctionAction::UpdateConfig { change, .. } if change.role => &[Kind::Role],
-            FunctionAction::UpdateCode { .. } | FunctionAction::UpdateConfig { .. } => &[],
+            FunctionAction::CreateFunction { .. } => all_of(&[Kind::Role]),
+            FunctionAction::UpdateConfig { change, .. } if change.role => all_of(&[Kind::Role]),
+            FunctionAction::UpdateCode { .. } | FunctionAction::UpdateConfig { .. } => Vec::new(),
             // The API stops calling it first.
-            FunctionAction::DeleteFunction { .. } => &[Kind::Api],
+            FunctionAction::DeleteFunction { .. } => all_of(&[Kind::Api]),
         }
     }
 

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource, not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
+    not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -49,12 +50,12 @@ impl ActionInfo for LogGroupAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // Deleted after the function, which could otherwise log again
             // and make Lambda recreate the group untagged.
-            LogGroupAction::DeleteLogGroup { .. } => &[Kind::Function],
-            _ => &[],
+            LogGroupAction::DeleteLogGroup { .. } => all_of(&[Kind::Function]),
+            _ => Vec::new(),
         }
     }
 

@@ -27,7 +27,6 @@ pub(crate) mod log_group;
 pub(crate) mod permission;
 pub(crate) mod provisioned;
 pub(crate) mod queue_mapping;
-pub(crate) mod retired_handler;
 pub(crate) mod role;
 pub(crate) mod schedule;
 pub(crate) mod stage_tracing;
@@ -102,13 +101,15 @@ pub(crate) enum Change {
 pub(crate) trait ActionInfo {
     /// One line for `slx plan` and the progress output.
     fn describe(&self, names: &StageNames) -> String;
-    /// The kinds whose earlier actions in the plan must finish first
-    /// (earlier actions of the action's own kind always must).
-    fn needs(&self) -> &'static [Kind];
+    /// The actions of other kinds that must finish first, wherever the
+    /// plan has them: all of a kind's, or only those on one instance.
+    fn needs(&self) -> Vec<Need<'_>>;
     fn change(&self) -> Change;
-    /// Actions of one kind form a chain, unless each names a different
-    /// lane (one event handler's function does not wait for another's).
-    fn lane(&self) -> Option<&str> {
+    /// The instance of its kind it works on (an event handler), if the
+    /// kind has several. A kind's actions form a chain in the order its
+    /// plan gives them, except that actions on two different instances do
+    /// not wait for each other (one handler's function, another's).
+    fn instance(&self) -> Option<&str> {
         None
     }
     /// Whether it may run while the new code is still being built: it
@@ -117,6 +118,47 @@ pub(crate) trait ActionInfo {
     fn before_build(&self) -> bool {
         false
     }
+}
+
+/// What an action waits for: the actions of `kind`, all of them, or only
+/// those on one instance (and those of the kind on no instance, such as a
+/// bucket's notification configuration, which serves several handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Need<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) instance: Option<&'a str>,
+}
+
+impl<'a> Need<'a> {
+    /// Every action of `kind`.
+    pub(crate) const fn all(kind: Kind) -> Need<'static> {
+        Need {
+            kind,
+            instance: None,
+        }
+    }
+
+    /// The actions of `kind` on `instance`.
+    pub(crate) const fn on(kind: Kind, instance: &'a str) -> Need<'a> {
+        Need {
+            kind,
+            instance: Some(instance),
+        }
+    }
+
+    /// Whether `action` is one this need waits for.
+    pub(crate) fn matches(&self, action: &Action) -> bool {
+        action.kind() == self.kind
+            && match (self.instance, action.info().instance()) {
+                (Some(wanted), Some(instance)) => wanted == instance,
+                _ => true,
+            }
+    }
+}
+
+/// `Need::all` of each kind.
+pub(crate) fn all_of(kinds: &[Kind]) -> Vec<Need<'static>> {
+    kinds.iter().map(|&kind| Need::all(kind)).collect()
 }
 
 /// The REST API an action works on: one that exists, or the one a
@@ -451,5 +493,4 @@ registry! {
     schedule: Schedule => schedule::Schedule,
     bucket_notification: BucketNotification => bucket_notification::BucketNotification,
     queue_mapping: QueueMapping => queue_mapping::QueueMappingKind,
-    retired_handler: RetiredHandler => retired_handler::RetiredHandler,
 }

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::api::ApiState;
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{AwsError, ErrorClass, NewPermission, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -42,9 +43,9 @@ impl ActionInfo for PermissionAction {
         "allow the API to invoke the alias".into()
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         // The statement lives on the alias and names the API.
-        &[Kind::Alias, Kind::Api]
+        all_of(&[Kind::Alias, Kind::Api])
     }
 
     fn change(&self) -> Change {

@@ -8,7 +8,9 @@
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
+};
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
@@ -45,9 +47,9 @@ impl ActionInfo for ProvisionedAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         // On the alias, which must point at a published version.
-        &[Kind::Alias, Kind::Concurrency]
+        all_of(&[Kind::Alias, Kind::Concurrency])
     }
 
     fn change(&self) -> Change {

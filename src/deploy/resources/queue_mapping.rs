@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource};
 use crate::aws::{AwsError, ErrorClass, QueueInfo, QueueMapping, QueueMappingSpec, Reader};
 use crate::config::EventSource;
 use crate::deploy::deployer_policy::Grant;
@@ -80,14 +80,26 @@ impl ActionInfo for QueueAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // Lambda checks the role may receive from the queue, and maps
             // the queue to the handler's alias.
-            QueueAction::CreateQueueMapping { .. } | QueueAction::UpdateQueueMapping { .. } => {
-                &[Kind::EventFunction, Kind::Role]
+            QueueAction::CreateQueueMapping { handler, .. }
+            | QueueAction::UpdateQueueMapping { handler, .. } => {
+                vec![
+                    Need::on(Kind::EventFunction, handler),
+                    Need::all(Kind::Role),
+                ]
             }
-            QueueAction::DeleteQueueMapping { .. } => &[],
+            QueueAction::DeleteQueueMapping { .. } => Vec::new(),
+        }
+    }
+
+    fn instance(&self) -> Option<&str> {
+        match self {
+            QueueAction::CreateQueueMapping { handler, .. }
+            | QueueAction::UpdateQueueMapping { handler, .. }
+            | QueueAction::DeleteQueueMapping { handler, .. } => Some(handler),
         }
     }
 

@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource, not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
+    not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, NewRole, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -70,11 +71,11 @@ impl ActionInfo for RoleAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // A role still used by a function is not deleted first.
-            RoleAction::DeleteRole { .. } => &[Kind::Function, Kind::EventFunction],
-            _ => &[],
+            RoleAction::DeleteRole { .. } => all_of(&[Kind::Function, Kind::EventFunction]),
+            _ => Vec::new(),
         }
     }
 

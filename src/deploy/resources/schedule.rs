@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use super::role::{self, RoleAction, RoleState};
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, RETRY_ROLE, Resource};
+use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource};
 use crate::aws::{AwsError, ErrorClass, Reader, ScheduleSpec};
 use crate::config::EventSource;
 use crate::contract::source_events::schedule_payload;
@@ -83,11 +83,25 @@ impl ActionInfo for ScheduleAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // A schedule invokes its handler's alias.
-            ScheduleAction::Schedule(ScheduleStep::PutSchedule { .. }) => &[Kind::EventFunction],
-            _ => &[],
+            ScheduleAction::Schedule(ScheduleStep::PutSchedule { schedule, .. }) => {
+                vec![Need::on(Kind::EventFunction, &schedule.name)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A schedule is named after its handler; the group and the role
+    /// serve them all.
+    fn instance(&self) -> Option<&str> {
+        match self {
+            ScheduleAction::Schedule(ScheduleStep::PutSchedule { schedule, .. }) => {
+                Some(&schedule.name)
+            }
+            ScheduleAction::Schedule(ScheduleStep::DeleteSchedule { name, .. }) => Some(name),
+            _ => None,
         }
     }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::api::ApiState;
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -36,9 +37,9 @@ impl ActionInfo for StageTracingAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         // The stage exists once the API is deployed to it.
-        &[Kind::Deployment]
+        all_of(&[Kind::Deployment])
     }
 
     fn change(&self) -> Change {

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::api::ApiState;
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{AwsError, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -45,9 +46,9 @@ impl ActionInfo for ThrottleAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         // The stage exists once the API is deployed to it.
-        &[Kind::Deployment]
+        all_of(&[Kind::Deployment])
     }
 
     fn change(&self) -> Change {

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use super::api::ApiState;
 use super::{
-    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, RETRY_ALWAYS, Resource,
+    ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
+    all_of,
 };
 use crate::aws::{
     ApiKeyInfo, AwsError, ErrorClass, NewUsagePlan, PlanChange, PlanLimits, Reader, UsagePlanInfo,
@@ -161,13 +162,13 @@ impl ActionInfo for UsagePlanAction {
         }
     }
 
-    fn needs(&self) -> &'static [Kind] {
+    fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // The plan names the API's stage, which a deployment makes.
             UsagePlanAction::CreateUsagePlan { .. } | UsagePlanAction::UpdateUsagePlan { .. } => {
-                &[Kind::Deployment]
+                all_of(&[Kind::Deployment])
             }
-            _ => &[],
+            _ => Vec::new(),
         }
     }
 
