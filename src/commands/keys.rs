@@ -13,7 +13,7 @@ use crate::cli::{GlobalArgs, KeyArgs, KeysAction, StatusArgs};
 use crate::config::Project;
 use crate::deploy::apply::Target;
 use crate::deploy::plan::Plan;
-use crate::deploy::resources::usage_plan::{UsagePlanAction, UsagePlans, read_plans};
+use crate::deploy::resources::usage_plan::{CreatedKey, UsagePlanAction, UsagePlans, read_plans};
 use crate::deploy::resources::{Action, Outputs};
 use crate::names::StageArns;
 use crate::ui::Ui;
@@ -173,7 +173,7 @@ async fn create(ui: &Ui, global: &GlobalArgs, args: KeyArgs) -> miette::Result<O
         plan: plan.info.id.clone(),
     };
     let outputs = apply(ui, &reader, &writer, &arns, action, args.lock_timeout).await?;
-    let Some(key) = outputs.created_key else {
+    let Some(key) = outputs.get::<CreatedKey>() else {
         return Err(miette::miette!(
             "API Gateway made the key but did not return it"
         ));
@@ -261,9 +261,9 @@ mod tests {
 
     #[test]
     fn the_value_never_shows_in_debug_output() {
-        let key = crate::deploy::resources::CreatedKey {
+        let key = crate::deploy::resources::usage_plan::CreatedKey {
             id: "k1".into(),
-            value: crate::deploy::resources::SecretValue("s3cr3t-value".into()),
+            value: crate::deploy::resources::usage_plan::SecretValue("s3cr3t-value".into()),
         };
         assert!(!format!("{key:?}").contains("s3cr3t"));
     }

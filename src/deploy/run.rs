@@ -21,7 +21,9 @@ use super::desired::{Code, Desired};
 use super::lease::{self, Lease, with_lease};
 use super::narrator::Narrator;
 use super::plan::{Plan, plan};
-use super::resources::domain::CustomDomain;
+use super::resources::alias::{NewVersionChecks, PublishedVersion};
+use super::resources::api::ImportWarnings;
+use super::resources::domain::{CreatedDomain, CustomDomain};
 use super::resources::{self, Action, Actual, Outputs, alias::AliasAction, api};
 use super::{Stage, preflight};
 use crate::aws::{Reader, Writer};
@@ -351,12 +353,12 @@ async fn apply_rest(
     // deploy (what ran, the version left unpointed).
     let (applied, refused) = match result {
         Ok(applied) => (applied, None),
-        Err(error) => match error.applied.outputs.checks.clone() {
-            Some(verdict) if !verdict.ok() => (error.applied, Some(verdict)),
+        Err(error) => match error.applied.outputs.get::<NewVersionChecks>().cloned() {
+            Some(NewVersionChecks(verdict)) if !verdict.ok() => (error.applied, Some(verdict)),
             _ => return Err(error.into_report()),
         },
     };
-    let canary = match (&applied.outputs.canary, &refused) {
+    let canary = match (applied.outputs.get::<CanaryStarted>(), &refused) {
         (Some(canary), None) => {
             Some(watch_canary(stage, canary, &desired.checks, lease, narrator).await?)
         }
@@ -364,36 +366,37 @@ async fn apply_rest(
     };
     let mut steps: Vec<StepReport> = prepared.steps.into_iter().chain(applied.steps).collect();
     steps.sort_by_key(|s| full.actions().position(|a| *a == s.action));
-    let outputs = applied.outputs;
+    let mut outputs = applied.outputs;
     let api_id = outputs
-        .api_id
-        .clone()
+        .take::<api::CreatedApi>()
+        .map(|api| api.0)
         .or_else(|| actual.api.as_ref().map(|a| a.id.clone()))
         .unwrap_or_default();
     let rolled_back = canary.as_ref().is_some_and(CanaryReport::rolled_back);
     let version = match &canary {
         Some(report) if rolled_back => report.started.previous.clone(),
         _ => outputs
-            .published_version
-            .clone()
+            .take::<PublishedVersion>()
+            .map(|published| published.0)
             .or_else(|| actual.alias.served.as_ref().map(|f| f.version.clone()))
             .unwrap_or_default(),
     };
     // The alias moved to a checked version: check once more through it.
-    let verification = match (&outputs.checks, &refused) {
+    let new_version_checks = outputs.take::<NewVersionChecks>().map(|checks| checks.0);
+    let verification = match (&new_version_checks, &refused) {
         (Some(_), None) if !rolled_back => {
             let on = checks::On::Alias;
             Some(checks::run(&stage.reader, arns.names(), on, &desired.checks).await)
         }
         _ => None,
     };
-    for verdict in outputs.checks.iter().chain(&verification) {
+    for verdict in new_version_checks.iter().chain(&verification) {
         narrator.step(&verdict.summary());
     }
-    let custom_domain = desired
-        .domain
-        .as_ref()
-        .map(|domain| CustomDomain::of(domain, &actual.domain, outputs.domain_target.as_ref()));
+    let custom_domain = desired.domain.as_ref().map(|domain| {
+        let created = outputs.get::<CreatedDomain>().map(|created| &created.0);
+        CustomDomain::of(domain, &actual.domain, created)
+    });
     Ok(Deployed::Applied(Box::new(Report {
         arns: arns.clone(),
         api_id,
@@ -401,9 +404,9 @@ async fn apply_rest(
         changed: !full.is_empty(),
         code_sha256: code.sha256,
         steps,
-        warnings: outputs.warnings,
+        warnings: outputs.take::<ImportWarnings>().unwrap_or_default().0,
         lease_wait: lease.map_or(Duration::ZERO, |l| l.waited),
-        checks: outputs.checks,
+        checks: new_version_checks,
         checks_skipped,
         verification,
         canary,

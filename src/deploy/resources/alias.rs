@@ -77,6 +77,15 @@ pub(crate) enum AliasAction {
     },
 }
 
+/// The version a publish made (an output, for the deploy's report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PublishedVersion(pub(crate) String);
+
+/// The checks' verdict on the version a publish made, before the alias
+/// moved (an output: the deploy reports it, and refuses on it).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NewVersionChecks(pub(crate) crate::deploy::checks::Verdict);
+
 impl ActionInfo for AliasAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
@@ -241,12 +250,12 @@ impl Resource for Alias {
             } => {
                 let version = publish(ctx, step, function, code_sha256, description).await?;
                 if !planned.is_empty() {
-                    ctx.outputs().published_version = Some(version.clone());
+                    ctx.outputs().put(PublishedVersion(version.clone()));
                     let on = checks::On::Version(&version);
                     let verdict = checks::run(ctx.reader, ctx.arns.names(), on, planned).await;
                     let ok = verdict.ok();
                     let summary = verdict.summary();
-                    ctx.outputs().checks = Some(verdict);
+                    ctx.outputs().put(NewVersionChecks(verdict));
                     if !ok {
                         return Err(AwsError::fatal(
                             step,
@@ -265,8 +274,8 @@ impl Resource for Alias {
                     })
                     .await?;
                     let mut outputs = ctx.outputs();
-                    outputs.published_version = Some(version);
-                    outputs.canary = Some(CanaryStarted {
+                    outputs.put(PublishedVersion(version));
+                    outputs.put(CanaryStarted {
                         spec: *spec,
                         previous: serving.clone(),
                         version: share.version,
@@ -274,7 +283,7 @@ impl Resource for Alias {
                     return Ok(());
                 }
                 point(ctx, step, function, alias, &version, *alias_exists).await?;
-                ctx.outputs().published_version = Some(version);
+                ctx.outputs().put(PublishedVersion(version));
                 Ok(())
             }
             AliasAction::PruneVersions {

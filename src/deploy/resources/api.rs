@@ -96,6 +96,16 @@ pub(crate) enum ApiAction {
     },
 }
 
+/// The id of the API a `CreateApi` made (an output: the actions that
+/// name `ApiRef::New` read it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CreatedApi(pub(crate) String);
+
+/// What API Gateway warned about while importing the routes (an output,
+/// for the deploy's report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ImportWarnings(pub(crate) Vec<String>);
+
 impl ActionInfo for ApiAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
@@ -416,7 +426,7 @@ impl Resource for Api {
                     tags: ctx.arns.tags(),
                 };
                 let id = create_api(ctx, &api, step).await?;
-                ctx.outputs().api_id = Some(id);
+                ctx.outputs().put(CreatedApi(id));
                 Ok(())
             }
             ApiAction::SetRoutes {
@@ -430,7 +440,7 @@ impl Resource for Api {
                 let warnings = ctx
                     .call(step, RETRY_ALWAYS, || w.put_rest_api(&id, &body))
                     .await?;
-                ctx.outputs().warnings.extend(warnings);
+                ctx.outputs().get_mut::<ImportWarnings>().0.extend(warnings);
                 // Recorded after the import: a run stopped between the
                 // two imports again, which is harmless (idempotent). The
                 // words are the document's own (slx.toml's description).

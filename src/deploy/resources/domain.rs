@@ -156,6 +156,11 @@ impl CustomDomain {
     }
 }
 
+/// Where the custom domain a `CreateDomain` made must be pointed (an
+/// output: its `PointRecord` and the deploy's report read it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CreatedDomain(pub(crate) DomainTarget);
+
 impl ActionInfo for DomainAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
@@ -424,7 +429,7 @@ impl Resource for Domain {
                         }
                     })
                     .await?;
-                ctx.outputs().domain_target = Some(created);
+                ctx.outputs().put(CreatedDomain(created));
                 Ok(())
             }
             DomainAction::SetCertificate { name, certificate } => {
@@ -484,13 +489,17 @@ impl Resource for Domain {
             DomainAction::PointRecord { zone, name, target } => {
                 let target = match target {
                     Some(target) => target.clone(),
-                    None => ctx.outputs().domain_target.clone().ok_or_else(|| {
-                        AwsError::fatal(
-                            step,
-                            "the custom domain this step points at was not created",
-                            "run the deploy again: it plans from what exists",
-                        )
-                    })?,
+                    None => ctx
+                        .outputs()
+                        .get::<CreatedDomain>()
+                        .map(|d| d.0.clone())
+                        .ok_or_else(|| {
+                            AwsError::fatal(
+                                step,
+                                "the custom domain this step points at was not created",
+                                "run the deploy again: it plans from what exists",
+                            )
+                        })?,
                 };
                 ctx.call(step, RETRY_ALWAYS, || {
                     w.change_alias_record(zone, name, &target, false)

@@ -387,8 +387,14 @@ impl Resource for Function {
     }
 }
 
+/// The functions seen ready and not changed since in this apply: a
+/// later step skips waiting for them (an output shared by the steps that
+/// change functions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReadyFunctions(pub(crate) std::collections::BTreeSet<String>);
+
 fn changed(ctx: &ApplyContext<'_>, function: &str) {
-    ctx.outputs().ready.remove(function);
+    ctx.outputs().get_mut::<ReadyFunctions>().0.remove(function);
 }
 
 /// Waits until `function` accepts the next mutation: State Active and no
@@ -398,7 +404,12 @@ pub(crate) async fn wait_ready(
     function: &str,
     step: &str,
 ) -> Result<(), AwsError> {
-    if ctx.outputs().ready.contains(function) {
+    if ctx
+        .outputs()
+        .get_mut::<ReadyFunctions>()
+        .0
+        .contains(function)
+    {
         return Ok(());
     }
     let deadline = ctx.clock.now() + Duration::from_secs(300);
@@ -422,7 +433,10 @@ pub(crate) async fn wait_ready(
             });
         }
         if readiness.ready() {
-            ctx.outputs().ready.insert(function.to_string());
+            ctx.outputs()
+                .get_mut::<ReadyFunctions>()
+                .0
+                .insert(function.to_string());
             return Ok(());
         }
         if ctx.clock.now() > deadline {

@@ -24,6 +24,7 @@ pub(crate) mod event_function;
 pub(crate) mod fixtures;
 pub(crate) mod function;
 pub(crate) mod log_group;
+pub(crate) mod outputs;
 pub(crate) mod permission;
 pub(crate) mod provisioned;
 pub(crate) mod queue_mapping;
@@ -44,6 +45,7 @@ use super::desired::{Code, Desired};
 use crate::aws::{AwsError, Backoff, ErrorClass, Reader, Writer, retry};
 use crate::names::{StageArns, StageNames};
 use crate::pace::{Clock, Sleeper};
+pub(crate) use outputs::Outputs;
 
 /// What a resource kind provides to the planner and the applier.
 pub(crate) trait Resource {
@@ -191,44 +193,6 @@ impl Found {
     }
 }
 
-/// Values one action produces and a later one uses.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Outputs {
-    /// The id of the API a `CreateApi` made.
-    pub(crate) api_id: Option<String>,
-    /// The version a publish made.
-    pub(crate) published_version: Option<String>,
-    /// Functions seen ready and not changed since: skip a wait.
-    pub(crate) ready: std::collections::BTreeSet<String>,
-    /// Warnings AWS returned (e.g. from an OpenAPI import).
-    pub(crate) warnings: Vec<String>,
-    /// The smoke checks' verdict on the new version, when any ran.
-    pub(crate) checks: Option<crate::deploy::checks::Verdict>,
-    /// The canary a publish started (the deploy watches it).
-    pub(crate) canary: Option<crate::deploy::canary::CanaryStarted>,
-    /// The API key `slx keys create` made.
-    pub(crate) created_key: Option<CreatedKey>,
-    /// Where the custom domain a `CreateDomain` made must be pointed.
-    pub(crate) domain_target: Option<crate::aws::DomainTarget>,
-}
-
-/// A new API key: its id, and its value (shown once, then never again).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CreatedKey {
-    pub(crate) id: String,
-    pub(crate) value: SecretValue,
-}
-
-/// A value never written to logs: its `Debug` hides it.
-#[derive(Clone, PartialEq)]
-pub(crate) struct SecretValue(pub(crate) String);
-
-impl Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretValue(..)")
-    }
-}
-
 /// What applying an action may use: the only place a `Writer` is held.
 pub(crate) struct ApplyContext<'a> {
     pub(crate) writer: &'a Writer,
@@ -300,13 +264,17 @@ impl ApplyContext<'_> {
     pub(crate) fn api_id(&self, api: &ApiRef, step: &str) -> Result<String, AwsError> {
         match api {
             ApiRef::Existing(id) => Ok(id.clone()),
-            ApiRef::New => self.outputs().api_id.clone().ok_or_else(|| {
-                AwsError::fatal(
-                    step,
-                    "the REST API this step needs was not created",
-                    "run the deploy again: it plans from what exists",
-                )
-            }),
+            ApiRef::New => self
+                .outputs()
+                .get::<api::CreatedApi>()
+                .map(|api| api.0.clone())
+                .ok_or_else(|| {
+                    AwsError::fatal(
+                        step,
+                        "the REST API this step needs was not created",
+                        "run the deploy again: it plans from what exists",
+                    )
+                }),
         }
     }
 

@@ -118,6 +118,24 @@ pub(crate) fn describe_limits(limits: &PlanLimits) -> String {
     parts.join(", ")
 }
 
+/// A new API key (an output of `CreateApiKey`): its id, and its value
+/// (shown once, then never again).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CreatedKey {
+    pub(crate) id: String,
+    pub(crate) value: SecretValue,
+}
+
+/// A value never written to logs: its `Debug` hides it.
+#[derive(Clone, PartialEq)]
+pub(crate) struct SecretValue(pub(crate) String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(..)")
+    }
+}
+
 impl ActionInfo for UsagePlanAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
@@ -446,9 +464,9 @@ impl Resource for UsagePlanKind {
                     .create_api_key(&full, &description, &tags)
                     .await
                     .map_err(|e| e.in_step(step))?;
-                ctx.outputs().created_key = Some(super::CreatedKey {
+                ctx.outputs().put(CreatedKey {
                     id: id.clone(),
-                    value: super::SecretValue(value),
+                    value: SecretValue(value),
                 });
                 add_key(ctx, plan, &id, step).await
             }
