@@ -9,7 +9,7 @@ use crate::cli::{GlobalArgs, StatusArgs};
 use crate::deploy::desired::Desired;
 use crate::deploy::lease;
 use crate::deploy::plan::plan;
-use crate::deploy::resources::event_function;
+use crate::deploy::resources::{self, Actual, StatusView};
 use crate::handler;
 use crate::ui::Ui;
 
@@ -48,69 +48,37 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
         .actions()
         .map(|a| a.info().describe(arns.names()))
         .collect();
-    let api_id = actual.api.as_ref().map(|a| a.id.clone());
-    let url = api_id
-        .as_deref()
-        .filter(|_| stage::public_urls(&stage.reader))
-        .map(|id| arns.invoke_url(id));
-    let routes: Vec<String> = actual
-        .api
-        .iter()
-        .flat_map(|api| api.routes_to(Some(&arns.integration_uri())))
-        .collect();
-    let custom_domain = stage.project.domain.as_ref().map(|domain| {
-        crate::deploy::resources::domain::CustomDomain::of(domain, &actual.domain, None)
-    });
-    let version = actual.alias.served.as_ref().map(|f| f.version.clone());
-    let handlers = event_function::deployed_handlers(arns.names(), &actual);
+    let view = StatusView {
+        arns,
+        domain: stage.project.domain.as_ref(),
+        local_sha: local_sha.as_deref(),
+        public_urls: stage::public_urls(&stage.reader),
+    };
+    let (text, json) = describe(&view, &actual, &drift, changing.as_deref());
+    ui.result(text, &json);
+    Ok(Outcome::Success)
+}
+
+/// The text and JSON of a deployed stage's status: what every kind
+/// shows, the lease's holder, and how the stage differs from slx.toml.
+fn describe(
+    view: &StatusView<'_>,
+    actual: &Actual,
+    drift: &[String],
+    changing: Option<&str>,
+) -> (String, serde_json::Value) {
+    let arns = view.arns;
+    let mut status = resources::status(view, actual);
+    if let Some(holder) = changing {
+        status = status.line("change", format!("in progress: {holder}"));
+    }
     let mut text = format!(
-        "stage {} of {} in {}\n  function  {} ({}, {} MB, {}s)\n  alias     {} → version {}\n  code      {}{}\n  api       {}\n  url       {}\n  routes    {}\n",
+        "stage {} of {} in {}\n{}",
         arns.stage,
         arns.app,
         arns.region,
-        arns.function,
-        function.arch,
-        function.memory,
-        function.timeout,
-        arns.alias,
-        version.as_deref().unwrap_or("(missing)"),
-        function.code_sha256,
-        match &local_sha {
-            Some(sha) if *sha == function.code_sha256 =>
-                " (same as the last local build)".to_string(),
-            Some(_) => " (differs from the last local build)".to_string(),
-            None => " (no local build to compare; run `slx build`)".to_string(),
-        },
-        api_id.as_deref().unwrap_or("(missing)"),
-        url.as_deref().unwrap_or("-"),
-        if routes.is_empty() {
-            "-".to_string()
-        } else {
-            routes.join(", ")
-        },
+        status.text()
     );
-    if let Some(domain) = &custom_domain {
-        text.push_str(&format!("  domain    {}\n", domain.line()));
-    }
-    for handler in &handlers {
-        text.push_str(&format!(
-            "  handler   {} → {} version {}, {}\n",
-            handler.handler,
-            handler.function,
-            handler.version.as_deref().unwrap_or("(missing)"),
-            handler.source
-        ));
-    }
-    if let Some(holder) = &changing {
-        text.push_str(&format!("  change    in progress: {holder}\n"));
-    }
-    if let Some(canary) = &actual.alias.canary {
-        text.push_str(&format!(
-            "  canary    {:.0}% to version {} (unfinished: `slx deploy` promotes it, `slx rollback` ends it)\n",
-            canary.weight * 100.0,
-            canary.version
-        ));
-    }
     if drift.is_empty() {
         text.push_str("in sync with slx.toml");
     } else {
@@ -120,28 +88,127 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             drift.join("\n    ")
         ));
     }
-    ui.result(
-        text,
-        &json!({
-            "deployed": true,
-            "stage": arns.stage,
-            "function_name": arns.function,
-            "arch": function.arch,
-            "memory": function.memory,
-            "timeout": function.timeout,
-            "version": version,
-            "code_sha256": function.code_sha256,
-            "local_code_sha256": local_sha,
-            "rest_api_id": api_id,
-            "url": url,
-            "custom_domain": custom_domain,
-            "routes": routes,
-            "in_sync": drift.is_empty(),
-            "differences": drift,
-            "change_in_progress": changing,
-            "canary": actual.alias.canary,
-            "handlers": handlers,
-        }),
-    );
-    Ok(Outcome::Success)
+    let json = status
+        .field("deployed", true)
+        .field("stage", &arns.stage)
+        .field("function_name", &arns.function)
+        .field("local_code_sha256", view.local_sha)
+        .field("in_sync", drift.is_empty())
+        .field("differences", drift)
+        .field("change_in_progress", changing)
+        .fields;
+    (text, serde_json::Value::Object(json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{Canary, ScheduleSpec};
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::event_function::HandlerState;
+    use crate::deploy::resources::fixtures::{converged, function};
+
+    /// A stage with a canary, a custom domain, a scheduled handler and
+    /// a change under way.
+    fn shown() -> (String, serde_json::Value) {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        actual.alias.canary = Some(Canary {
+            version: "2".into(),
+            weight: 0.1,
+        });
+        let handler = function(&desired, "$LATEST");
+        actual.event_function.insert(
+            "nightly".into(),
+            HandlerState {
+                served: Some(function(&desired, "3")),
+                latest: Some(handler),
+                ..HandlerState::default()
+            },
+        );
+        actual.schedule.schedules.push(ScheduleSpec {
+            name: "nightly".into(),
+            expression: "rate(1 hour)".into(),
+            timezone: None,
+            target_arn: String::new(),
+            role_arn: String::new(),
+            input: String::new(),
+        });
+        let domain = crate::config::Domain {
+            name: "api.example.com".into(),
+            certificate: "arn:aws:acm:eu-west-1:1:certificate/c".into(),
+            base_path: Some("v1".into()),
+            hosted_zone: None,
+        };
+        let view = StatusView {
+            arns: &desired.arns,
+            domain: Some(&domain),
+            local_sha: Some("other"),
+            public_urls: true,
+        };
+        describe(
+            &view,
+            &actual,
+            &["~ something".into()],
+            Some("deploy by ci"),
+        )
+    }
+
+    #[test]
+    fn a_deployed_stage_shows_each_kind_in_its_place() {
+        let (text, json) = shown();
+        let lines: Vec<&str> = text.lines().collect();
+        let expected_starts = [
+            "stage dev of shop in eu-west-1",
+            "  function  shop-dev (x86_64, 256 MB, 10s)",
+            "  alias     dev → version 1",
+            "  code      sha-1 (differs from the last local build)",
+            "  api       api",
+            "  url       https://api.execute-api.eu-west-1.amazonaws.com/dev",
+            "  routes    POST /greet, POST /orders/{id}",
+            "  domain    https://api.example.com/v1",
+            "  handler   nightly → shop-dev-nightly version 3, schedule rate(1 hour)",
+            "  change    in progress: deploy by ci",
+            "  canary    10% to version 2 (unfinished",
+            "differs from local (1):",
+            "    ~ something",
+        ];
+        assert_eq!(lines.len(), expected_starts.len(), "{text}");
+        for (line, start) in lines.iter().zip(expected_starts) {
+            assert!(line.starts_with(start), "{line:?} should start {start:?}");
+        }
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "arch",
+                "canary",
+                "change_in_progress",
+                "code_sha256",
+                "custom_domain",
+                "deployed",
+                "differences",
+                "function_name",
+                "handlers",
+                "in_sync",
+                "local_code_sha256",
+                "memory",
+                "rest_api_id",
+                "routes",
+                "stage",
+                "timeout",
+                "url",
+                "version",
+            ]
+        );
+        assert_eq!(json["version"], "1");
+        assert_eq!(json["handlers"][0]["source"], "schedule rate(1 hour)");
+        assert_eq!(json["custom_domain"]["url"], "https://api.example.com/v1");
+        assert_eq!(json["routes"][1], "POST /orders/{id}");
+    }
 }

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::function::{self, wait_ready};
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, Status,
+    StatusView, all_of,
 };
 use crate::aws::{AwsError, Canary, ErrorClass, FunctionInfo, Reader, VersionInfo};
 use crate::deploy::canary::{CanaryStarted, PlannedCanary};
@@ -147,6 +148,33 @@ impl Resource for Alias {
 
     fn reads(actual: &Actual) -> Self::Reads<'_> {
         actual.function.as_ref()
+    }
+
+    /// The version the alias serves, and a canary left unfinished.
+    fn status(view: &StatusView<'_>, own: &AliasState, _: Self::Reads<'_>) -> Status {
+        let version = own.served.as_ref().map(|f| f.version.clone());
+        let mut status = Status::default()
+            .line(
+                "alias",
+                format!(
+                    "{} → version {}",
+                    view.arns.alias,
+                    version.as_deref().unwrap_or("(missing)")
+                ),
+            )
+            .field("version", version)
+            .field("canary", &own.canary);
+        if let Some(canary) = &own.canary {
+            status = status.line(
+                "canary",
+                format!(
+                    "{:.0}% to version {} (unfinished: `slx deploy` promotes it, `slx rollback` ends it)",
+                    canary.weight * 100.0,
+                    canary.version
+                ),
+            );
+        }
+        status
     }
 
     async fn read(

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
-    all_of,
+    Status, StatusView, all_of,
 };
 use crate::aws::{AwsError, ErrorClass, NewRestApi, Reader, StageInfo};
 use crate::config::Method;
@@ -288,6 +288,34 @@ impl Resource for Api {
     type Reads<'a> = ();
 
     fn reads(_: &Actual) -> Self::Reads<'_> {}
+
+    /// The API, its URL and the routes that reach the stage's function.
+    fn status(view: &StatusView<'_>, own: &Self::Actual, _: ()) -> Status {
+        let arns = view.arns;
+        let api_id = own.as_ref().map(|a| a.id.clone());
+        let url = api_id
+            .as_deref()
+            .filter(|_| view.public_urls)
+            .map(|id| arns.invoke_url(id));
+        let routes: Vec<String> = own
+            .iter()
+            .flat_map(|api| api.routes_to(Some(&arns.integration_uri())))
+            .collect();
+        Status::default()
+            .line("api", api_id.as_deref().unwrap_or("(missing)"))
+            .line("url", url.as_deref().unwrap_or("-"))
+            .line(
+                "routes",
+                if routes.is_empty() {
+                    "-".to_string()
+                } else {
+                    routes.join(", ")
+                },
+            )
+            .field("rest_api_id", api_id)
+            .field("url", url)
+            .field("routes", routes)
+    }
 
     async fn read(
         reader: &Reader,

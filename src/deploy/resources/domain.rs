@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::api::ApiState;
 use super::{
     ActionInfo, Actual, ApiRef, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource,
-    all_of,
+    Status, StatusView, all_of,
 };
 use crate::aws::{AwsError, BasePathMapping, DomainInfo, DomainTarget, ErrorClass, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -283,6 +283,18 @@ impl Resource for Domain {
 
     fn reads(actual: &Actual) -> Self::Reads<'_> {
         &actual.api
+    }
+
+    /// slx.toml's domain, with what API Gateway holds of it.
+    fn status(view: &StatusView<'_>, own: &Domains, _: Self::Reads<'_>) -> Status {
+        let custom_domain = view
+            .domain
+            .map(|domain| CustomDomain::of(domain, own, None));
+        let status = match &custom_domain {
+            Some(domain) => Status::default().line("domain", domain.line()),
+            None => Status::default(),
+        };
+        status.field("custom_domain", custom_domain)
     }
 
     async fn read(reader: &Reader, names: &StageNames, _: &Found) -> Result<Domains, AwsError> {

@@ -15,11 +15,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::alias::{point, publish};
+use super::bucket_notification::BucketsState;
 use super::function::{self, FunctionAction, wait_ready};
 use super::log_group::{LogGroup, LogGroupAction, LogGroupState, plan_group, read_group};
+use super::permission::Statement;
+use super::queue_mapping::QueuesState;
+use super::schedule::SchedulesState;
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource, all_of,
-    not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource, Status,
+    StatusView, all_of, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
 use crate::deploy::deployer_policy::Grant;
@@ -331,9 +335,36 @@ impl Resource for EventFunction {
     type Actual = BTreeMap<String, HandlerState>;
     type Action = EventFunctionAction;
 
-    type Reads<'a> = ();
+    /// Its sources, for its status line (its plan reads nothing else).
+    type Reads<'a> = Sources<'a>;
 
-    fn reads(_: &Actual) -> Self::Reads<'_> {}
+    fn reads(actual: &Actual) -> Sources<'_> {
+        Sources {
+            buckets: &actual.bucket_notification,
+            schedules: &actual.schedule,
+            queues: &actual.queue_mapping,
+            authorizers: &actual.authorizer_permission,
+        }
+    }
+
+    /// Each handler's function, the version it serves and what runs it.
+    fn status(view: &StatusView<'_>, own: &Self::Actual, sources: Sources<'_>) -> Status {
+        let handlers = deployed_handlers(view.arns.names(), own, &sources);
+        let mut status = Status::default();
+        for handler in &handlers {
+            status = status.line(
+                "handler",
+                format!(
+                    "{} → {} version {}, {}",
+                    handler.handler,
+                    handler.function,
+                    handler.version.as_deref().unwrap_or("(missing)"),
+                    handler.source
+                ),
+            );
+        }
+        status.field("handlers", handlers)
+    }
 
     async fn read(
         reader: &Reader,
@@ -355,7 +386,7 @@ impl Resource for EventFunction {
     /// Each handler's function as slx.toml says; those it no longer has
     /// are removed, after their sources stopped sending them events
     /// (their removal `needs` those sources' steps).
-    fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<EventFunctionAction> {
+    fn plan(desired: &Desired, own: &Self::Actual, _: Sources<'_>) -> Vec<EventFunctionAction> {
         let none = HandlerState::default();
         let declared = desired.events.iter().flat_map(|event| {
             let state = own.get(&event.handler).unwrap_or(&none);
@@ -479,27 +510,37 @@ pub(crate) struct DeployedHandler {
     pub(crate) source: String,
 }
 
+/// The state of the kinds that send a handler events.
+pub(crate) struct Sources<'a> {
+    buckets: &'a BucketsState,
+    schedules: &'a SchedulesState,
+    queues: &'a QueuesState,
+    authorizers: &'a BTreeMap<String, Option<Statement>>,
+}
+
 /// Every handler function the stage has, with the source AWS holds for it.
-pub(crate) fn deployed_handlers(names: &StageNames, actual: &Actual) -> Vec<DeployedHandler> {
-    actual
-        .event_function
-        .iter()
+fn deployed_handlers(
+    names: &StageNames,
+    own: &BTreeMap<String, HandlerState>,
+    sources: &Sources<'_>,
+) -> Vec<DeployedHandler> {
+    own.iter()
         .filter(|(_, state)| state.latest.is_some())
         .map(|(handler, state)| DeployedHandler {
             handler: handler.clone(),
             function: names.event_function(handler),
             version: state.served.as_ref().map(|f| f.version.clone()),
-            source: deployed_source(names, actual, handler),
+            source: deployed_source(names, sources, handler),
         })
         .collect()
 }
 
-fn deployed_source(names: &StageNames, actual: &Actual, handler: &str) -> String {
-    super::bucket_notification::deployed_source(names, &actual.bucket_notification, handler)
-        .or_else(|| super::schedule::deployed_source(&actual.schedule, handler))
-        .or_else(|| super::queue_mapping::deployed_source(&actual.queue_mapping, handler))
+fn deployed_source(names: &StageNames, sources: &Sources<'_>, handler: &str) -> String {
+    super::bucket_notification::deployed_source(names, sources.buckets, handler)
+        .or_else(|| super::schedule::deployed_source(sources.schedules, handler))
+        .or_else(|| super::queue_mapping::deployed_source(sources.queues, handler))
         .or_else(|| {
-            let statement = actual.authorizer_permission.get(handler)?.as_ref()?;
+            let statement = sources.authorizers.get(handler)?.as_ref()?;
             Some(format!(
                 "authorizer of the API ({})",
                 statement.source_arn.as_deref().unwrap_or("no source")

@@ -83,6 +83,13 @@ pub(crate) trait Resource {
     /// its `read` and `apply` call, on the stage's resources.
     fn deployer_grants(arns: &StageArns) -> Vec<Grant>;
 
+    /// What `slx status` shows of this kind: its lines and JSON fields
+    /// (nothing, unless the kind says).
+    fn status(view: &StatusView<'_>, own: &Self::Actual, reads: Self::Reads<'_>) -> Status {
+        let _ = (view, own, reads);
+        Status::default()
+    }
+
     /// Performs one action.
     fn apply(
         action: &Self::Action,
@@ -119,6 +126,66 @@ pub(crate) trait ActionInfo {
     /// only tagged resources the next deploy reuses.
     fn before_build(&self) -> bool {
         false
+    }
+}
+
+/// What `slx status` knows besides what AWS holds.
+pub(crate) struct StatusView<'a> {
+    pub(crate) arns: &'a StageArns,
+    /// The custom domain slx.toml gives the stage.
+    pub(crate) domain: Option<&'a crate::config::Domain>,
+    /// The last local build's CodeSha256, if there is one.
+    pub(crate) local_sha: Option<&'a str>,
+    /// Whether the stage's URLs are reachable as printed (not a local
+    /// AWS).
+    pub(crate) public_urls: bool,
+}
+
+/// The labels of `slx status`'s lines, in the order they are shown
+/// (`change` is the lease's, which the command adds).
+pub(crate) const STATUS_LINES: &[&str] = &[
+    "function", "alias", "code", "api", "url", "routes", "domain", "handler", "change", "canary",
+];
+
+/// What one kind, or all of them, shows in `slx status`.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    /// (label from `STATUS_LINES`, text).
+    pub(crate) lines: Vec<(&'static str, String)>,
+    pub(crate) fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Status {
+    /// With a line labelled `label`.
+    pub(crate) fn line(mut self, label: &'static str, text: impl Into<String>) -> Status {
+        debug_assert!(
+            STATUS_LINES.contains(&label),
+            "{label} is not in STATUS_LINES"
+        );
+        self.lines.push((label, text.into()));
+        self
+    }
+
+    /// With the JSON field `key`.
+    pub(crate) fn field(mut self, key: &str, value: impl Serialize) -> Status {
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.fields.insert(key.to_string(), value);
+        self
+    }
+
+    /// The lines, each indented and labelled, in `STATUS_LINES` order.
+    pub(crate) fn text(&self) -> String {
+        let mut lines: Vec<&(&str, String)> = self.lines.iter().collect();
+        lines.sort_by_key(|(label, _)| STATUS_LINES.iter().position(|l| l == label));
+        lines
+            .iter()
+            .map(|(label, text)| format!("  {label:<10}{text}\n"))
+            .collect()
+    }
+
+    fn extend(&mut self, other: Status) {
+        self.lines.extend(other.lines);
+        self.fields.extend(other.fields);
     }
 }
 
@@ -424,6 +491,17 @@ macro_rules! registry {
                     groups.into_iter().flatten().collect()
                 }
             }
+        }
+
+        /// What every kind shows in `slx status`.
+        pub(crate) fn status(view: &StatusView<'_>, actual: &Actual) -> Status {
+            let mut status = Status::default();
+            $( status.extend(<$module::$Type as Resource>::status(
+                view,
+                &actual.$field,
+                <$module::$Type as Resource>::reads(actual),
+            )); )*
+            status
         }
 
         /// Every kind's deployer grants, in registry order.
