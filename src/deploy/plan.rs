@@ -837,6 +837,70 @@ mod event_tests {
         }));
     }
 
+    /// Every kind's steps planned together: each comes after all it
+    /// waits for (`Plan::of` would stop at a cycle), in both directions.
+    #[test]
+    fn every_kind_at_once_is_ordered_without_a_cycle_both_ways() {
+        use crate::deploy::resources::event_function::HandlerState;
+        let mut desired = with_events();
+        desired.events.push(event(
+            "check_token",
+            EventSource::Authorizer(crate::config::AuthorizerSource {
+                request: false,
+                header: "authorization".into(),
+                ttl: 0,
+            }),
+        ));
+        desired.concurrency = Some(5);
+        desired.provisioned_concurrency = Some(1);
+        desired.tracing = true;
+        desired.throttle = Some(crate::config::Throttle {
+            rate: 50.0,
+            burst: 100,
+        });
+        desired.usage_plan = Some(crate::config::UsagePlan {
+            rate: None,
+            burst: None,
+            quota: None,
+        });
+        desired.domain = Some(crate::config::Domain {
+            name: "api.example.com".into(),
+            certificate: "arn:aws:acm:eu-west-1:123456789012:certificate/c".into(),
+            base_path: None,
+            hosted_zone: Some("Z1".into()),
+        });
+        let waits_only_for_earlier = |plan: &Plan| {
+            plan.steps
+                .iter()
+                .enumerate()
+                .all(|(index, step)| step.after.iter().all(|&w| w < index))
+        };
+        let first = plan(&names(), Some(&desired), &fresh());
+        assert!(waits_only_for_earlier(&first));
+        let kinds: std::collections::BTreeSet<_> =
+            first.actions().map(|a| format!("{:?}", a.kind())).collect();
+        assert_eq!(kinds.len(), 18, "every kind: {kinds:?}");
+
+        let mut actual = crate::deploy::resources::fixtures::converged(&desired);
+        for event in &desired.events {
+            let state = HandlerState {
+                latest: actual.function.clone(),
+                log_group: actual.log_group.clone(),
+                ..HandlerState::default()
+            };
+            actual.event_function.insert(event.handler.clone(), state);
+        }
+        actual.schedule.group = true;
+        actual.schedule.role = actual.role.clone();
+        let removal = plan(&names(), None, &actual);
+        assert!(waits_only_for_earlier(&removal));
+        let delete_role = position(&removal, "delete IAM role shop-dev-role");
+        let delete_handler = position(&removal, "delete function shop-dev-nightly");
+        let delete_group = position(&removal, "delete schedule group");
+        assert!(removal.steps[delete_handler].after.contains(&delete_group));
+        assert!(removal.steps[delete_role].after.contains(&delete_handler));
+    }
+
     #[test]
     fn a_removed_handler_goes_after_its_source_in_a_deploy_and_an_undeploy() {
         let desired = with_events();

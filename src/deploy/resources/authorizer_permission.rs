@@ -163,3 +163,96 @@ impl Resource for AuthorizerPermission {
         put_statement(ctx, &step, &permission, *replace).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AuthorizerSource;
+    use crate::deploy::desired::tests::{desired, event};
+    use crate::deploy::resources::fixtures::converged;
+
+    fn with_authorizer() -> Desired {
+        let mut desired = desired();
+        desired.events = vec![event(
+            "check_token",
+            EventSource::Authorizer(AuthorizerSource {
+                request: false,
+                header: "authorization".into(),
+                ttl: 0,
+            }),
+        )];
+        desired
+    }
+
+    fn plan(
+        desired: &Desired,
+        own: &BTreeMap<String, Option<Statement>>,
+        api: &Option<ApiState>,
+    ) -> Vec<AuthorizerPermissionAction> {
+        AuthorizerPermission::plan(desired, own, api)
+    }
+
+    #[test]
+    fn a_new_api_gets_the_statement_from_the_api_this_deploy_creates() {
+        let desired = with_authorizer();
+        let actions = plan(&desired, &BTreeMap::new(), &None);
+        assert_eq!(
+            actions,
+            [AuthorizerPermissionAction::AllowAuthorizer {
+                handler: "check_token".into(),
+                function: "shop-dev-check_token".into(),
+                alias: "dev".into(),
+                api: ApiRef::New,
+                replace: false,
+            }]
+        );
+        // It waits for its own handler's steps and the API's only.
+        assert_eq!(
+            actions[0].needs(),
+            [
+                Need::on(Kind::EventFunction, "check_token"),
+                Need::all(Kind::Api)
+            ]
+        );
+        assert_eq!(actions[0].instance(), Some("check_token"));
+    }
+
+    #[test]
+    fn the_statement_follows_the_api_it_names() {
+        let desired = with_authorizer();
+        let api = converged(&desired).api;
+        let id = api.as_ref().unwrap().id.clone();
+        let serving = Some(Statement {
+            source_arn: Some(desired.arns.authorizers_source_arn(&id)),
+        });
+        let own = BTreeMap::from([("check_token".to_string(), serving)]);
+        assert!(plan(&desired, &own, &api).is_empty(), "already in place");
+        // A statement for another API is replaced.
+        let stale = Some(Statement {
+            source_arn: Some(desired.arns.authorizers_source_arn("old")),
+        });
+        let own = BTreeMap::from([("check_token".to_string(), stale)]);
+        let actions = plan(&desired, &own, &api);
+        assert!(matches!(
+            &actions[..],
+            [AuthorizerPermissionAction::AllowAuthorizer { api: ApiRef::Existing(existing), replace: true, .. }]
+                if *existing == id
+        ));
+    }
+
+    #[test]
+    fn only_authorizers_get_it_and_removal_leaves_it_to_the_function() {
+        let mut desired = with_authorizer();
+        desired.events[0].source = EventSource::Schedule(crate::config::ScheduleSource {
+            expression: "rate(1 hour)".into(),
+            timezone: None,
+            input: None,
+        });
+        assert!(plan(&desired, &BTreeMap::new(), &None).is_empty());
+        let own = BTreeMap::from([(
+            "check_token".to_string(),
+            Some(Statement { source_arn: None }),
+        )]);
+        assert!(AuthorizerPermission::plan_removal(desired.arns.names(), &own, &None).is_empty());
+    }
+}

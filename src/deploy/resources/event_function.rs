@@ -548,3 +548,121 @@ fn deployed_source(names: &StageNames, sources: &Sources<'_>, handler: &str) -> 
         })
         .unwrap_or_else(|| "no source".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{EventSource, ScheduleSource};
+    use crate::deploy::desired::tests::{desired, event};
+    use crate::deploy::resources::fixtures::{self, action_names, version};
+
+    fn with_handler() -> Desired {
+        let mut desired = desired();
+        desired.events = vec![event(
+            "nightly",
+            EventSource::Schedule(ScheduleSource {
+                expression: "rate(1 hour)".into(),
+                timezone: None,
+                input: None,
+            }),
+        )];
+        desired
+    }
+
+    /// The handler's function as `desired` describes it.
+    fn converged(desired: &Desired) -> BTreeMap<String, HandlerState> {
+        let event = &desired.events[0];
+        let info = |number: &str| FunctionInfo {
+            memory: event.memory,
+            timeout: event.timeout,
+            env: event.env.clone(),
+            arn: desired.arns.event_function_arn(&event.handler),
+            ..fixtures::function(desired, number)
+        };
+        BTreeMap::from([(
+            event.handler.clone(),
+            HandlerState {
+                latest: Some(info("$LATEST")),
+                served: Some(info("1")),
+                versions: vec![version("1", &desired.code_sha256)],
+                log_group: Some(LogGroupState {
+                    retention_days: Some(desired.log_retention_days),
+                }),
+                on_failure: None,
+            },
+        )])
+    }
+
+    fn plan(desired: &Desired, own: &BTreeMap<String, HandlerState>) -> Vec<EventFunctionAction> {
+        let actual = Actual::default();
+        EventFunction::plan(desired, own, EventFunction::reads(&actual))
+    }
+
+    #[test]
+    fn a_new_handler_gets_its_log_group_function_and_alias_in_its_own_chain() {
+        let desired = with_handler();
+        let actions = plan(&desired, &BTreeMap::new());
+        assert_eq!(
+            action_names(&actions),
+            [
+                "create_log_group",
+                "set_log_retention",
+                "create_function",
+                "publish_handler"
+            ]
+        );
+        assert!(actions.iter().all(|a| a.instance() == Some("nightly")));
+        assert!(actions[0].before_build(), "a log group is harmless early");
+        assert!(!actions[2].before_build());
+        // The function and its first version run with the role's policy.
+        assert_eq!(actions[2].needs(), [Need::all(Kind::Role)]);
+        assert_eq!(actions[3].needs(), [Need::all(Kind::Role)]);
+    }
+
+    #[test]
+    fn a_converged_handler_needs_nothing_and_new_code_is_published() {
+        let mut desired = with_handler();
+        let own = converged(&desired);
+        assert_eq!(plan(&desired, &own), []);
+        desired.code_sha256 = "sha-2".into();
+        assert_eq!(
+            action_names(&plan(&desired, &own)),
+            ["update_code", "publish_handler"]
+        );
+        desired.code_sha256 = "sha-1".into();
+        desired.events[0].on_failure = Some("arn:aws:sqs:eu-west-1:1:dead".into());
+        assert_eq!(action_names(&plan(&desired, &own)), ["set_on_failure"]);
+    }
+
+    #[test]
+    fn a_handler_slx_toml_no_longer_has_goes_after_its_sources() {
+        let with = with_handler();
+        let own = converged(&with);
+        let mut without = with.clone();
+        without.events.clear();
+        let actions = plan(&without, &own);
+        assert_eq!(
+            action_names(&actions),
+            ["delete_function", "delete_log_group"]
+        );
+        assert!(actions.iter().all(|a| a.retired));
+        assert_eq!(
+            actions[0].describe(without.arns.names()),
+            "handler nightly: delete function shop-dev-nightly, its versions and alias (no longer in slx.toml)"
+        );
+        assert_eq!(
+            actions[0].needs(),
+            [
+                Need::on(Kind::Schedule, "nightly"),
+                Need::on(Kind::BucketNotification, "nightly"),
+                Need::on(Kind::QueueMapping, "nightly"),
+            ]
+        );
+        // An undeploy removes the same, and says it once for the stage.
+        let actual = Actual::default();
+        let removal =
+            EventFunction::plan_removal(without.arns.names(), &own, EventFunction::reads(&actual));
+        assert_eq!(action_names(&removal), action_names(&actions));
+        assert!(removal.iter().all(|a| !a.retired));
+    }
+}

@@ -366,3 +366,116 @@ impl Resource for Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ScheduleSource;
+    use crate::deploy::desired::tests::{desired, event};
+    use crate::deploy::resources::fixtures::action_names;
+
+    fn scheduled(handlers: &[&str]) -> Desired {
+        let mut desired = desired();
+        desired.events = handlers
+            .iter()
+            .map(|handler| {
+                event(
+                    handler,
+                    EventSource::Schedule(ScheduleSource {
+                        expression: "rate(1 hour)".into(),
+                        timezone: None,
+                        input: None,
+                    }),
+                )
+            })
+            .collect();
+        desired
+    }
+
+    /// Scheduler exactly as `desired` describes it.
+    fn converged(desired: &Desired) -> SchedulesState {
+        let specs = wanted(desired);
+        let handlers: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        SchedulesState {
+            group: true,
+            role: Some(RoleState {
+                policy: Some(policy::scheduler_policy(&desired.arns, &handlers)),
+                trust_policy: Some(policy::scheduler_trust_policy(&desired.arns)),
+            }),
+            schedules: specs,
+        }
+    }
+
+    fn plan(desired: &Desired, own: &SchedulesState) -> Vec<ScheduleAction> {
+        Schedule::plan(desired, own, ())
+    }
+
+    #[test]
+    fn a_first_schedule_brings_its_role_and_group_and_waits_for_its_handler() {
+        let desired = scheduled(&["nightly", "hourly"]);
+        let actions = plan(&desired, &SchedulesState::default());
+        assert_eq!(
+            action_names(&actions),
+            [
+                "create_role",
+                "put_role_policy",
+                "create_schedule_group",
+                "put_schedule",
+                "put_schedule"
+            ]
+        );
+        // Each schedule waits for its own handler's function only, and
+        // not for the other schedule.
+        assert_eq!(
+            actions[3].needs(),
+            [Need::on(Kind::EventFunction, "nightly")]
+        );
+        assert_eq!(actions[3].instance(), Some("nightly"));
+        assert_eq!(actions[4].instance(), Some("hourly"));
+        assert_eq!(actions[2].instance(), None, "the group serves them all");
+        let ScheduleAction::Schedule(ScheduleStep::PutSchedule { schedule, .. }) = &actions[3]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(schedule.timezone.as_deref(), Some("UTC"), "sent explicitly");
+        assert_eq!(schedule.target_arn, desired.arns.event_alias_arn("nightly"));
+    }
+
+    #[test]
+    fn only_what_differs_is_sent_and_a_removed_schedule_is_deleted() {
+        let desired = scheduled(&["nightly", "hourly"]);
+        let mut own = converged(&desired);
+        assert!(plan(&desired, &own).is_empty());
+        own.schedules[0].expression = "rate(2 hours)".into();
+        let fewer = scheduled(&["hourly"]);
+        let actions = plan(&fewer, &own);
+        // The role may now invoke one alias fewer; nightly's schedule goes.
+        assert_eq!(
+            action_names(&actions),
+            ["put_role_policy", "delete_schedule"]
+        );
+        assert_eq!(actions[1].instance(), Some("nightly"));
+        let changed = plan(&desired, &own);
+        assert!(matches!(
+            &changed[..],
+            [ScheduleAction::Schedule(ScheduleStep::PutSchedule {
+                exists: true,
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn without_schedules_the_group_and_role_go_as_in_an_undeploy() {
+        let desired = scheduled(&["nightly"]);
+        let own = converged(&desired);
+        let none = scheduled(&[]);
+        let actions = plan(&none, &own);
+        assert_eq!(
+            action_names(&actions),
+            ["delete_schedule_group", "delete_role"]
+        );
+        assert_eq!(Schedule::plan_removal(none.arns.names(), &own, ()), actions);
+        assert!(plan(&none, &SchedulesState::default()).is_empty());
+    }
+}

@@ -505,3 +505,124 @@ async fn add_key(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::deploy::desired::tests::desired;
+    use crate::deploy::resources::fixtures::{action_names, converged};
+
+    fn with_plan() -> Desired {
+        let mut desired = desired();
+        desired.usage_plan = Some(UsagePlan {
+            rate: Some(10.0),
+            burst: Some(20),
+            quota: None,
+        });
+        desired
+    }
+
+    fn key(id: &str) -> StageKey {
+        StageKey {
+            name: id.into(),
+            info: ApiKeyInfo {
+                id: id.into(),
+                name: format!("shop-dev-{id}"),
+                enabled: true,
+                created: None,
+                tags: HashMap::new(),
+            },
+        }
+    }
+
+    fn plan_state(id: &str, api: &str, limits: PlanLimits, keys: &[&str]) -> PlanState {
+        PlanState {
+            info: UsagePlanInfo {
+                id: id.into(),
+                tags: HashMap::new(),
+                api_stages: vec![(api.into(), "dev".into())],
+                limits,
+            },
+            key_ids: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_plan_covers_the_api_this_deploy_creates_with_every_key() {
+        let desired = with_plan();
+        let own = UsagePlans {
+            keys: vec![key("k1")],
+            ..UsagePlans::default()
+        };
+        let actions = UsagePlanKind::plan(&desired, &own, &None);
+        assert_eq!(
+            actions,
+            [UsagePlanAction::CreateUsagePlan {
+                name: "shop-dev".into(),
+                api: ApiRef::New,
+                stage: "dev".into(),
+                limits: PlanLimits {
+                    throttle: Some((10.0, 20)),
+                    quota: None
+                },
+                keys: vec!["k1".into()],
+            }]
+        );
+        // The plan names the API's stage, which the deployment makes.
+        assert_eq!(actions[0].needs(), [Need::all(Kind::Deployment)]);
+    }
+
+    #[test]
+    fn an_existing_plan_is_updated_only_in_what_differs() {
+        let desired = with_plan();
+        let api = converged(&desired).api;
+        let limits = limits_of(desired.usage_plan.as_ref().unwrap());
+        let own = UsagePlans {
+            plan: Some(plan_state("p1", "api", limits.clone(), &["k1"])),
+            keys: vec![key("k1")],
+            ..UsagePlans::default()
+        };
+        assert!(UsagePlanKind::plan(&desired, &own, &api).is_empty());
+        // A new key, and a plan still covering an API that is gone.
+        let own = UsagePlans {
+            plan: Some(plan_state("p1", "old", limits, &["k1"])),
+            keys: vec![key("k1"), key("k2")],
+            ..UsagePlans::default()
+        };
+        assert_eq!(
+            UsagePlanKind::plan(&desired, &own, &api),
+            [UsagePlanAction::UpdateUsagePlan {
+                id: "p1".into(),
+                limits: None,
+                attach: Some(ApiRef::Existing("api".into())),
+                stage: "dev".into(),
+                detach: vec![("old".into(), "dev".into())],
+                add_keys: vec!["k2".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_plan_no_route_needs_goes_but_its_keys_stay_until_undeploy() {
+        let desired = desired();
+        let limits = PlanLimits::default();
+        let own = UsagePlans {
+            plan: Some(plan_state("p1", "api", limits.clone(), &["k1"])),
+            duplicates: vec![plan_state("p2", "api", limits, &[])],
+            keys: vec![key("k1")],
+        };
+        let actions = UsagePlanKind::plan(&desired, &own, &None);
+        assert_eq!(
+            action_names(&actions),
+            ["delete_usage_plan", "delete_usage_plan"],
+            "the duplicate and the plan"
+        );
+        let removal = UsagePlanKind::plan_removal(desired.arns.names(), &own, &None);
+        assert_eq!(
+            action_names(&removal),
+            ["delete_api_key", "delete_usage_plan", "delete_usage_plan"]
+        );
+    }
+}
