@@ -434,12 +434,6 @@ impl StageArns {
         )
     }
 
-    /// Every log group of the region (`DescribeLogGroups` is authorised
-    /// on this, not on one group).
-    pub(crate) fn all_log_groups_arn(&self) -> String {
-        self.arn("logs", &self.region, "log-group:*")
-    }
-
     /// API Gateway's resource ARNs: the REST API collection and every
     /// API below it. (An API's id is not known before it is created, so
     /// a deployer's rights cannot name it.)

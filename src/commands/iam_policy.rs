@@ -48,7 +48,11 @@ pub(super) async fn run(
     };
     let region = region.unwrap_or_else(|| "*".into());
     let arns = StageArns::new(project.names(), &region, &account, &caller_arn);
-    let document = deployer_policy::document(&arns, &project, args.read_only);
+    let document = if args.roles {
+        crate::deploy::policy::stage_roles(&project, &arns)
+    } else {
+        deployer_policy::document(&arns, &project, args.read_only)
+    };
     let text = serde_json::to_string_pretty(&document).unwrap_or_default();
     ui.result(text, &document);
     Ok(Outcome::Success)

@@ -249,6 +249,8 @@ mod tests {
                         // Discovering removed handlers; their schedules.
                         r#"["lambda:ListFunctions"]"#,
                         r#"["scheduler:ListSchedules"]"#,
+                        r#"["logs:DescribeLogGroups"]"#,
+                        r#"["lambda:ListEventSourceMappings"]"#,
                         // Conditioned on the stage's handler functions.
                         r#"["lambda:CreateEventSourceMapping"]"#,
                     ]

