@@ -362,7 +362,7 @@ pub(crate) async fn handle(
         &path,
         &query,
         &parts.headers,
-        mock_integrations_for_moto(&call, body.clone()),
+        filter_rule_names_for_moto(&call, mock_integrations_for_moto(&call, body.clone())),
     )
     .await
     .map_err(|_| Dropped)?;
@@ -381,6 +381,7 @@ pub(crate) async fn handle(
         let answer = with_binary_media_types(&shared, &call, answer);
         let answer = with_usage_plan_numbers(&call, &path, answer);
         let answer = with_notification_root(&call, answer);
+        let answer = with_filter_rule_names(&call, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
         } else {
@@ -880,6 +881,38 @@ fn with_notification_root(call: &Call, body: Bytes) -> Bytes {
     }
     Bytes::from(
         text.replace("GetBucketNotificationResponse", "NotificationConfiguration")
+            .into_bytes(),
+    )
+}
+
+/// A notification configuration as moto can take it: S3 accepts filter
+/// rule names in any case (and answers `Prefix`, `Suffix`), moto only
+/// lowercase ones.
+// https://github.com/aws/aws-sdk/issues/389
+fn filter_rule_names_for_moto(call: &Call, body: Bytes) -> Bytes {
+    if call.operation != "PutBucketNotificationConfiguration" {
+        return body;
+    }
+    let text = String::from_utf8_lossy(&body);
+    Bytes::from(
+        text.replace("<Name>Prefix</Name>", "<Name>prefix</Name>")
+            .replace("<Name>Suffix</Name>", "<Name>suffix</Name>")
+            .into_bytes(),
+    )
+}
+
+/// A notification configuration's key filter rules named as S3 answers
+/// them, `Prefix` and `Suffix`, whatever case they were written in (moto
+/// answers them as written; SDKs send `prefix` and `suffix`).
+// https://github.com/aws/aws-sdk/issues/389
+fn with_filter_rule_names(call: &Call, body: Bytes) -> Bytes {
+    if call.operation != "GetBucketNotificationConfiguration" {
+        return body;
+    }
+    let text = String::from_utf8_lossy(&body);
+    Bytes::from(
+        text.replace("<Name>prefix</Name>", "<Name>Prefix</Name>")
+            .replace("<Name>suffix</Name>", "<Name>Suffix</Name>")
             .into_bytes(),
     )
 }

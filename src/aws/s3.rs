@@ -161,12 +161,19 @@ fn notification(
     }
 }
 
+/// The value of the filter rule `name`. S3 answers with `Prefix` and
+/// `Suffix` though it is sent (and the SDK names them) `prefix` and
+/// `suffix`: names are compared without case.
+/// <https://github.com/aws/aws-sdk/issues/389>
 fn rule(filter: Option<&NotificationConfigurationFilter>, name: FilterRuleName) -> Option<String> {
     filter?
         .key()?
         .filter_rules()
         .iter()
-        .find(|r| r.name() == Some(&name))
+        .find(|r| {
+            r.name()
+                .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name.as_str()))
+        })
         .and_then(|r| r.value().map(str::to_string))
 }
 
@@ -233,5 +240,39 @@ impl Writer {
             .await
             .map_err(|e| AwsError::from_sdk(&step, &e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::types::S3KeyFilter;
+
+    use super::*;
+
+    #[test]
+    fn filter_rules_read_back_as_s3_names_them() {
+        let rule_named = |name: &str, value: &str| {
+            FilterRule::builder()
+                .name(FilterRuleName::from(name))
+                .value(value)
+                .build()
+        };
+        let filter = NotificationConfigurationFilter::builder()
+            .key(
+                S3KeyFilter::builder()
+                    .filter_rules(rule_named("Prefix", "incoming/"))
+                    .filter_rules(rule_named("Suffix", ".csv"))
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            rule(Some(&filter), FilterRuleName::Prefix).as_deref(),
+            Some("incoming/")
+        );
+        assert_eq!(
+            rule(Some(&filter), FilterRuleName::Suffix).as_deref(),
+            Some(".csv")
+        );
+        assert_eq!(rule(None, FilterRuleName::Prefix), None);
     }
 }
