@@ -33,14 +33,21 @@ pub enum StageError {
         help("shorten the app name or the stage name")
     )]
     TooLong { stage: String, problem: String },
-    #[error("the environment of stage `{stage}` is {size} bytes; Lambda allows {limit}")]
+    #[error(
+        "the environment of {function} in stage `{stage}` is {size} bytes{added}; Lambda allows {limit} in total"
+    )]
     #[diagnostic(
         code(slx::stage::env_size),
-        help("move large values to SSM Parameter Store")
+        help(
+            "move large values to SSM Parameter Store or Secrets Manager (`[secrets]` adds only their names) and read them at start-up"
+        )
     )]
     EnvTooLarge {
         stage: String,
+        function: String,
         size: usize,
+        /// `, with slx's SLX_SECRETS (120 bytes)`, or nothing.
+        added: String,
         limit: usize,
     },
     #[error(
@@ -72,9 +79,15 @@ impl StageError {
                 stage,
                 problem: format!("event handler `{handler}`: {problem}"),
             },
-            Refusal::EnvTooLarge { size } => StageError::EnvTooLarge {
-                stage,
+            Refusal::EnvTooLarge {
                 size,
+                function,
+                added,
+            } => StageError::EnvTooLarge {
+                stage,
+                function,
+                size,
+                added: stage_check::describe_added(&added),
                 limit: limits::ENV_BYTES,
             },
             Refusal::ProvisionedAboveReserved {
@@ -108,12 +121,19 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         .cloned()
         .chain(authorizer_handlers(&config.authorizers))
         .collect();
+    let mut secrets = config.secrets.clone();
+    if let Some(overlay) = overlay {
+        secrets.extend(overlay.secrets.clone());
+    }
+    let routes = super::model::api_routes(&config.routes, config.router.as_deref());
     let checked = stage_check::Stage {
         app: Some(&config.name),
         name: Some(stage),
         settings: &settings,
         env: &env,
         handlers: &handlers,
+        secrets: &secrets,
+        routes: &routes,
     };
     if let Some(refusal) = stage_check::refusals(&checked).into_iter().next() {
         return Err(StageError::of(stage, refusal));
@@ -127,10 +147,6 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
             handler: handler.clone(),
         })
         .collect();
-    let mut secrets = config.secrets.clone();
-    if let Some(overlay) = overlay {
-        secrets.extend(overlay.secrets.clone());
-    }
     let fetches_secrets =
         !config.secrets.is_empty() || config.stages.values().any(|s| !s.secrets.is_empty());
     Ok(Project {
@@ -150,7 +166,7 @@ pub fn resolve(config: &Config, stage: &str) -> Result<Project, StageError> {
         settings,
         authorizers: config.authorizers.clone(),
         env,
-        routes: super::model::api_routes(&config.routes, config.router.as_deref()),
+        routes,
         router: config.router.clone(),
         permissions: config.permissions.clone(),
         checks: config

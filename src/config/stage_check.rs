@@ -10,19 +10,16 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::limits;
-use super::model::{EventHandler, EventSource, Settings};
+use super::model::{EventHandler, EventSource, Route, Secret, Settings};
+use crate::contract::handler_env;
 
 /// Why a stage cannot be deployed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// The stage's name itself.
-    BadName {
-        problem: &'static str,
-    },
+    BadName { problem: &'static str },
     /// The stage's resources' names would be too long.
-    TooLong {
-        problem: String,
-    },
+    TooLong { problem: String },
     /// An event handler's function name would be too long.
     HandlerTooLong {
         handler: String,
@@ -31,8 +28,15 @@ pub(crate) enum Refusal {
         /// A function authorizer's function (else an event handler's).
         authorizer: bool,
     },
+    /// A function's whole environment, slx's variables included, is
+    /// over Lambda's 4 KB.
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
     EnvTooLarge {
         size: usize,
+        /// Which function: `the API's function`, `event handler NAME`.
+        function: String,
+        /// The variables slx adds to it, with their sizes.
+        added: Vec<(String, usize)>,
     },
     /// Lambda refuses more provisioned than reserved concurrency.
     // https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
@@ -58,6 +62,58 @@ pub(crate) struct Stage<'a> {
     /// Every function besides the API's: event handlers and function
     /// authorizers.
     pub(crate) handlers: &'a [EventHandler],
+    /// Its secrets (`SLX_SECRETS` names them) and the routes the API
+    /// serves (`SLX_CORS` lists those without CORS).
+    pub(crate) secrets: &'a BTreeMap<String, Secret>,
+    pub(crate) routes: &'a [Route],
+}
+
+impl Stage<'_> {
+    /// The largest environment a function of the stage gets (the user's
+    /// variables and slx's), which function that is, and slx's variables
+    /// in it.
+    fn largest_environment(&self) -> (usize, String, Vec<(String, String)>) {
+        let secrets: Vec<Secret> = self.secrets.values().cloned().collect();
+        let shared: Vec<(String, String)> =
+            handler_env::secrets_env(&secrets).into_iter().collect();
+        let cors = self.settings.cors.as_ref().map(|set| &set.value);
+        let api: Vec<(String, String)> = shared
+            .iter()
+            .cloned()
+            .chain(crate::cors::handler_env(cors, self.routes))
+            .collect();
+        let functions = std::iter::once(("the API's function".to_string(), api)).chain(
+            self.handlers.iter().map(|handler| {
+                let added = shared
+                    .iter()
+                    .cloned()
+                    .chain(handler_env::event_env(handler))
+                    .collect();
+                (format!("event handler `{}`", handler.name), added)
+            }),
+        );
+        functions
+            .map(|(function, added)| {
+                let mut whole = self.env.clone();
+                whole.extend(added.iter().cloned());
+                (limits::env_size(&whole), function, added)
+            })
+            .max_by_key(|(size, _, _)| *size)
+            .unwrap_or_default()
+    }
+}
+
+/// `, with slx's SLX_SECRETS (120 bytes) and SLX_CORS (80 bytes)`: the
+/// variables slx adds to a function's environment, when there are any.
+pub(crate) fn describe_added(added: &[(String, usize)]) -> String {
+    if added.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = added
+        .iter()
+        .map(|(name, size)| format!("{name} ({size} bytes)"))
+        .collect();
+    format!(", with slx's {}", each.join(" and "))
 }
 
 /// Every refusal of `stage`, names first.
@@ -88,9 +144,16 @@ pub(crate) fn refusals(stage: &Stage<'_>) -> Vec<Refusal> {
             }
         }
     }
-    let size = limits::env_size(stage.env);
+    let (size, function, added) = stage.largest_environment();
     if size > limits::ENV_BYTES {
-        found.push(Refusal::EnvTooLarge { size });
+        found.push(Refusal::EnvTooLarge {
+            size,
+            function,
+            added: added
+                .into_iter()
+                .map(|(name, value)| (name.clone(), name.len() + value.len()))
+                .collect(),
+        });
     }
     if let (Some(provisioned), Some(reserved)) = (
         &stage.settings.provisioned_concurrency,
@@ -125,6 +188,8 @@ mod tests {
             settings: &settings,
             env: &env,
             handlers: &[],
+            secrets: &BTreeMap::new(),
+            routes: &[],
         };
         assert!(matches!(
             refusals(&stage).as_slice(),
@@ -146,6 +211,8 @@ mod tests {
             settings: &settings,
             env: &env,
             handlers: &[],
+            secrets: &BTreeMap::new(),
+            routes: &[],
         };
         let found = refusals(&stage);
         assert!(found.contains(&Refusal::ProvisionedAboveReserved {
@@ -156,7 +223,7 @@ mod tests {
         assert!(
             found
                 .iter()
-                .any(|r| matches!(r, Refusal::EnvTooLarge { size } if *size > 5000))
+                .any(|r| matches!(r, Refusal::EnvTooLarge { size, .. } if *size > 5000))
         );
         let fine = Settings {
             provisioned_concurrency: set(5),
@@ -170,5 +237,70 @@ mod tests {
             ..stage
         };
         assert_eq!(refusals(&stage), Vec::new());
+    }
+
+    /// slx's own variables count: the user's 4,000 bytes fit alone, not
+    /// with the secrets' names and the CORS settings slx adds.
+    #[test]
+    fn the_environment_counts_what_slx_adds_to_each_function() {
+        let cors = crate::config::Cors {
+            origins: vec!["https://app.example.com".into()],
+            headers: vec![],
+            expose_headers: vec![],
+            credentials: false,
+            max_age: 600,
+        };
+        let settings = Settings {
+            cors: set(cors),
+            ..Settings::default()
+        };
+        let env = BTreeMap::from([("BIG".to_string(), "x".repeat(3_950))]);
+        let secrets: BTreeMap<String, Secret> = (0..4)
+            .map(|i| {
+                let name = format!("SECRET_{i}");
+                let secret = Secret {
+                    name: name.clone(),
+                    source: crate::config::SecretSource::Ssm(format!("/shop/prod/{name}")),
+                    kms_key: None,
+                };
+                (name, secret)
+            })
+            .collect();
+        let alone = Stage {
+            app: Some("shop"),
+            name: Some("prod"),
+            settings: &Settings::default(),
+            env: &env,
+            handlers: &[],
+            secrets: &BTreeMap::new(),
+            routes: &[],
+        };
+        assert!(limits::env_size(&env) < limits::ENV_BYTES);
+        assert_eq!(refusals(&alone), Vec::new());
+        let with_slx = Stage {
+            settings: &settings,
+            secrets: &secrets,
+            ..alone
+        };
+        let found = refusals(&with_slx);
+        let [
+            Refusal::EnvTooLarge {
+                size,
+                function,
+                added,
+            },
+        ] = found.as_slice()
+        else {
+            panic!("{found:?}")
+        };
+        assert!(*size > limits::ENV_BYTES);
+        assert_eq!(function, "the API's function");
+        let names: Vec<&str> = added.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["SLX_SECRETS", "SLX_CORS"]);
+        assert!(
+            describe_added(added).starts_with(", with slx's SLX_SECRETS ("),
+            "{}",
+            describe_added(added)
+        );
     }
 }

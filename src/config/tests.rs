@@ -264,6 +264,38 @@ fn env_larger_than_4kb_is_refused_also_per_stage() {
     assert_eq!(found[0].key, "stages.prod.env");
 }
 
+/// The user's variables fit, but not with the secrets' names slx adds
+/// (`SLX_SECRETS`): refused at validate, naming slx's variable, rather
+/// than by CreateFunction half-way through a deploy.
+#[test]
+fn env_counts_the_variables_slx_adds_for_secrets() {
+    let big = "x".repeat(3_900);
+    let secrets: String = (0..6)
+        .map(|i| format!("SECRET_{i} = \"ssm:/shop/prod/a-rather-long-parameter-name-{i}\"\n"))
+        .collect();
+    let fits = app(&format!("[env]\nA = \"{big}\"\n"));
+    assert!(parse_text(&fits).is_ok());
+    let text = format!("{fits}[secrets]\n{secrets}");
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].message.contains("with slx's SLX_SECRETS ("),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(found[0].key, "env");
+    // `resolve` refuses the same stage, for a config validated otherwise.
+    let mut config = parse_text(&fits).unwrap();
+    let secret = crate::config::Secret {
+        name: "TOKEN".into(),
+        source: crate::config::SecretSource::Ssm("/shop/".to_string() + &"p".repeat(300)),
+        kms_key: None,
+    };
+    config.secrets.insert("TOKEN".into(), secret);
+    let refused = resolve(&config, "dev").unwrap_err().to_string();
+    assert!(refused.contains("SLX_SECRETS"), "{refused}");
+}
+
 #[test]
 fn retention_must_be_a_cloudwatch_value() {
     let found = problems(&app("log_retention_days = 10\n"));

@@ -217,6 +217,8 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             settings: &layered,
             env: &merged,
             handlers: &handlers,
+            secrets: &all_secrets,
+            routes: &served,
         };
         let own_concurrency = overlay_settings.provisioned_concurrency.is_some()
             || overlay_settings.concurrency.is_some();
@@ -256,7 +258,9 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         name: None,
         settings: &settings,
         env: &env,
-        handlers: &[],
+        handlers: &app_events.handlers,
+        secrets: &app_secrets,
+        routes: &served,
     };
     let at = Located {
         stage: "",
@@ -389,7 +393,11 @@ fn report(check: &mut Checker, refusal: Refusal, at: &Located<'_>) {
                 "shorten the handler's table name (set `handler = \"...\"` to keep the function), the app name or the stage name".to_string()
             },
         ),
-        Refusal::EnvTooLarge { size } => (
+        Refusal::EnvTooLarge {
+            size,
+            function,
+            added,
+        } => (
             at.env_span.clone(),
             if at.table == "app" {
                 "env".to_string()
@@ -397,10 +405,11 @@ fn report(check: &mut Checker, refusal: Refusal, at: &Located<'_>) {
                 format!("{}.env", at.table)
             },
             format!(
-                "environment is {size} bytes; Lambda allows {} in total",
+                "the environment of {function} is {size} bytes{}; Lambda allows {} in total",
+                stage_check::describe_added(&added),
                 limits::ENV_BYTES
             ),
-            "move large values to SSM Parameter Store or Secrets Manager and read them at start-up".to_string(),
+            "move large values to SSM Parameter Store or Secrets Manager (`[secrets]` adds only their names) and read them at start-up".to_string(),
         ),
         Refusal::ProvisionedAboveReserved {
             provisioned,
