@@ -129,6 +129,29 @@ pub fn event_function_problem(
 
 /// The region of a layer version ARN
 /// (`arn:aws:lambda:eu-west-1:123456789012:layer:name:3`), if it is one.
+/// The region of a queue slx.toml gives as an ARN (`None` for a name,
+/// which is the stage's region's).
+pub fn queue_region(queue: &str) -> Option<&str> {
+    let parts: Vec<&str> = queue.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "sqs", region, _, _] if region_looks_valid(region) => Some(region),
+        _ => None,
+    }
+}
+
+/// Why a handler's queue (its source, or `on_failure`) cannot serve a
+/// stage in `region`: slx maps, checks and grants queues of the stage's
+/// region only (Lambda maps only those to a function).
+/// <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html>
+pub fn queue_region_problem(queue: &str, region: &str) -> Option<String> {
+    let found = queue_region(queue)?;
+    (found != region)
+        .then(|| format!("queue `{queue}` is in {found}, the stage's functions in {region}"))
+}
+
+/// How to fix a queue of another region.
+pub const QUEUE_REGION_FIX: &str = "use a queue of the stage's region: Lambda maps a queue only to functions of its own region, and slx checks and grants queues there";
+
 pub fn layer_region(arn: &str) -> Option<&str> {
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {

@@ -296,6 +296,52 @@ fn env_counts_the_variables_slx_adds_for_secrets() {
     assert!(refused.contains("SLX_SECRETS"), "{refused}");
 }
 
+/// A queue ARN of another region than the stage's is refused at its
+/// handler's table, when slx.toml names the region (else before the
+/// deploy's first write).
+#[test]
+fn a_queue_of_another_region_is_refused_where_the_handler_is() {
+    let text = app(concat!(
+        "region = \"eu-west-1\"\n",
+        "[events.on_job]\n",
+        "queue = \"arn:aws:sqs:us-east-1:123456789012:jobs\"\n",
+        "[events.nightly]\n",
+        "schedule = \"rate(1 hour)\"\n",
+        "on_failure = \"arn:aws:sqs:eu-west-1:123456789012:dead\"\n",
+    ));
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].key, "events.on_job.queue");
+    assert_eq!(found[0].line, 4);
+    assert!(
+        found[0].message.contains("is in us-east-1"),
+        "{}",
+        found[0].message
+    );
+    // A stage that moves to another region is held to it.
+    let moved = app(concat!(
+        "region = \"eu-west-1\"\n",
+        "[events.on_job]\n",
+        "queue = \"arn:aws:sqs:eu-west-1:123456789012:jobs\"\n",
+        "[stages.us]\n",
+        "region = \"us-east-1\"\n",
+    ));
+    let found = problems(&moved);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .contains("the stage's functions in us-east-1")
+    );
+    // Without a region in slx.toml, validate cannot tell.
+    assert!(
+        parse_text(&app(
+            "[events.on_job]\nqueue = \"arn:aws:sqs:us-east-1:123456789012:jobs\"\n"
+        ))
+        .is_ok()
+    );
+}
+
 #[test]
 fn retention_must_be_a_cloudwatch_value() {
     let found = problems(&app("log_retention_days = 10\n"));

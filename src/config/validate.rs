@@ -188,6 +188,21 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
         if let Some(handlers) = &stage_events {
             super::events::check_overlaps(&mut check, handlers, &format!("{table}.events"));
         }
+        // Queues against the stage's region: its own handlers, or `[app]`'s
+        // when the stage moves them to a region of its own.
+        let own_region = overlay_settings
+            .region
+            .as_ref()
+            .filter(|own| Some(*own) != settings.region.as_ref());
+        match (&stage_events, region) {
+            (Some(handlers), Some(region)) => {
+                check_queue_regions(&mut check, handlers, region, &format!("{table}.events"));
+            }
+            (None, Some(region)) if own_region.is_some() => {
+                check_queue_regions(&mut check, &app_events.handlers, region, "events");
+            }
+            _ => {}
+        }
         let handlers: Vec<_> = stage_events
             .as_ref()
             .unwrap_or(&app_events.handlers)
@@ -270,6 +285,9 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
     };
     for refusal in stage_check::refusals(&app_alone) {
         report(&mut check, refusal, &at);
+    }
+    if let Some(region) = &settings.region {
+        check_queue_regions(&mut check, &app_events.handlers, &region.value, "events");
     }
     let app_checks = checks(&mut check, &raw.checks, "checks", &served);
     if !routes.iter().any(|route| route.api_key) {
@@ -455,6 +473,35 @@ fn check_regions(
     }
     if let (Some(domain), Some(region)) = (&section.domain, stage_region) {
         super::gateway::check_certificate_region(check, domain, &format!("{table}.domain"), region);
+    }
+}
+
+/// Each handler's queues (its source, `on_failure`) are of `region`.
+fn check_queue_regions(
+    check: &mut Checker,
+    handlers: &[crate::config::EventHandler],
+    region: &str,
+    table: &str,
+) {
+    for handler in handlers {
+        let source = match &handler.source {
+            crate::config::EventSource::Sqs(source) => Some(("queue", &source.queue)),
+            _ => None,
+        };
+        let failure = handler
+            .on_failure
+            .as_ref()
+            .map(|queue| ("on_failure", queue));
+        for (key, queue) in source.into_iter().chain(failure) {
+            if let Some(problem) = limits::queue_region_problem(queue, region) {
+                check.error(
+                    handler.span.clone(),
+                    &format!("{table}.{}.{key}", handler.name),
+                    problem,
+                    limits::QUEUE_REGION_FIX,
+                );
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! Pure: judges `Desired` against what was read.
 
 use crate::aws::LambdaNotification;
-use crate::config::{EventSource, key_filters_overlap};
+use crate::config::{EventSource, key_filters_overlap, limits};
 
 use super::desired::Desired;
 use super::resources::Actual;
@@ -31,6 +31,18 @@ pub(crate) fn check(desired: &Desired, actual: &Actual) -> Result<Vec<String>, S
     let queues = &actual.queue_mapping.queues;
     for event in &desired.events {
         let handler = &event.handler;
+        let queues_named = match &event.source {
+            EventSource::Sqs(source) => Some(&source.queue),
+            _ => None,
+        };
+        for queue in queues_named.into_iter().chain(&event.on_failure_queue) {
+            if let Some(problem) = limits::queue_region_problem(queue, &desired.arns.region) {
+                return Err(SourceRefused {
+                    problem: format!("handler {handler}: {problem}"),
+                    fix: limits::QUEUE_REGION_FIX.into(),
+                });
+            }
+        }
         match &event.source {
             EventSource::S3(source) => {
                 if !matches!(buckets.get(&source.bucket), Some(Some(_))) {
@@ -257,6 +269,59 @@ mod tests {
             prefix: prefix.map(str::to_string),
             suffix: suffix.map(str::to_string),
         }
+    }
+
+    /// Lambda maps only queues of the function's region; a queue ARN of
+    /// another region is refused before any write, even when a queue of
+    /// the same name exists in the stage's region.
+    #[test]
+    fn a_queue_of_another_region_is_refused_first() {
+        use crate::aws::QueueInfo;
+        use crate::config::SqsSource;
+        let mut desired = crate::deploy::desired::tests::desired();
+        let elsewhere = "arn:aws:sqs:us-east-1:123456789012:jobs";
+        desired.events = vec![crate::deploy::desired::tests::event(
+            "on_job",
+            EventSource::Sqs(SqsSource {
+                queue: elsewhere.into(),
+                batch_size: 10,
+                batch_window: 0,
+                report_failures: true,
+            }),
+        )];
+        let mut actual = Actual::default();
+        // What the lookup by name finds: the stage region's `jobs`.
+        actual.queue_mapping.queues.insert(
+            elsewhere.into(),
+            Some(QueueInfo {
+                arn: "arn:aws:sqs:eu-west-1:123456789012:jobs".into(),
+                visibility_timeout: 60,
+            }),
+        );
+        let refused = check(&desired, &actual).unwrap_err();
+        assert!(
+            refused
+                .problem
+                .contains("is in us-east-1, the stage's functions in eu-west-1"),
+            "{refused:?}"
+        );
+        // The same queue of the stage's region is fine.
+        let here = "arn:aws:sqs:eu-west-1:123456789012:jobs";
+        let EventSource::Sqs(source) = &mut desired.events[0].source else {
+            unreachable!()
+        };
+        source.queue = here.into();
+        let found = actual.queue_mapping.queues.remove(elsewhere).unwrap();
+        actual.queue_mapping.queues.insert(here.into(), found);
+        assert!(check(&desired, &actual).is_ok());
+        // And `on_failure` is held to the same region.
+        desired.events[0].on_failure_queue = Some("arn:aws:sqs:us-west-2:123456789012:dead".into());
+        assert!(
+            check(&desired, &actual)
+                .unwrap_err()
+                .problem
+                .contains("us-west-2")
+        );
     }
 
     #[test]
