@@ -466,6 +466,9 @@ fn aws_rules(
     if call.service == "apigateway" && behaviours.apigateway_quotas {
         world.check_quota(&call.operation, behaviours, now)?;
     }
+    if call.operation == "PutRestApi" {
+        mocks_under_binary_media_types(&json(body))?;
+    }
     if call.service == "scheduler"
         && call.mutating
         && let Some(role) = json(body)["Target"]["RoleArn"].as_str()
@@ -492,6 +495,41 @@ fn aws_rules(
         && let (Some(function), Some(sid)) = (&call.function, json(body)["StatementId"].as_str())
     {
         world.check_statement(function, call.qualifier.as_deref().unwrap_or(""), sid)?;
+    }
+    Ok(())
+}
+
+/// A mock integration (a CORS preflight) of an API whose binary media
+/// types include `*/*` must convert to text: API Gateway otherwise
+/// treats every request as binary, which a mock cannot take, and
+/// answers each preflight 500 "Unable to transform request". API
+/// Gateway accepts such an import and fails at request time; the
+/// simulator, which serves no API, refuses the import so a test sees it.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings-workflow.html
+// https://serverlessland.com/snippets/apigateway-mock-integration-binary-media-types
+fn mocks_under_binary_media_types(document: &serde_json::Value) -> Result<(), Refusal> {
+    let every_type = document["x-amazon-apigateway-binary-media-types"]
+        .as_array()
+        .is_some_and(|types| types.iter().any(|t| t == "*/*"));
+    if !every_type {
+        return Ok(());
+    }
+    let paths = document["paths"].as_object().into_iter().flatten();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            let integration = &operation["x-amazon-apigateway-integration"];
+            if integration["type"] == "mock" && integration["contentHandling"] != "CONVERT_TO_TEXT"
+            {
+                return Err(Refusal {
+                    status: 400,
+                    code: "BadRequestException",
+                    message: format!(
+                        "slx-sim: the mock integration of {} {path} has no contentHandling CONVERT_TO_TEXT under binary media type */*: API Gateway would answer every request to it 500 \"Unable to transform request\"",
+                        method.to_ascii_uppercase()
+                    ),
+                });
+            }
+        }
     }
     Ok(())
 }

@@ -222,6 +222,12 @@ fn preflight(cors: &Cors, methods: &str) -> Value {
         "responses": { "204": { "description": "CORS preflight", "headers": declared } },
         "x-amazon-apigateway-integration": {
             "type": "mock",
+            // Under a binary media type that matches the request (router
+            // mode lists `*/*`) API Gateway would pass the preflight on
+            // as binary, which a mock cannot take: 500 "Unable to
+            // transform request". Text is what it expects.
+            // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings-workflow.html
+            "contentHandling": "CONVERT_TO_TEXT",
             "passthroughBehavior": "when_no_match",
             "requestTemplates": { "application/json": "{\"statusCode\": 204}" },
             "responses": {
@@ -314,6 +320,8 @@ mod tests {
         let options = &document["paths"]["/greet"]["options"];
         let integration = &options["x-amazon-apigateway-integration"];
         assert_eq!(integration["type"], "mock");
+        // A preflight is text, even under binary media type `*/*`.
+        assert_eq!(integration["contentHandling"], "CONVERT_TO_TEXT");
         let parameters = &integration["responses"]["default"]["responseParameters"];
         assert_eq!(
             parameters["method.response.header.Access-Control-Allow-Origin"],

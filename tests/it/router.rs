@@ -117,9 +117,11 @@ fn router_project(moto: &Moto) -> (Simulator, Project) {
     );
     std::fs::write(&manifest, text).unwrap();
     project.edit("router = \"router\"", "router = \"full\"");
+    // `[cors]` under router mode's binary media type `*/*`: API Gateway
+    // answers a preflight only from a mock that converts to text.
     project.edit(
         "[[checks]]",
-        "[routes]\n\"GET /legacy\" = \"legacy\"\n\"GET /orders/{id}\" = {}\n\n[stages.arm]\narch = \"arm64\"\n\n[[checks]]",
+        "[routes]\n\"GET /legacy\" = \"legacy\"\n\"GET /orders/{id}\" = {}\n\n[cors]\norigins = [\"https://app.example.com\"]\n\n[stages.arm]\narch = \"arm64\"\n\n[[checks]]",
     );
     (sim, project)
 }
@@ -319,6 +321,8 @@ async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its
             r.resource_methods()
                 .into_iter()
                 .flatten()
+                // `[cors]`'s preflights: mocks, checked below.
+                .filter(|(method, _)| method.as_str() != "OPTIONS")
                 .map(move |(method, m)| {
                     let uri = m
                         .method_integration()
@@ -352,6 +356,13 @@ async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its
         set_routes["openapi"]["x-amazon-apigateway-binary-media-types"],
         serde_json::json!(["*/*"])
     );
+    // Each path's preflight is a mock that takes the request as text.
+    let paths = set_routes["openapi"]["paths"].as_object().unwrap();
+    for (path, operations) in paths {
+        let mock = &operations["options"]["x-amazon-apigateway-integration"];
+        assert_eq!(mock["type"], "mock", "{path}");
+        assert_eq!(mock["contentHandling"], "CONVERT_TO_TEXT", "{path}");
+    }
 
     assert_served(&project, "dev");
 
