@@ -104,6 +104,9 @@ pub struct Behaviours {
     /// How long a Live Tail session lasts before `SessionTimeoutException`
     /// (CloudWatch: three hours).
     pub live_tail_session_s: f64,
+    /// Every provisioned concurrency allocation ends `FAILED` with this
+    /// `StatusReason` (as when the account's concurrency quota is short).
+    pub provisioned_failure: Option<String>,
 }
 
 impl Default for Behaviours {
@@ -133,6 +136,7 @@ impl Default for Behaviours {
             inactive_when_idle: false,
             live_tail: true,
             live_tail_session_s: 3.0 * 3600.0,
+            provisioned_failure: None,
         }
     }
 }

@@ -738,6 +738,18 @@ fn observe_success(
                 world.unprovision(function, alias);
             }
         }
+        // Lambda allocates an alias's provisioned concurrency anew to the
+        // version the alias now points at.
+        // https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html
+        "UpdateAlias" => {
+            if let (Some(function), Some(alias)) = (&call.function, &call.path_tail) {
+                world.reprovision(
+                    function,
+                    alias,
+                    now + behaviours.scaled(behaviours.pending_s),
+                );
+            }
+        }
         "DeleteFunction" if call.qualifier.is_none() => {
             if let Some(name) = &call.function {
                 world.function_deleted(name);
@@ -785,14 +797,22 @@ fn provisioned_concurrency(
         )
     };
     let answer = |status: u16, config: &crate::world::ProvisionedConfig| {
-        let allocated = if config.ready { config.requested } else { 0 };
-        let document = serde_json::json!({
+        let ready = config.ready && config.failure.is_none();
+        let allocated = if ready { config.requested } else { 0 };
+        let mut document = serde_json::json!({
             "RequestedProvisionedConcurrentExecutions": config.requested,
             "AvailableProvisionedConcurrentExecutions": allocated,
             "AllocatedProvisionedConcurrentExecutions": allocated,
-            "Status": if config.ready { "READY" } else { "IN_PROGRESS" },
+            "Status": match (&config.failure, config.ready) {
+                (Some(_), true) => "FAILED",
+                (_, true) => "READY",
+                (_, false) => "IN_PROGRESS",
+            },
             "LastModified": "2026-11-27T00:00:00.000+0000",
         });
+        if let (Some(reason), true) = (&config.failure, config.ready) {
+            document["StatusReason"] = serde_json::json!(reason);
+        }
         build(
             status,
             &[("content-type".into(), "application/json".into())],
@@ -810,12 +830,14 @@ fn provisioned_concurrency(
                 );
             };
             let ready_at = now + behaviours.scaled(behaviours.pending_s);
-            world.provision(&function, &alias, count as u32, ready_at);
+            let failure = behaviours.provisioned_failure.clone();
+            world.provision(&function, &alias, count as u32, ready_at, failure);
             answer(
                 202,
                 &crate::world::ProvisionedConfig {
                     requested: count as u32,
                     ready: false,
+                    failure: None,
                 },
             )
         }

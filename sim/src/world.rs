@@ -76,16 +76,19 @@ pub(crate) struct World {
     /// The same, as each published version (function, version) took them.
     version_settings: HashMap<(String, String), serde_json::Map<String, serde_json::Value>>,
     /// Provisioned concurrency per (function, alias): the instances
-    /// requested and when they are all allocated (moto has no such API).
-    provisioned: HashMap<(String, String), (u32, Instant)>,
+    /// requested, when they are all allocated (moto has no such API), and
+    /// the reason the allocation then fails, if it does.
+    provisioned: HashMap<(String, String), (u32, Instant, Option<String>)>,
 }
 
 /// A provisioned concurrency configuration, as Lambda reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProvisionedConfig {
     pub(crate) requested: u32,
-    /// All allocated: `READY`; else `IN_PROGRESS` with none yet.
+    /// All allocated (`READY`), or the allocation over (`FAILED` with
+    /// `failure`); else `IN_PROGRESS` with none yet.
     pub(crate) ready: bool,
+    pub(crate) failure: Option<String>,
 }
 
 /// The `UpdateFunctionConfiguration` fields Lambda applies and moto drops.
@@ -237,9 +240,29 @@ impl World {
     }
 
     /// `PutProvisionedConcurrencyConfig`: allocated `allocation` later.
-    pub(crate) fn provision(&mut self, function: &str, alias: &str, count: u32, ready_at: Instant) {
-        self.provisioned
-            .insert((function.to_string(), alias.to_string()), (count, ready_at));
+    pub(crate) fn provision(
+        &mut self,
+        function: &str,
+        alias: &str,
+        count: u32,
+        ready_at: Instant,
+        failure: Option<String>,
+    ) {
+        self.provisioned.insert(
+            (function.to_string(), alias.to_string()),
+            (count, ready_at, failure),
+        );
+    }
+
+    /// The alias moved to another version: its provisioned concurrency
+    /// (if any) is allocated again, ready at `ready_at`.
+    pub(crate) fn reprovision(&mut self, function: &str, alias: &str, ready_at: Instant) {
+        if let Some(config) = self
+            .provisioned
+            .get_mut(&(function.to_string(), alias.to_string()))
+        {
+            config.1 = ready_at;
+        }
     }
 
     /// `DeleteProvisionedConcurrencyConfig` (or the alias deleted):
@@ -258,9 +281,10 @@ impl World {
     ) -> Option<ProvisionedConfig> {
         self.provisioned
             .get(&(function.to_string(), alias.to_string()))
-            .map(|(requested, ready_at)| ProvisionedConfig {
+            .map(|(requested, ready_at, failure)| ProvisionedConfig {
                 requested: *requested,
                 ready: now >= *ready_at,
+                failure: failure.clone(),
             })
     }
 

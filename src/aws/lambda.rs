@@ -350,12 +350,12 @@ impl Reader {
     }
 
     /// The provisioned concurrency requested on `qualifier` (an alias),
-    /// if any, and Lambda's status of it (`IN_PROGRESS`, `READY`, `FAILED`).
+    /// if any, and how far Lambda got allocating it.
     pub(crate) async fn provisioned_concurrency(
         &self,
         name: &str,
         qualifier: &str,
-    ) -> Result<Option<(u32, String)>, AwsError> {
+    ) -> Result<Option<ProvisionedInfo>, AwsError> {
         let answer = absent(
             self.clients
                 .lambda
@@ -371,14 +371,19 @@ impl Reader {
                     )
                 }),
         )?;
-        Ok(answer.map(|a| {
-            (
-                a.requested_provisioned_concurrent_executions()
-                    .unwrap_or_default() as u32,
-                a.status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            )
+        Ok(answer.map(|a| ProvisionedInfo {
+            requested: a
+                .requested_provisioned_concurrent_executions()
+                .unwrap_or_default() as u32,
+            status: match a.status().map(|s| s.as_str()) {
+                Some("READY") => Allocation::Ready,
+                Some("FAILED") => Allocation::Failed(
+                    a.status_reason()
+                        .unwrap_or("Lambda gave no reason")
+                        .to_string(),
+                ),
+                _ => Allocation::InProgress,
+            },
         }))
     }
 
@@ -596,6 +601,26 @@ impl Reader {
             log_tail,
         })
     }
+}
+
+/// A provisioned concurrency configuration: what was requested, and how
+/// far Lambda got allocating it.
+/// <https://docs.aws.amazon.com/lambda/latest/api/API_GetProvisionedConcurrencyConfig.html>
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProvisionedInfo {
+    pub(crate) requested: u32,
+    pub(crate) status: Allocation,
+}
+
+/// Lambda's `Status` of a provisioned concurrency configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Allocation {
+    /// `IN_PROGRESS`: instances are being initialised (after a request,
+    /// or after the alias moved to another version).
+    InProgress,
+    Ready,
+    /// `FAILED`, with Lambda's `StatusReason`.
+    Failed(String),
 }
 
 impl Writer {

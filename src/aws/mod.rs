@@ -35,8 +35,8 @@ pub(crate) use domains::{BasePathMapping, DomainInfo, DomainTarget};
 pub(crate) use errors::{AwsError, ErrorClass};
 pub(crate) use iam::NewRole;
 pub(crate) use lambda::{
-    Canary, FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission, QueueMapping,
-    QueueMappingSpec, VersionInfo,
+    Allocation, Canary, FunctionInfo, FunctionSpec, FunctionUpdate, InvokeAnswer, NewPermission,
+    ProvisionedInfo, QueueMapping, QueueMappingSpec, VersionInfo,
 };
 pub(crate) use logs::{ListedLogGroup, LogEvent, LogQuery};
 pub(crate) use retry::{Backoff, retry};

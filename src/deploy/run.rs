@@ -24,6 +24,7 @@ use super::plan::{Plan, plan};
 use super::resources::alias::{NewVersionChecks, PublishedVersion};
 use super::resources::api::ImportWarnings;
 use super::resources::domain::{CreatedDomain, CustomDomain};
+use super::resources::provisioned;
 use super::resources::{self, Action, Actual, Outputs, alias::AliasAction, api};
 use super::{Stage, preflight};
 use crate::aws::{Reader, Writer};
@@ -358,6 +359,17 @@ async fn apply_rest(
             _ => return Err(error.into_report()),
         },
     };
+    // The alias moved (or shares traffic with a canary): Lambda allocates
+    // the stage's provisioned concurrency to the new version anew, and
+    // the verification and the canary's traffic wait for warm instances.
+    if refused.is_none()
+        && desired.provisioned_concurrency.is_some()
+        && applied.outputs.get::<PublishedVersion>().is_some()
+    {
+        let pace = stage.reader.pace();
+        let (function, alias) = (&arns.function, &arns.alias);
+        provisioned::wait_allocated(&stage.reader, function, alias, &pace, &pace).await?;
+    }
     let canary = match (applied.outputs.get::<CanaryStarted>(), &refused) {
         (Some(canary), None) => {
             Some(watch_canary(stage, canary, &desired.checks, lease, narrator).await?)

@@ -289,6 +289,69 @@ async fn provisioned_concurrency_stays_on_the_alias_and_leaves_with_the_stage() 
     assert_eq!(requested(&aws).await, None);
 }
 
+/// Lambda allocates provisioned concurrency over minutes, and again to
+/// each version the alias moves to: a deploy returns once it is `READY`
+/// (its checks and traffic meet warm instances), and an allocation that
+/// ends `FAILED` fails the deploy with Lambda's reason, to be requested
+/// again by the next.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_waits_for_warm_instances_and_fails_with_lambdas_reason() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    // 40 s to allocate, at the suite's pace.
+    let slow = slx_sim::Behaviours {
+        pending_s: 40.0,
+        ..slx_sim::Behaviours::default()
+    };
+    let (sim, project) = Project::behind_simulator(&moto, slow.clone());
+    project.edit(
+        "[stages.prod]",
+        "[stages.dev]\nprovisioned_concurrency = 2\n\n[stages.prod]",
+    );
+    let aws = aws_at(&sim.endpoint, "us-east-1");
+    let status = |aws: &crate::common::stage::Aws| {
+        let lambda = aws.lambda.clone();
+        async move {
+            let config = lambda
+                .get_provisioned_concurrency_config()
+                .function_name("shop-dev")
+                .qualifier("dev")
+                .send()
+                .await
+                .unwrap();
+            (
+                config.status().map(|s| s.as_str().to_string()),
+                config.status_reason().map(str::to_string),
+            )
+        }
+    };
+    let ready = (Some("READY".to_string()), None);
+    project.deploy("dev", &zips().v1);
+    assert_eq!(status(&aws).await, ready, "the first deploy waited");
+    // New code: the alias moves, Lambda allocates anew; the deploy waits.
+    project.deploy("dev", &zips().v2);
+    assert_eq!(status(&aws).await, ready, "waited after the alias moved");
+
+    sim.set_behaviours(crate::common::stage::paced(slx_sim::Behaviours {
+        provisioned_failure: Some("FUNCTION_ERROR_INIT_FAILURE".into()),
+        ..slow
+    }));
+    project.edit("provisioned_concurrency = 2", "provisioned_concurrency = 3");
+    let failed = project.deploy_output("dev", &zips().v2, &["--output", "text"]);
+    assert!(!failed.status.success());
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.contains("allocate the provisioned concurrency of shop-dev:dev")
+            && said.contains("FUNCTION_ERROR_INIT_FAILURE"),
+        "{said}"
+    );
+    // The next deploy requests it again.
+    sim.set_behaviours(crate::common::stage::paced(slx_sim::Behaviours::default()));
+    let report = project.deploy("dev", &zips().v2);
+    assert_eq!(steps(&report), ["set_provisioned_concurrency"], "{report}");
+    assert_eq!(status(&aws).await, ready);
+}
+
 /// With tracing on, each invocation's trace id reaches the app (the
 /// runtime sets `_X_AMZN_TRACE_ID` from Lambda's `Lambda-Runtime-Trace-Id`
 /// per invocation), so an X-Ray or OpenTelemetry client joins the trace.

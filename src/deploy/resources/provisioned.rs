@@ -6,15 +6,18 @@
 //! configured, used or not: the plan says so. Without the key, none.
 //! <https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html>
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::{
     ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
 };
-use crate::aws::{AwsError, Reader};
+use crate::aws::{Allocation, AwsError, ProvisionedInfo, Reader};
 use crate::deploy::deployer_policy::Grant;
 use crate::deploy::desired::Desired;
 use crate::names::{StageArns, StageNames};
+use crate::pace::{Clock, Sleeper};
 
 pub(crate) struct Provisioned;
 
@@ -58,8 +61,9 @@ impl ActionInfo for ProvisionedAction {
 }
 
 impl Resource for Provisioned {
-    /// The instances requested on the stage's alias, if any.
-    type Actual = Option<u32>;
+    /// The instances requested on the stage's alias, if any, and how far
+    /// Lambda got allocating them.
+    type Actual = Option<ProvisionedInfo>;
     type Action = ProvisionedAction;
 
     type Reads<'a> = ();
@@ -71,14 +75,19 @@ impl Resource for Provisioned {
         names: &StageNames,
         _: &Found,
     ) -> Result<Self::Actual, AwsError> {
-        Ok(reader
+        reader
             .provisioned_concurrency(&names.function, &names.alias)
-            .await?
-            .map(|(requested, _)| requested))
+            .await
     }
 
+    /// A failed allocation is requested again (and fails the deploy with
+    /// Lambda's reason if it fails again).
     fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ProvisionedAction> {
-        if *own == desired.provisioned_concurrency {
+        let requested = own.as_ref().map(|info| info.requested);
+        let failed = own
+            .as_ref()
+            .is_some_and(|info| matches!(info.status, Allocation::Failed(_)));
+        if requested == desired.provisioned_concurrency && !failed {
             return vec![];
         }
         vec![ProvisionedAction::SetProvisionedConcurrency {
@@ -120,7 +129,59 @@ impl Resource for Provisioned {
             ctx.writer
                 .set_provisioned_concurrency(function, alias, *count)
         })
-        .await
+        .await?;
+        if count.is_some() {
+            wait_allocated(ctx.reader, function, alias, ctx.sleeper, ctx.clock).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How long allocating provisioned concurrency may take before slx stops
+/// waiting (Lambda initialises the instances, typically within a few
+/// minutes).
+const ALLOCATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Waits until the provisioned concurrency of `function:alias` is all
+/// allocated (`READY`): after a request, and after the alias moved to a
+/// new version (Lambda allocates it to that version anew), so checks and
+/// canary traffic meet warm instances. `FAILED` is an error with Lambda's
+/// reason; no configuration, nothing to wait for.
+/// <https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html>
+pub(crate) async fn wait_allocated(
+    reader: &Reader,
+    function: &str,
+    alias: &str,
+    sleeper: &dyn Sleeper,
+    clock: &dyn Clock,
+) -> Result<(), AwsError> {
+    let step = format!("allocate the provisioned concurrency of {function}:{alias}");
+    let deadline = clock.now() + ALLOCATION_TIMEOUT;
+    loop {
+        let Some(info) = reader.provisioned_concurrency(function, alias).await? else {
+            return Ok(());
+        };
+        match info.status {
+            Allocation::Ready => return Ok(()),
+            Allocation::Failed(reason) => {
+                return Err(AwsError::fatal(
+                    step,
+                    format!("Lambda could not allocate it: {reason}"),
+                    "fix the cause (often the account's concurrency quota, or an error in the function's initialisation), then deploy again: slx requests it again",
+                ));
+            }
+            Allocation::InProgress if clock.now() > deadline => {
+                return Err(AwsError::fatal(
+                    step,
+                    format!(
+                        "still IN_PROGRESS after {} minutes",
+                        ALLOCATION_TIMEOUT.as_secs() / 60
+                    ),
+                    "run the deploy again: it waits for it again, and requests it again if it failed",
+                ));
+            }
+            Allocation::InProgress => sleeper.sleep(Duration::from_secs(2)).await,
+        }
     }
 }
 
@@ -139,9 +200,29 @@ mod tests {
             alias: "dev".into(),
             count,
         };
+        let two = |status| {
+            Some(ProvisionedInfo {
+                requested: 2,
+                status,
+            })
+        };
         assert_eq!(Provisioned::plan(&desired, &None, ()), [set(Some(2))]);
-        assert_eq!(Provisioned::plan(&desired, &Some(2), ()), Vec::new());
+        assert_eq!(
+            Provisioned::plan(&desired, &two(Allocation::Ready), ()),
+            Vec::new()
+        );
+        assert_eq!(
+            Provisioned::plan(&desired, &two(Allocation::InProgress), ()),
+            Vec::new(),
+            "being allocated: the apply or the deploy waits for it"
+        );
+        // A failed allocation is requested again.
+        let failed = two(Allocation::Failed("quota".into()));
+        assert_eq!(Provisioned::plan(&desired, &failed, ()), [set(Some(2))]);
         desired.provisioned_concurrency = None;
-        assert_eq!(Provisioned::plan(&desired, &Some(2), ()), [set(None)]);
+        assert_eq!(
+            Provisioned::plan(&desired, &two(Allocation::Ready), ()),
+            [set(None)]
+        );
     }
 }
