@@ -107,6 +107,9 @@ pub struct Behaviours {
     /// Every provisioned concurrency allocation ends `FAILED` with this
     /// `StatusReason` (as when the account's concurrency quota is short).
     pub provisioned_failure: Option<String>,
+    /// How long a deleted event source mapping stays listed as
+    /// `Deleting`, a new mapping of its queue and function refused.
+    pub mapping_deletion_s: f64,
 }
 
 impl Default for Behaviours {
@@ -137,6 +140,7 @@ impl Default for Behaviours {
             live_tail: true,
             live_tail_session_s: 3.0 * 3600.0,
             provisioned_failure: None,
+            mapping_deletion_s: 0.0,
         }
     }
 }
@@ -159,6 +163,8 @@ impl Behaviours {
             role_propagation_s: 8.0,
             pending_s: 1.5,
             in_progress_s: 1.0,
+            // Deleting a mapping takes Lambda seconds to a minute.
+            mapping_deletion_s: 5.0,
             apigateway_quotas: true,
             ..Behaviours::default()
         }

@@ -374,7 +374,7 @@ pub(crate) async fn handle(
         {
             lock(&shared.world).role_read(&name, answer.clone());
         }
-        observe_success(&shared, &behaviours, &call, &body, Instant::now());
+        observe_success(&shared, &behaviours, &call, &body, &answer, Instant::now());
         let (answer, reported) = rewrite_state(&shared, &behaviours, &call, answer);
         state = reported;
         let answer = with_function_settings(&shared, &call, answer);
@@ -382,6 +382,7 @@ pub(crate) async fn handle(
         let answer = with_usage_plan_numbers(&call, &path, answer);
         let answer = with_notification_root(&call, answer);
         let answer = with_filter_rule_names(&call, answer);
+        let answer = with_deleting_mappings(&shared, &call, &query, answer);
         let answer = if call.operation == "PutRestApi" && !behaviours.import_warnings.is_empty() {
             with_warnings(answer, &behaviours.import_warnings)
         } else {
@@ -468,6 +469,26 @@ fn aws_rules(
     }
     if call.operation == "PutRestApi" {
         mocks_under_binary_media_types(&json(body))?;
+    }
+    if call.operation == "CreateEventSourceMapping" {
+        let request = json(body);
+        let function = request["FunctionName"].as_str().unwrap_or_default();
+        let source = request["EventSourceArn"].as_str().unwrap_or_default();
+        if let Some(old) = world
+            .deleting_mappings(function, now)
+            .iter()
+            .find(|m| m["EventSourceArn"] == source)
+        {
+            // https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html
+            return Err(Refusal {
+                status: 409,
+                code: "ResourceConflictException",
+                message: format!(
+                    "An event source mapping with SQS arn (\" {source} \") and function (\" {function} \") already exists. Please update or delete the existing mapping with UUID {}",
+                    old["UUID"].as_str().unwrap_or_default()
+                ),
+            });
+        }
     }
     if call.service == "scheduler"
         && call.mutating
@@ -689,6 +710,7 @@ fn observe_success(
     behaviours: &Behaviours,
     call: &Call,
     body: &[u8],
+    answer: &[u8],
     now: Instant,
 ) {
     let mut world = lock(&shared.world);
@@ -737,6 +759,10 @@ fn observe_success(
             if let (Some(function), Some(alias)) = (&call.function, &call.path_tail) {
                 world.unprovision(function, alias);
             }
+        }
+        "DeleteEventSourceMapping" if behaviours.mapping_deletion_s > 0.0 => {
+            let gone_at = now + behaviours.scaled(behaviours.mapping_deletion_s);
+            world.mapping_deleted(json(answer), gone_at);
         }
         // Lambda allocates an alias's provisioned concurrency anew to the
         // version the alias now points at.
@@ -943,6 +969,41 @@ fn with_notification_root(call: &Call, body: Bytes) -> Bytes {
         text.replace("GetBucketNotificationResponse", "NotificationConfiguration")
             .into_bytes(),
     )
+}
+
+/// Event source mappings as Lambda shows them while one is deleted: the
+/// deletion's answer says `Deleting`, and the mapping stays listed so
+/// until it is gone (moto forgets it at once).
+// https://docs.aws.amazon.com/lambda/latest/api/API_DeleteEventSourceMapping.html
+fn with_deleting_mappings(shared: &Shared, call: &Call, query: &str, body: Bytes) -> Bytes {
+    match call.operation.as_str() {
+        "DeleteEventSourceMapping" => {
+            let mut document = json(&body);
+            if document.is_object() {
+                document["State"] = serde_json::json!("Deleting");
+                return Bytes::from(document.to_string());
+            }
+            body
+        }
+        "ListEventSourceMappings" => {
+            let Some(function) = crate::request::query_param(query, "FunctionName")
+                .map(|f| crate::request::percent_decode(&f))
+            else {
+                return body;
+            };
+            let deleting = lock(&shared.world).deleting_mappings(&function, Instant::now());
+            if deleting.is_empty() {
+                return body;
+            }
+            let mut document = json(&body);
+            if let Some(mappings) = document["EventSourceMappings"].as_array_mut() {
+                mappings.extend(deleting);
+                return Bytes::from(document.to_string());
+            }
+            body
+        }
+        _ => body,
+    }
 }
 
 /// A notification configuration as moto can take it: S3 accepts filter

@@ -40,7 +40,7 @@ fn service_of(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         (key == name).then(|| value.to_string())
@@ -250,7 +250,7 @@ pub(crate) fn classify(
 }
 
 /// `%3A` → `:` (function names may arrive as ARNs).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -79,6 +79,9 @@ pub(crate) struct World {
     /// requested, when they are all allocated (moto has no such API), and
     /// the reason the allocation then fails, if it does.
     provisioned: HashMap<(String, String), (u32, Instant, Option<String>)>,
+    /// Event source mappings deleted (moto forgets them at once) that
+    /// Lambda still lists as `Deleting`, until then.
+    deleting_mappings: Vec<(serde_json::Value, Instant)>,
 }
 
 /// A provisioned concurrency configuration, as Lambda reports it.
@@ -252,6 +255,38 @@ impl World {
             (function.to_string(), alias.to_string()),
             (count, ready_at, failure),
         );
+    }
+
+    /// `DeleteEventSourceMapping` of `mapping` (as its answer shows it):
+    /// listed as `Deleting` until `gone_at`.
+    pub(crate) fn mapping_deleted(&mut self, mut mapping: serde_json::Value, gone_at: Instant) {
+        mapping["State"] = serde_json::json!("Deleting");
+        self.deleting_mappings.push((mapping, gone_at));
+    }
+
+    /// The mappings still being deleted at `now` whose function is
+    /// `function` (a name, `name:qualifier` or an ARN).
+    pub(crate) fn deleting_mappings(
+        &mut self,
+        function: &str,
+        now: Instant,
+    ) -> Vec<serde_json::Value> {
+        self.deleting_mappings.retain(|(_, gone_at)| *gone_at > now);
+        self.deleting_mappings
+            .iter()
+            .map(|(mapping, _)| mapping)
+            .filter(|mapping| {
+                // By function name: moto answers the unqualified ARN of a
+                // mapping made on an alias.
+                let name_of = |reference: &str| {
+                    let name = reference.split(":function:").last().unwrap_or(reference);
+                    name.split(':').next().unwrap_or(name).to_string()
+                };
+                let arn = mapping["FunctionArn"].as_str().unwrap_or_default();
+                name_of(arn) == name_of(function)
+            })
+            .cloned()
+            .collect()
     }
 
     /// The alias moved to another version: its provisioned concurrency

@@ -148,6 +148,11 @@ pub(crate) struct QueueMappingSpec {
 pub(crate) struct QueueMapping {
     pub(crate) uuid: String,
     pub(crate) spec: QueueMappingSpec,
+    /// `State: Deleting`: going away (Lambda lists it until it is gone,
+    /// and refuses another mapping of the same queue and function until
+    /// then).
+    /// <https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html>
+    pub(crate) deleting: bool,
 }
 
 /// A version an alias sends a share of its invocations to, besides the
@@ -506,6 +511,7 @@ impl Reader {
                 }
                 mappings.push(QueueMapping {
                     uuid: mapping.uuid().unwrap_or_default().to_string(),
+                    deleting: mapping.state() == Some("Deleting"),
                     spec: QueueMappingSpec {
                         queue_arn: queue_arn.to_string(),
                         function: function.to_string(),

@@ -14,7 +14,7 @@ use slx_sim::{Behaviours, Simulator};
 
 use crate::common::kill::{self, Scenario};
 use crate::common::moto::{Moto, sdk_config};
-use crate::common::stage::{events_zips, paced};
+use crate::common::stage::{events_zips, paced, steps};
 use crate::common::{assert_documented, run, slx, stdout_json};
 
 /// The other team's entry on the bucket: it must survive every deploy and
@@ -222,9 +222,13 @@ struct EventsStage {
 
 impl EventsStage {
     async fn new() -> EventsStage {
+        EventsStage::behaving(Behaviours::default()).await
+    }
+
+    /// The stage, its AWS behind a simulator with `behaviours`.
+    async fn behaving(behaviours: Behaviours) -> EventsStage {
         let moto = Moto::start();
-        let sim =
-            Simulator::start(&moto.endpoint, paced(Behaviours::default())).expect("slx-sim starts");
+        let sim = Simulator::start(&moto.endpoint, paced(behaviours)).expect("slx-sim starts");
         // The test's own calls go to moto: the simulator sees slx's alone.
         let aws = Clients::at(&moto.endpoint);
         let (temp, dir) = events_app();
@@ -520,6 +524,59 @@ async fn the_nightly_job_runs_from_the_stages_tagged_group_by_its_own_role() {
     );
     assert!(!scheduler_policy.contains("on_job"), "{scheduler_policy}");
     stage.assert_policy_covers();
+}
+
+/// Lambda lists a deleted mapping as `Deleting` for a while and refuses
+/// another of the same queue and function until it is gone: a queue
+/// source removed and added back before then gets its mapping again
+/// (slx once counted the `Deleting` one as current and made none, and
+/// the messages stopped arriving).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_source_added_back_while_its_old_mapping_is_deleted_gets_one_again() {
+    let _timing = crate::common::timing();
+    // 60 s to delete a mapping, at the suite's pace.
+    let stage = EventsStage::behaving(Behaviours {
+        mapping_deletion_s: 60.0,
+        ..Behaviours::default()
+    })
+    .await;
+    let aws = stage.aws();
+    let other = aws.queue("shop-jobs-2", "180").await;
+    let deployed = stage.deploy(&[]);
+    assert!(deployed.status.success(), "{}", stderr(&deployed));
+    let slx_toml = stage.dir.join("slx.toml");
+    let edit = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(&slx_toml).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&slx_toml, text.replace(from, to)).unwrap();
+    };
+    // Away to another queue, and straight back.
+    edit("queue = \"shop-jobs\"", "queue = \"shop-jobs-2\"");
+    let away = stage.deploy(&[]);
+    assert!(away.status.success(), "{}", stderr(&away));
+    edit("queue = \"shop-jobs-2\"", "queue = \"shop-jobs\"");
+    let back = stage.deploy(&[]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    assert!(
+        steps(&stdout_json(&back)).contains(&"create_queue_mapping".to_string()),
+        "the mapping is made again: {}",
+        stdout_json(&back)
+    );
+    // What moto holds, once every deletion is over: the jobs queue's
+    // mapping and no other.
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name("shop-dev-on_job:dev")
+        .send()
+        .await
+        .unwrap();
+    let queues: Vec<&str> = mappings
+        .event_source_mappings()
+        .iter()
+        .filter_map(|m| m.event_source_arn())
+        .collect();
+    assert_eq!(queues, [stage.jobs.as_str()], "not {other}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource};
+use super::{
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, RETRY_ROLE, Resource,
+};
 use crate::aws::{AwsError, ErrorClass, QueueInfo, QueueMapping, QueueMappingSpec, Reader};
 use crate::config::EventSource;
 use crate::deploy::deployer_policy::Grant;
@@ -192,9 +194,13 @@ impl Resource for QueueMappingKind {
         found: &Found,
     ) -> Result<QueuesState, AwsError> {
         let handlers = found.handlers(reader, names).await?;
+        // A mapping being deleted is not the handler's any more: one
+        // wanted again is created anew (once it is gone).
         let mappings = handlers.iter().map(|handler| async move {
             let function = format!("{}:{}", names.event_function(handler), names.alias);
-            Ok::<_, AwsError>((handler.clone(), reader.queue_mappings(&function).await?))
+            let mut found = reader.queue_mappings(&function).await?;
+            found.retain(|mapping| !mapping.deleting);
+            Ok::<_, AwsError>((handler.clone(), found))
         });
         let queues = names.referenced.queues.iter().map(|queue| async move {
             let (name, account) = queue_reference(queue);
@@ -307,6 +313,7 @@ impl Resource for QueueMappingKind {
         let w = ctx.writer;
         match action {
             QueueAction::CreateQueueMapping { mapping, .. } => {
+                wait_deleted(ctx, mapping, step).await?;
                 // Lambda refuses the mapping until it sees the role may
                 // receive from the queue (IAM propagation).
                 ctx.call(step, RETRY_ROLE, || w.create_queue_mapping(mapping))
@@ -321,6 +328,45 @@ impl Resource for QueueMappingKind {
                     .await
             }
         }
+    }
+}
+
+/// How long a mapping may take to go away before slx stops waiting.
+const DELETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Waits until no mapping of `mapping`'s queue and function is being
+/// deleted: Lambda refuses a new one until the old is gone (a source
+/// removed and added again, a deploy right after an undeploy).
+async fn wait_deleted(
+    ctx: &ApplyContext<'_>,
+    mapping: &QueueMappingSpec,
+    step: &str,
+) -> Result<(), AwsError> {
+    let deadline = ctx.clock.now() + DELETION_TIMEOUT;
+    loop {
+        let mappings = ctx
+            .call(step, RETRY_ALWAYS, || {
+                ctx.reader.queue_mappings(&mapping.function)
+            })
+            .await?;
+        let going = mappings
+            .iter()
+            .any(|m| m.deleting && m.spec.queue_arn == mapping.queue_arn);
+        if !going {
+            return Ok(());
+        }
+        if ctx.clock.now() > deadline {
+            return Err(AwsError::fatal(
+                step,
+                format!(
+                    "the earlier mapping of {} is still being deleted after {} minutes",
+                    queue_name(&mapping.queue_arn),
+                    DELETION_TIMEOUT.as_secs() / 60
+                ),
+                "run the deploy again once `aws lambda list-event-source-mappings` no longer shows it",
+            ));
+        }
+        ctx.sleep(std::time::Duration::from_secs(2)).await;
     }
 }
 
