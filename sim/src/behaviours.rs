@@ -110,6 +110,9 @@ pub struct Behaviours {
     /// How long a deleted event source mapping stays listed as
     /// `Deleting`, a new mapping of its queue and function refused.
     pub mapping_deletion_s: f64,
+    /// How long a deleted schedule group stays `DELETING` (while its
+    /// schedules go), a group of its name refused.
+    pub schedule_group_deletion_s: f64,
 }
 
 impl Default for Behaviours {
@@ -141,6 +144,7 @@ impl Default for Behaviours {
             live_tail_session_s: 3.0 * 3600.0,
             provisioned_failure: None,
             mapping_deletion_s: 0.0,
+            schedule_group_deletion_s: 0.0,
         }
     }
 }
@@ -165,6 +169,7 @@ impl Behaviours {
             in_progress_s: 1.0,
             // Deleting a mapping takes Lambda seconds to a minute.
             mapping_deletion_s: 5.0,
+            schedule_group_deletion_s: 5.0,
             apigateway_quotas: true,
             ..Behaviours::default()
         }

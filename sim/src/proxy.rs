@@ -344,6 +344,25 @@ pub(crate) async fn handle(
         shared.record(&call, answer.status().as_u16(), "invoked");
         return Ok(answer);
     }
+    // Scheduler shows a deleted group as DELETING until its schedules are
+    // gone (moto forgets it at once).
+    if call.operation == "GetScheduleGroup"
+        && let Some(name) = &call.path_tail
+        && lock(&shared.world).group_deleting(name, now)
+    {
+        shared.record(&call, 200, "deleting");
+        let region = region_of(&parts.headers);
+        let document = serde_json::json!({
+            "Arn": format!("arn:aws:scheduler:{region}:123456789012:schedule-group/{name}"),
+            "Name": name,
+            "State": "DELETING",
+        });
+        return Ok(build(
+            200,
+            &[("content-type".into(), "application/json".into())],
+            Bytes::from(document.to_string()),
+        ));
+    }
     if call.operation == "GetRole"
         && let Some(name) = form_field(&body, "RoleName")
         && let Some(stale) = lock(&shared.world).stale_role(&name, &behaviours, now)
@@ -469,6 +488,18 @@ fn aws_rules(
     }
     if call.operation == "PutRestApi" {
         mocks_under_binary_media_types(&json(body))?;
+    }
+    // A group being deleted refuses its name until it is gone.
+    // https://docs.aws.amazon.com/scheduler/latest/APIReference/API_DeleteScheduleGroup.html
+    if call.operation == "CreateScheduleGroup"
+        && let Some(name) = &call.path_tail
+        && world.group_deleting(name, now)
+    {
+        return Err(Refusal {
+            status: 409,
+            code: "ConflictException",
+            message: format!("Schedule group {name} is being deleted."),
+        });
     }
     if call.operation == "CreateEventSourceMapping" {
         let request = json(body);
@@ -758,6 +789,12 @@ fn observe_success(
         "DeleteAlias" => {
             if let (Some(function), Some(alias)) = (&call.function, &call.path_tail) {
                 world.unprovision(function, alias);
+            }
+        }
+        "DeleteScheduleGroup" if behaviours.schedule_group_deletion_s > 0.0 => {
+            if let Some(name) = &call.path_tail {
+                let gone_at = now + behaviours.scaled(behaviours.schedule_group_deletion_s);
+                world.group_deleted(name, gone_at);
             }
         }
         "DeleteEventSourceMapping" if behaviours.mapping_deletion_s > 0.0 => {

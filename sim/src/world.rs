@@ -82,6 +82,9 @@ pub(crate) struct World {
     /// Event source mappings deleted (moto forgets them at once) that
     /// Lambda still lists as `Deleting`, until then.
     deleting_mappings: Vec<(serde_json::Value, Instant)>,
+    /// Schedule groups deleted (moto forgets them at once) that Scheduler
+    /// still shows as `DELETING`, until then.
+    deleting_groups: HashMap<String, Instant>,
 }
 
 /// A provisioned concurrency configuration, as Lambda reports it.
@@ -287,6 +290,17 @@ impl World {
             })
             .cloned()
             .collect()
+    }
+
+    /// `DeleteScheduleGroup` of `name`: `DELETING` until `gone_at`.
+    pub(crate) fn group_deleted(&mut self, name: &str, gone_at: Instant) {
+        self.deleting_groups.insert(name.to_string(), gone_at);
+    }
+
+    /// Whether schedule group `name` is being deleted at `now`.
+    pub(crate) fn group_deleting(&mut self, name: &str, now: Instant) -> bool {
+        self.deleting_groups.retain(|_, gone_at| *gone_at > now);
+        self.deleting_groups.contains_key(name)
     }
 
     /// The alias moved to another version: its provisioned concurrency

@@ -41,7 +41,7 @@ pub(crate) use lambda::{
 pub(crate) use logs::{ListedLogGroup, LogEvent, LogQuery};
 pub(crate) use retry::{Backoff, retry};
 pub(crate) use s3::{BucketNotifications, LambdaNotification};
-pub(crate) use scheduler::ScheduleSpec;
+pub(crate) use scheduler::{GroupInfo, ScheduleSpec};
 pub(crate) use sqs::QueueInfo;
 
 use crate::pace::Pace;

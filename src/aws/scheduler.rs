@@ -23,12 +23,22 @@ pub(crate) struct ScheduleSpec {
     pub(crate) input: String,
 }
 
+/// A schedule group as Scheduler holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GroupInfo {
+    /// With its tags.
+    Active(HashMap<String, String>),
+    /// Being deleted: gone once its schedules are.
+    Deleting,
+}
+
 impl Reader {
     /// The tags of the schedule group `name`, or `None` if it is absent.
-    pub(crate) async fn schedule_group(
-        &self,
-        name: &str,
-    ) -> Result<Option<HashMap<String, String>>, AwsError> {
+    /// The schedule group `name` with its tags, if it exists; a group
+    /// being deleted (`State: DELETING`, until its schedules are gone) is
+    /// said so, without its tags.
+    /// <https://docs.aws.amazon.com/scheduler/latest/APIReference/API_DeleteScheduleGroup.html>
+    pub(crate) async fn schedule_group(&self, name: &str) -> Result<Option<GroupInfo>, AwsError> {
         let step = format!("read schedule group {name}");
         let group = absent(
             self.clients
@@ -39,7 +49,13 @@ impl Reader {
                 .await
                 .map_err(|e| AwsError::from_sdk(&step, &e)),
         )?;
-        let Some(arn) = group.and_then(|g| g.arn) else {
+        let Some(group) = group else {
+            return Ok(None);
+        };
+        if group.state().map(|s| s.as_str()) == Some("DELETING") {
+            return Ok(Some(GroupInfo::Deleting));
+        }
+        let Some(arn) = group.arn else {
             return Ok(None);
         };
         let tags = self
@@ -50,12 +66,12 @@ impl Reader {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(&step, &e))?;
-        Ok(Some(
+        Ok(Some(GroupInfo::Active(
             tags.tags()
                 .iter()
                 .map(|t| (t.key().to_string(), t.value().to_string()))
                 .collect(),
-        ))
+        )))
     }
 
     /// Every schedule of `group`, as written.

@@ -579,6 +579,50 @@ async fn a_queue_source_added_back_while_its_old_mapping_is_deleted_gets_one_aga
     assert_eq!(queues, [stage.jobs.as_str()], "not {other}");
 }
 
+/// Scheduler keeps a deleted schedule group `DELETING` until its
+/// schedules are gone, and refuses its name meanwhile: a schedule added
+/// back soon after the stage's last one was removed gets its group (and
+/// itself) anew once the old group is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_added_back_while_its_old_group_is_deleted_runs_again() {
+    let _timing = crate::common::timing();
+    // 60 s to delete a group, at the suite's pace.
+    let stage = EventsStage::behaving(Behaviours {
+        schedule_group_deletion_s: 60.0,
+        ..Behaviours::default()
+    })
+    .await;
+    let deployed = stage.deploy(&[]);
+    assert!(deployed.status.success(), "{}", stderr(&deployed));
+    let slx_toml = stage.dir.join("slx.toml");
+    let with = std::fs::read_to_string(&slx_toml).unwrap();
+    let start = with.find("[events.nightly]").unwrap();
+    let end = start + with[start..].find("\n\n").unwrap();
+    std::fs::write(&slx_toml, format!("{}{}", &with[..start], &with[end..])).unwrap();
+    let removed = stage.deploy(&[]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(steps(&stdout_json(&removed)).contains(&"delete_schedule_group".to_string()));
+    std::fs::write(&slx_toml, &with).unwrap();
+    let back = stage.deploy(&[]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    let made = steps(&stdout_json(&back));
+    assert!(
+        made.contains(&"create_schedule_group".to_string())
+            && made.contains(&"put_schedule".to_string()),
+        "{made:?}"
+    );
+    let schedule = stage
+        .aws()
+        .scheduler
+        .get_schedule()
+        .group_name("shop-dev")
+        .name("nightly")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schedule.schedule_expression(), Some("rate(1 hour)"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_queue_worker_gets_batches_reporting_failures_per_message_from_its_queue_only() {
     let _timing = crate::common::timing();

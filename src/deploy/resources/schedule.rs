@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::role::{self, RoleAction, RoleState};
 use super::{ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource};
-use crate::aws::{AwsError, ErrorClass, Reader, ScheduleSpec};
+use crate::aws::{AwsError, ErrorClass, GroupInfo, Reader, ScheduleSpec};
 use crate::config::EventSource;
 use crate::contract::source_events::schedule_payload;
 use crate::deploy::deployer_policy::Grant;
@@ -196,11 +196,13 @@ impl Resource for Schedule {
         _: &Found,
     ) -> Result<Self::Actual, AwsError> {
         let group = names.schedule_group();
-        let (tags, role) = tokio::try_join!(
+        let (found, role) = tokio::try_join!(
             reader.schedule_group(group),
             role::read_role(reader, names, &names.scheduler_role),
         )?;
-        let Some(tags) = tags else {
+        // A group being deleted is as good as gone: one wanted again is
+        // created anew, once it is.
+        let Some(GroupInfo::Active(tags)) = found else {
             return Ok(SchedulesState {
                 role,
                 ..SchedulesState::default()
@@ -324,6 +326,7 @@ impl Resource for Schedule {
         };
         match schedule_step {
             ScheduleStep::CreateScheduleGroup { group } => {
+                wait_group_deleted(ctx, group, step).await?;
                 let tags = ctx.arns.tags();
                 ctx.call_tolerating(step, ErrorClass::AlreadyExists, || {
                     w.create_schedule_group(group, &tags)
@@ -364,6 +367,44 @@ impl Resource for Schedule {
                 .await
             }
         }
+    }
+}
+
+/// How long a schedule group may take to be deleted before slx stops
+/// waiting.
+const GROUP_DELETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Waits until no group named `group` is being deleted: Scheduler keeps a
+/// deleted group `DELETING` until its schedules are gone, and refuses one
+/// of the same name meanwhile (a schedule added back soon after the last
+/// was removed, a deploy right after an undeploy).
+/// <https://docs.aws.amazon.com/scheduler/latest/APIReference/API_DeleteScheduleGroup.html>
+async fn wait_group_deleted(
+    ctx: &ApplyContext<'_>,
+    group: &str,
+    step: &str,
+) -> Result<(), AwsError> {
+    let deadline = ctx.clock.now() + GROUP_DELETION_TIMEOUT;
+    loop {
+        let found = ctx
+            .call(step, super::RETRY_ALWAYS, || {
+                ctx.reader.schedule_group(group)
+            })
+            .await?;
+        if found != Some(GroupInfo::Deleting) {
+            return Ok(());
+        }
+        if ctx.clock.now() > deadline {
+            return Err(AwsError::fatal(
+                step,
+                format!(
+                    "schedule group {group} is still being deleted after {} minutes",
+                    GROUP_DELETION_TIMEOUT.as_secs() / 60
+                ),
+                "run the deploy again once `aws scheduler get-schedule-group` no longer finds it",
+            ));
+        }
+        ctx.sleep(std::time::Duration::from_secs(2)).await;
     }
 }
 
