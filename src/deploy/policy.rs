@@ -51,19 +51,16 @@ pub(crate) fn scheduler_policy(arns: &StageArns, handlers: &[&str]) -> String {
     }))
 }
 
-/// The roles slx makes for `project`'s stage, by role name: each its
-/// inline policy (`policy`) and its trust policy (`trust_policy`), as
-/// slx writes them.
+/// The roles slx makes for `project`'s stage: each its `name`, its inline
+/// policy (`policy`) and its trust policy (`trust_policy`), as slx writes
+/// them.
 pub(crate) fn stage_roles(project: &Project, arns: &StageArns) -> Value {
     let parse = |document: String| serde_json::from_str::<Value>(&document).unwrap_or_default();
-    let mut roles = serde_json::Map::new();
-    roles.insert(
-        arns.role.clone(),
-        json!({
-            "policy": parse(role_policy(project, arns)),
-            "trust_policy": parse(trust_policy(arns)),
-        }),
-    );
+    let mut roles = vec![json!({
+        "name": arns.role,
+        "policy": parse(role_policy(project, arns)),
+        "trust_policy": parse(trust_policy(arns)),
+    })];
     let scheduled: Vec<&str> = project
         .events
         .iter()
@@ -72,15 +69,13 @@ pub(crate) fn stage_roles(project: &Project, arns: &StageArns) -> Value {
         .map(|handler| handler.name.as_str())
         .collect();
     if !scheduled.is_empty() {
-        roles.insert(
-            arns.scheduler_role.clone(),
-            json!({
-                "policy": parse(scheduler_policy(arns, &scheduled)),
-                "trust_policy": parse(scheduler_trust_policy(arns)),
-            }),
-        );
+        roles.push(json!({
+            "name": arns.scheduler_role,
+            "policy": parse(scheduler_policy(arns, &scheduled)),
+            "trust_policy": parse(scheduler_trust_policy(arns)),
+        }));
     }
-    Value::Object(roles)
+    json!({ "stage": arns.stage, "roles": roles })
 }
 
 /// One `Allow` statement (a `Sid` names what it is for).

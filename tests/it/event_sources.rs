@@ -278,6 +278,13 @@ impl EventsStage {
         self.slx(&args)
     }
 
+    /// `slx deploy` of v1 to stage dev, which must succeed: its report.
+    fn deploy_ok(&self) -> Value {
+        let output = self.deploy(&[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout_json(&output)
+    }
+
     /// Every call slx made so far is in `slx iam-policy`: the actions
     /// called.
     fn assert_policy_covers(&self) -> BTreeSet<String> {
@@ -542,8 +549,7 @@ async fn a_queue_source_added_back_while_its_old_mapping_is_deleted_gets_one_aga
     .await;
     let aws = stage.aws();
     let other = aws.queue("shop-jobs-2", "180").await;
-    let deployed = stage.deploy(&[]);
-    assert!(deployed.status.success(), "{}", stderr(&deployed));
+    stage.deploy_ok();
     let slx_toml = stage.dir.join("slx.toml");
     let edit = |from: &str, to: &str| {
         let text = std::fs::read_to_string(&slx_toml).unwrap();
@@ -552,15 +558,12 @@ async fn a_queue_source_added_back_while_its_old_mapping_is_deleted_gets_one_aga
     };
     // Away to another queue, and straight back.
     edit("queue = \"shop-jobs\"", "queue = \"shop-jobs-2\"");
-    let away = stage.deploy(&[]);
-    assert!(away.status.success(), "{}", stderr(&away));
+    stage.deploy_ok();
     edit("queue = \"shop-jobs-2\"", "queue = \"shop-jobs\"");
-    let back = stage.deploy(&[]);
-    assert!(back.status.success(), "{}", stderr(&back));
+    let back = stage.deploy_ok();
     assert!(
-        steps(&stdout_json(&back)).contains(&"create_queue_mapping".to_string()),
-        "the mapping is made again: {}",
-        stdout_json(&back)
+        steps(&back).contains(&"create_queue_mapping".to_string()),
+        "the mapping is made again: {back}"
     );
     // What moto holds, once every deletion is over: the jobs queue's
     // mapping and no other.
@@ -592,20 +595,16 @@ async fn a_schedule_added_back_while_its_old_group_is_deleted_runs_again() {
         ..Behaviours::default()
     })
     .await;
-    let deployed = stage.deploy(&[]);
-    assert!(deployed.status.success(), "{}", stderr(&deployed));
+    stage.deploy_ok();
     let slx_toml = stage.dir.join("slx.toml");
     let with = std::fs::read_to_string(&slx_toml).unwrap();
     let start = with.find("[events.nightly]").unwrap();
     let end = start + with[start..].find("\n\n").unwrap();
     std::fs::write(&slx_toml, format!("{}{}", &with[..start], &with[end..])).unwrap();
-    let removed = stage.deploy(&[]);
-    assert!(removed.status.success(), "{}", stderr(&removed));
-    assert!(steps(&stdout_json(&removed)).contains(&"delete_schedule_group".to_string()));
+    let removed = stage.deploy_ok();
+    assert!(steps(&removed).contains(&"delete_schedule_group".to_string()));
     std::fs::write(&slx_toml, &with).unwrap();
-    let back = stage.deploy(&[]);
-    assert!(back.status.success(), "{}", stderr(&back));
-    let made = steps(&stdout_json(&back));
+    let made = steps(&stage.deploy_ok());
     assert!(
         made.contains(&"create_schedule_group".to_string())
             && made.contains(&"put_schedule".to_string()),

@@ -363,6 +363,31 @@ impl ApplyContext<'_> {
     }
 }
 
+/// Asks `look` every `every` until it answers `Some`, for at most
+/// `limit`; past that, the error `late` makes. For what AWS finishes in
+/// its own time (an allocation, a deletion).
+pub(crate) async fn poll<T, Fut>(
+    sleeper: &dyn Sleeper,
+    clock: &dyn Clock,
+    (limit, every): (Duration, Duration),
+    mut look: impl FnMut() -> Fut,
+    late: impl FnOnce() -> AwsError,
+) -> Result<T, AwsError>
+where
+    Fut: Future<Output = Result<Option<T>, AwsError>>,
+{
+    let deadline = clock.now() + limit;
+    loop {
+        if let Some(done) = look().await? {
+            return Ok(done);
+        }
+        if clock.now() > deadline {
+            return Err(late());
+        }
+        sleeper.sleep(every).await;
+    }
+}
+
 /// A create that must not be blindly repeated (a resend after a lost
 /// answer makes a second one): when its outcome is unknown (no answer,
 /// or a server error), `find` looks for what the lost call made, which

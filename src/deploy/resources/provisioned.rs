@@ -156,33 +156,30 @@ pub(crate) async fn wait_allocated(
     clock: &dyn Clock,
 ) -> Result<(), AwsError> {
     let step = format!("allocate the provisioned concurrency of {function}:{alias}");
-    let deadline = clock.now() + ALLOCATION_TIMEOUT;
-    loop {
-        let Some(info) = reader.provisioned_concurrency(function, alias).await? else {
-            return Ok(());
-        };
-        match info.status {
-            Allocation::Ready => return Ok(()),
-            Allocation::Failed(reason) => {
-                return Err(AwsError::fatal(
-                    step,
-                    format!("Lambda could not allocate it: {reason}"),
-                    "fix the cause (often the account's concurrency quota, or an error in the function's initialisation), then deploy again: slx requests it again",
-                ));
-            }
-            Allocation::InProgress if clock.now() > deadline => {
-                return Err(AwsError::fatal(
-                    step,
-                    format!(
-                        "still IN_PROGRESS after {} minutes",
-                        ALLOCATION_TIMEOUT.as_secs() / 60
-                    ),
-                    "run the deploy again: it waits for it again, and requests it again if it failed",
-                ));
-            }
-            Allocation::InProgress => sleeper.sleep(Duration::from_secs(2)).await,
+    let allocated = || async {
+        let info = reader.provisioned_concurrency(function, alias).await?;
+        match info.map(|info| info.status) {
+            None | Some(Allocation::Ready) => Ok(Some(())),
+            Some(Allocation::InProgress) => Ok(None),
+            Some(Allocation::Failed(reason)) => Err(AwsError::fatal(
+                &step,
+                format!("Lambda could not allocate it: {reason}"),
+                "fix the cause (often the account's concurrency quota, or an error in the function's initialisation), then deploy again: slx requests it again",
+            )),
         }
-    }
+    };
+    let late = || {
+        AwsError::fatal(
+            &step,
+            format!(
+                "still IN_PROGRESS after {} minutes",
+                ALLOCATION_TIMEOUT.as_secs() / 60
+            ),
+            "run the deploy again: it waits for it again, and requests it again if it failed",
+        )
+    };
+    let pace = (ALLOCATION_TIMEOUT, Duration::from_secs(2));
+    super::poll(sleeper, clock, pace, allocated, late).await
 }
 
 #[cfg(test)]

@@ -342,8 +342,7 @@ async fn wait_deleted(
     mapping: &QueueMappingSpec,
     step: &str,
 ) -> Result<(), AwsError> {
-    let deadline = ctx.clock.now() + DELETION_TIMEOUT;
-    loop {
+    let gone = || async {
         let mappings = ctx
             .call(step, RETRY_ALWAYS, || {
                 ctx.reader.queue_mappings(&mapping.function)
@@ -352,22 +351,21 @@ async fn wait_deleted(
         let going = mappings
             .iter()
             .any(|m| m.deleting && m.spec.queue_arn == mapping.queue_arn);
-        if !going {
-            return Ok(());
-        }
-        if ctx.clock.now() > deadline {
-            return Err(AwsError::fatal(
-                step,
-                format!(
-                    "the earlier mapping of {} is still being deleted after {} minutes",
-                    queue_name(&mapping.queue_arn),
-                    DELETION_TIMEOUT.as_secs() / 60
-                ),
-                "run the deploy again once `aws lambda list-event-source-mappings` no longer shows it",
-            ));
-        }
-        ctx.sleep(std::time::Duration::from_secs(2)).await;
-    }
+        Ok((!going).then_some(()))
+    };
+    let late = || {
+        AwsError::fatal(
+            step,
+            format!(
+                "the earlier mapping of {} is still being deleted after {} minutes",
+                queue_name(&mapping.queue_arn),
+                DELETION_TIMEOUT.as_secs() / 60
+            ),
+            "run the deploy again once `aws lambda list-event-source-mappings` no longer shows it",
+        )
+    };
+    let pace = (DELETION_TIMEOUT, std::time::Duration::from_secs(2));
+    super::poll(ctx.sleeper, ctx.clock, pace, gone, late).await
 }
 
 #[cfg(test)]

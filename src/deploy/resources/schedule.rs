@@ -384,28 +384,26 @@ async fn wait_group_deleted(
     group: &str,
     step: &str,
 ) -> Result<(), AwsError> {
-    let deadline = ctx.clock.now() + GROUP_DELETION_TIMEOUT;
-    loop {
+    let gone = || async {
         let found = ctx
             .call(step, super::RETRY_ALWAYS, || {
                 ctx.reader.schedule_group(group)
             })
             .await?;
-        if found != Some(GroupInfo::Deleting) {
-            return Ok(());
-        }
-        if ctx.clock.now() > deadline {
-            return Err(AwsError::fatal(
-                step,
-                format!(
-                    "schedule group {group} is still being deleted after {} minutes",
-                    GROUP_DELETION_TIMEOUT.as_secs() / 60
-                ),
-                "run the deploy again once `aws scheduler get-schedule-group` no longer finds it",
-            ));
-        }
-        ctx.sleep(std::time::Duration::from_secs(2)).await;
-    }
+        Ok((found != Some(GroupInfo::Deleting)).then_some(()))
+    };
+    let late = || {
+        AwsError::fatal(
+            step,
+            format!(
+                "schedule group {group} is still being deleted after {} minutes",
+                GROUP_DELETION_TIMEOUT.as_secs() / 60
+            ),
+            "run the deploy again once `aws scheduler get-schedule-group` no longer finds it",
+        )
+    };
+    let pace = (GROUP_DELETION_TIMEOUT, std::time::Duration::from_secs(2));
+    super::poll(ctx.sleeper, ctx.clock, pace, gone, late).await
 }
 
 #[cfg(test)]
