@@ -1051,12 +1051,7 @@ fn filter_rule_names_for_moto(call: &Call, body: Bytes) -> Bytes {
     if call.operation != "PutBucketNotificationConfiguration" {
         return body;
     }
-    let text = String::from_utf8_lossy(&body);
-    Bytes::from(
-        text.replace("<Name>Prefix</Name>", "<Name>prefix</Name>")
-            .replace("<Name>Suffix</Name>", "<Name>suffix</Name>")
-            .into_bytes(),
-    )
+    name_filter_rules(&body, ["prefix", "suffix"])
 }
 
 /// A notification configuration's key filter rules named as S3 answers
@@ -1067,12 +1062,29 @@ fn with_filter_rule_names(call: &Call, body: Bytes) -> Bytes {
     if call.operation != "GetBucketNotificationConfiguration" {
         return body;
     }
-    let text = String::from_utf8_lossy(&body);
-    Bytes::from(
-        text.replace("<Name>prefix</Name>", "<Name>Prefix</Name>")
-            .replace("<Name>suffix</Name>", "<Name>Suffix</Name>")
-            .into_bytes(),
-    )
+    name_filter_rules(&body, ["Prefix", "Suffix"])
+}
+
+/// `document` with its key filter rules named `names` (prefix, suffix),
+/// in whatever case they were.
+fn name_filter_rules(document: &[u8], [prefix, suffix]: [&str; 2]) -> Bytes {
+    let mut text = String::from_utf8_lossy(document).into_owned();
+    for name in [prefix, suffix] {
+        for written in [name.to_ascii_lowercase(), capitalised(name)] {
+            text = text.replace(
+                &format!("<Name>{written}</Name>"),
+                &format!("<Name>{name}</Name>"),
+            );
+        }
+    }
+    Bytes::from(text.into_bytes())
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_ascii_uppercase().to_string() + chars.as_str()
+    })
 }
 
 /// REST APIs as AWS shows them after an import set binary media types.
