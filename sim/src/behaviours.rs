@@ -113,6 +113,10 @@ pub struct Behaviours {
     /// How long a deleted schedule group stays `DELETING` (while its
     /// schedules go), a group of its name refused.
     pub schedule_group_deletion_s: f64,
+    /// Every `UpdateFunctionConfiguration` is accepted, then fails with
+    /// this `LastUpdateStatusReasonCode` (e.g. `SubnetOutOfIPAddresses`),
+    /// the previous configuration kept.
+    pub update_failure: Option<String>,
 }
 
 impl Default for Behaviours {
@@ -145,6 +149,7 @@ impl Default for Behaviours {
             provisioned_failure: None,
             mapping_deletion_s: 0.0,
             schedule_group_deletion_s: 0.0,
+            update_failure: None,
         }
     }
 }

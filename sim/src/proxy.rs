@@ -381,7 +381,11 @@ pub(crate) async fn handle(
         &path,
         &query,
         &parts.headers,
-        filter_rule_names_for_moto(&call, mock_integrations_for_moto(&call, body.clone())),
+        failing_update_for_moto(
+            &call,
+            &behaviours,
+            filter_rule_names_for_moto(&call, mock_integrations_for_moto(&call, body.clone())),
+        ),
     )
     .await
     .map_err(|_| Dropped)?;
@@ -761,6 +765,11 @@ fn observe_success(
                 world.function_created(name, behaviours, now);
             }
         }
+        "UpdateFunctionConfiguration" if behaviours.update_failure.is_some() => {
+            if let (Some(name), Some(code)) = (&call.function, &behaviours.update_failure) {
+                world.function_update_failed(name, code, behaviours, now);
+            }
+        }
         "UpdateFunctionCode" | "UpdateFunctionConfiguration" => {
             if let Some(name) = &call.function {
                 world.function_updated(name, behaviours, now);
@@ -1043,6 +1052,18 @@ fn with_deleting_mappings(shared: &Shared, call: &Call, query: &str, body: Bytes
     }
 }
 
+/// An update that is to fail (`update_failure`) reaches moto empty: the
+/// previous configuration stays in place, as Lambda keeps it when an
+/// update fails, and moto answers it as it is.
+// https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+fn failing_update_for_moto(call: &Call, behaviours: &Behaviours, body: Bytes) -> Bytes {
+    if call.operation == "UpdateFunctionConfiguration" && behaviours.update_failure.is_some() {
+        Bytes::from_static(b"{}")
+    } else {
+        body
+    }
+}
+
 /// A notification configuration as moto can take it: S3 accepts filter
 /// rule names in any case (and answers `Prefix`, `Suffix`), moto only
 /// lowercase ones.
@@ -1232,12 +1253,16 @@ fn rewrite_state(
     let Some(name) = named.filter(|_| latest) else {
         return (body, None);
     };
-    let busy = lock(&shared.world).busy(&name, Instant::now());
+    let (busy, update_failure) = {
+        let world = lock(&shared.world);
+        let now = Instant::now();
+        (world.busy(&name, now), world.update_failure(&name, now))
+    };
     let reads = matches!(
         call.operation.as_str(),
         "GetFunction" | "GetFunctionConfiguration"
     );
-    if busy.is_none() && !(behaviours.inactive_when_idle && reads) {
+    if busy.is_none() && update_failure.is_none() && !(behaviours.inactive_when_idle && reads) {
         return (body, None);
     }
     let mut document = json(&body);
@@ -1250,6 +1275,15 @@ fn rewrite_state(
         return (body, None);
     }
     let reported = match busy {
+        // https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+        None if update_failure.is_some() => {
+            let code = update_failure.unwrap_or_default();
+            config["LastUpdateStatus"] = "Failed".into();
+            config["LastUpdateStatusReasonCode"] = code.clone().into();
+            config["LastUpdateStatusReason"] =
+                format!("The update could not be applied ({code}).").into();
+            "Failed"
+        }
         None => {
             config["State"] = "Inactive".into();
             config["StateReason"] = "The function is inactive.".into();

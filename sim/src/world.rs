@@ -47,6 +47,9 @@ impl Refusal {
 struct FunctionWindow {
     pending_until: Option<Instant>,
     in_progress_until: Option<Instant>,
+    /// The reason code its last update failed with (reported once that
+    /// update is no longer in progress), until an update succeeds.
+    update_failed: Option<String>,
 }
 
 /// The state a function reports now, if the simulator overrides moto's.
@@ -202,6 +205,30 @@ impl World {
     pub(crate) fn function_updated(&mut self, name: &str, behaviours: &Behaviours, now: Instant) {
         let window = self.functions.entry(name.to_string()).or_default();
         window.in_progress_until = Some(now + behaviours.scaled(behaviours.in_progress_s));
+        window.update_failed = None;
+    }
+
+    /// An update of `name` that Lambda accepted and then failed with
+    /// `reason_code`: in progress as any update, then `Failed`, the
+    /// previous configuration still in place.
+    pub(crate) fn function_update_failed(
+        &mut self,
+        name: &str,
+        reason_code: &str,
+        behaviours: &Behaviours,
+        now: Instant,
+    ) {
+        let window = self.functions.entry(name.to_string()).or_default();
+        window.in_progress_until = Some(now + behaviours.scaled(behaviours.in_progress_s));
+        window.update_failed = Some(reason_code.to_string());
+    }
+
+    /// The reason code `name`'s last update failed with, once it is no
+    /// longer in progress.
+    pub(crate) fn update_failure(&self, name: &str, now: Instant) -> Option<String> {
+        let window = self.functions.get(name)?;
+        let in_progress = window.in_progress_until.is_some_and(|until| now < until);
+        window.update_failed.clone().filter(|_| !in_progress)
     }
 
     /// An `UpdateFunctionConfiguration` of `name` succeeded with `body`.

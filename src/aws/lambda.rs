@@ -52,9 +52,17 @@ pub(crate) struct Readiness {
 }
 
 impl Readiness {
-    pub(crate) fn failed(&self) -> bool {
+    /// `State: Failed`: the function could not be created.
+    pub(crate) fn creation_failed(&self) -> bool {
         self.state.as_deref() == Some(State::Failed.as_str())
-            || self.last_update_status.as_deref() == Some(LastUpdateStatus::Failed.as_str())
+    }
+
+    /// `LastUpdateStatus: Failed`: the last update could not be applied;
+    /// the previous code and configuration still serve, and Lambda takes
+    /// the next update.
+    // https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+    pub(crate) fn update_failed(&self) -> bool {
+        self.last_update_status.as_deref() == Some(LastUpdateStatus::Failed.as_str())
     }
 
     /// No update in progress, and Active, Inactive or not reported. An
@@ -1024,7 +1032,9 @@ mod tests {
         assert!(!readiness(Some("Pending"), None).ready());
         assert!(!readiness(Some("Inactive"), Some("InProgress")).ready());
         assert!(!readiness(Some("Active"), Some("InProgress")).ready());
-        assert!(readiness(Some("Failed"), None).failed());
-        assert!(readiness(Some("Active"), Some("Failed")).failed());
+        assert!(readiness(Some("Failed"), None).creation_failed());
+        assert!(!readiness(Some("Failed"), None).update_failed());
+        assert!(readiness(Some("Active"), Some("Failed")).update_failed());
+        assert!(!readiness(Some("Active"), Some("Failed")).creation_failed());
     }
 }

@@ -352,6 +352,58 @@ async fn a_deploy_waits_for_warm_instances_and_fails_with_lambdas_reason() {
     assert_eq!(status(&aws).await, ready);
 }
 
+/// An update Lambda cannot apply (a VPC subnet out of addresses) leaves
+/// the previous configuration serving, and Lambda takes the next update:
+/// the deploy that made it fails with Lambda's reason, and the next one
+/// applies the change (slx once refused every later deploy, so the fix
+/// could never land).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_update_is_reported_and_the_next_deploy_applies_the_change() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    project.deploy("dev", &zips().v1);
+    sim.set_behaviours(crate::common::stage::paced(slx_sim::Behaviours {
+        update_failure: Some("SubnetOutOfIPAddresses".into()),
+        ..slx_sim::Behaviours::default()
+    }));
+    project.edit("memory = 256", "memory = 512");
+    let failed = project.deploy_output("dev", &zips().v1, &["--output", "text"]);
+    assert!(!failed.status.success());
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.contains("SubnetOutOfIPAddresses")
+            && said.contains("keeps its previous code and configuration"),
+        "{said}"
+    );
+    let aws = aws_at(&sim.endpoint, "us-east-1");
+    let memory = |aws: &crate::common::stage::Aws| {
+        let lambda = aws.lambda.clone();
+        async move {
+            lambda
+                .get_function_configuration()
+                .function_name("shop-dev")
+                .send()
+                .await
+                .unwrap()
+                .memory_size()
+        }
+    };
+    assert_eq!(
+        memory(&aws).await,
+        Some(256),
+        "the previous configuration serves"
+    );
+
+    sim.set_behaviours(crate::common::stage::paced(slx_sim::Behaviours::default()));
+    let report = project.deploy("dev", &zips().v1);
+    assert!(
+        steps(&report).contains(&"update_config".to_string()),
+        "{report}"
+    );
+    assert_eq!(memory(&aws).await, Some(512));
+}
+
 /// With tracing on, each invocation's trace id reaches the app (the
 /// runtime sets `_X_AMZN_TRACE_ID` from Lambda's `Lambda-Runtime-Trace-Id`
 /// per invocation), so an X-Ray or OpenTelemetry client joins the trace.

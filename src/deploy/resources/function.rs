@@ -418,8 +418,18 @@ impl Resource for Function {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ReadyFunctions(pub(crate) std::collections::BTreeSet<String>);
 
+/// The functions this apply changed: a failed update of one of them is
+/// this apply's failure, any other a past one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ChangedFunctions(pub(crate) std::collections::BTreeSet<String>);
+
 fn changed(ctx: &ApplyContext<'_>, function: &str) {
-    ctx.outputs().get_mut::<ReadyFunctions>().0.remove(function);
+    let mut outputs = ctx.outputs();
+    outputs.get_mut::<ReadyFunctions>().0.remove(function);
+    outputs
+        .get_mut::<ChangedFunctions>()
+        .0
+        .insert(function.to_string());
 }
 
 /// Waits until `function` accepts the next mutation: State Active and no
@@ -445,17 +455,42 @@ pub(crate) async fn wait_ready(
                 ctx.reader.readiness(function)
             })
             .await?;
-        if readiness.failed() {
+        let reason = readiness.reason.as_deref().unwrap_or("no reason given");
+        if readiness.creation_failed() {
             return Err(AwsError {
                 step: step.into(),
                 class: ErrorClass::Fatal,
                 code: readiness.reason_code,
-                detail: format!(
-                    "Lambda reports the function failed: {}",
-                    readiness.reason.as_deref().unwrap_or("no reason given")
-                ),
+                detail: format!("Lambda reports the function could not be created: {reason}"),
                 hint: Some("fix the cause and deploy again".into()),
             });
+        }
+        if readiness.update_failed() {
+            let ours = ctx
+                .outputs()
+                .get_mut::<ChangedFunctions>()
+                .0
+                .contains(function);
+            if ours {
+                return Err(AwsError {
+                    step: step.into(),
+                    class: ErrorClass::Fatal,
+                    code: readiness.reason_code,
+                    detail: format!(
+                        "Lambda could not apply the update: {reason}; the function keeps its previous code and configuration"
+                    ),
+                    hint: Some(
+                        "fix the cause (for a VPC: free IP addresses in its subnets, or other subnets) and deploy again".into(),
+                    ),
+                });
+            }
+            // An earlier run's update failed: the previous configuration
+            // serves, and Lambda takes the next update.
+            ctx.outputs()
+                .get_mut::<ReadyFunctions>()
+                .0
+                .insert(function.to_string());
+            return Ok(());
         }
         if readiness.ready() {
             ctx.outputs()
