@@ -117,6 +117,9 @@ pub struct Behaviours {
     /// this `LastUpdateStatusReasonCode` (e.g. `SubnetOutOfIPAddresses`),
     /// the previous configuration kept.
     pub update_failure: Option<String>,
+    /// Every `CreateFunction` is accepted, then the function ends
+    /// `State: Failed` with this `StateReasonCode` once Pending is over.
+    pub create_failure: Option<String>,
 }
 
 impl Default for Behaviours {
@@ -150,6 +153,7 @@ impl Default for Behaviours {
             mapping_deletion_s: 0.0,
             schedule_group_deletion_s: 0.0,
             update_failure: None,
+            create_failure: None,
         }
     }
 }

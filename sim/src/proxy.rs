@@ -1253,16 +1253,24 @@ fn rewrite_state(
     let Some(name) = named.filter(|_| latest) else {
         return (body, None);
     };
-    let (busy, update_failure) = {
+    let (busy, update_failure, creation_failure) = {
         let world = lock(&shared.world);
         let now = Instant::now();
-        (world.busy(&name, now), world.update_failure(&name, now))
+        (
+            world.busy(&name, now),
+            world.update_failure(&name, now),
+            world.creation_failure(&name, now),
+        )
     };
     let reads = matches!(
         call.operation.as_str(),
         "GetFunction" | "GetFunctionConfiguration"
     );
-    if busy.is_none() && update_failure.is_none() && !(behaviours.inactive_when_idle && reads) {
+    if busy.is_none()
+        && update_failure.is_none()
+        && creation_failure.is_none()
+        && !(behaviours.inactive_when_idle && reads)
+    {
         return (body, None);
     }
     let mut document = json(&body);
@@ -1276,6 +1284,13 @@ fn rewrite_state(
     }
     let reported = match busy {
         // https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+        None if creation_failure.is_some() => {
+            let code = creation_failure.unwrap_or_default();
+            config["State"] = "Failed".into();
+            config["StateReasonCode"] = code.clone().into();
+            config["StateReason"] = format!("The function could not be created ({code}).").into();
+            "Failed"
+        }
         None if update_failure.is_some() => {
             let code = update_failure.unwrap_or_default();
             config["LastUpdateStatus"] = "Failed".into();

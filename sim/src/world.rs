@@ -50,6 +50,9 @@ struct FunctionWindow {
     /// The reason code its last update failed with (reported once that
     /// update is no longer in progress), until an update succeeds.
     update_failed: Option<String>,
+    /// The reason code its creation failed with (reported once Pending is
+    /// over): `State: Failed` for good.
+    create_failed: Option<String>,
 }
 
 /// The state a function reports now, if the simulator overrides moto's.
@@ -200,6 +203,14 @@ impl World {
         let window = self.functions.entry(name.to_string()).or_default();
         window.pending_until = Some(now + behaviours.scaled(behaviours.pending_s));
         window.in_progress_until = None;
+        window.create_failed = behaviours.create_failure.clone();
+    }
+
+    /// The reason code `name`'s creation failed with, once Pending is over.
+    pub(crate) fn creation_failure(&self, name: &str, now: Instant) -> Option<String> {
+        let window = self.functions.get(name)?;
+        let pending = window.pending_until.is_some_and(|until| now < until);
+        window.create_failed.clone().filter(|_| !pending)
     }
 
     pub(crate) fn function_updated(&mut self, name: &str, behaviours: &Behaviours, now: Instant) {
@@ -445,6 +456,17 @@ impl World {
                     "The operation cannot be performed at this time. An update is in progress for resource: {name}"
                 ),
             }),
+            // A function Lambda could not create takes only a deletion.
+            // https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html
+            _ if (guarded || operation == "Invoke")
+                && self.creation_failure(name, now).is_some() =>
+            {
+                Err(Refusal {
+                    status: 409,
+                    code: "ResourceConflictException",
+                    message: "The operation cannot be performed at this time. The function is currently in the following state: Failed".into(),
+                })
+            }
             _ => Ok(()),
         }
     }

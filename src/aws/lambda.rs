@@ -38,6 +38,10 @@ pub(crate) struct FunctionInfo {
     pub(crate) vpc: Option<Vpc>,
     /// `$LATEST`'s description, or a version's (its release's).
     pub(crate) description: String,
+    /// `State: Failed`: Lambda could not create it (its reason); such a
+    /// function takes no update, only a deletion.
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html>
+    pub(crate) creation_failed: Option<String>,
 }
 
 /// Whether a function accepts the next mutation (GetFunctionConfiguration).
@@ -241,6 +245,11 @@ pub(super) fn function_info(config: &FunctionConfiguration) -> FunctionInfo {
         role_arn: config.role().unwrap_or_default().to_string(),
         arn: config.function_arn().unwrap_or_default().to_string(),
         description: config.description().unwrap_or_default().to_string(),
+        creation_failed: (config.state() == Some(&State::Failed)).then(|| {
+            let code = config.state_reason_code().map(|c| c.as_str()).unwrap_or("");
+            let reason = config.state_reason().unwrap_or("no reason given");
+            format!("{reason} ({code})")
+        }),
         // Lambda's default when it does not say.
         ephemeral_storage: config
             .ephemeral_storage()

@@ -926,6 +926,7 @@ mod event_tests {
             tracing: false,
             vpc: None,
             description: desired.described(),
+            creation_failed: None,
         });
         actual
             .event_function

@@ -404,6 +404,40 @@ async fn a_failed_update_is_reported_and_the_next_deploy_applies_the_change() {
     assert_eq!(memory(&aws).await, Some(512));
 }
 
+/// A function Lambda could not create (`State: Failed`) takes no update:
+/// the deploy that made it fails with Lambda's reason, and the next one
+/// deletes it, saying why, and creates it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_lambda_could_not_create_is_made_again_by_the_next_deploy() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(
+        &moto,
+        slx_sim::Behaviours {
+            create_failure: Some("SubnetOutOfIPAddresses".into()),
+            pending_s: 5.0,
+            ..slx_sim::Behaviours::default()
+        },
+    );
+    let failed = project.deploy_output("dev", &zips().v1, &["--output", "text"]);
+    assert!(!failed.status.success());
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.contains("could not be created") && said.contains("SubnetOutOfIPAddresses"),
+        "{said}"
+    );
+    sim.set_behaviours(crate::common::stage::paced(slx_sim::Behaviours::default()));
+    let report = project.deploy("dev", &zips().v1);
+    let made = steps(&report);
+    let at = |action: &str| made.iter().position(|a| a == action);
+    assert!(
+        at("delete_failed_function").unwrap() < at("create_function").unwrap(),
+        "{made:?}"
+    );
+    let answer = project.greet("dev", "again");
+    assert_eq!(answer["status"], 200, "it serves: {answer}");
+}
+
 /// With tracing on, each invocation's trace id reaches the app (the
 /// runtime sets `_X_AMZN_TRACE_ID` from Lambda's `Lambda-Runtime-Trace-Id`
 /// per invocation), so an X-Ray or OpenTelemetry client joins the trace.

@@ -35,6 +35,7 @@ pub(crate) fn function(desired: &Desired, version: &str) -> FunctionInfo {
         tracing: desired.tracing,
         vpc: desired.vpc.clone(),
         description: desired.described(),
+        creation_failed: None,
     }
 }
 

@@ -102,6 +102,9 @@ pub(crate) enum FunctionAction {
     },
     /// Deletes the function with its versions, alias and permission.
     DeleteFunction { function: String },
+    /// Deletes a function Lambda could not create (it takes no update),
+    /// so that it is created again.
+    DeleteFailedFunction { function: String, reason: String },
 }
 
 impl ActionInfo for FunctionAction {
@@ -149,6 +152,11 @@ impl ActionInfo for FunctionAction {
             FunctionAction::DeleteFunction { function } => {
                 format!("delete function {function} and its versions")
             }
+            FunctionAction::DeleteFailedFunction { function, reason } => {
+                format!(
+                    "delete function {function}, which Lambda could not create ({reason}), to create it again"
+                )
+            }
         }
     }
 
@@ -159,13 +167,17 @@ impl ActionInfo for FunctionAction {
             FunctionAction::UpdateCode { .. } | FunctionAction::UpdateConfig { .. } => Vec::new(),
             // The API stops calling it first.
             FunctionAction::DeleteFunction { .. } => all_of(&[Kind::Api]),
+            // It never served anything.
+            FunctionAction::DeleteFailedFunction { .. } => Vec::new(),
         }
     }
 
     fn change(&self) -> Change {
         match self {
             FunctionAction::CreateFunction { .. } => Change::Create,
-            FunctionAction::DeleteFunction { .. } => Change::Delete,
+            FunctionAction::DeleteFunction { .. } | FunctionAction::DeleteFailedFunction { .. } => {
+                Change::Delete
+            }
             _ => Change::Update,
         }
     }
@@ -205,8 +217,18 @@ pub(crate) fn plan_function(
 ) -> Vec<FunctionAction> {
     let desired = wanted.desired;
     let function = wanted.function.to_string();
+    // One Lambda could not create takes no update: it is made again.
+    let failed = current.and_then(|c| c.creation_failed.clone());
+    let mut actions: Vec<FunctionAction> = failed
+        .map(|reason| FunctionAction::DeleteFailedFunction {
+            function: function.clone(),
+            reason,
+        })
+        .into_iter()
+        .collect();
+    let current = current.filter(|c| c.creation_failed.is_none());
     let Some(current) = current else {
-        return vec![FunctionAction::CreateFunction {
+        actions.push(FunctionAction::CreateFunction {
             function,
             handler: wanted.handler.map(str::to_string),
             role_arn: desired.arns.role_arn(),
@@ -220,9 +242,9 @@ pub(crate) fn plan_function(
             tracing: desired.tracing,
             vpc: desired.vpc.clone(),
             description: desired.described(),
-        }];
+        });
+        return actions;
     };
-    let mut actions = Vec::new();
     if current.code_sha256 != desired.code_sha256 || current.arch != desired.arch {
         actions.push(FunctionAction::UpdateCode {
             function: function.clone(),
@@ -402,7 +424,8 @@ impl Resource for Function {
                 changed(ctx, function);
                 wait_ready(ctx, function, step).await
             }
-            FunctionAction::DeleteFunction { function } => {
+            FunctionAction::DeleteFunction { function }
+            | FunctionAction::DeleteFailedFunction { function, .. } => {
                 ctx.call_tolerating(step, ErrorClass::NotFound, || {
                     w.delete_function(function, None)
                 })
@@ -521,6 +544,30 @@ mod tests {
 
     fn planned(desired: &Desired, actual: &Actual) -> Vec<FunctionAction> {
         Function::plan(desired, &actual.function, ())
+    }
+
+    /// Lambda takes no update of a function it could not create: it is
+    /// deleted, saying why, and created again.
+    #[test]
+    fn a_function_lambda_could_not_create_is_made_again() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        actual.function.as_mut().unwrap().creation_failed =
+            Some("Subnet out of addresses (SubnetOutOfIPAddresses)".into());
+        let actions = planned(&desired, &actual);
+        assert_eq!(
+            action_names(&actions),
+            ["delete_failed_function", "create_function"]
+        );
+        assert!(
+            actions[0]
+                .describe(&names())
+                .contains("which Lambda could not create (Subnet out of addresses"),
+            "{}",
+            actions[0].describe(&names())
+        );
+        assert_eq!(actions[0].change(), Change::Delete);
+        assert!(actions[0].needs().is_empty(), "it never served anything");
     }
 
     #[test]
