@@ -21,6 +21,7 @@ mod bucket_notifications;
 mod invoke;
 mod live_tail;
 mod proxy;
+mod recorder;
 mod request;
 mod rng;
 mod world;
@@ -57,8 +58,10 @@ impl Simulator {
     ) -> std::io::Result<Simulator> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let shared = Arc::new(Shared::new(upstream, behaviours));
+        let address = listener.local_addr()?;
+        let endpoint = format!("http://{address}");
+        let recorder = recorder::Recorder::from_env(address.port());
+        let shared = Arc::new(Shared::new(upstream, behaviours, recorder));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let serving = shared.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     began: Instant,
     /// Requests being handled now (held ones included).
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// Where requests are written down for the API model judge, if on.
+    pub(crate) recorder: Option<crate::recorder::Recorder>,
 }
 
 /// Counts a request as in flight for as long as it lives.
@@ -114,7 +116,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(upstream: &str, behaviours: Behaviours) -> Shared {
+    pub(crate) fn new(
+        upstream: &str,
+        behaviours: Behaviours,
+        recorder: Option<crate::recorder::Recorder>,
+    ) -> Shared {
         Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
             rng: Mutex::new(Rng::new(behaviours.seed)),
@@ -127,6 +133,7 @@ impl Shared {
             generation: tokio::sync::watch::Sender::new(0),
             began: Instant::now(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            recorder,
         }
     }
 
@@ -241,6 +248,9 @@ pub(crate) async fn handle(
         return Ok(control_api(&shared, &parts.method, control, &body));
     }
     let mut call = classify(&parts.method, &path, &query, &parts.headers, &body);
+    if let Some(recorder) = &shared.recorder {
+        recorder.record(&parts, &call.service, &body);
+    }
     call.started_ms = shared.began.elapsed().as_secs_f64() * 1000.0;
     let mut behaviours = lock(&shared.behaviours).clone();
     if behaviours.hold_service.as_deref() == Some(call.service.as_str()) {

@@ -95,8 +95,16 @@ impl BucketNotifications {
     }
 
     fn document(&self) -> Result<NotificationConfiguration, AwsError> {
-        let mut lambda: Vec<LambdaFunctionConfiguration> =
-            self.others.lambda_function_configurations().to_vec();
+        let mut lambda: Vec<LambdaFunctionConfiguration> = self
+            .others
+            .lambda_function_configurations()
+            .iter()
+            .cloned()
+            .map(|mut entry| {
+                entry.filter = entry.filter.map(with_model_rule_names);
+                entry
+            })
+            .collect();
         for entry in &self.owned {
             let rules: Vec<FilterRule> = [
                 (FilterRuleName::Prefix, &entry.prefix),
@@ -134,13 +142,56 @@ impl BucketNotifications {
                 )
             })?);
         }
+        let topics = self
+            .others
+            .topic_configurations()
+            .iter()
+            .cloned()
+            .map(|mut entry| {
+                entry.filter = entry.filter.map(with_model_rule_names);
+                entry
+            });
+        let queues = self
+            .others
+            .queue_configurations()
+            .iter()
+            .cloned()
+            .map(|mut entry| {
+                entry.filter = entry.filter.map(with_model_rule_names);
+                entry
+            });
         Ok(NotificationConfiguration::builder()
-            .set_topic_configurations(Some(self.others.topic_configurations().to_vec()))
-            .set_queue_configurations(Some(self.others.queue_configurations().to_vec()))
+            .set_topic_configurations(Some(topics.collect()))
+            .set_queue_configurations(Some(queues.collect()))
             .set_lambda_function_configurations(Some(lambda))
             .set_event_bridge_configuration(self.others.event_bridge_configuration().cloned())
             .build())
     }
+}
+
+/// `filter` with its rule names as S3's API model spells them (`prefix`,
+/// `suffix`): S3 answers them capitalised, and another owner's entry is
+/// written back with the rest of the document. The same rules, in the
+/// only spelling the model admits.
+/// <https://github.com/aws/aws-sdk/issues/389>
+fn with_model_rule_names(
+    mut filter: NotificationConfigurationFilter,
+) -> NotificationConfigurationFilter {
+    let rules = filter
+        .key
+        .as_mut()
+        .and_then(|key| key.filter_rules.as_mut());
+    for rule in rules.into_iter().flatten() {
+        rule.name =
+            rule.name
+                .take()
+                .map(|name| match name.as_str().to_ascii_lowercase().as_str() {
+                    "prefix" => FilterRuleName::Prefix,
+                    "suffix" => FilterRuleName::Suffix,
+                    _ => name,
+                });
+    }
+    filter
 }
 
 /// An entry's rules as plain data, events sorted.

@@ -298,13 +298,17 @@ impl EventsStage {
 fn shared() -> &'static EventsStage {
     static SHARED: OnceLock<EventsStage> = OnceLock::new();
     SHARED.get_or_init(|| {
-        std::thread::spawn(|| {
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(EventsStage::deployed())
-        })
-        .join()
-        .unwrap()
+        // Named: the simulator's recorded requests say which test made them.
+        std::thread::Builder::new()
+            .name("event_sources::shared".into())
+            .spawn(|| {
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(EventsStage::deployed())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
     })
 }
 

