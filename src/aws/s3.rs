@@ -95,16 +95,9 @@ impl BucketNotifications {
     }
 
     fn document(&self) -> Result<NotificationConfiguration, AwsError> {
-        let mut lambda: Vec<LambdaFunctionConfiguration> = self
-            .others
-            .lambda_function_configurations()
-            .iter()
-            .cloned()
-            .map(|mut entry| {
-                entry.filter = entry.filter.map(with_model_rule_names);
-                entry
-            })
-            .collect();
+        let mut lambda = spelled_as_modelled(self.others.lambda_function_configurations(), |e| {
+            &mut e.filter
+        });
         for entry in &self.owned {
             let rules: Vec<FilterRule> = [
                 (FilterRuleName::Prefix, &entry.prefix),
@@ -142,31 +135,32 @@ impl BucketNotifications {
                 )
             })?);
         }
-        let topics = self
-            .others
-            .topic_configurations()
-            .iter()
-            .cloned()
-            .map(|mut entry| {
-                entry.filter = entry.filter.map(with_model_rule_names);
-                entry
-            });
-        let queues = self
-            .others
-            .queue_configurations()
-            .iter()
-            .cloned()
-            .map(|mut entry| {
-                entry.filter = entry.filter.map(with_model_rule_names);
-                entry
-            });
+        let topics = spelled_as_modelled(self.others.topic_configurations(), |e| &mut e.filter);
+        let queues = spelled_as_modelled(self.others.queue_configurations(), |e| &mut e.filter);
         Ok(NotificationConfiguration::builder()
-            .set_topic_configurations(Some(topics.collect()))
-            .set_queue_configurations(Some(queues.collect()))
+            .set_topic_configurations(Some(topics))
+            .set_queue_configurations(Some(queues))
             .set_lambda_function_configurations(Some(lambda))
             .set_event_bridge_configuration(self.others.event_bridge_configuration().cloned())
             .build())
     }
+}
+
+/// Another owner's `entries`, each `filter` with its rule names as the
+/// model spells them (`with_model_rule_names`).
+fn spelled_as_modelled<T: Clone>(
+    entries: &[T],
+    filter: impl Fn(&mut T) -> &mut Option<NotificationConfigurationFilter>,
+) -> Vec<T> {
+    entries
+        .iter()
+        .cloned()
+        .map(|mut entry| {
+            let slot = filter(&mut entry);
+            *slot = slot.take().map(with_model_rule_names);
+            entry
+        })
+        .collect()
 }
 
 /// `filter` with its rule names as S3's API model spells them (`prefix`,
@@ -325,5 +319,42 @@ mod tests {
             Some(".csv")
         );
         assert_eq!(rule(None, FilterRuleName::Prefix), None);
+    }
+
+    /// Another owner's entry goes back with its rules spelled as S3's
+    /// model admits them, whatever S3 answered.
+    #[test]
+    fn others_rules_are_written_as_the_model_spells_them() {
+        use aws_sdk_s3::types::QueueConfiguration;
+        let answered = QueueConfiguration::builder()
+            .queue_arn("arn:aws:sqs:us-east-1:1:audit")
+            .events(Event::from("s3:ObjectCreated:*"))
+            .filter(
+                NotificationConfigurationFilter::builder()
+                    .key(
+                        S3KeyFilter::builder()
+                            .filter_rules(
+                                FilterRule::builder()
+                                    .name(FilterRuleName::from("Prefix"))
+                                    .value("reports/")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let written = spelled_as_modelled(&[answered], |e| &mut e.filter);
+        let rule = &written[0]
+            .filter
+            .as_ref()
+            .unwrap()
+            .key
+            .as_ref()
+            .unwrap()
+            .filter_rules()[0];
+        assert_eq!(rule.name(), Some(&FilterRuleName::Prefix));
+        assert_eq!(rule.value(), Some("reports/"));
     }
 }
