@@ -211,4 +211,43 @@ mod tests {
         assert_eq!(json["custom_domain"]["url"], "https://api.example.com/v1");
         assert_eq!(json["routes"][1], "POST /orders/{id}");
     }
+
+    /// After a rollback the alias serves an older version while `$LATEST`
+    /// keeps the newer code: status says what is served, and that
+    /// `$LATEST` differs.
+    #[test]
+    fn a_rolled_back_stage_shows_what_the_alias_serves() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        let latest = actual.function.as_mut().unwrap();
+        latest.code_sha256 = "sha-2".into();
+        latest.memory = 512;
+        let view = StatusView {
+            arns: &desired.arns,
+            domain: None,
+            local_sha: Some("sha-2"),
+            public_urls: false,
+        };
+        let (text, json) = describe(&view, &actual, &[], None);
+        assert!(
+            text.contains("  function  shop-dev (x86_64, 256 MB, 10s)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  code      sha-1 (differs from the last local build)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  latest    $LATEST differs from what the alias serves: code sha-2, 512 MB"
+            ),
+            "{text}"
+        );
+        assert_eq!(json["code_sha256"], "sha-1");
+        assert_eq!(json["memory"], 256);
+        // The order: the latest line after the code line.
+        let code = text.find("  code ").unwrap();
+        let latest = text.find("  latest ").unwrap();
+        assert!(code < latest && latest < text.find("  api ").unwrap());
+    }
 }

@@ -111,6 +111,15 @@ async fn rollback_moves_the_alias_without_uploading() {
         served_config(&aws).await.code_sha256().unwrap(),
         v1["code_sha256"].as_str().unwrap()
     );
+    // Status says what the alias serves, not `$LATEST` (v2's code).
+    let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
+    assert_eq!(status["code_sha256"], v1["code_sha256"], "{status}");
+    let text = project.slx(&["status", "--stage", "dev", "--output", "text"]);
+    let said = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        said.contains("$LATEST differs from what the alias serves: code"),
+        "{said}"
+    );
 
     // Forward again to a named version, then back: the alias follows.
     let alias_version = || async {

@@ -140,6 +140,29 @@ impl ActionInfo for AliasAction {
     }
 }
 
+/// The function's line and code line of `slx status`, and their fields,
+/// for `function` (what the stage serves).
+fn serving(view: &StatusView<'_>, function: &FunctionInfo) -> Status {
+    let compared = match view.local_sha {
+        Some(sha) if sha == function.code_sha256 => " (same as the last local build)",
+        Some(_) => " (differs from the last local build)",
+        None => " (no local build to compare; run `slx build`)",
+    };
+    Status::default()
+        .line(
+            "function",
+            format!(
+                "{} ({}, {} MB, {}s)",
+                view.arns.function, function.arch, function.memory, function.timeout
+            ),
+        )
+        .line("code", format!("{}{compared}", function.code_sha256))
+        .field("arch", function.arch)
+        .field("memory", function.memory)
+        .field("timeout", function.timeout)
+        .field("code_sha256", &function.code_sha256)
+}
+
 impl Resource for Alias {
     type Actual = AliasState;
     type Action = AliasAction;
@@ -150,10 +173,36 @@ impl Resource for Alias {
         actual.function.as_ref()
     }
 
-    /// The version the alias serves, and a canary left unfinished.
-    fn status(view: &StatusView<'_>, own: &AliasState, _: Self::Reads<'_>) -> Status {
+    /// What the stage serves: the alias's version, its code and
+    /// settings (`$LATEST`'s only before there is an alias), and
+    /// `$LATEST` when it differs (after a rollback, or an update the
+    /// alias does not serve yet); and a canary left unfinished.
+    fn status(view: &StatusView<'_>, own: &AliasState, latest: Self::Reads<'_>) -> Status {
         let version = own.served.as_ref().map(|f| f.version.clone());
-        let mut status = Status::default()
+        let mut status = match own.served.as_ref().or(latest) {
+            Some(function) => serving(view, function),
+            None => Status::default(),
+        };
+        if let (Some(served), Some(latest)) = (&own.served, latest) {
+            let differs = [
+                (latest.code_sha256 != served.code_sha256)
+                    .then(|| format!("code {}", latest.code_sha256)),
+                (latest.arch != served.arch).then(|| latest.arch.to_string()),
+                (latest.memory != served.memory).then(|| format!("{} MB", latest.memory)),
+                (latest.timeout != served.timeout).then(|| format!("{}s", latest.timeout)),
+            ];
+            let differs: Vec<String> = differs.into_iter().flatten().collect();
+            if !differs.is_empty() {
+                status = status.line(
+                    "latest",
+                    format!(
+                        "$LATEST differs from what the alias serves: {} (`slx deploy` serves what slx.toml says)",
+                        differs.join(", ")
+                    ),
+                );
+            }
+        }
+        status = status
             .line(
                 "alias",
                 format!(

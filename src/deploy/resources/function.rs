@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 use super::{
     ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, RETRY_ROLE,
-    Resource, Status, StatusView, all_of, not_ours,
+    Resource, all_of, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, FunctionSpec, FunctionUpdate, Reader};
 use crate::config::{Arch, Vpc};
@@ -276,31 +276,6 @@ impl Resource for Function {
     type Reads<'a> = ();
 
     fn reads(_: &Actual) -> Self::Reads<'_> {}
-
-    /// The function's settings and code, beside the last local build's.
-    fn status(view: &StatusView<'_>, own: &Self::Actual, _: ()) -> Status {
-        let Some(function) = own else {
-            return Status::default();
-        };
-        let compared = match view.local_sha {
-            Some(sha) if sha == function.code_sha256 => " (same as the last local build)",
-            Some(_) => " (differs from the last local build)",
-            None => " (no local build to compare; run `slx build`)",
-        };
-        Status::default()
-            .line(
-                "function",
-                format!(
-                    "{} ({}, {} MB, {}s)",
-                    view.arns.function, function.arch, function.memory, function.timeout
-                ),
-            )
-            .line("code", format!("{}{compared}", function.code_sha256))
-            .field("arch", function.arch)
-            .field("memory", function.memory)
-            .field("timeout", function.timeout)
-            .field("code_sha256", &function.code_sha256)
-    }
 
     async fn read(
         reader: &Reader,
