@@ -206,8 +206,16 @@ mod tests {
         let names: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
         assert_eq!(
             names,
-            [".gitignore", "Cargo.toml", "slx.toml", "src/lib.rs"]
+            [
+                ".gitignore",
+                "Cargo.toml",
+                "README.md",
+                "slx.toml",
+                "src/lib.rs"
+            ]
         );
+        let readme = std::fs::read_to_string(dir.path().join("shop/README.md")).unwrap();
+        assert!(readme.starts_with("# shop\n") && readme.contains("router = \"router\""));
         let config = crate::config::load(&dir.path().join("shop/slx.toml")).unwrap();
         assert_eq!(config.router.as_deref(), Some("router"));
         assert!(config.routes.is_empty());
@@ -221,7 +229,12 @@ mod tests {
     #[test]
     fn the_events_template_has_the_three_documented_handlers() {
         let dir = tempfile::tempdir().unwrap();
-        init(&dir.path().join("shop"), Some("shop"), Template::Events).unwrap();
+        let done = init(&dir.path().join("shop"), Some("shop"), Template::Events).unwrap();
+        assert!(done.files.iter().any(|f| f.as_os_str() == "README.md"));
+        let readme = std::fs::read_to_string(dir.path().join("shop/README.md")).unwrap();
+        for handler in ["on_upload", "nightly", "on_job"] {
+            assert!(readme.contains(handler), "{handler}: {readme}");
+        }
         let config = crate::config::load(&dir.path().join("shop/slx.toml")).unwrap();
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let project = crate::config::resolve(&config, "dev").unwrap();

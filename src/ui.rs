@@ -167,6 +167,11 @@ impl Ui {
         self.format == OutputFormat::Json
     }
 
+    /// Whether only results and errors are printed (`-q`).
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// A progress line on stderr (never in JSON mode, never with `-q`).
     pub fn step(&self, message: impl AsRef<str>) {
         if !self.quiet && !self.is_json() {

@@ -83,7 +83,9 @@ pub(super) async fn run(
         );
         return Ok(Outcome::Success);
     }
-    if !ui.is_json() {
+    // What will go, before it goes: not with `-q`, which prints only
+    // the result.
+    if !ui.is_json() && !ui.is_quiet() {
         print_plan(ui, names, &plan);
     }
     if !args.yes {

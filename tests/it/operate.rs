@@ -74,8 +74,20 @@ async fn undeploy_can_keep_logs_and_refuses_without_yes_when_not_interactive() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("pass --yes"));
     assert_eq!(leftovers(&moto, "shop", "dev").await.len(), 4);
 
-    let output = project.slx(&["undeploy", "--stage", "dev", "--yes", "--keep-logs"]);
+    // `-q`: the result alone, no plan before it.
+    let output = project.slx(&[
+        "undeploy",
+        "--stage",
+        "dev",
+        "--yes",
+        "--keep-logs",
+        "-q",
+        "--output",
+        "text",
+    ]);
     assert!(output.status.success());
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(!said.contains("plan for stage"), "{said}");
     assert_eq!(leftovers(&moto, "shop", "dev").await, ["log group"]);
 }
 
