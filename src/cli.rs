@@ -376,6 +376,11 @@ pub struct RollbackArgs {
     /// The version to serve [default: the one before the current].
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
+    /// Do not run the stage's [[checks]] through the alias after it
+    /// moved (slx says so loudly): when the checks themselves are what
+    /// the rollback is getting away from.
+    #[arg(long)]
+    pub skip_checks: bool,
     /// How long to wait while another slx changes this stage (`30s`,
     /// `10m`); 0 fails at once with exit code 5.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]

@@ -62,7 +62,14 @@ pub(super) async fn run(
     // The version now served, checked through the alias like after a
     // deploy: a verdict, not a gate (the alias has already moved).
     let planned = crate::deploy::checks::plan(&project);
-    let verification = if planned.is_empty() {
+    if args.skip_checks && !planned.is_empty() {
+        ui.alert(format!(
+            "--skip-checks: stage {} serves version {to} without its {} [[checks]] run",
+            names.stage,
+            planned.len()
+        ));
+    }
+    let verification = if planned.is_empty() || args.skip_checks {
         None
     } else {
         let on = crate::deploy::checks::On::Alias;

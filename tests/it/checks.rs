@@ -124,6 +124,14 @@ fn a_version_that_fails_its_checks_never_takes_the_stage() {
     assert_eq!(rolled["to"], "1");
     assert_eq!(rolled["verification"]["failed"], 1, "{rolled}");
     assert_eq!(served_greeting(&project), "hello, sim!");
+    // `--skip-checks`: moved without the verdict, said loudly.
+    let args = |to| ["rollback", "--stage", "dev", "--to", to, "--skip-checks"];
+    assert!(project.slx(&args("2")).status.success());
+    let output = project.slx(&args("1"));
+    assert!(output.status.success(), "the failing check was not run");
+    assert_eq!(stdout_json(&output)["verification"], Value::Null);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("--skip-checks"), "{said}");
     project.edit("[[checks]]\nrequest = \"GET /boom\"\n\n", "");
     let output = project.slx(&["rollback", "--stage", "dev", "--to", "2"]);
     assert!(output.status.success());
