@@ -546,6 +546,7 @@ mod tests {
     use super::*;
     use crate::deploy::desired::tests::desired;
     use crate::deploy::resources::api::ApiState;
+    use crate::deploy::resources::fixtures::action_names;
 
     const CERT: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/c1";
 
@@ -610,24 +611,12 @@ mod tests {
         Domain::plan_removal(names, &actual.domain, Domain::reads(actual))
     }
 
-    fn kinds(actions: &[DomainAction]) -> Vec<String> {
-        actions
-            .iter()
-            .map(|a| {
-                serde_json::to_value(a).unwrap()["action"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
-    }
-
     #[test]
     fn a_new_domain_is_created_mapped_and_pointed_at() {
         let desired = wanted();
         let actions = planned(&desired, &with_api());
         assert_eq!(
-            kinds(&actions),
+            action_names(&actions),
             ["create_domain", "map_base_path", "point_record"]
         );
         assert_eq!(
@@ -652,7 +641,10 @@ mod tests {
         };
         assert!(planned(&desired, &actual).is_empty());
         desired.domain.as_mut().unwrap().certificate = CERT.replace("c1", "c2");
-        assert_eq!(kinds(&planned(&desired, &actual)), ["set_certificate"]);
+        assert_eq!(
+            action_names(&planned(&desired, &actual)),
+            ["set_certificate"]
+        );
     }
 
     #[test]
@@ -661,7 +653,7 @@ mod tests {
         let mut actual = with_api();
         actual.domain.domains = vec![domain_state(HashMap::new(), &[("legacy", "other", "prod")])];
         let actions = planned(&desired, &actual);
-        assert_eq!(kinds(&actions), ["map_base_path", "point_record"]);
+        assert_eq!(action_names(&actions), ["map_base_path", "point_record"]);
         assert!(
             actions[0]
                 .describe(desired.arns.names())
@@ -675,7 +667,7 @@ mod tests {
         });
         actual.domain.record = Some(("ZONE".into(), Some(target())));
         let removal = removed(desired.arns.names(), &actual);
-        assert_eq!(kinds(&removal), ["unmap_base_path"]);
+        assert_eq!(action_names(&removal), ["unmap_base_path"]);
     }
 
     #[test]
@@ -689,7 +681,7 @@ mod tests {
         };
         let removal = removed(desired.arns.names(), &actual);
         assert_eq!(
-            kinds(&removal),
+            action_names(&removal),
             ["unmap_base_path", "delete_record", "delete_domain"]
         );
         actual.domain.domains = vec![domain_state(
@@ -697,6 +689,6 @@ mod tests {
             &[("v1", "api", "dev"), ("v2", "other", "prod")],
         )];
         let removal = removed(desired.arns.names(), &actual);
-        assert_eq!(kinds(&removal), ["unmap_base_path"]);
+        assert_eq!(action_names(&removal), ["unmap_base_path"]);
     }
 }

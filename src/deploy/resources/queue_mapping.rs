@@ -6,7 +6,7 @@
 //! <https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html>
 //! Never creates, changes or deletes a queue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -26,6 +26,10 @@ pub(crate) struct QueueMappingKind;
 pub(crate) struct QueuesState {
     /// Each handler's mappings.
     pub(crate) mappings: BTreeMap<String, Vec<QueueMapping>>,
+    /// Each handler's mappings being deleted (`Deleting`), by queue ARN:
+    /// not the handler's any more, but one of the same queue waits for
+    /// them to go.
+    pub(crate) deleting: BTreeMap<String, BTreeSet<String>>,
     /// Each queue slx.toml names (sources and `on_failure`), as written:
     /// `None` when it does not exist.
     pub(crate) queues: BTreeMap<String, Option<QueueInfo>>,
@@ -39,6 +43,10 @@ pub(crate) enum QueueAction {
     CreateQueueMapping {
         handler: String,
         mapping: QueueMappingSpec,
+        /// The read saw a mapping of this queue and function being
+        /// deleted: wait until it is gone (else no wait, no extra call).
+        #[serde(skip)]
+        after_deletion: bool,
     },
     UpdateQueueMapping {
         handler: String,
@@ -55,7 +63,9 @@ pub(crate) enum QueueAction {
 impl ActionInfo for QueueAction {
     fn describe(&self, _: &StageNames) -> String {
         match self {
-            QueueAction::CreateQueueMapping { handler, mapping } => format!(
+            QueueAction::CreateQueueMapping {
+                handler, mapping, ..
+            } => format!(
                 "handler {handler}: receive messages of {} in batches of up to {}",
                 queue_name(&mapping.queue_arn),
                 mapping.batch_size
@@ -198,8 +208,7 @@ impl Resource for QueueMappingKind {
         // wanted again is created anew (once it is gone).
         let mappings = handlers.iter().map(|handler| async move {
             let function = format!("{}:{}", names.event_function(handler), names.alias);
-            let mut found = reader.queue_mappings(&function).await?;
-            found.retain(|mapping| !mapping.deleting);
+            let found = reader.queue_mappings(&function).await?;
             Ok::<_, AwsError>((handler.clone(), found))
         });
         let queues = names.referenced.queues.iter().map(|queue| async move {
@@ -210,13 +219,21 @@ impl Resource for QueueMappingKind {
             futures_util::future::try_join_all(mappings),
             futures_util::future::try_join_all(queues),
         )?;
-        Ok(QueuesState {
-            mappings: mappings
-                .into_iter()
-                .filter(|(_, found)| !found.is_empty())
-                .collect(),
+        let mut state = QueuesState {
             queues: queues.into_iter().collect(),
-        })
+            ..QueuesState::default()
+        };
+        for (handler, found) in mappings {
+            let (going, current): (Vec<_>, Vec<_>) = found.into_iter().partition(|m| m.deleting);
+            if !going.is_empty() {
+                let arns = going.into_iter().map(|m| m.spec.queue_arn).collect();
+                state.deleting.insert(handler.clone(), arns);
+            }
+            if !current.is_empty() {
+                state.mappings.insert(handler, current);
+            }
+        }
+        Ok(state)
     }
 
     fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<QueueAction> {
@@ -233,6 +250,10 @@ impl Resource for QueueMappingKind {
                 None => actions.push(QueueAction::CreateQueueMapping {
                     handler: handler.clone(),
                     mapping: spec.clone(),
+                    after_deletion: current
+                        .deleting
+                        .get(handler)
+                        .is_some_and(|going| going.contains(&spec.queue_arn)),
                 }),
                 Some(mapping) if mapping.spec != *spec => {
                     actions.push(QueueAction::UpdateQueueMapping {
@@ -312,8 +333,14 @@ impl Resource for QueueMappingKind {
         let step = step.as_str();
         let w = ctx.writer;
         match action {
-            QueueAction::CreateQueueMapping { mapping, .. } => {
-                wait_deleted(ctx, mapping, step).await?;
+            QueueAction::CreateQueueMapping {
+                mapping,
+                after_deletion,
+                ..
+            } => {
+                if *after_deletion {
+                    wait_deleted(ctx, mapping, step).await?;
+                }
                 // Lambda refuses the mapping until it sees the role may
                 // receive from the queue (IAM propagation).
                 ctx.call(step, RETRY_ROLE, || w.create_queue_mapping(mapping))
@@ -380,5 +407,34 @@ mod tests {
             ("jobs.fifo", Some("123456789012"))
         );
         assert_eq!(queue_name("arn:aws:sqs:eu-west-1:1:jobs"), "jobs");
+    }
+
+    /// A mapping of the same queue still being deleted: the new one is
+    /// made once it is gone, and only then does the apply wait.
+    #[test]
+    fn a_mapping_made_while_the_old_one_is_deleted_waits_for_it() {
+        use crate::config::SqsSource;
+        let mut desired = crate::deploy::desired::tests::desired();
+        desired.events = vec![crate::deploy::desired::tests::event(
+            "on_job",
+            EventSource::Sqs(SqsSource {
+                queue: "jobs".into(),
+                batch_size: 10,
+                batch_window: 0,
+                report_failures: true,
+            }),
+        )];
+        let queue = desired.arns.queue_arn("jobs");
+        let after_deletion =
+            |state: &QueuesState| match &QueueMappingKind::plan(&desired, state, ())[..] {
+                [QueueAction::CreateQueueMapping { after_deletion, .. }] => *after_deletion,
+                other => panic!("{other:?}"),
+            };
+        assert!(!after_deletion(&QueuesState::default()));
+        let deleting = QueuesState {
+            deleting: BTreeMap::from([("on_job".to_string(), BTreeSet::from([queue]))]),
+            ..QueuesState::default()
+        };
+        assert!(after_deletion(&deleting));
     }
 }

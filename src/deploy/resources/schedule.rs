@@ -27,6 +27,9 @@ pub(crate) struct Schedule;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SchedulesState {
     pub(crate) group: bool,
+    /// A group of the stage's name is being deleted (`DELETING`): one
+    /// made again must wait until it is gone.
+    pub(crate) group_deleting: bool,
     pub(crate) schedules: Vec<ScheduleSpec>,
     pub(crate) role: Option<RoleState>,
 }
@@ -43,6 +46,10 @@ pub(crate) enum ScheduleAction {
 pub(crate) enum ScheduleStep {
     CreateScheduleGroup {
         group: String,
+        /// The read saw a group of this name being deleted: wait until it
+        /// is gone before making it (else no wait, and no extra call).
+        #[serde(skip)]
+        after_deletion: bool,
     },
     PutSchedule {
         group: String,
@@ -64,7 +71,7 @@ impl ActionInfo for ScheduleAction {
         match self {
             ScheduleAction::Role(action) => action.describe(names),
             ScheduleAction::Schedule(step) => match step {
-                ScheduleStep::CreateScheduleGroup { group } => {
+                ScheduleStep::CreateScheduleGroup { group, .. } => {
                     format!("create schedule group {group}")
                 }
                 ScheduleStep::PutSchedule {
@@ -205,6 +212,7 @@ impl Resource for Schedule {
         let Some(GroupInfo::Active(tags)) = found else {
             return Ok(SchedulesState {
                 role,
+                group_deleting: found == Some(GroupInfo::Deleting),
                 ..SchedulesState::default()
             });
         };
@@ -216,6 +224,7 @@ impl Resource for Schedule {
         }
         Ok(SchedulesState {
             group: true,
+            group_deleting: false,
             schedules: reader.schedules(group).await?,
             role,
         })
@@ -243,6 +252,7 @@ impl Resource for Schedule {
             actions.push(ScheduleAction::Schedule(
                 ScheduleStep::CreateScheduleGroup {
                     group: group.clone(),
+                    after_deletion: current.group_deleting,
                 },
             ));
         }
@@ -325,8 +335,13 @@ impl Resource for Schedule {
             ScheduleAction::Schedule(schedule_step) => schedule_step,
         };
         match schedule_step {
-            ScheduleStep::CreateScheduleGroup { group } => {
-                wait_group_deleted(ctx, group, step).await?;
+            ScheduleStep::CreateScheduleGroup {
+                group,
+                after_deletion,
+            } => {
+                if *after_deletion {
+                    wait_group_deleted(ctx, group, step).await?;
+                }
                 let tags = ctx.arns.tags();
                 ctx.call_tolerating(step, ErrorClass::AlreadyExists, || {
                     w.create_schedule_group(group, &tags)
@@ -437,6 +452,7 @@ mod tests {
         let handlers: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         SchedulesState {
             group: true,
+            group_deleting: false,
             role: Some(RoleState {
                 policy: Some(policy::scheduler_policy(&desired.arns, &handlers)),
                 trust_policy: Some(policy::scheduler_trust_policy(&desired.arns)),
@@ -516,5 +532,24 @@ mod tests {
         );
         assert_eq!(Schedule::plan_removal(none.arns.names(), &own, ()), actions);
         assert!(plan(&none, &SchedulesState::default()).is_empty());
+        // Wanted again while that group is still being deleted: it is
+        // made once the old one is gone (and only then is there a wait).
+        let deleting = SchedulesState {
+            group_deleting: true,
+            ..SchedulesState::default()
+        };
+        let create = |state: &SchedulesState| {
+            plan(&desired, state)
+                .into_iter()
+                .find_map(|action| match action {
+                    ScheduleAction::Schedule(ScheduleStep::CreateScheduleGroup {
+                        after_deletion,
+                        ..
+                    }) => Some(after_deletion),
+                    _ => None,
+                })
+        };
+        assert_eq!(create(&deleting), Some(true));
+        assert_eq!(create(&SchedulesState::default()), Some(false));
     }
 }
