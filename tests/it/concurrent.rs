@@ -310,13 +310,17 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
     // role, so without the fence it would succeed): the renewal at 30 s has
     // 50 s to notice the takeover even on a loaded machine, where each
     // of its calls may take seconds.
-    let (_sim, _project, child) = slow_first_deploy(&moto, 80.0);
-    // Once it holds generation 1, another process takes generation 2 (as
-    // if this one had stalled past the lease's expiry).
-    let first = format!("{PREFIX}0000000001");
-    while !leases(&aws).await.contains(&first) {
+    let (sim, _project, child) = slow_first_deploy(&moto, 80.0);
+    // Once it holds generation 1 (made, and confirmed: its first write
+    // under the lease, the role, has gone out), another process takes
+    // generation 2 (as if this one had stalled past the lease's expiry).
+    // Taken between the make and the confirmation, generation 2 would be
+    // a newer holder this one rightly backs off for.
+    while !sim.events().iter().any(|e| e.operation == "CreateRole") {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    let first = format!("{PREFIX}0000000001");
+    assert!(leases(&aws).await.contains(&first));
     hold_as(&aws, 2, "ci-runner-7", 4242).await;
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
