@@ -320,7 +320,7 @@ fn local_failure(outcome: &LocalOutcome) -> Option<serde_json::Value> {
     match outcome {
         LocalOutcome::Answered(Answer::Error { error_type, body }) => Some(function_error(
             "Unhandled",
-            &json!({ "errorType": error_type, "errorMessage": String::from_utf8_lossy(body) }),
+            &Answer::error_document(error_type, body),
         )),
         LocalOutcome::TimedOut => Some(function_error(
             "Unhandled",

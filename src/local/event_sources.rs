@@ -354,7 +354,7 @@ async fn send(
     let verdict = match outcome {
         Outcome::Answered(Answer::Response(_)) => "done".to_string(),
         Outcome::Answered(Answer::Error { error_type, body }) => {
-            format!("failed ({error_type}: {})", String::from_utf8_lossy(&body))
+            format!("failed ({})", Answer::error_line(&error_type, &body))
         }
         Outcome::TimedOut => "timed out".to_string(),
         Outcome::Crashed(reason) => format!("crashed: {reason}"),

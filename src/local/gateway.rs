@@ -154,8 +154,8 @@ pub fn answer_for(outcome: Outcome, decode_base64: bool) -> (HttpResponse, Optio
         Outcome::Answered(Answer::Error { error_type, body }) => (
             gateway_answer(502, "Internal server error"),
             Some(format!(
-                "function error {error_type}: {}",
-                String::from_utf8_lossy(&body)
+                "function error {}",
+                Answer::error_line(&error_type, &body)
             )),
         ),
         Outcome::TimedOut => (

@@ -28,6 +28,32 @@ pub enum Answer {
     Error { error_type: String, body: Vec<u8> },
 }
 
+impl Answer {
+    /// A reported error as Lambda's Invoke returns it: the document the
+    /// runtime posted (`errorType`, `errorMessage`), or, when that is not
+    /// a JSON object, one made of the error type header and the text.
+    // https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-invokeerror
+    pub fn error_document(error_type: &str, body: &[u8]) -> serde_json::Value {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(document @ serde_json::Value::Object(_)) => document,
+            _ => serde_json::json!({
+                "errorType": error_type,
+                "errorMessage": String::from_utf8_lossy(body),
+            }),
+        }
+    }
+
+    /// A reported error in one line: `Handler.Error: what it said`.
+    pub fn error_line(error_type: &str, body: &[u8]) -> String {
+        let document = Answer::error_document(error_type, body);
+        let text = |key: &str| document[key].as_str().unwrap_or_default().to_string();
+        match (text("errorType"), text("errorMessage")) {
+            (kind, message) if kind.is_empty() => format!("{error_type}: {message}"),
+            (kind, message) => format!("{kind}: {message}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvokeError {
     #[error("the function did not answer within {0:?}")]

@@ -156,6 +156,68 @@ fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
         "{report}"
     );
 
+    // Every function error says what failed in its type: a handler of
+    // the whole event refuses an event of another source or type, and a
+    // panic is a panic.
+    add_whole_event_handler(&dir);
+    let raw = invoke(
+        &dir,
+        &["--handler", "raw_jobs", "--data", "a", "--data", "b"],
+    );
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    assert_eq!(stdout_json(&raw)["response"], 2);
+    let s3: Value = serde_json::from_str(S3_SAMPLE).unwrap();
+    let sqs: Value = serde_json::from_str(SQS_SAMPLE).unwrap();
+    for (handler, event, error_type, said) in [
+        (
+            "raw_jobs",
+            json!({ "Records": [] }),
+            "Handler.Panic",
+            "panicked: an empty batch",
+        ),
+        (
+            "raw_jobs",
+            json!({ "Records": [{ "eventSource": "aws:sqs", "messageId": "m" }] }),
+            "Event.Mismatch",
+            "the event is not a `Batch`",
+        ),
+        (
+            "raw_jobs",
+            s3,
+            "Event.Mismatch",
+            "expected an SQS event (records from `aws:sqs`), but got 1 record(s) from `aws:s3`",
+        ),
+        // A misconfigured trigger: the queue's batch sent to the S3 handler.
+        (
+            "on_upload",
+            sqs,
+            "Event.Mismatch",
+            "expected an S3 event notification (records from `aws:s3`), but got 1 record(s) from `aws:sqs`",
+        ),
+        (
+            "nightly",
+            json!({ "input": 1 }),
+            "Event.Mismatch",
+            "expected a scheduled run (an event with a `time`), but got an object with input",
+        ),
+    ] {
+        std::fs::write(dir.join("event.json"), event.to_string()).unwrap();
+        let failed = invoke(&dir, &["--handler", handler, "--event", "event.json"]);
+        assert_eq!(
+            failed.status.code(),
+            Some(1),
+            "{handler}: {}",
+            stderr(&failed)
+        );
+        let report = stdout_json(&failed);
+        let error = &report["function_error"]["error"];
+        assert_eq!(error["errorType"], error_type, "{handler}: {report}");
+        assert!(
+            error["errorMessage"].as_str().unwrap().contains(said),
+            "{handler}: {report}"
+        );
+    }
+
     // Mistakes are named before anything is built.
     let typo = invoke(&dir, &["--handler", "on_uplod", "--s3-key", "a"]);
     assert_eq!(typo.status.code(), Some(1));
@@ -175,6 +237,40 @@ fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
         stderr(&no_body).contains("once per message"),
         "{}",
         stderr(&no_body)
+    );
+}
+
+/// Adds `[events.raw_jobs]`, a handler of a queue's whole batch as a type
+/// of the app's, which panics on an empty batch.
+fn add_whole_event_handler(dir: &Path) {
+    let append = |file: &str, text: &str| {
+        let path = dir.join(file);
+        let before = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, before + text).unwrap();
+    };
+    append(
+        "slx.toml",
+        "\n[events.raw_jobs]\nhandler = \"raw_jobs\"\nqueue = \"shop-raw-jobs\"\n",
+    );
+    append(
+        "src/lib.rs",
+        r#"
+#[derive(Debug, Deserialize)]
+pub struct Batch {
+    #[serde(rename = "Records")]
+    pub records: Vec<Message>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    pub body: String,
+}
+
+pub async fn raw_jobs(event: Batch) -> Result<usize, String> {
+    assert!(!event.records.is_empty(), "an empty batch");
+    Ok(event.records.len())
+}
+"#,
     );
 }
 
@@ -366,6 +462,38 @@ fn sqs_batch() -> Value {
     sample
 }
 
+/// Three messages of one group of a FIFO queue (AWS's SQS sample, with
+/// the attributes a FIFO queue adds): the first is not a `Job`.
+// https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
+fn fifo_batch() -> Value {
+    let mut sample: Value = serde_json::from_str(SQS_SAMPLE).unwrap();
+    let template = sample["Records"][0].clone();
+    let records: Vec<Value> = (1..=3)
+        .map(|n| {
+            let mut record = template.clone();
+            record["messageId"] = json!(format!("fifo-{n}"));
+            record["eventSourceARN"] = json!("arn:aws:sqs:us-east-2:123456789012:my-queue.fifo");
+            record["attributes"]["MessageGroupId"] = json!("orders");
+            record["attributes"]["MessageDeduplicationId"] = json!(format!("dedup-{n}"));
+            record["attributes"]["SequenceNumber"] = json!(format!("1862771244637350{n}"));
+            if n > 1 {
+                record["body"] = json!(format!(r#"{{"job": "fifo-{n}"}}"#));
+            }
+            record
+        })
+        .collect();
+    sample["Records"] = json!(records);
+    sample
+}
+
+/// The error document of a function error.
+fn function_error(answer: Answer) -> Value {
+    match answer {
+        Answer::Error { error_type, body } => Answer::error_document(&error_type, &body),
+        other => panic!("expected a function error, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages() {
     let _timing = crate::common::timing();
@@ -412,13 +540,47 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
         &[("SLX_REPORT_BATCH_FAILURES", "false")],
     )
     .await;
-    match process.answer("sqs-2", &sqs_batch()).await {
-        Answer::Error { body, .. } => {
-            let text = String::from_utf8_lossy(&body);
-            assert!(text.contains("1 of 2 failed (request sqs-2)"), "{text}");
-        }
-        other => panic!("expected a function error, got {other:?}"),
-    }
+    let error = function_error(process.answer("sqs-2", &sqs_batch()).await);
+    assert_eq!(error["errorType"], "Handler.Error", "{error}");
+    let text = error["errorMessage"].as_str().unwrap();
+    assert!(text.contains("1 of 2 failed (request sqs-2)"), "{text}");
+    // A FIFO queue keeps order: once a message fails, the later ones of
+    // the batch do not run; the whole batch fails.
+    let error = function_error(process.answer("fifo-1", &fifo_batch()).await);
+    let text = error["errorMessage"].as_str().unwrap();
+    assert!(text.contains("1 of 3 failed, 2 after it not run"), "{text}");
+    drop(process);
+
+    // Reporting batch item failures, the failed message and every later
+    // one are reported, and none of the later ones ran.
+    let process = EventProcess::start(
+        &bootstrap,
+        "on_job",
+        &[("SLX_REPORT_BATCH_FAILURES", "true")],
+    )
+    .await;
+    let Answer::Response(reply) = process.answer("fifo-2", &fifo_batch()).await else {
+        panic!("the batch was answered");
+    };
+    assert_eq!(
+        serde_json::from_slice::<Value>(&reply).unwrap(),
+        json!({ "batchItemFailures": [
+            { "itemIdentifier": "fifo-1" },
+            { "itemIdentifier": "fifo-2" },
+            { "itemIdentifier": "fifo-3" },
+        ] })
+    );
+    // What ran after the batch printed; what the batch held did not.
+    let Answer::Response(_) = process.answer("sqs-3", &sqs_batch()).await else {
+        panic!("the batch was answered");
+    };
+    assert!(process.printed("running job `resize` (message good-1)"));
+    let printed = process.stdout.lock().unwrap().clone();
+    assert!(
+        !printed.contains("fifo-2") && !printed.contains("fifo-3"),
+        "{printed}"
+    );
+    drop(process);
 
     // A schedule: AWS's EventBridge sample carries the time too.
     let process = EventProcess::start(&bootstrap, "nightly", &[]).await;
