@@ -51,7 +51,9 @@ impl Exit {
                 "smoke checks failed (`deploy`, `promote`, `rollback`): the stage kept what it served, or says that it moved"
             }
             Exit::CanaryRolledBack => "a canary release was rolled back (`deploy`, `promote`)",
-            Exit::StageBusy => "another slx run held the stage past `--lock-timeout`",
+            Exit::StageBusy => {
+                "another slx run held the stage past `--lock-timeout`, or took it over from this one (stopped past its lease: nothing more was written)"
+            }
             Exit::Usage => "the command line is wrong (unknown flag, missing argument)",
         }
     }

@@ -73,6 +73,48 @@ pub(crate) struct Shared {
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     /// Where requests are written down for the API model judge, if on.
     pub(crate) recorder: Option<crate::recorder::Recorder>,
+    /// Log groups a CreateLogGroup or DeleteLogGroup is changing now.
+    log_groups_changing: Mutex<std::collections::HashSet<String>>,
+}
+
+/// A request that changes one log group, for as long as it is handled;
+/// `aborted` when another request was changing the same group as it
+/// arrived. CloudWatch Logs answers such a request
+/// `OperationAbortedException` (400): "Multiple concurrent requests to
+/// update the same resource were in conflict."
+// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
+// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DeleteLogGroup.html
+struct LogGroupChange<'a> {
+    shared: &'a Shared,
+    name: Option<String>,
+    aborted: bool,
+}
+
+impl<'a> LogGroupChange<'a> {
+    fn enter(shared: &'a Shared, call: &Call) -> LogGroupChange<'a> {
+        let changes = matches!(call.operation.as_str(), "CreateLogGroup" | "DeleteLogGroup");
+        let Some(name) = call.log_group.clone().filter(|_| changes) else {
+            return LogGroupChange {
+                shared,
+                name: None,
+                aborted: false,
+            };
+        };
+        let entered = lock(&shared.log_groups_changing).insert(name.clone());
+        LogGroupChange {
+            shared,
+            name: entered.then_some(name),
+            aborted: !entered,
+        }
+    }
+}
+
+impl Drop for LogGroupChange<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = &self.name {
+            lock(&self.shared.log_groups_changing).remove(name);
+        }
+    }
 }
 
 /// Counts a request as in flight for as long as it lives.
@@ -134,6 +176,7 @@ impl Shared {
             began: Instant::now(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             recorder,
+            log_groups_changing: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -273,7 +316,18 @@ pub(crate) async fn handle(
         lose_this = behaviours.lose_write == Some(admitted + 1);
     }
     let draw = draw(&behaviours, &mut lock(&shared.rng), &call);
+    // Changing from its arrival: its latency is the time AWS takes.
+    let change = LogGroupChange::enter(&shared, &call);
     tokio::time::sleep(draw.latency).await;
+    if change.aborted {
+        shared.record(&call, 400, "refused OperationAbortedException");
+        return Ok(aws_error(
+            &call.service,
+            400,
+            "OperationAbortedException",
+            "Multiple concurrent requests to update the same resource were in conflict.",
+        ));
+    }
     if draw.reset {
         shared.record(&call, 0, "reset");
         return Err(Dropped);

@@ -55,6 +55,11 @@ pub(crate) fn classify(
         "ResourceConflictException" | "ConflictException" | "ResourceInUseException" => {
             ErrorClass::Conflict
         }
+        // CloudWatch Logs, for concurrent requests that change one log
+        // group (CreateLogGroup and DeleteLogGroup of one name); S3, for
+        // a conflicting operation on one bucket.
+        // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
+        "OperationAbortedException" | "OperationAborted" => ErrorClass::Conflict,
         "EntityAlreadyExists" | "ResourceAlreadyExistsException" => ErrorClass::AlreadyExists,
         "InvalidParameterValueException"
             if message.contains("cannot be assumed")

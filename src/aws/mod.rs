@@ -24,6 +24,7 @@ mod s3;
 mod scheduler;
 mod sqs;
 mod sts;
+mod write_gate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub(crate) use retry::{Backoff, retry};
 pub(crate) use s3::{BucketNotifications, LambdaNotification};
 pub(crate) use scheduler::{GroupInfo, ScheduleSpec};
 pub(crate) use sqs::QueueInfo;
+pub(crate) use write_gate::Admit;
 
 use crate::pace::Pace;
 use aws_config::meta::region::RegionProviderChain;
@@ -95,6 +97,41 @@ pub(crate) struct Reader {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     clients: Arc<Clients>,
+}
+
+impl Writer {
+    /// The same calls, each refused before it is sent (every attempt)
+    /// while `admit` says no: what a command writes under the deploy
+    /// lease goes through one.
+    pub(crate) fn gated(&self, admit: Admit) -> Writer {
+        let gate = write_gate::WriteGate { admit };
+        let c = &self.clients;
+        macro_rules! gated {
+            ($client:expr, $krate:ident) => {
+                $krate::Client::from_conf(
+                    $client
+                        .config()
+                        .to_builder()
+                        .interceptor(gate.clone())
+                        .build(),
+                )
+            };
+        }
+        Writer {
+            clients: Arc::new(Clients {
+                lambda: gated!(c.lambda, aws_sdk_lambda),
+                apigateway: gated!(c.apigateway, aws_sdk_apigateway),
+                iam: gated!(c.iam, aws_sdk_iam),
+                logs: gated!(c.logs, aws_sdk_cloudwatchlogs),
+                metrics: gated!(c.metrics, aws_sdk_cloudwatch),
+                s3: gated!(c.s3, aws_sdk_s3),
+                scheduler: gated!(c.scheduler, aws_sdk_scheduler),
+                sqs: gated!(c.sqs, aws_sdk_sqs),
+                sts: gated!(c.sts, aws_sdk_sts),
+                route53: gated!(c.route53, aws_sdk_route53),
+            }),
+        }
+    }
 }
 
 impl Reader {

@@ -240,6 +240,7 @@ async fn apply(
         command: "keys",
         timeout,
         seen: None,
+        ends_stage: false,
     };
     let plan = Plan::of(vec![Action::UsagePlan(action)]);
     let target = Target::new(writer, reader, arns);

@@ -73,8 +73,8 @@ pub async fn run(cli: Cli) -> miette::Result<Outcome> {
 
 /// The exit code of a failed command: 3 when smoke checks failed, 4 when
 /// a canary was rolled back, 5 when
-/// another slx process held the stage for longer than `--lock-timeout`,
-/// 1 for every other error.
+/// another slx process held the stage for longer than `--lock-timeout`
+/// or took it over from this one, 1 for every other error.
 pub fn exit_code(report: &miette::Report) -> u8 {
     use crate::exit::Exit;
     if report.downcast_ref::<ChecksFailed>().is_some() {
@@ -84,7 +84,10 @@ pub fn exit_code(report: &miette::Report) -> u8 {
         return Exit::CanaryRolledBack.code();
     }
     match report.downcast_ref::<crate::deploy::lease::LeaseError>() {
-        Some(crate::deploy::lease::LeaseError::Busy { .. }) => Exit::StageBusy.code(),
+        Some(
+            crate::deploy::lease::LeaseError::Busy { .. }
+            | crate::deploy::lease::LeaseError::Lost { .. },
+        ) => Exit::StageBusy.code(),
         _ => Exit::Error.code(),
     }
 }

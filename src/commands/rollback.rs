@@ -54,6 +54,7 @@ pub(super) async fn run(
         command: "rollback",
         timeout,
         seen,
+        ends_stage: false,
     };
     let (names, current, to, info, handlers) = lease::with_lease(ui, ask, async |lease| {
         roll_back(ui, &args, &arns, &reader, &writer, lease).await

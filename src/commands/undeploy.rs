@@ -98,9 +98,10 @@ pub(super) async fn run(
         command: "undeploy",
         timeout: args.lock_timeout,
         seen,
+        ends_stage: true,
     };
-    // The lease's release deletes every generation, the superseded ones
-    // (a killed slx's) too.
+    // The lease's release deletes every generation (a killed slx's too)
+    // and leaves no tombstone: nothing of the stage stays.
     let (applied, leftovers) = with_lease(ui, ask, async |lease| {
         // Read again under the lease: a deploy may have run meanwhile.
         let actual = resources::read(&stage.reader, names).await?;

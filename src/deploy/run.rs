@@ -190,6 +190,7 @@ pub(crate) async fn deploy(
         command: "deploy",
         timeout: request.lock_timeout,
         seen,
+        ends_stage: false,
     };
     if !request.dry_run && !early(&actual).is_empty() {
         // While cargo compiles, what cannot change what the stage serves
@@ -338,7 +339,11 @@ async fn apply_rest(
     let arns = &stage.arns;
     let done = Plan::of(prepared.steps.iter().map(|s| s.action.clone()).collect());
     let rest = full.without(&done);
-    let target = stage.target();
+    let unguarded = stage.target();
+    let target = match lease {
+        Some(lease) => lease.guard(&unguarded),
+        None => unguarded,
+    };
     let apply = apply::apply(
         &target,
         Some(&code),
@@ -551,7 +556,11 @@ async fn point_alias(
         alias: names.alias.clone(),
         version: version.to_string(),
     })]);
-    let target = stage.target();
+    let unguarded = stage.target();
+    let target = match lease {
+        Some(lease) => lease.guard(&unguarded),
+        None => unguarded,
+    };
     let apply = apply::apply(&target, None, &plan, Outputs::default(), narrator.steps());
     match lease {
         Some(lease) => lease.fenced(apply).await?,

@@ -25,8 +25,64 @@ async fn leases(aws: &Aws) -> Vec<String> {
         .collect()
 }
 
+/// The lease's generations that bind or bound someone: all but the
+/// tombstones releases leave (tagged `slx:lease-released`).
+async fn live_leases(aws: &Aws) -> Vec<String> {
+    let mut live = Vec::new();
+    for group in log_groups_under(aws, PREFIX).await {
+        let tags = aws
+            .logs
+            .list_tags_for_resource()
+            .resource_arn(group.arn().unwrap().trim_end_matches(":*"))
+            .send()
+            .await
+            .unwrap();
+        if !tags
+            .tags()
+            .is_some_and(|t| t.contains_key("slx:lease-released"))
+        {
+            live.push(group.log_group_name().unwrap().to_string());
+        }
+    }
+    live
+}
+
+/// This machine as slx's lease tags name it: its host name, boot id and
+/// pid namespace (the test and the slx it starts share them).
+fn this_machine() -> (String, String, String) {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap().trim().to_string();
+    let namespace = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let namespace: String = namespace
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    (
+        read("/proc/sys/kernel/hostname"),
+        read("/proc/sys/kernel/random/boot_id"),
+        namespace,
+    )
+}
+
+/// A lease generation as a process of this machine would have made it.
+async fn hold_here(aws: &Aws, generation: u32, pid: u32) {
+    let (host, boot, namespace) = this_machine();
+    hold_with(
+        aws,
+        generation,
+        &host,
+        pid,
+        &[("slx:lease-boot", &boot), ("slx:lease-pidns", &namespace)],
+    )
+    .await;
+}
+
 /// A lease generation as another slx process would have made it.
 async fn hold_as(aws: &Aws, generation: u32, host: &str, pid: u32) {
+    hold_with(aws, generation, host, pid, &[]).await;
+}
+
+async fn hold_with(aws: &Aws, generation: u32, host: &str, pid: u32, more: &[(&str, &str)]) {
     let tags = HashMap::from([
         ("slx:app", "shop"),
         ("slx:stage", "dev"),
@@ -38,6 +94,7 @@ async fn hold_as(aws: &Aws, generation: u32, host: &str, pid: u32) {
         ("slx:lease-since", "2026-11-27T10:00:00Z"),
     ])
     .into_iter()
+    .chain(more.iter().copied())
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     aws.logs
@@ -47,6 +104,14 @@ async fn hold_as(aws: &Aws, generation: u32, host: &str, pid: u32) {
         .send()
         .await
         .unwrap();
+}
+
+/// The number after the newest generation of the lease (tombstones
+/// included): what the next taker makes.
+async fn next_generation(aws: &Aws) -> u32 {
+    leases(aws).await.last().map_or(1, |name| {
+        name.trim_start_matches(PREFIX).parse::<u32>().unwrap() + 1
+    })
 }
 
 /// What the stage serves: (CodeSha256, memory, the API's routes).
@@ -134,7 +199,10 @@ async fn two_deploys_of_one_stage_at_once_end_in_one_of_their_states_entirely() 
     };
     assert_eq!(status(&second), true);
     assert_eq!(status(&first), false);
-    assert!(leases(&aws).await.is_empty(), "both released the lease");
+    assert!(
+        live_leases(&aws).await.is_empty(),
+        "both released the lease"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,7 +214,11 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     project.deploy("dev", &zips().v1);
     // Two versions: a rollback has somewhere to go.
     project.deploy("dev", &zips().v2);
-    hold_as(&aws, 1, "ci-runner-7", 4242).await;
+    // Each release left a tombstone: numbers only go up.
+    let n = next_generation(&aws).await;
+    assert!(n > 2, "{:?}", leases(&aws).await);
+    let name = |n: u32| format!("{PREFIX}{n:010}");
+    hold_as(&aws, n, "ci-runner-7", 4242).await;
 
     // A no-op deploy writes nothing, so it does not wait.
     let noop = project.deploy_output("dev", &zips().v2, &["--lock-timeout", "0"]);
@@ -220,15 +292,30 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
         served_config(&aws).await.code_sha256(),
         Some(sha_of(&zips().v2).as_str())
     );
-    assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000001")]);
+    assert_eq!(live_leases(&aws).await, [name(n)]);
 
     // A newer generation held by a process of this machine that is gone
-    // binds nobody: taken over at once, and every older one cleaned up.
+    // binds nobody: taken over at once, and deleted on release.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     let pid = gone.id();
     gone.wait().unwrap();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    hold_as(&aws, 2, host.trim(), pid).await;
+    // The same host name and pid namespace, but another boot (or a
+    // container with the same host name): its pid means nothing here.
+    let (host, _, namespace) = this_machine();
+    hold_with(
+        &aws,
+        n + 1,
+        &host,
+        pid,
+        &[
+            ("slx:lease-boot", "another-boot"),
+            ("slx:lease-pidns", &namespace),
+        ],
+    )
+    .await;
+    let elsewhere = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "0"]);
+    assert_eq!(elsewhere.status.code(), Some(5));
+    hold_here(&aws, n + 2, pid).await;
     let taken = project.deploy_output("dev", &zips().v1, &["--lock-timeout", "0"]);
     assert!(
         taken.status.success(),
@@ -236,7 +323,11 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
         String::from_utf8_lossy(&taken.stderr)
     );
     assert_eq!(stdout_json(&taken)["changed"], true);
-    assert!(leases(&aws).await.is_empty());
+    // It deleted its own generation (n + 3), the gone process's and the
+    // older tombstone, and left a tombstone (n + 4); the generations of
+    // other machines are not its to delete.
+    assert_eq!(leases(&aws).await, [name(n), name(n + 1), name(n + 4)]);
+    assert_eq!(live_leases(&aws).await, [name(n), name(n + 1)]);
     let status = stdout_json(&project.slx(&["status", "--stage", "dev"]));
     assert_eq!(status["change_in_progress"], serde_json::Value::Null);
 
@@ -248,7 +339,8 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
             .status
             .success()
     );
-    hold_as(&aws, 7, host.trim(), pid).await;
+    assert!(leases(&aws).await.is_empty());
+    hold_here(&aws, 2, pid).await;
     let again = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     assert!(again.status.success());
     assert!(leases(&aws).await.is_empty());
@@ -293,12 +385,14 @@ async fn a_long_deploy_renews_its_lease_and_releases_it() {
         .filter(|e| e.operation == "CreateLogGroup" && e.outcome == "forwarded")
         .filter_map(|e| e.target.filter(|group| group.starts_with(PREFIX)))
         .collect();
-    assert!(made.len() >= 2, "renewed at least once: {made:?}");
+    // Taken, renewed at least once, and a tombstone on release.
+    assert!(made.len() >= 3, "renewed at least once: {made:?}");
     let expected: Vec<String> = (1..=made.len())
         .map(|generation| format!("{PREFIX}{generation:010}"))
         .collect();
     assert_eq!(made, expected, "one generation after another");
-    assert!(leases(&aws).await.is_empty());
+    assert_eq!(leases(&aws).await, [made.last().unwrap().clone()]);
+    assert!(live_leases(&aws).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -324,9 +418,9 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
     hold_as(&aws, 2, "ci-runner-7", 4242).await;
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(
-        stderr.contains("stage dev's deploy lease was taken over by another slx process"),
+        stderr.contains("stage dev's deploy lease was lost"),
         "{stderr}"
     );
     // It stopped at its renewal (30 s), before IAM let it create the
@@ -370,32 +464,178 @@ async fn a_lease_taken_from_a_stale_look_backs_off_for_a_newer_holder() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    // Meanwhile another process holds generation 2 (its generation 1
-    // already released).
-    hold_as(&aws, 2, "ci-runner-7", 4242).await;
+    // The first deploy left its tombstone (generation 2), so the look
+    // leads to generation 3. Meanwhile another process took generation 3
+    // and has renewed it to 4 (deleting 3).
+    let name = |n: u32| format!("{PREFIX}{n:010}");
+    assert_eq!(leases(&aws).await, [name(2)]);
+    hold_as(&aws, 4, "ci-runner-7", 4242).await;
     sim.set_behaviours(paced(Behaviours::default()));
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("bob@ci-runner-7 (pid 4242)"), "{stderr}");
-    // It made generation 1 from its stale look, found the newer one,
+    // It made generation 3 from its stale look, found the newer one,
     // removed its own, and changed nothing else.
     let writes: Vec<(String, Option<String>)> = sim.events()[before..]
         .iter()
         .filter(|e| e.mutating)
         .map(|e| (e.operation.clone(), e.target.clone()))
         .collect();
-    let first = format!("{PREFIX}0000000001");
     assert_eq!(
         writes,
         [
-            ("CreateLogGroup".to_string(), Some(first.clone())),
-            ("DeleteLogGroup".to_string(), Some(first))
+            ("CreateLogGroup".to_string(), Some(name(3))),
+            ("DeleteLogGroup".to_string(), Some(name(3)))
         ]
     );
-    assert_eq!(leases(&aws).await, [format!("{PREFIX}0000000002")]);
+    assert_eq!(leases(&aws).await, [name(2), name(4)]);
     assert_eq!(
         served_config(&aws).await.code_sha256(),
         Some(sha_of(&zips().v1).as_str())
     );
+}
+
+/// Ten deploys of one stage at once, each with its own memory, route and
+/// code: CloudWatch aborts the lease's creates that race
+/// (`OperationAbortedException`, as it does for concurrent requests on
+/// one log group); each loser waits its turn. All succeed, and the stage
+/// ends in one of their configurations entirely.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_deploys_of_one_stage_at_once_all_succeed_and_one_wins_entirely() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let aws = aws(&moto).await;
+    let (sim, first) = Project::behind_simulator(
+        &moto,
+        Behaviours {
+            // CloudWatch Logs takes its time: a create of a generation
+            // is under way long enough for others to run into it.
+            latency_by_service: vec![(
+                "logs".into(),
+                slx_sim::Latency {
+                    fixed_ms: 600.0,
+                    jitter_ms: 100.0,
+                },
+            )],
+            ..Behaviours::realistic()
+        },
+    );
+    let memory = |i: usize| 128 + 64 * i as i32;
+    let zip = |i: usize| if i % 2 == 0 { &zips().v1 } else { &zips().v2 };
+    let mut projects = vec![first];
+    for _ in 1..10 {
+        let mut project = Project::new(&moto);
+        project.endpoint = sim.endpoint.clone();
+        projects.push(project);
+    }
+    let deploys: Vec<Watched> = projects
+        .iter()
+        .enumerate()
+        .map(|(i, project)| {
+            project.edit("memory = 256", &format!("memory = {}", memory(i)));
+            project.edit("\"GET /health\"", &format!("\"GET /health{i}\""));
+            // Thirty minutes at AWS's pace: three at the suite's.
+            let mut command = project.deploy_command("dev", zip(i), &["--lock-timeout", "30m"]);
+            Watched::spawn(&mut command, &format!("[{i}]"))
+        })
+        .collect();
+    for (i, deploy) in deploys.into_iter().enumerate() {
+        let output = deploy.finish();
+        assert!(
+            output.status.success(),
+            "deploy {i}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let aborted = sim
+        .events()
+        .iter()
+        .filter(|e| e.outcome == "refused OperationAbortedException")
+        .count();
+    assert!(aborted > 0, "no create of the lease ever raced");
+
+    // One deploy's memory, its route alone, and its code.
+    let (code, served_memory, routes) = served(&aws).await;
+    let winner = (0..10)
+        .find(|&i| memory(i) == served_memory)
+        .expect("the memory of one of the ten");
+    assert_eq!(code, sha_of(zip(winner)));
+    let health: Vec<&String> = routes
+        .iter()
+        .filter(|r| r.starts_with("GET /health"))
+        .collect();
+    assert_eq!(health, [&format!("GET /health{winner}")], "{routes:?}");
+    assert!(live_leases(&aws).await.is_empty());
+}
+
+/// A deploy stopped (SIGSTOP) while IAM keeps it waiting, for longer than
+/// its lease lasts: another deploy takes the stage over and finishes, a
+/// third process takes the lease, and then the first runs again. It must
+/// not send a single write (its plan is stale), and it exits 5.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_stopped_past_its_lease_writes_nothing_when_it_runs_again() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let aws = aws(&moto).await;
+    // The first deploy has a simulator of its own: what it sends is told
+    // apart from the others'. IAM keeps it waiting for its role (60 s).
+    let (sim, _first, child) = slow_first_deploy(&moto, 60.0);
+    while !sim.events().iter().any(|e| e.operation == "CreateRole") {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let signal = |signal: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal}");
+    };
+    signal("-STOP");
+    // Its generation (two, if it was stopped in the middle of a renewal).
+    let mine = live_leases(&aws).await;
+    assert!(!mine.is_empty(), "{mine:?}");
+
+    // Another deploy waits until the stopped one's lease expires (2
+    // minutes at AWS's pace), takes the stage and finishes.
+    let second = Project::new(&moto);
+    let report = second.deploy("dev", &zips().v2);
+    assert!(
+        report["lease_wait_seconds"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    // A third process holds the lease now.
+    let newest = leases(&aws).await.last().unwrap().clone();
+    let next: u32 = newest.trim_start_matches(PREFIX).parse::<u32>().unwrap() + 1;
+    hold_as(&aws, next, "ci-runner-7", 4242).await;
+
+    let before = sim.events().len();
+    signal("-CONT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("stage dev's deploy lease was lost"),
+        "{stderr}"
+    );
+    // Not one write to the stage: only its own generation deleted.
+    let writes: Vec<(String, Option<String>)> = sim.events()[before..]
+        .iter()
+        .filter(|e| e.mutating)
+        .map(|e| (e.operation.clone(), e.target.clone()))
+        .collect();
+    assert!(
+        !writes.is_empty()
+            && writes
+                .iter()
+                .all(|(operation, group)| operation == "DeleteLogGroup"
+                    && group.as_ref().is_some_and(|g| mine.contains(g))),
+        "{writes:?}"
+    );
+    // The stage is the second deploy's; the third holds the lease.
+    assert_eq!(
+        served_config(&aws).await.code_sha256(),
+        Some(sha_of(&zips().v2).as_str())
+    );
+    assert_eq!(live_leases(&aws).await, [format!("{PREFIX}{next:010}")]);
 }

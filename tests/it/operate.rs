@@ -104,14 +104,20 @@ async fn rollback_moves_the_alias_without_uploading() {
     let output = project.slx(&["rollback", "--stage", "dev"]);
     assert!(output.status.success());
     let mutating = moto.writes();
-    // Only the alias moves, under the stage's lease (taken and released).
-    assert_eq!(mutating.len(), 3, "{mutating:?}");
+    // Only the alias moves, under the stage's lease: taken, then
+    // released (a tombstone made, its own generation and the last
+    // deploy's tombstone deleted).
+    assert_eq!(mutating.len(), 5, "{mutating:?}");
     assert_eq!(
         (mutating[0].as_str(), mutating[2].as_str()),
-        ("CreateLogGroup", "DeleteLogGroup"),
+        ("CreateLogGroup", "CreateLogGroup"),
         "{mutating:?}"
     );
     assert!(mutating[1].contains("/aliases/dev"), "{mutating:?}");
+    assert!(
+        mutating[3..].iter().all(|write| write == "DeleteLogGroup"),
+        "{mutating:?}"
+    );
     let report = stdout_json(&output);
     assert_eq!(
         (report["from"].as_str(), report["to"].as_str()),
