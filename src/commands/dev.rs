@@ -198,9 +198,16 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             ));
         }),
     });
+    let by_route = crate::handler::authorizers_by_route(&project, &app_dir);
+    for authorizer in &project.authorizers {
+        if let Some(note) = authorizer.caching_note(by_route.contains(&authorizer.name)) {
+            ui.warn(note);
+        }
+    }
     state.authorizers.set(
         authorizer_pools(&local, &binary, args.concurrency),
         local_arns(&project, global),
+        by_route,
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -356,6 +363,7 @@ impl Reloader {
                 self.state.authorizers.set(
                     authorizer_pools(&local, &binary, concurrency),
                     local_arns(&project, global),
+                    crate::handler::authorizers_by_route(&project, &self.app_dir),
                 );
                 *self.state.routes.write().expect("lock poisoned") = project.routes.clone();
                 let mut rules = self.state.rules.write().expect("lock poisoned");

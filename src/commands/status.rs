@@ -43,7 +43,8 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
     let compare_sha = local_sha
         .clone()
         .unwrap_or_else(|| function.code_sha256.clone());
-    let desired = Desired::new(&stage.project, arns, &compare_sha, String::new());
+    let by_route = crate::handler::authorizers_by_route(&stage.project, &stage.app_dir);
+    let desired = Desired::new(&stage.project, arns, &compare_sha, String::new(), by_route);
     let drift: Vec<String> = plan(arns.names(), Some(&desired), &actual)
         .actions()
         .map(|a| a.info().describe(arns.names()))

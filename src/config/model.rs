@@ -266,6 +266,31 @@ impl Authorizer {
         }
     }
 
+    /// How API Gateway may cache this authorizer's verdicts, when its
+    /// function takes the route (`by_route`) or not: see
+    /// [`AuthorizerSource::caching`]; a Cognito one's for its `ttl`.
+    pub fn caching(&self, by_route: bool) -> Caching {
+        match self.function() {
+            Some((_, source)) => source.caching(by_route),
+            None => Caching {
+                ttl: self.ttl,
+                per_route: false,
+            },
+        }
+    }
+
+    /// Why slx caches this authorizer's verdicts for less than slx.toml's
+    /// `ttl` says, if it does.
+    pub fn caching_note(&self, by_route: bool) -> Option<String> {
+        let caching = self.caching(by_route);
+        (caching.ttl < self.ttl).then(|| {
+            format!(
+                "authorizer `{}` is a `token` authorizer whose function takes the route (method, path or method ARN), but API Gateway caches a token authorizer's verdict by the token alone: slx asks it on every call (ttl 0, not {}). With `type = \"request\"` its verdicts are cached per route",
+                self.name, self.ttl
+            )
+        })
+    }
+
     /// A function authorizer's function of lib.rs and what API Gateway
     /// hands it; `None` for a Cognito one.
     pub fn function(&self) -> Option<(&str, AuthorizerSource)> {
@@ -281,6 +306,15 @@ impl Authorizer {
             },
         ))
     }
+}
+
+/// How API Gateway caches an authorizer's verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caching {
+    /// Seconds a verdict is kept (0: never).
+    pub ttl: u32,
+    /// Kept per route (method and resource) as well as per token.
+    pub per_route: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -507,6 +541,32 @@ pub struct AuthorizerSource {
     pub header: String,
     /// Seconds API Gateway caches a verdict.
     pub ttl: u32,
+}
+
+impl AuthorizerSource {
+    /// How API Gateway may cache the verdicts of an authorizer whose
+    /// function takes the route (`by_route`) or not. A verdict that may
+    /// differ from route to route must never serve another route: a
+    /// `request` authorizer's is then cached per route (method and
+    /// resource among its identity sources), a `token` one's (which API
+    /// Gateway caches by the token alone) not at all.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/configure-api-gateway-lambda-authorization.html
+    pub fn caching(&self, by_route: bool) -> Caching {
+        match (by_route, self.request) {
+            (true, true) => Caching {
+                ttl: self.ttl,
+                per_route: true,
+            },
+            (true, false) => Caching {
+                ttl: 0,
+                per_route: false,
+            },
+            (false, _) => Caching {
+                ttl: self.ttl,
+                per_route: false,
+            },
+        }
+    }
 }
 
 /// `schedule = "rate(1 hour)"`: an EventBridge Scheduler expression

@@ -63,6 +63,9 @@ pub(crate) struct Desired {
     /// Who may call each route that is not public (`path → method →`).
     pub(crate) auth: BTreeMap<String, BTreeMap<Method, crate::config::RouteAuth>>,
     pub(crate) authorizers: Vec<crate::config::Authorizer>,
+    /// The function authorizers whose function takes the route (method,
+    /// path or method ARN): their verdicts are cached per route.
+    pub(crate) authorizers_by_route: BTreeSet<String>,
 }
 
 /// An event handler's function and what runs it.
@@ -147,6 +150,7 @@ impl Desired {
         arns: &StageArns,
         code_sha256: &str,
         release: String,
+        authorizers_by_route: BTreeSet<String>,
     ) -> Desired {
         let env: BTreeMap<String, String> = project
             .env
@@ -220,6 +224,7 @@ impl Desired {
             usage_plan: project.usage_plan,
             auth,
             authorizers: project.authorizers.clone(),
+            authorizers_by_route,
         }
     }
 
@@ -283,6 +288,7 @@ pub(crate) mod tests {
             usage_plan: None,
             auth: BTreeMap::new(),
             authorizers: Vec::new(),
+            authorizers_by_route: BTreeSet::new(),
             arns,
         }
     }

@@ -152,7 +152,15 @@ fn security_schemes(desired: &Desired) -> Map<String, Value> {
         if !used.iter().any(named) {
             continue;
         }
-        let identity = format!("method.request.header.{}", authorizer.header);
+        let caching = authorizer.caching(desired.authorizers_by_route.contains(&authorizer.name));
+        let header = format!("method.request.header.{}", authorizer.header);
+        let identity = if caching.per_route {
+            // A request authorizer's cache key: every identity source.
+            // https://docs.aws.amazon.com/apigateway/latest/api/API_CreateAuthorizer.html
+            format!("{header}, context.httpMethod, context.resourcePath")
+        } else {
+            header
+        };
         let (authtype, definition) = match &authorizer.kind {
             AuthorizerKind::Cognito { user_pools } => (
                 "cognito_user_pools",
@@ -160,7 +168,7 @@ fn security_schemes(desired: &Desired) -> Map<String, Value> {
                     "type": "cognito_user_pools",
                     "providerARNs": user_pools,
                     "identitySource": identity,
-                    "authorizerResultTtlInSeconds": authorizer.ttl,
+                    "authorizerResultTtlInSeconds": caching.ttl,
                 }),
             ),
             AuthorizerKind::Function { request, .. } => (
@@ -169,7 +177,7 @@ fn security_schemes(desired: &Desired) -> Map<String, Value> {
                     "type": if *request { "request" } else { "token" },
                     "authorizerUri": desired.arns.authorizer_uri(&authorizer.name),
                     "identitySource": identity,
-                    "authorizerResultTtlInSeconds": authorizer.ttl,
+                    "authorizerResultTtlInSeconds": caching.ttl,
                 }),
             ),
         };
@@ -462,6 +470,32 @@ mod tests {
         assert_eq!(
             definition["authorizerUri"],
             "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-partners:dev/invocations"
+        );
+
+        // Its function takes the route: as a token authorizer (cached by
+        // the token alone) it is never cached; as a request authorizer it
+        // is cached per route.
+        desired.authorizers_by_route = BTreeSet::from(["partners".to_string()]);
+        let scheme = |desired: &Desired| {
+            super::document(desired)["components"]["securitySchemes"]["partners"]
+                ["x-amazon-apigateway-authorizer"]
+                .clone()
+        };
+        let token = scheme(&desired);
+        assert_eq!(token["authorizerResultTtlInSeconds"], 0);
+        assert_eq!(
+            token["identitySource"],
+            "method.request.header.X-Partner-Token"
+        );
+        desired.authorizers[1].kind = AuthorizerKind::Function {
+            function: "check_token".into(),
+            request: true,
+        };
+        let request = scheme(&desired);
+        assert_eq!(request["authorizerResultTtlInSeconds"], 60);
+        assert_eq!(
+            request["identitySource"],
+            "method.request.header.X-Partner-Token, context.httpMethod, context.resourcePath"
         );
     }
 

@@ -179,7 +179,15 @@ pub(crate) async fn deploy(
     let (stage, actual, seen) = open(opened).await?;
     let names = stage.arns.names();
     // Planned with no code: the early steps do not depend on it.
-    let unbuilt = Desired::new(&stage.project, &stage.arns, "", request.release.clone());
+    let by_route = crate::handler::authorizers_by_route(&stage.project, &stage.app_dir);
+    warn_token_authorizers_by_route(&stage.project, &by_route, narrator);
+    let unbuilt = Desired::new(
+        &stage.project,
+        &stage.arns,
+        "",
+        request.release.clone(),
+        by_route,
+    );
     // Before the first write: what AWS would refuse half-way.
     preflight::check(&unbuilt, &actual)?;
     let early = |actual: &Actual| plan(names, Some(&unbuilt), actual).before_build();
@@ -225,6 +233,21 @@ pub(crate) async fn deploy(
     .await
 }
 
+/// Says, once per deploy, which authorizers slx caches for less than
+/// slx.toml's `ttl` (a token authorizer that takes the route).
+fn warn_token_authorizers_by_route(
+    project: &crate::config::Project,
+    by_route: &std::collections::BTreeSet<String>,
+    narrator: &dyn Narrator,
+) {
+    for authorizer in &project.authorizers {
+        // On stderr in every mode: slx caches for less than slx.toml says.
+        if let Some(note) = authorizer.caching_note(by_route.contains(&authorizer.name)) {
+            narrator.alert(&note);
+        }
+    }
+}
+
 /// The stage located (account, partition), what AWS holds for it and (at
 /// once, saving a round trip when the lease is taken later) a look at
 /// its lease.
@@ -268,7 +291,14 @@ fn planned(
 ) -> miette::Result<Planned> {
     let arns = &stage.arns;
     api::refuse_duplicates(arns.names(), &actual)?;
-    let mut desired = Desired::new(&stage.project, arns, &code.sha256, request.release.clone());
+    let by_route = crate::handler::authorizers_by_route(&stage.project, &stage.app_dir);
+    let mut desired = Desired::new(
+        &stage.project,
+        arns,
+        &code.sha256,
+        request.release.clone(),
+        by_route,
+    );
     // A handler that runs itself without end costs real money: said in
     // every output mode.
     for warning in preflight::check(&desired, &actual)? {

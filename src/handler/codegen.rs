@@ -50,6 +50,9 @@ struct EventView {
     describe: &'static str,
     /// Takes the whole event (else: once per record).
     whole: bool,
+    /// An authorizer whose verdict may differ by route: it allows or
+    /// denies the call's own method ARN, not the whole stage.
+    by_route: bool,
     /// A function authorizer's verdict on one call.
     authorizer: bool,
     extract: Vec<String>,
@@ -296,6 +299,7 @@ fn event_view(index: usize, call: &EventCall) -> EventView {
     let awaited = if call.is_async { ".await" } else { "" };
     let call_expr = format!("app::{}({}){awaited}", call.function, arguments.join(", "));
     let authorizer = call.kind == EventKind::Authorizer && !whole;
+    let by_route = call.authorizes_by_route();
     let finish = match (whole, authorizer, call.fallible) {
         (true, _, true) => "slx_events::respond(output.map_err(slx_events::failure)?)".to_string(),
         (true, _, false) => "slx_events::respond(output)".to_string(),
@@ -324,6 +328,7 @@ fn event_view(index: usize, call: &EventCall) -> EventView {
         },
         whole,
         authorizer,
+        by_route,
         extract,
         call: call_expr,
         finish,

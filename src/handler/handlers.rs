@@ -160,6 +160,25 @@ pub struct EventCall {
     pub responds: bool,
 }
 
+/// The parameters of an authorizer's function that say which route is
+/// called (`event`, the whole event, says it too).
+pub const ROUTE_PARAMETERS: [&str; 4] = ["method", "path", "method_arn", "event"];
+
+impl EventCall {
+    /// Whether this is a function authorizer whose verdict may differ from
+    /// route to route: it takes the method, the path or the method ARN.
+    /// API Gateway must then not serve one route's cached verdict to
+    /// another.
+    pub fn authorizes_by_route(&self) -> bool {
+        self.kind == EventKind::Authorizer
+            && self.inputs.iter().any(|input| match input {
+                EventInput::Field { name, .. } => ROUTE_PARAMETERS.contains(&name.as_str()),
+                EventInput::Event { .. } => true,
+                EventInput::Body { .. } => false,
+            })
+    }
+}
+
 /// What the generated crate calls: each handler route's function, the
 /// router if there is one, and each event handler.
 #[derive(Debug, Clone, PartialEq, Eq)]

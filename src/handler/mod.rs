@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod reproducible;
 pub mod toolchain;
 
+use std::collections::BTreeSet;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -174,6 +175,40 @@ pub fn read_app_crate(dir: &Path) -> Result<AppCrate, BuildError> {
         package,
         lib_name,
     })
+}
+
+/// The function authorizers of `project` whose function in the app's
+/// lib.rs takes the route (method, path or method ARN), so that their
+/// verdicts are cached per route. When lib.rs cannot be read or checked,
+/// every function authorizer counts: per-route caching is never wrong,
+/// only slower.
+pub fn authorizers_by_route(project: &Project, app_dir: &Path) -> BTreeSet<String> {
+    let every = || {
+        project
+            .authorizers
+            .iter()
+            .filter(|authorizer| authorizer.function().is_some())
+            .map(|authorizer| authorizer.name.clone())
+            .collect()
+    };
+    let Ok(app) = read_app_crate(app_dir) else {
+        return every();
+    };
+    let events: Vec<_> = project.events.iter().map(|e| e.handler.clone()).collect();
+    match handlers::check_file(
+        &app.lib_path,
+        &project.routes,
+        project.router.as_deref(),
+        &events,
+    ) {
+        Ok(checked) => checked
+            .events
+            .iter()
+            .filter(|event| event.authorizes_by_route())
+            .map(|event| event.name.clone())
+            .collect(),
+        Err(_) => every(),
+    }
 }
 
 /// Where cargo puts build output: `CARGO_TARGET_DIR`, else `<app>/target`.

@@ -95,14 +95,23 @@ impl GatewayRules {
 pub struct FunctionAuthorizers {
     pools: RwLock<BTreeMap<String, Pool>>,
     arns: RwLock<Option<crate::names::StageArns>>,
+    /// Those whose function takes the route: cached as a deploy caches
+    /// them (`Authorizer::caching`).
+    by_route: RwLock<std::collections::BTreeSet<String>>,
     verdicts: std::sync::Mutex<super::authorizer::VerdictCache>,
 }
 
 impl FunctionAuthorizers {
     /// Serves the authorizers with `pools` from now on (a reload).
-    pub(crate) fn set(&self, pools: BTreeMap<String, Pool>, arns: crate::names::StageArns) {
+    pub(crate) fn set(
+        &self,
+        pools: BTreeMap<String, Pool>,
+        arns: crate::names::StageArns,
+        by_route: std::collections::BTreeSet<String>,
+    ) {
         *self.pools.write().expect("lock poisoned") = pools;
         *self.arns.write().expect("lock poisoned") = Some(arns);
+        *self.by_route.write().expect("lock poisoned") = by_route;
         self.verdicts.lock().expect("lock poisoned").clear();
     }
 }
@@ -478,13 +487,26 @@ async fn ask_function(
     };
     let event = authorizer_event(source, &call, &origin);
     let method_arn = event["methodArn"].as_str().unwrap_or_default().to_string();
-    let ttl = std::time::Duration::from_secs(u64::from(source.ttl));
+    let by_route = state
+        .authorizers
+        .by_route
+        .read()
+        .expect("lock poisoned")
+        .contains(name);
+    let caching = source.caching(by_route);
+    let ttl = std::time::Duration::from_secs(u64::from(caching.ttl));
+    // The cache key: the identity sources API Gateway would use.
+    let key = if caching.per_route {
+        format!("{token}\n{} {resource}", request.method)
+    } else {
+        token.clone()
+    };
     let cached = state
         .authorizers
         .verdicts
         .lock()
         .expect("lock poisoned")
-        .get(name, &token, ttl, Instant::now());
+        .get(name, &key, ttl, Instant::now());
     let answer = match cached {
         Some(answer) => answer,
         None => {
@@ -524,7 +546,7 @@ async fn ask_function(
                     .verdicts
                     .lock()
                     .expect("lock poisoned")
-                    .keep(name, &token, answer.clone(), Instant::now());
+                    .keep(name, &key, answer.clone(), Instant::now());
             }
             answer
         }

@@ -64,7 +64,32 @@ pub struct PartnerCaller {
 pub async fn partner_feed(caller: PartnerCaller) -> PartnerCaller {
     caller
 }
+
+/// Lets `staff-NAME` tokens call every path but those under `/admin`: a
+/// verdict that differs from route to route. As a `request` authorizer
+/// it finds the token among the headers, as a `token` one it is given it.
+pub async fn check_staff(
+    token: Option<String>,
+    headers: std::collections::HashMap<String, String>,
+    path: String,
+) -> Option<Partner> {
+    let token = token.or_else(|| {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("x-staff-token"))
+            .map(|(_, value)| value.clone())
+    })?;
+    let name = token.strip_prefix("staff-")?;
+    (!path.starts_with("/admin")).then(|| Partner {
+        partner: name.to_string(),
+        tier: "staff".into(),
+    })
+}
 "#;
+
+/// The same function behind a `request` authorizer and a `token` one;
+/// both cache verdicts for 300 s unless slx must not.
+const STAFF: &str = "[authorizers.staff]\nfunction = \"check_staff\"\ntype = \"request\"\nheader = \"X-Staff-Token\"\nttl = 300\n\n[authorizers.tokens]\nfunction = \"check_staff\"\nheader = \"X-Staff-Token\"\nttl = 300\n";
 
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,11 +108,15 @@ fn with_auth(text: &str) -> String {
         "\"GET /orders\" = { handler = \"whoami\", auth = \"users\", scopes = [\"orders/read\"] }",
         "\"GET /signed\" = { handler = \"signer\", auth = \"iam\" }",
         "\"GET /feed\" = { handler = \"partner_feed\", auth = \"partners\" }",
+        "\"GET /public\" = { handler = \"partner_feed\", auth = \"staff\" }",
+        "\"GET /admin\" = { handler = \"partner_feed\", auth = \"staff\" }",
+        "\"GET /open\" = { handler = \"partner_feed\", auth = \"tokens\" }",
+        "\"GET /admin/tokens\" = { handler = \"partner_feed\", auth = \"tokens\" }",
     ];
     text.replace(
         "[routes]",
         &format!(
-            "[authorizers.users]\ncognito = [\"{POOL}\"]\n\n[authorizers.partners]\nfunction = \"check_partner\"\nheader = \"X-Partner-Token\"\nttl = 60\n\n[routes]\n{}",
+            "[authorizers.users]\ncognito = [\"{POOL}\"]\n\n[authorizers.partners]\nfunction = \"check_partner\"\nheader = \"X-Partner-Token\"\nttl = 60\n\n{STAFF}\n[routes]\n{}",
             routes.join("\n")
         ),
     )
@@ -203,6 +232,28 @@ fn slx_dev_checks_cognito_tokens_and_iam_signatures_and_hands_over_the_caller() 
         "authorizer `partners` failed for the call to GET /feed: cannot read the token",
         Duration::from_secs(10),
     );
+    // An authorizer that allows one route and denies another for one
+    // token: a verdict never serves the other route, in either order,
+    // as a request authorizer (cached per route) and as a token one
+    // (never cached).
+    let denied = |route: &str, token: &str| {
+        let (status, body) = get(&format!("{url}{route}"), &[("x-staff-token", token)]);
+        (status, body["partner"].as_str().map(str::to_string))
+    };
+    for (allowed, refused) in [("/public", "/admin"), ("/open", "/admin/tokens")] {
+        let first = format!("staff-{}", &allowed[1..]);
+        assert_eq!(
+            denied(allowed, &first),
+            (200, Some(allowed[1..].to_string()))
+        );
+        assert_eq!(denied(refused, &first).0, 403, "{refused} after {allowed}");
+        let second = format!("staff-{}-2", &allowed[1..]);
+        assert_eq!(denied(refused, &second).0, 403, "{refused} first");
+        assert_eq!(denied(allowed, &second).0, 200, "{allowed} after {refused}");
+        // Cached: the same answers again.
+        assert_eq!(denied(refused, &first).0, 403);
+        assert_eq!(denied(allowed, &second).0, 200);
+    }
     // Public routes stay public.
     assert_eq!(get(&format!("{url}/health"), &[]).0, 200);
     drop(dev);
@@ -299,9 +350,51 @@ async fn a_deploy_sends_the_security_schemes_in_the_import_once() {
         "[cors]\norigins = [\"https://app.example.com\"]\n\n[stages.dev.domain]\nname = \"api.example.com\"\ncertificate = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\n\n[routes]",
     );
     project.edit("[app]\n", "[app]\nbinary_media_types = [\"image/png\"]\n");
+    // Two authorizers whose function takes the path: lib.rs says so (the
+    // zip is prebuilt; slx reads the functions' parameters from lib.rs).
+    project.edit(
+        "[routes]",
+        &format!("{STAFF}\n[routes]\n\"GET /staff\" = {{ handler = \"health\", auth = \"staff\" }}\n\"GET /tokens\" = {{ handler = \"health\", auth = \"tokens\" }}"),
+    );
+    let lib = project.dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, format!("{text}\n{HANDLERS}")).unwrap();
     moto.start_recording();
-    project.deploy("dev", &zips().v1);
+    let deployed = project.deploy_output("dev", &zips().v1, &[]);
+    let said = String::from_utf8_lossy(&deployed.stderr);
+    assert!(deployed.status.success(), "{said}");
+    assert!(
+        said.contains("authorizer `tokens` is a `token` authorizer whose function takes the route"),
+        "{said}"
+    );
     let import = moto.recorded_imports().remove(0);
+    // A verdict that depends on the route is cached per route (request)
+    // or not at all (token); the others per token, for their ttl.
+    let scheme = |name: &str| {
+        import["components"]["securitySchemes"][name]["x-amazon-apigateway-authorizer"].clone()
+    };
+    let caching = |name: &str| {
+        let scheme = scheme(name);
+        (
+            scheme["identitySource"].as_str().unwrap().to_string(),
+            scheme["authorizerResultTtlInSeconds"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(
+        caching("staff"),
+        (
+            "method.request.header.X-Staff-Token, context.httpMethod, context.resourcePath".into(),
+            300
+        )
+    );
+    assert_eq!(
+        caching("tokens"),
+        ("method.request.header.X-Staff-Token".into(), 0)
+    );
+    assert_eq!(
+        caching("partners"),
+        ("method.request.header.X-Partner-Token".into(), 300)
+    );
     assert_eq!(
         import["paths"]["/greet"]["post"]["security"],
         serde_json::json!([{ "users": ["greet/write"] }])

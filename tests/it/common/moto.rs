@@ -198,6 +198,10 @@ impl Moto {
         .call()
         .unwrap()
         .body_mut()
+        // Each function's zip is in the recording (base64): a stage of
+        // several functions passes ureq's default limit of 10 MB.
+        .with_config()
+        .limit(256 * 1024 * 1024)
         .read_to_string()
         .unwrap();
         // moto's server threads may append two records with no newline
