@@ -221,6 +221,11 @@ pub struct ReleaseArgs {
     /// (default: slx.toml's `canary.for`, else 5m).
     #[arg(long = "for", value_name = "DURATION", value_parser = crate::config::CanarySpec::parse_watch)]
     pub canary_for: Option<std::time::Duration>,
+    /// Invocations of the new version a canary's window must see to be
+    /// judged; fewer, and it is rolled back (default: slx.toml's
+    /// `canary.min_invocations`, else 20).
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub min_invocations: Option<u32>,
     /// Move all the traffic at once even when slx.toml asks for a canary.
     #[arg(long, conflicts_with = "canary")]
     pub no_canary: bool,

@@ -150,7 +150,8 @@ fn exit_for(detailed: bool, changed: bool) -> Outcome {
 }
 
 /// The canary of this deploy: `--no-canary`, else `--canary` (with
-/// `--for`, else slx.toml's watch, else 5 minutes), else slx.toml's.
+/// `--for` and `--min-invocations`, else slx.toml's, else 5 minutes and
+/// 20), else slx.toml's.
 fn canary_choice(args: &DeployArgs, configured: Option<CanarySpec>) -> Option<CanarySpec> {
     let args = &args.release;
     if args.no_canary {
@@ -163,9 +164,14 @@ fn canary_choice(args: &DeployArgs, configured: Option<CanarySpec>) -> Option<Ca
                 .canary_for
                 .or(configured.map(|c| c.watch))
                 .unwrap_or(CanarySpec::DEFAULT_WATCH),
+            min_invocations: args
+                .min_invocations
+                .or(configured.map(|c| c.min_invocations))
+                .unwrap_or(CanarySpec::DEFAULT_MIN_INVOCATIONS),
         }),
         None => configured.map(|c| CanarySpec {
             watch: args.canary_for.unwrap_or(c.watch),
+            min_invocations: args.min_invocations.unwrap_or(c.min_invocations),
             ..c
         }),
     }

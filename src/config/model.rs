@@ -447,6 +447,9 @@ pub struct CanarySpec {
     /// How long to watch before promoting.
     #[serde(rename = "for_seconds", serialize_with = "as_seconds")]
     pub watch: std::time::Duration,
+    /// Invocations of the new version its window must hold to be judged:
+    /// fewer, and it is rolled back (no traffic is no evidence).
+    pub min_invocations: u32,
 }
 
 fn as_seconds<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -459,6 +462,9 @@ impl CanarySpec {
     pub const WATCH_MAX: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
     /// When only a share is given.
     pub const DEFAULT_WATCH: std::time::Duration = std::time::Duration::from_secs(300);
+    /// When slx.toml and the command line do not say.
+    pub const DEFAULT_MIN_INVOCATIONS: u32 = 20;
+    pub const MIN_INVOCATIONS_MAX: u32 = 1_000_000;
 
     /// The share as Lambda's routing weight (0.0 to 1.0).
     pub fn weight(&self) -> f64 {

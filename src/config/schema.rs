@@ -132,13 +132,14 @@ pub(crate) struct RawVpc {
     pub security_groups: Vec<Spanned<String>>,
 }
 
-/// `canary = { share = "10%", for = "5m" }`.
+/// `canary = { share = "10%", for = "5m", min_invocations = 20 }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCanary {
     pub share: Spanned<String>,
     #[serde(rename = "for")]
     pub watch: Option<Spanned<String>>,
+    pub min_invocations: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -278,9 +278,27 @@ pub(crate) fn canary(
             );
         }),
     };
+    let min_invocations = match &inner.min_invocations {
+        None => Ok(CanarySpec::DEFAULT_MIN_INVOCATIONS),
+        Some(count) => u32::try_from(*count.get_ref())
+            .ok()
+            .filter(|n| *n <= CanarySpec::MIN_INVOCATIONS_MAX)
+            .ok_or_else(|| {
+                check.error(
+                    count.span(),
+                    &format!("{key}.min_invocations"),
+                    format!("`min_invocations` = {} is out of range", count.get_ref()),
+                    &format!(
+                        "the invocations of the new version its window must see to be judged, 0 to {}",
+                        CanarySpec::MIN_INVOCATIONS_MAX
+                    ),
+                );
+            }),
+    };
     Some(CanarySpec {
         percent: share.ok()?,
         watch: watch.ok()?,
+        min_invocations: min_invocations.ok()?,
     })
 }
 

@@ -2,7 +2,9 @@
 //! share of invocations to the new one (Lambda's weighted alias), while
 //! the new version's errors and throttles (CloudWatch, `ExecutedVersion`
 //! dimension) and its smoke checks are watched; then it takes all the
-//! traffic, or the share goes back to the old version.
+//! traffic, or the share goes back to the old version. It is promoted
+//! only on complete data (CloudWatch's metrics arrive minutes late) and
+//! only when its window saw enough invocations to judge it by.
 //!
 //! What a canary is and the decision are pure data and a pure function;
 //! the watch loop that gathers observations runs in the deploy command,
@@ -32,12 +34,19 @@ pub(crate) struct CanaryStarted {
     pub(crate) version: String,
 }
 
+/// How long after a moment CloudWatch's data about it is complete:
+/// Lambda sends its metrics in one-minute periods, and they arrive in
+/// CloudWatch a while later; slx waits out the period and two minutes.
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html
+pub(crate) const METRICS_SETTLE: Duration = Duration::from_secs(180);
+
 /// What the watch saw of the new version so far: CloudWatch's series
 /// (one sum per minute since the canary began) and the checks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Observation {
     pub(crate) errors: Vec<f64>,
     pub(crate) throttles: Vec<f64>,
+    pub(crate) invocations: Vec<f64>,
     /// One line per smoke check that failed on the new version.
     pub(crate) failed_checks: Vec<String>,
 }
@@ -50,6 +59,10 @@ impl Observation {
     pub(crate) fn total_throttles(&self) -> f64 {
         self.throttles.iter().sum()
     }
+
+    pub(crate) fn total_invocations(&self) -> f64 {
+        self.invocations.iter().sum()
+    }
 }
 
 /// What to do next.
@@ -60,10 +73,13 @@ pub(crate) enum Decision {
     RollBack(String),
 }
 
-/// The decision after `elapsed` of a `window`-long watch: any error or
-/// throttle of the new version, or any failed check, rolls back at once;
-/// a clean window promotes.
-pub(crate) fn decide(seen: &Observation, elapsed: Duration, window: Duration) -> Decision {
+/// The decision after `elapsed` of the watch of `spec`: any error or
+/// throttle of the new version, or any failed check, rolls back at once.
+/// Otherwise nothing is decided until CloudWatch's data for the whole
+/// window is complete ([`METRICS_SETTLE`] after it); then a window with
+/// at least `min_invocations` promotes, and one with fewer rolls back:
+/// a share that saw (almost) no traffic proves nothing.
+pub(crate) fn decide(seen: &Observation, elapsed: Duration, spec: &CanarySpec) -> Decision {
     let (errors, throttles) = (seen.total_errors(), seen.total_throttles());
     if errors > 0.0 {
         return Decision::RollBack(format!(
@@ -80,11 +96,19 @@ pub(crate) fn decide(seen: &Observation, elapsed: Duration, window: Duration) ->
     if let Some(failed) = seen.failed_checks.first() {
         return Decision::RollBack(format!("a check failed on the new version: {failed}"));
     }
-    if elapsed >= window {
-        Decision::Promote
-    } else {
-        Decision::Watch
+    if elapsed < spec.watch + METRICS_SETTLE {
+        return Decision::Watch;
     }
+    let invocations = seen.total_invocations();
+    if invocations < f64::from(spec.min_invocations) {
+        return Decision::RollBack(format!(
+            "the new version saw too little traffic to be judged: {invocations} invocation{} in its {} window, and `min_invocations` asks for {} (CloudWatch Invocations)",
+            if invocations == 1.0 { "" } else { "s" },
+            humantime::format_duration(spec.watch),
+            spec.min_invocations
+        ));
+    }
+    Decision::Promote
 }
 
 /// How often to look during a `window`: a few times per window, at most
@@ -99,18 +123,61 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_secs(300);
 
+    const SPEC: CanarySpec = CanarySpec {
+        percent: 10,
+        watch: WINDOW,
+        min_invocations: 20,
+    };
+
     #[test]
-    fn a_clean_window_promotes_only_at_its_end() {
+    fn a_clean_window_promotes_only_once_its_data_is_complete() {
         let clean = Observation {
             errors: vec![0.0, 0.0, 0.0],
             throttles: vec![0.0, 0.0, 0.0],
+            invocations: vec![10.0, 15.0, 5.0],
             failed_checks: Vec::new(),
         };
         assert_eq!(
-            decide(&clean, Duration::from_secs(10), WINDOW),
+            decide(&clean, Duration::from_secs(10), &SPEC),
             Decision::Watch
         );
-        assert_eq!(decide(&clean, WINDOW, WINDOW), Decision::Promote);
+        // The window is over, but its last minutes are not in yet.
+        assert_eq!(decide(&clean, WINDOW, &SPEC), Decision::Watch);
+        assert_eq!(
+            decide(
+                &clean,
+                WINDOW + METRICS_SETTLE - Duration::from_secs(1),
+                &SPEC
+            ),
+            Decision::Watch
+        );
+        assert_eq!(
+            decide(&clean, WINDOW + METRICS_SETTLE, &SPEC),
+            Decision::Promote
+        );
+    }
+
+    #[test]
+    fn a_window_with_too_little_traffic_rolls_back() {
+        let quiet = Observation {
+            invocations: vec![3.0, 1.0],
+            ..Observation::default()
+        };
+        let done = WINDOW + METRICS_SETTLE;
+        assert_eq!(
+            decide(&quiet, done, &SPEC),
+            Decision::RollBack(
+                "the new version saw too little traffic to be judged: 4 invocations in its 5m window, and `min_invocations` asks for 20 (CloudWatch Invocations)".into()
+            )
+        );
+        let none_needed = CanarySpec {
+            min_invocations: 0,
+            ..SPEC
+        };
+        assert_eq!(
+            decide(&Observation::default(), done, &none_needed),
+            Decision::Promote
+        );
     }
 
     #[test]
@@ -121,7 +188,7 @@ mod tests {
             ..Observation::default()
         };
         assert_eq!(
-            decide(&errors, Duration::from_secs(1), WINDOW),
+            decide(&errors, Duration::from_secs(1), &SPEC),
             Decision::RollBack("the new version had 2 errors (CloudWatch Errors)".into())
         );
         let throttled = Observation {
@@ -130,7 +197,7 @@ mod tests {
             ..Observation::default()
         };
         assert_eq!(
-            decide(&throttled, WINDOW, WINDOW),
+            decide(&throttled, WINDOW, &SPEC),
             Decision::RollBack(
                 "the new version was throttled 1 time (CloudWatch Throttles)".into()
             )
@@ -140,7 +207,7 @@ mod tests {
             ..Observation::default()
         };
         assert_eq!(
-            decide(&failed, Duration::from_secs(1), WINDOW),
+            decide(&failed, Duration::from_secs(1), &SPEC),
             Decision::RollBack(
                 "a check failed on the new version: GET /health: status 500, expected 200".into()
             )
@@ -157,14 +224,10 @@ mod tests {
         assert_eq!(CanarySpec::parse_watch("5m"), Ok(Duration::from_secs(300)));
         assert!(CanarySpec::parse_watch("7h").is_err());
         assert!(CanarySpec::parse_watch("soon").is_err());
-        let spec = CanarySpec {
-            percent: 10,
-            watch: Duration::from_secs(300),
-        };
-        assert!((spec.weight() - 0.1).abs() < 1e-9);
+        assert!((SPEC.weight() - 0.1).abs() < 1e-9);
         assert_eq!(
-            serde_json::to_value(spec).unwrap(),
-            serde_json::json!({ "percent": 10, "for_seconds": 300.0 })
+            serde_json::to_value(SPEC).unwrap(),
+            serde_json::json!({ "percent": 10, "for_seconds": 300.0, "min_invocations": 20 })
         );
     }
 

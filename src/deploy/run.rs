@@ -107,6 +107,7 @@ pub(crate) struct CanaryReport {
     pub(crate) reason: Option<String>,
     pub(crate) errors: f64,
     pub(crate) throttles: f64,
+    pub(crate) invocations: f64,
     pub(crate) seconds: f64,
 }
 
@@ -484,12 +485,14 @@ async fn watch_canary(
     let mut interrupt = futures_util::FutureExt::fuse(narrator.interrupt());
     let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
     narrator.step(&format!(
-        "canary: version {} gets {}% of stage {} for {} (version {} keeps the rest); watching its errors, throttles and checks",
+        "canary: version {} gets {}% of stage {} for {} (version {} keeps the rest); watching its errors, throttles and checks, then deciding once CloudWatch has the whole window ({} later) and it saw at least {} invocations",
         started.version,
         started.spec.percent,
         arns.stage,
         humantime::format_duration(started.spec.watch),
-        started.previous
+        started.previous,
+        humantime::format_duration(canary::METRICS_SETTLE),
+        started.spec.min_invocations
     ));
     let mut seen = canary::Observation::default();
     let decision = loop {
@@ -501,7 +504,7 @@ async fn watch_canary(
             break narrator.after_interrupt(started).await;
         }
         seen = observe(stage, started, checks, since).await?;
-        match canary::decide(&seen, pace.now() - begun, started.spec.watch) {
+        match canary::decide(&seen, pace.now() - begun, &started.spec) {
             canary::Decision::Watch => continue,
             decided => break decided,
         }
@@ -529,6 +532,7 @@ async fn watch_canary(
         reason,
         errors: seen.total_errors(),
         throttles: seen.total_throttles(),
+        invocations: seen.total_invocations(),
         seconds: (pace.now() - begun).as_secs_f64(),
     })
 }
@@ -563,11 +567,17 @@ async fn observe(
             _ => Some(checks::run(&stage.reader, arns.names(), on, checks).await),
         }
     };
-    let (errors, throttles, verdict) = tokio::join!(series("Errors"), series("Throttles"), verdict);
+    let (errors, throttles, invocations, verdict) = tokio::join!(
+        series("Errors"),
+        series("Throttles"),
+        series("Invocations"),
+        verdict
+    );
     let hint = "the canary is left as it is: `slx deploy` promotes it, `slx rollback` ends it";
     Ok(canary::Observation {
         errors: errors.map_err(|e| miette::Report::new(e).wrap_err(hint))?,
         throttles: throttles.map_err(|e| miette::Report::new(e).wrap_err(hint))?,
+        invocations: invocations.map_err(|e| miette::Report::new(e).wrap_err(hint))?,
         failed_checks: verdict.map(|v| v.failures()).unwrap_or_default(),
     })
 }

@@ -9,14 +9,19 @@ use serde_json::Value;
 
 use crate::common::moto::Moto;
 use crate::common::process::Watched;
-use crate::common::stage::{Project, alias_state, zips};
+use crate::common::stage::{Project, alias_state, alias_state_of, zips};
 use crate::common::stdout_json;
 
 /// Waits until the alias routes a share to a canary; returns its version.
 async fn canary_started(moto: &Moto) -> String {
+    canary_started_on(moto, "dev").await
+}
+
+/// [`canary_started`] on stage `stage`.
+async fn canary_started_on(moto: &Moto, stage: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let (_, Some((version, _))) = alias_state(moto).await {
+        if let (_, Some((version, _))) = alias_state_of(moto, stage).await {
             return version;
         }
         assert!(Instant::now() < deadline, "the canary never started");
@@ -26,6 +31,12 @@ async fn canary_started(moto: &Moto) -> String {
 
 /// What Lambda records when version `version` fails through alias `dev`.
 async fn put_error(moto: &Moto, version: &str) {
+    put_metric(moto, "dev", version, "Errors", 1.0).await;
+}
+
+/// What Lambda records of `metric` for version `version` run through the
+/// alias of stage `stage`.
+async fn put_metric(moto: &Moto, stage: &str, version: &str, metric: &str, value: f64) {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -36,8 +47,8 @@ async fn put_error(moto: &Moto, version: &str) {
         .await;
     let metrics = aws_sdk_cloudwatch::Client::new(&config);
     let dimensions = [
-        ("FunctionName", "shop-dev".to_string()),
-        ("Resource", "shop-dev:dev".to_string()),
+        ("FunctionName", format!("shop-{stage}")),
+        ("Resource", format!("shop-{stage}:{stage}")),
         ("ExecutedVersion", version.to_string()),
     ]
     .map(|(name, value)| Dimension::builder().name(name).value(value).build());
@@ -46,9 +57,9 @@ async fn put_error(moto: &Moto, version: &str) {
         .namespace("AWS/Lambda")
         .metric_data(
             MetricDatum::builder()
-                .metric_name("Errors")
+                .metric_name(metric)
                 .set_dimensions(Some(dimensions.to_vec()))
-                .value(1.0)
+                .value(value)
                 .timestamp(std::time::SystemTime::now().into())
                 .build(),
         )
@@ -70,16 +81,48 @@ async fn a_canary_that_errs_rolls_back_and_a_clean_one_takes_the_stage() {
     let moto = Moto::start();
     let project = Project::new(&moto);
     project.deploy("dev", &zips().v1);
+    project.deploy("prod", &zips().v1);
 
-    // A clean window: the new version takes all the traffic.
-    let output = project.deploy_output("dev", &zips().v2, &["--canary", "20", "--for", "2s"]);
-    assert!(output.status.success());
-    let report = stdout_json(&output);
+    // Two clean windows at once, one stage each: dev's share served 20
+    // calls and takes all the traffic; prod's served 20 of the 25 it
+    // asks for, too little to judge, and is rolled back (exit 4). Both
+    // decide only once CloudWatch has the whole window (3 minutes after
+    // it at AWS's pace), however early their traffic came.
+    let canary = ["--canary", "20", "--for", "2s"];
+    let dev = project.spawn_deploy("dev", &zips().v2, &canary);
+    let prod = project.spawn_deploy(
+        "prod",
+        &zips().v2,
+        &[&canary[..], &["--min-invocations", "25"]].concat(),
+    );
+    for stage in ["dev", "prod"] {
+        assert_eq!(canary_started_on(&moto, stage).await, "2");
+        put_metric(&moto, stage, "2", "Invocations", 20.0).await;
+    }
+    let (code, report, stderr) = finished(dev);
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(report["canary"]["outcome"], "promoted", "{report}");
     assert_eq!(report["canary"]["errors"], 0.0);
-    assert!(report["canary"]["seconds"].as_f64().unwrap() >= 2.0);
+    assert_eq!(report["canary"]["invocations"], 20.0);
+    assert_eq!(report["canary"]["min_invocations"], 20);
+    // The window (2 s), then three minutes for CloudWatch's data.
+    assert!(
+        report["canary"]["seconds"].as_f64().unwrap() >= 182.0,
+        "{report}"
+    );
     assert_eq!(report["version"], "2");
     assert_eq!(alias_state(&moto).await, ("2".into(), None));
+    let (code, report, stderr) = finished(prod);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert_eq!(report["canary"]["outcome"], "rolled_back", "{report}");
+    assert!(
+        report["canary"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("too little traffic to be judged: 20 invocations in its 2s window, and `min_invocations` asks for 25"),
+        "{report}"
+    );
+    assert_eq!(alias_state_of(&moto, "prod").await, ("1".into(), None));
 
     // An error of the new version during the watch: rolled back, exit 4.
     // A window long enough (a minute of real time at the suite's pace)

@@ -431,12 +431,17 @@ pub(crate) async fn role_policy(aws: &Aws, role: &str) -> Value {
 
 /// Stage `dev`'s alias: its version and its canary (version, weight), as Lambda says.
 pub(crate) async fn alias_state(moto: &Moto) -> (String, Option<(String, f64)>) {
+    alias_state_of(moto, "dev").await
+}
+
+/// [`alias_state`] of stage `stage`.
+pub(crate) async fn alias_state_of(moto: &Moto, stage: &str) -> (String, Option<(String, f64)>) {
     let aws = aws(moto).await;
     let alias = aws
         .lambda
         .get_alias()
-        .function_name("shop-dev")
-        .name("dev")
+        .function_name(format!("shop-{stage}"))
+        .name(stage)
         .send()
         .await
         .unwrap();
