@@ -290,10 +290,40 @@ pub(crate) async fn handle(
     if let Some(control) = path.strip_prefix("/_sim/") {
         return Ok(control_api(&shared, &parts.method, control, &body));
     }
-    let mut call = classify(&parts.method, &path, &query, &parts.headers, &body);
-    if let Some(recorder) = &shared.recorder {
-        recorder.record(&parts, &call.service, &body);
+    let call = classify(&parts.method, &path, &query, &parts.headers, &body);
+    let Some(recorder) = &shared.recorder else {
+        return respond(shared.clone(), parts, body, call, path, query).await;
+    };
+    // Written down with its answer, for the API model judge; an answer
+    // that streams (Live Tail) is left unread.
+    let request = recorder.request(&parts, &call.service, &body);
+    let streams = call.operation == "StartLiveTail";
+    let answered = respond(shared.clone(), parts, body, call, path, query).await;
+    match answered {
+        Ok(answer) if !streams => {
+            let (head, body) = answer.into_parts();
+            let Ok(collected) = body.collect().await;
+            let bytes = collected.to_bytes();
+            recorder.write(request, Some((head.status.as_u16(), &head.headers, &bytes)));
+            Ok(Response::from_parts(head, full(bytes)))
+        }
+        other => {
+            recorder.write(request, None);
+            other
+        }
     }
+}
+
+/// Answers one request as AWS would (after the control API and the
+/// recorder).
+async fn respond(
+    shared: Arc<Shared>,
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    mut call: Call,
+    path: String,
+    query: String,
+) -> Result<Answer, Dropped> {
     call.started_ms = shared.began.elapsed().as_secs_f64() * 1000.0;
     let mut behaviours = lock(&shared.behaviours).clone();
     if behaviours.hold_service.as_deref() == Some(call.service.as_str()) {
@@ -466,6 +496,7 @@ pub(crate) async fn handle(
         state = reported;
         let answer = with_function_settings(&shared, &call, answer);
         let answer = with_binary_media_types(&shared, &call, answer);
+        let answer = with_integration_types(&call, answer);
         let answer = with_usage_plan_numbers(&call, &path, answer);
         let answer = with_notification_root(&call, answer);
         let answer = with_filter_rule_names(&call, answer);
@@ -1193,6 +1224,47 @@ fn with_binary_media_types(shared: &Shared, call: &Call, body: Bytes) -> Bytes {
             changed = true;
         }
     }
+    if changed {
+        Bytes::from(document.to_string())
+    } else {
+        body
+    }
+}
+
+/// Integration types as API Gateway answers them: its enum's names
+/// (`AWS_PROXY`, `MOCK`), whatever case the OpenAPI import wrote
+/// (`aws_proxy`); moto answers them as imported.
+// https://docs.aws.amazon.com/apigateway/latest/api/API_Integration.html
+fn with_integration_types(call: &Call, body: Bytes) -> Bytes {
+    if !matches!(
+        call.operation.as_str(),
+        "GetResources" | "GetResource" | "GetMethod" | "GetIntegration"
+    ) {
+        return body;
+    }
+    fn upper(value: &mut serde_json::Value, changed: &mut bool) {
+        match value {
+            serde_json::Value::Object(members) => {
+                for (key, inner) in members.iter_mut() {
+                    match inner {
+                        serde_json::Value::String(text)
+                            if key == "type" && *text != text.to_ascii_uppercase() =>
+                        {
+                            *text = text.to_ascii_uppercase();
+                            *changed = true;
+                        }
+                        _ => upper(inner, changed),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| upper(i, changed)),
+            _ => {}
+        }
+    }
+    let mut document = json(&body);
+    let mut changed = false;
+    // Only integrations carry a `type` in these answers.
+    upper(&mut document, &mut changed);
     if changed {
         Bytes::from(document.to_string())
     } else {

@@ -1,9 +1,11 @@
-//! Keeps every request a client sent the simulator, as it arrived, for a
-//! judge that did not come from here: tests/judges/api_models.py checks
-//! each against AWS's published API models (botocore). On when
-//! `SLX_SIM_REQUESTS` names a directory (scripts/test sets it); each
-//! simulator writes its own file there, each request one JSON line with
-//! the test that started the simulator. Records; never judges.
+//! Keeps every request a client sent the simulator, as it arrived, and
+//! the answer the simulator gave it, for a judge that did not come from
+//! here: tests/judges/api_models.py checks each request against AWS's
+//! published API models (botocore), and each answer against the
+//! operation's output shape or error list. On when `SLX_SIM_REQUESTS`
+//! names a directory (scripts/test sets it); each simulator writes its
+//! own file there, each request one JSON line with the test that started
+//! the simulator. Records; never judges.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -64,8 +66,13 @@ impl Recorder {
         })
     }
 
-    /// Writes one request down.
-    pub(crate) fn record(&self, parts: &hyper::http::request::Parts, service: &str, body: &[u8]) {
+    /// A request, written down once its answer is known ([`Recorder::write`]).
+    pub(crate) fn request(
+        &self,
+        parts: &hyper::http::request::Parts,
+        service: &str,
+        body: &[u8],
+    ) -> serde_json::Value {
         let header = |name: &str| {
             parts
                 .headers
@@ -74,18 +81,7 @@ impl Recorder {
                 .unwrap_or_default()
                 .to_string()
         };
-        // Every header but the credentials' (a header member of the input
-        // is judged like any other).
-        let headers: serde_json::Map<String, serde_json::Value> = parts
-            .headers
-            .iter()
-            .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "x-amz-security-token"))
-            .map(|(name, value)| {
-                let value = value.to_str().unwrap_or_default().to_string();
-                (name.as_str().to_string(), serde_json::Value::String(value))
-            })
-            .collect();
-        let line = serde_json::json!({
+        serde_json::json!({
             "test": self.test,
             "service": service,
             "method": parts.method.as_str(),
@@ -93,12 +89,42 @@ impl Recorder {
             "query": parts.uri.query().unwrap_or_default(),
             "content_type": header("content-type"),
             "target": header("x-amz-target"),
-            "headers": headers,
+            "headers": headers(&parts.headers),
             "body": base64::engine::general_purpose::STANDARD.encode(kept(body)),
-        });
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(file, "{line}");
+        })
     }
+
+    /// Writes `request` down with its answer (`None`: the connection was
+    /// dropped, or the answer streams).
+    pub(crate) fn write(
+        &self,
+        mut request: serde_json::Value,
+        answer: Option<(u16, &hyper::HeaderMap, &[u8])>,
+    ) {
+        request["response"] = match answer {
+            Some((status, answer_headers, body)) => serde_json::json!({
+                "status": status,
+                "headers": headers(answer_headers),
+                "body": base64::engine::general_purpose::STANDARD.encode(kept(body)),
+            }),
+            None => serde_json::Value::Null,
+        };
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(file, "{request}");
+    }
+}
+
+/// Every header but the credentials' (a header member of an input or
+/// output is judged like any other).
+fn headers(headers: &hyper::HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "x-amz-security-token"))
+        .map(|(name, value)| {
+            let value = value.to_str().unwrap_or_default().to_string();
+            (name.as_str().to_string(), serde_json::Value::String(value))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -220,3 +220,107 @@ fn the_api_model_judge_finds_requests_aws_would_refuse() {
         );
     }
 }
+
+/// `record` with slx-sim's answer `status` and `body` (JSON headers).
+fn answered(mut record: Value, status: u16, headers: Value, body: &str) -> Value {
+    use base64::Engine;
+    record["response"] = json!({
+        "status": status,
+        "headers": headers,
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+    });
+    record
+}
+
+/// The judge fails an answer slx-sim gives that AWS's models rule out (a
+/// state no API answers, a wrong type, an error the operation cannot
+/// return), in JSON and XML protocols, and passes what they allow, AWS's
+/// documented departures from its models included.
+#[test]
+fn the_api_model_judge_finds_answers_aws_would_not_give() {
+    let _timing = crate::common::timing();
+    let get_function = || recorded("lambda", "GET", "/2015-03-31/functions/shop-dev", "", "");
+    let create_group = || {
+        let mut record = recorded(
+            "logs",
+            "POST",
+            "/",
+            "application/x-amz-json-1.1",
+            r#"{"logGroupName":"/slx/leases/shop-dev/0000000001"}"#,
+        );
+        record["target"] = json!("Logs_20140328.CreateLogGroup");
+        record
+    };
+    let notifications = || {
+        let mut record = recorded("s3", "GET", "/uploads", "", "");
+        record["query"] = json!("notification");
+        record
+    };
+    let json_type = json!({ "content-type": "application/json" });
+    let good = [
+        answered(
+            get_function(),
+            200,
+            json_type.clone(),
+            r#"{"Configuration":{"FunctionName":"shop-dev","State":"Pending","LastUpdateStatus":"InProgress","MemorySize":256,"KMSKeyArn":null}}"#,
+        ),
+        answered(
+            create_group(),
+            400,
+            json!({}),
+            r#"{"__type":"OperationAbortedException","message":"Multiple concurrent requests to update the same resource were in conflict."}"#,
+        ),
+        // S3 capitalises filter rule names against its model's enum
+        // (aws/aws-sdk#389): AWS's answer, allowed.
+        answered(
+            notifications(),
+            200,
+            json!({}),
+            r#"<NotificationConfiguration><CloudFunctionConfiguration><Id>a</Id><CloudFunction>arn:aws:lambda:us-east-1:123456789012:function:f</CloudFunction><Event>s3:ObjectCreated:*</Event></CloudFunctionConfiguration><LambdaFunctionConfiguration><Id>b</Id><LambdaFunctionArn>arn:aws:lambda:us-east-1:123456789012:function:f</LambdaFunctionArn><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>Prefix</Name><Value>in/</Value></FilterRule></S3Key></Filter></LambdaFunctionConfiguration></NotificationConfiguration>"#,
+        ),
+    ];
+    assert_eq!(model_findings(&good), Vec::<Value>::new());
+    let bad = [
+        answered(
+            get_function(),
+            200,
+            json_type,
+            r#"{"Configuration":{"State":"Running","MemorySize":"lots"}}"#,
+        ),
+        answered(
+            create_group(),
+            400,
+            json!({}),
+            r#"{"__type":"ResourceConflictException","message":"busy"}"#,
+        ),
+        answered(
+            notifications(),
+            200,
+            json!({}),
+            r#"<NotificationConfiguration><QueueConfiguration><Queue>q</Queue><Event>s3:ObjectEaten</Event></QueueConfiguration></NotificationConfiguration>"#,
+        ),
+    ];
+    let problems: Vec<String> = model_findings(&bad)
+        .iter()
+        .map(|f| f["problem"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`s3:ObjectEaten` is not one of")),
+        "{problems:#?}"
+    );
+    for expected in [
+        "answer of GetFunction.Configuration.State: `Running` is not one of",
+        "answer of GetFunction.Configuration.MemorySize: a number was expected",
+        "CreateLogGroup answered 400 `ResourceConflictException`, an error its model does not list",
+        // (Two operations answer `GET /bucket?notification`: the judge
+        // keeps the one the request and answer fit best.)
+        "answer of GetBucketNotification",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "no `{expected}` in {problems:#?}"
+        );
+    }
+}

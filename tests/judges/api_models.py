@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Judges every request slx sent slx-sim against AWS's published API models.
+"""Judges every request slx sent slx-sim, and slx-sim's answer, against
+AWS's published API models.
 
 The models are AWS's, as botocore (PyPI; installed with moto by
 scripts/setup) ships them. slx-sim writes each request it gets, as it
@@ -12,6 +13,15 @@ operation's input shape: required members present, no unknown member,
 types, enum values, string lengths and patterns, numeric ranges, list
 lengths. A request it cannot place or decode is a finding too: nothing is
 skipped.
+
+Each answer (recorded with its request) is judged too, since slx reads
+what slx-sim answers and slx-sim was written by the same hands: a
+successful answer is decoded by the protocol and checked against the
+operation's output shape (no unknown member, types, enum values); an
+error answer must carry an error code the operation can return (its
+model's errors, or one every AWS API may answer). The few places where
+AWS itself answers otherwise than its model says are listed in
+ANSWERED_BY_AWS, each with its source.
 
 Usage: api_models.py DIR  prints one JSON finding per line and a summary
 on stderr; exits 1 when there is a finding, 0 otherwise.
@@ -392,6 +402,170 @@ def check(shape, value, where, found):
     # timestamp, blob: any encoding the protocol allows
 
 
+# ---- answers -------------------------------------------------------------
+
+# Errors any AWS API may answer, whatever the operation's model lists:
+# https://docs.aws.amazon.com/general/latest/gr/api-retries.html and each
+# service's "Common Errors" page (e.g.
+# https://docs.aws.amazon.com/lambda/latest/api/CommonErrors.html).
+COMMON_ERRORS = {
+    "AccessDenied", "AccessDeniedException", "IncompleteSignature", "InternalFailure",
+    "InternalError", "InvalidAction", "InvalidClientTokenId", "InvalidParameterCombination",
+    "InvalidParameterValue", "InvalidQueryParameter", "MalformedQueryString", "MissingAction",
+    "MissingAuthenticationToken", "MissingParameter", "NotAuthorized", "OptInRequired",
+    "RequestExpired", "ServiceUnavailable", "ServiceUnavailableException", "Throttling",
+    "ThrottlingException", "UnrecognizedClientException", "ValidationError",
+    "ValidationException", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch",
+    "InvalidSignatureException", "TooManyRequestsException",
+}
+
+# Where AWS answers otherwise than its model says, and slx-sim answers as
+# AWS does: (service, operation, path of the member, the value AWS sends).
+ANSWERED_BY_AWS = {
+    # S3 answers key filter rule names capitalised, though the model's
+    # enum (and every SDK) spells them lowercase:
+    # https://github.com/aws/aws-sdk/issues/389
+    ("s3", "GetBucketNotificationConfiguration", "Name", "Prefix"),
+    ("s3", "GetBucketNotificationConfiguration", "Name", "Suffix"),
+}
+
+
+def error_code(protocol, answer, body):
+    """The error code of an error answer, by the service's protocol."""
+    headers = {k.lower(): v for k, v in answer.get("headers", {}).items()}
+    if protocol in ("json", "rest-json"):
+        code = headers.get("x-amzn-errortype", "")
+        if not code and body:
+            document = json.loads(body)
+            code = document.get("__type") or document.get("code") or document.get("Code") or ""
+        # `prefix#Code:extra` and `Code:http://...` both name Code.
+        return code.split("#")[-1].split(":")[0]
+    if not body:
+        return ""
+    root = ET.fromstring(body)
+    found = next((e for e in root.iter() if local(e.tag) == "Code"), None)
+    return found.text if found is not None else ""
+
+
+def decode_answer(protocol, op, answer, body):
+    """The output of `op` an answer carries."""
+    shape = op.output_shape
+    if shape is None:
+        return {}
+    headers = {k.lower(): v for k, v in answer.get("headers", {}).items()}
+    if protocol == "json":
+        return json.loads(body) if body else {}
+    if protocol == "query":
+        if not body:
+            return {}
+        root = ET.fromstring(body)
+        wrapper = shape.serialization.get("resultWrapper", op.name + "Result")
+        result = next((e for e in root if local(e.tag) == wrapper), None)
+        return from_xml(shape, result) if result is not None else {}
+    out, located = {}, set()
+    for name, member in shape.members.items():
+        where = member.serialization.get("location")
+        wire = member_name(member, name)
+        if where == "header":
+            located.add(name)
+            if wire.lower() in headers:
+                out[name] = headers[wire.lower()]
+        elif where == "headers":
+            located.add(name)
+            prefix = wire.lower()
+            found = {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
+            if found:
+                out[name] = found
+        elif where == "statusCode":
+            located.add(name)
+    payload = shape.serialization.get("payload")
+    if payload:
+        member = shape.members[payload]
+        if body and member.type_name == "structure":
+            out[payload] = (
+                json.loads(body) if protocol == "rest-json"
+                else from_xml(member, ET.fromstring(body))
+            )
+        return out
+    if body:
+        document = (
+            json.loads(body) if protocol == "rest-json"
+            else from_xml(shape, ET.fromstring(body))
+        )
+        for key, value in document.items():
+            if key not in located:
+                out[key] = value
+    return out
+
+
+def allowed_by_aws(service, operation, problem):
+    return any(
+        service == s and operation == o and f".{member}: `{value}` is not one of" in problem
+        for s, o, member, value in ANSWERED_BY_AWS
+    )
+
+
+def judge_answer(record, op):
+    """Findings about slx-sim's answer to a request of operation `op`."""
+    answer = record.get("response")
+    if not answer or op is None:
+        return []
+    service_model = op.service_model
+    protocol = service_model.metadata.get("protocol")
+    body = base64.b64decode(answer["body"])
+    status = answer["status"]
+    try:
+        if status >= 300:
+            code = error_code(protocol, answer, body)
+            known = {e.name for e in op.error_shapes} | {
+                e.error_code for e in op.error_shapes if getattr(e, "error_code", None)
+            }
+            if code and code not in known and code not in COMMON_ERRORS:
+                return [f"{op.name} answered {status} `{code}`, an error its model does not list"]
+            return []
+        if op.output_shape is None:
+            return []
+        output = decode_answer(protocol, op, answer, body)
+    except Exception as e:  # noqa: BLE001 - an answer it cannot read is a finding
+        return [f"cannot decode the answer to {op.name} ({status}): {type(e).__name__}: {e}"]
+    found = []
+    check_answer(op.output_shape, output, f"answer of {op.name}", found)
+    return [p for p in found if not allowed_by_aws(record["service"], op.name, p)]
+
+
+def check_answer(shape, value, where, found):
+    """`check` for an answer, as an SDK reads one: members by their wire
+    names, JSON nulls as absent, members the model does not know ignored
+    (an SDK drops them: moto's extras are harmless), no required members
+    (AWS's outputs leave out what does not apply); what an SDK does read
+    must have the model's type and enum values."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        wire = {member_name(m, n): n for n, m in shape.members.items()}
+        for key, inner in value.items():
+            name = key if key in shape.members else wire.get(key)
+            if name is None or inner is None:
+                continue
+            check_answer(shape.members[name], inner, f"{where}.{name}", found)
+        return
+    if value is None:
+        return
+    if shape.type_name == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            check_answer(shape.member, item, f"{where}[{i}]", found)
+        return
+    if shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            if item is not None:
+                check_answer(shape.value, item, f"{where}.{key}", found)
+        return
+    if shape.type_name == "string" and isinstance(value, str):
+        # Values AWS generates: enums and types, not the input's bounds.
+        if shape.enum and value not in shape.enum:
+            found.append(f"{where}: `{value}` is not one of {shape.enum}")
+        return
+    check(shape, value, where, found)
+
+
 def judge(record):
     """The operation a recorded request is, and its findings (of the
     operation it fits best, when its URI serves several)."""
@@ -408,7 +582,9 @@ def judge(record):
             check(op.input_shape, params, op.name, found)
         elif params:
             found.append(f"{op.name}: takes no input, got {sorted(params)}")
-        verdicts.append((len(found), op.name, found))
+        answer = judge_answer(record, op)
+        verdicts.append(((len(found), len(answer)), op.name, found + answer))
+    # The operation the request fits best, then its answer.
     _, name, found = min(verdicts, key=lambda v: v[0])
     return name, found
 
@@ -432,8 +608,8 @@ def main():
                         "problem": problem,
                     }))
     print(
-        f"{sum(operations.values())} requests of {len(operations)} operations judged against "
-        f"botocore's models: {findings} findings",
+        f"{sum(operations.values())} requests of {len(operations)} operations and their answers "
+        f"judged against botocore's models: {findings} findings",
         file=sys.stderr,
     )
     return 1 if findings else 0
