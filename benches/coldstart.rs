@@ -52,6 +52,7 @@ async fn main() {
         account_id: "000000000000".into(),
         api_id: "bench".into(),
         time_epoch_ms: 0,
+        mapped: None,
     };
     let payload = serde_json::to_vec(&rest_event(&request, &route, &context)).unwrap();
     let mut starts = Vec::new();

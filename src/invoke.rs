@@ -213,8 +213,11 @@ pub(crate) fn build_event(
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    // Through the stage's custom domain when it maps the API under a
+    // base path: what callers of the stage send.
+    let mapped = proxy::MappedDomain::of(project.domain.as_ref());
     Ok(event_for(
-        line, &route, body, &pairs, stage, request_id, now_ms,
+        line, &route, body, &pairs, stage, request_id, now_ms, mapped,
     ))
 }
 
@@ -222,6 +225,7 @@ pub(crate) fn build_event(
 /// host and user agent, JSON content type for a body, then `headers`
 /// (lower-case names; each replaces a default of the same name). Pure:
 /// the time is given. `slx invoke` and the smoke checks share it.
+#[allow(clippy::too_many_arguments)] // each is one fact of the event
 pub(crate) fn event_for(
     line: proxy::RequestLine,
     route: &MatchedRoute,
@@ -230,9 +234,13 @@ pub(crate) fn event_for(
     stage: &str,
     request_id: &str,
     now_ms: u64,
+    mapped: Option<proxy::MappedDomain>,
 ) -> Value {
+    let host = mapped
+        .as_ref()
+        .map_or_else(|| "localhost".to_string(), |m| m.domain.clone());
     let mut header_pairs = vec![
-        ("host".to_string(), "localhost".to_string()),
+        ("host".to_string(), host),
         (
             "user-agent".to_string(),
             format!("slx/{}", env!("CARGO_PKG_VERSION")),
@@ -259,6 +267,7 @@ pub(crate) fn event_for(
         account_id: String::new(),
         api_id: "slx-invoke".into(),
         time_epoch_ms: now_ms,
+        mapped,
     };
     proxy::rest_event(&request, route, &context)
 }

@@ -219,8 +219,12 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             )
         })?;
     let address = listener.local_addr().map_err(|e| miette::miette!("{e}"))?;
+    // Under a mapped domain's base path, as the stage's callers call it.
+    let base = crate::contract::proxy::MappedDomain::of(project.domain.as_ref())
+        .map(|mapped| mapped.prefix())
+        .unwrap_or_default();
     let mut banner = format!(
-        "slx dev: {} (stage {}) on http://{address}\n",
+        "slx dev: {} (stage {}) on http://{address}{base}\n",
         project.app, project.stage
     );
     for route in &project.routes {

@@ -53,6 +53,35 @@ pub struct GatewayContext {
     pub account_id: String,
     pub api_id: String,
     pub time_epoch_ms: u64,
+    /// The custom domain the call came through, when the stage's API is
+    /// mapped under a base path of one.
+    pub mapped: Option<MappedDomain>,
+}
+
+/// A custom domain and the base path the stage's API is mapped under
+/// (`api.example.com`, `v1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedDomain {
+    pub domain: String,
+    pub base_path: String,
+}
+
+impl MappedDomain {
+    /// The stage's domain, when it maps the API under a base path (at
+    /// the domain's root, calls look as through the API's own URL).
+    pub fn of(domain: Option<&crate::config::Domain>) -> Option<MappedDomain> {
+        let domain = domain?;
+        let base_path = domain.base_path.clone().filter(|p| !p.is_empty())?;
+        Some(MappedDomain {
+            domain: domain.name.clone(),
+            base_path,
+        })
+    }
+
+    /// `/v1`.
+    pub fn prefix(&self) -> String {
+        format!("/{}", self.base_path.trim_matches('/'))
+    }
 }
 
 /// A request as a user writes it on the command line.
@@ -111,7 +140,26 @@ pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &Gateway
         json!(route.path_parameters)
     };
     let user_agent = header(&request.headers, "user-agent");
-    let domain = header(&request.headers, "host");
+    let domain = match &context.mapped {
+        Some(mapped) => json!(mapped.domain),
+        None => header(&request.headers, "host"),
+    };
+    // Through a custom domain, the path is the one the client called,
+    // the base path included (`/v1/health`: API Gateway's `$context.path`
+    // is "the request path"), and the stage is not in it; through the
+    // API's own URL, `path` leaves out the stage and `requestContext.path`
+    // keeps it.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference
+    let (path, context_path) = match &context.mapped {
+        Some(mapped) => {
+            let called = format!("{}{}", mapped.prefix(), request.path);
+            (called.clone(), called)
+        }
+        None => (
+            request.path.clone(),
+            format!("/{}{}", context.stage, request.path),
+        ),
+    };
     // API Gateway sends the domain name's first label beside it
     // (`abc123` for `abc123.execute-api.us-east-1.amazonaws.com`).
     let domain_prefix = domain.as_str().map_or(Value::Null, |host| {
@@ -119,7 +167,7 @@ pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &Gateway
     });
     json!({
         "resource": route.resource,
-        "path": request.path,
+        "path": path,
         "httpMethod": request.method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
@@ -142,7 +190,7 @@ pub fn rest_event(request: &HttpRequest, route: &MatchedRoute, context: &Gateway
                 "cognitoIdentityId": null, "cognitoIdentityPoolId": null,
                 "principalOrgId": null, "user": null, "userArn": null,
             },
-            "path": format!("/{}{}", context.stage, request.path),
+            "path": context_path,
             "protocol": "HTTP/1.1",
             "requestId": context.request_id,
             "requestTime": request_time(context.time_epoch_ms),
@@ -341,6 +389,7 @@ mod tests {
             account_id: "123456789012".into(),
             api_id: "local".into(),
             time_epoch_ms: 1_795_720_259_000,
+            mapped: None,
         }
     }
 
@@ -372,6 +421,37 @@ mod tests {
         assert_eq!(event["requestContext"]["path"], "/dev/orders/42");
         assert_eq!(event["body"], r#"{"x":1}"#);
         assert_eq!(event["isBase64Encoded"], false);
+    }
+
+    #[test]
+    fn through_a_mapped_domain_the_path_keeps_its_base_path_and_not_the_stage() {
+        let request = HttpRequest {
+            method: "GET".into(),
+            path: "/health".into(),
+            query: Vec::new(),
+            headers: vec![("host".into(), "localhost".into())],
+            body: Vec::new(),
+            source_ip: "127.0.0.1".into(),
+        };
+        let route = MatchedRoute {
+            resource: "/{proxy+}".into(),
+            path_parameters: BTreeMap::from([("proxy".into(), "health".into())]),
+            binary: Default::default(),
+        };
+        let context = GatewayContext {
+            mapped: Some(MappedDomain {
+                domain: "api.example.com".into(),
+                base_path: "v1".into(),
+            }),
+            ..context()
+        };
+        let event = rest_event(&request, &route, &context);
+        assert_eq!(event["path"], "/v1/health");
+        assert_eq!(event["pathParameters"]["proxy"], "health");
+        assert_eq!(event["requestContext"]["path"], "/v1/health");
+        assert_eq!(event["requestContext"]["domainName"], "api.example.com");
+        assert_eq!(event["requestContext"]["domainPrefix"], "api");
+        assert_eq!(event["requestContext"]["stage"], "dev");
     }
 
     #[test]

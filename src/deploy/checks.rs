@@ -61,6 +61,8 @@ pub(crate) fn event(planned: &PlannedCheck, stage: &str, request_id: &str, now_m
         stage,
         request_id,
         now_ms,
+        // A version is checked as through the API's own URL.
+        None,
     )
 }
 

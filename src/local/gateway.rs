@@ -57,6 +57,10 @@ pub struct GatewayRules {
     /// How Cognito tokens are checked (`--jwks`, `--trust-jwt`); `None`:
     /// they cannot be.
     pub signatures: Option<super::jwt::Signatures>,
+    /// The stage's custom domain, when it maps the API under a base
+    /// path: slx dev then serves under it, as the domain does, and sends
+    /// the events API Gateway sends for calls through it.
+    pub mapped: Option<proxy::MappedDomain>,
 }
 
 impl GatewayRules {
@@ -85,6 +89,7 @@ impl GatewayRules {
             api_key: api_key.to_string(),
             authorizers: project.authorizers.clone(),
             signatures: signatures.cloned(),
+            mapped: proxy::MappedDomain::of(project.domain.as_ref()),
         }
     }
 }
@@ -210,7 +215,32 @@ async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    let path = uri.path().to_string();
+    let mapped = state.rules.read().expect("lock poisoned").mapped.clone();
+    // Under a mapped domain, only paths under its base path reach the
+    // API, which routes what follows it.
+    let path = match &mapped {
+        None => uri.path().to_string(),
+        Some(mapped) => match under_base_path(uri.path(), &mapped.prefix()) {
+            Some(path) => path,
+            None => {
+                let note = format!(
+                    "not under {}: the stage's domain {} maps the API there",
+                    mapped.prefix(),
+                    mapped.domain
+                );
+                let response = to_http(gateway_answer(403, "Forbidden"));
+                (state.access_log)(&AccessEntry {
+                    method: method.to_string(),
+                    path: uri.path().to_string(),
+                    status: response.status().as_u16(),
+                    millis: started.elapsed().as_millis(),
+                    request_id,
+                    note: Some(note),
+                });
+                return response;
+            }
+        },
+    };
     let origin = headers
         .get("origin")
         .and_then(|v| v.to_str().ok())
@@ -281,7 +311,8 @@ async fn handle(
     let response = to_http(answer);
     (state.access_log)(&AccessEntry {
         method: method.to_string(),
-        path,
+        // As the client called it (under a mapped domain's base path).
+        path: uri.path().to_string(),
         status: response.status().as_u16(),
         millis: started.elapsed().as_millis(),
         request_id,
@@ -660,6 +691,17 @@ async fn admit(
     }
 }
 
+/// What of `path` the API routes under base path `prefix` (`/v1`), if
+/// the path is under it: `/v1/health` → `/health`, `/v1` → `/`.
+fn under_base_path(path: &str, prefix: &str) -> Option<String> {
+    let rest = path.strip_prefix(prefix)?;
+    match rest {
+        "" => Some("/".into()),
+        _ if rest.starts_with('/') => Some(rest.to_string()),
+        _ => None,
+    }
+}
+
 /// Routes an admitted request and invokes the function with its event.
 async fn serve(
     state: &GatewayState,
@@ -719,6 +761,7 @@ async fn serve(
         time_epoch_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        mapped: state.rules.read().expect("lock poisoned").mapped.clone(),
     };
     let mut event = proxy::rest_event(&request, &route, &context);
     if let Some(granted) = granted {

@@ -111,6 +111,7 @@ async fn call(api: &RuntimeApi, id: &str, c: Call<'_>) -> (u16, Vec<(String, Str
         account_id: "123456789012".into(),
         api_id: "local".into(),
         time_epoch_ms: 1_795_720_259_000,
+        mapped: None,
     };
     let event = rest_event(&request, &route, &context);
     let answer = api

@@ -118,6 +118,7 @@ fn slx_event_for(sample: &Value) -> Value {
         account_id: context["accountId"].as_str().unwrap().into(),
         api_id: context["apiId"].as_str().unwrap().into(),
         time_epoch_ms: context["requestTimeEpoch"].as_u64().unwrap(),
+        mapped: None,
     };
     rest_event(&request, &route, &gateway)
 }

@@ -58,6 +58,7 @@ async fn greet(api: &RuntimeApi, id: &str) -> Answer {
         account_id: "123456789012".into(),
         api_id: "api".into(),
         time_epoch_ms: 0,
+        mapped: None,
     };
     let event = rest_event(&request, &route, &context);
     api.invoke(
