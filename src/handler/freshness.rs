@@ -181,6 +181,21 @@ fn dep_info_files(text: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Whether the dep-info at `dep_info` is of a build of the generated
+/// crate in `crate_dir` (it lists that crate's `src/main.rs`): a record
+/// must never vouch for the sources of another checkout that built into
+/// the same place.
+pub(super) fn built_from(dep_info: &Path, crate_dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dep_info) else {
+        return false;
+    };
+    let main = crate_dir.join("src").join("main.rs");
+    let main = std::fs::canonicalize(&main).unwrap_or(main);
+    dep_info_files(&text)
+        .iter()
+        .any(|file| std::fs::canonicalize(file).is_ok_and(|file| file == main))
+}
+
 fn hash_files(paths: impl IntoIterator<Item = PathBuf>) -> Option<BTreeMap<PathBuf, String>> {
     paths
         .into_iter()

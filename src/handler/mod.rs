@@ -86,6 +86,14 @@ pub enum BuildError {
         )
     )]
     Compile { arch: Arch, status: String },
+    #[error("{} is not this build's: its dep-info names another checkout's sources", .binary.display())]
+    #[diagnostic(
+        code(slx::build::foreign_output),
+        help(
+            "another build wrote the same output while this one ran; build again (slx keeps each checkout's binaries in its own `.slx/target`)"
+        )
+    )]
+    ForeignOutput { binary: PathBuf },
     #[error("cannot read or write {}", .path.display())]
     #[diagnostic(code(slx::build::io))]
     Io {
@@ -211,6 +219,20 @@ pub fn authorizers_by_route(project: &Project, app_dir: &Path) -> BTreeSet<Strin
     }
 }
 
+/// Where a build of the app in `app_dir` compiles (the dependencies,
+/// shared: `CARGO_BUILD_BUILD_DIR`, else `CARGO_TARGET_DIR`, else
+/// `<app>/target`) and where it leaves the binary and its dep-info
+/// (`<app>/.slx/target`, the checkout's own): two checkouts of one app
+/// that share a target dir, building at once, never read each other's.
+pub fn build_dirs(app_dir: &Path) -> toolchain::BuildDirs {
+    toolchain::BuildDirs {
+        build: std::env::var_os("CARGO_BUILD_BUILD_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target_dir(app_dir)),
+        artifacts: app_dir.join(WORK_DIR).join("target"),
+    }
+}
+
 /// Where cargo puts build output: `CARGO_TARGET_DIR`, else `<app>/target`.
 pub fn target_dir(app_dir: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -285,18 +307,18 @@ pub fn build_native(
 ) -> Result<PathBuf, BuildError> {
     let (app, crate_dir) = generate(project, app_dir, progress)?;
     let started = Instant::now();
-    let target_dir = target_dir(&app.dir);
+    let dirs = build_dirs(&app.dir);
+    let mut args = vec![
+        "build".into(),
+        "--manifest-path".into(),
+        crate_dir.join("Cargo.toml").display().to_string(),
+    ];
+    args.extend(dirs.args());
     let plan = toolchain::CompilePlan {
         compiler: Compiler::Cargo,
         program: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-        args: vec![
-            "build".into(),
-            "--manifest-path".into(),
-            crate_dir.join("Cargo.toml").display().to_string(),
-            "--target-dir".into(),
-            target_dir.display().to_string(),
-        ],
-        binary: target_dir.join("debug").join("bootstrap"),
+        args,
+        binary: dirs.artifacts.join("debug").join("bootstrap"),
     };
     let host = if cfg!(target_arch = "aarch64") {
         Arch::Arm64
@@ -357,17 +379,17 @@ pub fn build(
     let compile_started = Instant::now();
     let tools = toolchain::detect();
     let forced = std::env::var("SLX_COMPILER").ok();
-    let target_dir = target_dir(&app.dir);
+    let dirs = build_dirs(&app.dir);
     let plan = toolchain::plan_compile(
         &tools,
         forced.as_deref(),
         project.arch,
         &crate_dir.join("Cargo.toml"),
-        &target_dir,
+        &dirs,
         PROFILE,
     )?;
     // The same bytes from any checkout: see `reproducible`.
-    let remap = reproducible::Remaps::for_app(&app.dir, &target_dir)
+    let remap = reproducible::Remaps::for_app(&app.dir, &dirs.build)
         .wrapper_env()
         .unwrap_or_default();
     run_compiler(&plan, project.arch, &remap)?;
@@ -380,6 +402,14 @@ pub fn build(
         compile_started.elapsed(),
     );
 
+    let dep_info = plan.binary.with_extension("d");
+    // The binary is this build's: its dep-info names this checkout's
+    // generated crate (a binary another build left would name another).
+    if !freshness::built_from(&dep_info, &crate_dir) {
+        return Err(BuildError::ForeignOutput {
+            binary: plan.binary.clone(),
+        });
+    }
     let binary = std::fs::read(&plan.binary).map_err(|source| BuildError::Io {
         path: plan.binary.clone(),
         source,
@@ -411,13 +441,7 @@ pub fn build(
     };
     // After cargo ran: the key covers the lock file it wrote.
     let inputs = freshness::inputs_key(project, &app, &crate_dir);
-    freshness::record(
-        &zip_path,
-        inputs,
-        &plan.binary.with_extension("d"),
-        &artifact,
-        compile_began,
-    );
+    freshness::record(&zip_path, inputs, &dep_info, &artifact, compile_began);
     Ok(artifact)
 }
 

@@ -63,13 +63,37 @@ pub struct CompilePlan {
     pub binary: PathBuf,
 }
 
+/// Where a build puts what it compiles: the dependencies and every
+/// intermediate file in `build`, shared by every app that shares
+/// `CARGO_TARGET_DIR`; the binary and its dep-info in `artifacts`, the
+/// checkout's own (cargo's `build.build-dir` and `--target-dir`).
+// https://doc.rust-lang.org/cargo/reference/config.html#buildbuild-dir
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildDirs {
+    pub build: PathBuf,
+    pub artifacts: PathBuf,
+}
+
+impl BuildDirs {
+    /// cargo's arguments that place a build so.
+    pub fn args(&self) -> Vec<String> {
+        let build = toml::Value::String(self.build.display().to_string());
+        vec![
+            "--target-dir".into(),
+            self.artifacts.display().to_string(),
+            "--config".into(),
+            format!("build.build-dir={build}"),
+        ]
+    }
+}
+
 /// Decides the compiler and command. `forced` is `SLX_COMPILER`.
 pub fn plan_compile(
     tools: &Tools,
     forced: Option<&str>,
     arch: Arch,
     manifest: &Path,
-    target_dir: &Path,
+    dirs: &BuildDirs,
     profile: &str,
 ) -> Result<CompilePlan, ToolchainError> {
     let target = arch.rust_target();
@@ -99,7 +123,7 @@ pub fn plan_compile(
         ),
         Compiler::Cargo => ("build", target.to_string()),
     };
-    let args = vec![
+    let mut args = vec![
         subcommand.to_string(),
         "--profile".into(),
         profile.into(),
@@ -107,14 +131,13 @@ pub fn plan_compile(
         target_arg,
         "--manifest-path".into(),
         manifest.display().to_string(),
-        "--target-dir".into(),
-        target_dir.display().to_string(),
     ];
+    args.extend(dirs.args());
     Ok(CompilePlan {
         compiler,
         program: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
         args,
-        binary: target_dir.join(target).join(profile).join("bootstrap"),
+        binary: dirs.artifacts.join(target).join(profile).join("bootstrap"),
     })
 }
 
@@ -175,7 +198,10 @@ mod tests {
             forced,
             arch,
             Path::new("h/Cargo.toml"),
-            Path::new("t"),
+            &BuildDirs {
+                build: PathBuf::from("shared"),
+                artifacts: PathBuf::from("t"),
+            },
             "lambda",
         )
     }

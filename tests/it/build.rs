@@ -41,7 +41,7 @@ fn prescribed_compiler(arch: Arch) -> Value {
         None,
         arch,
         Path::new("Cargo.toml"),
-        Path::new("target"),
+        &slx::handler::build_dirs(Path::new(".")),
         slx::handler::PROFILE,
     )
     .unwrap();
@@ -457,4 +457,96 @@ fn too_new_glibc_is_refused_with_the_fix() {
     );
     let report = format!("{:?}", miette::Report::new(error));
     assert!(report.contains("cargo-zigbuild"), "{report}");
+}
+
+/// Two checkouts of one app (same crate name) share a target dir and
+/// build at once: each zips its own binary and records its own sources,
+/// and an edit in one is built, not taken for "unchanged". The first
+/// build's `cargo` waits after compiling until the second has built all
+/// the way: where both wrote their binary and dep-info to one path, the
+/// first then zipped the second's binary and vouched for its sources.
+#[test]
+fn two_checkouts_sharing_a_target_dir_build_at_once_and_keep_their_own_output() {
+    let _timing = crate::common::timing();
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (_keep_a, a) = scaffold("shop");
+    let (_keep_b, b) = scaffold("shop");
+    let mark = |dir: &Path, word: &str| {
+        let lib = dir.join("src/lib.rs");
+        let text = std::fs::read_to_string(&lib).unwrap();
+        std::fs::write(
+            &lib,
+            text.replacen("\"ok\".to_string()", &format!("\"{word}\".to_string()"), 1),
+        )
+        .unwrap();
+    };
+    mark(&a, "checkout-alpha-7f3a");
+    mark(&b, "checkout-bravo-9c1e");
+    let gates = tempfile::tempdir().unwrap();
+    let (compiled, go) = (gates.path().join("compiled"), gates.path().join("go"));
+    let wrapper = gates.path().join("cargo-then-wait");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\n\"$REAL_CARGO\" \"$@\"\nstatus=$?\ncase \"$1\" in build|zigbuild)\n  touch \"$SLX_TEST_COMPILED\"\n  while [ ! -e \"$SLX_TEST_GO\" ]; do sleep 0.05; done;;\nesac\nexit $status\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let first = slx(&a)
+        .args(["build", "--output", "json"])
+        .env("CARGO", &wrapper)
+        .env("REAL_CARGO", env!("CARGO"))
+        .env("SLX_TEST_COMPILED", &compiled)
+        .env("SLX_TEST_GO", &go)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while !compiled.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first build never compiled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = run(slx(&b).args(["build", "--output", "json"]));
+    assert!(second.status.success());
+    std::fs::write(&go, "").unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    let contains = |zip: &Value, word: &str| {
+        let bytes = unzip_bootstrap(Path::new(zip["zip"].as_str().unwrap()));
+        bytes.windows(word.len()).any(|w| w == word.as_bytes())
+    };
+    let (built_a, built_b) = (stdout_json(&first), stdout_json(&second));
+    assert!(
+        contains(&built_a, "checkout-alpha-7f3a"),
+        "the first zipped its own binary"
+    );
+    assert!(!contains(&built_a, "checkout-bravo-9c1e"));
+    assert!(contains(&built_b, "checkout-bravo-9c1e"));
+    // Each record vouches for its own checkout's sources only.
+    let record = std::fs::read_to_string(a.join(".slx/build/x86_64/inputs.json")).unwrap();
+    let b_dir = b.canonicalize().unwrap();
+    assert!(!record.contains(b_dir.to_str().unwrap()), "{record}");
+    assert!(record.contains("src/lib.rs"), "{record}");
+
+    // An edit in the first is built.
+    let lib = a.join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        text.replace("checkout-alpha-7f3a", "checkout-alpha-2b8d"),
+    )
+    .unwrap();
+    let edited = stdout_json(&run(slx(&a).args(["build", "--output", "json"])));
+    assert_eq!(edited["reused"], false, "{edited}");
+    assert!(contains(&edited, "checkout-alpha-2b8d"));
 }
