@@ -228,16 +228,16 @@ async fn handle(
                     mapped.prefix(),
                     mapped.domain
                 );
-                let response = to_http(gateway_answer(403, "Forbidden"));
-                (state.access_log)(&AccessEntry {
-                    method: method.to_string(),
-                    path: uri.path().to_string(),
-                    status: response.status().as_u16(),
-                    millis: started.elapsed().as_millis(),
+                let answer = gateway_answer(403, "Forbidden");
+                return logged(
+                    &state,
+                    &method,
+                    &uri,
+                    started,
                     request_id,
-                    note: Some(note),
-                });
-                return response;
+                    Some(note),
+                    answer,
+                );
             }
         },
     };
@@ -308,10 +308,23 @@ async fn handle(
         (Some(note), false) => Some(format!("{note}; {}", hints.join("; "))),
         (None, false) => Some(hints.join("; ")),
     };
+    logged(&state, &method, &uri, started, request_id, note, answer)
+}
+
+/// `answer` as the HTTP response, written to the access log first (the
+/// path as the client called it, under a mapped domain's base path).
+fn logged(
+    state: &GatewayState,
+    method: &Method,
+    uri: &Uri,
+    started: Instant,
+    request_id: String,
+    note: Option<String>,
+    answer: HttpResponse,
+) -> Response {
     let response = to_http(answer);
     (state.access_log)(&AccessEntry {
         method: method.to_string(),
-        // As the client called it (under a mapped domain's base path).
         path: uri.path().to_string(),
         status: response.status().as_u16(),
         millis: started.elapsed().as_millis(),

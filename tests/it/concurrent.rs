@@ -346,6 +346,20 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     assert!(leases(&aws).await.is_empty());
 }
 
+/// [`slow_first_deploy`], once it holds the lease: its generation made
+/// and confirmed (its first write under the lease, the role, has gone
+/// out).
+async fn slow_first_deploy_holding_its_lease(
+    moto: &Moto,
+    role_propagation_s: f64,
+) -> (slx_sim::Simulator, Project, std::process::Child) {
+    let (sim, project, child) = slow_first_deploy(moto, role_propagation_s);
+    while !sim.events().iter().any(|e| e.operation == "CreateRole") {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (sim, project, child)
+}
+
 /// A first deploy that IAM keeps waiting for `role_propagation_s` (the
 /// role is not assumable): longer than the lease's renewal interval
 /// (30 s), both at the suite's pace.
@@ -404,15 +418,11 @@ async fn a_deploy_whose_lease_was_taken_over_stops_writing() {
     // role, so without the fence it would succeed): the renewal at 30 s has
     // 50 s to notice the takeover even on a loaded machine, where each
     // of its calls may take seconds.
-    let (sim, _project, child) = slow_first_deploy(&moto, 80.0);
-    // Once it holds generation 1 (made, and confirmed: its first write
-    // under the lease, the role, has gone out), another process takes
-    // generation 2 (as if this one had stalled past the lease's expiry).
-    // Taken between the make and the confirmation, generation 2 would be
-    // a newer holder this one rightly backs off for.
-    while !sim.events().iter().any(|e| e.operation == "CreateRole") {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // Once it holds generation 1, another process takes generation 2 (as
+    // if this one had stalled past the lease's expiry). Taken between the
+    // make and the confirmation, generation 2 would be a newer holder
+    // this one rightly backs off for.
+    let (_sim, _project, child) = slow_first_deploy_holding_its_lease(&moto, 80.0).await;
     let first = format!("{PREFIX}0000000001");
     assert!(leases(&aws).await.contains(&first));
     hold_as(&aws, 2, "ci-runner-7", 4242).await;
@@ -580,10 +590,7 @@ async fn a_deploy_stopped_past_its_lease_writes_nothing_when_it_runs_again() {
     let aws = aws(&moto).await;
     // The first deploy has a simulator of its own: what it sends is told
     // apart from the others'. IAM keeps it waiting for its role (60 s).
-    let (sim, _first, child) = slow_first_deploy(&moto, 60.0);
-    while !sim.events().iter().any(|e| e.operation == "CreateRole") {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (sim, _first, child) = slow_first_deploy_holding_its_lease(&moto, 60.0).await;
     let signal = |signal: &str| {
         let sent = std::process::Command::new("kill")
             .args([signal, &child.id().to_string()])

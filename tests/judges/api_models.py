@@ -246,6 +246,19 @@ def decode(record):
     raise Undecodable(f"protocol `{protocol}` of {record['service']} is not decoded here")
 
 
+def from_headers(member, wire, headers):
+    """A member located in the headers: one header, every header of a
+    prefix (a map), or none (the status code is not judged)."""
+    where = member.serialization.get("location")
+    if where == "header":
+        return headers.get(wire.lower())
+    if where == "headers":
+        prefix = wire.lower()
+        found = {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
+        return found or None
+    return None
+
+
 def decode_rest(protocol, op, match, body, query, headers):
     """The input of REST operation `op`, from the request."""
     shape = op.input_shape
@@ -271,18 +284,11 @@ def decode_rest(protocol, op, match, body, query, headers):
                 continue
             if values:
                 params[name] = values if member.type_name == "list" else values[0]
-        elif where == "header":
+        elif where in ("header", "headers", "statusCode"):
             located.add(name)
-            if wire.lower() in headers:
-                params[name] = headers[wire.lower()]
-        elif where == "headers":
-            located.add(name)
-            prefix = wire.lower()
-            found = {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
-            if found:
-                params[name] = found
-        elif where == "statusCode":
-            located.add(name)
+            value = from_headers(member, wire, headers)
+            if value is not None:
+                params[name] = value
     if payload:
         member = shape.members[payload]
         if body:
@@ -466,18 +472,11 @@ def decode_answer(protocol, op, answer, body):
     for name, member in shape.members.items():
         where = member.serialization.get("location")
         wire = member_name(member, name)
-        if where == "header":
+        if where in ("header", "headers", "statusCode"):
             located.add(name)
-            if wire.lower() in headers:
-                out[name] = headers[wire.lower()]
-        elif where == "headers":
-            located.add(name)
-            prefix = wire.lower()
-            found = {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
-            if found:
-                out[name] = found
-        elif where == "statusCode":
-            located.add(name)
+            value = from_headers(member, wire, headers)
+            if value is not None:
+                out[name] = value
     payload = shape.serialization.get("payload")
     if payload:
         member = shape.members[payload]
