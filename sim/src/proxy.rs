@@ -521,6 +521,7 @@ async fn respond(
     } else {
         answer
     };
+    let (headers, answer) = lambda_error_codes(&call, status, headers, answer);
     if lose {
         shared.record(&call, 0, "lost");
         return Err(Dropped);
@@ -532,6 +533,43 @@ async fn respond(
     };
     shared.record(&call, status, outcome);
     Ok(build(status, &headers, answer))
+}
+
+/// Lambda's own name for a conflict (an alias or permission that exists,
+/// an update in progress): `ResourceConflictException`, the only one its
+/// operations list; moto answers some as `ConflictException`.
+// https://docs.aws.amazon.com/lambda/latest/api/API_CreateAlias.html#API_CreateAlias_Errors
+fn lambda_error_codes(
+    call: &Call,
+    status: u16,
+    mut headers: Vec<(String, String)>,
+    body: Bytes,
+) -> (Vec<(String, String)>, Bytes) {
+    if call.service != "lambda" || status < 400 {
+        return (headers, body);
+    }
+    let renamed = |code: &str| (code == "ConflictException").then_some("ResourceConflictException");
+    for (name, value) in headers.iter_mut() {
+        if name.eq_ignore_ascii_case("x-amzn-errortype")
+            && let Some(code) = renamed(value.split(':').next().unwrap_or_default())
+        {
+            *value = code.to_string();
+        }
+    }
+    let mut document = json(&body);
+    let mut changed = false;
+    for key in ["__type", "Type", "code"] {
+        if let Some(code) = document[key].as_str().and_then(renamed) {
+            document[key] = serde_json::json!(code);
+            changed = true;
+        }
+    }
+    let body = if changed {
+        Bytes::from(document.to_string())
+    } else {
+        body
+    };
+    (headers, body)
 }
 
 fn build(status: u16, headers: &[(String, String)], body: Bytes) -> Answer {
