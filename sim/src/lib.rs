@@ -128,6 +128,36 @@ impl Simulator {
         true
     }
 
+    /// Waits until every request being handled is a held one (the rest
+    /// answered: a killed client's requests whose bytes had all arrived
+    /// included, admitted under the behaviours of now), steadily for
+    /// 100 ms, for up to `within`; whether it did. A test that kills a
+    /// client at a held write waits for this before changing the
+    /// behaviours, so that no request of the dead client is admitted
+    /// under the new ones.
+    pub fn wait_settled(&self, within: std::time::Duration) -> bool {
+        let load = |count: &std::sync::atomic::AtomicUsize| {
+            count.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let deadline = std::time::Instant::now() + within;
+        let mut steady_since = None;
+        loop {
+            let now = std::time::Instant::now();
+            if load(&self.shared.in_flight) == load(&self.shared.held) {
+                let since = *steady_since.get_or_insert(now);
+                if now - since >= std::time::Duration::from_millis(100) {
+                    return true;
+                }
+            } else {
+                steady_since = None;
+            }
+            if now > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Replaces the behaviours (and reseeds).
     pub fn set_behaviours(&self, behaviours: Behaviours) {
         self.shared.set_behaviours(behaviours);

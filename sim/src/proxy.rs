@@ -71,6 +71,9 @@ pub(crate) struct Shared {
     began: Instant,
     /// Requests being handled now (held ones included).
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// Of those, the ones held (`hold_after_writes`) until the
+    /// behaviours change.
+    pub(crate) held: std::sync::atomic::AtomicUsize,
     /// Where requests are written down for the API model judge, if on.
     pub(crate) recorder: Option<crate::recorder::Recorder>,
     /// Log groups a CreateLogGroup or DeleteLogGroup is changing now.
@@ -175,6 +178,7 @@ impl Shared {
             generation: tokio::sync::watch::Sender::new(0),
             began: Instant::now(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            held: std::sync::atomic::AtomicUsize::new(0),
             recorder,
             log_groups_changing: Mutex::new(std::collections::HashSet::new()),
         }
@@ -340,6 +344,7 @@ async fn respond(
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if behaviours.hold_after_writes.is_some_and(|k| admitted >= k) {
             shared.record(&call, 0, "held");
+            let _held = InFlight::enter(&shared.held);
             let _ = changed.changed().await;
             return Err(Dropped);
         }

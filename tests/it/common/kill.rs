@@ -136,6 +136,12 @@ pub(crate) async fn killed_after_each_write(scenario: &impl Scenario) {
         };
         let _ = child.kill();
         let _ = child.wait();
+        // What the dead process had sent in full is still read and
+        // admitted (held, past the k-th write) before the hold ends.
+        assert!(
+            sim.wait_settled(Duration::from_secs(60)),
+            "{context}: requests never settled"
+        );
         // Held writes are dropped now; writes in flight when the process
         // died are carried out and recorded.
         sim.set_behaviours(paced(Behaviours::default()));
