@@ -131,7 +131,7 @@ impl Simulator {
     /// Waits until every request being handled is a held one (the rest
     /// answered: a killed client's requests whose bytes had all arrived
     /// included, admitted under the behaviours of now), steadily for
-    /// 100 ms, for up to `within`; whether it did. A test that kills a
+    /// 25 ms, for up to `within`; whether it did. A test that kills a
     /// client at a held write waits for this before changing the
     /// behaviours, so that no request of the dead client is admitted
     /// under the new ones.
@@ -145,7 +145,7 @@ impl Simulator {
             let now = std::time::Instant::now();
             if load(&self.shared.in_flight) == load(&self.shared.held) {
                 let since = *steady_since.get_or_insert(now);
-                if now - since >= std::time::Duration::from_millis(100) {
+                if now - since >= std::time::Duration::from_millis(25) {
                     return true;
                 }
             } else {

@@ -94,7 +94,6 @@ fn scaffold_tests_pass_with_cargo_test() {
     let output = run(std::process::Command::new(env!("CARGO"))
         .arg("test")
         .current_dir(&dir)
-        .envs(crate::common::NATIVE_PROFILE)
         .env(
             "CARGO_TARGET_DIR",
             crate::common::shared_target_dir().join("scaffold"),

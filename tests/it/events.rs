@@ -55,7 +55,6 @@ fn the_events_scaffold_runs_each_handler_locally_as_its_source_would() {
     let output = run(Command::new(env!("CARGO"))
         .arg("test")
         .current_dir(&dir)
-        .envs(crate::common::NATIVE_PROFILE)
         .env("CARGO_TARGET_DIR", shared_target_dir().join("scaffold")));
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("4 passed"));

@@ -84,13 +84,6 @@ pub(crate) const TEST_PROFILE: [(&str, &str); 3] = [
     ("CARGO_PROFILE_LAMBDA_R1_OPT_LEVEL", "0"),
 ];
 
-/// Native builds in tests (`slx dev`, `slx invoke --local`, a scaffold's
-/// `cargo test`) without debug info: cargo's dev profile otherwise
-/// writes full debug info for every dependency, which the tests never
-/// read; a first native build of the scaffold then takes 28 s instead
-/// of 34 s here, and its target dir half the space.
-pub(crate) const NATIVE_PROFILE: [(&str, &str); 1] = [("CARGO_PROFILE_DEV_DEBUG", "false")];
-
 /// The one pace of the suite's AWS: slx-sim scales AWS's delays by it
 /// (role propagation, function states, quotas) and every slx the tests
 /// run waits at it against a local AWS (`SLX_TEST_TIME_SCALE`: backoff,
@@ -106,8 +99,7 @@ pub(crate) fn slx(dir: &Path) -> Command {
         .env("NO_COLOR", "1")
         .env("SLX_TEST_TIME_SCALE", TIME_SCALE.to_string())
         .env_remove("SLX_COMPILER")
-        .envs(TEST_PROFILE)
-        .envs(NATIVE_PROFILE);
+        .envs(TEST_PROFILE);
     command
 }
 
