@@ -781,22 +781,25 @@ impl Lease {
             lost: Arc::new(lost_tx),
             valid_for_ms: valid_for(&pace).as_millis() as i64,
         };
+        let admit_fence = fence.clone();
+        let gated = writer.gated(Arc::new(move || admit_fence.admit()));
         let (stop, stop_rx) = watch::channel(false);
+        // Renewals go through the fence too: one under way when the
+        // process stopped sends nothing once it runs again.
         let renewal = tokio::spawn(renew(
             names.clone(),
             holder.clone(),
-            writer.clone(),
+            gated.clone(),
             reader.clone(),
             fence.clone(),
             stop_rx,
         ));
-        let admit_fence = fence.clone();
         Lease {
             names: names.clone(),
             holder,
             writer: writer.clone(),
             reader: reader.clone(),
-            gated: writer.gated(Arc::new(move || admit_fence.admit())),
+            gated,
             pace,
             fence,
             lost,
@@ -1027,7 +1030,9 @@ impl Drop for Lease {
 /// Every [`RENEW_EVERY`], checks that the current generation is still
 /// valid and this process's, creates the next generation and deletes the
 /// previous one, until told to stop or the lease is lost. A process that
-/// was stopped past its validity renews nothing: it has lost the lease.
+/// was stopped past its validity renews nothing: it has lost the lease
+/// (`writer` is the fenced one, so a renewal the stop caught half-way
+/// sends nothing either).
 async fn renew(
     names: StageNames,
     holder: Holder,
@@ -1099,6 +1104,8 @@ async fn renew(
             Ok(None) => return lose(),
             // Tried again at the next tick; the lease stays valid until
             // its generation expires.
+            // (A renewal the fence refused has lost the lease already.)
+            Err(_) if fence.is_lost() => return,
             Err(error) => tracing::debug!(%error, "lease renewal failed"),
         }
     }
