@@ -243,6 +243,17 @@ pub(crate) mod tests {
     use crate::names::StageNames;
 
     /// Handler `handler`'s function, run by `source` (256 MB, 30 s).
+    /// The `jobs` queue with Lambda's defaults (batches of 10, no window,
+    /// batch item failures reported).
+    pub(crate) fn jobs_queue() -> EventSource {
+        EventSource::Sqs(crate::config::SqsSource {
+            queue: "jobs".into(),
+            batch_size: 10,
+            batch_window: 0,
+            report_failures: true,
+        })
+    }
+
     pub(crate) fn event(handler: &str, source: EventSource) -> EventDesired {
         EventDesired {
             handler: handler.into(),

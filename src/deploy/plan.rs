@@ -736,8 +736,8 @@ mod event_tests {
 
     use super::*;
     use crate::aws::{BucketNotifications, QueueInfo};
-    use crate::config::{EventSource, S3EventKind, S3Source, ScheduleSource, SqsSource};
-    use crate::deploy::desired::tests::{desired, event};
+    use crate::config::{EventSource, S3EventKind, S3Source, ScheduleSource};
+    use crate::deploy::desired::tests::{desired, event, jobs_queue};
 
     fn names() -> StageNames {
         StageNames::new("shop", "dev")
@@ -764,15 +764,7 @@ mod event_tests {
                     input: None,
                 }),
             ),
-            event(
-                "on_job",
-                EventSource::Sqs(SqsSource {
-                    queue: "jobs".into(),
-                    batch_size: 10,
-                    batch_window: 0,
-                    report_failures: true,
-                }),
-            ),
+            event("on_job", jobs_queue()),
         ];
         desired
     }

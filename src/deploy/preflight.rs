@@ -368,8 +368,9 @@ mod tests {
     #[test]
     fn a_missing_bucket_or_a_short_visibility_timeout_is_refused_with_the_fix() {
         use crate::aws::QueueInfo;
-        use crate::config::{S3Source, SqsSource};
+        use crate::config::S3Source;
         use crate::deploy::desired::EventDesired;
+        use crate::deploy::desired::tests::jobs_queue;
         let event = |handler: &str, source| EventDesired {
             timeout: 60,
             ..crate::deploy::desired::tests::event(handler, source)
@@ -392,15 +393,7 @@ mod tests {
         );
         assert!(refused.fix.contains("slx never creates or deletes buckets"));
 
-        desired.events = vec![event(
-            "on_job",
-            EventSource::Sqs(SqsSource {
-                queue: "jobs".into(),
-                batch_size: 10,
-                batch_window: 0,
-                report_failures: true,
-            }),
-        )];
+        desired.events = vec![event("on_job", jobs_queue())];
         let mut actual = Actual::default();
         actual.queue_mapping.queues.insert(
             "jobs".into(),

@@ -210,13 +210,13 @@ pub(crate) async fn deploy(
             let early = early(&actual);
             let prepared = lease.apply(&target, &early, narrator.steps()).await?;
             let code = build.finish(!prepared.steps.is_empty(), narrator).await?;
-            let planned = planned(&stage, request, code, actual, started, narrator)?;
+            let planned = planned(&stage, &unbuilt, request, code, actual, started, narrator)?;
             apply_rest(&stage, planned, prepared, Some(lease), narrator).await
         })
         .await;
     }
     let code = build.finish(false, narrator).await?;
-    let planned = planned(&stage, request, code, actual, started, narrator)?;
+    let planned = planned(&stage, &unbuilt, request, code, actual, started, narrator)?;
     if request.dry_run {
         return Ok(Deployed::Planned(planned.full));
     }
@@ -282,8 +282,11 @@ struct Planned {
 
 /// Plans with the code: what would refuse the deploy, `--skip-checks`
 /// and the canary applied.
+/// `unbuilt`: the stage planned before the code was known (what it takes
+/// from lib.rs, the authorizers by route, is read once, there).
 fn planned(
     stage: &Stage,
+    unbuilt: &Desired,
     request: &Request,
     code: Code,
     actual: Actual,
@@ -292,13 +295,12 @@ fn planned(
 ) -> miette::Result<Planned> {
     let arns = &stage.arns;
     api::refuse_duplicates(arns.names(), &actual)?;
-    let by_route = crate::handler::authorizers_by_route(&stage.project, &stage.app_dir);
     let mut desired = Desired::new(
         &stage.project,
         arns,
         &code.sha256,
         request.release.clone(),
-        by_route,
+        unbuilt.authorizers_by_route.clone(),
     );
     // A handler that runs itself without end costs real money: said in
     // every output mode.

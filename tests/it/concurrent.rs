@@ -591,13 +591,7 @@ async fn a_deploy_stopped_past_its_lease_writes_nothing_when_it_runs_again() {
     // The first deploy has a simulator of its own: what it sends is told
     // apart from the others'. IAM keeps it waiting for its role (60 s).
     let (sim, _first, child) = slow_first_deploy_holding_its_lease(&moto, 60.0).await;
-    let signal = |signal: &str| {
-        let sent = std::process::Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill {signal}");
-    };
+    let signal = |signal: &str| crate::common::process::send_signal(child.id(), signal);
     signal("-STOP");
     // Its generation (two, if it was stopped in the middle of a renewal).
     let mine = live_leases(&aws).await;

@@ -429,6 +429,14 @@ impl EventProcess {
             .unwrap()
     }
 
+    /// Its answer to `event`, which must be a response: as JSON.
+    async fn reply(&self, id: &str, event: &Value) -> Value {
+        match self.answer(id, event).await {
+            Answer::Response(body) => serde_json::from_slice(&body).unwrap(),
+            other => panic!("expected a response to {id}, got {other:?}"),
+        }
+    }
+
     /// Waits for `text` on stdout (the handler prints before it answers,
     /// but the pipe may lag).
     fn printed(&self, text: &str) -> bool {
@@ -522,11 +530,8 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
         &[("SLX_REPORT_BATCH_FAILURES", "true")],
     )
     .await;
-    let Answer::Response(reply) = process.answer("sqs-1", &sqs_batch()).await else {
-        panic!("the batch was answered");
-    };
     assert_eq!(
-        serde_json::from_slice::<Value>(&reply).unwrap(),
+        process.reply("sqs-1", &sqs_batch()).await,
         json!({ "batchItemFailures": [{ "itemIdentifier": "MessageID_1" }] })
     );
     assert!(process.printed("running job `resize` (message good-1)"));
@@ -559,11 +564,8 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
         &[("SLX_REPORT_BATCH_FAILURES", "true")],
     )
     .await;
-    let Answer::Response(reply) = process.answer("fifo-2", &fifo_batch()).await else {
-        panic!("the batch was answered");
-    };
     assert_eq!(
-        serde_json::from_slice::<Value>(&reply).unwrap(),
+        process.reply("fifo-2", &fifo_batch()).await,
         json!({ "batchItemFailures": [
             { "itemIdentifier": "fifo-1" },
             { "itemIdentifier": "fifo-2" },
@@ -571,9 +573,7 @@ async fn the_lambda_build_serves_aws_sample_events_and_fails_only_bad_messages()
         ] })
     );
     // What ran after the batch printed; what the batch held did not.
-    let Answer::Response(_) = process.answer("sqs-3", &sqs_batch()).await else {
-        panic!("the batch was answered");
-    };
+    process.reply("sqs-3", &sqs_batch()).await;
     assert!(process.printed("running job `resize` (message good-1)"));
     let printed = process.stdout.lock().unwrap().clone();
     assert!(

@@ -413,16 +413,10 @@ mod tests {
     /// made once it is gone, and only then does the apply wait.
     #[test]
     fn a_mapping_made_while_the_old_one_is_deleted_waits_for_it() {
-        use crate::config::SqsSource;
         let mut desired = crate::deploy::desired::tests::desired();
         desired.events = vec![crate::deploy::desired::tests::event(
             "on_job",
-            EventSource::Sqs(SqsSource {
-                queue: "jobs".into(),
-                batch_size: 10,
-                batch_window: 0,
-                report_failures: true,
-            }),
+            crate::deploy::desired::tests::jobs_queue(),
         )];
         let queue = desired.arns.queue_arn("jobs");
         let after_deletion =

@@ -134,11 +134,7 @@ impl Watched {
 
     /// Sends `signal` (`-INT`, `-STOP`, ...) to the process.
     pub(crate) fn signal(&self, signal: &str) {
-        let sent = Command::new("kill")
-            .args([signal, &self.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill {signal}");
+        send_signal(self.id(), signal);
     }
 
     /// Waits for the process to end: its status, stdout and every
@@ -165,4 +161,13 @@ impl Watched {
             stderr,
         }
     }
+}
+
+/// Sends `signal` (`-INT`, `-STOP`, `-CONT`, ...) to process `pid`.
+pub(crate) fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal}");
 }
