@@ -829,11 +829,9 @@ mod event_tests {
         }));
     }
 
-    /// Every kind's steps planned together: each comes after all it
-    /// waits for (`Plan::of` would stop at a cycle), in both directions.
-    #[test]
-    fn every_kind_at_once_is_ordered_without_a_cycle_both_ways() {
-        use crate::deploy::resources::event_function::HandlerState;
+    /// The scaffold's handlers, an authorizer and every stage setting
+    /// that brings a kind of its own: a stage with every kind.
+    fn every_kind() -> Desired {
         let mut desired = with_events();
         desired.events.push(event(
             "check_token",
@@ -861,6 +859,15 @@ mod event_tests {
             base_path: None,
             hosted_zone: Some("Z1".into()),
         });
+        desired
+    }
+
+    /// Every kind's steps planned together: each comes after all it
+    /// waits for (`Plan::of` would stop at a cycle), in both directions.
+    #[test]
+    fn every_kind_at_once_is_ordered_without_a_cycle_both_ways() {
+        use crate::deploy::resources::event_function::HandlerState;
+        let desired = every_kind();
         let waits_only_for_earlier = |plan: &Plan| {
             plan.steps
                 .iter()
@@ -891,6 +898,64 @@ mod event_tests {
         let delete_group = position(&removal, "delete schedule group");
         assert!(removal.steps[delete_handler].after.contains(&delete_group));
         assert!(removal.steps[delete_role].after.contains(&delete_handler));
+    }
+
+    /// A stage planned from nothing is its resources as plain data (what
+    /// a template export reads, one source with the deploy): each kind's
+    /// creates and settings, carrying what they make and what waits for
+    /// what, none naming a resource that AWS must already have made.
+    #[test]
+    fn a_stage_planned_from_nothing_is_its_resources_as_plain_data() {
+        let desired = every_kind();
+        let declared = plan(&names(), Some(&desired), &fresh());
+        assert!(
+            declared
+                .actions()
+                .all(|a| a.info().change() != Change::Delete),
+            "{declared:#?}"
+        );
+        let kinds: std::collections::BTreeSet<_> = declared
+            .actions()
+            .map(|a| format!("{:?}", a.kind()))
+            .collect();
+        assert_eq!(kinds.len(), 18, "every kind declares: {kinds:?}");
+
+        fn names_an_existing_resource(value: &serde_json::Value) -> bool {
+            match value {
+                serde_json::Value::Object(fields) => fields
+                    .iter()
+                    .any(|(key, v)| key == "existing" || names_an_existing_resource(v)),
+                serde_json::Value::Array(items) => items.iter().any(names_an_existing_resource),
+                _ => false,
+            }
+        }
+        let json = serde_json::to_value(&declared).unwrap();
+        assert!(!names_an_existing_resource(&json), "{json:#}");
+        let step = |action: &str, function: &str| {
+            json.as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["action"] == action && s["function"] == function)
+                .unwrap_or_else(|| panic!("no {action} of {function} in {json:#}"))
+                .clone()
+        };
+        let function = step("create_function", "shop-dev");
+        assert_eq!(function["memory"], 256);
+        assert_eq!(function["role_arn"], desired.arns.role_arn());
+        assert_eq!(
+            function["env"],
+            serde_json::json!(["GREETING"]),
+            "names only"
+        );
+        assert_eq!(step("set_concurrency", "shop-dev")["count"], 5);
+        let handler = step("create_function", "shop-dev-on_job");
+        assert_eq!(handler["memory"], 256);
+        let routes = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["action"] == "set_routes");
+        assert!(routes.unwrap()["openapi"]["paths"]["/orders/{id}"]["post"].is_object());
     }
 
     #[test]
