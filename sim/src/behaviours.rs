@@ -120,6 +120,10 @@ pub struct Behaviours {
     /// Every `CreateFunction` is accepted, then the function ends
     /// `State: Failed` with this `StateReasonCode` once Pending is over.
     pub create_failure: Option<String>,
+    /// How long after a function is deleted or leaves its VPC Lambda
+    /// releases its network interfaces (with its execution role, which
+    /// must then still allow it: `interfaces.rs`).
+    pub interface_release_s: f64,
 }
 
 impl Default for Behaviours {
@@ -154,6 +158,7 @@ impl Default for Behaviours {
             schedule_group_deletion_s: 0.0,
             update_failure: None,
             create_failure: None,
+            interface_release_s: 0.0,
         }
     }
 }
@@ -179,6 +184,9 @@ impl Behaviours {
             // Deleting a mapping takes Lambda seconds to a minute.
             mapping_deletion_s: 5.0,
             schedule_group_deletion_s: 5.0,
+            // "can take up to 20 minutes" after the function is deleted or
+            // leaves the VPC (configuration-vpc.html).
+            interface_release_s: 1200.0,
             apigateway_quotas: true,
             ..Behaviours::default()
         }

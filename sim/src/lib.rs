@@ -18,6 +18,7 @@
 
 mod behaviours;
 mod bucket_notifications;
+mod interfaces;
 mod invoke;
 mod live_tail;
 mod proxy;

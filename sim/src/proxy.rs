@@ -438,6 +438,11 @@ async fn respond(
         shared.record(&call, answer.status().as_u16(), "emulated");
         return Ok(answer);
     }
+    if call.service == "ec2" && call.operation == "DescribeNetworkInterfaces" {
+        let answer = describe_interfaces(&shared, &body, now);
+        shared.record(&call, 200, "emulated");
+        return Ok(answer);
+    }
     if call.operation == "Invoke" && behaviours.invoke {
         let answer = invoke(&shared, &call, &parts.headers, body).await;
         shared.record(&call, answer.status().as_u16(), "invoked");
@@ -896,11 +901,27 @@ fn observe_success(
         "DeleteRole" => {
             if let Some(name) = form_field(body, "RoleName") {
                 world.role_deleted(&name, now);
+                world.interfaces.role_policy_set(&name, None, now);
             }
         }
         "CreateFunction" => {
-            if let Some(name) = json(body)["FunctionName"].as_str() {
+            let request = json(body);
+            if let Some(name) = request["FunctionName"].as_str() {
                 world.function_created(name, behaviours, now);
+                place_in_vpc(&mut world, behaviours, name, &request, now);
+            }
+        }
+        "PutRolePolicy" => {
+            if let Some(name) = form_field(body, "RoleName") {
+                let document = form_field(body, "PolicyDocument");
+                world
+                    .interfaces
+                    .role_policy_set(&name, document.as_deref(), now);
+            }
+        }
+        "DeleteRolePolicy" => {
+            if let Some(name) = form_field(body, "RoleName") {
+                world.interfaces.role_policy_set(&name, None, now);
             }
         }
         "UpdateFunctionConfiguration" if behaviours.update_failure.is_some() => {
@@ -912,7 +933,9 @@ fn observe_success(
             if let Some(name) = &call.function {
                 world.function_updated(name, behaviours, now);
                 if call.operation == "UpdateFunctionConfiguration" {
-                    world.function_configured(name, &json(body));
+                    let request = json(body);
+                    world.function_configured(name, &request);
+                    place_in_vpc(&mut world, behaviours, name, &request, now);
                 }
             }
         }
@@ -963,10 +986,52 @@ fn observe_success(
         "DeleteFunction" if call.qualifier.is_none() => {
             if let Some(name) = &call.function {
                 world.function_deleted(name);
+                let release_in = behaviours.scaled(behaviours.interface_release_s);
+                world.interfaces.function_deleted(name, now, release_in);
             }
         }
         _ => {}
     }
+}
+
+/// The network interfaces of a function a `CreateFunction` or
+/// `UpdateFunctionConfiguration` with `VpcConfig` places (an update
+/// without one leaves them as they are).
+fn place_in_vpc(
+    world: &mut World,
+    behaviours: &Behaviours,
+    function: &str,
+    request: &serde_json::Value,
+    now: Instant,
+) {
+    let Some(vpc) = request.get("VpcConfig") else {
+        return;
+    };
+    let subnets: Vec<String> = vpc["SubnetIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect();
+    world.interfaces.function_placed(
+        function,
+        request["Role"].as_str(),
+        &subnets,
+        now,
+        behaviours.scaled(behaviours.interface_release_s),
+    );
+}
+
+/// EC2's `DescribeNetworkInterfaces`, for the interfaces Lambda made
+/// (`interfaces.rs`).
+fn describe_interfaces(shared: &Shared, body: &[u8], now: Instant) -> Answer {
+    let descriptions = crate::interfaces::description_filter(|name| form_field(body, name));
+    let found = lock(&shared.world).interfaces.described(&descriptions, now);
+    build(
+        200,
+        &[("content-type".into(), "text/xml;charset=UTF-8".into())],
+        Bytes::from(crate::interfaces::answer(&found)),
+    )
 }
 
 /// Lambda's provisioned concurrency API, which moto lacks: a
@@ -1714,6 +1779,15 @@ fn control_api(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> Ans
         ("GET", "events") => reply(
             StatusCode::OK,
             serde_json::to_string(&*lock(&shared.events)).unwrap_or_default(),
+        ),
+        ("GET", "interfaces") => reply(
+            StatusCode::OK,
+            serde_json::to_string(
+                &lock(&shared.world)
+                    .interfaces
+                    .described(&[], Instant::now()),
+            )
+            .unwrap_or_default(),
         ),
         ("GET", "behaviours") => reply(
             StatusCode::OK,

@@ -91,6 +91,8 @@ pub(crate) struct World {
     /// Schedule groups deleted (moto forgets them at once) that Scheduler
     /// still shows as `DELETING`, until then.
     deleting_groups: HashMap<String, Instant>,
+    /// The network interfaces Lambda made for functions in a VPC.
+    pub(crate) interfaces: crate::interfaces::Interfaces,
 }
 
 /// A provisioned concurrency configuration, as Lambda reports it.

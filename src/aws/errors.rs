@@ -233,7 +233,7 @@ fn denied_action(message: &str) -> Option<&str> {
         .then_some(action.trim_end_matches([',', '.']))
 }
 
-fn hint_for(class: ErrorClass, message: Option<&str>) -> Option<String> {
+pub(crate) fn hint_for(class: ErrorClass, message: Option<&str>) -> Option<String> {
     let hint = match class {
         ErrorClass::AccessDenied => {
             return Some(match message.and_then(denied_action) {

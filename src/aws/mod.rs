@@ -13,6 +13,7 @@ mod api_keys;
 mod apigateway;
 mod code;
 mod domains;
+mod ec2;
 mod endpoint_host;
 mod errors;
 mod iam;
@@ -86,6 +87,8 @@ pub(crate) struct Reader {
     /// The endpoint every service is sent to, when overridden (flag,
     /// `AWS_ENDPOINT_URL`, or the profile's `endpoint_url`).
     endpoint: Option<String>,
+    /// Where EC2's one read goes (`ec2.rs`: no SDK client).
+    ec2: ec2::Ec2Endpoint,
     /// How fast waits for this AWS pass (real time but for the test
     /// suite's local AWS).
     pace: Pace,
@@ -228,8 +231,20 @@ pub(crate) async fn connect(settings: &AwsSettings) -> Result<(Reader, Writer), 
         sts: aws_sdk_sts::Client::new(&config),
         route53: aws_sdk_route53::Client::new(&config),
     });
+    let ec2 = ec2::Ec2Endpoint {
+        url: config.endpoint_url().map_or_else(
+            || {
+                let partition = crate::names::Partition::of_region(region.as_ref());
+                format!("https://ec2.{region}.{}", partition.dns_suffix)
+            },
+            str::to_string,
+        ),
+        region: region.to_string(),
+        credentials: config.credentials_provider(),
+    };
     let reader = Reader {
         clients: clients.clone(),
+        ec2,
         region: region.to_string(),
         endpoint: config.endpoint_url().map(str::to_string),
         pace,

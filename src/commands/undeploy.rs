@@ -1,5 +1,7 @@
 //! `slx undeploy`: remove everything the stage owns (the plan from
-//! nothing), after confirmation, then check from AWS that nothing is left.
+//! nothing), after confirmation, then check from AWS that nothing is left
+//! but a role Lambda still needs to release network interfaces with,
+//! which the next undeploy deletes.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use crate::deploy::lease;
 use crate::deploy::lease::{Ask, with_lease};
 use crate::deploy::plan::{Plan, plan};
 use crate::deploy::resources::log_group::LogGroupAction;
+use crate::deploy::resources::role::RoleAction;
 use crate::deploy::resources::{self, Action, Actual};
 use crate::names::StageNames;
 use crate::pace::{Clock, Sleeper};
@@ -79,7 +82,7 @@ pub(super) async fn run(
                 "stage {} of {} is not deployed: nothing to remove",
                 names.stage, names.app
             ),
-            &json!({ "stage": names.stage, "removed": [], "changed": false }),
+            &json!({ "stage": names.stage, "removed": [], "changed": false, "held_interfaces": [] }),
         );
         return Ok(Outcome::Success);
     }
@@ -102,15 +105,17 @@ pub(super) async fn run(
     };
     // The lease's release deletes every generation (a killed slx's too)
     // and leaves no tombstone: nothing of the stage stays.
-    let (applied, leftovers) = with_lease(ui, ask, async |lease| {
+    let (applied, leftovers, held) = with_lease(ui, ask, async |lease| {
         // Read again under the lease: a deploy may have run meanwhile.
         let actual = resources::read(&stage.reader, names).await?;
         let plan = removal(names, &actual, args.keep_logs);
         let target = stage.target();
         let applied = lease.apply(&target, &plan, ui).await?;
+        let held = held_interfaces(&plan);
         let pace = stage.reader.pace();
-        let leftovers = leftovers_after(&stage, args.keep_logs, &pace, &pace).await?;
-        Ok((applied, leftovers))
+        let keeps_role = !held.is_empty();
+        let leftovers = leftovers_after(&stage, args.keep_logs, keeps_role, &pace, &pace).await?;
+        Ok((applied, leftovers, held))
     })
     .await?;
     if !leftovers.is_empty() {
@@ -119,9 +124,20 @@ pub(super) async fn run(
         }
         .into());
     }
+    let kept_role = if held.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; IAM role {} is kept until Lambda releases {} (up to 45 minutes): \
+             `slx undeploy --stage {}` then deletes it",
+            names.role,
+            held.join(", "),
+            names.stage
+        )
+    };
     ui.result(
         format!(
-            "removed stage {} of {}{}",
+            "removed stage {} of {}{}{kept_role}",
             names.stage,
             names.app,
             if args.keep_logs {
@@ -130,18 +146,36 @@ pub(super) async fn run(
                 ""
             }
         ),
-        &json!({ "stage": names.stage, "removed": applied.steps, "changed": true }),
+        &json!({
+            "stage": names.stage,
+            "removed": applied.steps,
+            "changed": true,
+            "held_interfaces": held,
+        }),
     );
     Ok(Outcome::Success)
 }
 
-/// What of the stage AWS still shows, asked again with backoff for up to
-/// 30 s: IAM (and other control planes) are eventually consistent, and a
+/// The network interfaces the plan keeps the role for.
+fn held_interfaces(plan: &Plan) -> Vec<String> {
+    plan.actions()
+        .find_map(|action| match action {
+            Action::Role(RoleAction::KeepForInterfaces { interfaces, .. }) => {
+                Some(interfaces.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// What of the stage AWS still shows (but the role, when the removal kept
+/// it for Lambda), asked again with backoff for up to 30 s: IAM (and other control planes) are eventually consistent, and a
 /// role deleted a moment ago can still be read.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
 async fn leftovers_after(
     stage: &Stage,
     keep_logs: bool,
+    keeps_role: bool,
     clock: &dyn Clock,
     sleeper: &dyn Sleeper,
 ) -> Result<Vec<String>, AwsError> {
@@ -152,6 +186,7 @@ async fn leftovers_after(
         let after = resources::read(&stage.reader, names).await?;
         let leftovers: Vec<String> = removal(names, &after, keep_logs)
             .actions()
+            .filter(|action| !(keeps_role && matches!(action, Action::Role(_))))
             .map(|a| a.info().describe(names))
             .collect();
         if leftovers.is_empty() || clock.now() + delay > deadline {

@@ -246,6 +246,8 @@ mod tests {
                         r#"["sts:GetCallerIdentity"]"#,
                         r#"["cloudwatch:GetMetricStatistics"]"#,
                         r#"["ec2:DescribeSecurityGroups","ec2:DescribeSubnets","ec2:DescribeVpcs"]"#,
+                        // The network interfaces Lambda still holds.
+                        r#"["ec2:DescribeNetworkInterfaces"]"#,
                         // Discovering removed handlers; their schedules.
                         r#"["lambda:ListFunctions"]"#,
                         r#"["scheduler:ListSchedules"]"#,

@@ -201,6 +201,66 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
     canonical(&json!({ "Version": "2012-10-17", "Statement": statements }))
 }
 
+/// What Lambda needs to release a function's network interfaces once the
+/// function has left its VPC or is gone: Lambda releases them with the
+/// function's execution role, up to 20 minutes later and sometimes 45;
+/// without these permissions they stay, and block deleting the subnets
+/// and security groups they are in. EC2 allows them only on "*".
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
+// https://repost.aws/knowledge-center/lambda-eni-find-delete-changes
+const RELEASE_INTERFACES: &[&str] = &[
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:UnassignPrivateIpAddresses",
+];
+
+/// The Sid of the statement that keeps `RELEASE_INTERFACES`.
+const RELEASE_SID: &str = "ReleaseNetworkInterfaces";
+
+/// `document` (a role policy, canonical) with the statement Lambda needs
+/// to release network interfaces, unless it already grants that.
+pub(crate) fn with_interface_release(document: &str) -> String {
+    if releases_interfaces(document) {
+        return document.to_string();
+    }
+    let mut policy: Value = serde_json::from_str(document).unwrap_or_else(|_| json!({}));
+    policy["Version"] = json!("2012-10-17");
+    let statement = allow(RELEASE_SID, RELEASE_INTERFACES, json!("*"));
+    match policy["Statement"].as_array_mut() {
+        Some(statements) => statements.push(statement),
+        None => policy["Statement"] = json!([statement]),
+    }
+    canonical(&policy)
+}
+
+/// A role policy with only what Lambda needs to release network
+/// interfaces: what an undeployed stage's role keeps until it has.
+pub(crate) fn interface_release_only() -> String {
+    with_interface_release(&canonical(
+        &json!({ "Version": "2012-10-17", "Statement": [] }),
+    ))
+}
+
+/// Whether a role policy lets Lambda release network interfaces (the
+/// stage is, or was, in a VPC).
+pub(crate) fn releases_interfaces(document: &str) -> bool {
+    let Ok(policy) = serde_json::from_str::<Value>(document) else {
+        return false;
+    };
+    let grants = |statement: &Value| match &statement["Action"] {
+        Value::String(action) => action == RELEASE_INTERFACES[0],
+        Value::Array(actions) => actions.iter().any(|a| a == RELEASE_INTERFACES[0]),
+        _ => false,
+    };
+    match &policy["Statement"] {
+        Value::Array(statements) => statements
+            .iter()
+            .any(|s| s["Effect"] == "Allow" && grants(s)),
+        statement @ Value::Object(_) => statement["Effect"] == "Allow" && grants(statement),
+        _ => false,
+    }
+}
+
 /// Compact JSON with sorted keys: equal documents give equal text.
 pub(crate) fn canonical(value: &Value) -> String {
     // serde_json's Map is a BTreeMap (no preserve_order feature), so
@@ -232,6 +292,23 @@ mod tests {
             statement["Condition"]["StringEquals"]["aws:SourceAccount"],
             "123456789012"
         );
+    }
+
+    #[test]
+    fn a_policy_keeps_what_lambda_releases_interfaces_with_once() {
+        let logs = canonical(&json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "*"}
+        ]}));
+        assert!(!releases_interfaces(&logs));
+        let kept = with_interface_release(&logs);
+        assert!(releases_interfaces(&kept));
+        assert_eq!(with_interface_release(&kept), kept, "added once");
+        let value: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(value["Statement"][0]["Sid"], "OwnLogGroup");
+        assert_eq!(value["Statement"][1]["Sid"], "ReleaseNetworkInterfaces");
+        let only: Value = serde_json::from_str(&interface_release_only()).unwrap();
+        assert_eq!(only["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(only["Statement"][0]["Resource"], "*");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! the simulator applies them as Lambda does): each lands in the
 //! function's configuration (and tracing on the API stage, the role's
 //! permissions), a change is one configuration update, removal reverts,
-//! a no-op deploy writes nothing.
+//! a no-op deploy writes nothing; the role outlives the network
+//! interfaces Lambda releases with it.
 
 use serde_json::Value;
 
@@ -72,30 +73,7 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
-    let vpc = ec2(
-        &moto,
-        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
-        "vpcId",
-    );
-    let subnet = ec2(
-        &moto,
-        &[
-            ("Action", "CreateSubnet"),
-            ("VpcId", &vpc),
-            ("CidrBlock", "10.0.1.0/24"),
-        ],
-        "subnetId",
-    );
-    let group = ec2(
-        &moto,
-        &[
-            ("Action", "CreateSecurityGroup"),
-            ("VpcId", &vpc),
-            ("GroupName", "shop"),
-            ("GroupDescription", "shop functions"),
-        ],
-        "groupId",
-    );
+    let (subnet, group) = network(&moto);
     let layer = layer(&moto).await;
     // A layer of another region than the one deployed to (slx.toml names
     // none): refused before the first write.
@@ -190,12 +168,123 @@ async fn production_settings_land_change_one_field_and_revert_when_removed() {
     );
     let stage = dev_stage(&aws, api_id).await;
     assert!(!stage.tracing_enabled());
+    // Lambda still held the function's network interface when that
+    // deploy read the stage: the role keeps what Lambda releases it with,
+    // and the next deploy, once it has, drops that.
+    assert_eq!(
+        sids(&role_policy(&aws, "shop-dev-role").await),
+        ["OwnLogGroup", "ReleaseNetworkInterfaces"]
+    );
+    let released = project.deploy("dev", &zips().v1);
+    assert_eq!(steps(&released), ["put_role_policy"], "{released}");
     assert_eq!(
         sids(&role_policy(&aws, "shop-dev-role").await),
         ["OwnLogGroup"]
     );
+    assert_eq!(
+        held_interfaces(&sim),
+        Vec::<Value>::new(),
+        "Lambda released it"
+    );
     let last = project.deploy("dev", &zips().v1);
     assert_eq!(last["changed"], false, "{last}");
+}
+
+/// The network interfaces slx-sim's Lambda holds for VPC functions.
+fn held_interfaces(sim: &slx_sim::Simulator) -> Vec<Value> {
+    let mut answer = ureq::get(&format!("{}/_sim/interfaces", sim.endpoint))
+        .call()
+        .unwrap();
+    serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// A network in moto's EC2 for a VPC function: (subnet, security group).
+fn network(moto: &Moto) -> (String, String) {
+    let vpc = ec2(
+        moto,
+        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+        "vpcId",
+    );
+    let subnet = ec2(
+        moto,
+        &[
+            ("Action", "CreateSubnet"),
+            ("VpcId", &vpc),
+            ("CidrBlock", "10.0.1.0/24"),
+        ],
+        "subnetId",
+    );
+    let group = ec2(
+        moto,
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("VpcId", &vpc),
+            ("GroupName", "shop"),
+            ("GroupDescription", "shop functions"),
+        ],
+        "groupId",
+    );
+    (subnet, group)
+}
+
+/// Lambda releases a VPC function's network interfaces with its role,
+/// minutes after the function is gone: undeploy keeps the role, with
+/// only that right, until it has, and the next undeploy deletes it. A
+/// role deleted at once would leave the interface `available` for good,
+/// blocking the subnet's and security group's deletion.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vpc_stage_s_role_outlives_the_interfaces_lambda_releases_with_it() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let release = slx_sim::Behaviours {
+        // 2 s at the suite's pace.
+        interface_release_s: 2.0 / crate::common::TIME_SCALE,
+        ..slx_sim::Behaviours::default()
+    };
+    let (sim, project) = Project::behind_simulator(&moto, release);
+    let (subnet, group) = network(&moto);
+    project.edit(
+        "[stages.prod]",
+        &format!(
+            "[stages.dev]
+vpc = {{ subnets = [\"{subnet}\"], security_groups = [\"{group}\"] }}
+
+[stages.prod]"
+        ),
+    );
+    project.deploy("dev", &zips().v1);
+    assert_eq!(held_interfaces(&sim).len(), 1);
+
+    let undeploy = project.slx(&["undeploy", "--stage", "dev", "--yes", "--output", "text"]);
+    let said = String::from_utf8_lossy(&undeploy.stdout).into_owned()
+        + &String::from_utf8_lossy(&undeploy.stderr);
+    assert!(undeploy.status.success(), "{said}");
+    assert!(
+        said.contains("keep IAM role shop-dev-role with only what Lambda needs to release eni-"),
+        "{said}"
+    );
+    let aws = aws_at(&sim.endpoint, "us-east-1");
+    assert!(!crate::common::stage::function_exists(&aws, "shop-dev").await);
+    let kept = role_policy(&aws, "shop-dev-role").await;
+    assert_eq!(kept["Statement"].as_array().unwrap().len(), 1, "{kept}");
+    assert_eq!(kept["Statement"][0]["Sid"], "ReleaseNetworkInterfaces");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !held_interfaces(&sim).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Lambda never released the interface: {:?}",
+            held_interfaces(&sim)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let again = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(!crate::common::stage::role_exists(&aws, "shop-dev-role").await);
 }
 
 /// Provisioned concurrency is the stage alias's (slx-sim emulates the API

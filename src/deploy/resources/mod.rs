@@ -144,8 +144,8 @@ pub(crate) struct StatusView<'a> {
 /// The labels of `slx status`'s lines, in the order they are shown
 /// (`change` is the lease's, which the command adds).
 pub(crate) const STATUS_LINES: &[&str] = &[
-    "function", "alias", "code", "latest", "api", "url", "routes", "domain", "handler", "change",
-    "canary",
+    "function", "alias", "code", "latest", "api", "url", "routes", "domain", "handler", "role",
+    "change", "canary",
 ];
 
 /// What one kind, or all of them, shows in `slx status`.

@@ -1,12 +1,18 @@
 //! The stage's IAM role (`<app>-<stage>-role`) and its one inline policy:
 //! Lambda may assume it; the function may write its own logs, plus what
 //! `[[permissions]]` grants.
+//!
+//! Lambda releases a VPC function's network interfaces with this role, up
+//! to 45 minutes after the function left the VPC or was deleted: while it
+//! still holds any, the role keeps what Lambda needs for that, and
+//! undeploy keeps the role with only that; the next deploy or undeploy
+//! after they are gone drops it.
 
 use serde::Serialize;
 
 use super::{
-    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, all_of,
-    not_ours,
+    ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ALWAYS, Resource, Status,
+    StatusView, all_of, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, NewRole, Reader};
 use crate::deploy::deployer_policy::Grant;
@@ -35,6 +41,9 @@ pub(crate) struct RoleState {
     pub(crate) policy: Option<String>,
     /// Who may assume it, canonical JSON.
     pub(crate) trust_policy: Option<String>,
+    /// The network interfaces Lambda still holds for the stage's
+    /// functions (read only while the policy lets Lambda release them).
+    pub(crate) interfaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,6 +68,13 @@ pub(crate) enum RoleAction {
     DeleteRole {
         role: String,
     },
+    /// An undeployed stage's role, kept with only what Lambda needs to
+    /// release the network interfaces it still holds.
+    KeepForInterfaces {
+        role: String,
+        document: String,
+        interfaces: Vec<String>,
+    },
 }
 
 impl ActionInfo for RoleAction {
@@ -68,13 +84,22 @@ impl ActionInfo for RoleAction {
             RoleAction::PutRolePolicy { role, .. } => format!("set the inline policy of {role}"),
             RoleAction::SetTrustPolicy { role, .. } => format!("set who may assume {role}"),
             RoleAction::DeleteRole { role } => format!("delete IAM role {role}"),
+            RoleAction::KeepForInterfaces {
+                role, interfaces, ..
+            } => format!(
+                "keep IAM role {role} with only what Lambda needs to release {} \
+                 (it may take 45 minutes; the next slx undeploy deletes the role)",
+                interfaces.join(", ")
+            ),
         }
     }
 
     fn needs(&self) -> Vec<Need<'_>> {
         match self {
             // A role still used by a function is not deleted first.
-            RoleAction::DeleteRole { .. } => all_of(&[Kind::Function, Kind::EventFunction]),
+            RoleAction::DeleteRole { .. } | RoleAction::KeepForInterfaces { .. } => {
+                all_of(&[Kind::Function, Kind::EventFunction])
+            }
             _ => Vec::new(),
         }
     }
@@ -82,7 +107,9 @@ impl ActionInfo for RoleAction {
     fn change(&self) -> Change {
         match self {
             RoleAction::CreateRole { .. } => Change::Create,
-            RoleAction::PutRolePolicy { .. } | RoleAction::SetTrustPolicy { .. } => Change::Update,
+            RoleAction::PutRolePolicy { .. }
+            | RoleAction::SetTrustPolicy { .. }
+            | RoleAction::KeepForInterfaces { .. } => Change::Update,
             RoleAction::DeleteRole { .. } => Change::Delete,
         }
     }
@@ -93,7 +120,9 @@ impl ActionInfo for RoleAction {
         match self {
             RoleAction::CreateRole { .. } => true,
             RoleAction::PutRolePolicy { new_role, .. } => *new_role,
-            RoleAction::SetTrustPolicy { .. } | RoleAction::DeleteRole { .. } => false,
+            RoleAction::SetTrustPolicy { .. }
+            | RoleAction::DeleteRole { .. }
+            | RoleAction::KeepForInterfaces { .. } => false,
         }
     }
 }
@@ -123,6 +152,7 @@ pub(crate) async fn read_role(
             .trust_policy
             .as_deref()
             .and_then(policy::canonical_from_iam),
+        interfaces: Vec::new(),
     }))
 }
 
@@ -175,24 +205,67 @@ impl Resource for Role {
         names: &StageNames,
         _: &Found,
     ) -> Result<Self::Actual, AwsError> {
-        read_role(reader, names, &names.role).await
+        let Some(mut state) = read_role(reader, names, &names.role).await? else {
+            return Ok(None);
+        };
+        // Only a stage that is or was in a VPC pays for this read.
+        if state
+            .policy
+            .as_deref()
+            .is_some_and(policy::releases_interfaces)
+        {
+            state.interfaces = reader
+                .lambda_interfaces(&names.function)
+                .await?
+                .into_iter()
+                .map(|interface| interface.id)
+                .collect();
+        }
+        Ok(Some(state))
     }
 
     fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<RoleAction> {
+        let held = own.as_ref().is_some_and(|role| !role.interfaces.is_empty());
+        let document = if held {
+            policy::with_interface_release(&desired.role_policy)
+        } else {
+            desired.role_policy.clone()
+        };
         plan_role(
             &desired.arns.role,
             &desired.trust_policy,
-            &desired.role_policy,
+            &document,
             own.as_ref(),
         )
     }
 
     fn plan_removal(names: &StageNames, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<RoleAction> {
         match own {
+            Some(role) if !role.interfaces.is_empty() => vec![RoleAction::KeepForInterfaces {
+                role: names.role.clone(),
+                document: policy::interface_release_only(),
+                interfaces: role.interfaces.clone(),
+            }],
             Some(_) => vec![RoleAction::DeleteRole {
                 role: names.role.clone(),
             }],
             None => vec![],
+        }
+    }
+
+    fn status(_: &StatusView<'_>, own: &Self::Actual, _: Self::Reads<'_>) -> Status {
+        match own {
+            Some(role) if !role.interfaces.is_empty() => Status::default()
+                .line(
+                    "role",
+                    format!(
+                        "keeps what Lambda needs to release {} (the next deploy or undeploy after it has drops that)",
+                        role.interfaces.join(", ")
+                    ),
+                )
+                .field("held_interfaces", &role.interfaces),
+            Some(_) => Status::default().field("held_interfaces", Vec::<String>::new()),
+            None => Status::default(),
         }
     }
 
@@ -204,6 +277,13 @@ impl Resource for Role {
         vec![
             Grant::new("StageRole", ROLE_ACTIONS, vec![arns.role_arn()]),
             pass,
+            // Which network interfaces Lambda still holds for the stage's
+            // functions; EC2 allows this read only on "*".
+            Grant::new(
+                "LambdaNetworkInterfaces",
+                &["ec2:DescribeNetworkInterfaces"],
+                vec!["*".to_string()],
+            ),
         ]
     }
 
@@ -231,7 +311,8 @@ impl Resource for Role {
                 ctx.call_tolerating(step, ErrorClass::AlreadyExists, || w.create_role(&new))
                     .await
             }
-            RoleAction::PutRolePolicy { role, document, .. } => {
+            RoleAction::PutRolePolicy { role, document, .. }
+            | RoleAction::KeepForInterfaces { role, document, .. } => {
                 ctx.call(step, RETRY_ALWAYS, || {
                     w.put_role_policy(role, POLICY_NAME, document)
                 })
@@ -291,5 +372,42 @@ mod tests {
         let removal = Role::plan_removal(&names(), &actual.role, ());
         assert_eq!(action_names(&removal), ["delete_role"]);
         assert_eq!(Role::plan_removal(&names(), &None, ()), Vec::new());
+    }
+
+    /// A stage out of its VPC, whose interfaces Lambda still holds: the
+    /// policy keeps what Lambda releases them with, undeploy keeps the
+    /// role with only that, and once they are gone both drop it.
+    #[test]
+    fn a_role_outlives_the_network_interfaces_lambda_releases_with_it() {
+        let desired = desired();
+        let mut actual = converged(&desired);
+        let role = actual.role.as_mut().unwrap();
+        role.interfaces = vec!["eni-1".into()];
+        let deploy = planned(&desired, &actual);
+        let [RoleAction::PutRolePolicy { document, .. }] = deploy.as_slice() else {
+            panic!("{deploy:?}");
+        };
+        assert_eq!(
+            *document,
+            policy::with_interface_release(&desired.role_policy)
+        );
+
+        let removal = Role::plan_removal(&names(), &actual.role, ());
+        let [RoleAction::KeepForInterfaces { document, .. }] = removal.as_slice() else {
+            panic!("{removal:?}");
+        };
+        assert_eq!(*document, policy::interface_release_only());
+        assert!(removal[0].describe(&names()).contains("release eni-1"));
+
+        // Released: the kept statement goes, and so does the kept role.
+        let role = actual.role.as_mut().unwrap();
+        role.interfaces.clear();
+        role.policy = Some(policy::with_interface_release(&desired.role_policy));
+        assert_eq!(
+            action_names(&planned(&desired, &actual)),
+            ["put_role_policy"]
+        );
+        let removal = Role::plan_removal(&names(), &actual.role, ());
+        assert_eq!(action_names(&removal), ["delete_role"]);
     }
 }

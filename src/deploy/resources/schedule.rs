@@ -456,6 +456,7 @@ mod tests {
             role: Some(RoleState {
                 policy: Some(policy::scheduler_policy(&desired.arns, &handlers)),
                 trust_policy: Some(policy::scheduler_trust_policy(&desired.arns)),
+                interfaces: Vec::new(),
             }),
             schedules: specs,
         }
