@@ -203,6 +203,10 @@ pub struct DevArgs {
     /// expiry and scopes are still checked). For local development only.
     #[arg(long)]
     pub trust_jwt: bool,
+    /// Also answer requests for this host name (besides localhost,
+    /// 127.0.0.1 and [::1]), e.g. a name in /etc/hosts; repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
 }
 
 /// How a new version takes a stage's traffic: `deploy` and `promote`.

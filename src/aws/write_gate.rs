@@ -1,7 +1,9 @@
 //! A gate in front of every request of a [`Writer`](super::Writer): an
-//! SDK interceptor that asks, before each attempt is sent (the SDK's own
-//! retries and slx's included), whether writing is still allowed, and
-//! refuses the request unsent when it is not.
+//! SDK interceptor that asks, as the last step before each attempt is
+//! handed to the HTTP client (signed; the SDK's own retries and slx's
+//! included), whether writing is still allowed, and refuses the request
+//! unsent when it is not. Asked any earlier, a process stopped between
+//! the question and the send would send on resuming.
 //!
 //! The deploy lease installs one so that a process which stalled past its
 //! lease (a suspended laptop, a paused CI job) cannot send a single write
@@ -34,7 +36,7 @@ impl Intercept for WriteGate {
         "WriteGate"
     }
 
-    fn read_before_attempt(
+    fn read_before_transmit(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,

@@ -299,7 +299,19 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             async move { reloader.reload().await }
         })?)
     };
-    let app = gateway::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let names = crate::local::host_guard::LocalNames {
+        port: address.port(),
+        extra: args
+            .allow_host
+            .iter()
+            .map(|name| name.to_ascii_lowercase())
+            .collect(),
+    };
+    let app = gateway::router(state)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::local::host_guard::only_local_names(names.clone(), request, next)
+        }))
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

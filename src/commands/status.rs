@@ -25,12 +25,33 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
             )
         });
     let Some(function) = &actual.function else {
+        // An undeployed VPC stage's role, kept for Lambda.
+        let held = actual
+            .role
+            .as_ref()
+            .map(|role| role.interfaces.clone())
+            .unwrap_or_default();
+        let kept = if held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; its IAM role {} stays until Lambda releases {}, then `slx undeploy --stage {}` deletes it",
+                arns.role,
+                held.join(", "),
+                arns.stage
+            )
+        };
         ui.result(
             format!(
-                "stage {} of {} is not deployed (run `slx deploy --stage {}`)",
+                "stage {} of {} is not deployed (run `slx deploy --stage {}`){kept}",
                 arns.stage, arns.app, arns.stage
             ),
-            &json!({ "deployed": false, "stage": arns.stage, "function_name": arns.function }),
+            &json!({
+                "deployed": false,
+                "stage": arns.stage,
+                "function_name": arns.function,
+                "held_interfaces": held,
+            }),
         );
         return Ok(Outcome::Success);
     };
@@ -135,6 +156,9 @@ mod tests {
             role_arn: String::new(),
             input: String::new(),
         });
+        if let Some(role) = actual.role.as_mut() {
+            role.interfaces = vec!["eni-1".into()];
+        }
         let domain = crate::config::Domain {
             name: "api.example.com".into(),
             certificate: "arn:aws:acm:eu-west-1:1:certificate/c".into(),
@@ -169,6 +193,7 @@ mod tests {
             "  routes    POST /greet, POST /orders/{id}",
             "  domain    https://api.example.com/v1",
             "  handler   nightly → shop-dev-nightly version 3, schedule rate(1 hour)",
+            "  role      keeps what Lambda needs to release eni-1",
             "  change    in progress: deploy by ci",
             "  canary    10% to version 2 (unfinished",
             "differs from local (1):",
@@ -196,6 +221,7 @@ mod tests {
                 "differences",
                 "function_name",
                 "handlers",
+                "held_interfaces",
                 "in_sync",
                 "local_code_sha256",
                 "memory",

@@ -9,6 +9,7 @@ pub mod authorizer;
 pub mod environment;
 pub(crate) mod event_sources;
 pub mod gateway;
+pub mod host_guard;
 pub mod jwt;
 pub mod pool;
 pub mod quotas;

@@ -105,6 +105,15 @@ impl RuntimeApi {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        // Handlers address it as 127.0.0.1:PORT; a web page by DNS
+        // rebinding could not (host_guard).
+        let names = crate::local::host_guard::LocalNames {
+            port: addr.port(),
+            extra: Vec::new(),
+        };
+        let app = app.layer(axum::middleware::from_fn(move |request, next| {
+            crate::local::host_guard::only_local_names(names.clone(), request, next)
+        }));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

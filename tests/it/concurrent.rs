@@ -346,15 +346,25 @@ async fn a_held_stage_stops_writes_with_exit_code_5_but_not_reads_or_other_stage
     assert!(leases(&aws).await.is_empty());
 }
 
-/// [`slow_first_deploy`], once it holds the lease: its generation made
-/// and confirmed (its first write under the lease, the role, has gone
-/// out).
+/// [`slow_first_deploy`], once it holds the lease and waits for IAM: its
+/// generation made and confirmed, its API's routes imported, and its
+/// function refused for a role not yet assumable. Stopped then, it stops
+/// between two asks for its function, not while other writes of its are
+/// on their way.
 async fn slow_first_deploy_holding_its_lease(
     moto: &Moto,
     role_propagation_s: f64,
 ) -> (slx_sim::Simulator, Project, std::process::Child) {
     let (sim, project, child) = slow_first_deploy(moto, role_propagation_s);
-    while !sim.events().iter().any(|e| e.operation == "CreateRole") {
+    // Its lease taken and every write that does not wait for the role
+    // done: from now on it only asks Lambda again for its function.
+    let waiting_for_iam = |events: &[slx_sim::Event]| {
+        events.iter().any(|e| e.operation == "PutRestApi")
+            && events
+                .iter()
+                .any(|e| e.operation == "CreateFunction" && e.outcome.starts_with("refused"))
+    };
+    while !waiting_for_iam(&sim.events()) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     (sim, project, child)

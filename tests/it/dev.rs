@@ -597,6 +597,8 @@ fn invoke_local_runs_one_request_and_fails_on_5xx() {
 /// Sends `request` as raw bytes on a new connection (closing the writing
 /// side after it when `half_close`); the answer's status line, headers
 /// and body as text, or `None` when the connection closed unanswered.
+/// A `Host: h` line is sent as the server's own address (slx dev refuses
+/// requests for other names).
 fn raw(url: &str, request: &[u8], half_close: bool) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let address = url.trim_start_matches("http://");
@@ -604,7 +606,20 @@ fn raw(url: &str, request: &[u8], half_close: bool) -> Option<(u16, String)> {
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let _ = stream.write_all(request);
+    let placeholder = b"\r\nHost: h\r\n";
+    let request = match request
+        .windows(placeholder.len())
+        .position(|w| w == placeholder)
+    {
+        Some(at) => [
+            &request[..at],
+            format!("\r\nHost: {address}\r\n").as_bytes(),
+            &request[at + placeholder.len()..],
+        ]
+        .concat(),
+        None => request.to_vec(),
+    };
+    let _ = stream.write_all(&request);
     if half_close {
         let _ = stream.shutdown(std::net::Shutdown::Write);
     }
@@ -618,6 +633,31 @@ fn raw(url: &str, request: &[u8], half_close: bool) -> Option<(u16, String)> {
 /// The JSON body of a raw answer.
 fn raw_json(answer: &str) -> serde_json::Value {
     json(answer.split_once("\r\n\r\n").unwrap().1.as_bytes())
+}
+
+/// A web page can reach 127.0.0.1 by DNS rebinding, under a name of its
+/// own: slx dev answers only requests for its local names.
+#[test]
+fn dev_answers_only_requests_for_its_local_names() {
+    let _timing = crate::common::timing();
+    let dev = served();
+    let port = dev.url.rsplit(':').next().unwrap().to_string();
+    let ask = |host: &str| {
+        let request = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        raw(&dev.url, request.as_bytes(), false).unwrap()
+    };
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(ask(&host).0, 200, "{host}");
+    }
+    for host in [format!("rebound.example:{port}"), "localhost:1".to_string()] {
+        let (status, answer) = ask(&host);
+        assert_eq!(status, 403, "{host}: {answer}");
+        assert!(answer.contains("--allow-host"), "{answer}");
+    }
 }
 
 #[test]
@@ -670,16 +710,18 @@ fn dev_answers_malformed_and_oversized_requests_as_api_gateway_does_and_keeps_se
 
     // API Gateway's 10240 bytes of request line and header values: at the
     // quota served, one byte over answered 431. "GET /health HTTP/1.1"
-    // (20) + "h" + "close" = 26 bytes before the padding.
+    // (20) + the host + "close" (5) before the padding.
+    let host = url.trim_start_matches("http://");
     let padded = |pad: usize| {
         let request = format!(
-            "GET /health HTTP/1.1\r\nHost: h\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "GET /health HTTP/1.1\r\nHost: {host}\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
             "p".repeat(pad)
         );
         raw(&url, request.as_bytes(), false).unwrap()
     };
-    assert_eq!(padded(10_240 - 26).0, 200);
-    let (status, answer) = padded(10_240 - 25);
+    let before = 20 + host.len() + 5;
+    assert_eq!(padded(10_240 - before).0, 200);
+    let (status, answer) = padded(10_240 - before + 1);
     assert_eq!(status, 431);
     assert_eq!(
         raw_json(&answer)["message"],

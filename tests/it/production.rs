@@ -269,6 +269,15 @@ vpc = {{ subnets = [\"{subnet}\"], security_groups = [\"{group}\"] }}
     assert_eq!(kept["Statement"].as_array().unwrap().len(), 1, "{kept}");
     assert_eq!(kept["Statement"][0]["Sid"], "ReleaseNetworkInterfaces");
 
+    let status = project.slx(&["status", "--stage", "dev"]);
+    let status = crate::common::stdout_json(&status);
+    assert_eq!(status["deployed"], false, "{status}");
+    assert_eq!(
+        status["held_interfaces"].as_array().unwrap().len(),
+        1,
+        "{status}"
+    );
+
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !held_interfaces(&sim).is_empty() {
         assert!(
