@@ -84,10 +84,9 @@ fn init_tracing(verbose: u8) {
     use tracing_subscriber::{Layer, filter};
     let wanted = filter::EnvFilter::try_from_env("SLX_LOG")
         .unwrap_or_else(|_| filter::EnvFilter::new(level));
-    // Whatever the filter asks for, the signer never logs (its canonical
-    // request holds the session token) and the SDK's HTTP layers log no
-    // more than INFO (below that they print request bodies: environment
-    // values, policies).
+    // Whatever the filter asks for, below WARN only slx itself and the
+    // SDK's retry decisions log (slx::logging: other crates' debug lines
+    // hold session tokens, request bodies, presigned URLs).
     let never_secrets =
         filter::filter_fn(|meta| !slx::logging::may_leak(meta.target(), *meta.level()));
     tracing_subscriber::registry()

@@ -236,6 +236,25 @@ fn terminal_width() -> usize {
 }
 
 /// `0.4s`, `12.0s`, `2m05s`.
+/// `text` that others wrote (a handler's output, its answer, a log line)
+/// made safe to print on a terminal: every control character but newline
+/// and tab (C0, DEL, C1) shown as an escape (`\u{1b}`), so no line can
+/// move the cursor, rewrite what is already shown or retitle the window.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let control =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+    if !text.chars().any(control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match c {
+            c if control(c) => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 pub fn seconds(took: Duration) -> String {
     crate::pace::readable(took)
 }
@@ -251,6 +270,19 @@ pub fn bytes(size: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            printable("plain line\twith tab\n"),
+            "plain line\twith tab\n"
+        );
+        assert_eq!(printable("\x1b[2Jgone"), "\\u{1b}[2Jgone");
+        assert_eq!(printable("over\rwrite"), "over\\u{d}write");
+        assert_eq!(printable("c1\u{9b}31m"), "c1\\u{9b}31m");
+        assert_eq!(printable("bell\x07 del\x7f"), "bell\\u{7} del\\u{7f}");
+        assert_eq!(printable("café ✓"), "café ✓");
+    }
+
     use super::*;
 
     #[test]

@@ -182,16 +182,23 @@ fn redact(message: &str) -> String {
         text.truncate(at);
         text.push_str("(the variables are not shown)");
     }
-    while let Some(start) = text.find("Value '") {
+    // Every quoted value, not only up to the first that is not an
+    // environment value: a message lists several validation errors.
+    let mut from = 0;
+    while let Some(found) = text[from..].find("Value '") {
+        let start = from + found;
         let value_start = start + "Value '".len();
         let Some(end) = text[value_start..].find("' at '") else {
             break;
         };
         let field_start = value_start + end + "' at '".len();
-        if !text[field_start..].starts_with("environment") {
-            break;
+        if text[field_start..].starts_with("environment") {
+            let hidden = "Value (not shown)";
+            text.replace_range(start..value_start + end + 1, hidden);
+            from = start + hidden.len();
+        } else {
+            from = field_start;
         }
-        text.replace_range(start..value_start + end + 1, "Value (not shown)");
     }
     text
 }
@@ -302,6 +309,16 @@ mod tests {
         );
         let other = "Value 'x' at 'functionName' failed to satisfy constraint";
         assert_eq!(redact(other), other, "names are not secrets");
+        // Several errors in one message: every environment value goes,
+        // after a value that is not one too.
+        let several = "2 validation errors detected: Value 'x' at 'functionName' failed; \
+                       Value '{TOKEN=tok-9}' at 'environment.variables' failed";
+        let redacted = redact(several);
+        assert!(!redacted.contains("tok-9"), "{redacted}");
+        assert!(
+            redacted.contains("Value 'x' at 'functionName'"),
+            "{redacted}"
+        );
     }
 
     #[test]

@@ -70,7 +70,11 @@ pub(super) fn pool_for(
     let host: Vec<(String, String)> = std::env::vars().collect();
     let printer = ui.clone();
     let sink: LogSink = Arc::new(move |request_id, line| {
-        printer.step(format!("  {} | {line}", request_id.unwrap_or("init")));
+        printer.step(format!(
+            "  {} | {}",
+            request_id.unwrap_or("init"),
+            crate::ui::printable(line)
+        ));
         if let Some(book) = &book {
             let mut text = book.lock().unwrap_or_else(|p| p.into_inner());
             text.push_str(line);

@@ -168,7 +168,10 @@ async fn run_handler(
     )
     .await?;
     if !answer.log_tail.is_empty() && !ui.is_json() {
-        eprintln!("--- log tail ---\n{}", answer.log_tail.trim_end());
+        eprintln!(
+            "--- log tail ---\n{}",
+            crate::ui::printable(answer.log_tail.trim_end())
+        );
     }
     let failure = answer.function_error.as_ref().map(|kind| {
         let detail = String::from_utf8_lossy(&answer.payload).into_owned();
@@ -224,7 +227,7 @@ fn report_event(
         None if failed.is_empty() => format!("`{name}` answered: {response}"),
         None => format!(
             "`{name}` answered: {response}\nfailed messages: {}",
-            failed.join(", ")
+            crate::ui::printable(&failed.join(", "))
         ),
     };
     ui.result(
@@ -342,7 +345,10 @@ fn function_error(kind: &str, document: &serde_json::Value) -> serde_json::Value
 
 fn report(ui: &Ui, stage: &str, answer: InvokeAnswer) -> miette::Result<Outcome> {
     if !answer.log_tail.is_empty() && !ui.is_json() {
-        eprintln!("--- log tail ---\n{}", answer.log_tail.trim_end());
+        eprintln!(
+            "--- log tail ---\n{}",
+            crate::ui::printable(answer.log_tail.trim_end())
+        );
     }
     if let Some(kind) = answer.function_error {
         let detail = String::from_utf8_lossy(&answer.payload).into_owned();
@@ -378,10 +384,12 @@ fn print_response(
     let body_text = String::from_utf8_lossy(&response.body).into_owned();
     let mut text = format!("HTTP {}\n", response.status);
     for (name, value) in &response.headers {
-        text.push_str(&format!("{name}: {value}\n"));
+        let header = format!("{name}: {value}");
+        text.push_str(&crate::ui::printable(&header));
+        text.push('\n');
     }
     text.push('\n');
-    text.push_str(&body_text);
+    text.push_str(&crate::ui::printable(&body_text));
     ui.result(
         text,
         &json!({

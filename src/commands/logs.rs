@@ -67,7 +67,7 @@ impl EventSink for Printer<'_> {
             let line = if self.ui.is_json() {
                 serde_json::to_string(&rendered).unwrap_or_default()
             } else {
-                rendered.text_line()
+                crate::ui::printable(&rendered.text_line()).into_owned()
             };
             if writeln!(out, "{line}").is_err() {
                 return false;

@@ -135,8 +135,22 @@ async fn logs_by_time_filter_and_request_id() {
     )
     .await;
 
+    // A line that would clear the terminal and retitle its window.
+    seed(
+        &moto,
+        "s3",
+        &[(now - 50_000, "\x1b[2J\x1b]0;owned\x07cleared")],
+    )
+    .await;
+
     let recent = lines(&text(&project, &["--since", "10m"]));
-    assert_eq!(recent.len(), 8, "{recent:#?}");
+    assert_eq!(recent.len(), 9, "{recent:#?}");
+    let cleared = recent.iter().find(|l| l.contains("cleared")).unwrap();
+    assert!(
+        cleared.contains("\\u{1b}[2J\\u{1b}]0;owned\\u{7}cleared"),
+        "shown, not obeyed: {cleared:?}"
+    );
+    assert!(!recent.iter().any(|l| l.contains('\x1b')), "{recent:?}");
     assert!(recent.iter().all(|l| !l.contains("an old line")));
     // In time order across streams, with the request of each line.
     assert!(recent[0].contains("req-a") && recent[0].contains("START (version 1)"));
@@ -144,15 +158,10 @@ async fn logs_by_time_filter_and_request_id() {
     assert!(recent[2].contains("req-b") && recent[2].contains("START"));
     let handling_b = recent.iter().find(|l| l.contains("handling b")).unwrap();
     assert!(handling_b.contains("req-b"), "{handling_b}");
-    assert!(
-        recent
-            .last()
-            .unwrap()
-            .contains("REPORT 1.50 ms (billed 2 ms), memory 21/256 MB")
-    );
+    assert!(recent[recent.len() - 2].contains("REPORT 1.50 ms (billed 2 ms), memory 21/256 MB"));
 
     let everything = lines(&text(&project, &["--since", "1h"]));
-    assert_eq!(everything.len(), 9);
+    assert_eq!(everything.len(), 10);
     assert!(everything[0].contains("an old line"));
 
     let errors = lines(&text(&project, &["--filter", "ERROR"]));
