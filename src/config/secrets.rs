@@ -110,17 +110,32 @@ fn source(from: &str) -> Result<SecretSource, String> {
     }
     if let Some(id) = from.strip_prefix("secretsmanager:") {
         // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html
+        let name_valid = |name: &str| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+        };
+        // An ARN goes into the role's policy as is: a `*` or `?` in it
+        // would grant a wildcard of secrets.
         let valid = !id.is_empty()
             && id.len() <= 2048
-            && (id.starts_with("arn:")
-                || id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)));
+            && if id.starts_with("arn:") {
+                matches!(
+                    id.splitn(7, ':').collect::<Vec<_>>().as_slice(),
+                    ["arn", _, "secretsmanager", region, account, "secret", name]
+                        if limits::region_looks_valid(region)
+                            && limits::account_looks_valid(account)
+                            && name_valid(name)
+                )
+            } else {
+                name_valid(id)
+            };
         return if valid {
             Ok(SecretSource::SecretsManager(id.to_string()))
         } else {
             Err(format!(
-                "`{id}` is not a Secrets Manager secret name (letters, digits, `/_+=.@-`) or ARN"
+                "`{id}` is not a Secrets Manager secret name (letters, digits, `/_+=.@-`) or ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
             ))
         };
     }
@@ -154,5 +169,27 @@ pub(crate) fn check_clash(
             format!("`{name}` is set in both [env] and [secrets]"),
             "keep it in one: [secrets] for values that must not be seen, [env] for the rest",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secrets_manager_arn_names_one_secret() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/token-a1B2c3";
+        assert_eq!(
+            source(&format!("secretsmanager:{arn}")),
+            Ok(SecretSource::SecretsManager(arn.to_string()))
+        );
+        for wild in [
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:*",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/?oken",
+            "arn:aws:secretsmanager:*:123456789012:secret:shop/token",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/shop",
+        ] {
+            assert!(source(&format!("secretsmanager:{wild}")).is_err(), "{wild}");
+        }
     }
 }

@@ -362,6 +362,47 @@ fn timeout_above_api_gateway_limit_warns() {
 }
 
 #[test]
+fn wildcard_permissions_warn_where_they_are_written() {
+    let config = parse_text(&app(
+        "[[permissions]]\nactions = [\"dynamodb:GetItem\", \"s3:*\", \"*\"]\nresources = [\"*\"]\n",
+    ))
+    .unwrap();
+    let warned: Vec<(&str, &str)> = config
+        .warnings
+        .iter()
+        .filter(|w| w.key.starts_with("permissions"))
+        .map(|w| (w.key.as_str(), w.message.as_str()))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            (
+                "permissions.actions",
+                "`s3:*` lets the function call every action of s3"
+            ),
+            (
+                "permissions.actions",
+                "`*` lets the function call every AWS action"
+            ),
+            (
+                "permissions.resources",
+                "`*` grants the actions on every resource of the account"
+            ),
+        ]
+    );
+    let scoped = parse_text(&app(
+        "[[permissions]]\nactions = [\"dynamodb:GetItem\"]\nresources = [\"arn:aws:dynamodb:eu-west-1:1:table/t\"]\n",
+    ))
+    .unwrap();
+    assert!(
+        !scoped
+            .warnings
+            .iter()
+            .any(|w| w.key.starts_with("permissions"))
+    );
+}
+
+#[test]
 fn stage_overlay_keys_are_checked_with_their_table() {
     let found = problems(&app("[stages.prod]\nmemory = 99999\n"));
     assert_eq!(found[0].key, "stages.prod.memory");
@@ -958,6 +999,7 @@ fn secrets_are_references_per_stage_and_never_in_env() {
 fn bad_secrets_get_located_errors() {
     let found = event_problems(&app("[env]\nDB = \"plain\"\n\
          [secrets]\nDB = \"ssm:/shop/db\"\nlower-case = \"ssm:/x\"\nTOKEN = \"vault:/x\"\nPATH_LESS = \"ssm:shop/db\"\nKEYED = { from = \"ssm:/k\", kms_key = \"my-key\" }\nEMPTY = { kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/x\" }\n\
+         WILD = \"secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:*\"\n\
          [stages.dev.secrets]\nBAD = { form = \"ssm:/x\" }\n"));
     let has = |line, message, help| assert_problem(&found, line, message, help);
     has(
@@ -979,7 +1021,12 @@ fn bad_secrets_get_located_errors() {
     has(10, "`my-key` is not a KMS key ARN", "arn:aws:kms:");
     has(11, "secret `EMPTY` says not where it is", "from = ");
     has(
-        13,
+        12,
+        "`arn:aws:secretsmanager:eu-west-1:123456789012:secret:*` is not a Secrets Manager secret name",
+        "`ssm:/path",
+    );
+    has(
+        14,
         "unknown key `form` in [stages.dev.secrets.BAD]",
         "did you mean `from`?",
     );

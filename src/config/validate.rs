@@ -808,6 +808,43 @@ fn permission(check: &mut Checker, raw: &RawPermission) -> Permission {
         }
     }
     let resources = list(check, &raw.resources, "resources");
+    // Allowed, but rarely what the function needs: a wildcard grants
+    // every action of a service (or of all), or every resource.
+    let wildcards = |items: &Spanned<Vec<Spanned<String>>>, wild: fn(&str) -> bool| {
+        items
+            .get_ref()
+            .iter()
+            .filter(|item| wild(item.get_ref()))
+            .map(|item| (item.span(), item.get_ref().clone()))
+            .collect::<Vec<_>>()
+    };
+    for (span, action) in wildcards(&raw.actions, |a| a == "*" || a.ends_with(":*")) {
+        check.warnings.push(
+            ConfigIssue::new(
+                span,
+                "permissions.actions",
+                match action.split_once(':') {
+                    Some((service, _)) => {
+                        format!("`{action}` lets the function call every action of {service}")
+                    }
+                    None => format!("`{action}` lets the function call every AWS action"),
+                },
+            )
+            .with_help(
+                "name the actions it calls, e.g. [\"dynamodb:GetItem\", \"dynamodb:PutItem\"]",
+            ),
+        );
+    }
+    for (span, resource) in wildcards(&raw.resources, |r| r == "*") {
+        check.warnings.push(
+            ConfigIssue::new(
+                span,
+                "permissions.resources",
+                format!("`{resource}` grants the actions on every resource of the account"),
+            )
+            .with_help("name the resources' ARNs, e.g. [\"arn:aws:dynamodb:eu-west-1:123456789012:table/orders\"]"),
+        );
+    }
     Permission { actions, resources }
 }
 

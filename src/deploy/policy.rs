@@ -28,8 +28,11 @@ pub(crate) fn trust_policy(arns: &StageArns) -> String {
 }
 
 /// EventBridge Scheduler may assume the stage's scheduler role, on behalf
-/// of this account only.
+/// of this account and for the stage's schedule group only (its
+/// schedules too, should Scheduler name one as the source): another
+/// group's schedule cannot run the stage's handlers with it.
 // https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role
+// https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html
 pub(crate) fn scheduler_trust_policy(arns: &StageArns) -> String {
     canonical(&json!({
         "Version": "2012-10-17",
@@ -37,7 +40,12 @@ pub(crate) fn scheduler_trust_policy(arns: &StageArns) -> String {
             "Effect": "Allow",
             "Principal": { "Service": arns.scheduler_principal() },
             "Action": "sts:AssumeRole",
-            "Condition": { "StringEquals": { "aws:SourceAccount": arns.account } },
+            "Condition": {
+                "StringEquals": { "aws:SourceAccount": arns.account },
+                "ArnLike": {
+                    "aws:SourceArn": [arns.schedule_group_arn(), arns.schedules_arn()],
+                },
+            },
         }],
     }))
 }
@@ -152,11 +160,29 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
             "secretsmanager:GetSecretValue",
             json!(secrets),
         ),
-        ("DecryptSecrets", "kms:Decrypt", json!(keys)),
     ] {
         if resources.as_array().is_some_and(|r| !r.is_empty()) {
             statements.push(allow(sid, &[action], resources));
         }
+    }
+    if !keys.is_empty() {
+        // Only as SSM or Secrets Manager decrypts a secret for the
+        // function (`kms:ViaService`), never a direct Decrypt of anything
+        // else the key protects.
+        // https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+        let mut via = Vec::new();
+        if !parameters.is_empty() {
+            via.push(format!("ssm.{}.{}", arns.region, arns.partition.dns_suffix));
+        }
+        if !secrets.is_empty() {
+            via.push(format!(
+                "secretsmanager.{}.{}",
+                arns.region, arns.partition.dns_suffix
+            ));
+        }
+        let mut decrypt = allow("DecryptSecrets", &["kms:Decrypt"], json!(keys));
+        decrypt["Condition"] = json!({ "StringEquals": { "kms:ViaService": via } });
+        statements.push(decrypt);
     }
     // A queue handler receives and deletes its messages (what
     // AWSLambdaSQSQueueExecutionRole allows, on its queue only); a failed
@@ -366,6 +392,32 @@ mod tests {
         assert_eq!(
             statement("DecryptSecrets")["Resource"],
             json!(["arn:aws:kms:eu-west-1:123456789012:key/k1"])
+        );
+        // Decrypting only as the stores decrypt a secret for the function.
+        assert_eq!(
+            statement("DecryptSecrets")["Condition"],
+            json!({ "StringEquals": { "kms:ViaService": [
+                "ssm.eu-west-1.amazonaws.com",
+                "secretsmanager.eu-west-1.amazonaws.com"
+            ] } })
+        );
+    }
+
+    #[test]
+    fn only_the_stage_s_schedule_group_may_have_scheduler_assume_its_role() {
+        let arns = crate::deploy::desired::tests::desired().arns;
+        let trust: Value = serde_json::from_str(&scheduler_trust_policy(&arns)).unwrap();
+        let condition = &trust["Statement"][0]["Condition"];
+        assert_eq!(
+            condition["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
+        assert_eq!(
+            condition["ArnLike"]["aws:SourceArn"],
+            json!([
+                "arn:aws:scheduler:eu-west-1:123456789012:schedule-group/shop-dev",
+                "arn:aws:scheduler:eu-west-1:123456789012:schedule/shop-dev/*"
+            ])
         );
     }
 }
