@@ -208,6 +208,7 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
     let dry = String::from_utf8(dry.stdout).unwrap();
     let dry: Vec<&str> = dry.lines().collect();
     assert_eq!(dry[0], url);
+    assert_eq!(dry[1], "SHA256SUMS: carried by this script");
     assert_eq!(dry[2], format!("{home_str}/.local/bin/slx"));
 
     // The one line, against a local copy of the release page.
@@ -244,13 +245,17 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
         .collect();
     assert_eq!(leftovers, ["slx"], "only slx is left in the folder");
 
-    // A download whose digest does not match installs nothing.
+    // An archive replaced where it is downloaded from, with sums to
+    // match beside it, installs nothing: the script carries its own.
     let tampered = work.path().join("tampered");
     std::fs::create_dir_all(&tampered).unwrap();
-    std::fs::copy(&archive, tampered.join(archive_name)).unwrap();
+    let mut bytes = std::fs::read(&archive).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    std::fs::write(tampered.join(archive_name), &bytes).unwrap();
+    let forged = sha256_hex(&tampered.join(archive_name));
     std::fs::write(
         tampered.join("SHA256SUMS"),
-        format!("{}  {archive_name}\n", "0".repeat(64)),
+        format!("{forged}  {archive_name}\n"),
     )
     .unwrap();
     let (_tampered_server, tampered_base) = serve(&tampered);
@@ -275,6 +280,43 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
         !refused_dir.exists(),
         "nothing may be written on a mismatch"
     );
+
+    // Only https, but for a copy on this machine; and a script cut short
+    // in its download runs nothing.
+    for plain in ["http://example.com/slx", "ftp://127.0.0.1/slx"] {
+        let refused = pipe_to_sh(
+            &install_sh,
+            &[],
+            &[
+                ("HOME", home_str),
+                ("SLX_DOWNLOAD_URL", plain),
+                ("SLX_INSTALL_DIR", refused_dir.to_str().unwrap()),
+            ],
+        );
+        let said = text(&refused);
+        assert!(
+            !refused.status.success() && said.contains("only https://"),
+            "{plain}: {said}"
+        );
+    }
+    let script = std::fs::read(&install_sh).unwrap();
+    let cut = work.path().join("cut.sh");
+    std::fs::write(&cut, &script[..script.len() - 40]).unwrap();
+    let truncated = pipe_to_sh(
+        &cut,
+        &[],
+        &[
+            ("HOME", home_str),
+            ("SLX_DOWNLOAD_URL", &base),
+            ("SLX_INSTALL_DIR", refused_dir.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        !text(&truncated).contains("downloading"),
+        "{}",
+        text(&truncated)
+    );
+    assert!(!refused_dir.exists());
 
     // A version that was never released names what it could not fetch.
     let missing = pipe_to_sh(
