@@ -459,6 +459,18 @@ impl StageArns {
         ]
     }
 
+    /// What API Gateway answers API keys' values at: the keys, and each
+    /// usage plan's keys.
+    pub(crate) fn api_key_values_arns(&self) -> [String; 4] {
+        let base = format!("arn:{}:apigateway:{}::", self.partition.id, self.region);
+        [
+            format!("{base}/apikeys"),
+            format!("{base}/apikeys/*"),
+            format!("{base}/usageplans/*/keys"),
+            format!("{base}/usageplans/*/keys/*"),
+        ]
+    }
+
     /// Custom domain names: slx.toml may name any, so the grant names
     /// the collection.
     pub(crate) fn domain_names_arns(&self) -> [String; 2] {

@@ -145,6 +145,8 @@ fn apigateway_operation(method: &Method, segments: &[&str]) -> String {
         ("PATCH", ["usageplans", _]) => "UpdateUsagePlan",
         ("DELETE", ["usageplans", _]) => "DeleteUsagePlan",
         ("POST", ["usageplans", _, "keys"]) => "CreateUsagePlanKey",
+        ("GET", ["usageplans", _, "keys"]) => "GetUsagePlanKeys",
+        ("GET", ["apikeys"]) => "GetApiKeys",
         ("POST", ["apikeys"]) => "CreateApiKey",
         ("DELETE", ["apikeys", _]) => "DeleteApiKey",
         ("POST", ["domainnames"]) => "CreateDomainName",

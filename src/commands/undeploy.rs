@@ -71,6 +71,9 @@ pub(super) async fn run(
     args: UndeployArgs,
 ) -> miette::Result<Outcome> {
     let (stage, actual) = open_and_read(ui, global, &args.stage).await?;
+    if actual.usage_plan.keys_unread {
+        return Err(crate::deploy::resources::usage_plan::keys_unread_refusal().into());
+    }
     let names = stage.arns.names();
     let plan = removal(names, &actual, args.keep_logs);
     // A lease left by a killed slx is the stage's too: removed below.

@@ -171,7 +171,7 @@ pub(crate) fn is_read(action: &str) -> bool {
 /// The policy document: every grant, or with `read_only` only their
 /// reads (statements left with no action are dropped).
 pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> Value {
-    let statements: Vec<Value> = grants(arns, project)
+    let mut statements: Vec<Value> = grants(arns, project)
         .into_iter()
         .filter_map(|grant| {
             let actions: Vec<&str> = grant
@@ -195,6 +195,19 @@ pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> 
             Some(statement)
         })
         .collect();
+    if read_only {
+        // API Gateway answers API keys' values to whoever may list them
+        // (`GET /apikeys?includeValues=true`, a usage plan's keys), and a
+        // read-only role runs where a pull request's code runs.
+        // https://docs.aws.amazon.com/apigateway/latest/api/API_GetApiKeys.html
+        // https://docs.aws.amazon.com/apigateway/latest/api/API_GetUsagePlanKeys.html
+        statements.push(json!({
+            "Sid": "NoApiKeyValues",
+            "Effect": "Deny",
+            "Action": ["apigateway:GET"],
+            "Resource": arns.api_key_values_arns(),
+        }));
+    }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
@@ -344,6 +357,30 @@ mod tests {
         for statement in read["Statement"].as_array().unwrap() {
             assert!(!statement["Action"].as_array().unwrap().is_empty());
         }
+        // Reads, but never of API keys' values.
+        let denied = read["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Effect"] == "Deny")
+            .expect("a Deny statement");
+        assert_eq!(denied["Action"], json!(["apigateway:GET"]));
+        assert_eq!(
+            denied["Resource"],
+            json!([
+                "arn:aws:apigateway:eu-west-1::/apikeys",
+                "arn:aws:apigateway:eu-west-1::/apikeys/*",
+                "arn:aws:apigateway:eu-west-1::/usageplans/*/keys",
+                "arn:aws:apigateway:eu-west-1::/usageplans/*/keys/*"
+            ])
+        );
+        assert!(
+            !full["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["Effect"] == "Deny")
+        );
         assert!(!is_read("apigateway:PATCH") && !is_read("s3:PutBucketNotification"));
         assert!(is_read("s3:GetBucketNotification") && is_read("ec2:DescribeVpcs"));
     }

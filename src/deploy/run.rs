@@ -191,6 +191,12 @@ pub(crate) async fn deploy(
     );
     // Before the first write: what AWS would refuse half-way.
     preflight::check(&unbuilt, &actual)?;
+    if actual.usage_plan.keys_unread {
+        if !request.dry_run {
+            return Err(super::resources::usage_plan::keys_unread_refusal().into());
+        }
+        narrator.alert(super::resources::usage_plan::KEYS_UNREAD);
+    }
     let early = |actual: &Actual| plan(names, Some(&unbuilt), actual).before_build();
     let ask = |seen| lease::Ask {
         reader: &stage.reader,

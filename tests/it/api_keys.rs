@@ -17,6 +17,72 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A read-only role is kept from API keys' values (`slx iam-policy
+/// --read-only` denies the reads that answer them): `slx plan` still
+/// plans, saying it left the keys out; a deploy or undeploy with such
+/// credentials stops before its first write.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_kept_from_key_values_plan_without_keys_and_write_nothing() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    project.edit(
+        "\"POST /greet\" = \"greet\"",
+        "\"POST /greet\" = { handler = \"greet\", api_key = true }",
+    );
+    project.edit("[routes]", PLAN);
+    project.deploy("dev", &zips().v1);
+    assert!(
+        project
+            .slx(&["keys", "create", "partner-a", "--stage", "dev"])
+            .status
+            .success()
+    );
+
+    sim.set_behaviours(slx_sim::Behaviours {
+        denied: vec![
+            "apigateway:GetApiKeys".into(),
+            "apigateway:GetUsagePlanKeys".into(),
+        ],
+        ..crate::common::stage::paced(slx_sim::Behaviours::default())
+    });
+    let zip = zips().v2.to_str().unwrap().to_string();
+    let plan = project.slx(&["plan", "--stage", "dev", "--zip", &zip]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(
+        stderr(&plan).contains("these credentials may not read the stage's API keys"),
+        "{}",
+        stderr(&plan)
+    );
+    assert!(
+        plan_actions(&plan)
+            .iter()
+            .all(|a| !a.contains("usage plan")),
+        "{:?}",
+        plan_actions(&plan)
+    );
+
+    let before = sim.events().len();
+    for command in [
+        vec!["deploy", "--stage", "dev", "--zip", &zip],
+        vec!["undeploy", "--stage", "dev", "--yes"],
+    ] {
+        let refused = project.slx(&command);
+        assert!(!refused.status.success(), "{command:?}");
+        assert!(
+            stderr(&refused).contains("read the stage's API keys failed"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    let writes: Vec<String> = sim.events()[before..]
+        .iter()
+        .filter(|e| e.mutating)
+        .map(|e| e.operation.clone())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_belong_to_the_stage_plan_and_leave_with_it() {
     let _timing = crate::common::timing();

@@ -120,7 +120,85 @@ fn the_examples_install_this_release_with_its_installer() {
             "{file}"
         );
     }
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 4, "one install in each job that runs slx");
+}
+
+/// Whether `job` of `workflow` can get AWS credentials: it may ask for
+/// an OIDC token (its own permissions, else the workflow's), or a step
+/// configures credentials.
+fn can_get_aws_credentials(workflow: &Yaml, job: &Yaml) -> bool {
+    let permissions = if job["permissions"].is_badvalue() {
+        &workflow["permissions"]
+    } else {
+        &job["permissions"]
+    };
+    let token = permissions.as_str() == Some("write-all")
+        || permissions["id-token"].as_str() == Some("write");
+    let configures = job["steps"].as_vec().unwrap().iter().any(|step| {
+        step["uses"]
+            .as_str()
+            .is_some_and(|uses| uses.starts_with("aws-actions/configure-aws-credentials"))
+            || step["env"]["AWS_SECRET_ACCESS_KEY"].as_str().is_some()
+    });
+    token || configures
+}
+
+/// Whether `job` compiles code: a Rust toolchain, cargo, or an slx
+/// command that builds (build; plan or deploy without `--zip`).
+fn compiles(job: &Yaml) -> bool {
+    job["steps"].as_vec().unwrap().iter().any(|step| {
+        let toolchain = step["uses"]
+            .as_str()
+            .is_some_and(|uses| uses.contains("rust-toolchain"));
+        let script = step["run"].as_str().unwrap_or_default();
+        let builds = slx_lines(script).iter().any(|line| {
+            line.starts_with("slx build")
+                || ((line.starts_with("slx plan") || line.starts_with("slx deploy"))
+                    && !line.contains("--zip"))
+        });
+        toolchain || script.contains("cargo ") || builds
+    })
+}
+
+/// A pull request's code runs where no AWS credentials can be had: its
+/// build scripts and proc-macros could otherwise read API key values or
+/// secrets with the plan role. What compiles it and what plans are two
+/// jobs.
+#[test]
+fn no_pull_request_job_that_compiles_can_get_aws_credentials() {
+    let _timing = crate::common::timing();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    let text = std::fs::read_to_string(root.join("plan.yml")).unwrap();
+    let workflow = &YamlLoader::load_from_str(&text).unwrap()[0];
+    assert!(
+        !workflow["on"]["pull_request"].is_badvalue(),
+        "plan.yml runs on pull requests"
+    );
+    let jobs = workflow["jobs"].as_hash().unwrap();
+    let (mut compiling, mut credentialed) = (0, 0);
+    for (name, job) in jobs {
+        let name = name.as_str().unwrap();
+        let (builds, credentials) = (compiles(job), can_get_aws_credentials(workflow, job));
+        assert!(
+            !(builds && credentials),
+            "job {name} compiles and can get AWS credentials"
+        );
+        compiling += usize::from(builds);
+        credentialed += usize::from(credentials);
+    }
+    assert_eq!(
+        (compiling, credentialed),
+        (1, 1),
+        "a build job and a plan job"
+    );
+
+    // The judge judges: the single job this replaced did both.
+    let single = YamlLoader::load_from_str(
+        "permissions:\n  id-token: write\njobs:\n  plan:\n    steps:\n      - uses: dtolnay/rust-toolchain@stable\n      - run: slx plan --stage prod\n",
+    )
+    .unwrap();
+    let job = &single[0]["jobs"]["plan"];
+    assert!(compiles(job) && can_get_aws_credentials(&single[0], job));
 }
 
 /// The named step of the deploy job: its `run` script, or its `with`.

@@ -46,6 +46,10 @@ pub(crate) struct UsagePlans {
     pub(crate) duplicates: Vec<PlanState>,
     /// The stage's keys, without their values.
     pub(crate) keys: Vec<StageKey>,
+    /// The credentials may not read the stage's keys (a read-only role,
+    /// kept from their values): `keys` and each plan's `key_ids` are
+    /// then unknown, and the plan leaves keys out.
+    pub(crate) keys_unread: bool,
 }
 
 /// An API key of the stage: its name as `slx keys` knows it, and as
@@ -223,14 +227,21 @@ pub(crate) async fn read_plans(
     names: &StageNames,
 ) -> Result<UsagePlans, AwsError> {
     let prefix = names.api_key_prefix();
-    let (plans, keys) = tokio::try_join!(
+    let (plans, keys) = tokio::join!(
         reader.usage_plans_named(names.usage_plan()),
         reader.api_keys_named(&prefix),
-    )?;
-    let owned = plans.into_iter().filter(|plan| names.owns(&plan.tags));
+    );
+    // Reading keys can be denied on purpose (`slx iam-policy --read-only`:
+    // API Gateway answers their values to whoever may list them).
+    let mut keys_unread = false;
+    let keys = unless_denied(keys, &mut keys_unread)?;
+    let owned: Vec<_> = plans?
+        .into_iter()
+        .filter(|plan| names.owns(&plan.tags))
+        .collect();
     let mut states = Vec::new();
     for info in owned {
-        let key_ids = reader.usage_plan_key_ids(&info.id).await?;
+        let key_ids = unless_denied(reader.usage_plan_key_ids(&info.id).await, &mut keys_unread)?;
         states.push(PlanState {
             info,
             key_ids: key_ids.into_iter().collect(),
@@ -248,7 +259,35 @@ pub(crate) async fn read_plans(
                 Some(StageKey { name, info })
             })
             .collect(),
+        keys_unread,
     })
+}
+
+/// What `slx plan` says when it could not read the stage's keys.
+pub(crate) const KEYS_UNREAD: &str = "these credentials may not read the stage's API keys \
+    (`slx iam-policy --read-only` denies them: API Gateway answers their values): \
+    the plan leaves keys and their usage plan out";
+
+/// Why a command that writes stops when it could not read the keys: it
+/// would plan without them (keys left behind, or attached twice).
+pub(crate) fn keys_unread_refusal() -> AwsError {
+    AwsError::fatal(
+        "read the stage's API keys",
+        "these credentials may not read them",
+        "run it with the deployer's policy (`slx iam-policy`, without --read-only)",
+    )
+}
+
+/// What a read of keys gave, or nothing when the credentials may not
+/// read them (`unread` then says so).
+fn unless_denied<T>(read: Result<Vec<T>, AwsError>, unread: &mut bool) -> Result<Vec<T>, AwsError> {
+    match read {
+        Err(error) if error.class == ErrorClass::AccessDenied => {
+            *unread = true;
+            Ok(Vec::new())
+        }
+        other => other,
+    }
 }
 
 fn delete_plan(plan: &PlanState) -> UsagePlanAction {
@@ -612,6 +651,7 @@ mod tests {
             plan: Some(plan_state("p1", "api", limits.clone(), &["k1"])),
             duplicates: vec![plan_state("p2", "api", limits, &[])],
             keys: vec![key("k1")],
+            keys_unread: false,
         };
         let actions = UsagePlanKind::plan(&desired, &own, &None);
         assert_eq!(
