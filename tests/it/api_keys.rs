@@ -13,6 +13,18 @@ use crate::dev::{Dev, send};
 
 const PLAN: &str = "[usage_plan]\nrate = 10\nburst = 20\nquota = 1000\nper = \"day\"\n\n[routes]";
 
+/// The scaffold behind slx-sim with `POST /greet` needing a key and a
+/// usage plan.
+fn keyed_stage(moto: &Moto) -> (slx_sim::Simulator, Project) {
+    let (sim, project) = Project::behind_simulator(moto, slx_sim::Behaviours::default());
+    project.edit(
+        "\"POST /greet\" = \"greet\"",
+        "\"POST /greet\" = { handler = \"greet\", api_key = true }",
+    );
+    project.edit("[routes]", PLAN);
+    (sim, project)
+}
+
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -25,12 +37,7 @@ fn stderr(output: &std::process::Output) -> String {
 async fn credentials_kept_from_key_values_plan_without_keys_and_write_nothing() {
     let _timing = crate::common::timing();
     let moto = Moto::start();
-    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
-    project.edit(
-        "\"POST /greet\" = \"greet\"",
-        "\"POST /greet\" = { handler = \"greet\", api_key = true }",
-    );
-    project.edit("[routes]", PLAN);
+    let (sim, project) = keyed_stage(&moto);
     project.deploy("dev", &zips().v1);
     assert!(
         project
@@ -87,12 +94,7 @@ async fn credentials_kept_from_key_values_plan_without_keys_and_write_nothing() 
 async fn keys_belong_to_the_stage_plan_and_leave_with_it() {
     let _timing = crate::common::timing();
     let moto = Moto::start();
-    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
-    project.edit(
-        "\"POST /greet\" = \"greet\"",
-        "\"POST /greet\" = { handler = \"greet\", api_key = true }",
-    );
-    project.edit("[routes]", PLAN);
+    let (sim, project) = keyed_stage(&moto);
 
     // Before the first deploy there is no plan to put a key in.
     let early = project.slx(&["keys", "create", "partner-a", "--stage", "dev"]);
