@@ -235,26 +235,28 @@ fn terminal_width() -> usize {
         .unwrap_or(80)
 }
 
-/// `0.4s`, `12.0s`, `2m05s`.
 /// `text` that others wrote (a handler's output, its answer, a log line)
 /// made safe to print on a terminal: every control character but newline
 /// and tab (C0, DEL, C1) shown as an escape (`\u{1b}`), so no line can
 /// move the cursor, rewrite what is already shown or retitle the window.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let control =
-        |c: char| (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+    // `is_control` is Unicode's Cc: C0, DEL and C1.
+    let control = |c: char| c.is_control() && c != '\n' && c != '\t';
     if !text.chars().any(control) {
         return std::borrow::Cow::Borrowed(text);
     }
-    text.chars()
-        .map(|c| match c {
-            c if control(c) => c.escape_unicode().to_string(),
-            c => c.to_string(),
-        })
-        .collect::<String>()
-        .into()
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if control(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown.into()
 }
 
+/// `0.4s`, `12.0s`, `2m05s`.
 pub fn seconds(took: Duration) -> String {
     crate::pace::readable(took)
 }
@@ -270,6 +272,8 @@ pub fn bytes(size: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn control_characters_are_shown_not_obeyed() {
         assert_eq!(
@@ -282,8 +286,6 @@ mod tests {
         assert_eq!(printable("bell\x07 del\x7f"), "bell\\u{7} del\\u{7f}");
         assert_eq!(printable("café ✓"), "café ✓");
     }
-
-    use super::*;
 
     #[test]
     fn the_live_line_shows_the_oldest_step_its_time_and_the_rest() {

@@ -22,6 +22,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::world::role_name;
+
 /// One interface Lambda made.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LambdaInterface {
@@ -51,11 +53,6 @@ pub(crate) struct Interfaces {
     /// Whether each role's inline policy lets Lambda release interfaces.
     releasing_roles: HashMap<String, bool>,
     next_id: u64,
-}
-
-/// The role name of a role ARN (`arn:aws:iam::1:role/path/name`).
-fn role_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 impl Interfaces {
@@ -131,17 +128,15 @@ impl Interfaces {
     /// Lambda delete it, left `available` for good if not.
     fn settle(&mut self, now: Instant) {
         let roles = &self.releasing_roles;
-        let mut kept = Vec::with_capacity(self.made.len());
-        for mut interface in self.made.drain(..) {
+        self.made.retain_mut(|interface| {
             let due = interface.release_at.is_some_and(|at| at <= now);
             if !due || interface.orphaned {
-                kept.push(interface);
-            } else if roles.get(&interface.role) != Some(&true) {
-                interface.orphaned = true;
-                kept.push(interface);
+                return true;
             }
-        }
-        self.made = kept;
+            let released = roles.get(&interface.role) == Some(&true);
+            interface.orphaned = !released;
+            !released
+        });
     }
 
     /// The interfaces at `now` whose description matches one of

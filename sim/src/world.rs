@@ -125,7 +125,7 @@ pub(crate) fn code_sha256(zip: &[u8]) -> String {
 }
 
 /// The role name at the end of a role ARN.
-fn role_name(arn: &str) -> &str {
+pub(crate) fn role_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

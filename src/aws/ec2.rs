@@ -50,25 +50,19 @@ impl Reader {
         let mut found = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut form = vec![
+            let mut form: Vec<(&str, String)> = vec![
+                ("Action", "DescribeNetworkInterfaces".into()),
+                ("Version", VERSION.into()),
+                ("Filter.1.Name", "description".into()),
+                ("Filter.1.Value.1", format!("AWS Lambda VPC ENI-{function}")),
                 (
-                    "Action".to_string(),
-                    "DescribeNetworkInterfaces".to_string(),
-                ),
-                ("Version".to_string(), VERSION.to_string()),
-                ("Filter.1.Name".to_string(), "description".to_string()),
-                (
-                    "Filter.1.Value.1".to_string(),
-                    format!("AWS Lambda VPC ENI-{function}"),
-                ),
-                (
-                    "Filter.1.Value.2".to_string(),
+                    "Filter.1.Value.2",
                     format!("AWS Lambda VPC ENI-{function}-*"),
                 ),
-                ("MaxResults".to_string(), "1000".to_string()),
+                ("MaxResults", "1000".into()),
             ];
             if let Some(token) = &token {
-                form.push(("NextToken".to_string(), token.clone()));
+                form.push(("NextToken", token.clone()));
             }
             let body = form_body(&form);
             let answer = retry(
@@ -93,51 +87,7 @@ impl Ec2Endpoint {
     /// One signed Query API request; the answer's body, or the error it
     /// names.
     async fn post(&self, step: &str, body: String) -> Result<String, AwsError> {
-        let unreachable = |detail: String| AwsError {
-            step: step.to_string(),
-            class: ErrorClass::Unreachable,
-            code: None,
-            detail,
-            hint: hint_for(ErrorClass::Unreachable, None),
-        };
-        let mut headers = vec![(
-            "content-type".to_string(),
-            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
-        )];
-        if let Some(provider) = &self.credentials {
-            let credentials = provider.provide_credentials().await.map_err(|e| AwsError {
-                step: step.to_string(),
-                class: ErrorClass::Credentials,
-                code: None,
-                detail: e.to_string(),
-                hint: hint_for(ErrorClass::Credentials, None),
-            })?;
-            let identity = credentials.into();
-            let params = aws_sigv4::sign::v4::SigningParams::builder()
-                .identity(&identity)
-                .region(&self.region)
-                .name("ec2")
-                .time(SystemTime::now())
-                .settings(SigningSettings::default())
-                .build()
-                .map_err(|e| unreachable(e.to_string()))?
-                .into();
-            let signable = SignableRequest::new(
-                "POST",
-                self.url.as_str(),
-                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                SignableBody::Bytes(body.as_bytes()),
-            )
-            .map_err(|e| unreachable(e.to_string()))?;
-            let (instructions, _) = sign(signable, &params)
-                .map_err(|e| unreachable(e.to_string()))?
-                .into_parts();
-            headers.extend(
-                instructions
-                    .headers()
-                    .map(|(k, v)| (k.to_string(), v.to_string())),
-            );
-        }
+        let headers = self.signed_headers(step, &body).await?;
         let url = self.url.clone();
         let sent = tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -159,27 +109,86 @@ impl Ec2Endpoint {
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r);
-        let (status, text) = sent.map_err(unreachable)?;
+        let (status, text) = sent.map_err(|e| failed(step, ErrorClass::Unreachable, e))?;
         if status < 300 {
             return Ok(text);
         }
         let (code, message) = error_of(&text);
         let class = classify(code.as_deref(), message.as_deref(), Some(status));
+        let detail = match (&code, &message) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => format!("HTTP {status}"),
+        };
         Err(AwsError {
-            step: step.to_string(),
-            class,
-            detail: match (&code, &message) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                _ => format!("HTTP {status}"),
-            },
             code,
             hint: hint_for(class, message.as_deref()),
+            ..failed(step, class, detail)
         })
+    }
+
+    /// The request's headers: its content type and, with credentials,
+    /// SigV4's for `body`.
+    async fn signed_headers(
+        &self,
+        step: &str,
+        body: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let mut headers = vec![(
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+        )];
+        let Some(provider) = &self.credentials else {
+            return Ok(headers);
+        };
+        // Whatever fails here fails with the credentials, not the network.
+        let refused =
+            |e: &dyn std::fmt::Display| failed(step, ErrorClass::Credentials, e.to_string());
+        let identity = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| refused(&e))?
+            .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("ec2")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| refused(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            self.url.as_str(),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| refused(&e))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| refused(&e))?
+            .into_parts();
+        headers.extend(
+            instructions
+                .headers()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        Ok(headers)
+    }
+}
+
+/// `step` failed, in `class`, for `detail`.
+fn failed(step: &str, class: ErrorClass, detail: String) -> AwsError {
+    AwsError {
+        step: step.to_string(),
+        class,
+        code: None,
+        detail,
+        hint: hint_for(class, None),
     }
 }
 
 /// `form` as an `application/x-www-form-urlencoded` body.
-fn form_body(form: &[(String, String)]) -> String {
+fn form_body(form: &[(&str, String)]) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
     // What the Query API leaves unencoded: RFC 3986's unreserved set.
     const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
@@ -308,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_form_encodes_the_wildcard_filter() {
-        let body = form_body(&[("Filter.1.Value.2".into(), "AWS Lambda VPC ENI-a-*".into())]);
+        let body = form_body(&[("Filter.1.Value.2", "AWS Lambda VPC ENI-a-*".into())]);
         assert_eq!(body, "Filter.1.Value.2=AWS%20Lambda%20VPC%20ENI-a-%2A");
     }
 }

@@ -311,10 +311,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: DevArgs) -> miette::
             .map(|name| name.to_ascii_lowercase())
             .collect(),
     };
-    let app = gateway::router(state)
-        .layer(axum::middleware::from_fn(move |request, next| {
-            crate::local::host_guard::only_local_names(names.clone(), request, next)
-        }))
+    let app = crate::local::host_guard::guarded(gateway::router(state), names)
         .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -26,11 +26,7 @@ pub(super) async fn run(ui: &Ui, global: &GlobalArgs, args: StatusArgs) -> miett
         });
     let Some(function) = &actual.function else {
         // An undeployed VPC stage's role, kept for Lambda.
-        let held = actual
-            .role
-            .as_ref()
-            .map(|role| role.interfaces.clone())
-            .unwrap_or_default();
+        let held = crate::deploy::resources::role::held_interfaces(&actual.role);
         let kept = if held.is_empty() {
             String::new()
         } else {

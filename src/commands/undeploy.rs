@@ -17,7 +17,6 @@ use crate::deploy::lease;
 use crate::deploy::lease::{Ask, with_lease};
 use crate::deploy::plan::{Plan, plan};
 use crate::deploy::resources::log_group::LogGroupAction;
-use crate::deploy::resources::role::RoleAction;
 use crate::deploy::resources::{self, Action, Actual};
 use crate::names::StageNames;
 use crate::pace::{Clock, Sleeper};
@@ -114,7 +113,8 @@ pub(super) async fn run(
         let plan = removal(names, &actual, args.keep_logs);
         let target = stage.target();
         let applied = lease.apply(&target, &plan, ui).await?;
-        let held = held_interfaces(&plan);
+        // What it read the role kept for: the removal kept the role.
+        let held = resources::role::held_interfaces(&actual.role);
         let pace = stage.reader.pace();
         let keeps_role = !held.is_empty();
         let leftovers = leftovers_after(&stage, args.keep_logs, keeps_role, &pace, &pace).await?;
@@ -159,21 +159,10 @@ pub(super) async fn run(
     Ok(Outcome::Success)
 }
 
-/// The network interfaces the plan keeps the role for.
-fn held_interfaces(plan: &Plan) -> Vec<String> {
-    plan.actions()
-        .find_map(|action| match action {
-            Action::Role(RoleAction::KeepForInterfaces { interfaces, .. }) => {
-                Some(interfaces.clone())
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-/// What of the stage AWS still shows (but the role, when the removal kept
-/// it for Lambda), asked again with backoff for up to 30 s: IAM (and other control planes) are eventually consistent, and a
-/// role deleted a moment ago can still be read.
+/// What of the stage AWS still shows (but the role, when the removal
+/// kept it for Lambda), asked again with backoff for up to 30 s: IAM
+/// (and other control planes) are eventually consistent, and a role
+/// deleted a moment ago can still be read.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
 async fn leftovers_after(
     stage: &Stage,

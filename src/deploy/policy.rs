@@ -235,10 +235,13 @@ pub(crate) fn role_policy(project: &Project, arns: &StageArns) -> String {
 // https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
 // https://repost.aws/knowledge-center/lambda-eni-find-delete-changes
 const RELEASE_INTERFACES: &[&str] = &[
-    "ec2:DeleteNetworkInterface",
+    DELETE_INTERFACE,
     "ec2:DescribeNetworkInterfaces",
     "ec2:UnassignPrivateIpAddresses",
 ];
+
+/// What a role must allow for Lambda to release an interface with it.
+const DELETE_INTERFACE: &str = "ec2:DeleteNetworkInterface";
 
 /// The Sid of the statement that keeps `RELEASE_INTERFACES`.
 const RELEASE_SID: &str = "ReleaseNetworkInterfaces";
@@ -274,8 +277,8 @@ pub(crate) fn releases_interfaces(document: &str) -> bool {
         return false;
     };
     let grants = |statement: &Value| match &statement["Action"] {
-        Value::String(action) => action == RELEASE_INTERFACES[0],
-        Value::Array(actions) => actions.iter().any(|a| a == RELEASE_INTERFACES[0]),
+        Value::String(action) => action == DELETE_INTERFACE,
+        Value::Array(actions) => actions.iter().any(|a| a == DELETE_INTERFACE),
         _ => false,
     };
     match &policy["Statement"] {

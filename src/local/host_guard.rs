@@ -9,6 +9,7 @@
 //
 // Decides on the `Host` header only; never looks at what is served.
 
+use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -57,8 +58,18 @@ fn split_port(host: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// `router`, answering only requests for `names`.
+pub fn guarded<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    names: LocalNames,
+) -> Router<S> {
+    router.layer(axum::middleware::from_fn(move |request, next| {
+        only_local_names(names.clone(), request, next)
+    }))
+}
+
 /// The middleware: 403 for any other `Host`, naming the fix.
-pub async fn only_local_names(names: LocalNames, request: Request, next: Next) -> Response {
+async fn only_local_names(names: LocalNames, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(axum::http::header::HOST)

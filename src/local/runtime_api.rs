@@ -111,9 +111,7 @@ impl RuntimeApi {
             port: addr.port(),
             extra: Vec::new(),
         };
-        let app = app.layer(axum::middleware::from_fn(move |request, next| {
-            crate::local::host_guard::only_local_names(names.clone(), request, next)
-        }));
+        let app = crate::local::host_guard::guarded(app, names);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

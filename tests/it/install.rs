@@ -260,15 +260,17 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
     .unwrap();
     let (_tampered_server, tampered_base) = serve(&tampered);
     let refused_dir = work.path().join("refused");
-    let refused = pipe_to_sh(
-        &install_sh,
-        &[],
-        &[
+    // `script` from `base`, into a folder that must stay unmade.
+    let install_nothing = |script: &Path, base: &str, more: &[(&str, &str)]| {
+        let mut env = vec![
             ("HOME", home_str),
-            ("SLX_DOWNLOAD_URL", &tampered_base),
+            ("SLX_DOWNLOAD_URL", base),
             ("SLX_INSTALL_DIR", refused_dir.to_str().unwrap()),
-        ],
-    );
+        ];
+        env.extend_from_slice(more);
+        pipe_to_sh(script, &[], &env)
+    };
+    let refused = install_nothing(&install_sh, &tampered_base, &[]);
     let said = text(&refused);
     assert!(!refused.status.success(), "{said}");
     assert!(
@@ -284,15 +286,7 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
     // Only https, but for a copy on this machine; and a script cut short
     // in its download runs nothing.
     for plain in ["http://example.com/slx", "ftp://127.0.0.1/slx"] {
-        let refused = pipe_to_sh(
-            &install_sh,
-            &[],
-            &[
-                ("HOME", home_str),
-                ("SLX_DOWNLOAD_URL", plain),
-                ("SLX_INSTALL_DIR", refused_dir.to_str().unwrap()),
-            ],
-        );
+        let refused = install_nothing(&install_sh, plain, &[]);
         let said = text(&refused);
         assert!(
             !refused.status.success() && said.contains("only https://"),
@@ -302,15 +296,7 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
     let script = std::fs::read(&install_sh).unwrap();
     let cut = work.path().join("cut.sh");
     std::fs::write(&cut, &script[..script.len() - 40]).unwrap();
-    let truncated = pipe_to_sh(
-        &cut,
-        &[],
-        &[
-            ("HOME", home_str),
-            ("SLX_DOWNLOAD_URL", &base),
-            ("SLX_INSTALL_DIR", refused_dir.to_str().unwrap()),
-        ],
-    );
+    let truncated = install_nothing(&cut, &base, &[]);
     assert!(
         !text(&truncated).contains("downloading"),
         "{}",
@@ -319,16 +305,7 @@ fn one_line_installs_a_release_binary_checked_against_its_sha256() {
     assert!(!refused_dir.exists());
 
     // A version that was never released names what it could not fetch.
-    let missing = pipe_to_sh(
-        &install_sh,
-        &[],
-        &[
-            ("HOME", home_str),
-            ("SLX_DOWNLOAD_URL", &base),
-            ("SLX_VERSION", "0.0.1"),
-            ("SLX_INSTALL_DIR", refused_dir.to_str().unwrap()),
-        ],
-    );
+    let missing = install_nothing(&install_sh, &base, &[("SLX_VERSION", "0.0.1")]);
     let said = text(&missing);
     assert!(
         !missing.status.success() && said.contains("could not download") && said.contains("v0.0.1"),

@@ -127,6 +127,14 @@ impl ActionInfo for RoleAction {
     }
 }
 
+/// The network interfaces Lambda still holds for the stage's functions,
+/// as the role's read found them (none without the role).
+pub(crate) fn held_interfaces(role: &Option<RoleState>) -> Vec<String> {
+    role.as_ref()
+        .map(|role| role.interfaces.clone())
+        .unwrap_or_default()
+}
+
 /// The role `role` of the stage, if it exists; refused if it exists
 /// without the stage's tags.
 pub(crate) async fn read_role(

@@ -266,7 +266,7 @@ pub(crate) async fn read_plans(
 /// What `slx plan` says when it could not read the stage's keys.
 pub(crate) const KEYS_UNREAD: &str = "these credentials may not read the stage's API keys \
     (`slx iam-policy --read-only` denies them: API Gateway answers their values): \
-    the plan leaves keys and their usage plan out";
+    the plan leaves changes to keys out";
 
 /// Why a command that writes stops when it could not read the keys: it
 /// would plan without them (keys left behind, or attached twice).
