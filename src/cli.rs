@@ -279,6 +279,11 @@ pub struct IamPolicyArgs {
     /// stage's code may do, for a security review before a deploy.
     #[arg(long, conflicts_with = "read_only")]
     pub roles: bool,
+    /// Only what the role the stage's functions run with needs (its
+    /// policy, and who must be able to assume it): for a role made
+    /// elsewhere and named by `role` in slx.toml.
+    #[arg(long, conflicts_with_all = ["read_only", "roles"])]
+    pub function_role: bool,
 }
 
 #[derive(Debug, Args)]

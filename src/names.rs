@@ -72,6 +72,22 @@ pub(crate) struct Referenced {
     /// The stage's custom domain and the Route 53 hosted zone of its
     /// alias record, as slx.toml names them.
     pub(crate) domain: Option<(String, Option<String>)>,
+    /// The managed policy every role slx makes carries as its
+    /// permissions boundary (`permissions_boundary`).
+    pub(crate) permissions_boundary: Option<String>,
+    /// Roles made elsewhere (`role`, `scheduler_role`): slx makes none of
+    /// its own for what they serve.
+    pub(crate) function_role: Option<String>,
+    pub(crate) scheduler_role: Option<String>,
+}
+
+impl Referenced {
+    /// Whether slx makes the role EventBridge Scheduler assumes: not when
+    /// slx.toml names roles made elsewhere (`role` without
+    /// `scheduler_role` is refused for a stage with schedules).
+    pub(crate) fn makes_scheduler_role(&self) -> bool {
+        self.scheduler_role.is_none() && self.function_role.is_none()
+    }
 }
 
 impl StageNames {
@@ -291,9 +307,13 @@ impl StageArns {
         format!("{}:{}", self.event_function_arn(handler), self.alias)
     }
 
-    /// The role EventBridge Scheduler assumes for the stage's schedules.
+    /// The role EventBridge Scheduler assumes for the stage's schedules:
+    /// slx.toml's `scheduler_role`, else the one slx makes.
     pub(crate) fn scheduler_role_arn(&self) -> String {
-        self.arn("iam", "", &format!("role/{}", self.scheduler_role))
+        match &self.referenced.scheduler_role {
+            Some(arn) => arn.clone(),
+            None => self.arn("iam", "", &format!("role/{}", self.scheduler_role)),
+        }
     }
 
     /// The stage's schedule group.
@@ -396,9 +416,13 @@ impl StageArns {
         format!("{}:{}", self.function_arn(), self.alias)
     }
 
-    /// IAM is global: no region in the ARN.
+    /// The role the stage's functions run with: slx.toml's `role`, else
+    /// the one slx makes (IAM is global: no region in the ARN).
     pub(crate) fn role_arn(&self) -> String {
-        self.arn("iam", "", &format!("role/{}", self.role))
+        match &self.referenced.function_role {
+            Some(arn) => arn.clone(),
+            None => self.arn("iam", "", &format!("role/{}", self.role)),
+        }
     }
 
     /// The log group's streams, as an IAM policy resource.

@@ -15,6 +15,8 @@ pub(crate) struct NewRole {
     pub(crate) trust_policy: String,
     pub(crate) description: String,
     pub(crate) tags: Tags,
+    /// The managed policy set as its permissions boundary.
+    pub(crate) permissions_boundary: Option<String>,
 }
 
 /// A role as `GetRole` reports it.
@@ -23,6 +25,8 @@ pub(crate) struct RoleInfo {
     pub(crate) tags: HashMap<String, String>,
     /// The trust policy as IAM returns it (URL-encoded JSON).
     pub(crate) trust_policy: Option<String>,
+    /// The ARN of its permissions boundary, if it has one.
+    pub(crate) permissions_boundary: Option<String>,
 }
 
 impl Reader {
@@ -44,6 +48,10 @@ impl Reader {
                 .map(|t| (t.key().to_string(), t.value().to_string()))
                 .collect(),
             trust_policy: role.assume_role_policy_document().map(str::to_string),
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_string),
         }))
     }
 
@@ -77,7 +85,8 @@ impl Writer {
             .create_role()
             .role_name(&role.name)
             .assume_role_policy_document(&role.trust_policy)
-            .description(&role.description);
+            .description(&role.description)
+            .set_permissions_boundary(role.permissions_boundary.clone());
         for (key, value) in &role.tags.0 {
             let tag = Tag::builder()
                 .key(key)
@@ -114,6 +123,26 @@ impl Writer {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("set the policy of {role}"), &e))?;
+        Ok(())
+    }
+
+    /// Sets (or replaces) the role's permissions boundary.
+    // https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePermissionsBoundary.html
+    pub(crate) async fn put_role_permissions_boundary(
+        &self,
+        role: &str,
+        boundary: &str,
+    ) -> Result<(), AwsError> {
+        self.clients
+            .iam
+            .put_role_permissions_boundary()
+            .role_name(role)
+            .permissions_boundary(boundary)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(format!("set the permissions boundary of {role}"), &e)
+            })?;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! `slx iam-policy`: the IAM policy a deployer needs for one stage, to
 //! attach to the CI role or user that runs slx; `--read-only` for a role
-//! that may only look (a pull request's plan).
+//! that may only look (a pull request's plan); `--roles`, the roles the
+//! stage runs with; `--function-role`, what a role made elsewhere for its
+//! functions needs.
 
 use super::Outcome;
 use super::stage;
@@ -50,6 +52,8 @@ pub(super) async fn run(
     let arns = StageArns::new(project.names(), &region, &account, &caller_arn);
     let document = if args.roles {
         crate::deploy::policy::stage_roles(&project, &arns)
+    } else if args.function_role {
+        crate::deploy::policy::stage_roles(&project, &arns)["roles"][0].take()
     } else {
         deployer_policy::document(&arns, &project, args.read_only)
     };

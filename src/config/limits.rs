@@ -284,6 +284,36 @@ pub fn account_looks_valid(account: &str) -> bool {
     account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
 }
 
+/// What an IAM ARN names: a `role` or a managed `policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamKind {
+    Role,
+    Policy,
+}
+
+/// Whether `arn` names exactly one IAM role or managed policy:
+/// `arn:PARTITION:iam::ACCOUNT:KIND/[PATH/]NAME`, names of IAM's
+/// characters and no wildcard (AWS's own policies, account `aws`, are
+/// policies only).
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+pub fn iam_arn_looks_valid(arn: &str, kind: IamKind) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", partition, "iam", "", account, resource] = parts.as_slice() else {
+        return false;
+    };
+    let (prefix, owner_ok) = match kind {
+        IamKind::Role => ("role/", account_looks_valid(account)),
+        IamKind::Policy => ("policy/", account_looks_valid(account) || *account == "aws"),
+    };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    partition.starts_with("aws")
+        && owner_ok
+        && resource.strip_prefix(prefix).is_some_and(|path| {
+            path.split('/')
+                .all(|part| !part.is_empty() && part.chars().all(name_char))
+        })
+}
+
 /// `xx-xxxx-N` shaped, e.g. `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
 pub fn region_looks_valid(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();

@@ -866,6 +866,9 @@ impl Project {
             .domain
             .as_ref()
             .map(|domain| (domain.name.clone(), domain.hosted_zone.clone()));
+        referenced.permissions_boundary = self.permissions_boundary.clone();
+        referenced.function_role = self.role.clone();
+        referenced.scheduler_role = self.scheduler_role.clone();
         names
     }
 

@@ -185,6 +185,15 @@ sections! {
         /// What the app is, shown on its functions and its API beside
         /// slx's own words there.
         description: String => String, in [App Stage], by values::description;
+        /// The managed policy every IAM role slx makes carries as its
+        /// permissions boundary (what the role may do never exceeds it).
+        permissions_boundary: String => String, in [App Stage], by values::permissions_boundary;
+        /// A role made elsewhere that the stage's functions run with:
+        /// slx then makes no role for them and writes no role policy.
+        role: String => String, in [App Stage], by values::role;
+        /// A role made elsewhere that EventBridge Scheduler assumes to run
+        /// the stage's schedules (instead of the one slx makes).
+        scheduler_role: String => String, in [App Stage], by values::role;
     }
     other {
         /// Only in `[app]`: the app's name.

@@ -64,6 +64,15 @@ pub enum StageError {
         provisioned: u32,
         reserved: u32,
     },
+    #[error(
+        "stage `{stage}` runs its functions with a role made elsewhere (`role`), but schedule `{handler}` needs a role EventBridge Scheduler assumes"
+    )]
+    #[diagnostic(code(slx::stage::scheduler_role), help("{fix}"))]
+    SchedulerRoleMissing {
+        stage: String,
+        handler: String,
+        fix: &'static str,
+    },
 }
 
 impl StageError {
@@ -98,6 +107,11 @@ impl StageError {
                 stage,
                 provisioned,
                 reserved,
+            },
+            Refusal::SchedulerRoleMissing { handler, .. } => StageError::SchedulerRoleMissing {
+                stage,
+                handler,
+                fix: stage_check::SCHEDULER_ROLE_FIX,
             },
         }
     }

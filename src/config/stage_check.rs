@@ -46,7 +46,18 @@ pub(crate) enum Refusal {
         /// Where `provisioned_concurrency` was set.
         span: Range<usize>,
     },
+    /// `role` names a role made elsewhere, so slx makes no role, but the
+    /// stage's schedules need one EventBridge Scheduler assumes.
+    SchedulerRoleMissing {
+        /// The first schedule handler.
+        handler: String,
+        /// Where `role` was set.
+        span: Range<usize>,
+    },
 }
+
+/// How to give a stage with `role` and schedules a scheduler role.
+pub(crate) const SCHEDULER_ROLE_FIX: &str = "set `scheduler_role` to a role EventBridge Scheduler may assume (`slx iam-policy --roles` prints what it needs), or leave `role` out for slx to make both";
 
 /// What of a stage the check looks at.
 pub(crate) struct Stage<'a> {
@@ -164,6 +175,17 @@ pub(crate) fn refusals(stage: &Stage<'_>) -> Vec<Refusal> {
             provisioned: provisioned.value,
             reserved: reserved.value,
             span: provisioned.span.clone(),
+        });
+    }
+    if let (Some(role), None) = (&stage.settings.role, &stage.settings.scheduler_role)
+        && let Some(scheduled) = stage
+            .handlers
+            .iter()
+            .find(|handler| matches!(handler.source, EventSource::Schedule(_)))
+    {
+        found.push(Refusal::SchedulerRoleMissing {
+            handler: scheduled.name.clone(),
+            span: role.span.clone(),
         });
     }
     found

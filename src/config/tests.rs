@@ -1357,3 +1357,83 @@ fn a_function_authorizer_too_long_for_a_stage_is_refused_at_its_table() {
         "shorten the authorizer's name",
     );
 }
+
+#[test]
+fn roles_and_their_boundary_are_the_apps_unless_a_stage_names_its_own() {
+    let config = parse_text(&app(
+        "permissions_boundary = \"arn:aws:iam::123456789012:policy/slx/boundary\"\n\
+         [stages.prod]\nrole = \"arn:aws:iam::123456789012:role/ops/shop-prod\"\n\
+         permissions_boundary = \"arn:aws:iam::aws:policy/PowerUserAccess\"\n",
+    ))
+    .unwrap();
+    let dev = resolve(&config, "dev").unwrap();
+    assert_eq!(
+        dev.permissions_boundary.as_deref(),
+        Some("arn:aws:iam::123456789012:policy/slx/boundary")
+    );
+    assert_eq!(dev.role, None);
+    let prod = resolve(&config, "prod").unwrap();
+    assert_eq!(
+        prod.role.as_deref(),
+        Some("arn:aws:iam::123456789012:role/ops/shop-prod")
+    );
+    let names = prod.names();
+    assert_eq!(
+        names.referenced.function_role.as_deref(),
+        Some("arn:aws:iam::123456789012:role/ops/shop-prod")
+    );
+    assert!(!names.referenced.makes_scheduler_role());
+    assert!(dev.names().referenced.makes_scheduler_role());
+}
+
+#[test]
+fn a_role_or_boundary_arn_that_names_no_single_one_is_refused_at_its_line() {
+    let found = event_problems(&app(
+        "permissions_boundary = \"arn:aws:iam::123456789012:policy/*\"\n\
+         role = \"arn:aws:iam::123456789012:policy/slx\"\n\
+         [stages.dev]\nscheduler_role = \"shop-dev-sched\"\n",
+    ));
+    assert_problem(
+        &found,
+        3,
+        "is not an IAM managed policy ARN naming one policy",
+        "(no wildcard)",
+    );
+    assert_problem(
+        &found,
+        4,
+        "is not an IAM role ARN naming one role",
+        "e.g. `role = ",
+    );
+    assert_problem(
+        &found,
+        6,
+        "is not an IAM role ARN",
+        "e.g. `scheduler_role = ",
+    );
+}
+
+#[test]
+fn a_role_made_elsewhere_with_schedules_needs_a_scheduler_role_too() {
+    let role = "role = \"arn:aws:iam::123456789012:role/shop\"\n";
+    let found = event_problems(&app(&format!(
+        "{role}[events.nightly]\nschedule = \"rate(1 day)\"\n"
+    )));
+    assert_problem(
+        &found,
+        3,
+        "schedule `nightly` needs a role EventBridge Scheduler assumes",
+        "set `scheduler_role`",
+    );
+    // Reported once, where `role` is set, not again for each stage.
+    let stages = event_problems(&app(&format!(
+        "{role}[events.nightly]\nschedule = \"rate(1 day)\"\n[stages.prod]\nmemory = 256\n"
+    )));
+    assert_eq!(stages.len(), 1, "{stages:#?}");
+    let fixed = parse_text(&app(&format!(
+        "{role}scheduler_role = \"arn:aws:iam::123456789012:role/shop-sched\"\n\
+         [events.nightly]\nschedule = \"rate(1 day)\"\n"
+    )))
+    .unwrap();
+    assert!(resolve(&fixed, "dev").is_ok());
+}

@@ -243,9 +243,16 @@ pub(crate) fn validate(raw: RawFile, path: &Path, source: &Arc<String>) -> Outco
             env_span: env_span.clone(),
             table: &table,
         };
+        // Likewise a role and schedules the stage both takes from `[app]`.
+        let own_roles = overlay_settings.role.is_some()
+            || overlay_settings.scheduler_role.is_some()
+            || stage_events.is_some();
         for refusal in stage_check::refusals(&stage_check) {
-            let inherited =
-                matches!(refusal, Refusal::ProvisionedAboveReserved { .. }) && !own_concurrency;
+            let inherited = match refusal {
+                Refusal::ProvisionedAboveReserved { .. } => !own_concurrency,
+                Refusal::SchedulerRoleMissing { .. } => !own_roles,
+                _ => false,
+            };
             if !inherited {
                 report(&mut check, refusal, &at);
             }
@@ -438,6 +445,14 @@ fn report(check: &mut Checker, refusal: Refusal, at: &Located<'_>) {
             format!("{}.provisioned_concurrency", at.table),
             format!("{provisioned} instances kept warm, but `concurrency` reserves only {reserved}"),
             "Lambda refuses more provisioned than reserved concurrency: raise `concurrency` or lower `provisioned_concurrency`".to_string(),
+        ),
+        Refusal::SchedulerRoleMissing { handler, span } => (
+            span,
+            format!("{}.role", at.table),
+            format!(
+                "a role made elsewhere (`role`) runs the functions, but schedule `{handler}` needs a role EventBridge Scheduler assumes"
+            ),
+            stage_check::SCHEDULER_ROLE_FIX.to_string(),
         ),
     };
     check.error(span, &key, message, &help);

@@ -210,6 +210,66 @@ pub(crate) fn description(check: &mut Checker, raw: &Spanned<String>, key: &str)
     }
 }
 
+/// An IAM ARN of `kind` naming one role or managed policy, as written.
+fn iam_arn(
+    check: &mut Checker,
+    raw: &Spanned<String>,
+    key: &str,
+    kind: limits::IamKind,
+    example: &str,
+) -> Option<String> {
+    let arn = raw.get_ref().trim();
+    if limits::iam_arn_looks_valid(arn, kind) {
+        return Some(arn.to_string());
+    }
+    let what = match kind {
+        limits::IamKind::Role => "an IAM role ARN",
+        limits::IamKind::Policy => "an IAM managed policy ARN",
+    };
+    check.error(
+        raw.span(),
+        key,
+        format!("`{arn}` is not {what} naming one {}", short_kind(kind)),
+        &format!("e.g. `{} = \"{example}\"` (no wildcard)", short(key)),
+    );
+    None
+}
+
+fn short_kind(kind: limits::IamKind) -> &'static str {
+    match kind {
+        limits::IamKind::Role => "role",
+        limits::IamKind::Policy => "policy",
+    }
+}
+
+/// `permissions_boundary`: the managed policy every role slx makes
+/// carries as its permissions boundary.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+pub(crate) fn permissions_boundary(
+    check: &mut Checker,
+    raw: &Spanned<String>,
+    key: &str,
+) -> Option<String> {
+    iam_arn(
+        check,
+        raw,
+        key,
+        limits::IamKind::Policy,
+        "arn:aws:iam::123456789012:policy/slx-boundary",
+    )
+}
+
+/// `role`, `scheduler_role`: a role made elsewhere, used as it is.
+pub(crate) fn role(check: &mut Checker, raw: &Spanned<String>, key: &str) -> Option<String> {
+    iam_arn(
+        check,
+        raw,
+        key,
+        limits::IamKind::Role,
+        "arn:aws:iam::123456789012:role/shop-prod-function",
+    )
+}
+
 pub(crate) fn tracing(_: &mut Checker, raw: &Spanned<bool>, _: &str) -> Option<bool> {
     Some(*raw.get_ref())
 }

@@ -12,27 +12,44 @@ use super::resources;
 use crate::config::Project;
 use crate::names::StageArns;
 
-/// One statement: actions on resources, optionally conditioned.
+/// One statement: actions on resources, optionally conditioned; an
+/// allow unless it is a guard (`deny`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Grant {
-    pub(crate) sid: &'static str,
+    pub(crate) sid: String,
     pub(crate) actions: &'static [&'static str],
     pub(crate) resources: Vec<String>,
     pub(crate) condition: Option<Value>,
+    /// A Deny: it holds even against the deployer's other policies.
+    pub(crate) deny: bool,
 }
 
 impl Grant {
     pub(crate) fn new(
-        sid: &'static str,
+        sid: impl Into<String>,
         actions: &'static [&'static str],
         resources: Vec<String>,
     ) -> Grant {
         Grant {
-            sid,
+            sid: sid.into(),
             actions,
             resources,
             condition: None,
+            deny: false,
         }
+    }
+
+    /// The same statement, only where `condition` holds.
+    pub(crate) fn when(self, condition: Value) -> Grant {
+        Grant {
+            condition: Some(condition),
+            ..self
+        }
+    }
+
+    /// The same statement as a Deny.
+    pub(crate) fn denied(self) -> Grant {
+        Grant { deny: true, ..self }
     }
 }
 
@@ -178,14 +195,14 @@ pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> 
                 .actions
                 .iter()
                 .copied()
-                .filter(|action| !read_only || is_read(action))
+                .filter(|action| !read_only || (is_read(action) && !grant.deny))
                 .collect();
             if actions.is_empty() {
                 return None;
             }
             let mut statement = json!({
                 "Sid": grant.sid,
-                "Effect": "Allow",
+                "Effect": if grant.deny { "Deny" } else { "Allow" },
                 "Action": actions,
                 "Resource": grant.resources,
             });
@@ -313,6 +330,126 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly:*",
                 "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly"
             ])
+        );
+    }
+
+    /// With a permissions boundary, the deployer can change what a
+    /// stage role may do only within it, and cannot take it off.
+    #[test]
+    fn with_a_boundary_the_deployer_cannot_write_a_role_outside_it() {
+        let boundary = "arn:aws:iam::123456789012:policy/slx-boundary";
+        let mut names = crate::names::StageNames::new("shop", "dev");
+        names.referenced.permissions_boundary = Some(boundary.into());
+        let arns = StageArns::new(
+            names,
+            "eu-west-1",
+            "123456789012",
+            "arn:aws:iam::123456789012:user/ci",
+        );
+        let project = project();
+        let document = document(&arns, &project, false);
+        let statements = document["Statement"].as_array().unwrap();
+        let bounded = [
+            "iam:CreateRole",
+            "iam:PutRolePermissionsBoundary",
+            "iam:PutRolePolicy",
+        ];
+        for role in [arns.role_arn(), arns.scheduler_role_arn()] {
+            let on_role: Vec<&Value> = statements
+                .iter()
+                .filter(|s| s["Resource"] == json!([role]))
+                .collect();
+            for action in bounded {
+                // Every allow of it carries the boundary...
+                for allow in on_role.iter().filter(|s| {
+                    s["Effect"] == "Allow"
+                        && s["Action"].as_array().unwrap().contains(&json!(action))
+                }) {
+                    assert_eq!(
+                        allow["Condition"],
+                        json!({ "ArnEquals": { "iam:PermissionsBoundary": boundary } }),
+                        "{action} on {role}"
+                    );
+                }
+                // ...and a guard denies it with any other.
+                assert!(on_role.iter().any(|s| s["Effect"] == "Deny"
+                    && s["Action"].as_array().unwrap().contains(&json!(action))
+                    && s["Condition"]
+                        == json!({ "ArnNotEquals": { "iam:PermissionsBoundary": boundary } })));
+            }
+            assert!(on_role.iter().any(|s| s["Effect"] == "Deny"
+                && s["Action"] == json!(["iam:DeleteRolePermissionsBoundary"])
+                && s.get("Condition").is_none()));
+        }
+        // No other statement names an IAM write.
+        for statement in statements {
+            let resources = statement["Resource"].as_array().unwrap();
+            if statement["Action"].to_string().contains("iam:Put")
+                || statement["Action"].to_string().contains("iam:Create")
+            {
+                assert!(
+                    resources == &vec![json!(arns.role_arn())]
+                        || resources == &vec![json!(arns.scheduler_role_arn())],
+                    "{statement}"
+                );
+            }
+        }
+        // The read-only policy has no guard to carry: it writes nothing.
+        let read = super::document(&arns, &project, true);
+        assert!(!read.to_string().contains("PermissionsBoundary"));
+    }
+
+    /// With roles made elsewhere, the deployer may only pass them, each
+    /// to its own service.
+    #[test]
+    fn with_roles_made_elsewhere_the_deployer_only_passes_them() {
+        let role = "arn:aws:iam::123456789012:role/ops/shop-dev";
+        let scheduler = "arn:aws:iam::123456789012:role/ops/shop-dev-sched";
+        let mut names = crate::names::StageNames::new("shop", "dev");
+        names.referenced.function_role = Some(role.into());
+        names.referenced.scheduler_role = Some(scheduler.into());
+        let arns = StageArns::new(
+            names,
+            "eu-west-1",
+            "123456789012",
+            "arn:aws:iam::123456789012:user/ci",
+        );
+        let document = document(&arns, &project(), false);
+        let iam: Vec<&Value> = document["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("iam:"))
+            .collect();
+        let passed: Vec<(Value, Value, Value)> = iam
+            .iter()
+            .map(|s| {
+                (
+                    s["Action"].clone(),
+                    s["Resource"].clone(),
+                    s["Condition"]["StringEquals"]["iam:PassedToService"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            passed,
+            [
+                (
+                    json!(["iam:PassRole"]),
+                    json!([role]),
+                    json!("lambda.amazonaws.com")
+                ),
+                (
+                    json!(["iam:PassRole"]),
+                    json!([scheduler]),
+                    json!("scheduler.amazonaws.com")
+                ),
+            ]
+        );
+        assert!(
+            !document
+                .to_string()
+                .contains("ec2:DescribeNetworkInterfaces")
         );
     }
 

@@ -900,6 +900,45 @@ mod event_tests {
         assert!(removal.steps[delete_role].after.contains(&delete_handler));
     }
 
+    /// A stage switched to roles made elsewhere: the functions move to
+    /// them (waiting for no role action), the role slx made for them
+    /// stays for their older versions, and the scheduler's goes after
+    /// the schedules that used it.
+    #[test]
+    fn roles_made_elsewhere_replace_slx_s_without_a_cycle() {
+        use crate::deploy::resources::event_function::HandlerState;
+        let before = every_kind();
+        let mut actual = crate::deploy::resources::fixtures::converged(&before);
+        for event in &before.events {
+            let state = HandlerState {
+                latest: actual.function.clone(),
+                log_group: actual.log_group.clone(),
+                ..HandlerState::default()
+            };
+            actual.event_function.insert(event.handler.clone(), state);
+        }
+        actual.schedule.group = true;
+        actual.schedule.role = actual.role.clone();
+        let mut desired = before.clone();
+        let mut names = desired.arns.names().clone();
+        names.referenced.function_role = Some("arn:aws:iam::123456789012:role/ops/fn".into());
+        names.referenced.scheduler_role = Some("arn:aws:iam::123456789012:role/ops/sched".into());
+        desired.arns = crate::names::StageArns::new(names, "eu-west-1", "123456789012", "");
+        let switched = plan(desired.arns.names(), Some(&desired), &actual);
+        let described: Vec<String> = switched
+            .actions()
+            .map(|a| a.info().describe(desired.arns.names()))
+            .collect();
+        assert!(
+            described.iter().any(|d| d == "update configuration (role)")
+                && !described.iter().any(|d| d.contains("shop-dev-role")),
+            "{described:#?}"
+        );
+        let delete_scheduler_role = position(&switched, "delete IAM role shop-dev-sched");
+        let put_schedule = position(&switched, "schedule nightly");
+        assert!(put_schedule < delete_scheduler_role, "{switched:#?}");
+    }
+
     /// A stage planned from nothing is its resources as plain data (what
     /// a template export reads, one source with the deploy): each kind's
     /// creates and settings, carrying what they make and what waits for

@@ -59,16 +59,31 @@ pub(crate) fn scheduler_policy(arns: &StageArns, handlers: &[&str]) -> String {
     }))
 }
 
-/// The roles slx makes for `project`'s stage: each its `name`, its inline
-/// policy (`policy`) and its trust policy (`trust_policy`), as slx writes
+/// The roles `project`'s stage runs with: each its `arn`, whether slx
+/// makes it (`made_by`: `slx`, else `elsewhere`: slx.toml's `role`,
+/// `scheduler_role`), the boundary slx gives it, and what it needs: its
+/// inline policy (`policy`) and who must be able to assume it
+/// (`trust_policy`), as slx writes them or as a role made elsewhere needs
 /// them.
 pub(crate) fn stage_roles(project: &Project, arns: &StageArns) -> Value {
     let parse = |document: String| serde_json::from_str::<Value>(&document).unwrap_or_default();
-    let mut roles = vec![json!({
-        "name": arns.role,
-        "policy": parse(role_policy(project, arns)),
-        "trust_policy": parse(trust_policy(arns)),
-    })];
+    let role = |arn: String, elsewhere: bool, policy: String, trust: String| {
+        json!({
+            // A role's name is the ARN's last part (after its path).
+            "name": arn.rsplit('/').next(),
+            "arn": arn,
+            "made_by": if elsewhere { "elsewhere" } else { "slx" },
+            "permissions_boundary": if elsewhere { None } else { project.permissions_boundary.clone() },
+            "policy": parse(policy),
+            "trust_policy": parse(trust),
+        })
+    };
+    let mut roles = vec![role(
+        arns.role_arn(),
+        arns.referenced.function_role.is_some(),
+        role_policy(project, arns),
+        trust_policy(arns),
+    )];
     let scheduled: Vec<&str> = project
         .events
         .iter()
@@ -77,11 +92,12 @@ pub(crate) fn stage_roles(project: &Project, arns: &StageArns) -> Value {
         .map(|handler| handler.name.as_str())
         .collect();
     if !scheduled.is_empty() {
-        roles.push(json!({
-            "name": arns.scheduler_role,
-            "policy": parse(scheduler_policy(arns, &scheduled)),
-            "trust_policy": parse(scheduler_trust_policy(arns)),
-        }));
+        roles.push(role(
+            arns.scheduler_role_arn(),
+            !arns.referenced.makes_scheduler_role(),
+            scheduler_policy(arns, &scheduled),
+            scheduler_trust_policy(arns),
+        ));
     }
     json!({ "stage": arns.stage, "roles": roles })
 }

@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 
 use crate::common::moto::python_beside_moto;
@@ -45,16 +47,13 @@ fn every_policy_slx_writes_fits_aws_service_authorization_reference() {
     let (_keep, dir) = scaffold("shop");
     let every_feature = include_str!("fixtures/every-feature/slx.toml");
     std::fs::write(dir.join("slx.toml"), every_feature).unwrap();
-    let policy = |extra: &[&str]| {
-        let mut args = vec!["iam-policy", "--stage", "dev", "--output", "json"];
-        args.extend_from_slice(extra);
-        let output = run(slx(&dir).args(&args));
-        assert!(output.status.success(), "{output:?}");
-        stdout_json(&output)
-    };
+    let policy = |extra: &[&str]| iam_policy(&dir, extra);
     let deployer = policy(&[]);
     let read_only = policy(&["--read-only"]);
     let roles = policy(&["--roles"]);
+    // The other two set-ups of docs/ci.md.
+    let bounded = policy(&["--stage", "bounded"]);
+    let elsewhere = policy(&["--stage", "elsewhere"]);
     // Every feature is in: the judge sees what each adds.
     let text = format!("{deployer}{roles}");
     for expected in [
@@ -74,12 +73,142 @@ fn every_policy_slx_writes_fits_aws_service_authorization_reference() {
     ] {
         assert!(text.contains(expected), "no {expected} in {text}");
     }
+    assert!(bounded.to_string().contains("iam:PermissionsBoundary"));
+    assert!(elsewhere.to_string().contains("role/ops/shop-elsewhere"));
     let findings = iam_findings(&[
         ("deployer", deployer),
         ("read-only", read_only),
         ("roles", roles),
+        ("bounded", bounded),
+        ("elsewhere", elsewhere),
     ]);
     assert!(findings.is_empty(), "{findings:#?}");
+}
+
+/// `slx iam-policy --output json` for the every-feature app in `dir`
+/// (stage `dev` unless `extra` names one).
+fn iam_policy(dir: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["iam-policy", "--output", "json"];
+    if !extra.contains(&"--stage") {
+        args.extend(["--stage", "dev"]);
+    }
+    args.extend_from_slice(extra);
+    let output = run(slx(dir).args(&args));
+    assert!(output.status.success(), "{output:?}");
+    stdout_json(&output)
+}
+
+/// parliament's findings on `documents`, as `(document, issue, type,
+/// actions)`.
+fn parliament_findings(documents: &[(&str, Value)]) -> BTreeSet<Finding> {
+    let dir = tempfile::tempdir().unwrap();
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/parliament_audit.py");
+    let mut command = std::process::Command::new(python_beside_moto());
+    command.arg(judge);
+    for (name, document) in documents {
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, document.to_string()).unwrap();
+        command.arg(format!("{name}={}", path.display()));
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "parliament could not run: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let finding: Value = serde_json::from_str(line).unwrap();
+            let text = |key: &str| finding[key].as_str().unwrap_or_default().to_string();
+            (
+                text("document"),
+                text("issue"),
+                text("type"),
+                finding["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+type Finding = (String, String, String, Vec<String>);
+
+/// The findings docs/ci.md's table under "What parliament finds"
+/// answers for, one per set-up a row names.
+fn documented_findings() -> BTreeSet<Finding> {
+    let text = include_str!("../../docs/ci.md");
+    let table = text
+        .split("### What parliament finds")
+        .nth(1)
+        .expect("docs/ci.md has the parliament table");
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut found = BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let finding = ticked(cells[0]);
+        let actions = ticked(cells[2]);
+        for setup in cells[1].split(", ") {
+            found.insert((
+                setup.trim().to_string(),
+                finding[0].clone(),
+                finding.get(1).cloned().unwrap_or_default(),
+                actions.clone(),
+            ));
+        }
+    }
+    found
+}
+
+/// parliament (community auditors included) finds in each deployer
+/// policy exactly what docs/ci.md answers for, so a new escalation path
+/// or a permissions-management action cannot land unexplained; the
+/// read-only policy and the scheduler's role have none.
+#[test]
+fn parliament_finds_only_what_docs_ci_md_answers_for() {
+    let _timing = crate::common::timing();
+    let (_keep, dir) = scaffold("shop");
+    std::fs::write(
+        dir.join("slx.toml"),
+        include_str!("fixtures/every-feature/slx.toml"),
+    )
+    .unwrap();
+    let roles = iam_policy(&dir, &["--roles"]);
+    let role_policy = |name: &str| {
+        roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|role| role["name"] == name)
+            .unwrap()["policy"]
+            .clone()
+    };
+    let found = parliament_findings(&[
+        ("default", iam_policy(&dir, &[])),
+        ("boundary", iam_policy(&dir, &["--stage", "bounded"])),
+        ("elsewhere", iam_policy(&dir, &["--stage", "elsewhere"])),
+        ("read-only", iam_policy(&dir, &["--read-only"])),
+        ("function role", role_policy("shop-dev-role")),
+        ("scheduler role", role_policy("shop-dev-sched")),
+    ]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.2 == "EditExistingLambdaFunctionWithRole"),
+        "parliament looked: {found:#?}"
+    );
+    assert_eq!(found, documented_findings());
 }
 
 /// The judge fails what AWS would refuse: without this, an empty

@@ -133,6 +133,9 @@ fn every_command_prints_the_json_fields_docs_output_md_lists() {
     let output = project.slx(&["iam-policy", "--stage", "dev", "--roles"]);
     let roles = checked.json("slx iam-policy --roles", &output, true);
     assert_eq!(roles["roles"][0]["name"], "shop-dev-role", "{roles}");
+    let output = project.slx(&["iam-policy", "--stage", "dev", "--function-role"]);
+    let role = checked.json("slx iam-policy --function-role", &output, true);
+    assert_eq!(role["made_by"], "slx", "{role}");
 
     let output = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     let undeployed = checked.json("slx undeploy", &output, true);

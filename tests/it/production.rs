@@ -5,7 +5,8 @@
 //! function's configuration (and tracing on the API stage, the role's
 //! permissions), a change is one configuration update, removal reverts,
 //! a no-op deploy writes nothing; the role outlives the network
-//! interfaces Lambda releases with it.
+//! interfaces Lambda releases with it; it carries a permissions boundary,
+//! or is one made elsewhere.
 
 use serde_json::Value;
 
@@ -294,6 +295,108 @@ vpc = {{ subnets = [\"{subnet}\"], security_groups = [\"{group}\"] }}
         String::from_utf8_lossy(&again.stderr)
     );
     assert!(!crate::common::stage::role_exists(&aws, "shop-dev-role").await);
+}
+
+/// The two ways out of a deploy role that could make itself
+/// administrator (docs/ci.md): a stage's role carries slx.toml's
+/// permissions boundary, set first on a role made without it, read back
+/// as it is, and set as a role is made; a role made elsewhere replaces it and slx writes nothing to that role;
+/// the one slx made stays for the older version until undeploy, which
+/// leaves the other alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_s_role_carries_its_boundary_or_is_made_elsewhere() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
+    let aws = aws_at(&sim.endpoint, "us-east-1");
+    let boundary = "arn:aws:iam::123456789012:policy/slx-boundary";
+    let bounded = format!("permissions_boundary = \"{boundary}\"");
+    let carried = async |name: &str| {
+        let role = aws.iam.get_role().role_name(name).send().await.unwrap();
+        role.role
+            .unwrap()
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string)
+    };
+    project.deploy("dev", &zips().v1);
+    assert_eq!(carried("shop-dev-role").await, None);
+    project.edit(
+        "[stages.prod]",
+        &format!("[stages.dev]\n{bounded}\n\n[stages.prod]"),
+    );
+    let bounded_now = project.deploy("dev", &zips().v1);
+    assert_eq!(steps(&bounded_now), ["set_boundary"], "{bounded_now}");
+    assert_eq!(carried("shop-dev-role").await.as_deref(), Some(boundary));
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+        }],
+    });
+    let made = aws
+        .iam
+        .create_role()
+        .role_name("shop-dev-function")
+        .path("/ops/")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = made.role.unwrap().arn;
+    project.edit(&bounded, &format!("role = \"{arn}\""));
+    let report = project.deploy("dev", &zips().v1);
+    assert_eq!(
+        steps(&report),
+        ["update_config", "publish_and_point_alias"],
+        "{report}"
+    );
+    assert_eq!(
+        latest_config(&aws, "shop-dev").await.role(),
+        Some(arn.as_str())
+    );
+    assert!(crate::common::stage::role_exists(&aws, "shop-dev-role").await);
+    let written = aws
+        .iam
+        .list_role_policies()
+        .role_name("shop-dev-function")
+        .send()
+        .await
+        .unwrap();
+    assert!(written.policy_names().is_empty(), "{written:?}");
+    assert_eq!(project.deploy("dev", &zips().v1)["changed"], false);
+
+    let printed = project.slx(&[
+        "iam-policy",
+        "--stage",
+        "dev",
+        "--function-role",
+        "--output",
+        "json",
+    ]);
+    let printed = crate::common::stdout_json(&printed);
+    assert_eq!(printed["arn"], arn.as_str());
+    assert_eq!(printed["made_by"], "elsewhere");
+    assert_eq!(printed["policy"]["Statement"][0]["Sid"], "OwnLogGroup");
+
+    let undeploy = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
+    assert!(
+        undeploy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&undeploy.stderr)
+    );
+    assert!(!crate::common::stage::function_exists(&aws, "shop-dev").await);
+    assert!(!crate::common::stage::role_exists(&aws, "shop-dev-role").await);
+    assert!(crate::common::stage::role_exists(&aws, "shop-dev-function").await);
+
+    // Made anew: with the boundary from its first call.
+    project.edit(&format!("role = \"{arn}\""), &bounded);
+    project.deploy("dev", &zips().v1);
+    assert_eq!(carried("shop-dev-role").await.as_deref(), Some(boundary));
 }
 
 /// Provisioned concurrency is the stage alias's (slx-sim emulates the API

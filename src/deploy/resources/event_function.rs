@@ -23,7 +23,7 @@ use super::queue_mapping::QueuesState;
 use super::schedule::SchedulesState;
 use super::{
     ActionInfo, Actual, ApplyContext, Change, Found, Kind, Need, RETRY_ROLE, Resource, Status,
-    StatusView, all_of, not_ours,
+    StatusView, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
 use crate::deploy::deployer_policy::Grant;
@@ -135,9 +135,11 @@ impl ActionInfo for EventFunctionAction {
                     .map(|source| Need::on(source, &self.handler))
                     .collect()
             }
-            HandlerStep::Function(_) => all_of(&[Kind::Role]),
+            HandlerStep::Function(_) => vec![Need::on(Kind::Role, super::role::MADE)],
             // The new version's first event finds the role's new policy.
-            HandlerStep::Alias(HandlerAlias::PublishHandler { .. }) => all_of(&[Kind::Role]),
+            HandlerStep::Alias(HandlerAlias::PublishHandler { .. }) => {
+                vec![Need::on(Kind::Role, super::role::MADE)]
+            }
             _ => Vec::new(),
         }
     }
@@ -615,8 +617,14 @@ mod tests {
         assert!(actions[0].before_build(), "a log group is harmless early");
         assert!(!actions[2].before_build());
         // The function and its first version run with the role's policy.
-        assert_eq!(actions[2].needs(), [Need::all(Kind::Role)]);
-        assert_eq!(actions[3].needs(), [Need::all(Kind::Role)]);
+        assert_eq!(
+            actions[2].needs(),
+            [Need::on(Kind::Role, super::super::role::MADE)]
+        );
+        assert_eq!(
+            actions[3].needs(),
+            [Need::on(Kind::Role, super::super::role::MADE)]
+        );
     }
 
     #[test]

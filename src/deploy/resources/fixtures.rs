@@ -59,6 +59,7 @@ pub(crate) fn converged(desired: &Desired) -> Actual {
         role: Some(RoleState {
             policy: Some(desired.role_policy.clone()),
             trust_policy: Some(desired.trust_policy.clone()),
+            boundary: desired.permissions_boundary.clone(),
             interfaces: Vec::new(),
         }),
         log_group: Some(LogGroupState {

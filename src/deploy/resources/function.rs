@@ -162,8 +162,10 @@ impl ActionInfo for FunctionAction {
 
     fn needs(&self) -> Vec<Need<'_>> {
         match self {
-            FunctionAction::CreateFunction { .. } => all_of(&[Kind::Role]),
-            FunctionAction::UpdateConfig { change, .. } if change.role => all_of(&[Kind::Role]),
+            FunctionAction::CreateFunction { .. } => vec![Need::on(Kind::Role, super::role::MADE)],
+            FunctionAction::UpdateConfig { change, .. } if change.role => {
+                vec![Need::on(Kind::Role, super::role::MADE)]
+            }
             FunctionAction::UpdateCode { .. } | FunctionAction::UpdateConfig { .. } => Vec::new(),
             // The API stops calling it first.
             FunctionAction::DeleteFunction { .. } => all_of(&[Kind::Api]),

@@ -203,10 +203,15 @@ impl Resource for Schedule {
         _: &Found,
     ) -> Result<Self::Actual, AwsError> {
         let group = names.schedule_group();
-        let (found, role) = tokio::try_join!(
-            reader.schedule_group(group),
-            role::read_role(reader, names, &names.scheduler_role),
-        )?;
+        let role = async {
+            if !names.referenced.makes_scheduler_role() {
+                let external = names.referenced.scheduler_role.as_deref();
+                role::read_replaced_role(reader, names, &names.scheduler_role, external).await
+            } else {
+                role::read_role(reader, names, &names.scheduler_role).await
+            }
+        };
+        let (found, role) = tokio::try_join!(reader.schedule_group(group), role)?;
         // A group being deleted is as good as gone: one wanted again is
         // created anew, once it is.
         let Some(GroupInfo::Active(tags)) = found else {
@@ -238,15 +243,25 @@ impl Resource for Schedule {
             return removal(arns, current);
         }
         let handlers: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
-        let mut actions: Vec<ScheduleAction> = role::plan_role(
-            &arns.scheduler_role,
-            &policy::scheduler_trust_policy(arns),
-            &policy::scheduler_policy(arns, &handlers),
-            current.role.as_ref(),
-        )
-        .into_iter()
-        .map(ScheduleAction::Role)
-        .collect();
+        // A role made elsewhere: the one slx made before goes once the
+        // schedules use it (last, below).
+        let external = !arns.referenced.makes_scheduler_role();
+        let mut actions: Vec<ScheduleAction> = if external {
+            Vec::new()
+        } else {
+            role::plan_role(
+                &role::WantedRole {
+                    role: &arns.scheduler_role,
+                    trust_policy: &policy::scheduler_trust_policy(arns),
+                    document: &policy::scheduler_policy(arns, &handlers),
+                    boundary: desired.permissions_boundary.as_deref(),
+                },
+                current.role.as_ref(),
+            )
+            .into_iter()
+            .map(ScheduleAction::Role)
+            .collect()
+        };
         let group = arns.schedule_group().to_string();
         if !current.group {
             actions.push(ScheduleAction::Schedule(
@@ -274,6 +289,11 @@ impl Resource for Schedule {
                 }));
             }
         }
+        if external && current.role.is_some() {
+            actions.push(ScheduleAction::Role(RoleAction::DeleteRole {
+                role: arns.scheduler_role.clone(),
+            }));
+        }
         actions
     }
 
@@ -286,44 +306,47 @@ impl Resource for Schedule {
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
-        let mut pass = Grant::new(
+        let pass = Grant::new(
             "PassRoleToScheduler",
             &["iam:PassRole"],
             vec![arns.scheduler_role_arn()],
-        );
-        pass.condition = Some(serde_json::json!({
+        )
+        .when(serde_json::json!({
             "StringEquals": { "iam:PassedToService": arns.scheduler_principal() }
         }));
-        vec![
-            Grant::new(
-                "SchedulerRole",
-                role::ROLE_ACTIONS,
-                vec![arns.scheduler_role_arn()],
-            ),
-            pass,
-            Grant::new(
-                "StageSchedules",
-                &[
-                    "scheduler:GetScheduleGroup",
-                    "scheduler:CreateScheduleGroup",
-                    "scheduler:DeleteScheduleGroup",
-                    "scheduler:ListTagsForResource",
-                    "scheduler:TagResource",
-                    "scheduler:GetSchedule",
-                    "scheduler:CreateSchedule",
-                    "scheduler:UpdateSchedule",
-                    "scheduler:DeleteSchedule",
-                ],
-                vec![arns.schedule_group_arn(), arns.schedules_arn()],
-            ),
-            // ListSchedules is authorised on "*" only.
-            // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html
-            Grant::new(
-                "FindSchedules",
-                &["scheduler:ListSchedules"],
-                vec!["*".into()],
-            ),
-        ]
+        let schedules = Grant::new(
+            "StageSchedules",
+            &[
+                "scheduler:GetScheduleGroup",
+                "scheduler:CreateScheduleGroup",
+                "scheduler:DeleteScheduleGroup",
+                "scheduler:ListTagsForResource",
+                "scheduler:TagResource",
+                "scheduler:GetSchedule",
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+            ],
+            vec![arns.schedule_group_arn(), arns.schedules_arn()],
+        );
+        // ListSchedules is authorised on "*" only.
+        // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html
+        let find = Grant::new(
+            "FindSchedules",
+            &["scheduler:ListSchedules"],
+            vec!["*".into()],
+        );
+        if !arns.referenced.makes_scheduler_role() {
+            let pass = arns.referenced.scheduler_role.is_some().then_some(pass);
+            return pass.into_iter().chain([schedules, find]).collect();
+        }
+        let mut grants = role::role_grants(
+            "SchedulerRole",
+            &arns.scheduler_role_arn(),
+            arns.referenced.permissions_boundary.as_deref(),
+        );
+        grants.extend([pass, schedules, find]);
+        grants
     }
 
     async fn apply(action: &ScheduleAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {
@@ -456,6 +479,7 @@ mod tests {
             role: Some(RoleState {
                 policy: Some(policy::scheduler_policy(&desired.arns, &handlers)),
                 trust_policy: Some(policy::scheduler_trust_policy(&desired.arns)),
+                boundary: desired.permissions_boundary.clone(),
                 interfaces: Vec::new(),
             }),
             schedules: specs,
