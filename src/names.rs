@@ -59,7 +59,9 @@ pub(crate) struct StageNames {
     pub(crate) referenced: Referenced,
 }
 
-/// The handlers, buckets and queues slx.toml names for a stage.
+/// What slx.toml names for a stage that its resources' names and the
+/// policies refer to: handlers, buckets, queues, the domain, the roles
+/// made elsewhere and the boundary of those slx makes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Referenced {
     pub(crate) handlers: std::collections::BTreeSet<String>,
@@ -334,8 +336,54 @@ impl StageArns {
         )
     }
 
-    /// Every event handler function of the stage (and its versions and
-    /// aliases), as an IAM policy resource.
+    /// The functions of the handlers slx.toml names for the stage (each
+    /// with its versions and aliases), as IAM policy resources.
+    pub(crate) fn handler_functions_arns(&self) -> Vec<String> {
+        self.referenced
+            .handlers
+            .iter()
+            .map(|handler| self.event_function_arn(handler))
+            .flat_map(|function| [format!("{function}:*"), function])
+            .collect()
+    }
+
+    /// Their log groups (and streams), as IAM policy resources.
+    pub(crate) fn handler_log_groups_arns(&self) -> Vec<String> {
+        self.referenced
+            .handlers
+            .iter()
+            .map(|handler| self.event_log_group_arn(handler))
+            .flat_map(|group| [format!("{group}:*"), group])
+            .collect()
+    }
+
+    /// Only resources slx tagged as this stage's: with a name pattern
+    /// another stage's names can match too (`shop-dev-*` and stage
+    /// `dev-eu`'s `shop-dev-eu`), what a statement may touch.
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html#access_tags_control-resources
+    pub(crate) fn tagged_as_stage(&self) -> serde_json::Value {
+        serde_json::json!({
+            "StringEquals": {
+                format!("aws:ResourceTag/{TAG_APP}"): self.app,
+                format!("aws:ResourceTag/{TAG_STAGE}"): self.stage,
+            }
+        })
+    }
+
+    /// Only requests that tag what they make as this stage's.
+    pub(crate) fn tagging_as_stage(&self) -> serde_json::Value {
+        serde_json::json!({
+            "StringEquals": {
+                format!("aws:RequestTag/{TAG_APP}"): self.app,
+                format!("aws:RequestTag/{TAG_STAGE}"): self.stage,
+            }
+        })
+    }
+
+    /// Every event handler function of the stage's name (and its versions
+    /// and aliases), those slx.toml no longer names too, as an IAM policy
+    /// resource: another stage's can match it, so only with
+    /// `tagged_as_stage`.
     pub(crate) fn event_functions_arns(&self) -> [String; 2] {
         let base = self.arn(
             "lambda",
@@ -356,7 +404,8 @@ impl StageArns {
         format!("{}:*", self.event_log_group_arn(handler))
     }
 
-    /// Every handler log group of the stage (deployer policy).
+    /// Every handler log group of the stage's name (deployer policy):
+    /// only with `tagged_as_stage`, as `event_functions_arns`.
     pub(crate) fn event_log_groups_arns(&self) -> [String; 2] {
         let group =
             self.log_group_arn_of(&format!("{}*", log_group_of(&self.event_function_prefix())));
@@ -462,25 +511,19 @@ impl StageArns {
     /// API below it. (An API's id is not known before it is created, so
     /// a deployer's rights cannot name it.)
     // https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html
-    pub(crate) fn rest_apis_arns(&self) -> [String; 2] {
-        let base = format!(
+    pub(crate) fn rest_apis_arn(&self) -> String {
+        format!(
             "arn:{}:apigateway:{}::/restapis",
             self.partition.id, self.region
-        );
-        [base.clone(), format!("{base}/*")]
+        )
     }
 
     /// Usage plans and API keys, which a deployer's rights cannot narrow
     /// further (their ids are made by API Gateway).
     // https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html
-    pub(crate) fn usage_plans_and_keys_arns(&self) -> [String; 4] {
+    pub(crate) fn usage_plans_and_keys_arns(&self) -> [String; 2] {
         let base = format!("arn:{}:apigateway:{}::", self.partition.id, self.region);
-        [
-            format!("{base}/usageplans"),
-            format!("{base}/usageplans/*"),
-            format!("{base}/apikeys"),
-            format!("{base}/apikeys/*"),
-        ]
+        [format!("{base}/usageplans"), format!("{base}/apikeys")]
     }
 
     /// What API Gateway answers API keys' values at: the keys, and each
@@ -497,12 +540,11 @@ impl StageArns {
 
     /// Custom domain names: slx.toml may name any, so the grant names
     /// the collection.
-    pub(crate) fn domain_names_arns(&self) -> [String; 2] {
-        let base = format!(
+    pub(crate) fn domain_names_arn(&self) -> String {
+        format!(
             "arn:{}:apigateway:{}::/domainnames",
             self.partition.id, self.region
-        );
-        [base.clone(), format!("{base}/*")]
+        )
     }
 
     /// The Route 53 hosted zone slx.toml names for the stage's domain

@@ -263,7 +263,7 @@ pub(crate) fn hint_for(class: ErrorClass, message: Option<&str>) -> Option<Strin
             "another change to this stage is in progress; wait a minute and run the command again"
         }
         ErrorClass::RoleNotReady => {
-            "the new IAM role is still propagating; run the command again in a minute"
+            "a new IAM role is still propagating: run the command again in a minute; a role made elsewhere (`role`, `scheduler_role`) must trust the service (`slx iam-policy --roles` prints the trust policy it needs)"
         }
         ErrorClass::NotFound | ErrorClass::AlreadyExists | ErrorClass::Fatal => {
             "fix the cause above and run the command again: it resumes where it stopped"

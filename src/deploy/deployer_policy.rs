@@ -53,6 +53,56 @@ impl Grant {
     }
 }
 
+/// Grants on the stage's event handlers' resources of one kind: every
+/// one of `actions` on those of the handlers slx.toml names (`exact`;
+/// none without handlers), and only `retire` (reads and deletes) on any
+/// of the stage's name (`pattern`) that slx tagged as the stage's. A
+/// handler slx.toml no longer names is found, read and deleted by its
+/// name, which another stage's can share (`dev`, `dev-eu`).
+pub(crate) fn handler_grants(
+    arns: &StageArns,
+    sid: &str,
+    actions: &'static [&'static str],
+    exact: Vec<String>,
+    retire: &'static [&'static str],
+    pattern: Vec<String>,
+) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    if !exact.is_empty() {
+        grants.push(Grant::new(sid, actions, exact));
+    }
+    grants.push(Grant::new(format!("Retired{sid}"), retire, pattern).when(arns.tagged_as_stage()));
+    grants
+}
+
+/// Grants on one kind of API Gateway resource, whose ids API Gateway
+/// makes (`collections`: `/restapis`, or `/usageplans` and `/apikeys`):
+/// reads of any, creation only with the stage's tags in the request, and
+/// `writes` only on those tagged as the stage's. A REST API's, a usage
+/// plan's and a domain name's tags are their children's too (methods,
+/// deployments, stages, plan keys, base path mappings), for this.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-tagging-supported-resources.html
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-tagging-iam-policy.html
+pub(crate) fn api_gateway_grants(
+    arns: &StageArns,
+    sid: &str,
+    collections: &[String],
+    writes: &'static [&'static str],
+) -> Vec<Grant> {
+    let members: Vec<String> = collections.iter().map(|c| format!("{c}/*")).collect();
+    let every: Vec<String> = collections.iter().cloned().chain(members.clone()).collect();
+    vec![
+        Grant::new(sid, &["apigateway:GET"], every),
+        Grant::new(
+            format!("Create{sid}"),
+            &["apigateway:POST"],
+            collections.to_vec(),
+        )
+        .when(arns.tagging_as_stage()),
+        Grant::new(format!("Change{sid}"), writes, members).when(arns.tagged_as_stage()),
+    ]
+}
+
 /// What the commands need beyond the resources' own grants: who am I,
 /// a canary's metrics, read logs, hold the stage's deploy lease, invoke.
 fn command_grants(arns: &StageArns) -> Vec<Grant> {
@@ -331,6 +381,140 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-nightly"
             ])
         );
+    }
+
+    /// Whether IAM's resource pattern `pattern` (`*`: any text) matches
+    /// `name`.
+    fn matches(pattern: &str, name: &str) -> bool {
+        let parts: Vec<&str> = pattern.split('*').collect();
+        let (first, rest) = parts.split_first().unwrap();
+        let Some(mut left) = name.strip_prefix(first) else {
+            return false;
+        };
+        for (index, part) in rest.iter().enumerate() {
+            if index == rest.len() - 1 {
+                return left.ends_with(part);
+            }
+            match left.find(part) {
+                Some(at) => left = &left[at + part.len()..],
+                None => return false,
+            }
+        }
+        left.is_empty()
+    }
+
+    /// The policy of stage `stage` of an app whose handlers read a
+    /// queue and run on a schedule, behind a custom domain.
+    fn stage_policy(stage: &str) -> (StageArns, Value) {
+        let config = crate::config::parse(
+            std::path::Path::new("slx.toml"),
+            r#"
+            [app]
+            name = "shop"
+            [events.nightly]
+            schedule = "rate(1 hour)"
+            [events.on_job]
+            queue = "jobs"
+            [stages.dev.domain]
+            name = "api.example.com"
+            certificate = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+            hosted_zone = "Z123"
+            [stages.dev-eu.domain]
+            name = "eu.example.com"
+            certificate = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+            hosted_zone = "Z123"
+            "#
+            .into(),
+        )
+        .unwrap();
+        let project = crate::config::resolve(&config, stage).unwrap();
+        let arns = StageArns::new(
+            project.names(),
+            "eu-west-1",
+            "123456789012",
+            "arn:aws:iam::123456789012:user/ci",
+        );
+        let document = document(&arns, &project, false);
+        (arns, document)
+    }
+
+    /// Stages `dev` and `dev-eu` share a name prefix: no statement of one
+    /// that writes reaches a resource of the other, except through a
+    /// condition that keeps to the stage's own (its tags, its handlers'
+    /// functions, its domain's record) and the two docs/ci.md explains.
+    #[test]
+    fn a_stage_s_policy_writes_nothing_another_stage_names() {
+        let mut reached = std::collections::BTreeSet::new();
+        for (own, other) in [("dev", "dev-eu"), ("dev-eu", "dev")] {
+            let (arns, policy) = stage_policy(own);
+            let (_, theirs) = stage_policy(other);
+            // The other stage's resources: each of its resources, its
+            // patterns instantiated (`shop-dev-eu-*`: a handler of it).
+            let names: Vec<String> = theirs["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["Resource"].as_array().unwrap().clone())
+                .map(|r| r.as_str().unwrap().replace('*', "x"))
+                .filter(|name| name != "x")
+                .collect();
+            let own_tags = arns.tagged_as_stage();
+            for statement in policy["Statement"].as_array().unwrap() {
+                let writes = statement["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| !is_read(a.as_str().unwrap()));
+                let condition = &statement["Condition"];
+                let kept_to_own = *condition == own_tags
+                    || *condition == arns.tagging_as_stage()
+                    || condition["ArnLike"]["lambda:FunctionArn"]
+                        .as_array()
+                        .is_some_and(|arns| {
+                            arns.iter().all(|a| !a.as_str().unwrap().contains("shop-dev-*"))
+                        })
+                    || condition["ForAllValues:StringEquals"]
+                        ["route53:ChangeResourceRecordSetsNormalizedRecordNames"]
+                        .is_array()
+                    || condition["StringEquals"]["iam:PassedToService"].is_string();
+                if statement["Effect"] != "Allow" || !writes || kept_to_own {
+                    continue;
+                }
+                for pattern in statement["Resource"].as_array().unwrap() {
+                    let pattern = pattern.as_str().unwrap();
+                    if pattern == "*" {
+                        continue;
+                    }
+                    if let Some(name) = names.iter().find(|name| matches(pattern, name)) {
+                        reached
+                            .insert((statement["Sid"].as_str().unwrap().to_string(), name.clone()));
+                    }
+                }
+            }
+        }
+        let sids: std::collections::BTreeSet<&str> =
+            reached.iter().map(|(sid, _)| sid.as_str()).collect();
+        assert_eq!(
+            sids,
+            std::collections::BTreeSet::from([
+                // The user's buckets, named in earlier slx.tomls too.
+                "HandlerBucketNotifications",
+                // Mappings carry no tags.
+                "RetiredHandlerQueueMappings",
+            ]),
+            "{reached:#?}"
+        );
+        assert!(
+            matches("a:shop-dev-*", "a:shop-dev-eu-x") && !matches("a:shop-dev", "a:shop-dev-eu")
+        );
+        assert!(matches(
+            "log:/aws/lambda/shop-dev:*",
+            "log:/aws/lambda/shop-dev:x"
+        ));
+        assert!(!matches(
+            "log:/aws/lambda/shop-dev:*",
+            "log:/aws/lambda/shop-dev-eu:x"
+        ));
     }
 
     /// With a permissions boundary, the deployer can change what a

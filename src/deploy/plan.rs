@@ -862,11 +862,28 @@ mod event_tests {
         desired
     }
 
+    /// `desired` as AWS holds it when a deploy made it: every handler's
+    /// function and log group, the schedule group and its role.
+    fn every_kind_converged(desired: &Desired) -> Actual {
+        use crate::deploy::resources::event_function::HandlerState;
+        let mut actual = crate::deploy::resources::fixtures::converged(desired);
+        for event in &desired.events {
+            let state = HandlerState {
+                latest: actual.function.clone(),
+                log_group: actual.log_group.clone(),
+                ..HandlerState::default()
+            };
+            actual.event_function.insert(event.handler.clone(), state);
+        }
+        actual.schedule.group = true;
+        actual.schedule.role = actual.role.clone();
+        actual
+    }
+
     /// Every kind's steps planned together: each comes after all it
     /// waits for (`Plan::of` would stop at a cycle), in both directions.
     #[test]
     fn every_kind_at_once_is_ordered_without_a_cycle_both_ways() {
-        use crate::deploy::resources::event_function::HandlerState;
         let desired = every_kind();
         let waits_only_for_earlier = |plan: &Plan| {
             plan.steps
@@ -880,17 +897,7 @@ mod event_tests {
             first.actions().map(|a| format!("{:?}", a.kind())).collect();
         assert_eq!(kinds.len(), 18, "every kind: {kinds:?}");
 
-        let mut actual = crate::deploy::resources::fixtures::converged(&desired);
-        for event in &desired.events {
-            let state = HandlerState {
-                latest: actual.function.clone(),
-                log_group: actual.log_group.clone(),
-                ..HandlerState::default()
-            };
-            actual.event_function.insert(event.handler.clone(), state);
-        }
-        actual.schedule.group = true;
-        actual.schedule.role = actual.role.clone();
+        let actual = every_kind_converged(&desired);
         let removal = plan(&names(), None, &actual);
         assert!(waits_only_for_earlier(&removal));
         let delete_role = position(&removal, "delete IAM role shop-dev-role");
@@ -906,19 +913,8 @@ mod event_tests {
     /// the schedules that used it.
     #[test]
     fn roles_made_elsewhere_replace_slx_s_without_a_cycle() {
-        use crate::deploy::resources::event_function::HandlerState;
         let before = every_kind();
-        let mut actual = crate::deploy::resources::fixtures::converged(&before);
-        for event in &before.events {
-            let state = HandlerState {
-                latest: actual.function.clone(),
-                log_group: actual.log_group.clone(),
-                ..HandlerState::default()
-            };
-            actual.event_function.insert(event.handler.clone(), state);
-        }
-        actual.schedule.group = true;
-        actual.schedule.role = actual.role.clone();
+        let actual = every_kind_converged(&before);
         let mut desired = before.clone();
         let mut names = desired.arns.names().clone();
         names.referenced.function_role = Some("arn:aws:iam::123456789012:role/ops/fn".into());

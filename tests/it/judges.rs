@@ -14,13 +14,21 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::common::moto::python_beside_moto;
-use crate::common::{run, scaffold, slx, stdout_json};
+use crate::common::{run, scaffold, slx, stdout_json, ticked};
 
 /// The judge's findings on `documents` (each a policy document, or an
 /// object of them), one JSON object each.
 fn iam_findings(documents: &[(&str, Value)]) -> Vec<Value> {
+    policy_judge("iam_reference.py", documents)
+}
+
+/// What the policy judge `script` of tests/judges finds in `documents`,
+/// each written to NAME.json: one JSON object a finding.
+fn policy_judge(script: &str, documents: &[(&str, Value)]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
-    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/iam_reference.py");
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/judges")
+        .join(script);
     let mut command = std::process::Command::new(python_beside_moto());
     command.arg(judge);
     for (name, document) in documents {
@@ -31,7 +39,7 @@ fn iam_findings(documents: &[(&str, Value)]) -> Vec<Value> {
     let output = command.output().unwrap();
     assert!(
         output.status.success(),
-        "the judge could not run: {}",
+        "{script} could not run: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout)
@@ -101,26 +109,9 @@ fn iam_policy(dir: &Path, extra: &[&str]) -> Value {
 /// parliament's findings on `documents`, as `(document, issue, type,
 /// actions)`.
 fn parliament_findings(documents: &[(&str, Value)]) -> BTreeSet<Finding> {
-    let dir = tempfile::tempdir().unwrap();
-    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/parliament_audit.py");
-    let mut command = std::process::Command::new(python_beside_moto());
-    command.arg(judge);
-    for (name, document) in documents {
-        let path = dir.path().join(format!("{name}.json"));
-        std::fs::write(&path, document.to_string()).unwrap();
-        command.arg(format!("{name}={}", path.display()));
-    }
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "parliament could not run: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let finding: Value = serde_json::from_str(line).unwrap();
+    policy_judge("parliament_audit.py", documents)
+        .into_iter()
+        .map(|finding| {
             let text = |key: &str| finding[key].as_str().unwrap_or_default().to_string();
             (
                 text("document"),
@@ -147,13 +138,6 @@ fn documented_findings() -> BTreeSet<Finding> {
         .split("### What parliament finds")
         .nth(1)
         .expect("docs/ci.md has the parliament table");
-    let ticked = |cell: &str| -> Vec<String> {
-        cell.split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_string)
-            .collect()
-    };
     let mut found = BTreeSet::new();
     for row in table.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = row.split(" | ").collect();

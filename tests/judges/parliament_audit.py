@@ -5,8 +5,8 @@ privilege-escalation paths of Bishop Fox's list, permissions-management
 actions, and its own checks of actions, resources and conditions against
 its copy of AWS's reference.
 
-Usage: parliament_audit.py NAME=DOCUMENT.json...; prints one JSON finding
-per line, {"document", "issue", "severity", "type", "actions"} (`type`
+Usage: parliament_audit.py NAME.json...; prints one JSON finding per
+line, {"document": NAME, "issue", "severity", "type", "actions"} (`type`
 names an escalation path), and exits 0 (the caller judges), 2 when
 parliament cannot be imported.
 https://github.com/duo-labs/parliament
@@ -33,8 +33,8 @@ def main(arguments):
             "config_override.yaml",
         )
     )
-    for argument in arguments:
-        name, _, path = argument.partition("=")
+    for path in arguments:
+        name = os.path.splitext(os.path.basename(path))[0]
         with open(path, encoding="utf-8") as file:
             text = file.read()
         policy = parliament.analyze_policy_string(text, include_community_auditors=True)

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::aws::{AwsError, ErrorClass, NewRestApi, Reader, StageInfo};
 use crate::config::Method;
-use crate::deploy::deployer_policy::Grant;
+use crate::deploy::deployer_policy::{Grant, api_gateway_grants};
 use crate::deploy::desired::Desired;
 use crate::deploy::openapi;
 use crate::names::{DEFINITION_MARK, StageArns, StageNames};
@@ -429,17 +429,17 @@ impl Resource for Api {
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
         // API Gateway authorises by HTTP method on resource paths.
         // https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html
-        vec![Grant::new(
+        api_gateway_grants(
+            arns,
             "StageRestApi",
+            &[arns.rest_apis_arn()],
             &[
-                "apigateway:GET",
                 "apigateway:POST",
                 "apigateway:PUT",
                 "apigateway:PATCH",
                 "apigateway:DELETE",
             ],
-            arns.rest_apis_arns().to_vec(),
-        )]
+        )
     }
 
     async fn apply(action: &ApiAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

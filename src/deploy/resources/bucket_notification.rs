@@ -21,7 +21,7 @@ use crate::aws::{
     AwsError, BucketNotifications, ErrorClass, LambdaNotification, NewPermission, Reader,
 };
 use crate::config::{EventSource, S3EventKind};
-use crate::deploy::deployer_policy::Grant;
+use crate::deploy::deployer_policy::{Grant, handler_grants};
 use crate::deploy::desired::Desired;
 use crate::names::{S3_PERMISSION_ID, StageArns, StageNames};
 
@@ -370,18 +370,20 @@ impl Resource for BucketNotification {
         buckets.condition = Some(serde_json::json!({
             "StringEquals": { "s3:ResourceAccount": arns.account }
         }));
-        vec![
-            buckets,
-            Grant::new(
-                "HandlerInvokePermissions",
-                &[
-                    "lambda:GetPolicy",
-                    "lambda:AddPermission",
-                    "lambda:RemovePermission",
-                ],
-                arns.event_functions_arns().to_vec(),
-            ),
-        ]
+        let mut grants = vec![buckets];
+        grants.extend(handler_grants(
+            arns,
+            "HandlerInvokePermissions",
+            &[
+                "lambda:GetPolicy",
+                "lambda:AddPermission",
+                "lambda:RemovePermission",
+            ],
+            arns.handler_functions_arns(),
+            &["lambda:GetPolicy", "lambda:RemovePermission"],
+            arns.event_functions_arns().to_vec(),
+        ));
+        grants
     }
 
     async fn apply(action: &BucketAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

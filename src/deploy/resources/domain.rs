@@ -19,7 +19,7 @@ use super::{
     Status, StatusView, all_of,
 };
 use crate::aws::{AwsError, BasePathMapping, DomainInfo, DomainTarget, ErrorClass, Reader};
-use crate::deploy::deployer_policy::Grant;
+use crate::deploy::deployer_policy::{Grant, api_gateway_grants};
 use crate::deploy::desired::Desired;
 use crate::names::{StageArns, StageNames};
 
@@ -385,30 +385,51 @@ impl Resource for Domain {
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
-        // Domain names are API Gateway paths (`/domainnames/NAME`), not
-        // known to the policy (slx.toml may change them); Route 53 record
-        // changes are scoped to hosted zones, which slx.toml names.
+        // Domain names slx made are tagged as the stage's: it creates,
+        // changes and deletes only those (and the ones slx.toml named
+        // before). Its base path mapping goes on slx.toml's domain,
+        // whoever made it.
         // https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html
-        let mut grants = vec![Grant::new(
+        let mut grants = api_gateway_grants(
+            arns,
             "StageCustomDomain",
-            &[
-                "apigateway:GET",
-                "apigateway:POST",
-                "apigateway:PATCH",
-                "apigateway:DELETE",
-            ],
-            arns.domain_names_arns().to_vec(),
-        )];
-        let zones = arns.hosted_zone_arns();
-        if !zones.is_empty() {
+            &[arns.domain_names_arn()],
+            &["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+        );
+        if let Some((domain, _)) = &arns.referenced.domain {
+            let mappings = format!("{}/{domain}/basepathmappings", arns.domain_names_arn());
             grants.push(Grant::new(
-                "StageDomainRecord",
-                &[
-                    "route53:ListResourceRecordSets",
-                    "route53:ChangeResourceRecordSets",
-                ],
-                zones,
+                "StageBasePathMapping",
+                &["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+                vec![format!("{mappings}/*"), mappings],
             ));
+        }
+        let zones = arns.hosted_zone_arns();
+        if let (false, Some((domain, _))) = (zones.is_empty(), &arns.referenced.domain) {
+            grants.push(Grant::new(
+                "StageDomainRecords",
+                &["route53:ListResourceRecordSets"],
+                zones.clone(),
+            ));
+            // Only the alias record of the stage's domain: slx upserts
+            // and deletes one A record, by its normalized name
+            // (lowercase, no final dot).
+            // https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/specifying-rrset-conditions.html
+            let name = domain.trim_end_matches('.').to_ascii_lowercase();
+            grants.push(
+                Grant::new(
+                    "StageDomainRecord",
+                    &["route53:ChangeResourceRecordSets"],
+                    zones,
+                )
+                .when(serde_json::json!({
+                    "ForAllValues:StringEquals": {
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [name],
+                        "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
+                        "route53:ChangeResourceRecordSetsActions": ["UPSERT", "DELETE"],
+                    }
+                })),
+            );
         }
         grants
     }

@@ -26,7 +26,7 @@ use super::{
     StatusView, not_ours,
 };
 use crate::aws::{AwsError, ErrorClass, FunctionInfo, Reader, VersionInfo};
-use crate::deploy::deployer_policy::Grant;
+use crate::deploy::deployer_policy::{Grant, handler_grants};
 use crate::deploy::desired::{Desired, EventDesired};
 use crate::deploy::versions;
 use crate::names::{StageArns, StageNames, TAG_HANDLER, log_group_of};
@@ -178,12 +178,14 @@ pub(crate) async fn discover(
         reader.functions_starting_with(&prefix),
         reader.log_groups_under(&group_prefix),
     )?;
+    // The deployer may read the tags of the stage's resources only
+    // (`tagged_as_stage`): another stage's are denied, so not ours.
     let function_tags = functions.iter().map(|f| async {
-        let tags = reader.function_tags(&f.arn).await?;
+        let tags = unless_denied(reader.function_tags(&f.arn).await)?;
         Ok::<_, AwsError>((f.name.clone(), tags))
     });
     let group_tags = groups.iter().map(|g| async {
-        let tags = reader.log_group_tags(&g.arn).await?;
+        let tags = unless_denied(reader.log_group_tags(&g.arn).await)?;
         Ok::<_, AwsError>((g.name.clone(), tags))
     });
     let (function_tags, group_tags) = tokio::try_join!(
@@ -210,6 +212,16 @@ pub(crate) async fn discover(
         }
     }
     Ok(handlers)
+}
+
+/// The tags read, or none when the deployer may not read them.
+fn unless_denied(
+    read: Result<std::collections::HashMap<String, String>, AwsError>,
+) -> Result<std::collections::HashMap<String, String>, AwsError> {
+    match read {
+        Err(error) if error.class == crate::aws::ErrorClass::AccessDenied => Ok(Default::default()),
+        read => read,
+    }
 }
 
 /// Reads one handler's function, log group, alias and versions.
@@ -418,7 +430,7 @@ impl Resource for EventFunction {
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
-        vec![
+        let mut grants = vec![
             // ListFunctions is authorised on "*" only.
             // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
             Grant::new(
@@ -426,31 +438,49 @@ impl Resource for EventFunction {
                 &["lambda:ListFunctions"],
                 vec!["*".into()],
             ),
-            Grant::new(
-                "HandlerFunctions",
-                function::FUNCTION_ACTIONS,
-                arns.event_functions_arns().to_vec(),
-            ),
-            Grant::new(
-                "HandlerVersionsAndAliases",
-                super::alias::VERSION_ACTIONS,
-                arns.event_functions_arns().to_vec(),
-            ),
-            Grant::new(
-                "HandlerFailureDestinations",
-                &[
-                    "lambda:GetFunctionEventInvokeConfig",
-                    "lambda:PutFunctionEventInvokeConfig",
-                    "lambda:DeleteFunctionEventInvokeConfig",
-                ],
-                arns.event_functions_arns().to_vec(),
-            ),
-            Grant::new(
-                "HandlerLogGroups",
-                super::log_group::LOG_GROUP_ACTIONS,
-                arns.event_log_groups_arns().to_vec(),
-            ),
-        ]
+        ];
+        grants.extend(handler_grants(
+            arns,
+            "HandlerFunctions",
+            function::FUNCTION_ACTIONS,
+            arns.handler_functions_arns(),
+            &[
+                "lambda:GetFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:ListTags",
+                "lambda:DeleteFunction",
+            ],
+            arns.event_functions_arns().to_vec(),
+        ));
+        grants.extend(handler_grants(
+            arns,
+            "HandlerVersionsAndAliases",
+            super::alias::VERSION_ACTIONS,
+            arns.handler_functions_arns(),
+            &["lambda:ListVersionsByFunction", "lambda:GetAlias"],
+            arns.event_functions_arns().to_vec(),
+        ));
+        grants.extend(handler_grants(
+            arns,
+            "HandlerFailureDestinations",
+            &[
+                "lambda:GetFunctionEventInvokeConfig",
+                "lambda:PutFunctionEventInvokeConfig",
+                "lambda:DeleteFunctionEventInvokeConfig",
+            ],
+            arns.handler_functions_arns(),
+            &["lambda:GetFunctionEventInvokeConfig"],
+            arns.event_functions_arns().to_vec(),
+        ));
+        grants.extend(handler_grants(
+            arns,
+            "HandlerLogGroups",
+            super::log_group::LOG_GROUP_ACTIONS,
+            arns.handler_log_groups_arns(),
+            &["logs:ListTagsForResource", "logs:DeleteLogGroup"],
+            arns.event_log_groups_arns().to_vec(),
+        ));
+        grants
     }
 
     async fn apply(action: &EventFunctionAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

@@ -288,7 +288,7 @@ impl Resource for QueueMappingKind {
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
-        vec![
+        let mut grants = vec![
             // Event source mappings are authorised on the mapping's ARN,
             // which is a random id; the create is scoped to the stage's
             // functions by condition.
@@ -300,32 +300,64 @@ impl Resource for QueueMappingKind {
                 &["lambda:ListEventSourceMappings"],
                 vec!["*".into()],
             ),
-            Grant::new(
-                "HandlerQueueMappings",
-                &[
-                    "lambda:GetEventSourceMapping",
-                    "lambda:UpdateEventSourceMapping",
-                    "lambda:DeleteEventSourceMapping",
-                ],
-                vec![arns.event_source_mappings_arn()],
-            ),
-            {
-                let mut create = Grant::new(
+        ];
+        let current = arns.handler_functions_arns();
+        if !current.is_empty() {
+            // Made, changed and read only for the handlers slx.toml names.
+            // https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html
+            let for_current = serde_json::json!({ "ArnLike": { "lambda:FunctionArn": current } });
+            grants.push(
+                Grant::new(
+                    "HandlerQueueMappings",
+                    &[
+                        "lambda:GetEventSourceMapping",
+                        "lambda:UpdateEventSourceMapping",
+                        "lambda:DeleteEventSourceMapping",
+                    ],
+                    vec![arns.event_source_mappings_arn()],
+                )
+                .when(for_current.clone()),
+            );
+            grants.push(
+                Grant::new(
                     "CreateHandlerQueueMappings",
                     &["lambda:CreateEventSourceMapping"],
                     vec!["*".into()],
-                );
-                create.condition = Some(serde_json::json!({
-                    "ArnLike": { "lambda:FunctionArn": arns.event_functions_arns()[1] }
-                }));
-                create
-            },
+                )
+                .when(for_current),
+            );
+        }
+        // A retired handler's mapping is read and deleted by its
+        // function's name: mappings carry no tags to tell another
+        // stage's apart by (docs/ci.md).
+        grants.push(
             Grant::new(
+                "RetiredHandlerQueueMappings",
+                &[
+                    "lambda:GetEventSourceMapping",
+                    "lambda:DeleteEventSourceMapping",
+                ],
+                vec![arns.event_source_mappings_arn()],
+            )
+            .when(serde_json::json!({
+                "ArnLike": { "lambda:FunctionArn": arns.event_functions_arns().to_vec() }
+            })),
+        );
+        // Looked up by the names slx.toml gives.
+        let queues: Vec<String> = arns
+            .referenced
+            .queues
+            .iter()
+            .map(|queue| arns.queue_arn(queue))
+            .collect();
+        if !queues.is_empty() {
+            grants.push(Grant::new(
                 "LookUpQueues",
                 &["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                vec![arns.queue_arn("*")],
-            ),
-        ]
+                queues,
+            ));
+        }
+        grants
     }
 
     async fn apply(action: &QueueAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

@@ -23,7 +23,7 @@ use crate::aws::{
     ApiKeyInfo, AwsError, ErrorClass, NewUsagePlan, PlanChange, PlanLimits, Reader, UsagePlanInfo,
 };
 use crate::config::UsagePlan;
-use crate::deploy::deployer_policy::Grant;
+use crate::deploy::deployer_policy::{Grant, api_gateway_grants};
 use crate::deploy::desired::Desired;
 use crate::names::{StageArns, StageNames, TAG_KEY};
 
@@ -417,16 +417,12 @@ impl Resource for UsagePlanKind {
         // plan's or key's id is made by API Gateway, so the grant cannot
         // name the stage's alone.
         // https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html
-        vec![Grant::new(
+        api_gateway_grants(
+            arns,
             "StageUsagePlanAndKeys",
-            &[
-                "apigateway:GET",
-                "apigateway:POST",
-                "apigateway:PATCH",
-                "apigateway:DELETE",
-            ],
-            arns.usage_plans_and_keys_arns().to_vec(),
-        )]
+            &arns.usage_plans_and_keys_arns(),
+            &["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+        )
     }
 
     async fn apply(action: &UsagePlanAction, ctx: &ApplyContext<'_>) -> Result<(), AwsError> {

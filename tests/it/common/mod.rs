@@ -176,13 +176,6 @@ pub(crate) fn stdout_json(output: &Output) -> serde_json::Value {
 /// the fields each lists.
 pub(crate) fn documented_outputs() -> std::collections::BTreeMap<String, Vec<String>> {
     let docs = include_str!("../../../docs/output.md");
-    let ticked = |cell: &str| -> Vec<String> {
-        cell.split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_string)
-            .collect()
-    };
     docs.lines()
         .filter(|line| line.starts_with("| `slx "))
         .map(|line| {
@@ -190,6 +183,15 @@ pub(crate) fn documented_outputs() -> std::collections::BTreeMap<String, Vec<Str
             let row = cells[1].trim().replace('`', "");
             (row, ticked(cells[2]))
         })
+        .collect()
+}
+
+/// The `ticked` parts of a Markdown table cell, in order.
+pub(crate) fn ticked(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
         .collect()
 }
 
