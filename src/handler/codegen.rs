@@ -494,14 +494,14 @@ mod tests {
         let runtime = main.find("new_multi_thread").expect("a runtime built");
         assert!(load < runtime, "{main}");
         assert!(!main.contains("#[tokio::main]"), "{main}");
-        assert!(file(&files, "Cargo.toml").contains("hmac = "));
+        assert!(file(&files, "Cargo.toml").contains("aws-sigv4 = "));
         assert!(
             file(&files, "slx_secrets.rs").contains("const SECRETS_VAR: &str = \"SLX_SECRETS\";")
         );
         // Without secrets, none of it.
         let plain = render_checked(&checked);
         assert!(!file(&plain, "main.rs").contains("slx_secrets"));
-        assert!(!file(&plain, "Cargo.toml").contains("hmac"));
+        assert!(!file(&plain, "Cargo.toml").contains("aws-sigv4"));
     }
 
     #[test]

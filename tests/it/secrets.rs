@@ -1,7 +1,8 @@
 //! `[secrets]` end to end: a value stored in SSM (moto) reaches the built
 //! handler at cold start, and appears nowhere slx writes: not in the
 //! function's configuration, not in the plan or the deploy's output at
-//! `-vv`. Locally, `.slx/secrets.toml` stands in for the store.
+//! `-vv`. Its request is signed as AWS checks it (botocore judges the
+//! signature). Locally, `.slx/secrets.toml` stands in for the store.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -70,6 +71,72 @@ async fn greet(api: &RuntimeApi, id: &str) -> Answer {
     .unwrap()
 }
 
+/// The greeting of `bootstrap`, signing with `secret_key`, when its
+/// secret comes from tests/judges/sigv4_endpoint.py, which answers only a
+/// request whose signature botocore computes the same with the judge's
+/// key; else what the handler said as it stopped.
+async fn signed_by_sigv4(bootstrap: &std::path::Path, secret_key: &str) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    let judge =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/sigv4_endpoint.py");
+    let mut endpoint = std::process::Command::new(crate::common::moto::python_beside_moto())
+        .arg(judge)
+        .arg(&port_file)
+        .args(["AKIDSIGV4JUDGE", "judged-secret-key", "us-east-1"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        if let Ok(port) = std::fs::read_to_string(&port_file)
+            && !port.is_empty()
+        {
+            break port;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SigV4 judge did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:shop-dev")
+        .await
+        .unwrap();
+    let mut handler = lambda_process(bootstrap, false, &api.endpoint(), "shop-dev")
+        .env("AWS_ACCESS_KEY_ID", "AKIDSIGV4JUDGE")
+        .env("AWS_SECRET_ACCESS_KEY", secret_key)
+        .env("AWS_SESSION_TOKEN", "a-session/token+with=signs")
+        .env(
+            "AWS_ENDPOINT_URL_SSM",
+            format!("http://127.0.0.1:{}", port.trim()),
+        )
+        .env("SLX_SECRETS", "GREETING=ssm:/shop/greeting")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused signature stops the cold start: the handler exits, and
+    // its error says what botocore computed instead.
+    let exited = async {
+        while matches!(handler.try_wait(), Ok(None)) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let answer = tokio::select! {
+        answer = greet(&api, "s-sigv4") => Some(answer),
+        () = exited => None,
+    };
+    let _ = endpoint.kill();
+    let _ = endpoint.wait();
+    let _ = handler.kill();
+    let output = handler.wait_with_output().unwrap();
+    let Some(Answer::Response(answer)) = answer else {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    };
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    Ok(body["message"].as_str().unwrap_or_default().to_string())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_reaches_the_handler_and_nothing_slx_writes() {
     let _timing = crate::common::timing();
@@ -120,6 +187,19 @@ async fn a_secret_reaches_the_handler_and_nothing_slx_writes() {
     assert_eq!(body["message"], format!("{MARKER}, Ada!"));
     let _ = handler.kill();
     let _ = handler.wait();
+
+    // The request is signed as AWS checks it: botocore's SigV4 (not
+    // slx's) computes the same signature, session token included.
+    let judged = signed_by_sigv4(&bootstrap, "judged-secret-key").await;
+    assert_eq!(judged, Ok("signed-by-sigv4, Ada!".to_string()));
+    // And refuses a signature made with another key.
+    let refused = signed_by_sigv4(&bootstrap, "another-secret-key").await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|said| said.contains("403 InvalidSignatureException botocore signs")),
+        "{refused:?}"
+    );
 
     // A secret that cannot be read stops the cold start, naming it and
     // what AWS said, never a value.
