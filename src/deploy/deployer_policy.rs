@@ -517,19 +517,27 @@ mod tests {
         ));
     }
 
+    /// Stage `dev` of `shop` in eu-west-1, with what slx.toml names as
+    /// `name` sets it.
+    fn shop_dev(name: impl FnOnce(&mut crate::names::Referenced)) -> StageArns {
+        let mut names = crate::names::StageNames::new("shop", "dev");
+        name(&mut names.referenced);
+        StageArns::new(
+            names,
+            "eu-west-1",
+            "123456789012",
+            "arn:aws:iam::123456789012:user/ci",
+        )
+    }
+
     /// With a permissions boundary, the deployer can change what a
     /// stage role may do only within it, and cannot take it off.
     #[test]
     fn with_a_boundary_the_deployer_cannot_write_a_role_outside_it() {
         let boundary = "arn:aws:iam::123456789012:policy/slx-boundary";
-        let mut names = crate::names::StageNames::new("shop", "dev");
-        names.referenced.permissions_boundary = Some(boundary.into());
-        let arns = StageArns::new(
-            names,
-            "eu-west-1",
-            "123456789012",
-            "arn:aws:iam::123456789012:user/ci",
-        );
+        let arns = shop_dev(|referenced| {
+            referenced.permissions_boundary = Some(boundary.into());
+        });
         let project = project();
         let document = document(&arns, &project, false);
         let statements = document["Statement"].as_array().unwrap();
@@ -589,15 +597,10 @@ mod tests {
     fn with_roles_made_elsewhere_the_deployer_only_passes_them() {
         let role = "arn:aws:iam::123456789012:role/ops/shop-dev";
         let scheduler = "arn:aws:iam::123456789012:role/ops/shop-dev-sched";
-        let mut names = crate::names::StageNames::new("shop", "dev");
-        names.referenced.function_role = Some(role.into());
-        names.referenced.scheduler_role = Some(scheduler.into());
-        let arns = StageArns::new(
-            names,
-            "eu-west-1",
-            "123456789012",
-            "arn:aws:iam::123456789012:user/ci",
-        );
+        let arns = shop_dev(|referenced| {
+            referenced.function_role = Some(role.into());
+            referenced.scheduler_role = Some(scheduler.into());
+        });
         let document = document(&arns, &project(), false);
         let iam: Vec<&Value> = document["Statement"]
             .as_array()
