@@ -273,10 +273,11 @@ pub struct IamPolicyArgs {
     /// which must never change the stage.
     #[arg(long)]
     pub read_only: bool,
-    /// Instead of the deployer's policy, the roles slx makes for the
-    /// stage: each role's permissions and who may assume it (the
-    /// function's role; the scheduler's, with schedules). What the
-    /// stage's code may do, for a security review before a deploy.
+    /// Instead of the deployer's policy, the roles the stage runs with
+    /// (the function's; the scheduler's, with schedules), made by slx or
+    /// elsewhere (`role`, `scheduler_role`): each one's permissions and
+    /// who may assume it. What the stage's code may do, for a security
+    /// review before a deploy.
     #[arg(long, conflicts_with = "read_only")]
     pub roles: bool,
     /// Only what the role the stage's functions run with needs (its
