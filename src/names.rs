@@ -339,21 +339,22 @@ impl StageArns {
     /// The functions of the handlers slx.toml names for the stage (each
     /// with its versions and aliases), as IAM policy resources.
     pub(crate) fn handler_functions_arns(&self) -> Vec<String> {
-        self.referenced
-            .handlers
-            .iter()
-            .map(|handler| self.event_function_arn(handler))
-            .flat_map(|function| [format!("{function}:*"), function])
-            .collect()
+        self.each_handler(|handler| self.event_function_arn(handler))
     }
 
     /// Their log groups (and streams), as IAM policy resources.
     pub(crate) fn handler_log_groups_arns(&self) -> Vec<String> {
+        self.each_handler(|handler| self.event_log_group_arn(handler))
+    }
+
+    /// `arn_of` each handler slx.toml names, and what is under it (`:*`:
+    /// a function's versions and aliases, a log group's streams).
+    fn each_handler(&self, arn_of: impl Fn(&str) -> String) -> Vec<String> {
         self.referenced
             .handlers
             .iter()
-            .map(|handler| self.event_log_group_arn(handler))
-            .flat_map(|group| [format!("{group}:*"), group])
+            .map(|handler| arn_of(handler))
+            .flat_map(|arn| [format!("{arn}:*"), arn])
             .collect()
     }
 

@@ -119,6 +119,17 @@ impl AwsError {
         }
     }
 
+    /// What a read found, or `None` when the credentials may not make it:
+    /// for reads a narrower policy leaves out on purpose (another stage's
+    /// tags, key values under `--read-only`, a role slx no longer uses).
+    pub(crate) fn unless_denied<T>(read: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+        match read {
+            Ok(found) => Ok(Some(found)),
+            Err(error) if error.class == ErrorClass::AccessDenied => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// An error slx itself raises for `step` (not an AWS answer).
     pub(crate) fn fatal(
         step: impl Into<String>,

@@ -9,6 +9,7 @@
 //! `local`, `handler`, `commands` or `ui` (tests/it/architecture.rs).
 
 pub mod handler_env;
+pub(crate) mod iam_pattern;
 pub mod proxy;
 pub mod routes;
 pub(crate) mod source_events;

@@ -281,6 +281,7 @@ pub(crate) fn document(arns: &StageArns, project: &Project, read_only: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::iam_pattern;
     use crate::deploy::desired::tests::desired;
 
     /// A stage with a layer, a VPC and an event handler.
@@ -383,26 +384,6 @@ mod tests {
         );
     }
 
-    /// Whether IAM's resource pattern `pattern` (`*`: any text) matches
-    /// `name`.
-    fn matches(pattern: &str, name: &str) -> bool {
-        let parts: Vec<&str> = pattern.split('*').collect();
-        let (first, rest) = parts.split_first().unwrap();
-        let Some(mut left) = name.strip_prefix(first) else {
-            return false;
-        };
-        for (index, part) in rest.iter().enumerate() {
-            if index == rest.len() - 1 {
-                return left.ends_with(part);
-            }
-            match left.find(part) {
-                Some(at) => left = &left[at + part.len()..],
-                None => return false,
-            }
-        }
-        left.is_empty()
-    }
-
     /// The policy of stage `stage` of an app whose handlers read a
     /// queue and run on a schedule, behind a custom domain.
     fn stage_policy(stage: &str) -> (StageArns, Value) {
@@ -485,7 +466,10 @@ mod tests {
                     if pattern == "*" {
                         continue;
                     }
-                    if let Some(name) = names.iter().find(|name| matches(pattern, name)) {
+                    if let Some(name) = names
+                        .iter()
+                        .find(|name| iam_pattern::matches(pattern, name))
+                    {
                         reached
                             .insert((statement["Sid"].as_str().unwrap().to_string(), name.clone()));
                     }
@@ -505,13 +489,14 @@ mod tests {
             "{reached:#?}"
         );
         assert!(
-            matches("a:shop-dev-*", "a:shop-dev-eu-x") && !matches("a:shop-dev", "a:shop-dev-eu")
+            iam_pattern::matches("a:shop-dev-*", "a:shop-dev-eu-x")
+                && !iam_pattern::matches("a:shop-dev", "a:shop-dev-eu")
         );
-        assert!(matches(
+        assert!(iam_pattern::matches(
             "log:/aws/lambda/shop-dev:*",
             "log:/aws/lambda/shop-dev:x"
         ));
-        assert!(!matches(
+        assert!(!iam_pattern::matches(
             "log:/aws/lambda/shop-dev:*",
             "log:/aws/lambda/shop-dev-eu:x"
         ));

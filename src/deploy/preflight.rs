@@ -10,6 +10,7 @@
 
 use crate::aws::LambdaNotification;
 use crate::config::{EventSource, key_filters_overlap, limits};
+use crate::contract::iam_pattern;
 
 use super::desired::Desired;
 use super::resources::Actual;
@@ -213,10 +214,10 @@ fn recursion_warnings(desired: &Desired) -> Vec<String> {
             statement["Effect"] == "Allow"
                 && list(&statement["Action"])
                     .iter()
-                    .any(|a| wildcard_match(&a.to_ascii_lowercase(), "s3:putobject"))
+                    .any(|a| iam_pattern::matches(&a.to_ascii_lowercase(), "s3:putobject"))
                 && list(&statement["Resource"])
                     .iter()
-                    .any(|r| wildcard_match(r, &object))
+                    .any(|r| iam_pattern::matches(r, &object))
         });
         if writes {
             warnings.push(format!(
@@ -232,29 +233,6 @@ fn recursion_warnings(desired: &Desired) -> Vec<String> {
         }
     }
     warnings
-}
-
-/// IAM's wildcards: `*` any run of characters, `?` any one.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
@@ -348,21 +326,21 @@ mod tests {
 
     #[test]
     fn iam_wildcards() {
-        assert!(wildcard_match(
+        assert!(iam_pattern::matches(
             "arn:aws:s3:::uploads/*",
             "arn:aws:s3:::uploads/incoming/x"
         ));
-        assert!(wildcard_match("*", "anything"));
-        assert!(wildcard_match("s3:put*", "s3:putobject"));
-        assert!(wildcard_match(
+        assert!(iam_pattern::matches("*", "anything"));
+        assert!(iam_pattern::matches("s3:put*", "s3:putobject"));
+        assert!(iam_pattern::matches(
             "arn:aws:s3:::up?oads/*",
             "arn:aws:s3:::uploads/a"
         ));
-        assert!(!wildcard_match(
+        assert!(!iam_pattern::matches(
             "arn:aws:s3:::uploads/out/*",
             "arn:aws:s3:::uploads/incoming/x"
         ));
-        assert!(!wildcard_match("s3:getobject", "s3:putobject"));
+        assert!(!iam_pattern::matches("s3:getobject", "s3:putobject"));
     }
 
     #[test]

@@ -300,15 +300,17 @@ vpc = {{ subnets = [\"{subnet}\"], security_groups = [\"{group}\"] }}
 /// The two ways out of a deploy role that could make itself
 /// administrator (docs/ci.md): a stage's role carries slx.toml's
 /// permissions boundary, set first on a role made without it, read back
-/// as it is, and set as a role is made; a role made elsewhere replaces it and slx writes nothing to that role;
-/// the one slx made stays for the older version until undeploy, which
-/// leaves the other alone.
+/// as it is, and set as a role is made; a role made elsewhere replaces
+/// it, deployed with every IAM action denied, and slx writes nothing to
+/// that role; the one slx made stays for the older version until
+/// undeploy, which leaves the other alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stage_s_role_carries_its_boundary_or_is_made_elsewhere() {
     let _timing = crate::common::timing();
     let moto = Moto::start();
     let (sim, project) = Project::behind_simulator(&moto, slx_sim::Behaviours::default());
-    let aws = aws_at(&sim.endpoint, "us-east-1");
+    // Straight to moto: the test reads IAM while slx-sim denies it to slx.
+    let aws = aws(&moto).await;
     let boundary = "arn:aws:iam::123456789012:policy/slx-boundary";
     let bounded = format!("permissions_boundary = \"{boundary}\"");
     let carried = async |name: &str| {
@@ -349,6 +351,27 @@ async fn a_stage_s_role_carries_its_boundary_or_is_made_elsewhere() {
         .unwrap();
     let arn = made.role.unwrap().arn;
     project.edit(&bounded, &format!("role = \"{arn}\""));
+    // As under the policy printed for `role`: no IAM action at all
+    // (passing the role is no call of its own).
+    let no_iam = |denied: Vec<String>| slx_sim::Behaviours {
+        denied,
+        ..slx_sim::Behaviours::default()
+    };
+    sim.set_behaviours(no_iam(
+        [
+            "GetRole",
+            "GetRolePolicy",
+            "CreateRole",
+            "TagRole",
+            "PutRolePolicy",
+            "PutRolePermissionsBoundary",
+            "UpdateAssumeRolePolicy",
+            "DeleteRolePolicy",
+            "DeleteRole",
+        ]
+        .map(|action| format!("iam:{action}"))
+        .into(),
+    ));
     let report = project.deploy("dev", &zips().v1);
     assert_eq!(
         steps(&report),
@@ -383,6 +406,9 @@ async fn a_stage_s_role_carries_its_boundary_or_is_made_elsewhere() {
     assert_eq!(printed["made_by"], "elsewhere");
     assert_eq!(printed["policy"]["Statement"][0]["Sid"], "OwnLogGroup");
 
+    // With IAM reads allowed again, undeploy finds and deletes the role
+    // slx made before.
+    sim.set_behaviours(no_iam(Vec::new()));
     let undeploy = project.slx(&["undeploy", "--stage", "dev", "--yes"]);
     assert!(
         undeploy.status.success(),

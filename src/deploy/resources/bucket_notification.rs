@@ -361,13 +361,13 @@ impl Resource for BucketNotification {
     }
 
     fn deployer_grants(arns: &StageArns) -> Vec<Grant> {
-        let mut buckets = Grant::new(
+        // Only buckets of the stage's account.
+        let buckets = Grant::new(
             "HandlerBucketNotifications",
             &["s3:GetBucketNotification", "s3:PutBucketNotification"],
             vec![arns.bucket_arn("*")],
-        );
-        // Only buckets of the stage's account.
-        buckets.condition = Some(serde_json::json!({
+        )
+        .when(serde_json::json!({
             "StringEquals": { "s3:ResourceAccount": arns.account }
         }));
         let mut grants = vec![buckets];

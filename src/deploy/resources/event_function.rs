@@ -181,11 +181,12 @@ pub(crate) async fn discover(
     // The deployer may read the tags of the stage's resources only
     // (`tagged_as_stage`): another stage's are denied, so not ours.
     let function_tags = functions.iter().map(|f| async {
-        let tags = unless_denied(reader.function_tags(&f.arn).await)?;
+        let tags = AwsError::unless_denied(reader.function_tags(&f.arn).await)?.unwrap_or_default();
         Ok::<_, AwsError>((f.name.clone(), tags))
     });
     let group_tags = groups.iter().map(|g| async {
-        let tags = unless_denied(reader.log_group_tags(&g.arn).await)?;
+        let tags =
+            AwsError::unless_denied(reader.log_group_tags(&g.arn).await)?.unwrap_or_default();
         Ok::<_, AwsError>((g.name.clone(), tags))
     });
     let (function_tags, group_tags) = tokio::try_join!(
@@ -212,16 +213,6 @@ pub(crate) async fn discover(
         }
     }
     Ok(handlers)
-}
-
-/// The tags read, or none when the deployer may not read them.
-fn unless_denied(
-    read: Result<std::collections::HashMap<String, String>, AwsError>,
-) -> Result<std::collections::HashMap<String, String>, AwsError> {
-    match read {
-        Err(error) if error.class == crate::aws::ErrorClass::AccessDenied => Ok(Default::default()),
-        read => read,
-    }
 }
 
 /// Reads one handler's function, log group, alias and versions.

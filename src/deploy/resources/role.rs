@@ -242,10 +242,7 @@ pub(crate) async fn read_replaced_role(
     if external.is_some_and(|arn| arn.rsplit('/').next() == Some(role)) {
         return Ok(None);
     }
-    match read_role(reader, names, role).await {
-        Err(error) if error.class == ErrorClass::AccessDenied => Ok(None),
-        read => read,
-    }
+    Ok(AwsError::unless_denied(read_role(reader, names, role).await)?.flatten())
 }
 
 /// The role `role` of the stage, if it exists; refused if it exists

@@ -281,13 +281,9 @@ pub(crate) fn keys_unread_refusal() -> AwsError {
 /// What a read of keys gave, or nothing when the credentials may not
 /// read them (`unread` then says so).
 fn unless_denied<T>(read: Result<Vec<T>, AwsError>, unread: &mut bool) -> Result<Vec<T>, AwsError> {
-    match read {
-        Err(error) if error.class == ErrorClass::AccessDenied => {
-            *unread = true;
-            Ok(Vec::new())
-        }
-        other => other,
-    }
+    let found = AwsError::unless_denied(read)?;
+    *unread |= found.is_none();
+    Ok(found.unwrap_or_default())
 }
 
 fn delete_plan(plan: &PlanState) -> UsagePlanAction {
