@@ -29,32 +29,16 @@ impl LocalNames {
         let Some(host) = host else {
             return false;
         };
-        let host = host.trim().to_ascii_lowercase();
-        let (name, port) = split_port(&host);
-        let port_matches = match port {
-            Some(port) => port.parse::<u16>() == Ok(self.port),
-            // No port: HTTP's default.
-            None => self.port == 80,
+        // `Host` is an authority: a name (an IPv6 literal in brackets)
+        // and maybe a port.
+        let Ok(authority) = host.trim().parse::<axum::http::uri::Authority>() else {
+            return false;
         };
-        let local = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
-        port_matches && (local || self.extra.iter().any(|extra| extra == name))
-    }
-}
-
-/// `name[:port]`, with IPv6 literals in brackets.
-fn split_port(host: &str) -> (&str, Option<&str>) {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => {
-                let port = host[end + 1..].strip_prefix(':');
-                (&host[..=end], port)
-            }
-            None => (host, None),
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (host, None),
+        let name = authority.host().to_ascii_lowercase();
+        // No port: HTTP's default.
+        let port_matches = authority.port_u16().unwrap_or(80) == self.port;
+        let local = matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+        port_matches && (local || self.extra.contains(&name))
     }
 }
 
