@@ -252,23 +252,29 @@ impl Writer {
         Ok(answer.warnings().to_vec())
     }
 
-    /// Replaces the API's description.
-    pub(crate) async fn set_rest_api_description(
+    /// Replaces fields of the API (`UpdateRestApi`): each a patch path
+    /// and its value, an empty value clearing the field.
+    // https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateRestApi.html
+    pub(crate) async fn set_rest_api_fields(
         &self,
         api_id: &str,
-        description: &str,
+        fields: &[(String, String)],
     ) -> Result<(), AwsError> {
+        let patches = fields
+            .iter()
+            .map(|(path, value)| {
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path(path)
+                    .value(value)
+                    .build()
+            })
+            .collect();
         self.clients
             .apigateway
             .update_rest_api()
             .rest_api_id(api_id)
-            .patch_operations(
-                PatchOperation::builder()
-                    .op(Op::Replace)
-                    .path("/description")
-                    .value(description)
-                    .build(),
-            )
+            .set_patch_operations(Some(patches))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("describe REST API {api_id}"), &e))?;

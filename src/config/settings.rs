@@ -66,7 +66,7 @@ macro_rules! sections {
             $(
                 $(#[doc = $doc:literal])*
                 $name:ident: $raw:ty => $value:ty $(= $default:expr)?,
-                    in [$($table:ident)+], by $check:path;
+                    in [$($table:ident)+], by $check:expr;
             )*
         }
         other {
@@ -114,7 +114,7 @@ macro_rules! sections {
                     $(
                         $name: section.$name.as_ref().and_then(|raw| {
                             let key = format!("{table}.{}", stringify!($name));
-                            let value = $check(check, raw, &key)?;
+                            let value = ($check)(check, raw, &key)?;
                             Some(Set { value, span: raw.span() })
                         }),
                     )*

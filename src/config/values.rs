@@ -18,8 +18,10 @@ fn short(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
 }
 
-/// A whole number within `range` (inclusive), in `unit`.
-fn ranged(
+/// A whole number within `range` (inclusive), in `unit`: also the whole
+/// check of a setting whose only rule is its range, written on its line
+/// in `settings` (`by |c, raw, key| values::ranged(c, raw, key, ..)`).
+pub(crate) fn ranged(
     check: &mut Checker,
     raw: &Spanned<i64>,
     key: &str,

@@ -13,14 +13,58 @@ use super::desired::Desired;
 use crate::config::{AuthorizerKind, Cors, Method, RouteAuth};
 use crate::cors::{AllowOrigin, Source, gateway_error_sources, preflight_headers};
 
-/// A digest of `document` (its canonical JSON), recorded in each API
-/// deployment's description: what a stage serves can then be compared
-/// with what slx.toml wants, since `PutRestApi` changes only the API's
-/// working definition and a deployment is what goes live.
+/// What a stage's REST API is defined by: the OpenAPI document imported,
+/// the API's settings set beside it, and the digest of both.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Definition {
+    pub(crate) document: Value,
+    /// `UpdateRestApi` patch paths and values (empty: cleared).
+    pub(crate) settings: Vec<(String, String)>,
+    pub(crate) digest: String,
+}
+
+/// The definition slx.toml wants for `desired`'s REST API.
+pub(crate) fn definition(desired: &Desired) -> Definition {
+    let document = document(desired);
+    let settings = settings_beside_document(desired);
+    let digest = digest(&document, &settings);
+    Definition {
+        document,
+        settings,
+        digest,
+    }
+}
+
+/// Settings of the REST API that no OpenAPI extension sets both ways (an
+/// import without the extension may leave the old value in place):
+/// `UpdateRestApi` patch paths and values, `None` clearing one. They are
+/// sent with the description after each import and are part of the
+/// digest, so changing one imports (and deploys) the API again.
+fn settings_beside_document(desired: &Desired) -> Vec<(String, String)> {
+    let settings: [(&str, Option<String>); 0] = [];
+    let _ = desired;
+    settings
+        .into_iter()
+        .map(|(path, value)| (path.to_string(), value.unwrap_or_default()))
+        .collect()
+}
+
+/// A digest of `document` (its canonical JSON) and of the settings set
+/// beside it, recorded in each API deployment's description: what a
+/// stage serves can then be compared with what slx.toml wants, since
+/// `PutRestApi` changes only the API's working definition and a
+/// deployment is what goes live. Settings left unset count for nothing,
+/// so a stage that sets none keeps the digest of its document alone.
 // https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-deploy-api.html
-pub(crate) fn digest(document: &Value) -> String {
+fn digest(document: &Value, settings: &[(String, String)]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(document.to_string().as_bytes())
+    let set: Vec<&(String, String)> = settings.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let text = if set.is_empty() {
+        document.to_string()
+    } else {
+        json!([document, set]).to_string()
+    };
+    Sha256::digest(text.as_bytes())
         .iter()
         .take(16)
         .map(|b| format!("{b:02x}"))
@@ -273,15 +317,25 @@ mod tests {
     use crate::deploy::desired::tests::desired;
 
     #[test]
+    fn settings_beside_the_document_count_only_when_set() {
+        let document = json!({ "openapi": "3.0.1" });
+        let alone = digest(&document, &[]);
+        assert_eq!(digest(&document, &[("/x".into(), String::new())]), alone);
+        let set = digest(&document, &[("/x".into(), "0".into())]);
+        assert_ne!(set, alone);
+        assert_ne!(digest(&document, &[("/x".into(), "1".into())]), set);
+    }
+
+    #[test]
     fn the_digest_follows_the_routes() {
         let mut desired = desired();
-        let before = digest(&document(&desired));
+        let before = digest(&document(&desired), &[]);
         assert_eq!(before.len(), 32);
-        assert_eq!(before, digest(&document(&desired)), "stable");
+        assert_eq!(before, digest(&document(&desired), &[]), "stable");
         desired
             .routes
             .insert("/health".into(), BTreeSet::from([Method::Get]));
-        assert_ne!(before, digest(&document(&desired)));
+        assert_ne!(before, digest(&document(&desired), &[]));
     }
 
     #[test]
@@ -363,7 +417,7 @@ mod tests {
     #[test]
     fn keyed_routes_require_the_api_key_header() {
         let mut desired = desired();
-        let before = digest(&document(&desired));
+        let before = digest(&document(&desired), &[]);
         desired.keyed = BTreeMap::from([("/greet".to_string(), BTreeSet::from([Method::Post]))]);
         let document = document(&desired);
         assert_eq!(
@@ -376,7 +430,7 @@ mod tests {
             document["components"]["securitySchemes"]["api_key"],
             json!({ "type": "apiKey", "name": "x-api-key", "in": "header" })
         );
-        assert_ne!(digest(&document), before);
+        assert_ne!(digest(&document, &[]), before);
     }
 
     #[test]

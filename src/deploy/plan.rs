@@ -574,7 +574,7 @@ mod tests {
         let plan = plan(&names(), Some(&desired), &actual);
         assert_eq!(kinds(&plan), ["deploy_api"]);
         let json = serde_json::to_value(&plan.steps[0].action).unwrap();
-        let digest = crate::deploy::openapi::digest(&crate::deploy::openapi::document(&desired));
+        let digest = crate::deploy::openapi::definition(&desired).digest;
         assert!(
             json["description"]
                 .as_str()

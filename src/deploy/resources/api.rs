@@ -88,7 +88,12 @@ pub(crate) enum ApiAction {
         binary_media_types: Option<Vec<String>>,
         /// The OpenAPI document sent.
         openapi: serde_json::Value,
-        /// Its digest, recorded in the API's description once imported.
+        /// Settings of the API the document does not carry (patch path
+        /// and value, empty to clear), set after the import.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        settings: Vec<(String, String)>,
+        /// The digest of both, recorded in the API's description once
+        /// imported.
         digest: String,
     },
     DeleteApi {
@@ -382,8 +387,11 @@ impl Resource for Api {
     }
 
     fn plan(desired: &Desired, own: &Self::Actual, _: Self::Reads<'_>) -> Vec<ApiAction> {
-        let document = openapi::document(desired);
-        let digest = openapi::digest(&document);
+        let openapi::Definition {
+            document,
+            settings,
+            digest,
+        } = openapi::definition(desired);
         // Reading the API back shows its paths, methods and integrations,
         // not a CORS mock's answer nor gateway responses: the digest of
         // the definition last imported (in the API's description) says
@@ -414,6 +422,7 @@ impl Resource for Api {
             remove: change.remove,
             binary_media_types: change.binary_media_types,
             openapi: document,
+            settings,
             digest,
         });
         actions
@@ -460,6 +469,7 @@ impl Resource for Api {
             ApiAction::SetRoutes {
                 api,
                 openapi,
+                settings,
                 digest,
                 ..
             } => {
@@ -473,11 +483,13 @@ impl Resource for Api {
                 // two imports again, which is harmless (idempotent). The
                 // words are the document's own (slx.toml's description).
                 let text = openapi["info"]["description"].as_str().unwrap_or_default();
-                let description = ctx.arns.api_description(text, digest);
-                ctx.call(step, RETRY_ALWAYS, || {
-                    w.set_rest_api_description(&id, &description)
-                })
-                .await
+                let mut fields = settings.clone();
+                fields.push((
+                    "/description".into(),
+                    ctx.arns.api_description(text, digest),
+                ));
+                ctx.call(step, RETRY_ALWAYS, || w.set_rest_api_fields(&id, &fields))
+                    .await
             }
             ApiAction::DeleteApi { id } => {
                 ctx.call_tolerating(step, ErrorClass::NotFound, || w.delete_rest_api(id))

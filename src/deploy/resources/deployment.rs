@@ -78,7 +78,7 @@ impl Resource for Deployment {
 
     fn plan(desired: &Desired, _: &Self::Actual, reads: Self::Reads<'_>) -> Vec<DeploymentAction> {
         let api = reads.as_ref();
-        let digest = openapi::digest(&openapi::document(desired));
+        let digest = openapi::definition(desired).digest;
         let served = api
             .and_then(|api| api.stage.as_ref())
             .and_then(|stage| stage.deployment_description.as_deref())

@@ -73,9 +73,7 @@ pub(crate) fn converged(desired: &Desired) -> Actual {
         },
         api: Some(ApiState {
             binary_media_types: desired.binary_media_types.clone(),
-            definition: Some(crate::deploy::openapi::digest(
-                &crate::deploy::openapi::document(desired),
-            )),
+            definition: Some(crate::deploy::openapi::definition(desired).digest),
             id: "api".into(),
             paths: BTreeMap::from([
                 ("/".into(), path("r0", &[])),
@@ -90,7 +88,7 @@ pub(crate) fn converged(desired: &Desired) -> Actual {
                 tracing: false,
                 deployment_description: Some(format!(
                     "slx test; routes sha256:{}",
-                    crate::deploy::openapi::digest(&crate::deploy::openapi::document(desired))
+                    crate::deploy::openapi::definition(desired).digest
                 )),
             }),
         }),
