@@ -185,6 +185,10 @@ sections! {
         /// What the app is, shown on its functions and its API beside
         /// slx's own words there.
         description: String => String, in [App Stage], by values::description;
+        /// Responses of at least this many bytes API Gateway compresses
+        /// for clients that accept it; unset: none.
+        minimum_compression_size: i64 => u32, in [App Stage],
+            by |c, raw, key| values::ranged(c, raw, key, (0, 10_485_760), "bytes");
         /// The managed policy every IAM role slx makes carries as its
         /// permissions boundary (what the role may do never exceeds it).
         permissions_boundary: String => String, in [App Stage], by values::permissions_boundary;

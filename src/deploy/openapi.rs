@@ -41,8 +41,15 @@ pub(crate) fn definition(desired: &Desired) -> Definition {
 /// sent with the description after each import and are part of the
 /// digest, so changing one imports (and deploys) the API again.
 fn settings_beside_document(desired: &Desired) -> Vec<(String, String)> {
-    let settings: [(&str, Option<String>); 0] = [];
-    let _ = desired;
+    let settings = [
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-gzip-compression-decompression.html
+        (
+            "/minimumCompressionSize",
+            desired
+                .minimum_compression_size
+                .map(|size| size.to_string()),
+        ),
+    ];
     settings
         .into_iter()
         .map(|(path, value)| (path.to_string(), value.unwrap_or_default()))

@@ -173,3 +173,81 @@ async fn a_description_is_shown_on_the_function_and_the_api() {
     let again = project.deploy("dev", &zips().v1);
     assert_eq!(again["changed"], false, "{again}");
 }
+
+/// `minimum_compression_size` (a stage may set its own) is the REST API's
+/// compression threshold, set after the import and deployed; removing it
+/// clears it on the API, and an unchanged one changes nothing. An
+/// out-of-range value is refused at its line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compression_threshold_is_set_on_the_api_and_cleared() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    // A deploy after `edit`: its steps, and the compression patches of
+    // its UpdateRestApi calls.
+    let deploy_after = |edit: Option<(&str, &str)>| {
+        if let Some((from, to)) = edit {
+            project.edit(from, to);
+        }
+        moto.start_recording();
+        let report = project.deploy("dev", &zips().v1);
+        let set: Vec<serde_json::Value> = moto
+            .recorded()
+            .into_iter()
+            .filter(|r| r.action.starts_with("PATCH /restapis/"))
+            .flat_map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                body["patchOperations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|op| op["path"] == "/minimumCompressionSize")
+            .collect();
+        (crate::common::stage::steps(&report), set)
+    };
+    let replaced = |value: &str| {
+        let op = serde_json::json!({ "op": "replace", "path": "/minimumCompressionSize", "value": value });
+        (
+            vec!["set_routes".to_string(), "deploy_api".to_string()],
+            vec![op],
+        )
+    };
+
+    let (_, set) = deploy_after(Some((
+        "timeout = 10 ",
+        "timeout = 10\nminimum_compression_size = 1024 ",
+    )));
+    assert_eq!(set, replaced("1024").1);
+    let stage_own = (
+        "[stages.prod]",
+        "[stages.dev]\nminimum_compression_size = 0\n\n[stages.prod]",
+    );
+    assert_eq!(deploy_after(Some(stage_own)), replaced("0"));
+    assert_eq!(deploy_after(None), (vec![], vec![]));
+    assert_eq!(
+        deploy_after(Some(("minimum_compression_size = 0\n", ""))),
+        replaced("1024")
+    );
+    assert_eq!(
+        deploy_after(Some(("minimum_compression_size = 1024 ", ""))),
+        replaced("")
+    );
+
+    project.edit(
+        "timeout = 10",
+        "timeout = 10\nminimum_compression_size = 20000000",
+    );
+    let refused = project.slx(&["validate", "--output", "text"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("`minimum_compression_size` = 20000000 is out of range"),
+        "{said}"
+    );
+    assert!(
+        said.contains("use a value from 0 to 10485760 bytes"),
+        "{said}"
+    );
+    assert!(said.contains("slx.toml:"), "{said}");
+}
