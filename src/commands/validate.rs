@@ -25,8 +25,21 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: ValidateArgs) -> miette::R
         Some(stage) => vec![stage.clone()],
         None => config.stages.keys().cloned().collect(),
     };
+    // API Gateway's quotas, per stage (a stage may have had one raised):
+    // a warning here, a refusal before any write at deploy.
+    let mut over_quotas = Vec::new();
     for stage in &stages {
-        config::resolve(&config, stage)?;
+        let project = config::resolve(&config, stage)?;
+        for over in crate::deploy::quotas::over(&project, None) {
+            ui.warn(format!("stage {stage}: {}", over.describe()));
+            over_quotas.push(json!({
+                "stage": stage,
+                "quota": over.name,
+                "used": over.used,
+                "limit": over.limit,
+                "raised_quotas_key": over.key,
+            }));
+        }
     }
     let router = match &config.router {
         Some(router) => format!(" and the router `{router}` for every other path"),
@@ -57,6 +70,7 @@ pub(super) fn run(ui: &Ui, global: &GlobalArgs, args: ValidateArgs) -> miette::R
             "router": config.router,
             "stages": stages,
             "warnings": warnings,
+            "over_quotas": over_quotas,
         }),
     );
     Ok(Outcome::Success)

@@ -37,6 +37,18 @@ pub const ROLE_NAME_MAX: usize = 64;
 /// The longest Lambda function name.
 pub const FUNCTION_NAME_MAX: usize = 64;
 
+/// API Gateway's per-API quotas a stage's routes can exceed and an
+/// account can have raised: slx.toml's key (`raised_quotas`), AWS's name
+/// for it and its default.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
+pub const RAISABLE_API_QUOTAS: [(&str, &str, u32); 2] = [
+    ("resources_per_api", "Resources per API", 300),
+    ("authorizers_per_api", "Authorizers per API", 10),
+];
+/// The largest OpenAPI definition `PutRestApi` takes; not raisable.
+// https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html
+pub const API_DEFINITION_BYTES: usize = 6 * 1024 * 1024;
+
 /// Values CloudWatch Logs accepts for `retentionInDays`.
 pub const RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,

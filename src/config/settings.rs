@@ -10,6 +10,7 @@
 //! what a table holds besides settings (routes, events, secrets) is read
 //! elsewhere.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -189,6 +190,10 @@ sections! {
         /// for clients that accept it; unset: none.
         minimum_compression_size: i64 => u32, in [App Stage],
             by |c, raw, key| values::ranged(c, raw, key, (0, 10_485_760), "bytes");
+        /// API Gateway quotas the account has had raised (Service Quotas),
+        /// by slx's name for them: what a deploy counts the stage against.
+        raised_quotas: SpannedMap<i64> => BTreeMap<String, u32> = BTreeMap::new(),
+            in [App Stage], by values::raised_quotas;
         /// The managed policy every IAM role slx makes carries as its
         /// permissions boundary (what the role may do never exceeds it).
         permissions_boundary: String => String, in [App Stage], by values::permissions_boundary;

@@ -4,13 +4,15 @@
 //!
 //! Pure. Never judges one setting against another (`stage_check` does).
 
+use std::collections::BTreeMap;
+
 use toml::Spanned;
 
 use super::issue::ConfigIssue;
 use super::keys::closest;
 use super::limits;
 use super::model::{Arch, CanarySpec, Throttle, Vpc};
-use super::schema::{RawCanary, RawThrottle, RawVpc};
+use super::schema::{RawCanary, RawThrottle, RawVpc, SpannedMap};
 use super::validate::Checker;
 
 /// The last part of a dotted key: `memory` of `stages.prod.memory`.
@@ -471,4 +473,50 @@ pub(crate) fn vpc(check: &mut Checker, vpc: &Spanned<RawVpc>, key: &str) -> Opti
         subnets: ids(&raw.subnets),
         security_groups: ids(&raw.security_groups),
     })
+}
+
+/// Quotas the account has had raised (`{ resources_per_api = 600 }`):
+/// only API Gateway's raisable quotas that slx counts, each at least its
+/// default.
+pub(crate) fn raised_quotas(
+    check: &mut Checker,
+    raw: &Spanned<SpannedMap<i64>>,
+    key: &str,
+) -> Option<BTreeMap<String, u32>> {
+    let errors_before = check.errors.len();
+    let known: Vec<&str> = limits::RAISABLE_API_QUOTAS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .collect();
+    let mut raised = BTreeMap::new();
+    for (name, value) in raw.get_ref() {
+        let Some((_, aws_name, default)) = limits::RAISABLE_API_QUOTAS
+            .iter()
+            .find(|(known, _, _)| known == name.get_ref())
+        else {
+            let hint = match closest(name.get_ref(), &known) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("slx counts {}", known.join(" and ")),
+            };
+            check.error(
+                name.span(),
+                key,
+                format!("`{}` is not a quota slx counts", name.get_ref()),
+                &hint,
+            );
+            continue;
+        };
+        let number = *value.get_ref();
+        if number < i64::from(*default) || number > i64::from(u32::MAX) {
+            check.error(
+                value.span(),
+                key,
+                format!("`{}` = {number} is not a raised quota", name.get_ref()),
+                &format!("AWS's default for {aws_name} is {default}: set the value Service Quotas shows for the account, or leave it out"),
+            );
+            continue;
+        }
+        raised.insert(name.get_ref().clone(), number as u32);
+    }
+    (check.errors.len() == errors_before).then_some(raised)
 }

@@ -18,6 +18,7 @@ pub(crate) mod openapi;
 pub(crate) mod plan;
 pub(crate) mod policy;
 pub(crate) mod preflight;
+pub(crate) mod quotas;
 pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod versions;

@@ -88,6 +88,14 @@ pub(crate) fn document(desired: &Desired) -> Value {
     });
     let mut paths = Map::new();
     for (path, methods) in &desired.routes {
+        // Every operation of a templated path declares its parameters, as
+        // OpenAPI 3.0 requires of each (a preflight's included).
+        // https://spec.openapis.org/oas/v3.0.3#path-templating
+        let parameters: Vec<Value> = path
+            .split('/')
+            .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name.trim_end_matches('+'), "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
         let mut operations = Map::new();
         for method in methods {
             let key = match method {
@@ -98,13 +106,8 @@ pub(crate) fn document(desired: &Desired) -> Value {
                 "responses": { "200": { "description": "answered by the function" } },
                 "x-amazon-apigateway-integration": integration,
             });
-            let parameters: Vec<Value> = path
-                .split('/')
-                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
-                .map(|name| json!({ "name": name.trim_end_matches('+'), "in": "path", "required": true, "schema": { "type": "string" } }))
-                .collect();
             if !parameters.is_empty() {
-                operation["parameters"] = Value::Array(parameters);
+                operation["parameters"] = json!(parameters);
             }
             // One requirement: every scheme in it must pass (a key AND
             // the authorizer's verdict).
@@ -131,7 +134,11 @@ pub(crate) fn document(desired: &Desired) -> Value {
             operations.insert(key, operation);
         }
         if let (Some(cors), Some(methods)) = (&desired.cors, desired.preflights.get(path)) {
-            operations.insert("options".into(), preflight(cors, methods));
+            let mut preflight = preflight(cors, methods);
+            if !parameters.is_empty() {
+                preflight["parameters"] = json!(parameters);
+            }
+            operations.insert("options".into(), preflight);
         }
         paths.insert(path.clone(), Value::Object(operations));
     }
@@ -378,6 +385,24 @@ mod tests {
             credentials: false,
             max_age: 600,
         }
+    }
+
+    #[test]
+    fn every_operation_of_a_templated_path_declares_its_parameters() {
+        let mut desired = desired();
+        desired.cors = Some(cors(&["https://app.example.com"]));
+        desired.preflights =
+            BTreeMap::from([("/orders/{id}".to_string(), "OPTIONS,POST".to_string())]);
+        let document = document(&desired);
+        let path = &document["paths"]["/orders/{id}"];
+        for operation in ["post", "options"] {
+            assert_eq!(
+                path[operation]["parameters"],
+                json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]),
+                "{operation}"
+            );
+        }
+        assert!(document["paths"]["/greet"]["post"]["parameters"].is_null());
     }
 
     #[test]

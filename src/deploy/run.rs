@@ -191,6 +191,7 @@ pub(crate) async fn deploy(
     );
     // Before the first write: what AWS would refuse half-way.
     preflight::check(&unbuilt, &actual)?;
+    refuse_over_quotas(&stage, &unbuilt, request.dry_run, narrator)?;
     if actual.usage_plan.keys_unread {
         if !request.dry_run {
             return Err(super::resources::usage_plan::keys_unread_refusal().into());
@@ -238,6 +239,32 @@ pub(crate) async fn deploy(
         apply_rest(&stage, planned, Applied::default(), Some(lease), narrator).await
     })
     .await
+}
+
+/// Refuses a stage over one of API Gateway's quotas (a plan only says
+/// so): its import would fail half way through the deploy.
+fn refuse_over_quotas(
+    stage: &Stage,
+    unbuilt: &Desired,
+    dry_run: bool,
+    narrator: &dyn Narrator,
+) -> miette::Result<()> {
+    let document = super::openapi::definition(unbuilt).document;
+    let over = super::quotas::over(&stage.project, Some(document.to_string().len()));
+    if over.is_empty() {
+        return Ok(());
+    }
+    if !dry_run {
+        return Err(super::quotas::OverQuotas {
+            stage: stage.arns.stage.clone(),
+            over,
+        }
+        .into());
+    }
+    for quota in &over {
+        narrator.alert(&quota.describe());
+    }
+    Ok(())
 }
 
 /// Says, once per deploy, which authorizers slx caches for less than

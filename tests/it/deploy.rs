@@ -1026,3 +1026,67 @@ async fn deploy_refuses_a_too_new_glibc_and_an_oversized_zip_before_any_write() 
         assert!(writes.is_empty(), "refused after writing: {writes:?}");
     }
 }
+
+/// 150 routes of three levels make 451 REST API resources or more, over
+/// API Gateway's default quota of 300: `slx validate` and `slx plan` say
+/// so with the count and the fix, `slx deploy` refuses before any write,
+/// and once slx.toml says the account has had the quota raised, the
+/// stage is deployed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_table_over_api_gateways_quotas_is_refused_before_any_write() {
+    let _timing = crate::common::timing();
+    let moto = Moto::start();
+    let project = Project::new(&moto);
+    let routes: String = (0..150)
+        .map(|n| format!("\"POST /r{n}/items/{{id}}\" = \"greet\"\n"))
+        .collect();
+    project.edit(
+        "\"GET /health\" = \"health\"\n",
+        &format!("\"GET /health\" = \"health\"\n{routes}"),
+    );
+
+    let validated = stdout_json(&project.slx(&["validate", "--stage", "dev"]));
+    let over = &validated["over_quotas"][0];
+    assert_eq!(over["quota"], "Resources per API", "{validated}");
+    assert_eq!(over["limit"], 300, "{validated}");
+    assert_eq!(
+        over["raised_quotas_key"], "resources_per_api",
+        "{validated}"
+    );
+    let used = over["used"].as_u64().unwrap();
+    assert!(used > 451, "{validated}"); // and the scaffold's own
+
+    let zip = zips().v1.to_str().unwrap().to_string();
+    let planned = project.slx(&["plan", "--stage", "dev", "--zip", &zip]);
+    let said = String::from_utf8_lossy(&planned.stderr);
+    assert!(planned.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{used} resources, over API Gateway's quota \"Resources per API\" of 300"
+        )),
+        "{said}"
+    );
+
+    moto.start_recording();
+    let refused = project.deploy_output("dev", &zips().v1, &[]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("raised_quotas = { resources_per_api = N }"),
+        "{said}"
+    );
+    assert_eq!(moto.writes(), Vec::<String>::new());
+
+    project.edit(
+        "timeout = 10 ",
+        "timeout = 10\nraised_quotas = { resources_per_api = 1000 } ",
+    );
+    let validated = stdout_json(&project.slx(&["validate", "--stage", "dev"]));
+    assert_eq!(
+        validated["over_quotas"],
+        serde_json::json!([]),
+        "{validated}"
+    );
+    let deployed = project.deploy("dev", &zips().v1);
+    assert_eq!(deployed["changed"], true, "{deployed}");
+}

@@ -437,3 +437,92 @@ fn the_api_model_judge_finds_answers_aws_would_not_give() {
         );
     }
 }
+
+/// The OpenAPI judge's findings on `documents`, each imported as slx
+/// imports one (`PutRestApi`, mode overwrite).
+fn openapi_findings(documents: &[Value]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = documents
+        .iter()
+        .map(|document| {
+            let mut record = recorded(
+                "apigateway",
+                "PUT",
+                "/restapis/abc123",
+                "application/octet-stream",
+                &document.to_string(),
+            );
+            record["query"] = json!("mode=overwrite&failonwarnings=false");
+            record.to_string()
+        })
+        .collect();
+    std::fs::write(dir.path().join("requests.jsonl"), lines.join("\n") + "\n").unwrap();
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/openapi_documents.py");
+    let output = std::process::Command::new(python_beside_moto())
+        .arg(judge)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let findings: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let finding: Value = serde_json::from_str(line).unwrap();
+            finding["problem"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(output.status.success(), findings.is_empty());
+    findings
+}
+
+/// The OpenAPI judge fails a document OpenAPI 3.0 refuses (a preflight
+/// that does not declare its path's parameter, as slx wrote them before)
+/// and passes one that declares it; and a run that never imported one of
+/// the features it must see fails too, naming it.
+#[test]
+fn the_openapi_judge_finds_undeclared_parameters_and_unseen_features() {
+    let _timing = crate::common::timing();
+    let parameter =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
+    let mock = json!({ "responses": { "204": { "description": "CORS preflight" } }, "x-amazon-apigateway-integration": { "type": "mock" } });
+    let document = |options: Value| {
+        json!({
+            "openapi": "3.0.1",
+            "info": { "title": "shop-dev", "version": "0.2.0" },
+            "paths": {
+                "/orders/{id}": {
+                    "post": { "parameters": parameter, "responses": { "200": { "description": "answered" } } },
+                    "options": options,
+                },
+                "/{proxy+}": { "x-amazon-apigateway-any-method": { "parameters": [{ "name": "proxy", "in": "path", "required": true, "schema": { "type": "string" } }], "responses": {} } },
+            },
+            "x-amazon-apigateway-binary-media-types": ["image/png"],
+            "components": { "securitySchemes": {
+                "api_key": { "type": "apiKey", "name": "x-api-key", "in": "header" },
+                "users": { "type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "cognito_user_pools" },
+                "tokens": { "type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "custom" },
+                "sigv4": { "type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4" },
+            } },
+        })
+    };
+    let mut declared = mock.clone();
+    declared["parameters"] = parameter.clone();
+    assert_eq!(
+        openapi_findings(&[document(declared)]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        openapi_findings(&[document(mock)]),
+        ["Path parameter 'id' for 'options' operation in '/orders/{id}' was not resolved"]
+    );
+    let mut plain = document(json!({ "responses": {} }));
+    plain["paths"]["/orders/{id}"]["options"]["parameters"] = parameter;
+    plain.as_object_mut().unwrap().remove("components");
+    let unseen = openapi_findings(&[plain]);
+    assert!(
+        unseen
+            .iter()
+            .any(|f| f.contains("no imported document had a Cognito authorizer")),
+        "{unseen:?}"
+    );
+}
