@@ -121,7 +121,7 @@ fn router_project(moto: &Moto) -> (Simulator, Project) {
     // answers a preflight only from a mock that converts to text.
     project.edit(
         "[[checks]]",
-        "[routes]\n\"GET /legacy\" = \"legacy\"\n\"GET /orders/{id}\" = {}\n\n[cors]\norigins = [\"https://app.example.com\"]\n\n[stages.arm]\narch = \"arm64\"\n\n[stages.arm.domain]\nname = \"api.example.com\"\ncertificate = \"arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab\"\nbase_path = \"v1\"\n\n[[checks]]",
+        "[routes]\n\"GET /legacy\" = \"legacy\"\n\"GET /orders/{id}\" = {}\n\n[cors]\norigins = [\"https://app.example.com\"]\n\n[stages.mapped.domain]\nname = \"api.example.com\"\ncertificate = \"arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab\"\nbase_path = \"v1\"\n\n[[checks]]",
     );
     (sim, project)
 }
@@ -294,10 +294,10 @@ async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its
         let (status, _, _) = call("GET", &format!("{}/no/such/page", dev.url), None);
         assert_eq!(status, 404);
     }
-    // The arm stage's API is mapped under `v1` of a custom domain: locally
+    // The mapped stage's API is mapped under `v1` of a custom domain: locally
     // too, calls go under the base path and reach the app without it.
     {
-        let dev = crate::dev::Dev::start_with(&project.dir, &["--stage", "arm"]);
+        let dev = crate::dev::Dev::start_with(&project.dir, &["--stage", "mapped"]);
         assert!(dev.url.ends_with("/v1"), "{}", dev.url);
         let (status, _, bytes) = call("GET", &format!("{}/whereami", dev.url), None);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
@@ -388,24 +388,24 @@ async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its
     assert_eq!(again["changed"], false, "{again}");
     assert_eq!(writes_since(&sim, before), Vec::<String>::new());
 
-    // The same app for arm64 (run under qemu by the simulator).
-    let output = project.slx(&["deploy", "--stage", "arm"]);
-    assert!(output.status.success(), "arm64 deploy failed");
-    let health = invoke(&project, "arm", "GET /health", None);
+    // A second stage of the same zip, mapped under a custom domain.
+    let output = project.slx(&["deploy", "--stage", "mapped"]);
+    assert!(output.status.success(), "the mapped stage's deploy failed");
+    let health = invoke(&project, "mapped", "GET /health", None);
     assert_eq!(health["status"], 200, "{health}");
     let order = invoke(
         &project,
-        "arm",
+        "mapped",
         "POST /orders/7",
         Some(r#"{"item":"tea","quantity":1}"#),
     );
     assert_eq!(body_json(&order)["id"], "7", "{order}");
-    // The arm stage is mapped under `v1` of a custom domain: `slx
+    // The mapped stage is mapped under `v1` of a custom domain: `slx
     // invoke` sends what API Gateway sends for calls through it (the base
     // path in the path, the domain as the host), and the app still routes
     // its own paths, told the prefix; route-table handlers, dispatched by
     // resource, answer as before.
-    let place = invoke(&project, "arm", "GET /whereami?x=1", None);
+    let place = invoke(&project, "mapped", "GET /whereami?x=1", None);
     assert_eq!(
         (
             &body_json(&place)["path"],
@@ -415,16 +415,16 @@ async fn an_axum_app_is_deployed_unchanged_behind_a_catch_all_and_answers_as_its
         (&"/whereami".into(), &"/v1".into(), &"x=1".into()),
         "{place}"
     );
-    let legacy = invoke(&project, "arm", "GET /legacy", None);
+    let legacy = invoke(&project, "mapped", "GET /legacy", None);
     assert_eq!(
         body_json(&legacy),
         "served by a handler function",
         "{legacy}"
     );
-    let missing = invoke(&project, "arm", "GET /nowhere", None);
+    let missing = invoke(&project, "mapped", "GET /nowhere", None);
     assert_eq!(body_json(&missing)["message"], "no such page", "{missing}");
 
-    for stage in ["dev", "arm"] {
+    for stage in ["dev", "mapped"] {
         let output = project.slx(&["undeploy", "--stage", stage, "--yes"]);
         assert!(output.status.success());
         assert!(apis_named(&aws, &format!("shop-{stage}")).await.is_empty());
