@@ -158,13 +158,28 @@ def sim_events():
 
 def critical_path(events):
     """The longest chain of calls each starting after the previous ended
-    (greedy by end time: the most calls that ran one after another)."""
-    chain, last_end = 0, -1.0
+    (greedy by end time: the most calls that ran one after another), as
+    the calls themselves."""
+    chain, last_end = [], -1.0
     for event in sorted(events, key=lambda e: e["ended_ms"]):
         if event["started_ms"] >= last_end:
-            chain += 1
+            chain.append(event)
             last_end = event["ended_ms"]
     return chain
+
+
+def described_path(chain):
+    """`GetRestApis 61 ms, +3 ms CreateLease ...`: each call of a critical
+    path with its time, and the time slx took before it (its own work, a
+    poll's pause) when that is 5 ms or more."""
+    parts, last_end = [], None
+    for event in chain:
+        gap = 0 if last_end is None else event["started_ms"] - last_end
+        pause = f"+{gap:.0f} ms " if gap >= 5 else ""
+        outcome = "" if event["outcome"] in ("forwarded", "slow") else f" [{event['outcome']}]"
+        parts.append(f"{pause}{event['operation']}{outcome} {event['ended_ms'] - event['started_ms']:.0f} ms")
+        last_end = event["ended_ms"]
+    return ", ".join(parts)
 
 
 def measure(cmd, cwd, env=ENV):
@@ -270,6 +285,17 @@ def bench_slx(tool, binary, stage):
     deploy = [binary, "deploy", "-q", "--stage", stage]
     for label, zip_name in (("first deploy", "v1.zip"), ("no-op", "v1.zip"), ("code change", "v2.zip")):
         rows.append((tool, label, *measure(deploy + ["--zip", os.path.join(home, zip_name)], app)))
+    # A setting of the function, then a route more (same zip).
+    config = os.path.join(app, "slx.toml")
+    for label, old_text, new_text in (
+        ("config change", "memory = 256", "memory = 320"),
+        ("route change", '"GET /health" = "health"', '"GET /health" = "health"\n"GET /ping" = "health"'),
+    ):
+        with open(config) as f:
+            text = f.read()
+        with open(config, "w") as f:
+            f.write(text.replace(old_text, new_text, 1))
+        rows.append((tool, label, *measure(deploy + ["--zip", os.path.join(home, "v2.zip")], app)))
     with open(lib, "w") as f:
         f.write(source.replace('"{greeting}, {}!"', '"{greeting}, dearest {}!"'))
     build_stage = [binary, "deploy", "-q", "--stage", stage + "b"]
@@ -325,7 +351,12 @@ def finish():
         print("| tool | scenario | wall time (s) | requests | writes | critical path (calls) |")
         print("|---|---|---|---|---|---|")
         for tool, label, elapsed, total, writes, path in rows:
-            print(f"| {tool} | {label} | {elapsed:.2f} | {total} | {writes} | {path} |")
+            print(f"| {tool} | {label} | {elapsed:.2f} | {total} | {writes} | {len(path)} |")
+        print()
+        print("Critical paths (each call with its time; +N ms: slx's own time before it):")
+        print()
+        for tool, label, elapsed, _, _, path in rows:
+            print(f"- {tool}, {label} ({elapsed:.2f} s): {described_path(path)}")
     else:
         print("| tool | scenario | wall time (s) | requests | writes |")
         print("|---|---|---|---|---|")

@@ -409,16 +409,29 @@ impl Reader {
         }))
     }
 
-    /// State and last update status of `$LATEST`.
+    /// State and last update status of `$LATEST`. Read with `GetFunction`,
+    /// whose quota (100 a second) is its own, so that polling while a
+    /// function settles never takes from the 15 a second every other
+    /// control-plane call shares (`GetFunctionConfiguration` among them).
+    // https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
     pub(crate) async fn readiness(&self, name: &str) -> Result<Readiness, AwsError> {
-        let config = self
+        let function = self
             .clients
             .lambda
-            .get_function_configuration()
+            .get_function()
             .function_name(name)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("read the state of {name}"), &e))?;
+        let Some(config) = function.configuration() else {
+            return Err(AwsError {
+                step: format!("read the state of {name}"),
+                class: crate::aws::ErrorClass::Transient,
+                code: None,
+                detail: "Lambda answered without the function's configuration".into(),
+                hint: None,
+            });
+        };
         Ok(Readiness {
             state: config.state().map(|s| s.as_str().to_string()),
             last_update_status: config.last_update_status().map(|s| s.as_str().to_string()),

@@ -83,6 +83,9 @@ pub(crate) struct Report {
     pub(crate) checks_skipped: bool,
     /// The checks again through the alias, once it moved.
     pub(crate) verification: Option<Verdict>,
+    /// The same checks while they run: they read, so they need no lease,
+    /// and run while it is released ([`deploy`] waits for them).
+    verifying: Option<tokio::task::JoinHandle<Verdict>>,
     pub(crate) canary: Option<CanaryReport>,
     /// The new version's checks refused it: published, not serving.
     pub(crate) refused: Option<Verdict>,
@@ -176,6 +179,28 @@ pub(crate) async fn deploy(
     narrator: &dyn Narrator,
 ) -> miette::Result<Deployed> {
     let started = Instant::now();
+    let mut deployed = deploy_and_release(opened, request, narrator, started).await?;
+    if let Deployed::Applied(report) = &mut deployed
+        && let Some(verifying) = report.verifying.take()
+    {
+        let verdict = verifying
+            .await
+            .map_err(|error| miette::miette!("the checks through the alias stopped: {error}"))?;
+        narrator.step(&verdict.summary());
+        report.verification = Some(verdict);
+        report.took = started.elapsed();
+    }
+    Ok(deployed)
+}
+
+/// [`deploy`] up to the lease's release: the checks through the alias may
+/// still run.
+async fn deploy_and_release(
+    opened: Opened,
+    request: &Request,
+    narrator: &dyn Narrator,
+    started: Instant,
+) -> miette::Result<Deployed> {
     let build = Build::start(request, &opened, narrator)?;
     let (stage, actual, seen) = open(opened).await?;
     let names = stage.arns.names();
@@ -466,14 +491,17 @@ async fn apply_rest(
     };
     // The alias moved to a checked version: check once more through it.
     let new_version_checks = outputs.take::<NewVersionChecks>().map(|checks| checks.0);
-    let verification = match (&new_version_checks, &refused) {
+    let verifying = match (&new_version_checks, &refused) {
         (Some(_), None) if !rolled_back => {
-            let on = checks::On::Alias;
-            Some(checks::run(&stage.reader, arns.names(), on, &desired.checks).await)
+            let (reader, names) = (stage.reader.clone(), arns.names().clone());
+            let planned = desired.checks.clone();
+            Some(tokio::spawn(async move {
+                checks::run(&reader, &names, checks::On::Alias, &planned).await
+            }))
         }
         _ => None,
     };
-    for verdict in new_version_checks.iter().chain(&verification) {
+    if let Some(verdict) = &new_version_checks {
         narrator.step(&verdict.summary());
     }
     let custom_domain = desired.domain.as_ref().map(|domain| {
@@ -491,7 +519,8 @@ async fn apply_rest(
         lease_wait: lease.map_or(Duration::ZERO, |l| l.waited),
         checks: new_version_checks,
         checks_skipped,
-        verification,
+        verification: None,
+        verifying,
         canary,
         refused,
         custom_domain,

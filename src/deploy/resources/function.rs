@@ -447,8 +447,9 @@ pub(crate) async fn wait_ready(
     {
         return Ok(());
     }
-    let deadline = ctx.clock.now() + Duration::from_secs(300);
-    let mut delay = Duration::from_millis(200);
+    let started = ctx.clock.now();
+    let deadline = started + Duration::from_secs(300);
+    let mut delay = READY_POLL_FIRST;
     loop {
         let readiness = ctx
             .call(step, &[ErrorClass::Transient], || {
@@ -509,9 +510,20 @@ pub(crate) async fn wait_ready(
             });
         }
         ctx.sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(3));
+        if ctx.clock.now() > started + READY_POLL_OFTEN_FOR {
+            delay = (delay * 2).min(Duration::from_secs(3));
+        }
     }
 }
+
+/// How long after a mutation `wait_ready` looks every [`READY_POLL_FIRST`]:
+/// an update or a new function usually settles within a second or two,
+/// and every moment between its settling and the next look is on the
+/// deploy's critical path (a doubling pause from 200 ms found a 1 s
+/// update at 1.5 s). Longer waits (a function in a VPC: a minute) back
+/// off to a look every 3 s.
+const READY_POLL_OFTEN_FOR: Duration = Duration::from_secs(3);
+const READY_POLL_FIRST: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
