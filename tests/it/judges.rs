@@ -244,12 +244,16 @@ fn recorded(service: &str, method: &str, path: &str, content_type: &str, body: &
     })
 }
 
-/// The API model judge's findings on `requests`.
-fn model_findings(requests: &[Value]) -> Vec<Value> {
+/// The findings of `judge` (a script of tests/judges that reads slx-sim's
+/// records) on `records`; it must exit non-zero exactly when it finds
+/// something.
+fn record_findings(judge: &str, records: &[Value]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = requests.iter().map(Value::to_string).collect();
+    let lines: Vec<String> = records.iter().map(Value::to_string).collect();
     std::fs::write(dir.path().join("requests.jsonl"), lines.join("\n") + "\n").unwrap();
-    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/api_models.py");
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/judges")
+        .join(judge);
     let output = std::process::Command::new(python_beside_moto())
         .arg(judge)
         .arg(dir.path())
@@ -267,6 +271,11 @@ fn model_findings(requests: &[Value]) -> Vec<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     findings
+}
+
+/// The API model judge's findings on `requests`.
+fn model_findings(requests: &[Value]) -> Vec<Value> {
+    record_findings("api_models.py", requests)
 }
 
 /// The judge fails what AWS's API models refuse, in every protocol slx
@@ -438,11 +447,10 @@ fn the_api_model_judge_finds_answers_aws_would_not_give() {
     }
 }
 
-/// The OpenAPI judge's findings on `documents`, each imported as slx
+/// The OpenAPI judge's problems with `documents`, each imported as slx
 /// imports one (`PutRestApi`, mode overwrite).
 fn openapi_findings(documents: &[Value]) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = documents
+    let imports: Vec<Value> = documents
         .iter()
         .map(|document| {
             let mut record = recorded(
@@ -453,26 +461,13 @@ fn openapi_findings(documents: &[Value]) -> Vec<String> {
                 &document.to_string(),
             );
             record["query"] = json!("mode=overwrite&failonwarnings=false");
-            record.to_string()
+            record
         })
         .collect();
-    std::fs::write(dir.path().join("requests.jsonl"), lines.join("\n") + "\n").unwrap();
-    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/openapi_documents.py");
-    let output = std::process::Command::new(python_beside_moto())
-        .arg(judge)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let findings: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let finding: Value = serde_json::from_str(line).unwrap();
-            finding["problem"].as_str().unwrap().to_string()
-        })
-        .collect();
-    assert_eq!(output.status.success(), findings.is_empty());
-    findings
+    record_findings("openapi_documents.py", &imports)
+        .iter()
+        .map(|finding| finding["problem"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The OpenAPI judge fails a document OpenAPI 3.0 refuses (a preflight
