@@ -44,7 +44,7 @@ pub(crate) struct FunctionInfo {
     pub(crate) creation_failed: Option<String>,
 }
 
-/// Whether a function accepts the next mutation (GetFunctionConfiguration).
+/// Whether a function accepts the next mutation (`GetFunction`'s configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Readiness {
     /// `Pending`, `Active`, `Inactive`, `Failed`; `None` if not reported.

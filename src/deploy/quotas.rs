@@ -24,17 +24,20 @@ pub(crate) struct OverQuota {
     pub(crate) limit: usize,
     /// What the count is of: `resources`.
     pub(crate) counted: &'static str,
+    /// How to need less: `fewer routes or path levels`.
+    pub(crate) fewer: &'static str,
 }
 
 impl OverQuota {
     /// The problem and its fix, in one line.
     pub(crate) fn describe(&self) -> String {
+        let fewer = self.fewer;
         let fix = match self.key {
             Some(key) => format!(
-                "fewer routes or path levels, or have the quota raised (Service Quotas: API Gateway, \"{}\"; per API, on request) and set `raised_quotas = {{ {key} = N }}` in slx.toml",
+                "{fewer}, or have the quota raised (Service Quotas: API Gateway, \"{}\"; per API, on request) and set `raised_quotas = {{ {key} = N }}` in slx.toml",
                 self.name
             ),
-            None => "fewer routes: AWS does not raise this quota".to_string(),
+            None => format!("{fewer}: AWS does not raise this quota"),
         };
         format!(
             "the REST API would have {} {}, over API Gateway's quota \"{}\" of {}: {fix}",
@@ -61,24 +64,40 @@ pub(crate) fn resources(project: &Project) -> usize {
     paths.len() + 1
 }
 
+/// What the raisable quota `key` counts in `project`: the count, what it
+/// counts and how to need less. `None` for a key this module does not
+/// count (none: a test keeps `limits::RAISABLE_API_QUOTAS` and this equal).
+fn usage(project: &Project, key: &str) -> Option<(usize, &'static str, &'static str)> {
+    match key {
+        "resources_per_api" => Some((
+            resources(project),
+            "resources",
+            "fewer routes or path levels",
+        )),
+        "authorizers_per_api" => Some((
+            project.authorizers.len(),
+            "authorizers",
+            "fewer authorizers",
+        )),
+        _ => None,
+    }
+}
+
 /// Every quota `project` would exceed, with `definition_bytes` the size of
 /// the OpenAPI document it imports (when known).
 pub(crate) fn over(project: &Project, definition_bytes: Option<usize>) -> Vec<OverQuota> {
-    let used = |key: &str| match key {
-        "resources_per_api" => (resources(project), "resources"),
-        _ => (project.authorizers.len(), "authorizers"),
-    };
     let mut found: Vec<OverQuota> = limits::RAISABLE_API_QUOTAS
         .iter()
         .filter_map(|&(key, name, default)| {
             let limit = project.raised_quotas.get(key).copied().unwrap_or(default) as usize;
-            let (used, counted) = used(key);
+            let (used, counted, fewer) = usage(project, key)?;
             (used > limit).then_some(OverQuota {
                 name,
                 key: Some(key),
                 used,
                 limit,
                 counted,
+                fewer,
             })
         })
         .collect();
@@ -89,6 +108,7 @@ pub(crate) fn over(project: &Project, definition_bytes: Option<usize>) -> Vec<Ov
             used: bytes,
             limit: limits::API_DEFINITION_BYTES,
             counted: "bytes of OpenAPI definition",
+            fewer: "fewer routes",
         });
     }
     found
@@ -145,6 +165,14 @@ mod tests {
         let raised_too_little = with_routes(150, "raised_quotas = { resources_per_api = 450 }");
         assert_eq!(super::over(&raised_too_little, None)[0].limit, 450);
         assert_eq!(super::over(&with_routes(99, ""), None), vec![]);
+    }
+
+    #[test]
+    fn every_raisable_quota_is_counted() {
+        let project = with_routes(1, "");
+        for (key, _, _) in limits::RAISABLE_API_QUOTAS {
+            assert!(usage(&project, key).is_some(), "{key}");
+        }
     }
 
     #[test]

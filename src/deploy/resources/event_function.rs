@@ -430,39 +430,44 @@ impl Resource for EventFunction {
                 vec!["*".into()],
             ),
         ];
-        grants.extend(handler_grants(
-            arns,
-            "HandlerFunctions",
-            function::FUNCTION_ACTIONS,
-            arns.handler_functions_arns(),
-            &[
-                "lambda:GetFunction",
-                "lambda:GetFunctionConfiguration",
-                "lambda:ListTags",
-                "lambda:DeleteFunction",
-            ],
-            arns.event_functions_arns().to_vec(),
-        ));
-        grants.extend(handler_grants(
-            arns,
-            "HandlerVersionsAndAliases",
-            super::alias::VERSION_ACTIONS,
-            arns.handler_functions_arns(),
-            &["lambda:ListVersionsByFunction", "lambda:GetAlias"],
-            arns.event_functions_arns().to_vec(),
-        ));
-        grants.extend(handler_grants(
-            arns,
-            "HandlerFailureDestinations",
-            &[
-                "lambda:GetFunctionEventInvokeConfig",
-                "lambda:PutFunctionEventInvokeConfig",
-                "lambda:DeleteFunctionEventInvokeConfig",
-            ],
-            arns.handler_functions_arns(),
-            &["lambda:GetFunctionEventInvokeConfig"],
-            arns.event_functions_arns().to_vec(),
-        ));
+        // What the handlers' functions are read and changed with, and
+        // what a retired one (known by its tags only) is read and deleted
+        // with.
+        let on_functions: [(&str, &[&str], &[&str]); 3] = [
+            (
+                "HandlerFunctions",
+                function::FUNCTION_ACTIONS,
+                &[
+                    "lambda:GetFunction",
+                    "lambda:ListTags",
+                    "lambda:DeleteFunction",
+                ],
+            ),
+            (
+                "HandlerVersionsAndAliases",
+                super::alias::VERSION_ACTIONS,
+                &["lambda:ListVersionsByFunction", "lambda:GetAlias"],
+            ),
+            (
+                "HandlerFailureDestinations",
+                &[
+                    "lambda:GetFunctionEventInvokeConfig",
+                    "lambda:PutFunctionEventInvokeConfig",
+                    "lambda:DeleteFunctionEventInvokeConfig",
+                ],
+                &["lambda:GetFunctionEventInvokeConfig"],
+            ),
+        ];
+        for (sid, actions, retired) in on_functions {
+            grants.extend(handler_grants(
+                arns,
+                sid,
+                actions,
+                arns.handler_functions_arns(),
+                retired,
+                arns.event_functions_arns().to_vec(),
+            ));
+        }
         grants.extend(handler_grants(
             arns,
             "HandlerLogGroups",

@@ -26,7 +26,6 @@ pub(crate) struct Function;
 /// What reading, making, changing and deleting a function calls.
 pub(crate) const FUNCTION_ACTIONS: &[&str] = &[
     "lambda:GetFunction",
-    "lambda:GetFunctionConfiguration",
     "lambda:ListTags",
     "lambda:TagResource",
     "lambda:CreateFunction",
